@@ -1,0 +1,334 @@
+//! The decision whether a mail may be answered automatically (RFC 3834, RFC 5230 §4.5,
+//! Microsoft's X-Auto-Response-Suppress). Pure: a [`ParsedMail`] and who we are in, a
+//! [`Classified`] out. Every "no" carries a named [`SuppressReason`] that is stored and logged.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::parse::{ParsedMail, ReturnPath};
+use crate::types::EmailAddress;
+
+/// The outcome of classification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Classified {
+    /// A person wrote: they may get an acknowledgement.
+    Acknowledge,
+    /// Automated or our own mail: record it, never answer it.
+    Suppress(SuppressReason),
+}
+
+/// Why a mail gets no acknowledgement. The names are stable: they appear in logs, the CLI
+/// and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SuppressReason {
+    /// It carries our own loop marker header: one of our mails came back.
+    LoopMarker,
+    /// It is from the support address (or another of our own addresses).
+    OwnAddress,
+    /// `multipart/report`: a delivery status or disposition notification (RFC 3464, 8098).
+    DeliveryReport,
+    /// `Return-Path: <>`: the envelope sender was null (RFC 3834 §2).
+    NullReturnPath,
+    /// `Auto-Submitted` is present and not `no` (RFC 3834 §5).
+    AutoSubmitted,
+    /// A vendor auto-reply header (X-Autoreply, X-Autorespond, Exchange inbox rules …).
+    AutoReplyHeader,
+    /// `X-Auto-Response-Suppress` asks for no auto-response (All, AutoReply or OOF).
+    AutoResponseSuppress,
+    /// A mailing list header (List-Id, List-Unsubscribe … RFC 2369/2919).
+    MailingList,
+    /// `Precedence: bulk`, `list` or `junk`.
+    BulkPrecedence,
+    /// A `noreply`-style sender: answering would only bounce.
+    NoReplySender,
+    /// `mailer-daemon`, `postmaster`, `listserv`, `majordomo`, `owner-*`, `*-request`
+    /// (RFC 5230 §4.5).
+    SystemSender,
+    /// The sender already had `per_sender_per_day` acknowledgements in the last 24 hours.
+    RateLimited,
+    /// Acknowledgements are switched off in the configuration.
+    AcknowledgementsDisabled,
+    /// The mail joined an existing ticket, which was acknowledged already.
+    FollowUp,
+}
+
+impl SuppressReason {
+    /// The stable name used in logs, CLI output and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuppressReason::LoopMarker => "loop-marker",
+            SuppressReason::OwnAddress => "own-address",
+            SuppressReason::DeliveryReport => "delivery-report",
+            SuppressReason::NullReturnPath => "null-return-path",
+            SuppressReason::AutoSubmitted => "auto-submitted",
+            SuppressReason::AutoReplyHeader => "auto-reply-header",
+            SuppressReason::AutoResponseSuppress => "auto-response-suppress",
+            SuppressReason::MailingList => "mailing-list",
+            SuppressReason::BulkPrecedence => "bulk-precedence",
+            SuppressReason::NoReplySender => "noreply-sender",
+            SuppressReason::SystemSender => "system-sender",
+            SuppressReason::RateLimited => "rate-limited",
+            SuppressReason::AcknowledgementsDisabled => "acknowledgements-disabled",
+            SuppressReason::FollowUp => "follow-up",
+        }
+    }
+
+    /// Whether mail with this reason is automated: it must not open a ticket of its own (a
+    /// bounce or list mail is not a customer request). Automated mail that threads onto an
+    /// existing ticket is still recorded there.
+    pub fn is_automated(self) -> bool {
+        !matches!(
+            self,
+            SuppressReason::RateLimited
+                | SuppressReason::AcknowledgementsDisabled
+                | SuppressReason::FollowUp
+        )
+    }
+}
+
+impl fmt::Display for SuppressReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who we are, for recognising our own mail.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The support address and any other address we send from or log in as.
+    pub own_addresses: Vec<EmailAddress>,
+}
+
+fn local_part_is_noreply(local: &str) -> bool {
+    let l: String = local
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.'))
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let l = l.split('+').next().unwrap_or_default();
+    l.starts_with("noreply") || l.starts_with("donotreply") || l.starts_with("noresponse")
+}
+
+fn local_part_is_system(local: &str) -> bool {
+    let l = local.to_ascii_lowercase();
+    let base = l.split('+').next().unwrap_or_default();
+    matches!(
+        base,
+        "mailer-daemon"
+            | "mailerdaemon"
+            | "postmaster"
+            | "listserv"
+            | "majordomo"
+            | "bounce"
+            | "bounces"
+    ) || base.starts_with("owner-")
+        || base.ends_with("-request")
+        || base.ends_with("-owner")
+        || base.ends_with("-bounces")
+}
+
+/// The token of a structured header value before any `;` parameters, lowercased.
+fn token(value: &str) -> String {
+    value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Classifies one mail. Checks run from the most certain signal to the least, so the stored
+/// reason is the strongest one that applies.
+pub fn classify(mail: &ParsedMail, me: &Identity) -> Classified {
+    use SuppressReason::*;
+    let a = &mail.automation;
+    let reason = if a.loop_marker.is_some() {
+        Some(LoopMarker)
+    } else if mail.from.as_ref().is_some_and(|f| {
+        me.own_addresses
+            .iter()
+            .any(|own| own == &f.address || own == &f.address.without_detail())
+    }) {
+        Some(OwnAddress)
+    } else if a.report_type.is_some() {
+        Some(DeliveryReport)
+    } else if mail.return_path == ReturnPath::Null {
+        Some(NullReturnPath)
+    } else if a
+        .auto_submitted
+        .as_deref()
+        .is_some_and(|v| token(v) != "no")
+    {
+        Some(AutoSubmitted)
+    } else if !a.autoreply_markers.is_empty() {
+        Some(AutoReplyHeader)
+    } else if a.auto_response_suppress.as_deref().is_some_and(|v| {
+        v.split([',', ' ', ';'])
+            .map(|t| t.trim().to_ascii_lowercase())
+            .any(|t| t == "all" || t == "autoreply" || t == "oof")
+    }) {
+        Some(AutoResponseSuppress)
+    } else if a.list_header.is_some() {
+        Some(MailingList)
+    } else if a
+        .precedence
+        .as_deref()
+        .is_some_and(|v| matches!(token(v).as_str(), "bulk" | "list" | "junk" | "auto_reply"))
+    {
+        Some(BulkPrecedence)
+    } else {
+        let sender = mail.from.as_ref().map(|f| &f.address);
+        let return_local = match &mail.return_path {
+            ReturnPath::Address(a) => EmailAddress::parse(a).map(|a| a.local_part().to_string()),
+            _ => None,
+        };
+        let locals = sender
+            .map(|s| s.local_part().to_string())
+            .into_iter()
+            .chain(return_local);
+        let mut found = None;
+        for local in locals {
+            if local_part_is_system(&local) {
+                found = Some(SystemSender);
+                break;
+            }
+            if local_part_is_noreply(&local) {
+                found = Some(NoReplySender);
+                break;
+            }
+        }
+        found
+    };
+    match reason {
+        Some(r) => Classified::Suppress(r),
+        None => Classified::Acknowledge,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse;
+
+    fn me() -> Identity {
+        Identity {
+            own_addresses: vec![EmailAddress::parse("support@example.test").expect("valid")],
+        }
+    }
+
+    fn class(headers: &str) -> Classified {
+        let raw = format!("{headers}\r\nSubject: hello\r\n\r\nbody\r\n");
+        classify(&parse(raw.as_bytes()).expect("parses"), &me())
+    }
+
+    /// One row per RFC rule: headers of the incoming mail → expected outcome.
+    #[test]
+    fn classification_table() {
+        use Classified::Acknowledge as Ack;
+        use SuppressReason::*;
+        let s = Classified::Suppress;
+        let cases: &[(&str, Classified)] = &[
+            ("From: Alice <alice@customer.test>", Ack),
+            ("From: alice@customer.test\r\nAuto-Submitted: no", Ack),
+            (
+                "From: alice@customer.test\r\nReturn-Path: <alice@customer.test>",
+                Ack,
+            ),
+            ("From: alice@customer.test\r\nPrecedence: first-class", Ack),
+            (
+                "From: alice@customer.test\r\nX-Auto-Response-Suppress: DR, RN",
+                Ack,
+            ),
+            (
+                "From: alice@customer.test\r\nAuto-Submitted: auto-replied",
+                s(AutoSubmitted),
+            ),
+            (
+                "From: alice@customer.test\r\nAuto-Submitted: Auto-Generated; owner-email=x@y",
+                s(AutoSubmitted),
+            ),
+            (
+                "From: alice@customer.test\r\nAuto-Submitted: auto-notified",
+                s(AutoSubmitted),
+            ),
+            (
+                "From: alice@customer.test\r\nReturn-Path: <>",
+                s(NullReturnPath),
+            ),
+            (
+                "From: alice@customer.test\r\nX-Autoreply: yes",
+                s(AutoReplyHeader),
+            ),
+            (
+                "From: alice@customer.test\r\nX-Autorespond: on vacation",
+                s(AutoReplyHeader),
+            ),
+            (
+                "From: alice@customer.test\r\nX-MS-Exchange-Inbox-Rules-Loop: alice@customer.test",
+                s(AutoReplyHeader),
+            ),
+            (
+                "From: alice@customer.test\r\nX-Auto-Response-Suppress: All",
+                s(AutoResponseSuppress),
+            ),
+            (
+                "From: alice@customer.test\r\nX-Auto-Response-Suppress: OOF",
+                s(AutoResponseSuppress),
+            ),
+            (
+                "From: alice@customer.test\r\nList-Id: <users.lists.test>",
+                s(MailingList),
+            ),
+            (
+                "From: alice@customer.test\r\nList-Unsubscribe: <mailto:u@lists.test>",
+                s(MailingList),
+            ),
+            (
+                "From: alice@customer.test\r\nPrecedence: bulk",
+                s(BulkPrecedence),
+            ),
+            (
+                "From: alice@customer.test\r\nPrecedence: JUNK",
+                s(BulkPrecedence),
+            ),
+            (
+                "From: alice@customer.test\r\nPrecedence: list",
+                s(BulkPrecedence),
+            ),
+            ("From: noreply@shop.test", s(NoReplySender)),
+            ("From: No-Reply <no-reply@shop.test>", s(NoReplySender)),
+            ("From: do_not_reply@bank.test", s(NoReplySender)),
+            ("From: MAILER-DAEMON@mx.test", s(SystemSender)),
+            ("From: postmaster@customer.test", s(SystemSender)),
+            ("From: owner-users@lists.test", s(SystemSender)),
+            ("From: users-request@lists.test", s(SystemSender)),
+            (
+                "From: alice@customer.test\r\nReturn-Path: <bounces+123@esp.test>",
+                s(SystemSender),
+            ),
+            ("From: support@example.test", s(OwnAddress)),
+            ("From: Support+1042.abc@Example.test", s(OwnAddress)),
+            (
+                "From: alice@customer.test\r\nX-Frontdesk-Loop: support@example.test",
+                s(LoopMarker),
+            ),
+            (
+                "From: MAILER-DAEMON@mx.test\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b",
+                s(DeliveryReport),
+            ),
+        ];
+        for (headers, expected) in cases {
+            assert_eq!(&class(headers), expected, "headers: {headers:?}");
+        }
+    }
+
+    #[test]
+    fn reason_names_are_stable() {
+        assert_eq!(SuppressReason::AutoSubmitted.as_str(), "auto-submitted");
+        assert_eq!(SuppressReason::NoReplySender.to_string(), "noreply-sender");
+        assert!(SuppressReason::MailingList.is_automated());
+        assert!(!SuppressReason::RateLimited.is_automated());
+    }
+}

@@ -1,0 +1,1071 @@
+//! Configuration in two stages: [`RawConfig`] holds exactly what the operator wrote (TOML file
+//! plus `FRONTDESK__SECTION__KEY` environment overrides, unknown keys refused), and
+//! [`Config`] is the validated form the daemon runs on. Every problem is collected with its
+//! key and a fix, and all are reported at once.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::types::{AgentEmail, EmailAddress};
+
+/// Where `--config` points when the operator gives none.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/frontdesk/frontdesk.toml";
+
+/// A secret (password) that never shows up in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that needs it: the login.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// How a connection to a mail server is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// TLS from the first byte (IMAP 993, SMTP 465).
+    Implicit,
+    /// A plaintext greeting upgraded with STARTTLS; refused if the server does not offer it.
+    Starttls,
+    /// No encryption at all: allowed only towards a loopback address.
+    None,
+}
+
+// ---------------------------------------------------------------------------------------
+// Stage one: what the operator wrote.
+// ---------------------------------------------------------------------------------------
+
+/// The configuration file as written, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    service: RawService,
+    imap: RawImap,
+    smtp: RawSmtp,
+    #[serde(default)]
+    acknowledgement: RawAck,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    agents: Vec<RawAgent>,
+    #[serde(default)]
+    routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    name: String,
+    address: String,
+    #[serde(default = "default_state_dir")]
+    state_dir: PathBuf,
+    token_secret_file: Option<PathBuf>,
+    templates_dir: Option<PathBuf>,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/frontdesk")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImap {
+    host: String,
+    port: Option<u16>,
+    #[serde(default = "default_imap_tls")]
+    tls: TlsMode,
+    ca_file: Option<PathBuf>,
+    username: Option<String>,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    #[serde(default = "default_mailbox")]
+    mailbox: String,
+    /// Move handled mail here instead of only flagging it `\Seen`.
+    processed_mailbox: Option<String>,
+    #[serde(default = "default_idle_renew")]
+    idle_renew_minutes: u64,
+    #[serde(default = "default_poll")]
+    poll_interval_seconds: u64,
+    #[serde(default)]
+    backfill_hours: u64,
+    #[serde(default = "default_connect_timeout")]
+    connect_timeout_seconds: u64,
+    #[serde(default = "default_command_timeout")]
+    command_timeout_seconds: u64,
+    #[serde(default = "default_fetch_batch")]
+    fetch_batch: usize,
+}
+
+fn default_imap_tls() -> TlsMode {
+    TlsMode::Implicit
+}
+fn default_mailbox() -> String {
+    "INBOX".into()
+}
+fn default_idle_renew() -> u64 {
+    20
+}
+fn default_poll() -> u64 {
+    30
+}
+fn default_connect_timeout() -> u64 {
+    15
+}
+fn default_command_timeout() -> u64 {
+    60
+}
+fn default_fetch_batch() -> usize {
+    50
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: String,
+    port: Option<u16>,
+    #[serde(default = "default_smtp_tls")]
+    tls: TlsMode,
+    ca_file: Option<PathBuf>,
+    username: Option<String>,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    #[serde(default = "default_pool")]
+    pool_size: u32,
+    #[serde(default = "default_smtp_timeout")]
+    timeout_seconds: u64,
+    #[serde(default = "default_retry_initial")]
+    retry_initial_seconds: u64,
+    #[serde(default = "default_retry_max")]
+    retry_max_seconds: u64,
+    #[serde(default = "default_give_up")]
+    give_up_hours: u64,
+}
+
+fn default_smtp_tls() -> TlsMode {
+    TlsMode::Starttls
+}
+fn default_pool() -> u32 {
+    4
+}
+fn default_smtp_timeout() -> u64 {
+    30
+}
+fn default_retry_initial() -> u64 {
+    10
+}
+fn default_retry_max() -> u64 {
+    1800
+}
+fn default_give_up() -> u64 {
+    72
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAck {
+    #[serde(default = "default_true")]
+    enabled: bool,
+    #[serde(default = "default_per_day")]
+    per_sender_per_day: u32,
+    #[serde(default = "default_quote_lines")]
+    quote_lines: usize,
+}
+
+impl Default for RawAck {
+    fn default() -> Self {
+        RawAck {
+            enabled: true,
+            per_sender_per_day: default_per_day(),
+            quote_lines: default_quote_lines(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_per_day() -> u32 {
+    3
+}
+fn default_quote_lines() -> usize {
+    6
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default = "default_max_bytes")]
+    max_message_bytes: u64,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            max_message_bytes: default_max_bytes(),
+        }
+    }
+}
+
+fn default_max_bytes() -> u64 {
+    50 * 1024 * 1024
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    name: String,
+    email: String,
+    #[serde(default)]
+    teams: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    to: Option<String>,
+    team: Option<String>,
+    agent: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Stage two: the validated configuration.
+// ---------------------------------------------------------------------------------------
+
+/// The validated configuration the daemon and the CLI run on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from, for messages.
+    pub source: PathBuf,
+    /// Who we are.
+    pub service: Service,
+    /// The support mailbox.
+    pub imap: Imap,
+    /// The outgoing server.
+    pub smtp: Smtp,
+    /// Acknowledgement policy.
+    pub ack: AckPolicy,
+    /// Size limits for incoming mail.
+    pub limits: Limits,
+    /// The agents, in configuration order (round robin follows this order).
+    pub agents: Vec<Agent>,
+    /// Routing rules, matched in order.
+    pub routes: Vec<Route>,
+}
+
+/// The `[service]` section.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Shown in mails and in the ticket tag `[NAME #N]`.
+    pub name: String,
+    /// The public support address: sender of everything we send.
+    pub address: EmailAddress,
+    /// Where the sled store lives.
+    pub state_dir: PathBuf,
+    /// The HMAC key for reply tokens, if configured (used by agent relay).
+    pub token_secret: Option<Secret>,
+    /// Overrides for the built-in templates.
+    pub templates_dir: Option<PathBuf>,
+}
+
+/// The `[imap]` section.
+#[derive(Debug, Clone)]
+pub struct Imap {
+    /// Server host name or address.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Transport security.
+    pub tls: TlsMode,
+    /// A private CA bundle that replaces the public roots.
+    pub ca_file: Option<PathBuf>,
+    /// Login name.
+    pub username: String,
+    /// Login password.
+    pub password: Secret,
+    /// The mailbox to watch.
+    pub mailbox: String,
+    /// Where handled mail is moved; `None` flags it `\Seen` in place.
+    pub processed_mailbox: Option<String>,
+    /// How often IDLE is re-issued (RFC 2177 asks for less than 29 minutes).
+    pub idle_renew: Duration,
+    /// Poll interval for servers without IDLE.
+    pub poll_interval: Duration,
+    /// On the very first start, how far back existing mail is processed.
+    pub backfill: Duration,
+    /// Bound on TCP+TLS connect and greeting.
+    pub connect_timeout: Duration,
+    /// Bound on every IMAP command.
+    pub command_timeout: Duration,
+    /// UIDs fetched per FETCH command.
+    pub fetch_batch: usize,
+}
+
+/// The `[smtp]` section.
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    /// Server host name or address.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Transport security.
+    pub tls: TlsMode,
+    /// A private CA bundle that replaces the public roots.
+    pub ca_file: Option<PathBuf>,
+    /// Login, if the server wants one.
+    pub credentials: Option<(String, Secret)>,
+    /// Pooled connections.
+    pub pool_size: u32,
+    /// Bound on one whole SMTP transaction.
+    pub timeout: Duration,
+    /// The retry schedule for temporary failures.
+    pub retry: RetryPolicy,
+}
+
+/// Exponential backoff for the outbox, capped, with a deadline after which a mail is dead.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Delay after the first failure.
+    pub initial: Duration,
+    /// Longest delay between two attempts.
+    pub max: Duration,
+    /// Age after which a mail that still fails is moved to the dead letters.
+    pub give_up_after: Duration,
+}
+
+/// The `[acknowledgement]` section.
+#[derive(Debug, Clone, Copy)]
+pub struct AckPolicy {
+    /// Send acknowledgements at all.
+    pub enabled: bool,
+    /// At most this many acknowledgements per sender address in 24 hours.
+    pub per_sender_per_day: u32,
+    /// Lines of the customer's text quoted back.
+    pub quote_lines: usize,
+}
+
+/// The `[limits]` section.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Larger mail is quarantined rather than processed.
+    pub max_message_bytes: u64,
+}
+
+/// One `[[agents]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    /// Display name, used in mails ("Jason Miller").
+    pub name: String,
+    /// Where notifications go and whom tokens bind.
+    pub email: AgentEmail,
+    /// Teams this agent belongs to.
+    pub teams: Vec<String>,
+}
+
+/// One `[[routes]]` rule.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Matches when the mail was sent to this address (To, Cc or Delivered-To).
+    pub to: Option<EmailAddress>,
+    /// Where the ticket goes.
+    pub target: RouteTarget,
+}
+
+/// Where a matching route sends a new ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteTarget {
+    /// Round robin among the team's agents.
+    Team(String),
+    /// One named agent.
+    Agent(AgentEmail),
+}
+
+/// One thing wrong in a configuration: the key, what is wrong, how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key path, e.g. `imap.tls`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub fix: String,
+}
+
+/// A configuration that could not be loaded or validated.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read or parsed (syntax, types, unknown keys).
+    #[error("configuration {file}: {message}")]
+    Load {
+        /// The configuration file.
+        file: PathBuf,
+        /// The parser's message, which names the key.
+        message: String,
+    },
+    /// The file parsed but its values are not usable.
+    #[error("{}", format_problems(file, problems))]
+    Invalid {
+        /// The configuration file.
+        file: PathBuf,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+}
+
+fn format_problems(file: &Path, problems: &[Problem]) -> String {
+    let mut s = format!(
+        "configuration {} has {} problem{}:",
+        file.display(),
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        s.push_str(&format!(
+            "\n  {}: {}\n      fix: {}",
+            p.key, p.message, p.fix
+        ));
+    }
+    s
+}
+
+impl Config {
+    /// Reads `path` plus `FRONTDESK__SECTION__KEY` environment overrides and validates it.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// [`Config::load`] with an explicit environment, so tests need not touch the process's.
+    pub fn load_with_env(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let load_err = |message: String| ConfigError::Load {
+            file: path.to_path_buf(),
+            message,
+        };
+        if !path.exists() {
+            return Err(load_err(format!(
+                "file not found; fix: create it from config/frontdesk.example.toml or pass --config FILE (default {DEFAULT_CONFIG_PATH})"
+            )));
+        }
+        let overrides: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("FRONTDESK__"))
+            .collect();
+        let raw: RawConfig = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("FRONTDESK")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .source(Some(overrides)),
+            )
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| load_err(e.to_string()))?;
+        raw.validate(
+            path,
+            std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+        )
+    }
+
+    /// Every address that is ours: mail from any of them is never acknowledged.
+    pub fn own_addresses(&self) -> Vec<EmailAddress> {
+        let mut v = vec![self.service.address.clone()];
+        if let Some(a) = EmailAddress::parse(&self.imap.username)
+            && a != self.service.address
+        {
+            v.push(a);
+        }
+        v
+    }
+
+    /// The agent with this address, if configured.
+    pub fn agent(&self, email: &AgentEmail) -> Option<&Agent> {
+        self.agents.iter().find(|a| &a.email == email)
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+struct Collector(Vec<Problem>);
+
+impl Collector {
+    fn add(&mut self, key: &str, message: impl Into<String>, fix: impl Into<String>) {
+        self.0.push(Problem {
+            key: key.into(),
+            message: message.into(),
+            fix: fix.into(),
+        });
+    }
+}
+
+fn read_secret_file(path: &Path, credentials_dir: Option<&Path>) -> Result<String, String> {
+    let resolved = match credentials_dir {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path.to_path_buf(),
+    };
+    std::fs::read_to_string(&resolved)
+        .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+        .map_err(|e| format!("cannot read {}: {e}", resolved.display()))
+}
+
+fn secret(
+    c: &mut Collector,
+    section: &str,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    credentials_dir: Option<&Path>,
+) -> Option<Secret> {
+    match (password, password_file) {
+        (Some(_), Some(_)) => {
+            c.add(
+                &format!("{section}.password"),
+                "both password and password_file are set",
+                format!("keep only {section}.password_file (or only {section}.password)"),
+            );
+            None
+        }
+        (Some(p), None) => Some(Secret(p)),
+        (None, Some(f)) => match read_secret_file(&f, credentials_dir) {
+            Ok(s) if s.is_empty() => {
+                c.add(
+                    &format!("{section}.password_file"),
+                    format!("{} is empty", f.display()),
+                    "write the password into the file (one line)",
+                );
+                None
+            }
+            Ok(s) => Some(Secret(s)),
+            Err(e) => {
+                c.add(
+                    &format!("{section}.password_file"),
+                    e,
+                    "point it at a readable file, or under systemd use LoadCredential= and a relative name",
+                );
+                None
+            }
+        },
+        (None, None) => None,
+    }
+}
+
+fn check_tls(c: &mut Collector, section: &str, host: &str, tls: TlsMode) {
+    if tls == TlsMode::None && !is_loopback(host) {
+        c.add(
+            &format!("{section}.tls"),
+            format!(
+                "\"none\" would send the password in clear text to {host}, which is not a loopback address"
+            ),
+            format!(
+                "use {section}.tls = \"implicit\" or \"starttls\"; \"none\" is only for 127.0.0.1/localhost"
+            ),
+        );
+    }
+}
+
+fn check_ca(c: &mut Collector, key: &str, ca: &Option<PathBuf>) {
+    if let Some(p) = ca
+        && !p.is_file()
+    {
+        c.add(
+            key,
+            format!("{} does not exist", p.display()),
+            "point it at a PEM file holding the CA certificate(s), or remove the key to use the public roots",
+        );
+    }
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+impl RawConfig {
+    fn validate(
+        self,
+        file: &Path,
+        credentials_dir: Option<PathBuf>,
+    ) -> Result<Config, ConfigError> {
+        let mut c = Collector(Vec::new());
+        let cred_dir = credentials_dir.as_deref();
+
+        // [service]
+        let name = crate::sanitize::header_text(&self.service.name, 80);
+        if name.is_empty() || name.contains(['[', ']', '#']) {
+            c.add(
+                "service.name",
+                "must be a non-empty name without [ ] or # (it forms the ticket tag)",
+                "e.g. name = \"Acme Support\"",
+            );
+        }
+        let address = EmailAddress::parse(&self.service.address);
+        if address.is_none() {
+            c.add(
+                "service.address",
+                format!("{:?} is not an e-mail address", self.service.address),
+                "e.g. address = \"support@example.com\"",
+            );
+        }
+        let token_secret = match &self.service.token_secret_file {
+            None => None,
+            Some(f) => match read_secret_file(f, cred_dir) {
+                Ok(s) if s.len() >= 16 => Some(Secret(s)),
+                Ok(_) => {
+                    c.add(
+                        "service.token_secret_file",
+                        format!("{} holds fewer than 16 bytes", f.display()),
+                        format!(
+                            "generate a key: head -c 32 /dev/urandom | base64 > {}",
+                            f.display()
+                        ),
+                    );
+                    None
+                }
+                Err(e) => {
+                    c.add(
+                        "service.token_secret_file",
+                        e,
+                        format!(
+                            "generate a key: head -c 32 /dev/urandom | base64 > {}",
+                            f.display()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        if let Some(d) = &self.service.templates_dir
+            && !d.is_dir()
+        {
+            c.add(
+                "service.templates_dir",
+                format!("{} is not a directory", d.display()),
+                "point it at a directory of *.hbs overrides, or remove the key to use the built-in templates",
+            );
+        }
+
+        // [imap]
+        let imap = &self.imap;
+        check_tls(&mut c, "imap", &imap.host, imap.tls);
+        check_ca(&mut c, "imap.ca_file", &imap.ca_file);
+        let imap_password = secret(
+            &mut c,
+            "imap",
+            imap.password.clone(),
+            imap.password_file.clone(),
+            cred_dir,
+        );
+        if imap_password.is_none() && imap.password.is_none() && imap.password_file.is_none() {
+            c.add(
+                "imap.password",
+                "no IMAP credential is configured",
+                "set imap.password_file (with systemd LoadCredential=), imap.password, or FRONTDESK__IMAP__PASSWORD",
+            );
+        }
+        if !(1..=28).contains(&imap.idle_renew_minutes) {
+            c.add(
+                "imap.idle_renew_minutes",
+                format!("{} is outside 1..=28", imap.idle_renew_minutes),
+                "RFC 2177 servers drop IDLE after 29 minutes: use 20",
+            );
+        }
+        if imap.poll_interval_seconds == 0 || imap.fetch_batch == 0 {
+            c.add(
+                "imap.poll_interval_seconds",
+                "poll_interval_seconds and fetch_batch must be at least 1",
+                "use the defaults (30 and 50)",
+            );
+        }
+        if imap.mailbox.trim().is_empty() {
+            c.add("imap.mailbox", "is empty", "use mailbox = \"INBOX\"");
+        }
+
+        // [smtp]
+        let smtp = &self.smtp;
+        check_tls(&mut c, "smtp", &smtp.host, smtp.tls);
+        check_ca(&mut c, "smtp.ca_file", &smtp.ca_file);
+        let smtp_password = secret(
+            &mut c,
+            "smtp",
+            smtp.password.clone(),
+            smtp.password_file.clone(),
+            cred_dir,
+        );
+        let smtp_credentials = match (smtp.username.clone(), smtp_password) {
+            (Some(u), Some(p)) => Some((u, p)),
+            (None, Some(p)) => address.as_ref().map(|a| (a.to_string(), p)),
+            (Some(_), None) => {
+                if smtp.password.is_none() && smtp.password_file.is_none() {
+                    c.add(
+                        "smtp.password",
+                        "smtp.username is set but no password",
+                        "set smtp.password_file, smtp.password or FRONTDESK__SMTP__PASSWORD, or remove smtp.username for an unauthenticated relay",
+                    );
+                }
+                None
+            }
+            (None, None) => None,
+        };
+        if smtp.pool_size == 0 || smtp.timeout_seconds == 0 || smtp.retry_initial_seconds == 0 {
+            c.add(
+                "smtp.pool_size",
+                "pool_size, timeout_seconds and retry_initial_seconds must be at least 1",
+                "use the defaults (4, 30, 10)",
+            );
+        }
+
+        // [acknowledgement]
+        if self.acknowledgement.quote_lines > 50 {
+            c.add(
+                "acknowledgement.quote_lines",
+                "quoting more than 50 lines turns an acknowledgement into a copy (RFC 3834 asks for a brief excerpt)",
+                "use 6",
+            );
+        }
+
+        // [[agents]]
+        let mut agents: Vec<Agent> = Vec::new();
+        if self.agents.is_empty() {
+            c.add(
+                "agents",
+                "no [[agents]] are configured; every ticket needs a named agent",
+                "add [[agents]] with name = \"Jason Miller\" and email = \"jason@example.com\"",
+            );
+        }
+        for (i, a) in self.agents.iter().enumerate() {
+            let key = format!("agents[{i}]");
+            let name = crate::sanitize::header_text(&a.name, 80);
+            if name.is_empty() {
+                c.add(
+                    &format!("{key}.name"),
+                    "is empty",
+                    "give the agent's full name",
+                );
+            }
+            match EmailAddress::parse(&a.email) {
+                None => c.add(
+                    &format!("{key}.email"),
+                    format!("{:?} is not an e-mail address", a.email),
+                    "e.g. email = \"jason@example.com\"",
+                ),
+                Some(e) => {
+                    let email = AgentEmail::new(e);
+                    if agents.iter().any(|x| x.email == email) {
+                        c.add(
+                            &format!("{key}.email"),
+                            format!("{email} is configured twice"),
+                            "keep one [[agents]] entry per address",
+                        );
+                    } else if Some(email.address()) == address.as_ref() {
+                        c.add(
+                            &format!("{key}.email"),
+                            "an agent cannot use the support address itself",
+                            "use the agent's personal address",
+                        );
+                    } else {
+                        agents.push(Agent {
+                            name,
+                            email,
+                            teams: a.teams.clone(),
+                        });
+                    }
+                }
+            }
+        }
+
+        // [[routes]]
+        let mut routes = Vec::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            let key = format!("routes[{i}]");
+            let to = match &r.to {
+                None => None,
+                Some(t) => {
+                    let parsed = EmailAddress::parse(t);
+                    if parsed.is_none() {
+                        c.add(
+                            &format!("{key}.to"),
+                            format!("{t:?} is not an e-mail address"),
+                            "e.g. to = \"billing@example.com\"",
+                        );
+                    }
+                    parsed
+                }
+            };
+            let target = match (&r.team, &r.agent) {
+                (Some(team), None) => {
+                    if !agents.iter().any(|a| a.teams.contains(team)) {
+                        c.add(
+                            &format!("{key}.team"),
+                            format!("no agent is in team {team:?}"),
+                            format!("add teams = [\"{team}\"] to at least one [[agents]] entry"),
+                        );
+                    }
+                    Some(RouteTarget::Team(team.clone()))
+                }
+                (None, Some(agent)) => {
+                    let found = EmailAddress::parse(agent)
+                        .map(AgentEmail::new)
+                        .filter(|e| agents.iter().any(|a| &a.email == e));
+                    if found.is_none() {
+                        c.add(
+                            &format!("{key}.agent"),
+                            format!("{agent:?} is not a configured agent's email"),
+                            "use the email of one of the [[agents]]",
+                        );
+                    }
+                    found.map(RouteTarget::Agent)
+                }
+                _ => {
+                    c.add(
+                        &key,
+                        "a route needs exactly one of team or agent",
+                        "e.g. to = \"billing@example.com\" with team = \"billing\"",
+                    );
+                    None
+                }
+            };
+            if let Some(target) = target {
+                routes.push(Route {
+                    to: to.clone(),
+                    target,
+                });
+            }
+        }
+
+        let (Some(address), Some(imap_password), true) = (address, imap_password, c.0.is_empty())
+        else {
+            return Err(ConfigError::Invalid {
+                file: file.to_path_buf(),
+                problems: c.0,
+            });
+        };
+
+        let imap_port = imap.port.unwrap_or(match imap.tls {
+            TlsMode::Implicit => 993,
+            _ => 143,
+        });
+        let smtp_port = smtp.port.unwrap_or(match smtp.tls {
+            TlsMode::Implicit => 465,
+            TlsMode::Starttls => 587,
+            TlsMode::None => 25,
+        });
+        Ok(Config {
+            source: file.to_path_buf(),
+            service: Service {
+                name,
+                address: address.clone(),
+                state_dir: self.service.state_dir,
+                token_secret,
+                templates_dir: self.service.templates_dir,
+            },
+            imap: Imap {
+                host: imap.host.clone(),
+                port: imap_port,
+                tls: imap.tls,
+                ca_file: imap.ca_file.clone(),
+                username: imap.username.clone().unwrap_or_else(|| address.to_string()),
+                password: imap_password,
+                mailbox: imap.mailbox.clone(),
+                processed_mailbox: imap.processed_mailbox.clone(),
+                idle_renew: secs(imap.idle_renew_minutes * 60),
+                poll_interval: secs(imap.poll_interval_seconds),
+                backfill: secs(imap.backfill_hours * 3600),
+                connect_timeout: secs(imap.connect_timeout_seconds.max(1)),
+                command_timeout: secs(imap.command_timeout_seconds.max(1)),
+                fetch_batch: imap.fetch_batch,
+            },
+            smtp: Smtp {
+                host: smtp.host.clone(),
+                port: smtp_port,
+                tls: smtp.tls,
+                ca_file: smtp.ca_file.clone(),
+                credentials: smtp_credentials,
+                pool_size: smtp.pool_size,
+                timeout: secs(smtp.timeout_seconds),
+                retry: RetryPolicy {
+                    initial: secs(smtp.retry_initial_seconds),
+                    max: secs(smtp.retry_max_seconds.max(smtp.retry_initial_seconds)),
+                    give_up_after: secs(smtp.give_up_hours * 3600),
+                },
+            },
+            ack: AckPolicy {
+                enabled: self.acknowledgement.enabled,
+                per_sender_per_day: self.acknowledgement.per_sender_per_day,
+                quote_lines: self.acknowledgement.quote_lines,
+            },
+            limits: Limits {
+                max_message_bytes: self.limits.max_message_bytes,
+            },
+            agents,
+            routes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC_EXAMPLE: &str = r#"
+[service]
+name = "Acme Support"
+address = "support@example.test"
+state_dir = "/tmp/frontdesk-test-state"
+
+[imap]
+host = "127.0.0.1"
+port = 1143
+tls = "none"
+username = "support@example.test"
+password = "from-file"
+mailbox = "INBOX"
+
+[smtp]
+host = "127.0.0.1"
+port = 2525
+tls = "none"
+username = "support@example.test"
+password = "smtp-secret"
+
+[[agents]]
+name = "Jason Miller"
+email = "jason@example.test"
+teams = ["billing"]
+
+[[routes]]
+to = "billing@example.test"
+team = "billing"
+"#;
+
+    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let p = dir.path().join("frontdesk.toml");
+        std::fs::write(&p, text).expect("write config");
+        p
+    }
+
+    fn no_env() -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    #[test]
+    fn spec_example_keys_are_enough() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = Config::load_with_env(&write(&dir, SPEC_EXAMPLE), no_env()).expect("valid");
+        assert_eq!(cfg.service.name, "Acme Support");
+        assert_eq!(cfg.imap.idle_renew, Duration::from_secs(1200));
+        assert_eq!(cfg.imap.backfill, Duration::ZERO);
+        assert_eq!(cfg.ack.per_sender_per_day, 3);
+        assert_eq!(cfg.routes.len(), 1);
+        assert_eq!(cfg.agents[0].name, "Jason Miller");
+    }
+
+    #[test]
+    fn environment_overrides_the_file_password() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = vec![
+            (
+                "FRONTDESK__IMAP__PASSWORD".to_string(),
+                "from-env".to_string(),
+            ),
+            ("FRONTDESK__IMAP__PORT".to_string(), "2143".to_string()),
+        ];
+        let cfg = Config::load_with_env(&write(&dir, SPEC_EXAMPLE), env).expect("valid");
+        assert_eq!(cfg.imap.password.expose(), "from-env");
+        assert_eq!(cfg.imap.port, 2143);
+    }
+
+    #[test]
+    fn password_file_is_read_and_trimmed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pw = dir.path().join("imap.pw");
+        std::fs::write(&pw, "s3cret\n").expect("write");
+        let text = SPEC_EXAMPLE.replace(
+            "password = \"from-file\"",
+            &format!("password_file = {:?}", pw.display().to_string()),
+        );
+        let cfg = Config::load_with_env(&write(&dir, &text), no_env()).expect("valid");
+        assert_eq!(cfg.imap.password.expose(), "s3cret");
+        assert!(
+            !format!("{cfg:?}").contains("s3cret"),
+            "secrets must not appear in Debug"
+        );
+    }
+
+    #[test]
+    fn plaintext_to_a_remote_host_is_refused_with_key_and_fix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = SPEC_EXAMPLE.replacen("host = \"127.0.0.1\"", "host = \"imap.example.com\"", 1);
+        let err = Config::load_with_env(&write(&dir, &text), no_env()).expect_err("refused");
+        let msg = err.to_string();
+        assert!(msg.contains("imap.tls"), "{msg}");
+        assert!(msg.contains("fix:"), "{msg}");
+        assert!(msg.contains("frontdesk.toml"), "{msg}");
+    }
+
+    #[test]
+    fn all_problems_are_reported_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = SPEC_EXAMPLE
+            .replace(
+                "address = \"support@example.test\"",
+                "address = \"not an address\"",
+            )
+            .replace("email = \"jason@example.test\"", "email = \"jason\"");
+        let err = Config::load_with_env(&write(&dir, &text), no_env()).expect_err("refused");
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("expected validation problems, got {err}");
+        };
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"service.address"), "{keys:?}");
+        assert!(keys.contains(&"agents[0].email"), "{keys:?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_naming_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = SPEC_EXAMPLE.replace("mailbox = \"INBOX\"", "mailbxo = \"INBOX\"");
+        let err = Config::load_with_env(&write(&dir, &text), no_env()).expect_err("refused");
+        assert!(err.to_string().contains("mailbxo"), "{err}");
+    }
+
+    #[test]
+    fn missing_imap_credential_names_the_environment_variable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = SPEC_EXAMPLE.replace("password = \"from-file\"\n", "");
+        let err = Config::load_with_env(&write(&dir, &text), no_env()).expect_err("refused");
+        assert!(
+            err.to_string().contains("FRONTDESK__IMAP__PASSWORD"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn loopback_detection() {
+        assert!(is_loopback("127.0.0.1"));
+        assert!(is_loopback("127.8.9.1"));
+        assert!(is_loopback("::1"));
+        assert!(is_loopback("[::1]"));
+        assert!(is_loopback("LOCALHOST"));
+        assert!(!is_loopback("10.0.0.1"));
+        assert!(!is_loopback("localhost.example.com"));
+    }
+}

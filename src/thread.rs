@@ -1,0 +1,248 @@
+//! Which ticket a mail belongs to (spec flow step 3). Pure: the store is reached through the
+//! small [`ThreadLookup`] trait so that tests use a map.
+//!
+//! Threading headers (In-Reply-To, References; RFC 5322 §3.6.4) naming a Message-ID we sent or
+//! received are trusted: only the people in the conversation know those ids. A subject tag
+//! `[Acme Support #1042]` is easy to copy, so alone it is trusted only from the ticket's
+//! customer; anyone else who copies a tag gets a ticket of their own.
+
+use crate::types::{EmailAddress, TicketId};
+
+/// What threading needs to know from the store.
+pub trait ThreadLookup {
+    /// The ticket that holds (or sent) the mail with this Message-ID.
+    fn ticket_by_message_id(&self, message_id: &str) -> Option<TicketId>;
+    /// The customer of a ticket, or `None` if there is no such ticket.
+    fn ticket_customer(&self, ticket: TicketId) -> Option<EmailAddress>;
+}
+
+/// How a mail was matched to its ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JoinedVia {
+    /// In-Reply-To or References named a message of the ticket.
+    Header,
+    /// The subject carried the ticket's tag and the sender is the ticket's customer.
+    SubjectTag,
+}
+
+/// The threading decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Threading {
+    /// The mail belongs to an existing ticket.
+    Join {
+        /// That ticket.
+        ticket: TicketId,
+        /// How it was found.
+        via: JoinedVia,
+    },
+    /// The mail starts a new ticket.
+    New {
+        /// A tag in the subject that was not trusted (a stranger copied it), for the log.
+        untrusted_tag: Option<TicketId>,
+    },
+}
+
+/// The ticket tag as it appears in subjects: `[Acme Support #1042]`.
+pub fn ticket_tag(service_name: &str, ticket: TicketId) -> String {
+    format!("[{service_name} #{ticket}]")
+}
+
+/// Finds our ticket tag in a subject, case-insensitively.
+pub fn find_subject_tag(subject: &str, service_name: &str) -> Option<TicketId> {
+    let hay = subject.to_lowercase();
+    let needle = format!("[{} #", service_name.to_lowercase());
+    let mut from = 0;
+    while let Some(pos) = hay[from..].find(&needle) {
+        let start = from + pos + needle.len();
+        let rest = &hay[start..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if !digits.is_empty() && rest[digits.len()..].starts_with(']') {
+            return digits.parse().ok().map(TicketId::new);
+        }
+        from = start;
+    }
+    None
+}
+
+/// Decides which ticket the mail joins. `in_reply_to` is checked first, then `references`
+/// from the newest to the oldest, then the subject tag.
+pub fn thread(
+    sender: Option<&EmailAddress>,
+    subject: &str,
+    in_reply_to: &[String],
+    references: &[String],
+    service_name: &str,
+    lookup: &impl ThreadLookup,
+) -> Threading {
+    for id in in_reply_to.iter().chain(references.iter().rev()) {
+        if let Some(ticket) = lookup.ticket_by_message_id(id) {
+            return Threading::Join {
+                ticket,
+                via: JoinedVia::Header,
+            };
+        }
+    }
+    match find_subject_tag(subject, service_name) {
+        None => Threading::New {
+            untrusted_tag: None,
+        },
+        Some(ticket) => match (lookup.ticket_customer(ticket), sender) {
+            (Some(customer), Some(sender)) if customer == *sender => Threading::Join {
+                ticket,
+                via: JoinedVia::SubjectTag,
+            },
+            _ => Threading::New {
+                untrusted_tag: Some(ticket),
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct Map {
+        ids: HashMap<String, TicketId>,
+        customers: HashMap<TicketId, EmailAddress>,
+    }
+
+    impl ThreadLookup for Map {
+        fn ticket_by_message_id(&self, id: &str) -> Option<TicketId> {
+            self.ids.get(id).copied()
+        }
+        fn ticket_customer(&self, t: TicketId) -> Option<EmailAddress> {
+            self.customers.get(&t).cloned()
+        }
+    }
+
+    fn addr(s: &str) -> EmailAddress {
+        EmailAddress::parse(s).expect("valid")
+    }
+
+    fn world() -> Map {
+        let t = TicketId::new(1042);
+        Map {
+            ids: HashMap::from([
+                ("<ack.1042.7@example.test>".to_string(), t),
+                ("<m1@customer.test>".to_string(), t),
+            ]),
+            customers: HashMap::from([(t, addr("alice@customer.test"))]),
+        }
+    }
+
+    #[test]
+    fn tag_is_found_case_insensitively_and_only_when_well_formed() {
+        assert_eq!(
+            find_subject_tag("Re: Help [acme support #1042]", "Acme Support"),
+            Some(TicketId::new(1042))
+        );
+        assert_eq!(
+            find_subject_tag("Re: [Acme Support #] x", "Acme Support"),
+            None
+        );
+        assert_eq!(
+            find_subject_tag("Re: [Acme Support #12a]", "Acme Support"),
+            None
+        );
+        assert_eq!(
+            find_subject_tag("[Acme Support #x] [Acme Support #7]", "Acme Support"),
+            Some(TicketId::new(7))
+        );
+        assert_eq!(find_subject_tag("[Other #1042]", "Acme Support"), None);
+    }
+
+    /// name, sender, subject, In-Reply-To, References → expected decision.
+    type Case<'a> = (
+        &'a str,
+        Option<&'a EmailAddress>,
+        &'a str,
+        Vec<String>,
+        Vec<String>,
+        Threading,
+    );
+
+    #[test]
+    fn threading_table() {
+        let w = world();
+        let alice = addr("alice@customer.test");
+        let mallory = addr("mallory@evil.test");
+        let t = TicketId::new(1042);
+        let join = |via| Threading::Join { ticket: t, via };
+        let cases: Vec<Case> = vec![
+            (
+                "reply to our ack",
+                Some(&alice),
+                "Re: hi",
+                vec!["<ack.1042.7@example.test>".into()],
+                vec![],
+                join(JoinedVia::Header),
+            ),
+            (
+                "references only",
+                Some(&mallory),
+                "x",
+                vec![],
+                vec!["<zzz@x>".into(), "<m1@customer.test>".into()],
+                join(JoinedVia::Header),
+            ),
+            (
+                "tag from customer",
+                Some(&alice),
+                "Re: [Acme Support #1042]",
+                vec![],
+                vec![],
+                join(JoinedVia::SubjectTag),
+            ),
+            (
+                "tag from stranger",
+                Some(&mallory),
+                "[Acme Support #1042] gimme",
+                vec![],
+                vec![],
+                Threading::New {
+                    untrusted_tag: Some(t),
+                },
+            ),
+            (
+                "tag of unknown ticket",
+                Some(&alice),
+                "[Acme Support #9999]",
+                vec![],
+                vec![],
+                Threading::New {
+                    untrusted_tag: Some(TicketId::new(9999)),
+                },
+            ),
+            (
+                "nothing",
+                Some(&alice),
+                "Hello",
+                vec!["<unknown@x>".into()],
+                vec![],
+                Threading::New {
+                    untrusted_tag: None,
+                },
+            ),
+            (
+                "no sender with tag",
+                None,
+                "[Acme Support #1042]",
+                vec![],
+                vec![],
+                Threading::New {
+                    untrusted_tag: Some(t),
+                },
+            ),
+        ];
+        for (name, sender, subject, irt, refs, expected) in cases {
+            assert_eq!(
+                thread(sender, subject, &irt, &refs, "Acme Support", &w),
+                expected,
+                "{name}"
+            );
+        }
+    }
+}
