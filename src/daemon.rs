@@ -1,0 +1,84 @@
+//! `frontdesk run`: opens the store, finishes whatever a previous run left half done, then
+//! runs the IMAP loop and the outbox side by side until the shutdown future resolves. The
+//! shutdown signal is a parameter so tests can trigger it.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{Notify, watch};
+use tracing::{info, warn};
+
+use crate::compose::Templates;
+use crate::config::Config;
+use crate::ingest::Ingest;
+use crate::outbox::{Outbox, build_transport};
+use crate::pipeline::Processor;
+use crate::store::Store;
+
+/// How long the workers get to finish their batch after the shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Runs the daemon until `shutdown` resolves, then drains and returns.
+pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let templates =
+        Templates::load(cfg.service.templates_dir.as_deref()).context("loading templates")?;
+    templates
+        .self_test()
+        .context("rendering templates with sample data")?;
+    let store = Store::open(&cfg.service.state_dir)
+        .with_context(|| format!("opening the store in {}", cfg.service.state_dir.display()))?;
+    let cfg = Arc::new(cfg);
+    let processor = Arc::new(Processor::new(
+        store.clone(),
+        cfg.clone(),
+        Arc::new(templates),
+    ));
+
+    // Mail stored by a previous run but not processed (it was killed in between).
+    let pending = store.pending()?;
+    if !pending.is_empty() {
+        info!(
+            count = pending.len(),
+            "processing mail left over from the previous run"
+        );
+        for seq in pending {
+            processor.process(seq)?;
+        }
+        store.flush().await?;
+    }
+
+    let transport = build_transport(&cfg.smtp)?;
+    let wake = Arc::new(Notify::new());
+    wake.notify_one();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (ready_tx, _ready_rx) = watch::channel(false);
+
+    let outbox = tokio::spawn(
+        Outbox::new(store.clone(), transport, cfg.smtp.clone(), wake.clone()).run(stop_rx.clone()),
+    );
+    let ingest = tokio::spawn(
+        Ingest::new(cfg.imap.clone(), store.clone(), processor, wake, ready_tx).run(stop_rx),
+    );
+
+    shutdown.await;
+    info!(
+        event = "daemon.stopping",
+        "shutting down: finishing the work in flight"
+    );
+    let _ = stop_tx.send(true);
+    for (name, task) in [("ingest", ingest), ("outbox", outbox)] {
+        let abort = task.abort_handle();
+        match tokio::time::timeout(DRAIN_TIMEOUT, task).await {
+            Ok(_) => {}
+            Err(_) => {
+                warn!(task = name, "did not finish in time; aborting it");
+                abort.abort();
+            }
+        }
+    }
+    store.flush().await?;
+    info!(event = "daemon.stopped", "stopped");
+    Ok(())
+}

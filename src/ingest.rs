@@ -1,0 +1,660 @@
+//! The IMAP side (spec flow step 1): one long-lived loop per mailbox. It connects, selects
+//! the mailbox, fetches every UID above the stored cursor with `BODY.PEEK[]` (so `\Seen` is
+//! never the measure of progress), stores the raw bytes durably, hands them to the
+//! [`Processor`], flags them, and waits in IDLE (re-issued well before RFC 2177's 29
+//! minutes), or polls when the server has no IDLE. Any failure drops the connection and
+//! reconnects with exponential backoff and jitter.
+//!
+//! async-imap has no timeouts of its own: every command here is bounded by
+//! `imap.command_timeout`.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_imap::{Client, Session};
+use futures::TryStreamExt;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, watch};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tracing::{debug, info, warn};
+
+use crate::config::{Imap, TlsMode};
+use crate::pipeline::Processor;
+use crate::store::{Cursor, Fetched, Store, StoreError};
+use crate::types::now;
+
+/// A byte stream async-imap can run on: plain TCP or TLS over it.
+pub trait ImapStream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> ImapStream for T {}
+
+/// A logged-in IMAP session over either kind of stream.
+pub type ImapSession = Session<Box<dyn ImapStream>>;
+
+/// Why the IMAP loop lost its session.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// TCP connect or TLS failed.
+    #[error("connecting to {host}:{port}: {detail}")]
+    Connect {
+        /// Server.
+        host: String,
+        /// Port.
+        port: u16,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The server refused the login.
+    #[error("login as {user} refused: {detail}")]
+    Login {
+        /// The user name.
+        user: String,
+        /// The server's answer.
+        detail: String,
+    },
+    /// `tls = "starttls"` but the server does not offer it; we never continue in plaintext.
+    #[error("the server does not offer STARTTLS; refusing to continue in plaintext")]
+    NoStarttls,
+    /// A command did not complete in time.
+    #[error("IMAP {0} timed out")]
+    Timeout(&'static str),
+    /// The server or the connection failed a command.
+    #[error("IMAP {0}: {1}")]
+    Imap(&'static str, async_imap::error::Error),
+    /// The mailbox has no UIDVALIDITY: nothing can be tracked safely.
+    #[error("mailbox {0} reports no UIDVALIDITY")]
+    NoUidValidity(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+async fn bounded<T, E>(
+    d: Duration,
+    what: &'static str,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, IngestError>
+where
+    E: Into<async_imap::error::Error>,
+{
+    match tokio::time::timeout(d, fut).await {
+        Err(_) => Err(IngestError::Timeout(what)),
+        Ok(Err(e)) => Err(IngestError::Imap(what, e.into())),
+        Ok(Ok(v)) => Ok(v),
+    }
+}
+
+/// The rustls client configuration: the public web roots, or only the CAs in `ca_file`.
+pub fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<ClientConfig>, String> {
+    let mut roots = RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| format!("reading {}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("certificate in {}: {e}", path.display()))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+async fn tls_wrap<S: AsyncRead + AsyncWrite + Unpin + Send + Debug + 'static>(
+    cfg: &Imap,
+    stream: S,
+) -> Result<Box<dyn ImapStream>, IngestError> {
+    let err = |detail: String| IngestError::Connect {
+        host: cfg.host.clone(),
+        port: cfg.port,
+        detail,
+    };
+    let tls = tls_config(cfg.ca_file.as_deref()).map_err(err)?;
+    let name = ServerName::try_from(cfg.host.clone()).map_err(|e| err(e.to_string()))?;
+    let stream = tokio::time::timeout(
+        cfg.connect_timeout,
+        TlsConnector::from(tls).connect(name, stream),
+    )
+    .await
+    .map_err(|_| IngestError::Timeout("TLS handshake"))?
+    .map_err(|e| err(format!("TLS: {e}")))?;
+    Ok(Box::new(stream))
+}
+
+async fn read_greeting(
+    cfg: &Imap,
+    client: &mut Client<Box<dyn ImapStream>>,
+) -> Result<(), IngestError> {
+    match tokio::time::timeout(cfg.connect_timeout, client.read_response()).await {
+        Err(_) => Err(IngestError::Timeout("greeting")),
+        Ok(Err(e)) => Err(IngestError::Connect {
+            host: cfg.host.clone(),
+            port: cfg.port,
+            detail: e.to_string(),
+        }),
+        Ok(Ok(None)) => Err(IngestError::Connect {
+            host: cfg.host.clone(),
+            port: cfg.port,
+            detail: "connection closed before the greeting".into(),
+        }),
+        Ok(Ok(Some(_))) => Ok(()),
+    }
+}
+
+/// Connects, secures and logs in as configured.
+pub async fn connect(cfg: &Imap) -> Result<ImapSession, IngestError> {
+    let tcp = tokio::time::timeout(
+        cfg.connect_timeout,
+        TcpStream::connect((cfg.host.as_str(), cfg.port)),
+    )
+    .await
+    .map_err(|_| IngestError::Timeout("connect"))?
+    .map_err(|e| IngestError::Connect {
+        host: cfg.host.clone(),
+        port: cfg.port,
+        detail: e.to_string(),
+    })?;
+    let _ = tcp.set_nodelay(true);
+    let mut client = match cfg.tls {
+        TlsMode::Implicit => Client::new(tls_wrap(cfg, tcp).await?),
+        TlsMode::None => Client::new(Box::new(tcp) as Box<dyn ImapStream>),
+        TlsMode::Starttls => {
+            let mut plain = Client::new(Box::new(tcp) as Box<dyn ImapStream>);
+            read_greeting(cfg, &mut plain).await?;
+            // A server without STARTTLS answers BAD or NO: we stop there, never in plaintext.
+            match tokio::time::timeout(
+                cfg.command_timeout,
+                plain.run_command_and_check_ok("STARTTLS", None),
+            )
+            .await
+            {
+                Err(_) => return Err(IngestError::Timeout("STARTTLS")),
+                Ok(Err(async_imap::error::Error::Bad(_) | async_imap::error::Error::No(_))) => {
+                    return Err(IngestError::NoStarttls);
+                }
+                Ok(Err(e)) => return Err(IngestError::Imap("STARTTLS", e)),
+                Ok(Ok(())) => {}
+            }
+            let secured = tls_wrap(cfg, plain.into_inner()).await?;
+            // After STARTTLS there is no second greeting (RFC 3501 §6.2.1).
+            let client = Client::new(secured);
+            return login(cfg, client).await;
+        }
+    };
+    read_greeting(cfg, &mut client).await?;
+    login(cfg, client).await
+}
+
+async fn login(
+    cfg: &Imap,
+    client: Client<Box<dyn ImapStream>>,
+) -> Result<ImapSession, IngestError> {
+    match tokio::time::timeout(
+        cfg.command_timeout,
+        client.login(&cfg.username, cfg.password.expose()),
+    )
+    .await
+    {
+        Err(_) => Err(IngestError::Timeout("LOGIN")),
+        Ok(Err((e, _))) => Err(IngestError::Login {
+            user: cfg.username.clone(),
+            detail: e.to_string(),
+        }),
+        Ok(Ok(session)) => Ok(session),
+    }
+}
+
+/// Exponential reconnect delay with ±25 % jitter, from 1 s up to 5 minutes.
+pub fn reconnect_delay(failures: u32, jitter: f64) -> Duration {
+    let base = Duration::from_secs(1u64 << failures.min(8)).min(Duration::from_secs(300));
+    base.mul_f64(jitter.clamp(0.5, 1.5))
+}
+
+/// Compresses sorted UIDs into an IMAP sequence set (`1:3,7,9:10`).
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
+            i += 1;
+            end = uids[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The loop for one mailbox.
+pub struct Ingest {
+    cfg: Imap,
+    /// Store key of this mailbox's cursor: changing server, user or mailbox starts afresh.
+    key: String,
+    store: Store,
+    processor: Arc<Processor>,
+    outbox_wake: Arc<Notify>,
+    ready: watch::Sender<bool>,
+}
+
+impl Ingest {
+    /// A loop over the mailbox configured in `cfg`. `ready` turns true once the first
+    /// session is up and caught up.
+    pub fn new(
+        cfg: Imap,
+        store: Store,
+        processor: Arc<Processor>,
+        outbox_wake: Arc<Notify>,
+        ready: watch::Sender<bool>,
+    ) -> Self {
+        let key = format!("{}@{}:{}/{}", cfg.username, cfg.host, cfg.port, cfg.mailbox);
+        Ingest {
+            cfg,
+            key,
+            store,
+            processor,
+            outbox_wake,
+            ready,
+        }
+    }
+
+    /// Runs until `shutdown` turns true, reconnecting after every failure.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut failures = 0u32;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match self.session(&mut shutdown, &mut failures).await {
+                Ok(()) => return,
+                Err(e) => {
+                    failures += 1;
+                    let delay = reconnect_delay(failures, 0.75 + rand::random::<f64>() * 0.5);
+                    warn!(
+                        event = "imap.disconnected",
+                        mailbox = %self.cfg.mailbox,
+                        error = %e,
+                        failures,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "IMAP session failed; reconnecting"
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn session(
+        &self,
+        shutdown: &mut watch::Receiver<bool>,
+        failures: &mut u32,
+    ) -> Result<(), IngestError> {
+        let t = self.cfg.command_timeout;
+        let mut session = connect(&self.cfg).await?;
+        let caps = bounded(t, "CAPABILITY", session.capabilities()).await?;
+        let has_idle = caps.has_str("IDLE");
+        let has_move = caps.has_str("MOVE");
+        let mailbox = bounded(t, "SELECT", session.select(&self.cfg.mailbox)).await?;
+        let uid_validity = mailbox
+            .uid_validity
+            .ok_or_else(|| IngestError::NoUidValidity(self.cfg.mailbox.clone()))?;
+        let uid_next = match mailbox.uid_next {
+            Some(n) => n,
+            None => {
+                let all = bounded(t, "UID SEARCH", session.uid_search("ALL")).await?;
+                all.into_iter().max().unwrap_or(0) + 1
+            }
+        };
+        self.reconcile_cursor(&mut session, uid_validity, uid_next)
+            .await?;
+        *failures = 0;
+        info!(
+            event = "imap.connected",
+            mailbox = %self.cfg.mailbox,
+            uid_validity,
+            idle = has_idle,
+            "IMAP session up"
+        );
+        loop {
+            self.fetch_new(&mut session, uid_validity).await?;
+            self.apply_flags(&mut session, uid_validity, has_move)
+                .await?;
+            if !*self.ready.borrow() {
+                let _ = self.ready.send(true);
+                info!(event = "ingest.ready", mailbox = %self.cfg.mailbox, "watching the mailbox");
+            }
+            while session.unsolicited_responses.try_recv().is_ok() {}
+            if *shutdown.borrow() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
+                return Ok(());
+            }
+            if has_idle {
+                let mut idle = session.idle();
+                bounded(t, "IDLE", idle.init()).await?;
+                let woke = {
+                    let (wait, _stop) = idle.wait_with_timeout(self.cfg.idle_renew);
+                    tokio::pin!(wait);
+                    tokio::select! {
+                        r = &mut wait => Some(r),
+                        _ = shutdown.changed() => None,
+                    }
+                };
+                if let Some(Err(e)) = woke {
+                    return Err(IngestError::Imap("IDLE", e));
+                }
+                debug!(?woke, "IDLE ended");
+                session = bounded(t, "DONE", idle.done()).await?;
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.cfg.poll_interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+                bounded(t, "NOOP", session.noop()).await?;
+            }
+        }
+    }
+
+    /// Makes the stored cursor fit the mailbox: first start, UIDVALIDITY change, or nothing.
+    async fn reconcile_cursor(
+        &self,
+        session: &mut ImapSession,
+        uid_validity: u32,
+        uid_next: u32,
+    ) -> Result<(), IngestError> {
+        let t = self.cfg.command_timeout;
+        match self.store.cursor(&self.key)? {
+            Some(c) if c.uid_validity == uid_validity => Ok(()),
+            None => {
+                // First start: old mail is history, not a queue (unless a backfill is asked).
+                let mut last_uid = uid_next.saturating_sub(1);
+                if !self.cfg.backfill.is_zero() {
+                    let since = time::OffsetDateTime::now_utc() - self.cfg.backfill;
+                    let query = format!("SINCE {}", imap_date(since));
+                    let uids = bounded(t, "UID SEARCH", session.uid_search(query)).await?;
+                    if let Some(min) = uids.into_iter().min() {
+                        last_uid = last_uid.min(min.saturating_sub(1));
+                    }
+                }
+                info!(
+                    event = "imap.first-start",
+                    mailbox = %self.cfg.mailbox,
+                    skipped_through_uid = last_uid,
+                    "first start: existing mail up to this UID is left alone"
+                );
+                self.store.set_cursor(
+                    &self.key,
+                    Cursor {
+                        uid_validity,
+                        last_uid,
+                        last_stored_at: now(),
+                    },
+                )?;
+                self.store.flush().await?;
+                Ok(())
+            }
+            Some(old) => {
+                // The mailbox was rebuilt: UIDs restarted. Re-read what arrived since shortly
+                // before our last stored mail and keep only what we have not stored already.
+                warn!(
+                    event = "imap.uidvalidity-changed",
+                    mailbox = %self.cfg.mailbox,
+                    old = old.uid_validity,
+                    new = uid_validity,
+                    "UIDVALIDITY changed; re-synchronising by content"
+                );
+                let since = time::OffsetDateTime::from_unix_timestamp(old.last_stored_at - 86_400)
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+                let mut uids: Vec<u32> = bounded(
+                    t,
+                    "UID SEARCH",
+                    session.uid_search(format!("SINCE {}", imap_date(since))),
+                )
+                .await?
+                .into_iter()
+                .collect();
+                uids.sort_unstable();
+                let mut fresh = Vec::new();
+                for chunk in uids.chunks(self.cfg.fetch_batch) {
+                    for f in self.fetch_bodies(session, chunk).await? {
+                        if !self.store.has_digest(&f.raw)? {
+                            fresh.push(f);
+                        }
+                    }
+                }
+                let seqs = self
+                    .store
+                    .store_fetched(&self.key, uid_validity, &fresh, now())?;
+                self.store.set_cursor(
+                    &self.key,
+                    Cursor {
+                        uid_validity,
+                        last_uid: uids
+                            .last()
+                            .copied()
+                            .unwrap_or(0)
+                            .max(uid_next.saturating_sub(1)),
+                        last_stored_at: now(),
+                    },
+                )?;
+                self.store.flush().await?;
+                self.process(&seqs).await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn fetch_bodies(
+        &self,
+        session: &mut ImapSession,
+        uids: &[u32],
+    ) -> Result<Vec<Fetched>, IngestError> {
+        let set = uid_set(uids);
+        let t = self.cfg.command_timeout;
+        let fetches: Vec<_> = bounded(t, "UID FETCH", async {
+            session
+                .uid_fetch(&set, "(UID BODY.PEEK[])")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        let mut by_uid: HashMap<u32, Vec<u8>> = HashMap::new();
+        for f in &fetches {
+            if let (Some(uid), Some(body)) = (f.uid, f.body()) {
+                by_uid.insert(uid, body.to_vec());
+            }
+        }
+        Ok(uids
+            .iter()
+            .filter_map(|uid| by_uid.remove(uid).map(|raw| Fetched { uid: *uid, raw }))
+            .collect())
+    }
+
+    /// Fetches, stores (durably) and processes every UID above the cursor.
+    async fn fetch_new(
+        &self,
+        session: &mut ImapSession,
+        uid_validity: u32,
+    ) -> Result<(), IngestError> {
+        let t = self.cfg.command_timeout;
+        let last = self.store.cursor(&self.key)?.map_or(0, |c| c.last_uid);
+        // `UID n:*` always matches the highest UID even below n (RFC 3501 §6.4.8): filter.
+        let mut uids: Vec<u32> = bounded(
+            t,
+            "UID SEARCH",
+            session.uid_search(format!("UID {}:*", last + 1)),
+        )
+        .await?
+        .into_iter()
+        .filter(|&u| u > last)
+        .collect();
+        uids.sort_unstable();
+        for chunk in uids.chunks(self.cfg.fetch_batch) {
+            let batch = self.fetch_bodies(session, chunk).await?;
+            let seqs = self
+                .store
+                .store_fetched(&self.key, uid_validity, &batch, now())?;
+            if let Some(&max) = chunk.last() {
+                // UIDs expunged between SEARCH and FETCH are gone; do not wait for them.
+                let mut c = self.store.cursor(&self.key)?.unwrap_or(Cursor {
+                    uid_validity,
+                    last_uid: 0,
+                    last_stored_at: now(),
+                });
+                if c.last_uid < max {
+                    c.last_uid = max;
+                    self.store.set_cursor(&self.key, c)?;
+                }
+            }
+            // The raw mail is durable before anything else happens to it.
+            self.store.flush().await?;
+            self.process(&seqs).await?;
+        }
+        Ok(())
+    }
+
+    async fn process(&self, seqs: &[u64]) -> Result<(), IngestError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        for &seq in seqs {
+            self.processor.process(seq)?;
+        }
+        self.store.flush().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// Flags processed mail `\Seen`, or moves it. Progress never depends on this: a failure
+    /// is logged and retried on the next round.
+    async fn apply_flags(
+        &self,
+        session: &mut ImapSession,
+        uid_validity: u32,
+        has_move: bool,
+    ) -> Result<(), IngestError> {
+        let jobs = self.store.flag_jobs(&self.key)?;
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let (current, stale): (Vec<_>, Vec<_>) = jobs
+            .into_iter()
+            .partition(|j| j.uid_validity == uid_validity);
+        self.store.flag_jobs_done(&self.key, &stale)?;
+        let mut uids: Vec<u32> = current.iter().map(|j| j.uid).collect();
+        uids.sort_unstable();
+        let t = self.cfg.command_timeout;
+        for chunk in uids.chunks(500) {
+            let set = uid_set(chunk);
+            let result = match &self.cfg.processed_mailbox {
+                None => bounded(t, "UID STORE", async {
+                    session
+                        .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
+                        .await?
+                        .try_collect::<Vec<_>>()
+                        .await
+                })
+                .await
+                .map(|_| ()),
+                Some(target) if has_move => {
+                    bounded(t, "UID MOVE", session.uid_mv(&set, target)).await
+                }
+                Some(target) => {
+                    let copied = bounded(t, "UID COPY", session.uid_copy(&set, target)).await;
+                    match copied {
+                        Err(e) => Err(e),
+                        Ok(()) => bounded(t, "UID STORE", async {
+                            session
+                                .uid_store(&set, "+FLAGS.SILENT (\\Seen \\Deleted)")
+                                .await?
+                                .try_collect::<Vec<_>>()
+                                .await
+                        })
+                        .await
+                        .map(|_| ()),
+                    }
+                }
+            };
+            match result {
+                Ok(()) => {}
+                Err(IngestError::Imap(what, async_imap::error::Error::No(text))) => {
+                    warn!(event = "imap.flag-failed", command = what, server = %text, "could not flag processed mail; will retry");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+            let done: Vec<_> = current
+                .iter()
+                .filter(|j| chunk.contains(&j.uid))
+                .cloned()
+                .collect();
+            self.store.flag_jobs_done(&self.key, &done)?;
+        }
+        Ok(())
+    }
+}
+
+/// RFC 3501 date for SEARCH SINCE: `25-Nov-2026`.
+fn imap_date(t: time::OffsetDateTime) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}-{}-{}",
+        t.day(),
+        MONTHS[(u8::from(t.month()) - 1) as usize],
+        t.year()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_are_compressed() {
+        assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(uid_set(&[5]), "5");
+        assert_eq!(uid_set(&[]), "");
+    }
+
+    #[test]
+    fn reconnect_backoff_grows_and_caps() {
+        assert_eq!(reconnect_delay(1, 1.0), Duration::from_secs(2));
+        assert_eq!(reconnect_delay(3, 1.0), Duration::from_secs(8));
+        assert_eq!(reconnect_delay(30, 1.0), Duration::from_secs(256));
+        assert!(reconnect_delay(30, 1.25) <= Duration::from_secs(320));
+    }
+
+    #[test]
+    fn imap_dates_are_rfc3501() {
+        let t = time::macros::datetime!(2026-11-05 10:00 UTC);
+        assert_eq!(imap_date(t), "5-Nov-2026");
+    }
+}

@@ -1,0 +1,37 @@
+//! Frontdesk: a support-mailbox daemon that acknowledges every customer mail at once with a
+//! personal reply, threads it into a durable ticket and hands it to a named agent.
+//!
+//! # Layout
+//! A mail moves through typed stages; only the edges do I/O.
+//!
+//! | module     | one job |
+//! |------------|---------|
+//! | [`config`]   | TOML + environment → validated [`config::Config`], every problem with key and fix |
+//! | [`ingest`]   | IMAP edge: IDLE/poll loop, fetch by UID, store raw, hand to the pipeline |
+//! | [`parse`]    | raw bytes → [`parse::ParsedMail`] (pure) |
+//! | [`classify`] | may this be auto-answered? RFC 3834 → [`classify::Classified`] (pure) |
+//! | [`thread`]   | which ticket does it join? (pure) |
+//! | [`route`]    | which agent gets a new ticket? (pure) |
+//! | [`compose`]  | templates → the acknowledgement's bytes (pure) |
+//! | [`pipeline`] | the pure [`pipeline::decide`] over all of the above, and its store shell |
+//! | [`store`]    | the only module that touches sled: typed, transactional operations |
+//! | [`outbox`]   | SMTP edge: durable outbox → pooled sends, retries, dead letters |
+//! | [`daemon`]   | wiring and shutdown for `frontdesk run` |
+//! | [`sanitize`] | customer text → safe header text |
+//! | [`types`]    | `TicketId`, `EmailAddress`, `AgentEmail` … |
+//!
+//! ARCHITECTURE.md describes the flow, the sled trees and what is durable when.
+
+pub mod classify;
+pub mod compose;
+pub mod config;
+pub mod daemon;
+pub mod ingest;
+pub mod outbox;
+pub mod parse;
+pub mod pipeline;
+pub mod route;
+pub mod sanitize;
+pub mod store;
+pub mod thread;
+pub mod types;

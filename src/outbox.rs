@@ -1,0 +1,253 @@
+//! The sending half (spec flow step 8). Every mail is already durable in the store's outbox
+//! before this module sees it; here it is sent over a pooled SMTP connection. A 2xx removes
+//! it, a 4xx or a network fault schedules a retry with capped exponential backoff and
+//! jitter, a 5xx (or a mail too old to keep trying) moves it to the dead letters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use lettre::address::Envelope;
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use tokio::sync::{Notify, watch};
+use tracing::{error, info, warn};
+
+use crate::config::{RetryPolicy, Smtp, TlsMode};
+use crate::store::{OutboxEntry, Store, StoreError};
+use crate::types::{UnixTime, message_id_hash, now};
+
+/// The SMTP transport could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The CA file could not be read.
+    #[error("smtp.ca_file {path}: {source}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// lettre refused the settings.
+    #[error("smtp: {0}")]
+    Lettre(#[from] lettre::transport::smtp::Error),
+}
+
+/// Builds the pooled SMTP transport. Must run inside the tokio runtime (lettre spawns its
+/// pool reaper there).
+pub fn build_transport(cfg: &Smtp) -> Result<AsyncSmtpTransport<Tokio1Executor>, TransportError> {
+    let tls_params = || -> Result<TlsParameters, TransportError> {
+        let mut b = TlsParameters::builder(cfg.host.clone());
+        if let Some(path) = &cfg.ca_file {
+            let pem = std::fs::read(path).map_err(|source| TransportError::CaFile {
+                path: path.display().to_string(),
+                source,
+            })?;
+            // A private CA replaces the public roots: the operator named exactly whom to trust.
+            b = b
+                .certificate_store(CertificateStore::None)
+                .add_root_certificate(Certificate::from_pem(&pem)?);
+        }
+        Ok(b.build_rustls()?)
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(cfg.host.clone())
+        .port(cfg.port)
+        .timeout(Some(cfg.timeout))
+        .pool_config(PoolConfig::new().max_size(cfg.pool_size));
+    builder = match cfg.tls {
+        TlsMode::None => builder.tls(Tls::None),
+        TlsMode::Starttls => builder.tls(Tls::Required(tls_params()?)),
+        TlsMode::Implicit => builder.tls(Tls::Wrapper(tls_params()?)),
+    };
+    if let Some((user, password)) = &cfg.credentials {
+        builder = builder
+            .credentials(Credentials::new(
+                user.clone(),
+                password.expose().to_string(),
+            ))
+            .authentication(vec![Mechanism::Plain, Mechanism::Login]);
+    }
+    Ok(builder.build())
+}
+
+/// The delay before attempt `attempts + 1`, after `attempts` failures: `initial · 2^(n-1)`,
+/// capped at `max`, scaled by `jitter` (pass a value in 0.8..1.2; spreading retries keeps a
+/// recovering server from being hit by every queued mail at once).
+pub fn retry_delay(policy: &RetryPolicy, attempts: u32, jitter: f64) -> Duration {
+    let exp = attempts.saturating_sub(1).min(20);
+    let base = policy.initial.saturating_mul(1u32 << exp).min(policy.max);
+    base.mul_f64(jitter.clamp(0.5, 1.5))
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendResult {
+    /// Accepted, with the server's reply.
+    Sent(String),
+    /// Try again later.
+    Retry(String),
+    /// Give up: a permanent refusal.
+    Failure(String),
+}
+
+/// The outbox worker.
+pub struct Outbox {
+    store: Store,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    cfg: Smtp,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    /// A worker sending the store's outbox through `transport`; `wake` is notified whenever
+    /// new mail is queued.
+    pub fn new(
+        store: Store,
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        cfg: Smtp,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Outbox {
+            store,
+            transport,
+            cfg,
+            wake,
+        }
+    }
+
+    /// Sends until `shutdown` turns true; the batch in flight is finished first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let next = match self.send_due().await {
+                Ok(next) => next,
+                Err(e) => {
+                    error!(error = %e, "outbox: store error; retrying in 5 s");
+                    Some(now() + 5)
+                }
+            };
+            let sleep_for = next.map_or(Duration::from_secs(3600), |t| {
+                Duration::from_secs(t.saturating_sub(now()).max(0) as u64)
+            });
+            if sleep_for.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(sleep_for) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Sends everything due now; returns when the next deferred entry is due. Returns
+    /// `Some(now)` when more may be due right away.
+    async fn send_due(&self) -> Result<Option<UnixTime>, StoreError> {
+        let batch_size = (self.cfg.pool_size as usize * 8).max(8);
+        let (due, next) = self.store.due(now(), batch_size)?;
+        if due.is_empty() {
+            return Ok(next);
+        }
+        let full = due.len() == batch_size;
+        let results: Vec<Result<(), StoreError>> = futures::stream::iter(due)
+            .map(|entry| self.send_one(entry))
+            .buffer_unordered(self.cfg.pool_size as usize)
+            .collect()
+            .await;
+        self.store.flush().await?;
+        for r in results {
+            r?;
+        }
+        Ok(if full {
+            Some(now())
+        } else {
+            next.or(Some(now()))
+        })
+    }
+
+    async fn send_one(&self, entry: OutboxEntry) -> Result<(), StoreError> {
+        let entry = self.store.begin_attempt(&entry)?;
+        let Some(raw) = self.store.outbox_raw(entry.id)? else {
+            self.store
+                .mark_dead(&entry, "message bytes missing from the store", now())?;
+            return Ok(());
+        };
+        let result = self.attempt(&entry, &raw).await;
+        let t = now();
+        let mid = message_id_hash(&entry.message_id);
+        let ticket = entry.ticket.map(|t| t.to_string()).unwrap_or_default();
+        match result {
+            SendResult::Sent(response) => {
+                self.store.mark_sent(&entry, &response, t)?;
+                info!(event = "outbox.sent", kind = ?entry.kind, ticket, mid, attempts = entry.attempts, "mail sent");
+            }
+            SendResult::Retry(err)
+                if t - entry.created_at < self.cfg.retry.give_up_after.as_secs() as i64 =>
+            {
+                let jitter = 0.8 + rand::random::<f64>() * 0.4;
+                let delay = retry_delay(&self.cfg.retry, entry.attempts, jitter);
+                self.store
+                    .mark_retry(&entry, t + delay.as_secs().max(1) as i64, &err)?;
+                warn!(event = "outbox.retry", ticket, mid, attempts = entry.attempts, retry_in_s = delay.as_secs(), error = %err, "send failed; will retry");
+            }
+            SendResult::Retry(err) | SendResult::Failure(err) => {
+                self.store.mark_dead(&entry, &err, t)?;
+                error!(event = "outbox.dead", ticket, mid, attempts = entry.attempts, error = %err, "mail moved to the dead letters");
+            }
+        }
+        Ok(())
+    }
+
+    async fn attempt(&self, entry: &OutboxEntry, raw: &[u8]) -> SendResult {
+        let from = entry.envelope_from.as_ref().and_then(|a| a.to_lettre());
+        let to: Vec<_> = entry
+            .recipients
+            .iter()
+            .filter_map(|a| a.to_lettre())
+            .collect();
+        let envelope = match Envelope::new(from, to) {
+            Ok(e) => e,
+            Err(e) => return SendResult::Failure(format!("invalid envelope: {e}")),
+        };
+        // lettre bounds only the connect; bound the whole dialogue ourselves.
+        match tokio::time::timeout(self.cfg.timeout, self.transport.send_raw(&envelope, raw)).await
+        {
+            Err(_) => {
+                SendResult::Retry(format!("timed out after {} s", self.cfg.timeout.as_secs()))
+            }
+            Ok(Ok(resp)) => SendResult::Sent(format!(
+                "{} {}",
+                resp.code(),
+                resp.message().collect::<Vec<_>>().join(" ")
+            )),
+            Ok(Err(e)) if e.is_permanent() => SendResult::Failure(e.to_string()),
+            Ok(Err(e)) => SendResult::Retry(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy {
+            initial: Duration::from_secs(10),
+            max: Duration::from_secs(300),
+            give_up_after: Duration::from_secs(3600),
+        };
+        let d: Vec<u64> = (1..=7).map(|n| retry_delay(&p, n, 1.0).as_secs()).collect();
+        assert_eq!(d, vec![10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(retry_delay(&p, 1, 1.2).as_secs(), 12);
+        assert_eq!(
+            retry_delay(&p, 1000, 1.0).as_secs(),
+            300,
+            "no overflow on many attempts"
+        );
+    }
+}

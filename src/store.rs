@@ -1,0 +1,1049 @@
+//! The durable state, and the only module that touches sled. It offers typed operations
+//! (`store_fetched`, `record_outcome`, `claim_due`, …), never raw trees. Integers in keys are
+//! big-endian so that range scans come out in numeric order. Everything that must change
+//! together changes in one transaction, and every durability point ends with a flush (sled
+//! otherwise keeps up to 500 ms of writes in memory). The tree layout is in ARCHITECTURE.md.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::{Transactional, Tree};
+
+use crate::classify::SuppressReason;
+use crate::compose::{MailKind, OutgoingMail};
+use crate::thread::{JoinedVia, ThreadLookup};
+use crate::types::{AgentEmail, EmailAddress, TicketId, UnixTime};
+
+/// The layout version written by this build; [`Store::open`] migrates older ones.
+const SCHEMA_VERSION: u64 = 1;
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The state directory is locked by another process (usually the running daemon).
+    #[error(
+        "the store in {dir} is held by another process (is the daemon running?); stop it first, or run this on a copy of the state directory"
+    )]
+    Locked {
+        /// The state directory.
+        dir: String,
+    },
+    /// sled reported an error.
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A record could not be decoded; the store was written by something else.
+    #[error("store record in {tree} is corrupt: {detail}")]
+    Corrupt {
+        /// Which tree.
+        tree: &'static str,
+        /// The decoder's message.
+        detail: String,
+    },
+    /// The store was written by a newer Frontdesk.
+    #[error(
+        "store schema {found} is newer than this build understands ({SCHEMA_VERSION}); upgrade frontdesk"
+    )]
+    TooNew {
+        /// The version found.
+        found: u64,
+    },
+    /// A ticket that must exist does not.
+    #[error("no ticket #{0}")]
+    NoTicket(TicketId),
+    /// Another writer changed the ticket counter between planning and committing.
+    #[error("ticket numbering changed concurrently; retry")]
+    Conflict,
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn be(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+fn from_be(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = bytes.len().min(8);
+    b[8 - n..].copy_from_slice(&bytes[bytes.len() - n..]);
+    u64::from_be_bytes(b)
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    // Serialising our own plain structs to JSON cannot fail (no maps with non-string keys).
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        tree,
+        detail: e.to_string(),
+    })
+}
+
+/// Where an IMAP mailbox's progress is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The mailbox's UIDVALIDITY when the cursor was written.
+    pub uid_validity: u32,
+    /// Every UID up to this one has been stored (or deliberately skipped at first start).
+    pub last_uid: u32,
+    /// When the last stored mail arrived (for re-synchronising after a UIDVALIDITY change).
+    pub last_stored_at: UnixTime,
+}
+
+/// One mail fetched from IMAP, ready to be stored.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// UID in the mailbox.
+    pub uid: u32,
+    /// The complete raw message.
+    pub raw: Vec<u8>,
+}
+
+/// What happened to one incoming mail. Every stored mail ends in exactly one of these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// It opened a new ticket.
+    NewTicket {
+        /// The ticket.
+        ticket: TicketId,
+        /// Why it was not acknowledged, if it was not.
+        not_acknowledged: Option<SuppressReason>,
+    },
+    /// It joined an existing ticket.
+    Joined {
+        /// The ticket.
+        ticket: TicketId,
+        /// How it was matched.
+        via: JoinedVia,
+        /// Why it got no acknowledgement (follow-up, or an automated reply).
+        reason: SuppressReason,
+    },
+    /// It is automated mail with no ticket to join: recorded, not answered.
+    Suppressed {
+        /// Why.
+        reason: SuppressReason,
+    },
+    /// It could not be handled safely and waits for a person.
+    Quarantined {
+        /// Why, in words for the operator.
+        reason: String,
+    },
+}
+
+/// The record of one incoming mail.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Inbound {
+    /// Store sequence number (the key).
+    pub seq: u64,
+    /// The mailbox it came from.
+    pub mailbox: String,
+    /// UIDVALIDITY at fetch time.
+    pub uid_validity: u32,
+    /// UID at fetch time.
+    pub uid: u32,
+    /// When we stored it.
+    pub stored_at: UnixTime,
+    /// Size of the raw message.
+    pub size: usize,
+    /// Filled in by processing.
+    pub outcome: Option<Outcome>,
+    /// The mail's Message-ID, once parsed.
+    pub message_id: Option<String>,
+}
+
+/// A ticket's life state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TicketState {
+    /// Waiting for or in conversation with an agent.
+    Open,
+    /// Done.
+    Closed,
+}
+
+/// The direction of a message on a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// From the customer (or an automated reply of theirs).
+    Inbound,
+    /// Our acknowledgement.
+    Acknowledgement,
+}
+
+/// One message in a ticket's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketMessage {
+    /// When it was recorded.
+    pub at: UnixTime,
+    /// Which way it went.
+    pub direction: Direction,
+    /// Its Message-ID.
+    pub message_id: Option<String>,
+    /// Its sender.
+    pub from: Option<EmailAddress>,
+    /// Its subject.
+    pub subject: String,
+    /// The inbound store sequence (raw bytes), for inbound mail.
+    pub inbound_seq: Option<u64>,
+    /// The outbox id, for mail we sent.
+    pub outbox_id: Option<u64>,
+    /// Set for inbound mail that was recorded without an acknowledgement.
+    pub suppressed: Option<SuppressReason>,
+}
+
+/// A ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// Its number.
+    pub id: TicketId,
+    /// The customer's address.
+    pub customer: EmailAddress,
+    /// The customer's display name, cleaned.
+    pub customer_name: Option<String>,
+    /// The subject of the first mail.
+    pub subject: String,
+    /// Open or closed.
+    pub state: TicketState,
+    /// The agent who owns it.
+    pub agent: AgentEmail,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Last change.
+    pub updated_at: UnixTime,
+    /// Its messages in order.
+    pub messages: Vec<TicketMessage>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Customer {
+    tickets: Vec<TicketId>,
+    /// Times of acknowledgements sent to this address (only the last day's are kept).
+    acks: Vec<UnixTime>,
+}
+
+/// An outgoing mail waiting in the outbox (its bytes are kept beside it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Outbox id (the key).
+    pub id: u64,
+    /// What it is.
+    pub kind: MailKind,
+    /// The ticket it belongs to.
+    pub ticket: Option<TicketId>,
+    /// Its Message-ID.
+    pub message_id: String,
+    /// `MAIL FROM`, `None` for the null sender.
+    pub envelope_from: Option<EmailAddress>,
+    /// `RCPT TO`.
+    pub recipients: Vec<EmailAddress>,
+    /// When it was queued.
+    pub created_at: UnixTime,
+    /// When the incoming mail it answers was stored (for latency figures).
+    pub cause_stored_at: Option<UnixTime>,
+    /// Attempts made so far (counted before each attempt).
+    pub attempts: u32,
+    /// Not before this time.
+    pub next_attempt_at: UnixTime,
+    /// The last failure, with the server's text.
+    pub last_error: Option<String>,
+}
+
+/// A mail the outbox gave up on, kept for `outbox list` and `outbox retry`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The entry as it was.
+    pub entry: OutboxEntry,
+    /// Why it died (the server's answer).
+    pub error: String,
+    /// When.
+    pub at: UnixTime,
+}
+
+/// What processing decided for one stored mail; applied atomically by [`Store::record_outcome`].
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// Open a ticket (its number was reserved by [`Store::peek_next_ticket`]).
+    NewTicket {
+        /// The ticket as it starts.
+        ticket: Ticket,
+        /// Round-robin pool whose counter advances.
+        pool_key: String,
+        /// The acknowledgement, or why there is none.
+        ack: Result2<OutgoingMail, SuppressReason>,
+    },
+    /// Add the mail to an existing ticket.
+    Join {
+        /// The ticket.
+        ticket: TicketId,
+        /// How it was matched.
+        via: JoinedVia,
+        /// The message to append.
+        message: TicketMessage,
+        /// Why there is no acknowledgement.
+        reason: SuppressReason,
+    },
+    /// Record the suppression only.
+    Suppress(SuppressReason),
+    /// Keep the mail for a person.
+    Quarantine(String),
+}
+
+/// `Ok`/`Err` with names that read well in a plan: the mail, or why there is none.
+pub type Result2<T, E> = std::result::Result<T, E>;
+
+/// A row of `tickets list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketSummary {
+    /// Number.
+    pub id: TicketId,
+    /// State.
+    pub state: TicketState,
+    /// Customer address.
+    pub customer: EmailAddress,
+    /// Agent address.
+    pub agent: AgentEmail,
+    /// Subject.
+    pub subject: String,
+    /// Messages on it.
+    pub messages: usize,
+    /// Last change.
+    pub updated_at: UnixTime,
+}
+
+/// The sled store.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    meta: Tree,
+    cursors: Tree,
+    inbound: Tree,
+    raw: Tree,
+    by_uid: Tree,
+    pending: Tree,
+    digests: Tree,
+    imap_flags: Tree,
+    tickets: Tree,
+    msgids: Tree,
+    customers: Tree,
+    outbox: Tree,
+    outbox_raw: Tree,
+    dead: Tree,
+    sent: Tree,
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
+
+fn tx_get<T: DeserializeOwned>(
+    tree: &TransactionalTree,
+    name: &'static str,
+    key: &[u8],
+) -> TxResult<Option<T>> {
+    match tree.get(key)? {
+        None => Ok(None),
+        Some(v) => decode(name, &v)
+            .map(Some)
+            .map_err(ConflictableTransactionError::Abort),
+    }
+}
+
+fn unwrap_tx<T>(r: std::result::Result<T, TransactionError<StoreError>>) -> Result<T> {
+    r.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    })
+}
+
+fn digest(raw: &[u8]) -> [u8; 16] {
+    use sha2::Digest;
+    let full = sha2::Sha256::digest(raw);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+fn uid_key(mailbox: &str, uid_validity: u32, uid: u32) -> Vec<u8> {
+    let mut k = mailbox.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(&uid_validity.to_be_bytes());
+    k.extend_from_slice(&uid.to_be_bytes());
+    k
+}
+
+/// A mail whose IMAP flags still have to be set (or that still has to be moved).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagJob {
+    /// UIDVALIDITY it belongs to.
+    pub uid_validity: u32,
+    /// The UID.
+    pub uid: u32,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, with a small cache: sled's default of 1 GiB
+    /// would make the daemon look like a memory hog.
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(16 * 1024 * 1024)
+            .flush_every_ms(Some(1000))
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StoreError::Locked {
+                        dir: dir.display().to_string(),
+                    }
+                }
+                other => StoreError::Sled(other),
+            })?;
+        let t = |name: &str| db.open_tree(name);
+        let store = Store {
+            meta: t("meta")?,
+            cursors: t("cursors")?,
+            inbound: t("inbound")?,
+            raw: t("raw")?,
+            by_uid: t("by_uid")?,
+            pending: t("pending")?,
+            digests: t("digests")?,
+            imap_flags: t("imap_flags")?,
+            tickets: t("tickets")?,
+            msgids: t("msgids")?,
+            customers: t("customers")?,
+            outbox: t("outbox")?,
+            outbox_raw: t("outbox_raw")?,
+            dead: t("dead")?,
+            sent: t("sent")?,
+            db,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&self) -> Result<()> {
+        match self.meta.get("schema")?.map(|v| from_be(&v)) {
+            None => {
+                self.meta.insert("schema", &be(SCHEMA_VERSION))?;
+                self.meta
+                    .insert("next_ticket", &be(TicketId::FIRST.get()))?;
+                self.db.flush()?;
+                Ok(())
+            }
+            Some(SCHEMA_VERSION) => Ok(()),
+            // Future migrations go here, one arm per version, each ending in a flush.
+            Some(found) => Err(StoreError::TooNew { found }),
+        }
+    }
+
+    /// Makes everything written so far durable. Called at every durability point.
+    pub async fn flush(&self) -> Result<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    // ---- ingest -----------------------------------------------------------------------
+
+    /// The recorded progress of a mailbox, if any.
+    pub fn cursor(&self, mailbox: &str) -> Result<Option<Cursor>> {
+        self.cursors
+            .get(mailbox)?
+            .map(|v| decode("cursors", &v))
+            .transpose()
+    }
+
+    /// Records progress without storing mail (first start without backfill, or a resync).
+    pub fn set_cursor(&self, mailbox: &str, cursor: Cursor) -> Result<()> {
+        self.cursors.insert(mailbox, encode(&cursor))?;
+        Ok(())
+    }
+
+    /// Whether this UID was stored already (a retry after a crash between store and cursor).
+    pub fn has_uid(&self, mailbox: &str, uid_validity: u32, uid: u32) -> Result<bool> {
+        Ok(self
+            .by_uid
+            .contains_key(uid_key(mailbox, uid_validity, uid))?)
+    }
+
+    /// Stores fetched mail and advances the cursor in one transaction; returns the sequence
+    /// numbers of the newly stored mails (already-stored UIDs are skipped). Call
+    /// [`Store::flush`] before acting on them.
+    pub fn store_fetched(
+        &self,
+        mailbox: &str,
+        uid_validity: u32,
+        batch: &[Fetched],
+        now: UnixTime,
+    ) -> Result<Vec<u64>> {
+        let seqs: Vec<u64> = batch
+            .iter()
+            .map(|_| self.db.generate_id())
+            .collect::<std::result::Result<_, _>>()?;
+        let digests: Vec<[u8; 16]> = batch.iter().map(|f| digest(&f.raw)).collect();
+        let res = (
+            &self.inbound,
+            &self.raw,
+            &self.by_uid,
+            &self.pending,
+            &self.cursors,
+            &self.digests,
+        )
+            .transaction(|(inbound, raw, by_uid, pending, cursors, digest_tree)| {
+                let mut stored = Vec::new();
+                let mut cursor: Cursor =
+                    tx_get(cursors, "cursors", mailbox.as_bytes())?.unwrap_or(Cursor {
+                        uid_validity,
+                        last_uid: 0,
+                        last_stored_at: now,
+                    });
+                for ((f, &seq), d) in batch.iter().zip(&seqs).zip(&digests) {
+                    let key = uid_key(mailbox, uid_validity, f.uid);
+                    if by_uid.get(&key)?.is_none() {
+                        let record = Inbound {
+                            seq,
+                            mailbox: mailbox.to_string(),
+                            uid_validity,
+                            uid: f.uid,
+                            stored_at: now,
+                            size: f.raw.len(),
+                            outcome: None,
+                            message_id: None,
+                        };
+                        inbound.insert(&be(seq), encode(&record))?;
+                        raw.insert(&be(seq), f.raw.as_slice())?;
+                        by_uid.insert(key, &be(seq))?;
+                        pending.insert(&be(seq), &[])?;
+                        digest_tree.insert(d, &be(seq))?;
+                        stored.push(seq);
+                    }
+                    if cursor.uid_validity == uid_validity {
+                        cursor.last_uid = cursor.last_uid.max(f.uid);
+                    } else {
+                        cursor = Cursor {
+                            uid_validity,
+                            last_uid: f.uid,
+                            last_stored_at: now,
+                        };
+                    }
+                    cursor.last_stored_at = now;
+                }
+                cursors.insert(mailbox.as_bytes(), encode(&cursor))?;
+                Ok(stored)
+            });
+        unwrap_tx(res)
+    }
+
+    /// Whether mail with exactly these bytes was stored before (re-synchronisation after a
+    /// UIDVALIDITY change compares content, since UIDs no longer mean anything).
+    pub fn has_digest(&self, raw: &[u8]) -> Result<bool> {
+        Ok(self.digests.contains_key(digest(raw))?)
+    }
+
+    /// Stored mail not yet processed, oldest first (after a crash, these are redone).
+    pub fn pending(&self) -> Result<Vec<u64>> {
+        self.pending
+            .iter()
+            .keys()
+            .map(|k| k.map(|k| from_be(&k)).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// The raw bytes of a stored mail.
+    pub fn raw(&self, seq: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self.raw.get(be(seq))?.map(|v| v.to_vec()))
+    }
+
+    /// The record of a stored mail.
+    pub fn inbound(&self, seq: u64) -> Result<Option<Inbound>> {
+        self.inbound
+            .get(be(seq))?
+            .map(|v| decode("inbound", &v))
+            .transpose()
+    }
+
+    /// Every stored mail's record, oldest first.
+    pub fn inbound_all(&self) -> Result<Vec<Inbound>> {
+        self.inbound
+            .iter()
+            .values()
+            .map(|v| decode("inbound", &v?))
+            .collect()
+    }
+
+    /// UIDs of `mailbox` whose flags (or move) are still to be applied on the server.
+    pub fn flag_jobs(&self, mailbox: &str) -> Result<Vec<FlagJob>> {
+        let mut prefix = mailbox.as_bytes().to_vec();
+        prefix.push(0);
+        self.imap_flags
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| {
+                let k = k?;
+                let tail = &k[prefix.len()..];
+                Ok(FlagJob {
+                    uid_validity: from_be(&tail[..4]) as u32,
+                    uid: from_be(&tail[4..8]) as u32,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks flag jobs done.
+    pub fn flag_jobs_done(&self, mailbox: &str, jobs: &[FlagJob]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for j in jobs {
+            batch.remove(uid_key(mailbox, j.uid_validity, j.uid));
+        }
+        self.imap_flags.apply_batch(batch)?;
+        Ok(())
+    }
+
+    // ---- processing -------------------------------------------------------------------
+
+    /// The number the next new ticket will get. Processing is single-threaded, and
+    /// [`Store::record_outcome`] refuses the plan if the number moved in between.
+    pub fn peek_next_ticket(&self) -> Result<TicketId> {
+        Ok(TicketId::new(
+            self.meta
+                .get("next_ticket")?
+                .map_or(TicketId::FIRST.get(), |v| from_be(&v)),
+        ))
+    }
+
+    /// How many tickets a round-robin pool has had.
+    pub fn pool_counter(&self, pool_key: &str) -> Result<u64> {
+        Ok(self
+            .meta
+            .get(format!("rr:{pool_key}"))?
+            .map_or(0, |v| from_be(&v)))
+    }
+
+    /// How many acknowledgements `customer` got since `since`.
+    pub fn acks_since(&self, customer: &EmailAddress, since: UnixTime) -> Result<usize> {
+        let c: Option<Customer> = self
+            .customers
+            .get(customer.as_str())?
+            .map(|v| decode("customers", &v))
+            .transpose()?;
+        Ok(c.map_or(0, |c| c.acks.iter().filter(|&&t| t >= since).count()))
+    }
+
+    /// Applies a processing plan for stored mail `seq` in one transaction: the ticket, its
+    /// message index, the customer record, the outbox entry, the mail's outcome, the IMAP
+    /// flag job, and the removal from the pending queue. Call [`Store::flush`] afterwards.
+    pub fn record_outcome(
+        &self,
+        seq: u64,
+        message_id: Option<&str>,
+        plan: &Plan,
+        now: UnixTime,
+    ) -> Result<Outcome> {
+        let outbox_id = self.db.generate_id()?;
+        let res = (
+            &self.inbound,
+            &self.pending,
+            &self.imap_flags,
+            &self.tickets,
+            &self.msgids,
+            &self.customers,
+            &self.outbox,
+            &self.outbox_raw,
+            &self.meta,
+        )
+            .transaction(
+                |(
+                    inbound,
+                    pending,
+                    flags,
+                    tickets,
+                    msgids,
+                    customers,
+                    outbox,
+                    outbox_raw,
+                    meta,
+                )| {
+                    let Some(mut record): Option<Inbound> = tx_get(inbound, "inbound", &be(seq))?
+                    else {
+                        return Ok(None);
+                    };
+                    if record.outcome.is_some() {
+                        // Already processed (a retry after a crash between commit and ack).
+                        return Ok(record.outcome);
+                    }
+                    let outcome = match plan {
+                        Plan::NewTicket {
+                            ticket,
+                            pool_key,
+                            ack,
+                        } => {
+                            let next = meta
+                                .get("next_ticket")?
+                                .map_or(TicketId::FIRST.get(), |v| from_be(&v));
+                            if next != ticket.id.get() {
+                                return Err(ConflictableTransactionError::Abort(
+                                    StoreError::Conflict,
+                                ));
+                            }
+                            meta.insert("next_ticket", &be(next + 1))?;
+                            let rr_key = format!("rr:{pool_key}");
+                            let rr = meta.get(rr_key.as_bytes())?.map_or(0, |v| from_be(&v));
+                            meta.insert(rr_key.as_bytes(), &be(rr + 1))?;
+
+                            let mut ticket = ticket.clone();
+                            let mut customer: Customer = tx_get(
+                                customers,
+                                "customers",
+                                ticket.customer.as_str().as_bytes(),
+                            )?
+                            .unwrap_or_default();
+                            customer.tickets.push(ticket.id);
+                            customer.acks.retain(|&t| t > now - 86_400);
+                            if let Some(id) = message_id {
+                                msgids.insert(id.as_bytes(), &be(ticket.id.get()))?;
+                            }
+                            let not_acknowledged = match ack {
+                                Ok(mail) => {
+                                    let entry = OutboxEntry {
+                                        id: outbox_id,
+                                        kind: mail.kind,
+                                        ticket: Some(ticket.id),
+                                        message_id: mail.message_id.clone(),
+                                        envelope_from: mail.envelope_from.clone(),
+                                        recipients: mail.recipients.clone(),
+                                        created_at: now,
+                                        cause_stored_at: Some(record.stored_at),
+                                        attempts: 0,
+                                        next_attempt_at: 0,
+                                        last_error: None,
+                                    };
+                                    outbox.insert(&be(outbox_id), encode(&entry))?;
+                                    outbox_raw.insert(&be(outbox_id), mail.raw.as_slice())?;
+                                    msgids
+                                        .insert(mail.message_id.as_bytes(), &be(ticket.id.get()))?;
+                                    customer.acks.push(now);
+                                    ticket.messages.push(TicketMessage {
+                                        at: now,
+                                        direction: Direction::Acknowledgement,
+                                        message_id: Some(mail.message_id.clone()),
+                                        from: None,
+                                        subject: String::new(),
+                                        inbound_seq: None,
+                                        outbox_id: Some(outbox_id),
+                                        suppressed: None,
+                                    });
+                                    None
+                                }
+                                Err(reason) => Some(*reason),
+                            };
+                            customers
+                                .insert(ticket.customer.as_str().as_bytes(), encode(&customer))?;
+                            tickets.insert(&be(ticket.id.get()), encode(&ticket))?;
+                            Outcome::NewTicket {
+                                ticket: ticket.id,
+                                not_acknowledged,
+                            }
+                        }
+                        Plan::Join {
+                            ticket,
+                            via,
+                            message,
+                            reason,
+                        } => {
+                            let Some(mut t): Option<Ticket> =
+                                tx_get(tickets, "tickets", &be(ticket.get()))?
+                            else {
+                                return Err(ConflictableTransactionError::Abort(
+                                    StoreError::NoTicket(*ticket),
+                                ));
+                            };
+                            t.messages.push(message.clone());
+                            t.updated_at = now;
+                            t.state = TicketState::Open;
+                            tickets.insert(&be(ticket.get()), encode(&t))?;
+                            if let Some(id) = message_id {
+                                msgids.insert(id.as_bytes(), &be(ticket.get()))?;
+                            }
+                            Outcome::Joined {
+                                ticket: *ticket,
+                                via: *via,
+                                reason: *reason,
+                            }
+                        }
+                        Plan::Suppress(reason) => Outcome::Suppressed { reason: *reason },
+                        Plan::Quarantine(reason) => Outcome::Quarantined {
+                            reason: reason.clone(),
+                        },
+                    };
+                    record.outcome = Some(outcome.clone());
+                    record.message_id = message_id.map(str::to_string);
+                    inbound.insert(&be(seq), encode(&record))?;
+                    pending.remove(&be(seq))?;
+                    flags.insert(
+                        uid_key(&record.mailbox, record.uid_validity, record.uid),
+                        &[],
+                    )?;
+                    Ok(Some(outcome))
+                },
+            );
+        unwrap_tx(res)?.ok_or(StoreError::Corrupt {
+            tree: "inbound",
+            detail: format!("no record for stored mail {seq}"),
+        })
+    }
+
+    // ---- tickets ----------------------------------------------------------------------
+
+    /// One ticket.
+    pub fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {
+        self.tickets
+            .get(be(id.get()))?
+            .map(|v| decode("tickets", &v))
+            .transpose()
+    }
+
+    /// All tickets, oldest first.
+    pub fn tickets(&self) -> Result<Vec<TicketSummary>> {
+        self.tickets
+            .iter()
+            .values()
+            .map(|v| {
+                let t: Ticket = decode("tickets", &v?)?;
+                Ok(TicketSummary {
+                    id: t.id,
+                    state: t.state,
+                    customer: t.customer,
+                    agent: t.agent,
+                    subject: t.subject,
+                    messages: t.messages.len(),
+                    updated_at: t.updated_at,
+                })
+            })
+            .collect()
+    }
+
+    // ---- outbox -----------------------------------------------------------------------
+
+    /// Outbox entries due at `now` (oldest first, at most `limit`), and the earliest time a
+    /// not-yet-due entry becomes due.
+    pub fn due(&self, now: UnixTime, limit: usize) -> Result<(Vec<OutboxEntry>, Option<UnixTime>)> {
+        let mut due = Vec::new();
+        let mut next: Option<UnixTime> = None;
+        for v in self.outbox.iter().values() {
+            let e: OutboxEntry = decode("outbox", &v?)?;
+            if e.next_attempt_at <= now {
+                if due.len() < limit {
+                    due.push(e);
+                }
+            } else {
+                next = Some(next.map_or(e.next_attempt_at, |n| n.min(e.next_attempt_at)));
+            }
+        }
+        Ok((due, next))
+    }
+
+    /// The bytes of an outbox entry.
+    pub fn outbox_raw(&self, id: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self.outbox_raw.get(be(id))?.map(|v| v.to_vec()))
+    }
+
+    /// Every pending outbox entry.
+    pub fn outbox_entries(&self) -> Result<Vec<OutboxEntry>> {
+        self.outbox
+            .iter()
+            .values()
+            .map(|v| decode("outbox", &v?))
+            .collect()
+    }
+
+    /// Every dead letter.
+    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
+        self.dead
+            .iter()
+            .values()
+            .map(|v| decode("dead", &v?))
+            .collect()
+    }
+
+    /// Counts the attempt before it is made, so a mail that crashes the sender still
+    /// reaches its limit.
+    pub fn begin_attempt(&self, entry: &OutboxEntry) -> Result<OutboxEntry> {
+        let mut e = entry.clone();
+        e.attempts += 1;
+        self.outbox.insert(be(e.id), encode(&e))?;
+        Ok(e)
+    }
+
+    /// The server accepted the mail: it leaves the outbox, and a small record stays.
+    pub fn mark_sent(&self, entry: &OutboxEntry, response: &str, now: UnixTime) -> Result<()> {
+        #[derive(Serialize)]
+        struct Sent<'a> {
+            message_id: &'a str,
+            ticket: Option<TicketId>,
+            at: UnixTime,
+            response: &'a str,
+        }
+        let sent = encode(&Sent {
+            message_id: &entry.message_id,
+            ticket: entry.ticket,
+            at: now,
+            response,
+        });
+        let res =
+            (&self.outbox, &self.outbox_raw, &self.sent).transaction(|(outbox, raw, sent_tree)| {
+                outbox.remove(&be(entry.id))?;
+                raw.remove(&be(entry.id))?;
+                sent_tree.insert(&be(entry.id), sent.as_slice())?;
+                Ok(())
+            });
+        unwrap_tx(res)
+    }
+
+    /// A temporary failure: try again at `next_at`.
+    pub fn mark_retry(&self, entry: &OutboxEntry, next_at: UnixTime, error: &str) -> Result<()> {
+        let mut e = entry.clone();
+        e.next_attempt_at = next_at;
+        e.last_error = Some(error.to_string());
+        self.outbox.insert(be(e.id), encode(&e))?;
+        Ok(())
+    }
+
+    /// A permanent failure: the entry moves to the dead letters (its bytes stay for a retry).
+    pub fn mark_dead(&self, entry: &OutboxEntry, error: &str, now: UnixTime) -> Result<()> {
+        let dead = encode(&DeadLetter {
+            entry: entry.clone(),
+            error: error.to_string(),
+            at: now,
+        });
+        let res = (&self.outbox, &self.dead).transaction(|(outbox, dead_tree)| {
+            outbox.remove(&be(entry.id))?;
+            dead_tree.insert(&be(entry.id), dead.as_slice())?;
+            Ok(())
+        });
+        unwrap_tx(res)
+    }
+}
+
+impl ThreadLookup for Store {
+    fn ticket_by_message_id(&self, message_id: &str) -> Option<TicketId> {
+        self.msgids
+            .get(message_id.as_bytes())
+            .ok()
+            .flatten()
+            .map(|v| TicketId::new(from_be(&v)))
+    }
+
+    fn ticket_customer(&self, ticket: TicketId) -> Option<EmailAddress> {
+        self.ticket(ticket).ok().flatten().map(|t| t.customer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> EmailAddress {
+        EmailAddress::parse(s).expect("valid")
+    }
+
+    fn new_ticket(store: &Store, customer: &str) -> Plan {
+        let id = store.peek_next_ticket().expect("peek");
+        Plan::NewTicket {
+            ticket: Ticket {
+                id,
+                customer: addr(customer),
+                customer_name: None,
+                subject: "s".into(),
+                state: TicketState::Open,
+                agent: AgentEmail::new(addr("jason@example.test")),
+                created_at: 0,
+                updated_at: 0,
+                messages: vec![],
+            },
+            pool_key: "all".into(),
+            ack: Err(SuppressReason::RateLimited),
+        }
+    }
+
+    #[tokio::test]
+    async fn stored_mail_survives_reopen_and_is_not_stored_twice() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open(dir.path()).expect("open");
+            let batch = vec![Fetched {
+                uid: 5,
+                raw: b"Subject: a\r\n\r\nx".to_vec(),
+            }];
+            let seqs = store.store_fetched("INBOX", 7, &batch, 100).expect("store");
+            assert_eq!(seqs.len(), 1);
+            let again = store.store_fetched("INBOX", 7, &batch, 100).expect("store");
+            assert!(again.is_empty(), "a UID is stored once");
+            store.flush().await.expect("flush");
+        }
+        let store = Store::open(dir.path()).expect("reopen");
+        assert_eq!(store.pending().expect("pending").len(), 1);
+        let c = store.cursor("INBOX").expect("cursor").expect("some");
+        assert_eq!((c.uid_validity, c.last_uid), (7, 5));
+    }
+
+    #[test]
+    fn second_open_reports_the_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _first = Store::open(dir.path()).expect("open");
+        match Store::open(dir.path()) {
+            Err(StoreError::Locked { .. }) => {}
+            Err(other) => panic!("expected Locked, got {other}"),
+            Ok(_) => panic!("a second open must fail"),
+        }
+    }
+
+    #[test]
+    fn ticket_numbers_count_up_and_outcome_is_recorded_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let seqs = store
+            .store_fetched(
+                "INBOX",
+                1,
+                &[
+                    Fetched {
+                        uid: 1,
+                        raw: b"a".to_vec(),
+                    },
+                    Fetched {
+                        uid: 2,
+                        raw: b"b".to_vec(),
+                    },
+                ],
+                0,
+            )
+            .expect("store");
+        let plan = new_ticket(&store, "alice@customer.test");
+        let o1 = store
+            .record_outcome(seqs[0], Some("<m1@x>"), &plan, 0)
+            .expect("record");
+        assert!(matches!(o1, Outcome::NewTicket { ticket, .. } if ticket == TicketId::FIRST));
+        // Replaying the same plan for the same mail changes nothing.
+        let again = store
+            .record_outcome(seqs[0], Some("<m1@x>"), &plan, 0)
+            .expect("replay");
+        assert_eq!(again, o1);
+        assert_eq!(store.peek_next_ticket().expect("peek"), TicketId::new(1002));
+        // A stale plan (reserved number already taken) is refused.
+        let stale = store.record_outcome(seqs[1], None, &plan, 0);
+        assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
+        assert_eq!(store.ticket_by_message_id("<m1@x>"), Some(TicketId::FIRST));
+        assert_eq!(store.pending().expect("pending"), vec![seqs[1]]);
+        assert_eq!(
+            store.flag_jobs("INBOX").expect("jobs"),
+            vec![FlagJob {
+                uid_validity: 1,
+                uid: 1
+            }]
+        );
+    }
+}
