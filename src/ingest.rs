@@ -346,7 +346,7 @@ impl Ingest {
             self.apply_flags(&mut session, uid_validity, has_move)
                 .await?;
             if !*self.ready.borrow() {
-                let _ = self.ready.send(true);
+                self.ready.send_replace(true);
                 info!(event = "ingest.ready", mailbox = %self.cfg.mailbox, "watching the mailbox");
             }
             while session.unsolicited_responses.try_recv().is_ok() {}
@@ -503,6 +503,9 @@ impl Ingest {
         uid_validity: u32,
     ) -> Result<(), IngestError> {
         let t = self.cfg.command_timeout;
+        // Mail stored earlier whose processing failed (e.g. a store error): retry it first.
+        let leftovers = self.store.pending()?;
+        self.process(&leftovers).await?;
         let last = self.store.cursor(&self.key)?.map_or(0, |c| c.last_uid);
         // `UID n:*` always matches the highest UID even below n (RFC 3501 §6.4.8): filter.
         let mut uids: Vec<u32> = bounded(

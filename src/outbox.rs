@@ -81,6 +81,12 @@ pub fn retry_delay(policy: &RetryPolicy, attempts: u32, jitter: f64) -> Duration
     base.mul_f64(jitter.clamp(0.5, 1.5))
 }
 
+/// Whether an SMTP reply code (as text, e.g. `535`) is an authentication failure
+/// (RFC 4954 §6: 530, 534, 535, 538).
+pub fn is_auth_failure(code: &str) -> bool {
+    matches!(code, "530" | "534" | "535" | "538")
+}
+
 /// What one attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendResult {
@@ -224,6 +230,13 @@ impl Outbox {
                 resp.code(),
                 resp.message().collect::<Vec<_>>().join(" ")
             )),
+            // A refused login is the configuration's fault, not the mail's: keep retrying
+            // (loudly) instead of dead-lettering every queued mail.
+            Ok(Err(e)) if e.status().is_some_and(|c| is_auth_failure(&c.to_string())) => {
+                SendResult::Retry(format!(
+                    "SMTP login refused (check smtp.username/password): {e}"
+                ))
+            }
             Ok(Err(e)) if e.is_permanent() => SendResult::Failure(e.to_string()),
             Ok(Err(e)) => SendResult::Retry(e.to_string()),
         }
@@ -233,6 +246,14 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_failures_are_recognised() {
+        assert!(is_auth_failure("535"));
+        assert!(is_auth_failure("530"));
+        assert!(!is_auth_failure("550"));
+        assert!(!is_auth_failure("421"));
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

@@ -250,7 +250,26 @@ impl Processor {
                 now,
             ) {
                 Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e),
+                // The disk failed: leave the mail pending and let the caller retry later.
+                Err(e @ (StoreError::Sled(_) | StoreError::Locked { .. })) => return Err(e),
+                // The mail's plan cannot be applied (a record it needs is missing or
+                // unreadable): never retry it forever; keep it for a person.
+                Err(e) => {
+                    let plan = Plan::Quarantine(format!("could not be recorded: {e}"));
+                    let outcome = self.store.record_outcome(
+                        seq,
+                        decision.message_id.as_deref(),
+                        &plan,
+                        now,
+                    )?;
+                    log_outcome(
+                        &record.mailbox,
+                        record.uid,
+                        decision.message_id.as_deref(),
+                        &outcome,
+                    );
+                    return Ok(Some(outcome));
+                }
                 Ok(outcome) => {
                     log_outcome(
                         &record.mailbox,
@@ -315,5 +334,188 @@ fn log_outcome(mailbox: &str, uid: u32, message_id: Option<&str>, outcome: &Outc
             reason = reason.as_str(),
             "mail quarantined"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// The store as a map, so the whole pipeline runs without sled.
+    #[derive(Default)]
+    struct Mem {
+        ids: HashMap<String, TicketId>,
+        customers: HashMap<TicketId, EmailAddress>,
+        acks: usize,
+    }
+
+    impl ThreadLookup for Mem {
+        fn ticket_by_message_id(&self, id: &str) -> Option<TicketId> {
+            self.ids.get(id).copied()
+        }
+        fn ticket_customer(&self, t: TicketId) -> Option<EmailAddress> {
+            self.customers.get(&t).cloned()
+        }
+    }
+
+    impl State for Mem {
+        fn next_ticket(&self) -> Result<TicketId, StoreError> {
+            Ok(TicketId::new(1042))
+        }
+        fn pool_counter(&self, _: &str) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn acks_since(&self, _: &EmailAddress, _: UnixTime) -> Result<usize, StoreError> {
+            Ok(self.acks)
+        }
+    }
+
+    fn config() -> Config {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f.toml");
+        std::fs::write(
+            &path,
+            r#"
+[service]
+name = "Acme Support"
+address = "support@example.test"
+[imap]
+host = "127.0.0.1"
+tls = "none"
+password = "x"
+[smtp]
+host = "127.0.0.1"
+tls = "none"
+[limits]
+max_message_bytes = 100000
+[[agents]]
+name = "Jason Miller"
+email = "jason@example.test"
+"#,
+        )
+        .expect("write");
+        Config::load_with_env(&path, Vec::new()).expect("valid")
+    }
+
+    fn run(raw: &[u8], state: &Mem) -> Plan {
+        let cfg = config();
+        let templates = Templates::load(None).expect("templates");
+        decide(
+            raw,
+            7,
+            &cfg,
+            &templates,
+            state,
+            1_000_000,
+            SystemTime::UNIX_EPOCH,
+        )
+        .expect("decides")
+        .plan
+    }
+
+    const ALICE: &[u8] = b"From: Alice Doe <alice@customer.test>\r\nTo: support@example.test\r\n\
+Subject: Help\r\nMessage-ID: <a1@customer.test>\r\n\r\nMy printer is on fire.\r\n";
+
+    #[test]
+    fn new_customer_mail_opens_a_ticket_with_an_acknowledgement() {
+        let Plan::NewTicket {
+            ticket,
+            ack,
+            pool_key,
+        } = run(ALICE, &Mem::default())
+        else {
+            panic!("expected a new ticket");
+        };
+        assert_eq!(ticket.id, TicketId::new(1042));
+        assert_eq!(ticket.customer.as_str(), "alice@customer.test");
+        assert_eq!(ticket.agent.to_string(), "jason@example.test");
+        assert_eq!(pool_key, "all");
+        let ack = ack.expect("acknowledged");
+        assert_eq!(ack.recipients[0].as_str(), "alice@customer.test");
+        assert_eq!(ack.envelope_from, None);
+    }
+
+    #[test]
+    fn follow_up_joins_without_acknowledgement() {
+        let mut mem = Mem::default();
+        mem.ids
+            .insert("<ack.1001.3@example.test>".into(), TicketId::new(1001));
+        let raw = b"From: alice@customer.test\r\nSubject: Re: Help\r\nIn-Reply-To: <ack.1001.3@example.test>\r\n\r\nmore\r\n";
+        match run(raw, &mem) {
+            Plan::Join { ticket, reason, .. } => {
+                assert_eq!(ticket, TicketId::new(1001));
+                assert_eq!(reason, SuppressReason::FollowUp);
+            }
+            other => panic!("expected a join, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sender_over_the_daily_cap_gets_a_ticket_but_no_acknowledgement() {
+        let mem = Mem {
+            acks: 3,
+            ..Mem::default()
+        };
+        let Plan::NewTicket { ack, .. } = run(ALICE, &mem) else {
+            panic!("expected a new ticket");
+        };
+        assert_eq!(ack.err(), Some(SuppressReason::RateLimited));
+    }
+
+    /// Broken and hostile input: each gets a defined outcome, none panics.
+    #[test]
+    fn hostile_input_table() {
+        let huge_subject = format!(
+            "From: a@customer.test\r\nSubject: {}\r\n\r\nx",
+            "s".repeat(90_000)
+        );
+        let too_big = format!("From: a@customer.test\r\n\r\n{}", "x".repeat(200_000));
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("empty", b"".to_vec(), "quarantine:unparseable"),
+            ("binary garbage", vec![0, 159, 146, 150, 255, 0, 13, 10], "any"),
+            ("no From", b"Subject: hi\r\n\r\nbody".to_vec(), "quarantine:no valid sender"),
+            ("broken From", b"From: <<@@@\r\nSubject: hi\r\n\r\nbody".to_vec(), "quarantine:no valid sender"),
+            ("too big", too_big.into_bytes(), "quarantine:message of 200025 bytes exceeds limits.max_message_bytes (100000)"),
+            ("1 MB-ish subject", huge_subject.into_bytes(), "new-ticket"),
+            (
+                "CRLF in display name",
+                b"From: =?utf-8?q?Eve=0D=0ABcc=3A_v=40x.test?= <eve@customer.test>\r\nSubject: x\r\n\r\nhi".to_vec(),
+                "new-ticket",
+            ),
+            (
+                "truncated MIME",
+                b"From: a@customer.test\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nContent-Type: text/pl".to_vec(),
+                "new-ticket",
+            ),
+            (
+                "unknown charset",
+                b"From: a@customer.test\r\nContent-Type: text/plain; charset=x-klingon\r\n\r\nqapla'".to_vec(),
+                "new-ticket",
+            ),
+        ];
+        for (name, raw, expected) in cases {
+            let plan = run(&raw, &Mem::default());
+            let got = match &plan {
+                Plan::Quarantine(r) => format!("quarantine:{r}"),
+                Plan::NewTicket { ack, .. } => {
+                    if let Ok(mail) = ack {
+                        let text = String::from_utf8_lossy(&mail.raw);
+                        let headers = text.split("\r\n\r\n").next().unwrap_or_default();
+                        assert!(
+                            !headers.contains("\r\nBcc:"),
+                            "{name}: injected header in {headers}"
+                        );
+                    }
+                    "new-ticket".into()
+                }
+                Plan::Join { .. } => "join".into(),
+                Plan::Suppress(r) => format!("suppress:{r}"),
+            };
+            assert!(
+                expected == "any" || got.starts_with(expected),
+                "{name}: expected {expected}, got {got}"
+            );
+        }
     }
 }

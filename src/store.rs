@@ -783,10 +783,13 @@ impl Store {
                     record.message_id = message_id.map(str::to_string);
                     inbound.insert(&be(seq), encode(&record))?;
                     pending.remove(&be(seq))?;
-                    flags.insert(
-                        uid_key(&record.mailbox, record.uid_validity, record.uid),
-                        &[],
-                    )?;
+                    // Quarantined mail stays unread on the server, where a person sees it.
+                    if !matches!(outcome, Outcome::Quarantined { .. }) {
+                        flags.insert(
+                            uid_key(&record.mailbox, record.uid_validity, record.uid),
+                            &[],
+                        )?;
+                    }
                     Ok(Some(outcome))
                 },
             );
