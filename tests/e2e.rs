@@ -1,0 +1,540 @@
+//! End-to-end tests against the real Dovecot + Postfix of `scripts/mailstack`. They are
+//! `#[ignore]`d so that a bare `cargo test` needs no servers; `scripts/test` starts the stack
+//! and runs them with `--include-ignored`.
+//!
+//! Index (one test per acceptance item of the core pipeline):
+//! - `customer_gets_one_personal_acknowledgement_and_reply_joins_ticket`
+//! - `first_start_leaves_old_mail_alone`
+//! - `mail_arriving_while_stopped_is_acknowledged_once_even_if_seen`
+//! - `vacation_autoresponder_cannot_loop`
+//! - `automated_mail_is_suppressed_with_a_visible_reason`
+//! - `stranger_copying_a_ticket_tag_gets_a_ticket_of_their_own`
+//! - `implicit_tls_with_a_private_ca`, `starttls_with_a_private_ca`
+//! - `untrusted_certificate_is_refused_not_bypassed`
+
+mod common;
+
+use common::*;
+
+const NEEDS_STACK: &str = "needs the local mail stack: run scripts/test";
+
+fn tag_number(subject: &str) -> u64 {
+    let start = subject
+        .find("[Acme Support #")
+        .expect("ticket tag in subject")
+        + "[Acme Support #".len();
+    subject[start..]
+        .split(']')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("ticket number")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn customer_gets_one_personal_acknowledgement_and_reply_joins_ticket() {
+    let _ = NEEDS_STACK;
+    let stack = Stack::get();
+    let mut d = Daemon::start(&stack, Options::default()).await;
+    let alice = format!("{}@customer.test", unique("alice"));
+
+    let mid = send_customer_mail(
+        &stack,
+        "Alice Doe",
+        &alice,
+        &d.support,
+        "Printer on fire",
+        "My printer is on fire.\r\nIt started this morning.",
+    )
+    .await;
+    let acks = wait_for_mail(&stack, &alice, 1).await;
+    let ack = &acks[0];
+    let m = ack.parsed();
+    let from = m.from().and_then(|f| f.first()).expect("From");
+    assert_eq!(
+        from.address(),
+        Some(d.support.as_str()),
+        "from the support address"
+    );
+    let subject = m.subject().expect("subject").to_string();
+    assert!(
+        subject.starts_with("Re: Printer on fire [Acme Support #"),
+        "{subject}"
+    );
+    assert_eq!(ack.header("In-Reply-To").as_deref(), Some(mid.as_str()));
+    assert_eq!(
+        ack.header("Auto-Submitted").as_deref(),
+        Some("auto-replied")
+    );
+    let text = ack.text();
+    assert!(text.contains("Hello Alice Doe,"), "greets by name: {text}");
+    assert!(text.contains("Jason Miller"), "names the agent: {text}");
+    assert!(
+        text.contains("> My printer is on fire."),
+        "quotes the first line: {text}"
+    );
+    let ticket = tag_number(&subject);
+
+    // The support mailbox's copy gets \Seen once handled.
+    eventually(
+        std::time::Duration::from_secs(20),
+        "the handled mail to be flagged \\Seen",
+        async || {
+            let inbox = mailbox(&stack, &d.support).await;
+            (inbox.len() == 1 && inbox[0].seen).then_some(())
+        },
+    )
+    .await;
+
+    // The customer answers the acknowledgement: same ticket, no second acknowledgement.
+    let ack_id = ack.header("Message-ID").expect("ack Message-ID");
+    let reply = format!(
+        "From: \"Alice Doe\" <{alice}>\r\nTo: {support}\r\nSubject: {subject}\r\nMessage-ID: <{}@customer.test>\r\n\
+In-Reply-To: {ack_id}\r\nReferences: {mid} {ack_id}\r\n\r\nAlso, the toner smells funny.\r\n",
+        unique("reply"),
+        support = d.support
+    );
+    send_raw(&stack, Some(&alice), &d.support, &reply).await;
+    let processed = d.wait_processed(2).await;
+    assert_eq!(processed[1]["outcome"], "joined", "{:?}", processed[1]);
+    assert_eq!(processed[1]["ticket"], ticket.to_string());
+    wait_quiet(&stack, &d).await;
+    assert_eq!(
+        mailbox(&stack, &alice).await.len(),
+        1,
+        "exactly one acknowledgement"
+    );
+    assert_eq!(
+        d.events("outbox.sent").len(),
+        1,
+        "the daemon sent exactly one mail"
+    );
+
+    d.stop().await;
+    let shown = d.cli_json(&["tickets", "show", &ticket.to_string()]);
+    let inbound: Vec<_> = shown["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["direction"] == "inbound")
+        .collect();
+    assert_eq!(
+        inbound.len(),
+        2,
+        "both customer mails are on the ticket: {shown}"
+    );
+    assert_eq!(shown["customer"], alice);
+    assert_eq!(shown["agent"], "jason@example.test");
+    let text = d.cli(&["tickets", "show", &ticket.to_string()]);
+    assert!(text.contains(&format!("Ticket #{ticket}")), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn first_start_leaves_old_mail_alone() {
+    let stack = Stack::get();
+    let mut d = Daemon::configure(&stack, Options::default());
+    let old_customer = format!("{}@customer.test", unique("old"));
+    let new_customer = format!("{}@customer.test", unique("new"));
+    send_customer_mail(
+        &stack,
+        "Olga Old",
+        &old_customer,
+        &d.support,
+        "Last year",
+        "An old request.",
+    )
+    .await;
+    wait_for_mail(&stack, &d.support, 1).await;
+    d.skipped = 1;
+
+    d.launch().await;
+    send_customer_mail(
+        &stack,
+        "Nina New",
+        &new_customer,
+        &d.support,
+        "Today",
+        "A new request.",
+    )
+    .await;
+    wait_for_mail(&stack, &new_customer, 1).await;
+    wait_quiet(&stack, &d).await;
+    assert!(
+        mailbox(&stack, &old_customer).await.is_empty(),
+        "old mail must not be acknowledged"
+    );
+    assert_eq!(
+        d.events("mail.processed").len(),
+        1,
+        "only the new mail was processed"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn mail_arriving_while_stopped_is_acknowledged_once_even_if_seen() {
+    let stack = Stack::get();
+    let mut d = Daemon::start(&stack, Options::default()).await;
+    d.stop().await;
+
+    let bob = format!("{}@customer.test", unique("bob"));
+    send_customer_mail(
+        &stack,
+        "Bob Brown",
+        &bob,
+        &d.support,
+        "While you slept",
+        "Hello?",
+    )
+    .await;
+    wait_for_mail(&stack, &d.support, 1).await;
+    // A person reads it in another client first.
+    {
+        let mut s = imap(&stack, &d.support).await;
+        use futures::TryStreamExt;
+        s.uid_store("1:*", "+FLAGS (\\Seen)")
+            .await
+            .expect("store")
+            .try_collect::<Vec<_>>()
+            .await
+            .expect("store");
+        let _ = s.logout().await;
+    }
+    assert!(mailbox(&stack, &d.support).await[0].seen);
+
+    d.launch().await;
+    wait_for_mail(&stack, &bob, 1).await;
+    wait_quiet(&stack, &d).await;
+    d.stop().await;
+
+    // A restart acknowledges nothing twice.
+    d.launch().await;
+    wait_quiet(&stack, &d).await;
+    d.stop().await;
+    assert_eq!(
+        mailbox(&stack, &bob).await.len(),
+        1,
+        "one acknowledgement across restarts"
+    );
+    assert_eq!(
+        d.events("mail.processed").len(),
+        1,
+        "processed once across restarts"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn vacation_autoresponder_cannot_loop() {
+    let stack = Stack::get();
+    let mut d = Daemon::start(&stack, Options::default()).await;
+    let carol = format!("{}@customer.test", unique("carol"));
+    let sieve = d.dir.path().join("vacation.sieve");
+    std::fs::write(
+        &sieve,
+        "require \"vacation\";\nvacation :days 1 :subject \"Out of office\" \"I am away until Monday.\";\n",
+    )
+    .expect("sieve");
+    stack.script(&["sieve", &carol, sieve.to_str().expect("path")]);
+
+    // Carol writes; her vacation responder must not answer our acknowledgement.
+    send_customer_mail(
+        &stack,
+        "Carol Cole",
+        &carol,
+        &d.support,
+        "Refund",
+        "Where is my refund?",
+    )
+    .await;
+    wait_for_mail(&stack, &carol, 1).await;
+    wait_quiet(&stack, &d).await;
+
+    // A person at support writes to her directly (as an agent's answer will): her vacation
+    // reply comes back to the support inbox, and must not be acknowledged.
+    let human = format!(
+        "From: {support}\r\nTo: {carol}\r\nSubject: About your refund\r\nMessage-ID: <{}@example.test>\r\n\r\nWe are on it.\r\n",
+        unique("human"),
+        support = d.support
+    );
+    send_raw(&stack, Some(&d.support), &carol, &human).await;
+    wait_for_mail(&stack, &d.support, 2).await;
+    let processed = d.wait_processed(2).await;
+    assert_eq!(processed[1]["outcome"], "suppressed", "{:?}", processed[1]);
+    // Pigeonhole sends vacation replies with a null envelope sender and Auto-Submitted:
+    // either RFC 3834 signal is a correct reason.
+    let reason = processed[1]["reason"].as_str().unwrap_or_default();
+    assert!(
+        ["null-return-path", "auto-submitted"].contains(&reason),
+        "{:?}",
+        processed[1]
+    );
+    wait_quiet(&stack, &d).await;
+
+    let carol_box = mailbox(&stack, &carol).await;
+    let support_box = mailbox(&stack, &d.support).await;
+    assert_eq!(
+        carol_box.len(),
+        2,
+        "the acknowledgement and the human mail, nothing else"
+    );
+    assert_eq!(
+        support_box.len(),
+        2,
+        "carol's mail and one vacation reply, nothing else"
+    );
+    assert!(
+        support_box[1].header("Auto-Submitted").is_some(),
+        "second mail is the vacation reply"
+    );
+    assert_eq!(
+        d.events("outbox.sent").len(),
+        1,
+        "the daemon sent one mail in all"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn automated_mail_is_suppressed_with_a_visible_reason() {
+    let stack = Stack::get();
+    let mut d = Daemon::start(&stack, Options::default()).await;
+    let daemon_addr = format!("{}@customer.test", unique("mailer-daemon"));
+    let list = format!("{}@customer.test", unique("list"));
+    let noreply = format!("noreply-{}@customer.test", unique("x"));
+    let robot = format!("{}@customer.test", unique("robot"));
+    let support = d.support.clone();
+
+    let dsn = format!(
+        "From: Mail Delivery System <{daemon_addr}>\r\nTo: {support}\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+Message-ID: <{}@customer.test>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\r\n\
+--b1\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\
+--b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.test\r\n\r\n\
+Final-Recipient: rfc822; gone@customer.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b1--\r\n",
+        unique("dsn")
+    );
+    send_raw(&stack, None, &support, &dsn).await;
+    let list_mail = format!(
+        "From: Users List <{list}>\r\nTo: {support}\r\nSubject: [users] weekly digest\r\nList-Id: <users.customer.test>\r\n\
+Message-ID: <{}@customer.test>\r\n\r\nDigest.\r\n",
+        unique("list")
+    );
+    send_raw(&stack, Some(&list), &support, &list_mail).await;
+    send_customer_mail(
+        &stack,
+        "Shop",
+        &noreply,
+        &support,
+        "Your order",
+        "Order shipped.",
+    )
+    .await;
+    let generated = format!(
+        "From: Robot <{robot}>\r\nTo: {support}\r\nSubject: Nightly report\r\nAuto-Submitted: auto-generated\r\n\
+Message-ID: <{}@customer.test>\r\n\r\nAll green.\r\n",
+        unique("gen")
+    );
+    send_raw(&stack, Some(&robot), &support, &generated).await;
+
+    let processed = d.wait_processed(4).await;
+    wait_quiet(&stack, &d).await;
+    let mut reasons: Vec<String> = processed
+        .iter()
+        .map(|p| {
+            assert_eq!(p["outcome"], "suppressed", "{p}");
+            p["reason"].as_str().expect("reason").to_string()
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "auto-submitted",
+            "delivery-report",
+            "mailing-list",
+            "noreply-sender"
+        ]
+    );
+    for addr in [&daemon_addr, &list, &noreply, &robot] {
+        assert!(
+            mailbox(&stack, addr).await.is_empty(),
+            "{addr} got an acknowledgement"
+        );
+    }
+    assert!(d.events("outbox.sent").is_empty());
+
+    d.stop().await;
+    let listed = d.cli_json(&["mail", "list"]);
+    let stored: Vec<String> = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|m| {
+            m["outcome"]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(stored.len(), 4, "{listed}");
+    assert!(stored.contains(&"delivery-report".to_string()), "{listed}");
+    let table = d.cli(&["mail", "list"]);
+    assert!(
+        table.contains("suppressed") && table.contains("mailing-list"),
+        "{table}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn stranger_copying_a_ticket_tag_gets_a_ticket_of_their_own() {
+    let stack = Stack::get();
+    let mut d = Daemon::start(&stack, Options::default()).await;
+    let alice = format!("{}@customer.test", unique("alice"));
+    let mallory = format!("{}@customer.test", unique("mallory"));
+    send_customer_mail(
+        &stack,
+        "Alice Doe",
+        &alice,
+        &d.support,
+        "My account",
+        "Please reset my password.",
+    )
+    .await;
+    let ack = wait_for_mail(&stack, &alice, 1).await;
+    let alice_ticket = tag_number(ack[0].parsed().subject().expect("subject"));
+
+    let subject = format!("Re: My account [Acme Support #{alice_ticket}]");
+    send_customer_mail(
+        &stack,
+        "Mallory",
+        &mallory,
+        &d.support,
+        &subject,
+        "Send me her password.",
+    )
+    .await;
+    let mallory_ack = wait_for_mail(&stack, &mallory, 1).await;
+    let mallory_ticket = tag_number(mallory_ack[0].parsed().subject().expect("subject"));
+    assert_ne!(
+        alice_ticket, mallory_ticket,
+        "a copied tag must not join a stranger's ticket"
+    );
+    wait_quiet(&stack, &d).await;
+    d.stop().await;
+
+    let alice_t = d.cli_json(&["tickets", "show", &alice_ticket.to_string()]);
+    assert_eq!(
+        alice_t["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter(|m| m["direction"] == "inbound")
+            .count(),
+        1,
+        "alice's ticket holds only her mail: {alice_t}"
+    );
+    let mallory_t = d.cli_json(&["tickets", "show", &mallory_ticket.to_string()]);
+    assert_eq!(mallory_t["customer"], mallory);
+}
+
+async fn acknowledged_over(transport: Transport) {
+    let stack = Stack::get();
+    let mut d = Daemon::start(
+        &stack,
+        Options {
+            transport,
+            ..Options::default()
+        },
+    )
+    .await;
+    let dave = format!("{}@customer.test", unique("dave"));
+    send_customer_mail(
+        &stack,
+        "Dave Dunn",
+        &dave,
+        &d.support,
+        "Over TLS",
+        "Secure hello.",
+    )
+    .await;
+    let ack = wait_for_mail(&stack, &dave, 1).await;
+    assert!(
+        ack[0].text().contains("Hello Dave Dunn,"),
+        "{}",
+        ack[0].text()
+    );
+    let check = d.cli_output(&["check-config", "--connect"]);
+    assert!(
+        check.status.success(),
+        "check-config --connect over {transport:?}: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn implicit_tls_with_a_private_ca() {
+    acknowledged_over(Transport::Implicit).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn starttls_with_a_private_ca() {
+    acknowledged_over(Transport::Starttls).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn untrusted_certificate_is_refused_not_bypassed() {
+    let stack = Stack::get();
+    // A CA that did not sign the server's certificate.
+    let other = tempfile::tempdir().expect("tempdir");
+    let ca = other.path().join("other-ca.pem");
+    let key = other.path().join("other-ca.key");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Not The Test CA",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&ca)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    for transport in [Transport::Implicit, Transport::Starttls] {
+        let d = Daemon::configure(
+            &stack,
+            Options {
+                transport,
+                ca_file: Some(ca.clone()),
+                ..Options::default()
+            },
+        );
+        let out = d.cli_output(&["check-config", "--connect"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{transport:?} must refuse an untrusted certificate"
+        );
+        assert!(
+            stderr.to_lowercase().contains("certificate") || stderr.contains("TLS"),
+            "{transport:?}: {stderr}"
+        );
+    }
+}
