@@ -320,6 +320,15 @@ impl Ingest {
         let caps = bounded(t, "CAPABILITY", session.capabilities()).await?;
         let has_idle = caps.has_str("IDLE");
         let has_move = caps.has_str("MOVE");
+        if let Some(target) = &self.cfg.processed_mailbox {
+            // Create the target once; "already exists" is the usual answer and is fine.
+            match tokio::time::timeout(t, session.create(target)).await {
+                Ok(Ok(())) => info!(mailbox = %target, "created the processed mailbox"),
+                Ok(Err(async_imap::error::Error::No(_))) => {}
+                Ok(Err(e)) => return Err(IngestError::Imap("CREATE", e)),
+                Err(_) => return Err(IngestError::Timeout("CREATE")),
+            }
+        }
         let mailbox = bounded(t, "SELECT", session.select(&self.cfg.mailbox)).await?;
         let uid_validity = mailbox
             .uid_validity

@@ -436,6 +436,38 @@ Subject: Help\r\nMessage-ID: <a1@customer.test>\r\n\r\nMy printer is on fire.\r\
         assert_eq!(ack.envelope_from, None);
     }
 
+    fn ack_text(raw: &[u8]) -> String {
+        let Plan::NewTicket { ack: Ok(mail), .. } = run(raw, &Mem::default()) else {
+            panic!("expected an acknowledged new ticket");
+        };
+        let parsed = crate::parse::parse(&mail.raw).expect("our mail parses");
+        parsed.text
+    }
+
+    #[test]
+    fn html_only_mail_is_quoted_as_text() {
+        let raw = b"From: Bob <bob@customer.test>\r\nSubject: html\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+<html><body><p>The <b>login</b> page is blank.</p><img src=\"https://tracker.test/x.png\"></body></html>\r\n";
+        let text = ack_text(raw);
+        assert!(text.contains("> The login page is blank."), "{text}");
+        assert!(
+            !text.contains("<b>") && !text.contains("tracker.test"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn latin1_mail_is_quoted_decoded() {
+        let raw = b"From: =?iso-8859-1?q?Ren=E9_M=FCller?= <rene@customer.test>\r\nSubject: Rechnung\r\n\
+Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\nDie Rechnung f\xfcr M\xe4rz fehlt.\r\n";
+        let text = ack_text(raw);
+        assert!(text.contains("Hello Ren\u{e9} M\u{fc}ller,"), "{text}");
+        assert!(
+            text.contains("> Die Rechnung f\u{fc}r M\u{e4}rz fehlt."),
+            "{text}"
+        );
+    }
+
     #[test]
     fn follow_up_joins_without_acknowledgement() {
         let mut mem = Mem::default();

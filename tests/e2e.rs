@@ -11,6 +11,9 @@
 //! - `stranger_copying_a_ticket_tag_gets_a_ticket_of_their_own`
 //! - `implicit_tls_with_a_private_ca`, `starttls_with_a_private_ca`
 //! - `untrusted_certificate_is_refused_not_bypassed`
+//! - `handled_mail_is_moved_when_configured`, `backfill_window_is_opt_in`
+//! - `reconnects_after_the_server_drops_the_session`
+//! - `two_mails_sharing_a_message_id_are_both_handled`
 
 mod common;
 
@@ -537,4 +540,113 @@ async fn untrusted_certificate_is_refused_not_bypassed() {
             "{transport:?}: {stderr}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn handled_mail_is_moved_when_configured() {
+    let stack = Stack::get();
+    let mut d = Daemon::start(
+        &stack,
+        Options {
+            imap_extra: "processed_mailbox = \"Processed\"".into(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let erin = format!("{}@customer.test", unique("erin"));
+    send_customer_mail(&stack, "Erin Earl", &erin, &d.support, "Move me", "Hello.").await;
+    wait_for_mail(&stack, &erin, 1).await;
+    eventually(
+        std::time::Duration::from_secs(20),
+        "the mail to move to Processed",
+        async || {
+            let moved = folder(&stack, &d.support, "Processed").await;
+            (moved.len() == 1 && mailbox(&stack, &d.support).await.is_empty()).then_some(())
+        },
+    )
+    .await;
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn backfill_window_is_opt_in() {
+    let stack = Stack::get();
+    let mut d = Daemon::configure(
+        &stack,
+        Options {
+            imap_extra: "backfill_hours = 1".into(),
+            ..Options::default()
+        },
+    );
+    let fay = format!("{}@customer.test", unique("fay"));
+    send_customer_mail(
+        &stack,
+        "Fay Fox",
+        &fay,
+        &d.support,
+        "Before you started",
+        "Hello?",
+    )
+    .await;
+    wait_for_mail(&stack, &d.support, 1).await;
+    d.launch().await;
+    wait_for_mail(&stack, &fay, 1).await;
+    wait_quiet(&stack, &d).await;
+    assert_eq!(mailbox(&stack, &fay).await.len(), 1);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn reconnects_after_the_server_drops_the_session() {
+    let stack = Stack::get();
+    let mut d = Daemon::start(&stack, Options::default()).await;
+    stack.script(&["kick", &d.support]);
+    eventually(
+        std::time::Duration::from_secs(20),
+        "a logged disconnect",
+        async || (!d.events("imap.disconnected").is_empty()).then_some(()),
+    )
+    .await;
+    let gus = format!("{}@customer.test", unique("gus"));
+    send_customer_mail(
+        &stack,
+        "Gus Gray",
+        &gus,
+        &d.support,
+        "After the cut",
+        "Still there?",
+    )
+    .await;
+    wait_for_mail(&stack, &gus, 1).await;
+    assert!(
+        d.events("imap.connected").len() >= 2,
+        "a second session was opened"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn two_mails_sharing_a_message_id_are_both_handled() {
+    let stack = Stack::get();
+    let mut d = Daemon::start(&stack, Options::default()).await;
+    let shared = format!("<{}@broken-client.test>", unique("same"));
+    let hal = format!("{}@customer.test", unique("hal"));
+    let ida = format!("{}@customer.test", unique("ida"));
+    for (name, from) in [("Hal Hill", &hal), ("Ida Ives", &ida)] {
+        let raw = format!(
+            "From: {name} <{from}>\r\nTo: {support}\r\nSubject: Same id\r\nMessage-ID: {shared}\r\n\r\nI am {name}.\r\n",
+            support = d.support
+        );
+        send_raw(&stack, Some(from), &d.support, &raw).await;
+    }
+    wait_for_mail(&stack, &hal, 1).await;
+    wait_for_mail(&stack, &ida, 1).await;
+    wait_quiet(&stack, &d).await;
+    d.stop().await;
+    let tickets = d.cli_json(&["tickets", "list"]);
+    assert_eq!(tickets.as_array().expect("array").len(), 2, "{tickets}");
 }
