@@ -35,6 +35,21 @@ const BUILTINS: &[Builtin] = &[
         text: include_str!("../templates/ack.html.hbs"),
         html: true,
     },
+    Builtin {
+        name: "agent_notify.txt.hbs",
+        text: include_str!("../templates/agent_notify.txt.hbs"),
+        html: false,
+    },
+    Builtin {
+        name: "relay.txt.hbs",
+        text: include_str!("../templates/relay.txt.hbs"),
+        html: false,
+    },
+    Builtin {
+        name: "agent_notice.txt.hbs",
+        text: include_str!("../templates/agent_notice.txt.hbs"),
+        html: false,
+    },
 ];
 
 /// A template that could not be loaded or rendered.
@@ -119,10 +134,18 @@ impl Templates {
 
     /// Renders every template once with sample data: what `check-config` runs.
     pub fn self_test(&self) -> Result<Vec<String>, TemplateError> {
-        let ctx = AckContext::sample();
+        let ack = AckContext::sample();
+        let notify = NotifyContext::sample();
+        let relay = RelayContext::sample();
+        let notice = NoticeContext::sample();
         let mut names = Vec::new();
         for b in BUILTINS {
-            self.render(b.name, &ctx)?;
+            match b.name {
+                "agent_notify.txt.hbs" => self.render(b.name, &notify)?,
+                "relay.txt.hbs" => self.render(b.name, &relay)?,
+                "agent_notice.txt.hbs" => self.render(b.name, &notice)?,
+                _ => self.render(b.name, &ack)?,
+            };
             names.push(b.name.to_string());
         }
         Ok(names)
@@ -325,6 +348,12 @@ fn strip_ticket_tags(subject: &str, service_name: &str) -> String {
 pub enum MailKind {
     /// The automatic acknowledgement of a new ticket.
     Acknowledgement,
+    /// A customer's mail handed to the ticket's agent.
+    AgentNotification,
+    /// An agent's answer relayed to the customer.
+    AgentReply,
+    /// A short explanation back to an agent (a command that could not be honoured).
+    AgentNotice,
 }
 
 /// A composed mail ready for the outbox.
@@ -520,6 +549,234 @@ pub fn acknowledgement(
         recipients: vec![input.customer.address.clone()],
         raw: message.formatted(),
     })
+}
+
+/// A customer's earlier tickets, for the agent's header block.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HistoryVars {
+    /// How many earlier tickets (0: none).
+    pub count: usize,
+    /// The last one's number.
+    pub last_number: u64,
+    /// The last one's subject.
+    pub last_subject: String,
+    /// The last one's agent (name).
+    pub last_agent: String,
+}
+
+/// Variables of `agent_notify.txt.hbs`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotifyContext {
+    /// The customer.
+    pub customer: PersonVars,
+    /// The agent being notified.
+    pub agent: PersonVars,
+    /// The ticket.
+    pub ticket: TicketVars,
+    /// Us.
+    pub service: ServiceVars,
+    /// The customer's earlier tickets.
+    pub history: HistoryVars,
+    /// Whether this is a later mail on an existing ticket.
+    pub followup: bool,
+    /// Names of the attached files.
+    pub attachments: Vec<String>,
+    /// The customer's text.
+    pub text: String,
+}
+
+impl NotifyContext {
+    fn sample() -> NotifyContext {
+        let a = AckContext::sample();
+        NotifyContext {
+            customer: a.customer,
+            agent: a.agent,
+            ticket: a.ticket,
+            service: a.service,
+            history: HistoryVars {
+                count: 1,
+                last_number: 1017,
+                last_subject: "Paper jam".into(),
+                last_agent: "Jason Miller".into(),
+            },
+            followup: false,
+            attachments: vec!["photo.jpg".into()],
+            text: "My printer is on fire.".into(),
+        }
+    }
+}
+
+/// Variables of `relay.txt.hbs`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RelayContext {
+    /// The agent's answer, quotes removed.
+    pub body: String,
+    /// The agent.
+    pub agent: PersonVars,
+    /// The customer.
+    pub customer: PersonVars,
+    /// The ticket.
+    pub ticket: TicketVars,
+    /// Us.
+    pub service: ServiceVars,
+}
+
+impl RelayContext {
+    fn sample() -> RelayContext {
+        let a = AckContext::sample();
+        RelayContext {
+            body: "Please unplug it.".into(),
+            agent: a.agent,
+            customer: a.customer,
+            ticket: a.ticket,
+            service: a.service,
+        }
+    }
+}
+
+/// Variables of `agent_notice.txt.hbs`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoticeContext {
+    /// The agent.
+    pub agent: PersonVars,
+    /// The ticket.
+    pub ticket: TicketVars,
+    /// Us.
+    pub service: ServiceVars,
+    /// Why nothing was sent.
+    pub reason: String,
+}
+
+impl NoticeContext {
+    fn sample() -> NoticeContext {
+        let a = AckContext::sample();
+        NoticeContext {
+            agent: a.agent,
+            ticket: a.ticket,
+            service: a.service,
+            reason: "#assign is not available yet".into(),
+        }
+    }
+}
+
+/// The display form of a person for templates.
+pub fn person_vars(name: &str, address: &EmailAddress) -> PersonVars {
+    person(name, address.as_str())
+}
+
+/// The service for templates.
+pub fn service_vars(name: &str, address: &EmailAddress) -> ServiceVars {
+    ServiceVars {
+        name: name.into(),
+        address: address.to_string(),
+    }
+}
+
+/// The ticket for templates.
+pub fn ticket_vars(service_name: &str, ticket: TicketId) -> TicketVars {
+    TicketVars {
+        number: ticket.get(),
+        tag: ticket_tag(service_name, ticket),
+    }
+}
+
+/// Headers shared by a mail we send: who, threading and markers.
+#[derive(Debug, Clone)]
+pub struct Envelope<'a> {
+    /// Display name of the From (the address is always the support address).
+    pub from_name: &'a str,
+    /// The support address.
+    pub service_address: &'a EmailAddress,
+    /// Recipient.
+    pub to: (Option<&'a str>, &'a EmailAddress),
+    /// Reply-To, if not the From.
+    pub reply_to: Option<(Option<&'a str>, &'a EmailAddress)>,
+    /// Subject (cleaned here again).
+    pub subject: &'a str,
+    /// Our Message-ID for it.
+    pub message_id: String,
+    /// The message it answers.
+    pub in_reply_to: Option<&'a str>,
+    /// The thread's ids, oldest first (capped to the last ten).
+    pub references: Vec<&'a str>,
+    /// `Auto-Submitted` value, for automatic mail.
+    pub auto_submitted: Option<&'a str>,
+    /// The Date header.
+    pub date: SystemTime,
+}
+
+/// Builds a text mail (with attachments) from an [`Envelope`] and a body.
+pub fn build_mail(
+    kind: MailKind,
+    env: &Envelope<'_>,
+    body: String,
+    attachments: &[crate::parse::Attachment],
+    envelope_from: Option<EmailAddress>,
+) -> Result<OutgoingMail, ComposeError> {
+    let mut builder = lettre::Message::builder()
+        .from(lettre_mailbox(Some(env.from_name), env.service_address)?)
+        .to(lettre_mailbox(env.to.0, env.to.1)?)
+        .subject(sanitize::header_text(env.subject, 250))
+        .message_id(Some(env.message_id.clone()))
+        .date(env.date)
+        .header(LoopMarker(env.service_address.to_string()));
+    if let Some((name, addr)) = env.reply_to {
+        builder = builder.reply_to(lettre_mailbox(name, addr)?);
+    }
+    if let Some(v) = env.auto_submitted {
+        builder = builder
+            .header(AutoSubmitted(v.into()))
+            .header(AutoResponseSuppress("All".into()));
+    }
+    if let Some(parent) = env.in_reply_to {
+        let keep_from = env.references.len().saturating_sub(10);
+        builder = builder
+            .in_reply_to(parent.to_string())
+            .references(env.references[keep_from..].join(" "));
+    }
+    let text = SinglePart::builder()
+        .header(ContentType::TEXT_PLAIN)
+        .body(body);
+    let message = if attachments.is_empty() {
+        builder.singlepart(text)
+    } else {
+        let mut mixed = MultiPart::mixed().singlepart(text);
+        for a in attachments {
+            let ct = ContentType::parse(&a.content_type).unwrap_or(
+                ContentType::parse("application/octet-stream")
+                    .map_err(|e| ComposeError::Build(e.to_string()))?,
+            );
+            mixed = mixed.singlepart(
+                lettre::message::Attachment::new(a.name.clone()).body(a.data.clone(), ct),
+            );
+        }
+        builder.multipart(mixed)
+    }
+    .map_err(|e| ComposeError::Build(e.to_string()))?;
+    Ok(OutgoingMail {
+        kind,
+        message_id: env.message_id.clone(),
+        envelope_from,
+        recipients: vec![env.to.1.clone()],
+        raw: message.formatted(),
+    })
+}
+
+impl Templates {
+    /// Renders the agent notification's text.
+    pub fn notify_text(&self, ctx: &NotifyContext) -> Result<String, TemplateError> {
+        self.render("agent_notify.txt.hbs", ctx)
+    }
+
+    /// Renders a relayed answer's text.
+    pub fn relay_text(&self, ctx: &RelayContext) -> Result<String, TemplateError> {
+        self.render("relay.txt.hbs", ctx)
+    }
+
+    /// Renders a notice to an agent.
+    pub fn notice_text(&self, ctx: &NoticeContext) -> Result<String, TemplateError> {
+        self.render("agent_notice.txt.hbs", ctx)
+    }
 }
 
 #[cfg(test)]

@@ -274,7 +274,7 @@ pub struct Service {
     pub address: EmailAddress,
     /// Where the sled store lives.
     pub state_dir: PathBuf,
-    /// The HMAC key for reply tokens, if configured (used by agent relay).
+    /// The HMAC key for reply tokens (always set in a validated configuration).
     pub token_secret: Option<Secret>,
     /// Overrides for the built-in templates.
     pub templates_dir: Option<PathBuf>,
@@ -626,7 +626,14 @@ impl RawConfig {
             );
         }
         let token_secret = match &self.service.token_secret_file {
-            None => None,
+            None => {
+                c.add(
+                    "service.token_secret_file",
+                    "is required: it keys the tokens that let agents answer customers by mail",
+                    "generate a key: head -c 32 /dev/urandom | base64 > /etc/frontdesk/token.key, and set token_secret_file to it",
+                );
+                None
+            }
             Some(f) => match read_secret_file(f, cred_dir) {
                 Ok(s) if s.len() >= 16 => Some(Secret(s)),
                 Ok(_) => {
@@ -957,6 +964,15 @@ team = "billing"
 "#;
 
     fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let key = dir.path().join("token.key");
+        std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").expect("write key");
+        let text = text.replace(
+            "state_dir = ",
+            &format!(
+                "token_secret_file = {:?}\nstate_dir = ",
+                key.display().to_string()
+            ),
+        );
         let p = dir.path().join("frontdesk.toml");
         std::fs::write(&p, text).expect("write config");
         p
@@ -1054,6 +1070,18 @@ team = "billing"
         let err = Config::load_with_env(&write(&dir, &text), no_env()).expect_err("refused");
         assert!(
             err.to_string().contains("FRONTDESK__IMAP__PASSWORD"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn token_key_is_required() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("frontdesk.toml");
+        std::fs::write(&p, SPEC_EXAMPLE).expect("write");
+        let err = Config::load_with_env(&p, no_env()).expect_err("refused");
+        assert!(
+            err.to_string().contains("service.token_secret_file"),
             "{err}"
         );
     }

@@ -30,6 +30,7 @@ pub mod ingest;
 pub mod outbox;
 pub mod parse;
 pub mod pipeline;
+pub mod relay;
 pub mod route;
 pub mod sanitize;
 pub mod store;

@@ -320,10 +320,16 @@ fn ticket_show(store: &Store, number: TicketId, json: bool) -> anyhow::Result<()
     println!("  agent     {}", t.agent);
     println!("  subject   {}", t.subject);
     println!("  opened    {}", fmt_time(t.created_at));
+    if let Some(first) = t.first_response_at {
+        println!(
+            "  first response after {} min",
+            (first - t.created_at).max(0) / 60
+        );
+    }
     println!("  messages  {}", t.messages.len());
     for (i, m) in t.messages.iter().enumerate() {
         println!(
-            "  {:>3}. {}  {:<15} {}  {}{}",
+            "  {:>3}. {}  {:<18} {}  {}{}{}",
             i + 1,
             fmt_time(m.at),
             format!("{:?}", m.direction).to_lowercase(),
@@ -331,6 +337,10 @@ fn ticket_show(store: &Store, number: TicketId, json: bool) -> anyhow::Result<()
             m.message_id.as_deref().unwrap_or("-"),
             m.suppressed
                 .map(|r| format!("  (no ack: {r})"))
+                .unwrap_or_default(),
+            m.note
+                .as_deref()
+                .map(|n| format!("\n         note: {n}"))
                 .unwrap_or_default()
         );
     }
@@ -355,6 +365,7 @@ fn outcome_text(o: &Option<Outcome>) -> (String, String) {
         Some(Outcome::Joined { ticket, reason, .. }) => {
             ("joined".into(), format!("#{ticket} ({reason})"))
         }
+        Some(Outcome::Agent { ticket, action }) => ("agent".into(), format!("#{ticket} {action}")),
         Some(Outcome::Suppressed { reason }) => ("suppressed".into(), reason.to_string()),
         Some(Outcome::Quarantined { reason }) => ("quarantined".into(), reason.clone()),
     }

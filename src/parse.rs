@@ -138,6 +138,52 @@ fn id_list(value: &HeaderValue<'_>) -> Vec<String> {
         .collect()
 }
 
+/// An attachment with its decoded bytes, to pass along to an agent or a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// File name, cleaned; a generic name when the sender gave none.
+    pub name: String,
+    /// MIME type, e.g. `application/pdf`.
+    pub content_type: String,
+    /// Decoded bytes.
+    pub data: Vec<u8>,
+}
+
+/// The attachments of a raw mail with their bytes (nested messages included as `.eml`).
+pub fn attachments(raw: &[u8]) -> Vec<Attachment> {
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return Vec::new();
+    };
+    msg.attachments()
+        .enumerate()
+        .map(|(i, part)| {
+            let content_type = part
+                .content_type()
+                .map(|ct| match ct.subtype() {
+                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                    None => ct.ctype().to_string(),
+                })
+                .map(|s| sanitize::header_text(&s, 100).to_ascii_lowercase())
+                .filter(|s| s.contains('/') && !s.contains([' ', ';', '"']))
+                .unwrap_or_else(|| "application/octet-stream".into());
+            let name = part
+                .attachment_name()
+                .map(|n| sanitize::header_text(n, 200).replace(['/', '\\', '"'], "_"))
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| format!("attachment-{}", i + 1));
+            let data = match part.message() {
+                Some(inner) => inner.raw_message().to_vec(),
+                None => part.contents().to_vec(),
+            };
+            Attachment {
+                name,
+                content_type,
+                data,
+            }
+        })
+        .collect()
+}
+
 /// Parses raw bytes. Fails only when no header at all is found; every other oddity yields a
 /// `ParsedMail` with the missing parts empty, for the classifier to judge.
 pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {

@@ -9,9 +9,14 @@ use std::time::SystemTime;
 use tracing::{info, warn};
 
 use crate::classify::{Classified, Identity, SuppressReason, classify};
-use crate::compose::{AckInput, Templates, acknowledgement};
-use crate::config::Config;
-use crate::parse::{ParsedMail, parse};
+use crate::compose::{
+    AckInput, Envelope, HistoryVars, MailKind, NoticeContext, NotifyContext, OutgoingMail,
+    RelayContext, Templates, acknowledgement, build_mail, greeting_name, person_vars,
+    reply_subject, service_vars, ticket_vars,
+};
+use crate::config::{Agent, Config};
+use crate::parse::{Mailbox, ParsedMail, parse};
+use crate::relay::{self, Command, TokenAddress};
 use crate::route;
 use crate::store::{
     Direction, Outcome, Plan, Store, StoreError, Ticket, TicketMessage, TicketState,
@@ -27,6 +32,10 @@ pub trait State: ThreadLookup {
     fn pool_counter(&self, pool_key: &str) -> Result<u64, StoreError>;
     /// Acknowledgements sent to `customer` since `since`.
     fn acks_since(&self, customer: &EmailAddress, since: UnixTime) -> Result<usize, StoreError>;
+    /// One ticket.
+    fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError>;
+    /// The tickets a customer had, oldest first.
+    fn customer_tickets(&self, customer: &EmailAddress) -> Result<Vec<TicketId>, StoreError>;
 }
 
 impl State for Store {
@@ -38,6 +47,12 @@ impl State for Store {
     }
     fn acks_since(&self, customer: &EmailAddress, since: UnixTime) -> Result<usize, StoreError> {
         Store::acks_since(self, customer, since)
+    }
+    fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
+        Store::ticket(self, id)
+    }
+    fn customer_tickets(&self, customer: &EmailAddress) -> Result<Vec<TicketId>, StoreError> {
+        Store::customer_tickets(self, customer)
     }
 }
 
@@ -72,7 +87,19 @@ fn inbound_message(
         inbound_seq: Some(seq),
         outbox_id: None,
         suppressed,
+        note: None,
     }
+}
+
+/// Everything [`decide`] and its helpers share for one mail.
+struct Ctx<'a, S: State> {
+    raw: &'a [u8],
+    seq: u64,
+    cfg: &'a Config,
+    templates: &'a Templates,
+    state: &'a S,
+    now: UnixTime,
+    date: SystemTime,
 }
 
 /// Decides what to do with stored mail `seq` whose bytes are `raw`. Never panics on any
@@ -86,6 +113,15 @@ pub fn decide(
     now: UnixTime,
     date: SystemTime,
 ) -> Result<Decision, StoreError> {
+    let ctx = Ctx {
+        raw,
+        seq,
+        cfg,
+        templates,
+        state,
+        now,
+        date,
+    };
     if raw.len() as u64 > cfg.limits.max_message_bytes {
         return Ok(quarantine(
             None,
@@ -104,6 +140,9 @@ pub fn decide(
         own_addresses: cfg.own_addresses(),
     };
     let class = classify(&mail, &identity);
+    if let Some(token) = relay::find_token_address(&mail.recipients, &cfg.service.address) {
+        return agent_mail(&ctx, &mail, &token, class);
+    }
     let sender = mail.from.as_ref().map(|f| &f.address);
     let threading = thread(
         sender,
@@ -117,15 +156,32 @@ pub fn decide(
 
     let plan = match (threading, class) {
         (Threading::Join { ticket, via }, class) => {
-            let reason = match class {
-                Classified::Suppress(r) => r,
-                Classified::Acknowledge => SuppressReason::FollowUp,
+            let (reason, person) = match class {
+                Classified::Suppress(r) => (r, false),
+                Classified::Acknowledge => (SuppressReason::FollowUp, true),
             };
+            // A person's follow-up reaches the ticket's agent; automated replies do not.
+            let mut outgoing = Vec::new();
+            if person
+                && let (Some(t), Some(customer)) = (state.ticket(ticket)?, mail.from.as_ref())
+                && let Some(agent) = cfg.agent(&t.agent)
+            {
+                match notification(&ctx, &t, agent, customer, &mail, true) {
+                    Ok(n) => outgoing.push(n),
+                    Err(e) => {
+                        return Ok(quarantine(
+                            message_id,
+                            format!("agent notification could not be composed: {e}"),
+                        ));
+                    }
+                }
+            }
             Plan::Join {
                 ticket,
                 via,
                 message: inbound_message(&mail, seq, now, Some(reason)),
                 reason,
+                outgoing,
             }
         }
         (Threading::New { .. }, Classified::Suppress(reason)) => Plan::Suppress(reason),
@@ -151,12 +207,13 @@ pub fn decide(
                 ));
             };
             let id = state.next_ticket()?;
-            let ack = if !cfg.ack.enabled {
-                Err(SuppressReason::AcknowledgementsDisabled)
-            } else if state.acks_since(&customer.address, now - 86_400)?
+            let mut outgoing = Vec::new();
+            let not_acknowledged = if !cfg.ack.enabled {
+                Some(SuppressReason::AcknowledgementsDisabled)
+            } else if state.acks_since(&customer.address, now.saturating_sub(86_400))?
                 >= cfg.ack.per_sender_per_day as usize
             {
-                Err(SuppressReason::RateLimited)
+                Some(SuppressReason::RateLimited)
             } else {
                 let input = AckInput {
                     service_name: &cfg.service.name,
@@ -175,7 +232,7 @@ pub fn decide(
                     date,
                 };
                 match acknowledgement(templates, &input) {
-                    Ok(out) => Ok(out),
+                    Ok(out) => outgoing.push(out),
                     Err(e) => {
                         return Ok(quarantine(
                             message_id,
@@ -183,26 +240,378 @@ pub fn decide(
                         ));
                     }
                 }
+                None
             };
-            let first = inbound_message(&mail, seq, now, ack.as_ref().err().copied());
+            let ticket = Ticket {
+                id,
+                customer: customer.address.clone(),
+                customer_name: customer.name.clone(),
+                subject: mail.subject.clone(),
+                state: TicketState::Open,
+                agent: agent.email.clone(),
+                created_at: now,
+                updated_at: now,
+                messages: vec![inbound_message(&mail, seq, now, not_acknowledged)],
+                first_response_at: None,
+                notify_root: None,
+            };
+            match notification(&ctx, &ticket, agent, &customer, &mail, false) {
+                Ok(n) => outgoing.push(n),
+                Err(e) => {
+                    return Ok(quarantine(
+                        message_id,
+                        format!("agent notification could not be composed: {e}"),
+                    ));
+                }
+            }
             Plan::NewTicket {
-                ticket: Ticket {
-                    id,
-                    customer: customer.address.clone(),
-                    customer_name: customer.name.clone(),
-                    subject: mail.subject.clone(),
-                    state: TicketState::Open,
-                    agent: agent.email.clone(),
-                    created_at: now,
-                    updated_at: now,
-                    messages: vec![first],
-                },
+                ticket,
                 pool_key: pool.key,
-                ack,
+                not_acknowledged,
+                outgoing,
             }
         }
     };
     Ok(Decision { message_id, plan })
+}
+
+fn agent_name(cfg: &Config, email: &crate::types::AgentEmail) -> String {
+    cfg.agent(email)
+        .map_or_else(|| email.to_string(), |a| a.name.clone())
+}
+
+/// The customer's mail for the ticket's agent: a header block, the text, the attachments,
+/// and a Reply-To that carries the agent's token for this ticket.
+fn notification<S: State>(
+    ctx: &Ctx<'_, S>,
+    ticket: &Ticket,
+    agent: &Agent,
+    customer: &Mailbox,
+    mail: &ParsedMail,
+    followup: bool,
+) -> Result<OutgoingMail, crate::compose::ComposeError> {
+    let cfg = ctx.cfg;
+    let service = &cfg.service;
+    let secret = service
+        .token_secret
+        .as_ref()
+        .map(|s| s.expose().as_bytes())
+        .unwrap_or_default();
+    let token = relay::mint(secret, ticket.id, &agent.email);
+    let reply_to = EmailAddress::parse(&relay::reply_address(&service.address, ticket.id, &token))
+        .ok_or_else(|| crate::compose::ComposeError::Build("reply address is not valid".into()))?;
+    let earlier: Vec<TicketId> = ctx
+        .state
+        .customer_tickets(&customer.address)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| *t != ticket.id)
+        .collect();
+    let history = match earlier
+        .last()
+        .and_then(|t| ctx.state.ticket(*t).ok().flatten())
+    {
+        Some(last) => HistoryVars {
+            count: earlier.len(),
+            last_number: last.id.get(),
+            last_subject: last.subject.clone(),
+            last_agent: agent_name(cfg, &last.agent),
+        },
+        None => HistoryVars::default(),
+    };
+    let attachments = crate::parse::attachments(ctx.raw);
+    let customer_name = greeting_name(customer);
+    let mut customer_vars = person_vars(&customer_name, &customer.address);
+    if customer_name == "there" {
+        customer_vars.name = customer.address.to_string();
+        customer_vars.first_name = "the customer".into();
+    }
+    let text = ctx.templates.notify_text(&NotifyContext {
+        customer: customer_vars,
+        agent: person_vars(&agent.name, agent.email.address()),
+        ticket: ticket_vars(&service.name, ticket.id),
+        service: service_vars(&service.name, &service.address),
+        history,
+        followup,
+        attachments: attachments.iter().map(|a| a.name.clone()).collect(),
+        text: mail.text.clone(),
+    })?;
+    let tag = crate::thread::ticket_tag(&service.name, ticket.id);
+    let subject = if followup {
+        format!("Re: {tag} {}", ticket.subject)
+    } else {
+        format!(
+            "{tag} {}",
+            if mail.subject.is_empty() {
+                "(no subject)"
+            } else {
+                &mail.subject
+            }
+        )
+    };
+    let from_name = format!(
+        "{} via {}",
+        customer
+            .name
+            .as_deref()
+            .unwrap_or(customer.address.as_str()),
+        service.name
+    );
+    build_mail(
+        MailKind::AgentNotification,
+        &Envelope {
+            from_name: &from_name,
+            service_address: &service.address,
+            to: (Some(&agent.name), agent.email.address()),
+            reply_to: Some((Some(&service.name), &reply_to)),
+            subject: &subject,
+            message_id: format!(
+                "<notify.{}.{}@{}>",
+                ticket.id,
+                ctx.seq,
+                service.address.domain()
+            ),
+            in_reply_to: if followup {
+                ticket.notify_root.as_deref()
+            } else {
+                None
+            },
+            references: ticket.notify_root.iter().map(String::as_str).collect(),
+            auto_submitted: Some("auto-generated"),
+            date: ctx.date,
+        },
+        text,
+        &attachments,
+        Some(service.address.clone()),
+    )
+}
+
+fn notice_to_agent<S: State>(
+    ctx: &Ctx<'_, S>,
+    ticket: &Ticket,
+    agent: &Agent,
+    reason: &str,
+) -> Result<OutgoingMail, crate::compose::ComposeError> {
+    let service = &ctx.cfg.service;
+    let text = ctx.templates.notice_text(&NoticeContext {
+        agent: person_vars(&agent.name, agent.email.address()),
+        ticket: ticket_vars(&service.name, ticket.id),
+        service: service_vars(&service.name, &service.address),
+        reason: reason.to_string(),
+    })?;
+    let tag = crate::thread::ticket_tag(&service.name, ticket.id);
+    build_mail(
+        MailKind::AgentNotice,
+        &Envelope {
+            from_name: &service.name,
+            service_address: &service.address,
+            to: (Some(&agent.name), agent.email.address()),
+            reply_to: None,
+            subject: &format!("Not sent: {tag} {}", ticket.subject),
+            message_id: format!(
+                "<notice.{}.{}@{}>",
+                ticket.id,
+                ctx.seq,
+                service.address.domain()
+            ),
+            in_reply_to: ticket.notify_root.as_deref(),
+            references: ticket.notify_root.iter().map(String::as_str).collect(),
+            auto_submitted: Some("auto-replied"),
+            date: ctx.date,
+        },
+        text,
+        &[],
+        None,
+    )
+}
+
+/// Mail sent to a ticket's reply address: an agent's answer, note or command, once the
+/// token verifies for the sender; anything else is never relayed.
+fn agent_mail<S: State>(
+    ctx: &Ctx<'_, S>,
+    mail: &ParsedMail,
+    token: &TokenAddress,
+    class: Classified,
+) -> Result<Decision, StoreError> {
+    let cfg = ctx.cfg;
+    let message_id = mail.message_id.clone();
+    let Some(secret) = cfg.service.token_secret.as_ref() else {
+        return Ok(quarantine(
+            message_id,
+            "mail to a reply address, but no token key is configured".into(),
+        ));
+    };
+    let agent = mail
+        .from
+        .as_ref()
+        .and_then(|f| cfg.agents.iter().find(|a| a.email.address() == &f.address));
+    let ticket = ctx.state.ticket(token.ticket)?;
+    let (Some(agent), Some(ticket)) = (agent, ticket) else {
+        return Ok(quarantine(
+            message_id,
+            format!(
+                "mail to the reply address of ticket #{} is not from a configured agent (or the ticket does not exist); not relayed",
+                token.ticket
+            ),
+        ));
+    };
+    if !relay::verify(
+        secret.expose().as_bytes(),
+        ticket.id,
+        &agent.email,
+        &token.token,
+    ) {
+        return Ok(quarantine(
+            message_id,
+            format!(
+                "reply token for ticket #{} does not verify for its sender; not relayed",
+                ticket.id
+            ),
+        ));
+    }
+    let mut message = inbound_message(mail, ctx.seq, ctx.now, None);
+    message.direction = Direction::FromAgent;
+    let plan = |message: TicketMessage,
+                outgoing: Vec<OutgoingMail>,
+                state: Option<TicketState>,
+                action: String| Decision {
+        message_id: message_id.clone(),
+        plan: Plan::Agent {
+            ticket: ticket.id,
+            message,
+            outgoing,
+            state,
+            action,
+        },
+    };
+    // An agent's out-of-office answering the notification must never reach the customer.
+    if let Classified::Suppress(reason) = class
+        && reason.is_automated()
+    {
+        message.suppressed = Some(reason);
+        return Ok(plan(
+            message,
+            Vec::new(),
+            None,
+            format!("ignored automated mail ({reason})"),
+        ));
+    }
+    let read = relay::read_agent_message(&mail.text);
+    let refused: Vec<String> = read
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Assign(who) => Some(format!(
+                "#assign {who}: reassigning by mail is not available yet; nothing was sent"
+            )),
+            Command::Unknown(word) => Some(format!(
+                "#{word} is not a command (known: #note, #close, #reopen); nothing was sent"
+            )),
+            _ => None,
+        })
+        .collect();
+    if !refused.is_empty() {
+        let reason = refused.join("; ");
+        return match notice_to_agent(ctx, &ticket, agent, &reason) {
+            Ok(n) => Ok(plan(message, vec![n], None, format!("refused: {reason}"))),
+            Err(e) => Ok(quarantine(
+                message_id,
+                format!("notice could not be composed: {e}"),
+            )),
+        };
+    }
+    let state = if read.commands.contains(&Command::Close) {
+        Some(TicketState::Closed)
+    } else if read.commands.contains(&Command::Reopen) {
+        Some(TicketState::Open)
+    } else {
+        None
+    };
+    let state_word = match state {
+        Some(TicketState::Closed) => ", closed",
+        Some(TicketState::Open) => ", reopened",
+        None => "",
+    };
+    if read.commands.contains(&Command::Note) {
+        message.note = Some(read.body.clone());
+        message.direction = Direction::Note;
+        return Ok(plan(
+            message,
+            Vec::new(),
+            state,
+            format!("note{state_word}"),
+        ));
+    }
+    if read.body.trim().is_empty() {
+        if state.is_some() {
+            return Ok(plan(
+                message,
+                Vec::new(),
+                state,
+                state_word.trim_start_matches(", ").to_string(),
+            ));
+        }
+        let reason = "the answer was empty once the quoted notification was removed";
+        return match notice_to_agent(ctx, &ticket, agent, reason) {
+            Ok(n) => Ok(plan(message, vec![n], None, format!("refused: {reason}"))),
+            Err(e) => Ok(quarantine(
+                message_id,
+                format!("notice could not be composed: {e}"),
+            )),
+        };
+    }
+    let service = &cfg.service;
+    let customer = Mailbox {
+        name: ticket.customer_name.clone(),
+        address: ticket.customer.clone(),
+    };
+    let relay_result = ctx
+        .templates
+        .relay_text(&RelayContext {
+            body: read.body.clone(),
+            agent: person_vars(&agent.name, agent.email.address()),
+            customer: person_vars(&greeting_name(&customer), &customer.address),
+            ticket: ticket_vars(&service.name, ticket.id),
+            service: service_vars(&service.name, &service.address),
+        })
+        .map_err(crate::compose::ComposeError::from)
+        .and_then(|text| {
+            build_mail(
+                MailKind::AgentReply,
+                &Envelope {
+                    from_name: &format!("{}, {}", agent.name, service.name),
+                    service_address: &service.address,
+                    to: (ticket.customer_name.as_deref(), &ticket.customer),
+                    reply_to: None,
+                    subject: &reply_subject(&ticket.subject, &service.name, ticket.id),
+                    message_id: format!(
+                        "<reply.{}.{}@{}>",
+                        ticket.id,
+                        ctx.seq,
+                        service.address.domain()
+                    ),
+                    in_reply_to: ticket.last_customer_message_id(),
+                    references: ticket.thread_ids(),
+                    auto_submitted: None,
+                    date: ctx.date,
+                },
+                text,
+                &crate::parse::attachments(ctx.raw),
+                Some(service.address.clone()),
+            )
+        });
+    match relay_result {
+        Ok(out) => Ok(plan(
+            message,
+            vec![out],
+            state,
+            format!("relayed{state_word}"),
+        )),
+        Err(e) => Ok(quarantine(
+            message_id,
+            format!("relayed answer could not be composed: {e}"),
+        )),
+    }
 }
 
 /// Processes stored mail: reads it, decides, commits. Shared by every inbox loop.
@@ -267,6 +676,7 @@ impl Processor {
                         record.uid,
                         decision.message_id.as_deref(),
                         &outcome,
+                        0,
                     );
                     return Ok(Some(outcome));
                 }
@@ -276,6 +686,7 @@ impl Processor {
                         record.uid,
                         decision.message_id.as_deref(),
                         &outcome,
+                        queued(&decision.plan),
                     );
                     return Ok(Some(outcome));
                 }
@@ -285,7 +696,23 @@ impl Processor {
     }
 }
 
-fn log_outcome(mailbox: &str, uid: u32, message_id: Option<&str>, outcome: &Outcome) {
+/// How many mails a plan puts into the outbox.
+fn queued(plan: &Plan) -> usize {
+    match plan {
+        Plan::NewTicket { outgoing, .. }
+        | Plan::Join { outgoing, .. }
+        | Plan::Agent { outgoing, .. } => outgoing.len(),
+        Plan::Suppress(_) | Plan::Quarantine(_) => 0,
+    }
+}
+
+fn log_outcome(
+    mailbox: &str,
+    uid: u32,
+    message_id: Option<&str>,
+    outcome: &Outcome,
+    queued: usize,
+) {
     let mid = message_id.map(message_id_hash).unwrap_or_default();
     match outcome {
         Outcome::NewTicket {
@@ -298,6 +725,7 @@ fn log_outcome(mailbox: &str, uid: u32, message_id: Option<&str>, outcome: &Outc
             mid,
             mailbox,
             uid,
+            queued,
             reason = not_acknowledged.map(|r| r.as_str()).unwrap_or(""),
             "new ticket"
         ),
@@ -312,9 +740,21 @@ fn log_outcome(mailbox: &str, uid: u32, message_id: Option<&str>, outcome: &Outc
             mid,
             mailbox,
             uid,
+            queued,
             via = ?via,
             reason = reason.as_str(),
             "mail joined its ticket"
+        ),
+        Outcome::Agent { ticket, action } => info!(
+            event = "mail.processed",
+            outcome = "agent",
+            %ticket,
+            mid,
+            mailbox,
+            uid,
+            queued,
+            action = action.as_str(),
+            "agent mail handled"
         ),
         Outcome::Suppressed { reason } => info!(
             event = "mail.processed",
@@ -322,6 +762,7 @@ fn log_outcome(mailbox: &str, uid: u32, message_id: Option<&str>, outcome: &Outc
             mid,
             mailbox,
             uid,
+            queued,
             reason = reason.as_str(),
             "automated mail suppressed"
         ),
@@ -331,6 +772,7 @@ fn log_outcome(mailbox: &str, uid: u32, message_id: Option<&str>, outcome: &Outc
             mid,
             mailbox,
             uid,
+            queued,
             reason = reason.as_str(),
             "mail quarantined"
         ),
@@ -347,6 +789,7 @@ mod tests {
     struct Mem {
         ids: HashMap<String, TicketId>,
         customers: HashMap<TicketId, EmailAddress>,
+        tickets: HashMap<TicketId, Ticket>,
         acks: usize,
     }
 
@@ -369,10 +812,18 @@ mod tests {
         fn acks_since(&self, _: &EmailAddress, _: UnixTime) -> Result<usize, StoreError> {
             Ok(self.acks)
         }
+        fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
+            Ok(self.tickets.get(&id).cloned())
+        }
+        fn customer_tickets(&self, _: &EmailAddress) -> Result<Vec<TicketId>, StoreError> {
+            Ok(Vec::new())
+        }
     }
 
     fn config() -> Config {
         let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("token.key");
+        std::fs::write(&key, "0123456789abcdef0123456789abcdef").expect("key");
         let path = dir.path().join("f.toml");
         std::fs::write(
             &path,
@@ -380,6 +831,7 @@ mod tests {
 [service]
 name = "Acme Support"
 address = "support@example.test"
+token_secret_file = "TOKEN"
 [imap]
 host = "127.0.0.1"
 tls = "none"
@@ -392,7 +844,8 @@ max_message_bytes = 100000
 [[agents]]
 name = "Jason Miller"
 email = "jason@example.test"
-"#,
+"#
+            .replace("TOKEN", &key.display().to_string()),
         )
         .expect("write");
         Config::load_with_env(&path, Vec::new()).expect("valid")
@@ -414,6 +867,10 @@ email = "jason@example.test"
         .plan
     }
 
+    fn of_kind(outgoing: &[OutgoingMail], kind: MailKind) -> Option<&OutgoingMail> {
+        outgoing.iter().find(|m| m.kind == kind)
+    }
+
     const ALICE: &[u8] = b"From: Alice Doe <alice@customer.test>\r\nTo: support@example.test\r\n\
 Subject: Help\r\nMessage-ID: <a1@customer.test>\r\n\r\nMy printer is on fire.\r\n";
 
@@ -421,25 +878,28 @@ Subject: Help\r\nMessage-ID: <a1@customer.test>\r\n\r\nMy printer is on fire.\r\
     fn new_customer_mail_opens_a_ticket_with_an_acknowledgement() {
         let Plan::NewTicket {
             ticket,
-            ack,
+            outgoing,
             pool_key,
+            not_acknowledged,
         } = run(ALICE, &Mem::default())
         else {
             panic!("expected a new ticket");
         };
+        assert_eq!(not_acknowledged, None);
         assert_eq!(ticket.id, TicketId::new(1042));
         assert_eq!(ticket.customer.as_str(), "alice@customer.test");
         assert_eq!(ticket.agent.to_string(), "jason@example.test");
         assert_eq!(pool_key, "all");
-        let ack = ack.expect("acknowledged");
+        let ack = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
         assert_eq!(ack.recipients[0].as_str(), "alice@customer.test");
         assert_eq!(ack.envelope_from, None);
     }
 
     fn ack_text(raw: &[u8]) -> String {
-        let Plan::NewTicket { ack: Ok(mail), .. } = run(raw, &Mem::default()) else {
-            panic!("expected an acknowledged new ticket");
+        let Plan::NewTicket { outgoing, .. } = run(raw, &Mem::default()) else {
+            panic!("expected a new ticket");
         };
+        let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
         let parsed = crate::parse::parse(&mail.raw).expect("our mail parses");
         parsed.text
     }
@@ -489,10 +949,165 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
             acks: 3,
             ..Mem::default()
         };
-        let Plan::NewTicket { ack, .. } = run(ALICE, &mem) else {
+        let Plan::NewTicket {
+            not_acknowledged,
+            outgoing,
+            ..
+        } = run(ALICE, &mem)
+        else {
             panic!("expected a new ticket");
         };
-        assert_eq!(ack.err(), Some(SuppressReason::RateLimited));
+        assert_eq!(not_acknowledged, Some(SuppressReason::RateLimited));
+        assert!(of_kind(&outgoing, MailKind::Acknowledgement).is_none());
+        assert!(
+            of_kind(&outgoing, MailKind::AgentNotification).is_some(),
+            "the agent still gets the ticket"
+        );
+    }
+
+    fn with_ticket() -> Mem {
+        let mut mem = Mem::default();
+        let jason = crate::types::AgentEmail::new(
+            EmailAddress::parse("jason@example.test").expect("valid"),
+        );
+        let alice = EmailAddress::parse("alice@customer.test").expect("valid");
+        mem.tickets.insert(
+            TicketId::new(1001),
+            Ticket {
+                id: TicketId::new(1001),
+                customer: alice.clone(),
+                customer_name: Some("Alice Doe".into()),
+                subject: "Help".into(),
+                state: TicketState::Open,
+                agent: jason,
+                created_at: 0,
+                updated_at: 0,
+                messages: vec![TicketMessage {
+                    at: 0,
+                    direction: Direction::Inbound,
+                    message_id: Some("<a1@customer.test>".into()),
+                    from: Some(alice),
+                    subject: "Help".into(),
+                    inbound_seq: Some(1),
+                    outbox_id: None,
+                    suppressed: None,
+                    note: None,
+                }],
+                first_response_at: None,
+                notify_root: Some("<notify.1001.1@example.test>".into()),
+            },
+        );
+        mem
+    }
+
+    fn agent_mail_to(token_ticket: u64, from: &str, body: &str, extra: &str) -> Vec<u8> {
+        let jason = crate::types::AgentEmail::new(
+            EmailAddress::parse("jason@example.test").expect("valid"),
+        );
+        let token = relay::mint(
+            b"0123456789abcdef0123456789abcdef",
+            TicketId::new(1001),
+            &jason,
+        );
+        format!(
+            "From: {from}\r\nTo: support+{token_ticket}.{token}@example.test\r\nSubject: Re: [Acme Support #1001] Help\r\n{extra}\
+Message-ID: <j1@example.test>\r\n\r\n{body}"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn verified_agent_answer_is_relayed_to_the_customer() {
+        let raw = agent_mail_to(
+            1001,
+            "Jason Miller <jason@example.test>",
+            "Unplug it.\r\n\r\nOn Mon, X wrote:\r\n> Help\r\n",
+            "",
+        );
+        let Plan::Agent {
+            outgoing, action, ..
+        } = run(&raw, &with_ticket())
+        else {
+            panic!("expected an agent plan");
+        };
+        assert_eq!(action, "relayed");
+        let reply = of_kind(&outgoing, MailKind::AgentReply).expect("relayed");
+        assert_eq!(reply.recipients[0].as_str(), "alice@customer.test");
+        let parsed = crate::parse::parse(&reply.raw).expect("parses");
+        assert_eq!(parsed.text.trim(), "Unplug it.");
+        assert_eq!(parsed.in_reply_to, vec!["<a1@customer.test>"]);
+        assert_eq!(
+            parsed.from.expect("from").name.as_deref(),
+            Some("Jason Miller, Acme Support")
+        );
+    }
+
+    #[test]
+    fn forged_or_misused_tokens_are_never_relayed() {
+        let mem = with_ticket();
+        for (name, raw) in [
+            (
+                "stranger with a valid token",
+                agent_mail_to(1001, "mallory@evil.test", "Pay me.", ""),
+            ),
+            (
+                "agent name spoofed",
+                agent_mail_to(1001, "Jason Miller <jason@evil.test>", "Pay me.", ""),
+            ),
+            (
+                "token of another ticket",
+                agent_mail_to(1002, "jason@example.test", "Pay me.", ""),
+            ),
+        ] {
+            match run(&raw, &mem) {
+                Plan::Quarantine(reason) => {
+                    assert!(reason.contains("not relayed"), "{name}: {reason}")
+                }
+                other => panic!("{name}: expected quarantine, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn agent_out_of_office_and_unknown_commands_do_not_reach_the_customer() {
+        let mem = with_ticket();
+        let ooo = agent_mail_to(
+            1001,
+            "jason@example.test",
+            "Away.",
+            "Auto-Submitted: auto-replied\r\n",
+        );
+        let Plan::Agent {
+            outgoing, action, ..
+        } = run(&ooo, &mem)
+        else {
+            panic!("expected an agent plan");
+        };
+        assert!(
+            outgoing.is_empty() && action.starts_with("ignored automated mail"),
+            "{action}"
+        );
+
+        let assign = agent_mail_to(
+            1001,
+            "jason@example.test",
+            "#assign Maria\r\nPlease take this.",
+            "",
+        );
+        let Plan::Agent {
+            outgoing, action, ..
+        } = run(&assign, &mem)
+        else {
+            panic!("expected an agent plan");
+        };
+        assert!(action.starts_with("refused"), "{action}");
+        assert_eq!(outgoing.len(), 1);
+        assert_eq!(outgoing[0].kind, MailKind::AgentNotice);
+        assert_eq!(
+            outgoing[0].recipients[0].as_str(),
+            "jason@example.test",
+            "the notice goes to the agent"
+        );
     }
 
     /// Broken and hostile input: each gets a defined outcome, none panics.
@@ -530,8 +1145,8 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
             let plan = run(&raw, &Mem::default());
             let got = match &plan {
                 Plan::Quarantine(r) => format!("quarantine:{r}"),
-                Plan::NewTicket { ack, .. } => {
-                    if let Ok(mail) = ack {
+                Plan::NewTicket { outgoing, .. } => {
+                    for mail in outgoing {
                         let text = String::from_utf8_lossy(&mail.raw);
                         let headers = text.split("\r\n\r\n").next().unwrap_or_default();
                         assert!(
@@ -542,6 +1157,7 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
                     "new-ticket".into()
                 }
                 Plan::Join { .. } => "join".into(),
+                Plan::Agent { .. } => "agent".into(),
                 Plan::Suppress(r) => format!("suppress:{r}"),
             };
             assert!(

@@ -121,6 +121,13 @@ pub enum Outcome {
         /// Why it got no acknowledgement (follow-up, or an automated reply).
         reason: SuppressReason,
     },
+    /// An agent's mail about a ticket (an answer, a note, a command).
+    Agent {
+        /// The ticket.
+        ticket: TicketId,
+        /// What was done, e.g. `relayed`, `note`, `closed`, `refused: …`.
+        action: String,
+    },
     /// It is automated mail with no ticket to join: recorded, not answered.
     Suppressed {
         /// Why.
@@ -172,6 +179,28 @@ pub enum Direction {
     Inbound,
     /// Our acknowledgement.
     Acknowledgement,
+    /// An agent's own mail to the support address (kept out of the customer's thread).
+    FromAgent,
+    /// The customer's mail handed to the agent.
+    AgentNotification,
+    /// An agent's answer relayed to the customer.
+    AgentReply,
+    /// An agent's internal note (nothing sent).
+    Note,
+    /// A notice back to an agent.
+    AgentNotice,
+}
+
+impl Direction {
+    /// The history entry for a mail we send of this kind.
+    pub fn of(kind: MailKind) -> Direction {
+        match kind {
+            MailKind::Acknowledgement => Direction::Acknowledgement,
+            MailKind::AgentNotification => Direction::AgentNotification,
+            MailKind::AgentReply => Direction::AgentReply,
+            MailKind::AgentNotice => Direction::AgentNotice,
+        }
+    }
 }
 
 /// One message in a ticket's history.
@@ -193,6 +222,9 @@ pub struct TicketMessage {
     pub outbox_id: Option<u64>,
     /// Set for inbound mail that was recorded without an acknowledgement.
     pub suppressed: Option<SuppressReason>,
+    /// The text of an internal note.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// A ticket.
@@ -216,6 +248,40 @@ pub struct Ticket {
     pub updated_at: UnixTime,
     /// Its messages in order.
     pub messages: Vec<TicketMessage>,
+    /// When an agent's answer first went out (time to first response).
+    #[serde(default)]
+    pub first_response_at: Option<UnixTime>,
+    /// Message-ID of the first notification to the agent: later ones thread under it.
+    #[serde(default)]
+    pub notify_root: Option<String>,
+}
+
+impl Ticket {
+    /// The Message-ID of the customer's most recent mail, to thread answers on.
+    pub fn last_customer_message_id(&self) -> Option<&str> {
+        self.messages
+            .iter()
+            .rev()
+            .filter(|m| {
+                m.direction == Direction::Inbound
+                    && m.suppressed != Some(SuppressReason::OwnAddress)
+            })
+            .find_map(|m| m.message_id.as_deref())
+    }
+
+    /// Every Message-ID of the conversation with the customer, oldest first.
+    pub fn thread_ids(&self) -> Vec<&str> {
+        self.messages
+            .iter()
+            .filter(|m| {
+                matches!(
+                    m.direction,
+                    Direction::Inbound | Direction::Acknowledgement | Direction::AgentReply
+                )
+            })
+            .filter_map(|m| m.message_id.as_deref())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -272,8 +338,10 @@ pub enum Plan {
         ticket: Ticket,
         /// Round-robin pool whose counter advances.
         pool_key: String,
-        /// The acknowledgement, or why there is none.
-        ack: Result2<OutgoingMail, SuppressReason>,
+        /// Why there is no acknowledgement, if there is none.
+        not_acknowledged: Option<SuppressReason>,
+        /// Mail to send: the acknowledgement and the agent's notification.
+        outgoing: Vec<OutgoingMail>,
     },
     /// Add the mail to an existing ticket.
     Join {
@@ -285,15 +353,27 @@ pub enum Plan {
         message: TicketMessage,
         /// Why there is no acknowledgement.
         reason: SuppressReason,
+        /// Mail to send (the agent's notification of a follow-up).
+        outgoing: Vec<OutgoingMail>,
+    },
+    /// An agent's verified mail about a ticket.
+    Agent {
+        /// The ticket.
+        ticket: TicketId,
+        /// The history entry (note text, or the agent's inbound mail).
+        message: TicketMessage,
+        /// Mail to send (the relayed answer, or a notice back to the agent).
+        outgoing: Vec<OutgoingMail>,
+        /// A state change (`#close`, `#reopen`).
+        state: Option<TicketState>,
+        /// What was done, for the outcome.
+        action: String,
     },
     /// Record the suppression only.
     Suppress(SuppressReason),
     /// Keep the mail for a person.
     Quarantine(String),
 }
-
-/// `Ok`/`Err` with names that read well in a plan: the mail, or why there is none.
-pub type Result2<T, E> = std::result::Result<T, E>;
 
 /// A row of `tickets list`.
 #[derive(Debug, Clone, Serialize)]
@@ -634,7 +714,7 @@ impl Store {
     }
 
     /// Applies a processing plan for stored mail `seq` in one transaction: the ticket, its
-    /// message index, the customer record, the outbox entry, the mail's outcome, the IMAP
+    /// message index, the customer record, the outbox entries, the mail's outcome, the IMAP
     /// flag job, and the removal from the pending queue. Call [`Store::flush`] afterwards.
     pub fn record_outcome(
         &self,
@@ -643,7 +723,6 @@ impl Store {
         plan: &Plan,
         now: UnixTime,
     ) -> Result<Outcome> {
-        let outbox_id = self.db.generate_id()?;
         let res = (
             &self.inbound,
             &self.pending,
@@ -675,11 +754,52 @@ impl Store {
                         // Already processed (a retry after a crash between commit and ack).
                         return Ok(record.outcome);
                     }
+                    let queue = |ticket: &mut Ticket, mail: &OutgoingMail| -> TxResult<()> {
+                        let id = outbox.generate_id()?;
+                        let entry = OutboxEntry {
+                            id,
+                            kind: mail.kind,
+                            ticket: Some(ticket.id),
+                            message_id: mail.message_id.clone(),
+                            envelope_from: mail.envelope_from.clone(),
+                            recipients: mail.recipients.clone(),
+                            created_at: now,
+                            cause_stored_at: Some(record.stored_at),
+                            attempts: 0,
+                            next_attempt_at: 0,
+                            last_error: None,
+                        };
+                        outbox.insert(&be(id), encode(&entry))?;
+                        outbox_raw.insert(&be(id), mail.raw.as_slice())?;
+                        msgids.insert(mail.message_id.as_bytes(), &be(ticket.id.get()))?;
+                        if mail.kind == MailKind::AgentNotification && ticket.notify_root.is_none()
+                        {
+                            ticket.notify_root = Some(mail.message_id.clone());
+                        }
+                        ticket.messages.push(TicketMessage {
+                            at: now,
+                            direction: Direction::of(mail.kind),
+                            message_id: Some(mail.message_id.clone()),
+                            from: None,
+                            subject: String::new(),
+                            inbound_seq: None,
+                            outbox_id: Some(id),
+                            suppressed: None,
+                            note: None,
+                        });
+                        Ok(())
+                    };
+                    let load = |id: TicketId| -> TxResult<Ticket> {
+                        tx_get(tickets, "tickets", &be(id.get()))?.ok_or(
+                            ConflictableTransactionError::Abort(StoreError::NoTicket(id)),
+                        )
+                    };
                     let outcome = match plan {
                         Plan::NewTicket {
                             ticket,
                             pool_key,
-                            ack,
+                            not_acknowledged,
+                            outgoing,
                         } => {
                             let next = meta
                                 .get("next_ticket")?
@@ -702,50 +822,22 @@ impl Store {
                             )?
                             .unwrap_or_default();
                             customer.tickets.push(ticket.id);
-                            customer.acks.retain(|&t| t > now - 86_400);
+                            customer.acks.retain(|&t| t > now.saturating_sub(86_400));
                             if let Some(id) = message_id {
                                 msgids.insert(id.as_bytes(), &be(ticket.id.get()))?;
                             }
-                            let not_acknowledged = match ack {
-                                Ok(mail) => {
-                                    let entry = OutboxEntry {
-                                        id: outbox_id,
-                                        kind: mail.kind,
-                                        ticket: Some(ticket.id),
-                                        message_id: mail.message_id.clone(),
-                                        envelope_from: mail.envelope_from.clone(),
-                                        recipients: mail.recipients.clone(),
-                                        created_at: now,
-                                        cause_stored_at: Some(record.stored_at),
-                                        attempts: 0,
-                                        next_attempt_at: 0,
-                                        last_error: None,
-                                    };
-                                    outbox.insert(&be(outbox_id), encode(&entry))?;
-                                    outbox_raw.insert(&be(outbox_id), mail.raw.as_slice())?;
-                                    msgids
-                                        .insert(mail.message_id.as_bytes(), &be(ticket.id.get()))?;
+                            for mail in outgoing {
+                                queue(&mut ticket, mail)?;
+                                if mail.kind == MailKind::Acknowledgement {
                                     customer.acks.push(now);
-                                    ticket.messages.push(TicketMessage {
-                                        at: now,
-                                        direction: Direction::Acknowledgement,
-                                        message_id: Some(mail.message_id.clone()),
-                                        from: None,
-                                        subject: String::new(),
-                                        inbound_seq: None,
-                                        outbox_id: Some(outbox_id),
-                                        suppressed: None,
-                                    });
-                                    None
                                 }
-                                Err(reason) => Some(*reason),
-                            };
+                            }
                             customers
                                 .insert(ticket.customer.as_str().as_bytes(), encode(&customer))?;
                             tickets.insert(&be(ticket.id.get()), encode(&ticket))?;
                             Outcome::NewTicket {
                                 ticket: ticket.id,
-                                not_acknowledged,
+                                not_acknowledged: *not_acknowledged,
                             }
                         }
                         Plan::Join {
@@ -753,17 +845,14 @@ impl Store {
                             via,
                             message,
                             reason,
+                            outgoing,
                         } => {
-                            let Some(mut t): Option<Ticket> =
-                                tx_get(tickets, "tickets", &be(ticket.get()))?
-                            else {
-                                return Err(ConflictableTransactionError::Abort(
-                                    StoreError::NoTicket(*ticket),
-                                ));
-                            };
+                            let mut t = load(*ticket)?;
                             t.messages.push(message.clone());
                             t.updated_at = now;
-                            t.state = TicketState::Open;
+                            for mail in outgoing {
+                                queue(&mut t, mail)?;
+                            }
                             tickets.insert(&be(ticket.get()), encode(&t))?;
                             if let Some(id) = message_id {
                                 msgids.insert(id.as_bytes(), &be(ticket.get()))?;
@@ -772,6 +861,33 @@ impl Store {
                                 ticket: *ticket,
                                 via: *via,
                                 reason: *reason,
+                            }
+                        }
+                        Plan::Agent {
+                            ticket,
+                            message,
+                            outgoing,
+                            state,
+                            action,
+                        } => {
+                            let mut t = load(*ticket)?;
+                            t.messages.push(message.clone());
+                            t.updated_at = now;
+                            if let Some(state) = state {
+                                t.state = *state;
+                            }
+                            for mail in outgoing {
+                                queue(&mut t, mail)?;
+                                if mail.kind == MailKind::AgentReply
+                                    && t.first_response_at.is_none()
+                                {
+                                    t.first_response_at = Some(now);
+                                }
+                            }
+                            tickets.insert(&be(ticket.get()), encode(&t))?;
+                            Outcome::Agent {
+                                ticket: *ticket,
+                                action: action.clone(),
                             }
                         }
                         Plan::Suppress(reason) => Outcome::Suppressed { reason: *reason },
@@ -797,6 +913,16 @@ impl Store {
             tree: "inbound",
             detail: format!("no record for stored mail {seq}"),
         })
+    }
+
+    /// The tickets a customer opened before, oldest first.
+    pub fn customer_tickets(&self, customer: &EmailAddress) -> Result<Vec<TicketId>> {
+        let c: Option<Customer> = self
+            .customers
+            .get(customer.as_str())?
+            .map(|v| decode("customers", &v))
+            .transpose()?;
+        Ok(c.map(|c| c.tickets).unwrap_or_default())
     }
 
     // ---- tickets ----------------------------------------------------------------------
@@ -966,9 +1092,12 @@ mod tests {
                 created_at: 0,
                 updated_at: 0,
                 messages: vec![],
+                first_response_at: None,
+                notify_root: None,
             },
             pool_key: "all".into(),
-            ack: Err(SuppressReason::RateLimited),
+            not_acknowledged: Some(SuppressReason::RateLimited),
+            outgoing: vec![],
         }
     }
 

@@ -14,6 +14,7 @@
 //! - `handled_mail_is_moved_when_configured`, `backfill_window_is_opt_in`
 //! - `reconnects_after_the_server_drops_the_session`
 //! - `two_mails_sharing_a_message_id_are_both_handled`
+//! - `agent_answers_by_mail_and_forgeries_are_refused`
 
 mod common;
 
@@ -108,9 +109,14 @@ In-Reply-To: {ack_id}\r\nReferences: {mid} {ack_id}\r\n\r\nAlso, the toner smell
         "exactly one acknowledgement"
     );
     assert_eq!(
-        d.events("outbox.sent").len(),
+        d.sent("Acknowledgement"),
         1,
-        "the daemon sent exactly one mail"
+        "exactly one acknowledgement was sent"
+    );
+    assert_eq!(
+        d.sent("AgentNotification"),
+        2,
+        "the agent got the mail and the follow-up"
     );
 
     d.stop().await;
@@ -127,7 +133,7 @@ In-Reply-To: {ack_id}\r\nReferences: {mid} {ack_id}\r\n\r\nAlso, the toner smell
         "both customer mails are on the ticket: {shown}"
     );
     assert_eq!(shown["customer"], alice);
-    assert_eq!(shown["agent"], "jason@example.test");
+    assert_eq!(shown["agent"], d.agent);
     let text = d.cli(&["tickets", "show", &ticket.to_string()]);
     assert!(text.contains(&format!("Ticket #{ticket}")), "{text}");
 }
@@ -292,10 +298,11 @@ async fn vacation_autoresponder_cannot_loop() {
         support_box[1].header("Auto-Submitted").is_some(),
         "second mail is the vacation reply"
     );
+    assert_eq!(d.sent("Acknowledgement"), 1, "one acknowledgement in all");
     assert_eq!(
         d.events("outbox.sent").len(),
-        1,
-        "the daemon sent one mail in all"
+        2,
+        "the acknowledgement and the agent's notification, nothing else"
     );
     d.stop().await;
 }
@@ -649,4 +656,185 @@ async fn two_mails_sharing_a_message_id_are_both_handled() {
     d.stop().await;
     let tickets = d.cli_json(&["tickets", "list"]);
     assert_eq!(tickets.as_array().expect("array").len(), 2, "{tickets}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn agent_answers_by_mail_and_forgeries_are_refused() {
+    let stack = Stack::get();
+    let mut d = Daemon::start(&stack, Options::default()).await;
+    let kim = format!("{}@customer.test", unique("kim"));
+    let mid = send_customer_mail(
+        &stack,
+        "Kim Kerr",
+        &kim,
+        &d.support,
+        "Invoice missing",
+        "Where is my March invoice?",
+    )
+    .await;
+    wait_for_mail(&stack, &kim, 1).await;
+
+    // The agent's notification: the customer's words, the ticket tag, a token Reply-To.
+    let notes = wait_for_mail(&stack, &d.agent, 1).await;
+    let n = &notes[0];
+    let reply_to = n.header("Reply-To").expect("Reply-To");
+    let token_addr = reply_to
+        .rsplit('<')
+        .next()
+        .map(|a| a.trim_end_matches('>').to_string())
+        .expect("address");
+    let (local, _) = d.support.split_once('@').expect("support address");
+    assert!(
+        token_addr.starts_with(&format!("{local}+1001.")),
+        "{token_addr}"
+    );
+    let subject = n.parsed().subject().expect("subject").to_string();
+    assert!(
+        subject.starts_with("[Acme Support #1001] Invoice missing"),
+        "{subject}"
+    );
+    assert!(
+        n.text().contains("Where is my March invoice?"),
+        "{}",
+        n.text()
+    );
+    let notify_id = n.header("Message-ID").expect("id");
+
+    // The agent presses Reply in an ordinary client (top-posting, quote below).
+    let answer = format!(
+        "From: Jason Miller <{agent}>\r\nTo: Acme Support <{token_addr}>\r\nSubject: Re: {subject}\r\n\
+Message-ID: <{}@example.test>\r\nIn-Reply-To: {notify_id}\r\n\r\n\
+Hi Kim,\r\n\r\nI have sent it again just now.\r\n\r\nJason\r\n\r\n\
+On Wed, 25 Nov 2026 at 10:00, Kim Kerr via Acme Support <{support}> wrote:\r\n> Where is my March invoice?\r\n",
+        unique("answer"),
+        agent = d.agent,
+        support = d.support
+    );
+    send_raw(&stack, Some(&d.agent), &token_addr, &answer).await;
+    let kim_box = wait_for_mail(&stack, &kim, 2).await;
+    let relayed = &kim_box[1];
+    let m = relayed.parsed();
+    let from = m.from().and_then(|f| f.first()).expect("from");
+    assert_eq!(
+        from.address(),
+        Some(d.support.as_str()),
+        "answers come from the support address"
+    );
+    assert_eq!(from.name(), Some("Jason Miller, Acme Support"));
+    assert_eq!(
+        relayed.header("In-Reply-To").as_deref(),
+        Some(mid.as_str()),
+        "threaded on the customer's mail"
+    );
+    assert!(
+        m.subject()
+            .expect("subject")
+            .contains("[Acme Support #1001]")
+    );
+    let text = relayed.text();
+    assert!(text.contains("I have sent it again just now."), "{text}");
+    assert!(
+        !text.contains("> Where is my March invoice?") && !text.contains("wrote:"),
+        "quote stripped: {text}"
+    );
+    assert!(
+        relayed.header("Auto-Submitted").is_none(),
+        "a person's answer is not auto-submitted"
+    );
+
+    // Forgeries: a stranger using the token address, and the agent with a tampered token.
+    let mallory = format!("{}@customer.test", unique("mallory"));
+    let forged = format!(
+        "From: Jason Miller <{mallory}>\r\nTo: {token_addr}\r\nSubject: Re: {subject}\r\nMessage-ID: <{}@customer.test>\r\n\r\nPay to IBAN XX00 1234.\r\n",
+        unique("forged")
+    );
+    send_raw(&stack, Some(&mallory), &token_addr, &forged).await;
+    let tampered_addr = format!("{local}+1001.aaaaaaaaaa@example.test");
+    let tampered = format!(
+        "From: {agent}\r\nTo: {tampered_addr}\r\nSubject: x\r\nMessage-ID: <{}@example.test>\r\n\r\nPay to IBAN XX00 1234.\r\n",
+        unique("tampered"),
+        agent = d.agent
+    );
+    send_raw(&stack, Some(&d.agent), &tampered_addr, &tampered).await;
+
+    // An internal note, and the agent's out-of-office answering the notification.
+    let note = format!(
+        "From: {agent}\r\nTo: {token_addr}\r\nSubject: Re: {subject}\r\nMessage-ID: <{}@example.test>\r\n\r\n#note customer called, invoice resent\r\n",
+        unique("note"),
+        agent = d.agent
+    );
+    send_raw(&stack, Some(&d.agent), &token_addr, &note).await;
+    let ooo = format!(
+        "From: {agent}\r\nTo: {token_addr}\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <{}@example.test>\r\n\r\nI am away.\r\n",
+        unique("ooo"),
+        agent = d.agent
+    );
+    send_raw(&stack, None, &token_addr, &ooo).await;
+    let close = format!(
+        "From: {agent}\r\nTo: {token_addr}\r\nSubject: Re: {subject}\r\nMessage-ID: <{}@example.test>\r\n\r\n#close\r\n",
+        unique("close"),
+        agent = d.agent
+    );
+    send_raw(&stack, Some(&d.agent), &token_addr, &close).await;
+
+    let processed = d.wait_processed(7).await;
+    wait_quiet(&stack, &d).await;
+    let outcomes: Vec<String> = processed[2..]
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}",
+                p["outcome"].as_str().unwrap_or(""),
+                p["action"].as_str().or(p["reason"].as_str()).unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| o.starts_with("quarantined:"))
+            .count(),
+        2,
+        "{outcomes:?}"
+    );
+    assert!(outcomes.contains(&"agent:note".to_string()), "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o.starts_with("agent:ignored automated mail")),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&"agent:closed".to_string()),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        mailbox(&stack, &kim).await.len(),
+        2,
+        "only the acknowledgement and the real answer reached the customer"
+    );
+    assert_eq!(d.sent("AgentReply"), 1);
+
+    d.stop().await;
+    let t = d.cli_json(&["tickets", "show", "1001"]);
+    assert_eq!(t["state"], "closed", "{t}");
+    assert!(
+        t["first_response_at"].is_number(),
+        "time to first response recorded: {t}"
+    );
+    assert!(
+        t["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .any(|m| m["note"] == "customer called, invoice resent"),
+        "{t}"
+    );
+    let quarantined = d.cli_json(&["quarantine", "list"]);
+    assert_eq!(
+        quarantined.as_array().expect("array").len(),
+        2,
+        "{quarantined}"
+    );
 }

@@ -263,12 +263,12 @@ pub async fn wait_quiet(stack: &Stack, daemon: &Daemon) {
         }
         let inbox = mailbox(stack, &daemon.support).await.len();
         let processed = daemon.events("mail.processed").len();
-        let queued = daemon
+        let queued: u64 = daemon
             .events("mail.processed")
             .iter()
-            .filter(|e| e["outcome"] == "new-ticket" && e["reason"] == "")
-            .count();
-        let sent = daemon.events("outbox.sent").len();
+            .map(|e| e["queued"].as_u64().unwrap_or(0))
+            .sum();
+        let sent = (daemon.events("outbox.sent").len() + daemon.events("outbox.dead").len()) as u64;
         (processed + daemon.skipped >= inbox && sent >= queued).then_some(())
     })
     .await;
@@ -318,6 +318,8 @@ impl Default for Options {
 /// A `frontdesk run` process with its own state directory and support address.
 pub struct Daemon {
     pub support: String,
+    /// The one agent of this daemon (a mailbox of its own, so tests do not mix).
+    pub agent: String,
     /// Mails in the support INBOX that the daemon is expected to leave alone (first start).
     pub skipped: usize,
     pub dir: tempfile::TempDir,
@@ -332,6 +334,7 @@ impl Daemon {
     /// for a fresh support address; does not start it.
     pub fn configure(stack: &Stack, opts: Options) -> Daemon {
         let support = format!("{}@example.test", unique("support"));
+        let agent = format!("{}@example.test", unique("jason"));
         let dir = tempfile::tempdir().expect("tempdir");
         let key = dir.path().join("token.key");
         std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").expect("token key");
@@ -390,7 +393,7 @@ password_file = "{pw}"
 
 {ack_section}[[agents]]
 name = "Jason Miller"
-email = "jason@example.test"
+email = "{agent}"
 teams = ["billing"]
 
 [[routes]]
@@ -418,6 +421,7 @@ team = "billing"
         std::fs::write(&config, text).expect("config");
         Daemon {
             support,
+            agent,
             skipped: 0,
             log: dir.path().join("daemon.log"),
             config,
@@ -503,6 +507,14 @@ team = "billing"
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter(|v| v["event"] == name)
             .collect()
+    }
+
+    /// How many mails of `kind` (e.g. "Acknowledgement") the daemon has sent.
+    pub fn sent(&self, kind: &str) -> usize {
+        self.events("outbox.sent")
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .count()
     }
 
     /// Waits until at least `n` mails were processed; returns their records.

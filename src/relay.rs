@@ -1,0 +1,398 @@
+//! The agent's side of a ticket (spec flow step 7), as pure functions: reply tokens that bind
+//! a ticket to an agent, recognising a token address among a mail's recipients, stripping the
+//! quoted notification from an agent's answer, and the `#commands` at its top.
+//!
+//! A token is an HMAC-SHA256 over the ticket number and the agent's address, keyed with
+//! `service.token_secret_file`, truncated to 50 bits and written in lowercase base32:
+//! `support+1042.k7q2m9d4xa@example.com`. It cannot be forged without the key, and it only
+//! verifies for the agent it was issued to, compared in constant time.
+
+use data_encoding::BASE32_NOPAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::types::{AgentEmail, EmailAddress, TicketId};
+
+/// Characters of base32 in a token (10 × 5 = 50 bits).
+const TOKEN_CHARS: usize = 10;
+
+fn mac(secret: &[u8], ticket: TicketId, agent: &AgentEmail) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length; new_from_slice cannot fail for it.
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    m.update(b"frontdesk-reply-token-v1\n");
+    m.update(ticket.to_string().as_bytes());
+    m.update(b"\n");
+    m.update(agent.address().as_str().as_bytes());
+    m
+}
+
+/// The token for `agent` on `ticket`.
+pub fn mint(secret: &[u8], ticket: TicketId, agent: &AgentEmail) -> String {
+    let tag = mac(secret, ticket, agent).finalize().into_bytes();
+    let mut text = BASE32_NOPAD.encode(&tag[..8]).to_ascii_lowercase();
+    text.truncate(TOKEN_CHARS);
+    text
+}
+
+/// Whether `token` is the one issued to `agent` for `ticket` (constant-time comparison).
+pub fn verify(secret: &[u8], ticket: TicketId, agent: &AgentEmail, token: &str) -> bool {
+    let expected = mint(secret, ticket, agent);
+    if token.len() != expected.len() {
+        return false;
+    }
+    // Compare every byte regardless of where the first difference is.
+    expected
+        .bytes()
+        .zip(token.bytes())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b.to_ascii_lowercase()))
+        == 0
+}
+
+/// The Reply-To address that routes an agent's answer back to us: `local+N.token@domain`.
+pub fn reply_address(service: &EmailAddress, ticket: TicketId, token: &str) -> String {
+    format!(
+        "{}+{}.{}@{}",
+        service.local_part(),
+        ticket,
+        token,
+        service.domain()
+    )
+}
+
+/// A ticket number and token found in one of our plus-addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAddress {
+    /// The ticket the token names.
+    pub ticket: TicketId,
+    /// The token text as found (not yet verified).
+    pub token: String,
+}
+
+/// Finds the first recipient of the form `<service local>+N.token@<service domain>`.
+pub fn find_token_address(
+    recipients: &[EmailAddress],
+    service: &EmailAddress,
+) -> Option<TokenAddress> {
+    recipients.iter().find_map(|r| {
+        if r.domain() != service.domain() {
+            return None;
+        }
+        let (base, detail) = r.local_part().split_once('+')?;
+        if base != service.local_part() {
+            return None;
+        }
+        let (n, token) = detail.split_once('.')?;
+        let ticket = n.parse::<u64>().ok()?;
+        (!token.is_empty() && token.len() <= 64).then(|| TokenAddress {
+            ticket: TicketId::new(ticket),
+            token: token.to_string(),
+        })
+    })
+}
+
+/// What an agent's mail asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `#note`: the text is internal, nothing goes to the customer.
+    Note,
+    /// `#close`: close the ticket.
+    Close,
+    /// `#reopen`: reopen the ticket.
+    Reopen,
+    /// `#assign WHO`: hand the ticket to another agent.
+    Assign(String),
+    /// Anything else that looks like a command: refused with an explanation.
+    Unknown(String),
+}
+
+/// An agent's answer, split into commands and the text for the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentMessage {
+    /// Commands from the lines at the top, in order.
+    pub commands: Vec<Command>,
+    /// The answer without the commands and without the quoted notification.
+    pub body: String,
+}
+
+/// Reads the `#command` lines at the top of the text (blank lines between them allowed),
+/// then strips the quoted notification from the rest.
+pub fn read_agent_message(text: &str) -> AgentMessage {
+    let mut commands = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.peek() {
+        let t = line.trim();
+        if t.is_empty() {
+            lines.next();
+            continue;
+        }
+        let Some(word_and_rest) = t.strip_prefix('#') else {
+            break;
+        };
+        let (word, rest) = word_and_rest
+            .split_once(char::is_whitespace)
+            .map_or((word_and_rest, ""), |(w, r)| (w, r.trim()));
+        if word.is_empty() || !word.chars().all(|c| c.is_ascii_alphabetic()) {
+            break;
+        }
+        commands.push(match word.to_ascii_lowercase().as_str() {
+            "note" => Command::Note,
+            "close" => Command::Close,
+            "reopen" => Command::Reopen,
+            "assign" => Command::Assign(rest.to_string()),
+            other => Command::Unknown(other.to_string()),
+        });
+        lines.next();
+        // `#note` may carry its text on the same line.
+        if word.eq_ignore_ascii_case("note") && !rest.is_empty() {
+            let remaining: Vec<&str> = std::iter::once(rest).chain(lines).collect();
+            return AgentMessage {
+                commands,
+                body: strip_quoted(&remaining.join("\n")),
+            };
+        }
+    }
+    let remaining: Vec<&str> = lines.collect();
+    AgentMessage {
+        commands,
+        body: strip_quoted(&remaining.join("\n")),
+    }
+}
+
+fn is_attribution_start(line: &str) -> bool {
+    let t = line.trim();
+    (t.starts_with("On ") || t.starts_with("Am ") || t.starts_with("Le ")) && t.len() > 10
+}
+
+fn is_attribution_end(line: &str) -> bool {
+    let t = line.trim_end();
+    t.ends_with("wrote:")
+        || t.ends_with("schrieb:")
+        || t.ends_with("a écrit :")
+        || t.ends_with("a écrit:")
+}
+
+/// Removes the quoted part of a reply: everything from an Outlook header block
+/// (`From: … Sent: …`, `-----Original Message-----`, a `____` rule before `From:`) on, the
+/// "On … wrote:" attribution and every `>` line (top- and bottom-posting alike); trims the
+/// blank lines left behind.
+pub fn strip_quoted(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut cut = lines.len();
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim();
+        if t.starts_with("-----Original Message-----")
+            || t.starts_with("----- Original Message -----")
+        {
+            cut = i;
+            break;
+        }
+        let outlook_header = |j: usize| {
+            lines
+                .get(j)
+                .is_some_and(|l| l.trim_start().starts_with("From:"))
+                && lines[j + 1..lines.len().min(j + 5)].iter().any(|l| {
+                    l.trim_start().starts_with("Sent:") || l.trim_start().starts_with("Date:")
+                })
+        };
+        if t.chars().all(|c| c == '_') && t.len() >= 10 && outlook_header(i + 1) {
+            cut = i;
+            break;
+        }
+        if outlook_header(i) {
+            cut = i;
+            break;
+        }
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < cut {
+        let line = lines[i];
+        if line.trim_start().starts_with('>') {
+            i += 1;
+            continue;
+        }
+        if is_attribution_start(line) {
+            // The attribution may be wrapped over up to three lines.
+            if let Some(end) = (i..cut.min(i + 3)).find(|&j| is_attribution_end(lines[j])) {
+                i = end + 1;
+                continue;
+            }
+        }
+        kept.push(line);
+        i += 1;
+    }
+    let joined = kept.join("\n");
+    let mut out: Vec<&str> = Vec::new();
+    for line in joined.trim_matches('\n').lines() {
+        // Collapse runs of blank lines left where quotes were.
+        if line.trim().is_empty() && out.last().is_some_and(|l: &&str| l.trim().is_empty()) {
+            continue;
+        }
+        out.push(line);
+    }
+    out.join("\n").trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(s: &str) -> AgentEmail {
+        AgentEmail::new(EmailAddress::parse(s).expect("valid"))
+    }
+
+    #[test]
+    fn tokens_bind_ticket_and_agent() {
+        let key = b"0123456789abcdef0123456789abcdef";
+        let jason = agent("jason@example.test");
+        let t = mint(key, TicketId::new(1042), &jason);
+        assert_eq!(t.len(), TOKEN_CHARS);
+        assert!(
+            t.chars()
+                .all(|c| c.is_ascii_lowercase() || ('2'..='7').contains(&c))
+        );
+        assert!(verify(key, TicketId::new(1042), &jason, &t));
+        assert!(
+            verify(key, TicketId::new(1042), &jason, &t.to_ascii_uppercase()),
+            "case-insensitive"
+        );
+        assert!(
+            !verify(key, TicketId::new(1043), &jason, &t),
+            "other ticket"
+        );
+        assert!(
+            !verify(key, TicketId::new(1042), &agent("maria@example.test"), &t),
+            "other agent"
+        );
+        assert!(
+            !verify(
+                b"another key of enough length!!",
+                TicketId::new(1042),
+                &jason,
+                &t
+            ),
+            "other key"
+        );
+        assert!(
+            !verify(key, TicketId::new(1042), &jason, &t[..9]),
+            "truncated"
+        );
+        assert!(!verify(key, TicketId::new(1042), &jason, ""), "empty");
+    }
+
+    #[test]
+    fn token_addresses_are_found_only_for_our_mailbox() {
+        let support = EmailAddress::parse("support@example.test").expect("valid");
+        let r = |s: &str| EmailAddress::parse(s).expect("valid");
+        let found = find_token_address(
+            &[r("x@y.test"), r("support+1042.abcdefghij@example.test")],
+            &support,
+        );
+        assert_eq!(
+            found,
+            Some(TokenAddress {
+                ticket: TicketId::new(1042),
+                token: "abcdefghij".into()
+            })
+        );
+        assert_eq!(
+            reply_address(&support, TicketId::new(7), "k7q2"),
+            "support+7.k7q2@example.test"
+        );
+        assert_eq!(
+            find_token_address(&[r("support+1042.abc@other.test")], &support),
+            None
+        );
+        assert_eq!(
+            find_token_address(&[r("sales+1042.abc@example.test")], &support),
+            None
+        );
+        assert_eq!(
+            find_token_address(&[r("support+billing@example.test")], &support),
+            None
+        );
+        assert_eq!(
+            find_token_address(&[r("support+x1.abc@example.test")], &support),
+            None
+        );
+    }
+
+    #[test]
+    fn quote_stripping_table() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "gmail/thunderbird top-posting",
+                "Hi Alice,\n\nplease restart it.\n\nJason\n\nOn Wed, 25 Nov 2026 at 10:00, Acme Support <support@example.test> wrote:\n> Ticket #1042\n> My printer is on fire.\n",
+                "Hi Alice,\n\nplease restart it.\n\nJason",
+            ),
+            (
+                "attribution wrapped over two lines",
+                "Done.\n\nOn Wed, 25 Nov 2026 at 10:00, Acme Support\n<support@example.test> wrote:\n> old\n",
+                "Done.",
+            ),
+            (
+                "bottom-posting",
+                "On Wed, 25 Nov 2026, Acme Support wrote:\n> My printer is on fire.\n\nPlease unplug it first.\n",
+                "Please unplug it first.",
+            ),
+            (
+                "outlook header block",
+                "Fixed it.\n\nFrom: Acme Support <support@example.test>\nSent: Wednesday, November 25, 2026 10:00 AM\nTo: Jason\nSubject: [Acme Support #1042] Printer\n\nMy printer is on fire.\n",
+                "Fixed it.",
+            ),
+            (
+                "outlook rule",
+                "Fixed.\n________________________________\nFrom: Acme Support\nSent: today\n\nold text\n",
+                "Fixed.",
+            ),
+            (
+                "original message",
+                "Yes.\n\n-----Original Message-----\nFrom: x\nold\n",
+                "Yes.",
+            ),
+            (
+                "nothing quoted",
+                "Just an answer.\nTwo lines.",
+                "Just an answer.\nTwo lines.",
+            ),
+            (
+                "a From: line in the answer without a header block is kept",
+                "From: what I see, it is fine.\nBye",
+                "From: what I see, it is fine.\nBye",
+            ),
+        ];
+        for (name, input, expected) in cases {
+            assert_eq!(strip_quoted(input), *expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn commands_at_the_top_are_read() {
+        let m =
+            read_agent_message("#note called her, waiting for photos\n\nOn Mon, X wrote:\n> hi");
+        assert_eq!(m.commands, vec![Command::Note]);
+        assert_eq!(m.body, "called her, waiting for photos");
+
+        let m = read_agent_message("#close\n\nThanks, all done!\n");
+        assert_eq!(m.commands, vec![Command::Close]);
+        assert_eq!(m.body, "Thanks, all done!");
+
+        let m = read_agent_message("#assign Maria Lopez\n#frobnicate\nText");
+        assert_eq!(
+            m.commands,
+            vec![
+                Command::Assign("Maria Lopez".into()),
+                Command::Unknown("frobnicate".into())
+            ]
+        );
+        assert_eq!(m.body, "Text");
+
+        let m = read_agent_message("Hello\n#close\n");
+        assert!(m.commands.is_empty(), "commands only count at the top");
+        assert_eq!(m.body, "Hello\n#close");
+
+        let m = read_agent_message("#1 is the answer");
+        assert!(m.commands.is_empty());
+    }
+}
