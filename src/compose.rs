@@ -579,6 +579,10 @@ pub struct NotifyContext {
     pub history: HistoryVars,
     /// Whether this is a later mail on an existing ticket.
     pub followup: bool,
+    /// Who handed the ticket over (`#assign`), or empty.
+    pub assigned_by: String,
+    /// Their handover note, or empty.
+    pub handover: String,
     /// Names of the attached files.
     pub attachments: Vec<String>,
     /// The customer's text.
@@ -600,6 +604,8 @@ impl NotifyContext {
                 last_agent: "Jason Miller".into(),
             },
             followup: false,
+            assigned_by: "Maria Lopez".into(),
+            handover: "Billing question, over to you.".into(),
             attachments: vec!["photo.jpg".into()],
             text: "My printer is on fire.".into(),
         }
@@ -654,7 +660,7 @@ impl NoticeContext {
             agent: a.agent,
             ticket: a.ticket,
             service: a.service,
-            reason: "#assign is not available yet".into(),
+            reason: "#frobnicate is not a command".into(),
         }
     }
 }

@@ -19,9 +19,10 @@ pub struct Mailbox {
 }
 
 /// What the Return-Path header said, which RFC 3834 §2 needs to tell bounces apart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReturnPath {
     /// No Return-Path header (mail not yet delivered, or a server that does not add one).
+    #[default]
     Absent,
     /// `Return-Path: <>`: a bounce or other mail that must never be answered.
     Null,
@@ -63,7 +64,7 @@ pub struct AttachmentInfo {
 }
 
 /// The typed view of one incoming mail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParsedMail {
     /// The author (`From`), if it holds a valid address.
     pub from: Option<Mailbox>,

@@ -36,6 +36,8 @@ pub trait State: ThreadLookup {
     fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError>;
     /// The tickets a customer had, oldest first.
     fn customer_tickets(&self, customer: &EmailAddress) -> Result<Vec<TicketId>, StoreError>;
+    /// The raw bytes of a stored incoming mail.
+    fn inbound_raw(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 impl State for Store {
@@ -53,6 +55,9 @@ impl State for Store {
     }
     fn customer_tickets(&self, customer: &EmailAddress) -> Result<Vec<TicketId>, StoreError> {
         Store::customer_tickets(self, customer)
+    }
+    fn inbound_raw(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.raw(seq)
     }
 }
 
@@ -166,7 +171,7 @@ pub fn decide(
                 && let (Some(t), Some(customer)) = (state.ticket(ticket)?, mail.from.as_ref())
                 && let Some(agent) = cfg.agent(&t.agent)
             {
-                match notification(&ctx, &t, agent, customer, &mail, true) {
+                match notification(&ctx, &t, agent, customer, &mail, raw, Notify::FollowUp) {
                     Ok(n) => outgoing.push(n),
                     Err(e) => {
                         return Ok(quarantine(
@@ -255,7 +260,7 @@ pub fn decide(
                 first_response_at: None,
                 notify_root: None,
             };
-            match notification(&ctx, &ticket, agent, &customer, &mail, false) {
+            match notification(&ctx, &ticket, agent, &customer, &mail, raw, Notify::New) {
                 Ok(n) => outgoing.push(n),
                 Err(e) => {
                     return Ok(quarantine(
@@ -282,14 +287,30 @@ fn agent_name(cfg: &Config, email: &crate::types::AgentEmail) -> String {
 
 /// The customer's mail for the ticket's agent: a header block, the text, the attachments,
 /// and a Reply-To that carries the agent's token for this ticket.
+/// Why an agent is being notified.
+enum Notify<'a> {
+    /// A new ticket.
+    New,
+    /// A later mail of the customer.
+    FollowUp,
+    /// `#assign` by another agent, with their handover note.
+    Assigned { by: &'a str, handover: &'a str },
+}
+
 fn notification<S: State>(
     ctx: &Ctx<'_, S>,
     ticket: &Ticket,
     agent: &Agent,
     customer: &Mailbox,
     mail: &ParsedMail,
-    followup: bool,
+    raw: &[u8],
+    why: Notify<'_>,
 ) -> Result<OutgoingMail, crate::compose::ComposeError> {
+    let followup = matches!(why, Notify::FollowUp);
+    let (assigned_by, handover) = match why {
+        Notify::Assigned { by, handover } => (by.to_string(), handover.to_string()),
+        _ => (String::new(), String::new()),
+    };
     let cfg = ctx.cfg;
     let service = &cfg.service;
     let secret = service
@@ -319,7 +340,7 @@ fn notification<S: State>(
         },
         None => HistoryVars::default(),
     };
-    let attachments = crate::parse::attachments(ctx.raw);
+    let attachments = crate::parse::attachments(raw);
     let customer_name = greeting_name(customer);
     let mut customer_vars = person_vars(&customer_name, &customer.address);
     if customer_name == "there" {
@@ -333,12 +354,16 @@ fn notification<S: State>(
         service: service_vars(&service.name, &service.address),
         history,
         followup,
+        assigned_by,
+        handover,
         attachments: attachments.iter().map(|a| a.name.clone()).collect(),
         text: mail.text.clone(),
     })?;
     let tag = crate::thread::ticket_tag(&service.name, ticket.id);
     let subject = if followup {
         format!("Re: {tag} {}", ticket.subject)
+    } else if !mail.subject.is_empty() && !ticket.subject.is_empty() && ticket.messages.len() > 1 {
+        format!("{tag} {}", ticket.subject)
     } else {
         format!(
             "{tag} {}",
@@ -425,6 +450,44 @@ fn notice_to_agent<S: State>(
     )
 }
 
+/// The configured agent `who` names: an address, a full name or a unique first name.
+fn find_agent<'a>(cfg: &'a Config, who: &str) -> Result<&'a Agent, String> {
+    let who = who.trim().trim_start_matches('<').trim_end_matches('>');
+    if who.is_empty() {
+        return Err("name an agent, e.g. #assign Maria Lopez".into());
+    }
+    if let Some(a) =
+        EmailAddress::parse(who).and_then(|e| cfg.agents.iter().find(|a| a.email.address() == &e))
+    {
+        return Ok(a);
+    }
+    let by_name: Vec<&Agent> = cfg
+        .agents
+        .iter()
+        .filter(|a| a.name.eq_ignore_ascii_case(who))
+        .collect();
+    if let [one] = by_name.as_slice() {
+        return Ok(one);
+    }
+    let by_first: Vec<&Agent> = cfg
+        .agents
+        .iter()
+        .filter(|a| {
+            a.name
+                .split_whitespace()
+                .next()
+                .is_some_and(|f| f.eq_ignore_ascii_case(who))
+        })
+        .collect();
+    match by_first.as_slice() {
+        [one] => Ok(one),
+        [] => Err(format!("no agent is called {who:?}")),
+        _ => Err(format!(
+            "{who:?} matches several agents; use the full name or the address"
+        )),
+    }
+}
+
 /// Mail sent to a ticket's reply address: an agent's answer, note or command, once the
 /// token verifies for the sender; anything else is never relayed.
 fn agent_mail<S: State>(
@@ -471,19 +534,26 @@ fn agent_mail<S: State>(
     }
     let mut message = inbound_message(mail, ctx.seq, ctx.now, None);
     message.direction = Direction::FromAgent;
-    let plan = |message: TicketMessage,
-                outgoing: Vec<OutgoingMail>,
-                state: Option<TicketState>,
-                action: String| Decision {
+    let plan_with = |message: TicketMessage,
+                     outgoing: Vec<OutgoingMail>,
+                     state: Option<TicketState>,
+                     reassign: Option<crate::types::AgentEmail>,
+                     action: String| Decision {
         message_id: message_id.clone(),
         plan: Plan::Agent {
             ticket: ticket.id,
             message,
             outgoing,
             state,
+            reassign,
             action,
         },
     };
+    let plan =
+        |message: TicketMessage,
+         outgoing: Vec<OutgoingMail>,
+         state: Option<TicketState>,
+         action: String| { plan_with(message, outgoing, state, None, action) };
     // An agent's out-of-office answering the notification must never reach the customer.
     if let Classified::Suppress(reason) = class
         && reason.is_automated()
@@ -501,11 +571,15 @@ fn agent_mail<S: State>(
         .commands
         .iter()
         .filter_map(|c| match c {
-            Command::Assign(who) => Some(format!(
-                "#assign {who}: reassigning by mail is not available yet; nothing was sent"
-            )),
+            Command::Assign(who) => match find_agent(cfg, who) {
+                Err(reason) => Some(format!("#assign {who}: {reason}; nothing was changed or sent")),
+                Ok(target) if target.email == ticket.agent => {
+                    Some(format!("#assign {who}: the ticket is already assigned to {}", target.name))
+                }
+                Ok(_) => None,
+            },
             Command::Unknown(word) => Some(format!(
-                "#{word} is not a command (known: #note, #close, #reopen); nothing was sent"
+                "#{word} is not a command (known: #note, #close, #reopen, #assign); nothing was sent"
             )),
             _ => None,
         })
@@ -517,6 +591,65 @@ fn agent_mail<S: State>(
             Err(e) => Ok(quarantine(
                 message_id,
                 format!("notice could not be composed: {e}"),
+            )),
+        };
+    }
+    if let Some(target) = read.commands.iter().find_map(|c| match c {
+        Command::Assign(who) => find_agent(cfg, who).ok(),
+        _ => None,
+    }) {
+        // The handover text stays internal; the new agent gets the customer's latest mail.
+        let latest = ticket
+            .messages
+            .iter()
+            .rev()
+            .filter(|m| {
+                m.direction == Direction::Inbound && m.suppressed.is_none_or(|r| !r.is_automated())
+            })
+            .find_map(|m| m.inbound_seq);
+        let latest_raw = match latest {
+            Some(seq) => ctx.state.inbound_raw(seq)?.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let latest_mail = parse(&latest_raw).ok();
+        let customer = Mailbox {
+            name: ticket.customer_name.clone(),
+            address: ticket.customer.clone(),
+        };
+        let empty = ParsedMail {
+            subject: ticket.subject.clone(),
+            ..ParsedMail::default()
+        };
+        let mut handed = ticket.clone();
+        handed.agent = target.email.clone();
+        handed.notify_root = None;
+        let why = Notify::Assigned {
+            by: &agent.name,
+            handover: &read.body,
+        };
+        return match notification(
+            ctx,
+            &handed,
+            target,
+            &customer,
+            latest_mail.as_ref().unwrap_or(&empty),
+            &latest_raw,
+            why,
+        ) {
+            Ok(n) => {
+                message.note = Some(read.body.clone()).filter(|b| !b.is_empty());
+                message.direction = Direction::Note;
+                Ok(plan_with(
+                    message,
+                    vec![n],
+                    None,
+                    Some(target.email.clone()),
+                    format!("assigned to {}", target.email),
+                ))
+            }
+            Err(e) => Ok(quarantine(
+                message_id,
+                format!("notification could not be composed: {e}"),
             )),
         };
     }
@@ -818,6 +951,9 @@ mod tests {
         fn customer_tickets(&self, _: &EmailAddress) -> Result<Vec<TicketId>, StoreError> {
             Ok(Vec::new())
         }
+        fn inbound_raw(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok((seq == 1).then(|| ALICE.to_vec()))
+        }
     }
 
     fn config() -> Config {
@@ -844,6 +980,12 @@ max_message_bytes = 100000
 [[agents]]
 name = "Jason Miller"
 email = "jason@example.test"
+[[agents]]
+name = "Maria Lopez"
+email = "maria@example.test"
+[[agents]]
+name = "Maria Schmidt"
+email = "mschmidt@example.test"
 "#
             .replace("TOKEN", &key.display().to_string()),
         )
@@ -1108,6 +1250,65 @@ Message-ID: <j1@example.test>\r\n\r\n{body}"
             "jason@example.test",
             "the notice goes to the agent"
         );
+    }
+
+    #[test]
+    fn assign_hands_the_ticket_and_the_customer_mail_to_the_new_agent() {
+        let raw = agent_mail_to(
+            1001,
+            "jason@example.test",
+            "#assign Maria Lopez\r\nBilling question, over to you.",
+            "",
+        );
+        let Plan::Agent {
+            outgoing,
+            reassign,
+            action,
+            message,
+            ..
+        } = run(&raw, &with_ticket())
+        else {
+            panic!("expected an agent plan");
+        };
+        assert_eq!(
+            reassign.map(|a| a.to_string()).as_deref(),
+            Some("maria@example.test"),
+            "{action}"
+        );
+        assert_eq!(
+            message.note.as_deref(),
+            Some("Billing question, over to you.")
+        );
+        assert_eq!(outgoing.len(), 1);
+        let n = &outgoing[0];
+        assert_eq!(
+            (n.kind, n.recipients[0].as_str()),
+            (MailKind::AgentNotification, "maria@example.test")
+        );
+        let text = crate::parse::parse(&n.raw).expect("parses").text;
+        assert!(text.contains("assigned to you by Jason Miller"), "{text}");
+        assert!(
+            text.contains("My printer is on fire."),
+            "the customer's mail goes along: {text}"
+        );
+        let reply_to = crate::parse::parse(&n.raw)
+            .expect("parses")
+            .reply_to
+            .expect("reply-to");
+        let maria = crate::types::AgentEmail::new(
+            EmailAddress::parse("maria@example.test").expect("valid"),
+        );
+        let token = relay::find_token_address(
+            &[reply_to.address],
+            &EmailAddress::parse("support@example.test").expect("valid"),
+        )
+        .expect("token address");
+        assert!(relay::verify(
+            b"0123456789abcdef0123456789abcdef",
+            TicketId::new(1001),
+            &maria,
+            &token.token
+        ));
     }
 
     /// Broken and hostile input: each gets a defined outcome, none panics.

@@ -366,6 +366,8 @@ pub enum Plan {
         outgoing: Vec<OutgoingMail>,
         /// A state change (`#close`, `#reopen`).
         state: Option<TicketState>,
+        /// A new owner (`#assign`).
+        reassign: Option<AgentEmail>,
         /// What was done, for the outcome.
         action: String,
     },
@@ -868,6 +870,7 @@ impl Store {
                             message,
                             outgoing,
                             state,
+                            reassign,
                             action,
                         } => {
                             let mut t = load(*ticket)?;
@@ -875,6 +878,11 @@ impl Store {
                             t.updated_at = now;
                             if let Some(state) = state {
                                 t.state = *state;
+                            }
+                            if let Some(agent) = reassign {
+                                // The new agent's notification starts their own thread.
+                                t.agent = agent.clone();
+                                t.notify_root = None;
                             }
                             for mail in outgoing {
                                 queue(&mut t, mail)?;

@@ -14,9 +14,14 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor, address::Envelope};
 
-/// The running mail stack, read from `stack.env`.
-#[derive(Debug, Clone)]
+/// End-to-end tests share one Postfix queue and one Dovecot: they run one at a time, so
+/// "the system is quiet" means exactly that.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The running mail stack, read from `stack.env`. Holding it holds the test lock.
+#[derive(Debug)]
 pub struct Stack {
+    _serial: std::sync::MutexGuard<'static, ()>,
     pub dir: PathBuf,
     pub smtp_port: u16,
     pub smtps_port: u16,
@@ -30,6 +35,10 @@ impl Stack {
     /// Reads `$FRONTDESK_STACK_DIR/stack.env` (default `/tmp/frontdesk-stack`). Panics with
     /// the command to run when the stack is not up: these tests need the real servers.
     pub fn get() -> Stack {
+        // A failed test poisons the lock; the next test still runs.
+        let serial = SERIAL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = PathBuf::from(
             std::env::var("FRONTDESK_STACK_DIR").unwrap_or_else(|_| "/tmp/frontdesk-stack".into()),
         );
@@ -56,6 +65,7 @@ impl Stack {
                 .unwrap_or_else(|| panic!("{k} missing in stack.env"))
         };
         Stack {
+            _serial: serial,
             dir: dir.clone(),
             smtp_port: port("STACK_SMTP_PORT"),
             smtps_port: port("STACK_SMTPS_PORT"),
