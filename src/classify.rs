@@ -52,6 +52,9 @@ pub enum SuppressReason {
     AcknowledgementsDisabled,
     /// The mail joined an existing ticket, which was acknowledged already.
     FollowUp,
+    /// The envelope sender's domain does not match the From domain: the From may be forged,
+    /// and an acknowledgement would send our mail to whoever was impersonated.
+    UnverifiedSender,
 }
 
 impl SuppressReason {
@@ -72,6 +75,7 @@ impl SuppressReason {
             SuppressReason::RateLimited => "rate-limited",
             SuppressReason::AcknowledgementsDisabled => "acknowledgements-disabled",
             SuppressReason::FollowUp => "follow-up",
+            SuppressReason::UnverifiedSender => "unverified-sender",
         }
     }
 
@@ -84,6 +88,10 @@ impl SuppressReason {
             SuppressReason::RateLimited
                 | SuppressReason::AcknowledgementsDisabled
                 | SuppressReason::FollowUp
+                // "Do not auto-answer me" is a request, not proof of automation: a person
+                // using Outlook may send it. Open the ticket, just without an acknowledgement.
+                | SuppressReason::AutoResponseSuppress
+                | SuppressReason::UnverifiedSender
         )
     }
 }
@@ -125,18 +133,56 @@ fn local_part_is_system(local: &str) -> bool {
             | "bounces"
     ) || base.starts_with("owner-")
         || base.ends_with("-request")
-        || base.ends_with("-owner")
         || base.ends_with("-bounces")
 }
 
-/// The token of a structured header value before any `;` parameters, lowercased.
+/// The token of a structured header value before any `;` parameters, lowercased, with
+/// RFC 5322 comments (`no (sent by a person)`) removed.
 fn token(value: &str) -> String {
-    value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
+    let first = value.split(';').next().unwrap_or_default();
+    let mut out = String::new();
+    let mut depth = 0usize;
+    for c in first.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.trim().to_ascii_lowercase()
+}
+
+/// An approximation of the organizational domain (RFC 7489 §3.2) without the public suffix
+/// list: the last two labels, or three when the second-level label is a common registry
+/// label (`example.co.uk`).
+pub fn organizational_domain(domain: &str) -> String {
+    let labels: Vec<&str> = domain.trim_end_matches('.').split('.').collect();
+    let n = labels.len();
+    let take = if n >= 3
+        && matches!(
+            labels[n - 2],
+            "co" | "com" | "org" | "net" | "ac" | "gov" | "edu" | "or" | "ne"
+        ) {
+        3
+    } else {
+        2
+    };
+    labels[n.saturating_sub(take)..]
+        .join(".")
         .to_ascii_lowercase()
+}
+
+/// Whether the envelope sender (Return-Path) backs the From address: the same
+/// organizational domain, or no Return-Path to compare with.
+pub fn sender_aligned(mail: &ParsedMail) -> bool {
+    let (Some(from), ReturnPath::Address(rp)) = (mail.from.as_ref(), &mail.return_path) else {
+        return true;
+    };
+    let Some(rp) = EmailAddress::parse(rp) else {
+        return false;
+    };
+    organizational_domain(from.address.domain()) == organizational_domain(rp.domain())
 }
 
 /// Classifies one mail. Checks run from the most certain signal to the least, so the stored
@@ -233,6 +279,10 @@ mod tests {
             ("From: Alice <alice@customer.test>", Ack),
             ("From: alice@customer.test\r\nAuto-Submitted: no", Ack),
             (
+                "From: alice@customer.test\r\nAuto-Submitted: no (a person wrote this)",
+                Ack,
+            ),
+            (
                 "From: alice@customer.test\r\nReturn-Path: <alice@customer.test>",
                 Ack,
             ),
@@ -322,6 +372,31 @@ mod tests {
         for (headers, expected) in cases {
             assert_eq!(&class(headers), expected, "headers: {headers:?}");
         }
+    }
+
+    #[test]
+    fn sender_alignment() {
+        let aligned =
+            |h: &str| sender_aligned(&parse(format!("{h}\r\n\r\nx").as_bytes()).expect("parses"));
+        assert!(
+            aligned("From: a@customer.test"),
+            "no Return-Path to compare"
+        );
+        assert!(aligned(
+            "Return-Path: <a@customer.test>\r\nFrom: a@customer.test"
+        ));
+        assert!(aligned(
+            "Return-Path: <bounce-1@em.customer.test>\r\nFrom: a@customer.test"
+        ));
+        assert!(aligned(
+            "Return-Path: <x@mail.shop.co.uk>\r\nFrom: a@shop.co.uk"
+        ));
+        assert!(!aligned(
+            "Return-Path: <spammer@evil.test>\r\nFrom: victim@customer.test"
+        ));
+        assert!(!aligned(
+            "Return-Path: <x@other.co.uk>\r\nFrom: a@shop.co.uk"
+        ));
     }
 
     #[test]

@@ -317,29 +317,14 @@ pub fn reply_subject(original: &str, service_name: &str, ticket: TicketId) -> St
 
 /// Removes every `[<service name> #digits]` from a subject, case-insensitively.
 fn strip_ticket_tags(subject: &str, service_name: &str) -> String {
-    let needle = format!("[{} #", service_name.to_lowercase());
     let mut out = String::with_capacity(subject.len());
-    let mut rest = subject;
-    loop {
-        let lower = rest.to_lowercase();
-        // Lowercasing can change byte lengths for some scripts; only cut where it did not.
-        let found = (lower.len() == rest.len())
-            .then(|| lower.find(&needle))
-            .flatten();
-        let Some(pos) = found else {
-            out.push_str(rest);
-            return sanitize::header_text(&out, 250);
-        };
-        let after = &rest[pos + needle.len()..];
-        let digits = after.chars().take_while(char::is_ascii_digit).count();
-        if digits > 0 && after[digits..].starts_with(']') {
-            out.push_str(&rest[..pos]);
-            rest = &after[digits + 1..];
-        } else {
-            out.push_str(&rest[..pos + needle.len()]);
-            rest = after;
-        }
+    let mut last = 0;
+    for (range, _) in crate::thread::ticket_tags(subject, service_name) {
+        out.push_str(&subject[last..range.start]);
+        last = range.end;
     }
+    out.push_str(&subject[last..]);
+    sanitize::header_text(&out, 250)
 }
 
 /// What kind of mail an outbox entry is.
@@ -432,9 +417,8 @@ pub struct AckInput<'a> {
     pub text: &'a str,
     /// How many lines to quote.
     pub quote_lines: usize,
-    /// A number unique to the incoming mail (its store sequence), for a deterministic
-    /// Message-ID.
-    pub inbound_seq: u64,
+    /// Our Message-ID for it (see [`crate::relay::message_id`]).
+    pub message_id: String,
     /// The Date header.
     pub date: SystemTime,
 }
@@ -484,12 +468,7 @@ pub fn acknowledgement(
     let text = templates.render("ack.txt.hbs", &ctx)?;
     let html = templates.render("ack.html.hbs", &ctx)?;
 
-    let message_id = format!(
-        "<ack.{}.{}@{}>",
-        input.ticket,
-        input.inbound_seq,
-        input.service_address.domain()
-    );
+    let message_id = input.message_id.clone();
     let mut builder = lettre::Message::builder()
         .from(lettre_mailbox(
             Some(input.service_name),
@@ -821,7 +800,7 @@ mod tests {
                 parent_in_reply_to: &[],
                 text,
                 quote_lines: 6,
-                inbound_seq: 7,
+                message_id: "<ack.1042.x7@example.test>".into(),
                 date: SystemTime::UNIX_EPOCH,
             },
         )
@@ -842,7 +821,7 @@ mod tests {
             out.envelope_from, None,
             "null envelope sender (RFC 3834 §3.3)"
         );
-        assert_eq!(out.message_id, "<ack.1042.7@example.test>");
+        assert_eq!(out.message_id, "<ack.1042.x7@example.test>");
         assert_eq!(m.subject, "Re: Printer on fire [Acme Support #1042]");
         assert_eq!(m.in_reply_to, vec!["<m1@customer.test>"]);
         assert_eq!(
@@ -941,6 +920,10 @@ mod tests {
         assert_eq!(
             s("[Acme Support #x] stays"),
             "Re: [Acme Support #x] stays [Acme Support #7]"
+        );
+        assert_eq!(
+            s("İ[Acme Support #é Ω"),
+            "Re: İ[Acme Support #é Ω [Acme Support #7]"
         );
         assert_eq!(
             s("[Acme Support #1001]"),

@@ -182,6 +182,8 @@ struct RawAck {
     per_sender_per_day: u32,
     #[serde(default = "default_quote_lines")]
     quote_lines: usize,
+    #[serde(default = "default_true")]
+    require_aligned_sender: bool,
 }
 
 impl Default for RawAck {
@@ -190,6 +192,7 @@ impl Default for RawAck {
             enabled: true,
             per_sender_per_day: default_per_day(),
             quote_lines: default_quote_lines(),
+            require_aligned_sender: true,
         }
     }
 }
@@ -354,6 +357,8 @@ pub struct AckPolicy {
     pub per_sender_per_day: u32,
     /// Lines of the customer's text quoted back.
     pub quote_lines: usize,
+    /// Acknowledge only when the Return-Path domain matches the From domain.
+    pub require_aligned_sender: bool,
 }
 
 /// The `[limits]` section.
@@ -479,6 +484,38 @@ impl Config {
             path,
             std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
         )
+    }
+
+    /// Only `service.state_dir` (file plus environment), for the ops commands: they read the
+    /// store and must work without the service's secrets.
+    pub fn state_dir(path: &Path) -> Result<PathBuf, ConfigError> {
+        let load_err = |message: String| ConfigError::Load {
+            file: path.to_path_buf(),
+            message,
+        };
+        if !path.exists() {
+            return Err(load_err(format!(
+                "file not found; fix: pass --config FILE (default {DEFAULT_CONFIG_PATH})"
+            )));
+        }
+        let overrides: config::Map<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("FRONTDESK__"))
+            .collect();
+        let c = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("FRONTDESK")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .source(Some(overrides)),
+            )
+            .build()
+            .map_err(|e| load_err(e.to_string()))?;
+        match c.get_string("service.state_dir") {
+            Ok(dir) => Ok(PathBuf::from(dir)),
+            Err(config::ConfigError::NotFound(_)) => Ok(default_state_dir()),
+            Err(e) => Err(load_err(e.to_string())),
+        }
     }
 
     /// Every address that is ours: mail from any of them is never acknowledged.
@@ -918,6 +955,7 @@ impl RawConfig {
                 enabled: self.acknowledgement.enabled,
                 per_sender_per_day: self.acknowledgement.per_sender_per_day,
                 quote_lines: self.acknowledgement.quote_lines,
+                require_aligned_sender: self.acknowledgement.require_aligned_sender,
             },
             limits: Limits {
                 max_message_bytes: self.limits.max_message_bytes,

@@ -55,14 +55,27 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ready_tx, _ready_rx) = watch::channel(false);
 
-    let outbox = tokio::spawn(
+    let mut outbox = tokio::spawn(
         Outbox::new(store.clone(), transport, cfg.smtp.clone(), wake.clone()).run(stop_rx.clone()),
     );
-    let ingest = tokio::spawn(
+    let mut ingest = tokio::spawn(
         Ingest::new(cfg.imap.clone(), store.clone(), processor, wake, ready_tx).run(stop_rx),
     );
 
-    shutdown.await;
+    // Either worker ending on its own is a bug: exit non-zero so the supervisor restarts us,
+    // rather than linger as a process that no longer reads mail.
+    let failed = tokio::select! {
+        _ = shutdown => None,
+        r = &mut ingest => Some(("ingest", r)),
+        r = &mut outbox => Some(("outbox", r)),
+    };
+    if let Some((name, result)) = failed {
+        let _ = stop_tx.send(true);
+        store.flush().await?;
+        anyhow::bail!(
+            "the {name} task stopped unexpectedly ({result:?}); exiting so the service restarts"
+        );
+    }
     info!(
         event = "daemon.stopping",
         "shutting down: finishing the work in flight"

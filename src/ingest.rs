@@ -219,7 +219,8 @@ async fn login(
     }
 }
 
-/// Exponential reconnect delay with ±25 % jitter, from 1 s up to 5 minutes.
+/// Exponential reconnect delay: 2 s, 4 s, 8 s … capped at 256 s, scaled by the jitter
+/// factor (callers pass 0.75..1.25).
 pub fn reconnect_delay(failures: u32, jitter: f64) -> Duration {
     let base = Duration::from_secs(1u64 << failures.min(8)).min(Duration::from_secs(300));
     base.mul_f64(jitter.clamp(0.5, 1.5))
@@ -232,7 +233,7 @@ pub fn uid_set(uids: &[u32]) -> String {
     while i < uids.len() {
         let start = uids[i];
         let mut end = start;
-        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
+        while i + 1 < uids.len() && Some(uids[i + 1]) == end.checked_add(1) {
             i += 1;
             end = uids[i];
         }
@@ -258,6 +259,8 @@ pub struct Ingest {
     processor: Arc<Processor>,
     outbox_wake: Arc<Notify>,
     ready: watch::Sender<bool>,
+    /// How often the server returned no body for a UID that still exists.
+    body_failures: std::sync::Mutex<HashMap<u32, u32>>,
 }
 
 impl Ingest {
@@ -270,7 +273,9 @@ impl Ingest {
         outbox_wake: Arc<Notify>,
         ready: watch::Sender<bool>,
     ) -> Self {
-        let key = format!("{}@{}:{}/{}", cfg.username, cfg.host, cfg.port, cfg.mailbox);
+        // The mailbox is identified by account and name, not by how we reach it: moving from
+        // port 143 to 993 must not look like a first start (which would skip new mail).
+        let key = format!("{}/{}", cfg.username, cfg.mailbox);
         Ingest {
             cfg,
             key,
@@ -278,6 +283,7 @@ impl Ingest {
             processor,
             outbox_wake,
             ready,
+            body_failures: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -337,7 +343,7 @@ impl Ingest {
             Some(n) => n,
             None => {
                 let all = bounded(t, "UID SEARCH", session.uid_search("ALL")).await?;
-                all.into_iter().max().unwrap_or(0) + 1
+                all.into_iter().max().unwrap_or(0).saturating_add(1)
             }
         };
         self.reconcile_cursor(&mut session, uid_validity, uid_next)
@@ -367,11 +373,15 @@ impl Ingest {
                 let mut idle = session.idle();
                 bounded(t, "IDLE", idle.init()).await?;
                 let woke = {
-                    let (wait, _stop) = idle.wait_with_timeout(self.cfg.idle_renew);
+                    let (wait, _stop) =
+                        idle.wait_with_timeout(self.cfg.idle_renew.min(Duration::from_secs(300)));
                     tokio::pin!(wait);
                     tokio::select! {
                         r = &mut wait => Some(r),
                         _ = shutdown.changed() => None,
+                        // async-imap's own timeout restarts at every server keepalive, so it
+                        // never fires on a healthy link: renew IDLE ourselves (RFC 2177).
+                        _ = tokio::time::sleep(self.cfg.idle_renew) => None,
                     }
                 };
                 if let Some(Err(e)) = woke {
@@ -398,7 +408,9 @@ impl Ingest {
     ) -> Result<(), IngestError> {
         let t = self.cfg.command_timeout;
         match self.store.cursor(&self.key)? {
-            Some(c) if c.uid_validity == uid_validity => Ok(()),
+            // UIDs only grow: a cursor at or beyond UIDNEXT means the mailbox was restored or
+            // rebuilt with the same UIDVALIDITY, so UIDs cannot be trusted: re-sync by content.
+            Some(c) if c.uid_validity == uid_validity && c.last_uid < uid_next => Ok(()),
             None => {
                 // First start: old mail is history, not a queue (unless a backfill is asked).
                 let mut last_uid = uid_next.saturating_sub(1);
@@ -429,13 +441,14 @@ impl Ingest {
             }
             Some(old) => {
                 // The mailbox was rebuilt: UIDs restarted. Re-read what arrived since shortly
-                // before our last stored mail and keep only what we have not stored already.
+                // before our last stored mail; `store_fetched` keeps only content it has not
+                // stored before (by digest) and moves the cursor in the same transaction.
                 warn!(
                     event = "imap.uidvalidity-changed",
                     mailbox = %self.cfg.mailbox,
                     old = old.uid_validity,
                     new = uid_validity,
-                    "UIDVALIDITY changed; re-synchronising by content"
+                    "mailbox UIDs were reset; re-synchronising by content"
                 );
                 let since = time::OffsetDateTime::from_unix_timestamp(old.last_stored_at - 86_400)
                     .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
@@ -448,31 +461,26 @@ impl Ingest {
                 .into_iter()
                 .collect();
                 uids.sort_unstable();
-                let mut fresh = Vec::new();
                 for chunk in uids.chunks(self.cfg.fetch_batch) {
-                    for f in self.fetch_bodies(session, chunk).await? {
-                        if !self.store.has_digest(&f.raw)? {
-                            fresh.push(f);
-                        }
-                    }
+                    let batch = self.fetch_bodies(session, chunk).await?;
+                    let seqs = self
+                        .store
+                        .store_fetched(&self.key, uid_validity, &batch, now())?;
+                    self.store.flush().await?;
+                    self.process(&seqs).await?;
                 }
-                let seqs = self
-                    .store
-                    .store_fetched(&self.key, uid_validity, &fresh, now())?;
-                self.store.set_cursor(
-                    &self.key,
-                    Cursor {
-                        uid_validity,
-                        last_uid: uids
-                            .last()
-                            .copied()
-                            .unwrap_or(0)
-                            .max(uid_next.saturating_sub(1)),
-                        last_stored_at: now(),
-                    },
-                )?;
-                self.store.flush().await?;
-                self.process(&seqs).await?;
+                // Anything below UIDNEXT that was not in the window is history.
+                let mut c = self.store.cursor(&self.key)?.unwrap_or(Cursor {
+                    uid_validity,
+                    last_uid: 0,
+                    last_stored_at: now(),
+                });
+                if c.uid_validity != uid_validity || c.last_uid < uid_next.saturating_sub(1) {
+                    c.uid_validity = uid_validity;
+                    c.last_uid = c.last_uid.max(uid_next.saturating_sub(1));
+                    self.store.set_cursor(&self.key, c)?;
+                    self.store.flush().await?;
+                }
                 Ok(())
             }
         }
@@ -520,7 +528,7 @@ impl Ingest {
         let mut uids: Vec<u32> = bounded(
             t,
             "UID SEARCH",
-            session.uid_search(format!("UID {}:*", last + 1)),
+            session.uid_search(format!("UID {}:*", last.saturating_add(1))),
         )
         .await?
         .into_iter()
@@ -528,27 +536,86 @@ impl Ingest {
         .collect();
         uids.sort_unstable();
         for chunk in uids.chunks(self.cfg.fetch_batch) {
-            let batch = self.fetch_bodies(session, chunk).await?;
+            let mut batch = self.fetch_bodies(session, chunk).await?;
+            let missing: Vec<u32> = chunk
+                .iter()
+                .copied()
+                .filter(|u| !batch.iter().any(|f| f.uid == *u))
+                .collect();
+            // A UID without a body is skipped only if it is really gone (expunged between
+            // SEARCH and FETCH); otherwise the cursor stops before it and we try again.
+            let blocked = self.blocking_uid(session, &missing).await?;
+            if let Some(b) = blocked {
+                batch.retain(|f| f.uid < b);
+            }
             let seqs = self
                 .store
                 .store_fetched(&self.key, uid_validity, &batch, now())?;
-            if let Some(&max) = chunk.last() {
-                // UIDs expunged between SEARCH and FETCH are gone; do not wait for them.
-                let mut c = self.store.cursor(&self.key)?.unwrap_or(Cursor {
-                    uid_validity,
-                    last_uid: 0,
-                    last_stored_at: now(),
-                });
-                if c.last_uid < max {
-                    c.last_uid = max;
-                    self.store.set_cursor(&self.key, c)?;
-                }
+            let reached = match blocked {
+                Some(b) => b.saturating_sub(1),
+                None => chunk.last().copied().unwrap_or(last),
+            };
+            let mut c = self.store.cursor(&self.key)?.unwrap_or(Cursor {
+                uid_validity,
+                last_uid: 0,
+                last_stored_at: now(),
+            });
+            if c.last_uid < reached {
+                c.last_uid = reached;
+                self.store.set_cursor(&self.key, c)?;
             }
             // The raw mail is durable before anything else happens to it.
             self.store.flush().await?;
             self.process(&seqs).await?;
+            if blocked.is_some() {
+                break;
+            }
         }
         Ok(())
+    }
+
+    /// Of UIDs the server sent no body for, the first one that still exists, unless it has
+    /// failed so often that holding the whole mailbox back for it would do more harm.
+    async fn blocking_uid(
+        &self,
+        session: &mut ImapSession,
+        missing: &[u32],
+    ) -> Result<Option<u32>, IngestError> {
+        if missing.is_empty() {
+            return Ok(None);
+        }
+        let t = self.cfg.command_timeout;
+        let still: Vec<u32> = bounded(
+            t,
+            "UID SEARCH",
+            session.uid_search(format!("UID {}", uid_set(missing))),
+        )
+        .await?
+        .into_iter()
+        .filter(|u| missing.contains(u))
+        .collect();
+        let mut failures = self.body_failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut blocked = None;
+        for uid in missing.iter().copied().filter(|u| still.contains(u)) {
+            let n = failures.entry(uid).or_insert(0);
+            *n += 1;
+            if *n >= 5 {
+                tracing::error!(
+                    event = "imap.no-body",
+                    uid,
+                    "the server returns no body for this message; skipping it (it stays unread on the server)"
+                );
+                continue;
+            }
+            warn!(
+                event = "imap.no-body",
+                uid,
+                attempt = *n,
+                "the server returned no body; will retry"
+            );
+            blocked = Some(blocked.map_or(uid, |b: u32| b.min(uid)));
+        }
+        Ok(blocked)
     }
 
     async fn process(&self, seqs: &[u64]) -> Result<(), IngestError> {

@@ -158,28 +158,32 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    let cfg = Config::load(&cli.config)?;
-    match cli.command {
-        Command::Run => frontdesk::daemon::run(cfg, shutdown_signal()).await,
-        Command::CheckConfig { connect } => check_config(cfg, connect).await,
+    // The ops commands need only the state directory, not the service's secrets.
+    let open_store =
+        || -> anyhow::Result<Store> { Ok(Store::open(&Config::state_dir(&cli.config)?)?) };
+    match &cli.command {
+        Command::Run => frontdesk::daemon::run(Config::load(&cli.config)?, shutdown_signal()).await,
+        Command::CheckConfig { connect } => {
+            check_config(Config::load(&cli.config)?, *connect).await
+        }
         Command::Tickets { command } => {
-            let store = Store::open(&cfg.service.state_dir)?;
+            let store = open_store()?;
             match command {
-                TicketsCommand::List { json } => tickets_list(&store, json),
-                TicketsCommand::Show { number, json } => ticket_show(&store, number, json),
+                TicketsCommand::List { json } => tickets_list(&store, *json),
+                TicketsCommand::Show { number, json } => ticket_show(&store, *number, *json),
             }
         }
         Command::Mail {
             command: ListCommand::List { json },
-        } => mail_list(&Store::open(&cfg.service.state_dir)?, json, false),
+        } => mail_list(&open_store()?, *json, false),
         Command::Outbox {
             command: ListCommand::List { json },
-        } => outbox_list(&Store::open(&cfg.service.state_dir)?, json),
+        } => outbox_list(&open_store()?, *json),
         Command::Quarantine { command } => {
-            let store = Store::open(&cfg.service.state_dir)?;
+            let store = open_store()?;
             match command {
-                QuarantineCommand::List { json } => mail_list(&store, json, true),
-                QuarantineCommand::Show { id } => quarantine_show(&store, id),
+                QuarantineCommand::List { json } => mail_list(&store, *json, true),
+                QuarantineCommand::Show { id } => quarantine_show(&store, *id),
             }
         }
     }
@@ -403,10 +407,9 @@ fn quarantine_show(store: &Store, id: u64) -> anyhow::Result<()> {
     let Some(record) = store.inbound(id)? else {
         bail!("no stored mail {id}");
     };
-    if let (_, reason) = outcome_text(&record.outcome)
-        && !matches!(record.outcome, Some(Outcome::Quarantined { .. }))
-    {
-        bail!("mail {id} is not quarantined ({reason})");
+    if !matches!(record.outcome, Some(Outcome::Quarantined { .. })) {
+        let (outcome, detail) = outcome_text(&record.outcome);
+        bail!("mail {id} is not quarantined ({outcome} {detail})");
     }
     let raw = store.raw(id)?.unwrap_or_default();
     use std::io::Write;

@@ -238,6 +238,9 @@ impl Outbox {
                 ))
             }
             Ok(Err(e)) if e.is_permanent() => SendResult::Failure(e.to_string()),
+            // The client refused to send it (e.g. the server lacks SMTPUTF8 for this
+            // address): retrying for days cannot help.
+            Ok(Err(e)) if e.is_client() => SendResult::Failure(e.to_string()),
             Ok(Err(e)) => SendResult::Retry(e.to_string()),
         }
     }

@@ -249,7 +249,6 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
         "X-POST-MessageClass",
         "X-MS-Exchange-Inbox-Rules-Loop",
         "X-MS-Exchange-Generated-Message-Source",
-        "X-Loop",
     ] {
         if raw_header(name).is_some() {
             autoreply_markers.push(name.to_string());
@@ -260,7 +259,7 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
         .headers()
         .iter()
         .map(|h| h.name())
-        .find(|n| n.len() > 5 && n[..5].eq_ignore_ascii_case("list-"))
+        .find(|n| n.len() > 5 && n.as_bytes()[..5].eq_ignore_ascii_case(b"list-"))
         .map(str::to_string);
 
     let report_type = msg.root_part().content_type().and_then(|ct| {
@@ -409,6 +408,12 @@ Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\
         let m = parse(raw).expect("parses");
         assert_eq!(m.return_path, ReturnPath::Null);
         assert_eq!(m.automation.report_type.as_deref(), Some("delivery-status"));
+    }
+
+    #[test]
+    fn non_ascii_header_names_do_not_panic() {
+        let m = parse("Liéé-X: y\r\nFrom: a@customer.test\r\n\r\nbody".as_bytes()).expect("parses");
+        assert!(m.automation.list_header.is_none());
     }
 
     #[test]

@@ -156,13 +156,13 @@ pub fn decide(
         &mail.references,
         &cfg.service.name,
         state,
-    );
+    )?;
     let message_id = mail.message_id.clone();
 
     let plan = match (threading, class) {
         (Threading::Join { ticket, via }, class) => {
             let (reason, person) = match class {
-                Classified::Suppress(r) => (r, false),
+                Classified::Suppress(r) => (r, !r.is_automated()),
                 Classified::Acknowledge => (SuppressReason::FollowUp, true),
             };
             // A person's follow-up reaches the ticket's agent; automated replies do not.
@@ -181,23 +181,39 @@ pub fn decide(
                     }
                 }
             }
+            // Only a person reopens a closed ticket; a bounce or an out-of-office never does.
+            let reopen = person
+                && state
+                    .ticket(ticket)?
+                    .is_some_and(|t| t.state == TicketState::Closed);
             Plan::Join {
                 ticket,
                 via,
                 message: inbound_message(&mail, seq, now, Some(reason)),
                 reason,
                 outgoing,
+                reopen,
             }
         }
-        (Threading::New { .. }, Classified::Suppress(reason)) => Plan::Suppress(reason),
-        (Threading::New { untrusted_tag }, Classified::Acknowledge) => {
+        (Threading::New { .. }, Classified::Suppress(reason)) if reason.is_automated() => {
+            Plan::Suppress(reason)
+        }
+        (Threading::New { untrusted_tag }, class) => {
+            // A person who asked not to be auto-answered still gets a ticket, just no reply.
+            let withheld = match class {
+                Classified::Suppress(reason) => Some(reason),
+                Classified::Acknowledge => None,
+            };
             let Some(customer) = mail.from.clone() else {
+                // The raw From stays in the stored mail; it is not written into logs.
+                let what = if mail.from_raw.is_some() {
+                    "not a valid address"
+                } else {
+                    "missing"
+                };
                 return Ok(quarantine(
                     message_id,
-                    format!(
-                        "no valid sender address in From ({})",
-                        mail.from_raw.as_deref().unwrap_or("missing")
-                    ),
+                    format!("no valid sender address in From ({what})"),
                 ));
             };
             if let Some(tag) = untrusted_tag {
@@ -213,10 +229,16 @@ pub fn decide(
             };
             let id = state.next_ticket()?;
             let mut outgoing = Vec::new();
-            let not_acknowledged = if !cfg.ack.enabled {
+            let not_acknowledged = if let Some(reason) = withheld {
+                Some(reason)
+            } else if cfg.ack.require_aligned_sender && !crate::classify::sender_aligned(&mail) {
+                Some(SuppressReason::UnverifiedSender)
+            } else if !cfg.ack.enabled {
                 Some(SuppressReason::AcknowledgementsDisabled)
-            } else if state.acks_since(&customer.address, now.saturating_sub(86_400))?
-                >= cfg.ack.per_sender_per_day as usize
+            } else if state.acks_since(
+                &customer.address.without_detail(),
+                now.saturating_sub(86_400),
+            )? >= cfg.ack.per_sender_per_day as usize
             {
                 Some(SuppressReason::RateLimited)
             } else {
@@ -233,7 +255,7 @@ pub fn decide(
                     parent_in_reply_to: &mail.in_reply_to,
                     text: &mail.text,
                     quote_lines: cfg.ack.quote_lines,
-                    inbound_seq: seq,
+                    message_id: our_message_id(&ctx, "ack", id),
                     date,
                 };
                 match acknowledgement(templates, &input) {
@@ -278,6 +300,24 @@ pub fn decide(
         }
     };
     Ok(Decision { message_id, plan })
+}
+
+/// Our Message-ID for a mail of `kind` caused by the mail being processed.
+fn our_message_id<S: State>(ctx: &Ctx<'_, S>, kind: &str, ticket: TicketId) -> String {
+    let secret = ctx
+        .cfg
+        .service
+        .token_secret
+        .as_ref()
+        .map(|s| s.expose().as_bytes())
+        .unwrap_or_default();
+    relay::message_id(
+        secret,
+        kind,
+        ticket,
+        ctx.seq,
+        ctx.cfg.service.address.domain(),
+    )
 }
 
 fn agent_name(cfg: &Config, email: &crate::types::AgentEmail) -> String {
@@ -390,12 +430,7 @@ fn notification<S: State>(
             to: (Some(&agent.name), agent.email.address()),
             reply_to: Some((Some(&service.name), &reply_to)),
             subject: &subject,
-            message_id: format!(
-                "<notify.{}.{}@{}>",
-                ticket.id,
-                ctx.seq,
-                service.address.domain()
-            ),
+            message_id: our_message_id(ctx, "notify", ticket.id),
             in_reply_to: if followup {
                 ticket.notify_root.as_deref()
             } else {
@@ -433,12 +468,7 @@ fn notice_to_agent<S: State>(
             to: (Some(&agent.name), agent.email.address()),
             reply_to: None,
             subject: &format!("Not sent: {tag} {}", ticket.subject),
-            message_id: format!(
-                "<notice.{}.{}@{}>",
-                ticket.id,
-                ctx.seq,
-                service.address.domain()
-            ),
+            message_id: our_message_id(ctx, "notice", ticket.id),
             in_reply_to: ticket.notify_root.as_deref(),
             references: ticket.notify_root.iter().map(String::as_str).collect(),
             auto_submitted: Some("auto-replied"),
@@ -717,12 +747,7 @@ fn agent_mail<S: State>(
                     to: (ticket.customer_name.as_deref(), &ticket.customer),
                     reply_to: None,
                     subject: &reply_subject(&ticket.subject, &service.name, ticket.id),
-                    message_id: format!(
-                        "<reply.{}.{}@{}>",
-                        ticket.id,
-                        ctx.seq,
-                        service.address.domain()
-                    ),
+                    message_id: our_message_id(ctx, "reply", ticket.id),
                     in_reply_to: ticket.last_customer_message_id(),
                     references: ticket.thread_ids(),
                     auto_submitted: None,
@@ -747,12 +772,29 @@ fn agent_mail<S: State>(
     }
 }
 
+/// Whether an incoming mail's Message-ID may enter the threading index: never one that
+/// claims our own domain (only mail we send carries those, and a copy is an attempt to
+/// take over a thread).
+fn index_id(cfg: &Config, message_id: Option<&str>) -> bool {
+    message_id.is_some_and(|id| {
+        let domain = cfg.service.address.domain();
+        !id.trim_end_matches('>')
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
+    })
+}
+
 /// Processes stored mail: reads it, decides, commits. Shared by every inbox loop.
 pub struct Processor {
     store: Store,
     cfg: Arc<Config>,
     templates: Arc<Templates>,
+    /// Failed attempts per stored mail, so one mail cannot stall its mailbox for ever.
+    failures: std::sync::Mutex<std::collections::HashMap<u64, u32>>,
 }
+
+/// After this many failed attempts a mail is quarantined with the last error.
+const MAX_ATTEMPTS: u32 = 5;
 
 impl Processor {
     /// A processor over `store` with this configuration and these templates.
@@ -761,12 +803,44 @@ impl Processor {
             store,
             cfg,
             templates,
+            failures: Default::default(),
         }
     }
 
     /// Processes stored mail `seq` and commits its outcome (not yet flushed: the caller
     /// flushes once per batch). Idempotent: a mail already processed keeps its outcome.
     pub fn process(&self, seq: u64) -> Result<Option<Outcome>, StoreError> {
+        match self.process_once(seq) {
+            Ok(outcome) => {
+                self.failures
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&seq);
+                Ok(outcome)
+            }
+            Err(e) => {
+                let attempts = {
+                    let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+                    let n = f.entry(seq).or_insert(0);
+                    *n += 1;
+                    *n
+                };
+                if attempts < MAX_ATTEMPTS {
+                    return Err(e);
+                }
+                let plan = Plan::Quarantine(format!(
+                    "could not be processed after {attempts} attempts: {e}"
+                ));
+                let outcome =
+                    self.store
+                        .record_outcome(seq, None, false, &plan, crate::types::now())?;
+                warn!(seq, error = %e, "giving up on a mail after repeated failures; quarantined");
+                Ok(Some(outcome))
+            }
+        }
+    }
+
+    fn process_once(&self, seq: u64) -> Result<Option<Outcome>, StoreError> {
         for _ in 0..3 {
             let Some(record) = self.store.inbound(seq)? else {
                 return Ok(None);
@@ -776,18 +850,39 @@ impl Processor {
             }
             let raw = self.store.raw(seq)?.unwrap_or_default();
             let now = crate::types::now();
-            let decision = decide(
-                &raw,
-                seq,
-                &self.cfg,
-                &self.templates,
-                &self.store,
-                now,
-                SystemTime::now(),
-            )?;
+            // A bug in the pure pipeline must cost one mail a quarantine, not the daemon.
+            let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                decide(
+                    &raw,
+                    seq,
+                    &self.cfg,
+                    &self.templates,
+                    &self.store,
+                    now,
+                    SystemTime::now(),
+                )
+            }));
+            let decision = match decided {
+                Ok(d) => d?,
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    tracing::error!(seq, error = %what, "BUG: processing panicked; quarantining the mail");
+                    Decision {
+                        message_id: None,
+                        plan: Plan::Quarantine(format!(
+                            "internal error while processing (please report): {what}"
+                        )),
+                    }
+                }
+            };
             match self.store.record_outcome(
                 seq,
                 decision.message_id.as_deref(),
+                index_id(&self.cfg, decision.message_id.as_deref()),
                 &decision.plan,
                 now,
             ) {
@@ -801,6 +896,7 @@ impl Processor {
                     let outcome = self.store.record_outcome(
                         seq,
                         decision.message_id.as_deref(),
+                        false,
                         &plan,
                         now,
                     )?;
@@ -927,11 +1023,11 @@ mod tests {
     }
 
     impl ThreadLookup for Mem {
-        fn ticket_by_message_id(&self, id: &str) -> Option<TicketId> {
-            self.ids.get(id).copied()
+        fn ticket_by_message_id(&self, id: &str) -> Result<Option<TicketId>, StoreError> {
+            Ok(self.ids.get(id).copied())
         }
-        fn ticket_customer(&self, t: TicketId) -> Option<EmailAddress> {
-            self.customers.get(&t).cloned()
+        fn ticket_customer(&self, t: TicketId) -> Result<Option<EmailAddress>, StoreError> {
+            Ok(self.customers.get(&t).cloned())
         }
     }
 
@@ -1083,6 +1179,40 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
             }
             other => panic!("expected a join, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_person_asking_for_no_auto_reply_gets_a_ticket_without_one() {
+        let raw = b"From: Olive <olive@customer.test>\r\nX-Auto-Response-Suppress: All\r\nSubject: Quote\r\n\r\nPlease send a quote.\r\n";
+        let Plan::NewTicket {
+            not_acknowledged,
+            outgoing,
+            ..
+        } = run(raw, &Mem::default())
+        else {
+            panic!("expected a new ticket");
+        };
+        assert_eq!(not_acknowledged, Some(SuppressReason::AutoResponseSuppress));
+        assert!(of_kind(&outgoing, MailKind::Acknowledgement).is_none());
+        assert!(of_kind(&outgoing, MailKind::AgentNotification).is_some());
+    }
+
+    #[test]
+    fn spoofed_sender_gets_a_ticket_but_no_acknowledgement() {
+        let raw = b"Return-Path: <spammer@evil.test>\r\nFrom: Victim <victim@customer.test>\r\nSubject: Buy now\r\n\r\nSpam text.\r\n";
+        let Plan::NewTicket {
+            not_acknowledged,
+            outgoing,
+            ..
+        } = run(raw, &Mem::default())
+        else {
+            panic!("expected a new ticket");
+        };
+        assert_eq!(not_acknowledged, Some(SuppressReason::UnverifiedSender));
+        assert!(
+            of_kind(&outgoing, MailKind::Acknowledgement).is_none(),
+            "nothing goes to the impersonated address"
+        );
     }
 
     #[test]
@@ -1309,6 +1439,43 @@ Message-ID: <j1@example.test>\r\n\r\n{body}"
             &maria,
             &token.token
         ));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Any bytes at all: a defined outcome, never a panic.
+        #[test]
+        fn decide_never_panics_on_arbitrary_bytes(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let _ = run(&raw, &Mem::default());
+        }
+
+        /// Hostile text in the fields that reach our headers (delivered as encoded words, the
+        /// way an attacker would): never a panic, never a header the customer controls.
+        #[test]
+        fn hostile_fields_never_reach_our_headers(
+            name in "\\PC{0,40}",
+            subject in "\\PC{0,80}",
+            header in "[A-Za-z\u{e9}\u{130}-]{1,12}",
+            body in "\\PC{0,200}",
+        ) {
+            let b64 = |s: String| data_encoding::BASE64.encode(s.as_bytes());
+            let raw = format!(
+                "From: =?utf-8?b?{}?= <p@customer.test>\r\nX-{header}: v\r\nSubject: =?utf-8?b?{}?=\r\n\r\n{body}",
+                b64(format!("{name}\r\nBcc: x@evil.test")),
+                b64(format!("{subject}\r\nBcc-Me: 1")),
+            );
+            let Plan::NewTicket { outgoing, .. } = run(raw.as_bytes(), &Mem::default()) else {
+                return Err(proptest::test_runner::TestCaseError::fail("a valid sender must open a ticket"));
+            };
+            proptest::prop_assert_eq!(outgoing.len(), 2, "acknowledgement and notification");
+            for mail in outgoing {
+                let text = String::from_utf8_lossy(&mail.raw);
+                let headers = text.split("\r\n\r\n").next().unwrap_or_default();
+                proptest::prop_assert!(!headers.contains("\r\nBcc:"), "{}", headers);
+                proptest::prop_assert!(!headers.contains("\r\nBcc-Me:"), "{}", headers);
+            }
+        }
     }
 
     /// Broken and hostile input: each gets a defined outcome, none panics.

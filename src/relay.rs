@@ -49,6 +49,21 @@ pub fn verify(secret: &[u8], ticket: TicketId, agent: &AgentEmail, token: &str) 
         == 0
 }
 
+/// An unguessable but deterministic Message-ID for a mail we send: `kind`, ticket and the
+/// store sequence of the mail that caused it, authenticated with the token key. Deterministic,
+/// so a re-send after a crash carries the same id; unguessable, so nobody can claim a seat in
+/// a thread by naming a neighbouring id in References.
+pub fn message_id(secret: &[u8], kind: &str, ticket: TicketId, seq: u64, domain: &str) -> String {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    m.update(b"frontdesk-message-id-v1\n");
+    m.update(format!("{kind}\n{ticket}\n{seq}").as_bytes());
+    let tag = m.finalize().into_bytes();
+    let mut code = BASE32_NOPAD.encode(&tag[..10]).to_ascii_lowercase();
+    code.truncate(16);
+    format!("<{kind}.{ticket}.{code}@{domain}>")
+}
+
 /// The Reply-To address that routes an agent's answer back to us: `local+N.token@domain`.
 pub fn reply_address(service: &EmailAddress, ticket: TicketId, token: &str) -> String {
     format!(
@@ -279,6 +294,38 @@ mod tests {
             "truncated"
         );
         assert!(!verify(key, TicketId::new(1042), &jason, ""), "empty");
+    }
+
+    #[test]
+    fn message_ids_are_stable_but_unguessable() {
+        let key = b"0123456789abcdef0123456789abcdef";
+        let a = message_id(key, "ack", TicketId::new(1042), 7, "example.test");
+        assert_eq!(
+            a,
+            message_id(key, "ack", TicketId::new(1042), 7, "example.test")
+        );
+        assert!(
+            a.starts_with("<ack.1042.") && a.ends_with("@example.test>"),
+            "{a}"
+        );
+        assert_ne!(
+            a,
+            message_id(key, "ack", TicketId::new(1042), 8, "example.test")
+        );
+        assert_ne!(
+            a,
+            message_id(
+                b"other key of sufficient length!",
+                "ack",
+                TicketId::new(1042),
+                7,
+                "example.test"
+            )
+        );
+        assert!(
+            !a.contains(".7@"),
+            "the sequence number is not visible: {a}"
+        );
     }
 
     #[test]

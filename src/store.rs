@@ -1,8 +1,9 @@
 //! The durable state, and the only module that touches sled. It offers typed operations
 //! (`store_fetched`, `record_outcome`, `claim_due`, …), never raw trees. Integers in keys are
 //! big-endian so that range scans come out in numeric order. Everything that must change
-//! together changes in one transaction, and every durability point ends with a flush (sled
-//! otherwise keeps up to 500 ms of writes in memory). The tree layout is in ARCHITECTURE.md.
+//! together changes in one transaction, and every durability point ends with an explicit flush
+//! (sled otherwise keeps recent writes in memory until its periodic flush, every second here).
+//! The tree layout is in ARCHITECTURE.md.
 
 use std::path::Path;
 
@@ -355,6 +356,8 @@ pub enum Plan {
         reason: SuppressReason,
         /// Mail to send (the agent's notification of a follow-up).
         outgoing: Vec<OutgoingMail>,
+        /// A person wrote on a closed ticket: open it again.
+        reopen: bool,
     },
     /// An agent's verified mail about a ticket.
     Agent {
@@ -585,7 +588,13 @@ impl Store {
                     });
                 for ((f, &seq), d) in batch.iter().zip(&seqs).zip(&digests) {
                     let key = uid_key(mailbox, uid_validity, f.uid);
-                    if by_uid.get(&key)?.is_none() {
+                    if by_uid.get(&key)?.is_some() {
+                        // Stored already (a retry after a crash before the cursor moved).
+                    } else if let Some(existing) = digest_tree.get(d)? {
+                        // The very same bytes under a new UID (moved back from the processed
+                        // mailbox, re-uploaded by a syncing client): the same mail, not a new one.
+                        by_uid.insert(key, existing)?;
+                    } else {
                         let record = Inbound {
                             seq,
                             mailbox: mailbox.to_string(),
@@ -709,7 +718,7 @@ impl Store {
     pub fn acks_since(&self, customer: &EmailAddress, since: UnixTime) -> Result<usize> {
         let c: Option<Customer> = self
             .customers
-            .get(customer.as_str())?
+            .get(customer.without_detail().as_str())?
             .map(|v| decode("customers", &v))
             .transpose()?;
         Ok(c.map_or(0, |c| c.acks.iter().filter(|&&t| t >= since).count()))
@@ -718,13 +727,17 @@ impl Store {
     /// Applies a processing plan for stored mail `seq` in one transaction: the ticket, its
     /// message index, the customer record, the outbox entries, the mail's outcome, the IMAP
     /// flag job, and the removal from the pending queue. Call [`Store::flush`] afterwards.
+    /// `message_id` is recorded with the mail; it is added to the threading index only when
+    /// `index` is true (the caller refuses ids that claim to be ours).
     pub fn record_outcome(
         &self,
         seq: u64,
         message_id: Option<&str>,
+        index: bool,
         plan: &Plan,
         now: UnixTime,
     ) -> Result<Outcome> {
+        let index_id = message_id.filter(|_| index);
         let res = (
             &self.inbound,
             &self.pending,
@@ -817,15 +830,18 @@ impl Store {
                             meta.insert(rr_key.as_bytes(), &be(rr + 1))?;
 
                             let mut ticket = ticket.clone();
-                            let mut customer: Customer = tx_get(
-                                customers,
-                                "customers",
-                                ticket.customer.as_str().as_bytes(),
-                            )?
-                            .unwrap_or_default();
+                            // One record per person: `alice+shop@` and `alice@` share history and caps.
+                            let customer_key = ticket.customer.without_detail();
+                            let mut customer: Customer =
+                                tx_get(customers, "customers", customer_key.as_str().as_bytes())?
+                                    .unwrap_or_default();
                             customer.tickets.push(ticket.id);
                             customer.acks.retain(|&t| t > now.saturating_sub(86_400));
-                            if let Some(id) = message_id {
+                            // An incoming id never takes over an existing entry: two mails
+                            // that share an id cannot pull each other into a stranger's ticket.
+                            if let Some(id) = index_id
+                                && msgids.get(id.as_bytes())?.is_none()
+                            {
                                 msgids.insert(id.as_bytes(), &be(ticket.id.get()))?;
                             }
                             for mail in outgoing {
@@ -835,7 +851,7 @@ impl Store {
                                 }
                             }
                             customers
-                                .insert(ticket.customer.as_str().as_bytes(), encode(&customer))?;
+                                .insert(customer_key.as_str().as_bytes(), encode(&customer))?;
                             tickets.insert(&be(ticket.id.get()), encode(&ticket))?;
                             Outcome::NewTicket {
                                 ticket: ticket.id,
@@ -848,15 +864,21 @@ impl Store {
                             message,
                             reason,
                             outgoing,
+                            reopen,
                         } => {
                             let mut t = load(*ticket)?;
                             t.messages.push(message.clone());
                             t.updated_at = now;
+                            if *reopen {
+                                t.state = TicketState::Open;
+                            }
                             for mail in outgoing {
                                 queue(&mut t, mail)?;
                             }
                             tickets.insert(&be(ticket.get()), encode(&t))?;
-                            if let Some(id) = message_id {
+                            if let Some(id) = index_id
+                                && msgids.get(id.as_bytes())?.is_none()
+                            {
                                 msgids.insert(id.as_bytes(), &be(ticket.get()))?;
                             }
                             Outcome::Joined {
@@ -907,8 +929,12 @@ impl Store {
                     record.message_id = message_id.map(str::to_string);
                     inbound.insert(&be(seq), encode(&record))?;
                     pending.remove(&be(seq))?;
-                    // Quarantined mail stays unread on the server, where a person sees it.
-                    if !matches!(outcome, Outcome::Quarantined { .. }) {
+                    // Quarantined and suppressed mail stays unread on the server, where a
+                    // person sees it: a false positive must never make a customer invisible.
+                    if !matches!(
+                        outcome,
+                        Outcome::Quarantined { .. } | Outcome::Suppressed { .. }
+                    ) {
                         flags.insert(
                             uid_key(&record.mailbox, record.uid_validity, record.uid),
                             &[],
@@ -927,7 +953,7 @@ impl Store {
     pub fn customer_tickets(&self, customer: &EmailAddress) -> Result<Vec<TicketId>> {
         let c: Option<Customer> = self
             .customers
-            .get(customer.as_str())?
+            .get(customer.without_detail().as_str())?
             .map(|v| decode("customers", &v))
             .transpose()?;
         Ok(c.map(|c| c.tickets).unwrap_or_default())
@@ -1006,8 +1032,8 @@ impl Store {
             .collect()
     }
 
-    /// Counts the attempt before it is made, so a mail that crashes the sender still
-    /// reaches its limit.
+    /// Counts the attempt before it is made, so `outbox list` shows attempts that ended in a
+    /// crash too (the count is durable at the outbox's next flush).
     pub fn begin_attempt(&self, entry: &OutboxEntry) -> Result<OutboxEntry> {
         let mut e = entry.clone();
         e.attempts += 1;
@@ -1066,16 +1092,15 @@ impl Store {
 }
 
 impl ThreadLookup for Store {
-    fn ticket_by_message_id(&self, message_id: &str) -> Option<TicketId> {
-        self.msgids
-            .get(message_id.as_bytes())
-            .ok()
-            .flatten()
-            .map(|v| TicketId::new(from_be(&v)))
+    fn ticket_by_message_id(&self, message_id: &str) -> Result<Option<TicketId>> {
+        Ok(self
+            .msgids
+            .get(message_id.as_bytes())?
+            .map(|v| TicketId::new(from_be(&v))))
     }
 
-    fn ticket_customer(&self, ticket: TicketId) -> Option<EmailAddress> {
-        self.ticket(ticket).ok().flatten().map(|t| t.customer)
+    fn ticket_customer(&self, ticket: TicketId) -> Result<Option<EmailAddress>> {
+        Ok(self.ticket(ticket)?.map(|t| t.customer))
     }
 }
 
@@ -1131,6 +1156,109 @@ mod tests {
     }
 
     #[test]
+    fn identical_bytes_under_a_new_uid_are_not_a_new_mail() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let raw = b"From: a@customer.test\r\n\r\nsame".to_vec();
+        let first = store
+            .store_fetched(
+                "INBOX",
+                1,
+                &[Fetched {
+                    uid: 1,
+                    raw: raw.clone(),
+                }],
+                0,
+            )
+            .expect("store");
+        let again = store
+            .store_fetched("INBOX", 1, &[Fetched { uid: 9, raw }], 0)
+            .expect("store");
+        assert_eq!(first.len(), 1);
+        assert!(
+            again.is_empty(),
+            "moved back or re-uploaded: not processed twice"
+        );
+        assert_eq!(
+            store
+                .cursor("INBOX")
+                .expect("cursor")
+                .expect("some")
+                .last_uid,
+            9
+        );
+    }
+
+    #[test]
+    fn an_incoming_message_id_never_takes_over_an_indexed_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let seqs = store
+            .store_fetched(
+                "INBOX",
+                1,
+                &[
+                    Fetched {
+                        uid: 1,
+                        raw: b"a".to_vec(),
+                    },
+                    Fetched {
+                        uid: 2,
+                        raw: b"b".to_vec(),
+                    },
+                ],
+                0,
+            )
+            .expect("store");
+        let first = new_ticket(&store, "hal@customer.test");
+        store
+            .record_outcome(seqs[0], Some("<same@x>"), true, &first, 0)
+            .expect("record");
+        let second = new_ticket(&store, "ida@customer.test");
+        store
+            .record_outcome(seqs[1], Some("<same@x>"), true, &second, 0)
+            .expect("record");
+        assert_eq!(
+            store.ticket_by_message_id("<same@x>").expect("lookup"),
+            Some(TicketId::FIRST),
+            "the second mail with the same id does not redirect the first one's replies"
+        );
+    }
+
+    #[test]
+    fn detail_addresses_share_one_customer_record() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let seqs = store
+            .store_fetched(
+                "INBOX",
+                1,
+                &[Fetched {
+                    uid: 1,
+                    raw: b"a".to_vec(),
+                }],
+                0,
+            )
+            .expect("store");
+        let plan = new_ticket(&store, "alice+shop@customer.test");
+        store
+            .record_outcome(seqs[0], None, true, &plan, 0)
+            .expect("record");
+        assert_eq!(
+            store
+                .customer_tickets(&addr("alice@customer.test"))
+                .expect("lookup"),
+            vec![TicketId::FIRST]
+        );
+        assert_eq!(
+            store
+                .customer_tickets(&addr("alice+other@customer.test"))
+                .expect("lookup"),
+            vec![TicketId::FIRST]
+        );
+    }
+
+    #[test]
     fn second_open_reports_the_lock() {
         let dir = tempfile::tempdir().expect("tempdir");
         let _first = Store::open(dir.path()).expect("open");
@@ -1164,19 +1292,22 @@ mod tests {
             .expect("store");
         let plan = new_ticket(&store, "alice@customer.test");
         let o1 = store
-            .record_outcome(seqs[0], Some("<m1@x>"), &plan, 0)
+            .record_outcome(seqs[0], Some("<m1@x>"), true, &plan, 0)
             .expect("record");
         assert!(matches!(o1, Outcome::NewTicket { ticket, .. } if ticket == TicketId::FIRST));
         // Replaying the same plan for the same mail changes nothing.
         let again = store
-            .record_outcome(seqs[0], Some("<m1@x>"), &plan, 0)
+            .record_outcome(seqs[0], Some("<m1@x>"), true, &plan, 0)
             .expect("replay");
         assert_eq!(again, o1);
         assert_eq!(store.peek_next_ticket().expect("peek"), TicketId::new(1002));
         // A stale plan (reserved number already taken) is refused.
-        let stale = store.record_outcome(seqs[1], None, &plan, 0);
+        let stale = store.record_outcome(seqs[1], None, true, &plan, 0);
         assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
-        assert_eq!(store.ticket_by_message_id("<m1@x>"), Some(TicketId::FIRST));
+        assert_eq!(
+            store.ticket_by_message_id("<m1@x>").expect("lookup"),
+            Some(TicketId::FIRST)
+        );
         assert_eq!(store.pending().expect("pending"), vec![seqs[1]]);
         assert_eq!(
             store.flag_jobs("INBOX").expect("jobs"),

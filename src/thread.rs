@@ -6,14 +6,16 @@
 //! `[Acme Support #1042]` is easy to copy, so alone it is trusted only from the ticket's
 //! customer; anyone else who copies a tag gets a ticket of their own.
 
+use crate::store::StoreError;
 use crate::types::{EmailAddress, TicketId};
 
 /// What threading needs to know from the store.
 pub trait ThreadLookup {
-    /// The ticket that holds (or sent) the mail with this Message-ID.
-    fn ticket_by_message_id(&self, message_id: &str) -> Option<TicketId>;
+    /// The ticket that holds (or sent) the mail with this Message-ID. Errors are real store
+    /// failures: treating them as "no match" would open a second ticket and acknowledge twice.
+    fn ticket_by_message_id(&self, message_id: &str) -> Result<Option<TicketId>, StoreError>;
     /// The customer of a ticket, or `None` if there is no such ticket.
-    fn ticket_customer(&self, ticket: TicketId) -> Option<EmailAddress>;
+    fn ticket_customer(&self, ticket: TicketId) -> Result<Option<EmailAddress>, StoreError>;
 }
 
 /// How a mail was matched to its ticket.
@@ -48,21 +50,45 @@ pub fn ticket_tag(service_name: &str, ticket: TicketId) -> String {
     format!("[{service_name} #{ticket}]")
 }
 
-/// Finds our ticket tag in a subject, case-insensitively.
-pub fn find_subject_tag(subject: &str, service_name: &str) -> Option<TicketId> {
-    let hay = subject.to_lowercase();
-    let needle = format!("[{} #", service_name.to_lowercase());
-    let mut from = 0;
-    while let Some(pos) = hay[from..].find(&needle) {
-        let start = from + pos + needle.len();
-        let rest = &hay[start..];
-        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        if !digits.is_empty() && rest[digits.len()..].starts_with(']') {
-            return digits.parse().ok().map(TicketId::new);
+/// Every well-formed ticket tag of ours in `subject`: its byte range in the original string
+/// and its number. Matching is ASCII-case-insensitive and works on the original string (never
+/// on a lowercased copy, whose byte offsets can differ), and never slices off a char boundary.
+pub fn ticket_tags(subject: &str, service_name: &str) -> Vec<(std::ops::Range<usize>, TicketId)> {
+    let needle = format!("[{service_name} #");
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < subject.len() {
+        let matches = subject
+            .get(i..i + needle.len())
+            .is_some_and(|c| c.eq_ignore_ascii_case(&needle));
+        if matches {
+            let after = i + needle.len();
+            let digits = subject[after..]
+                .bytes()
+                .take_while(u8::is_ascii_digit)
+                .count();
+            let close = after + digits;
+            if digits > 0
+                && digits <= 18
+                && subject.as_bytes().get(close) == Some(&b']')
+                && let Ok(n) = subject[after..close].parse::<u64>()
+            {
+                found.push((i..close + 1, TicketId::new(n)));
+                i = close + 1;
+                continue;
+            }
         }
-        from = start;
+        // Advance to the next char boundary.
+        i += subject[i..].chars().next().map_or(1, char::len_utf8);
     }
-    None
+    found
+}
+
+/// Finds our ticket tag in a subject, case-insensitively: the first well-formed one.
+pub fn find_subject_tag(subject: &str, service_name: &str) -> Option<TicketId> {
+    ticket_tags(subject, service_name)
+        .first()
+        .map(|(_, id)| *id)
 }
 
 /// Decides which ticket the mail joins. `in_reply_to` is checked first, then `references`
@@ -74,20 +100,20 @@ pub fn thread(
     references: &[String],
     service_name: &str,
     lookup: &impl ThreadLookup,
-) -> Threading {
+) -> Result<Threading, StoreError> {
     for id in in_reply_to.iter().chain(references.iter().rev()) {
-        if let Some(ticket) = lookup.ticket_by_message_id(id) {
-            return Threading::Join {
+        if let Some(ticket) = lookup.ticket_by_message_id(id)? {
+            return Ok(Threading::Join {
                 ticket,
                 via: JoinedVia::Header,
-            };
+            });
         }
     }
-    match find_subject_tag(subject, service_name) {
+    Ok(match find_subject_tag(subject, service_name) {
         None => Threading::New {
             untrusted_tag: None,
         },
-        Some(ticket) => match (lookup.ticket_customer(ticket), sender) {
+        Some(ticket) => match (lookup.ticket_customer(ticket)?, sender) {
             (Some(customer), Some(sender)) if customer == *sender => Threading::Join {
                 ticket,
                 via: JoinedVia::SubjectTag,
@@ -96,7 +122,7 @@ pub fn thread(
                 untrusted_tag: Some(ticket),
             },
         },
-    }
+    })
 }
 
 #[cfg(test)]
@@ -110,11 +136,11 @@ mod tests {
     }
 
     impl ThreadLookup for Map {
-        fn ticket_by_message_id(&self, id: &str) -> Option<TicketId> {
-            self.ids.get(id).copied()
+        fn ticket_by_message_id(&self, id: &str) -> Result<Option<TicketId>, StoreError> {
+            Ok(self.ids.get(id).copied())
         }
-        fn ticket_customer(&self, t: TicketId) -> Option<EmailAddress> {
-            self.customers.get(&t).cloned()
+        fn ticket_customer(&self, t: TicketId) -> Result<Option<EmailAddress>, StoreError> {
+            Ok(self.customers.get(&t).cloned())
         }
     }
 
@@ -131,6 +157,23 @@ mod tests {
             ]),
             customers: HashMap::from([(t, addr("alice@customer.test"))]),
         }
+    }
+
+    #[test]
+    fn tags_in_unicode_subjects_never_panic() {
+        // Lowercasing "İ" changes byte lengths; offsets must come from the original string.
+        for subject in [
+            "İ[Acme Support #é Ω",
+            "İİ[acme support #12]",
+            "Ω[Acme Support #",
+            "[Acme Support #99999999999999999999999]",
+        ] {
+            let _ = find_subject_tag(subject, "Acme Support");
+        }
+        assert_eq!(
+            find_subject_tag("İİ[acme support #12]", "Acme Support"),
+            Some(TicketId::new(12))
+        );
     }
 
     #[test]
@@ -239,7 +282,7 @@ mod tests {
         ];
         for (name, sender, subject, irt, refs, expected) in cases {
             assert_eq!(
-                thread(sender, subject, &irt, &refs, "Acme Support", &w),
+                thread(sender, subject, &irt, &refs, "Acme Support", &w).expect("lookup"),
                 expected,
                 "{name}"
             );

@@ -105,3 +105,21 @@ fn broken_template_override_is_caught_by_check_config() {
     );
     assert!(stderr.contains("ack.txt.hbs"), "{stderr}");
 }
+
+#[test]
+fn ops_commands_work_without_the_service_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Secrets point at files this user cannot read (as under systemd's LoadCredential=).
+    let text = runnable_example(&dir).replace(
+        "password = \"imap-secret-Zq81\"",
+        "password_file = \"/nonexistent/imap\"",
+    );
+    let path = write_config(&dir, &text);
+    let out = frontdesk(&["tickets", "list", "--config", &path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 ticket(s)"));
+}

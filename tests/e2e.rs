@@ -652,10 +652,38 @@ async fn two_mails_sharing_a_message_id_are_both_handled() {
     }
     wait_for_mail(&stack, &hal, 1).await;
     wait_for_mail(&stack, &ida, 1).await;
+    // Hal answers his acknowledgement: it must land in Hal's ticket, not Ida's.
+    let ack = &mailbox(&stack, &hal).await[0];
+    let ack_id = ack.header("Message-ID").expect("id");
+    let reply = format!(
+        "From: Hal Hill <{hal}>\r\nTo: {support}\r\nSubject: Re: Same id\r\nMessage-ID: <{}@customer.test>\r\n\
+In-Reply-To: {ack_id}\r\nReferences: {shared} {ack_id}\r\n\r\nMore from Hal.\r\n",
+        unique("hal2"),
+        support = d.support
+    );
+    send_raw(&stack, Some(&hal), &d.support, &reply).await;
+    d.wait_processed(3).await;
     wait_quiet(&stack, &d).await;
     d.stop().await;
     let tickets = d.cli_json(&["tickets", "list"]);
-    assert_eq!(tickets.as_array().expect("array").len(), 2, "{tickets}");
+    let tickets = tickets.as_array().expect("array");
+    assert_eq!(tickets.len(), 2, "{tickets:?}");
+    let hal_ticket = tickets
+        .iter()
+        .find(|t| t["customer"] == hal)
+        .expect("hal's ticket");
+    let ida_ticket = tickets
+        .iter()
+        .find(|t| t["customer"] == ida)
+        .expect("ida's ticket");
+    assert_eq!(
+        hal_ticket["messages"], 5,
+        "mail, ack, notification, reply, the reply's notification: {hal_ticket}"
+    );
+    assert_eq!(
+        ida_ticket["messages"], 3,
+        "mail, ack, notification: {ida_ticket}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
