@@ -165,6 +165,17 @@ pub struct AckContext {
     pub service: ServiceVars,
     /// The first lines of the customer's own text, one entry per line.
     pub quote: Vec<String>,
+    /// Whether the agent is at work now, and when they are back if not.
+    pub availability: AvailabilityVars,
+}
+
+/// What the acknowledgement may honestly promise.
+#[derive(Debug, Clone, Serialize)]
+pub struct AvailabilityVars {
+    /// At work with capacity now.
+    pub available: bool,
+    /// "Monday at 09:00 CET", or empty when not known (away without a date).
+    pub back_at: String,
 }
 
 /// A person as templates see them.
@@ -210,6 +221,10 @@ impl AckContext {
                 address: "support@example.com".into(),
             },
             quote: vec!["My printer is on fire.".into()],
+            availability: AvailabilityVars {
+                available: false,
+                back_at: "Monday at 09:00 CET".into(),
+            },
         }
     }
 }
@@ -419,6 +434,10 @@ pub struct AckInput<'a> {
     pub quote_lines: usize,
     /// Our Message-ID for it (see [`crate::relay::message_id`]).
     pub message_id: String,
+    /// Whether the agent is at work now.
+    pub agent_available: bool,
+    /// When they are back, described for the customer.
+    pub agent_back: Option<String>,
     /// The Date header.
     pub date: SystemTime,
 }
@@ -464,6 +483,10 @@ pub fn acknowledgement(
             address: input.service_address.to_string(),
         },
         quote: quote_lines(input.text, input.quote_lines),
+        availability: AvailabilityVars {
+            available: input.agent_available,
+            back_at: input.agent_back.clone().unwrap_or_default(),
+        },
     };
     let text = templates.render("ack.txt.hbs", &ctx)?;
     let html = templates.render("ack.html.hbs", &ctx)?;
@@ -801,6 +824,8 @@ mod tests {
                 text,
                 quote_lines: 6,
                 message_id: "<ack.1042.x7@example.test>".into(),
+                agent_available: true,
+                agent_back: None,
                 date: SystemTime::UNIX_EPOCH,
             },
         )
@@ -844,6 +869,31 @@ mod tests {
             !m.text.contains("> Alice"),
             "signature is not quoted: {}",
             m.text
+        );
+    }
+
+    #[test]
+    fn the_promise_is_honest_when_the_agent_is_not_at_work() {
+        let templates = Templates::load(None).expect("templates");
+        let mut ctx = AckContext::sample();
+        ctx.availability = AvailabilityVars {
+            available: false,
+            back_at: "Monday at 09:00 CET".into(),
+        };
+        let text = templates.render("ack.txt.hbs", &ctx).expect("renders");
+        assert!(
+            text.contains("Jason is back Monday at 09:00 CET and will answer you then."),
+            "{text}"
+        );
+        ctx.availability.back_at = String::new();
+        let text = templates.render("ack.txt.hbs", &ctx).expect("renders");
+        assert!(text.contains("Jason is away at the moment"), "{text}");
+        ctx.availability.available = true;
+        let text = templates.render("ack.txt.hbs", &ctx).expect("renders");
+        assert!(text.contains("answer you personally."), "{text}");
+        assert!(
+            !text.contains("24") && !text.contains("48 hours"),
+            "never a vague promise: {text}"
         );
     }
 

@@ -60,9 +60,47 @@ pub struct RawConfig {
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
+    routing: RawRouting,
+    #[serde(default)]
     agents: Vec<RawAgent>,
     #[serde(default)]
+    teams: Vec<RawTeam>,
+    #[serde(default)]
     routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRouting {
+    #[serde(default = "default_sticky_days")]
+    sticky_days: u64,
+    #[serde(default = "default_timezone")]
+    timezone: String,
+}
+
+impl Default for RawRouting {
+    fn default() -> Self {
+        RawRouting {
+            sticky_days: default_sticky_days(),
+            timezone: default_timezone(),
+        }
+    }
+}
+
+fn default_sticky_days() -> u64 {
+    30
+}
+fn default_timezone() -> String {
+    "UTC".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTeam {
+    name: String,
+    #[serde(default)]
+    strategy: Strategy,
+    fallback: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,6 +271,23 @@ struct RawAgent {
     email: String,
     #[serde(default)]
     teams: Vec<String>,
+    working_hours: Option<String>,
+    timezone: Option<String>,
+    #[serde(default)]
+    away: bool,
+    #[serde(default)]
+    max_open: usize,
+}
+
+/// How a team shares its tickets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Take turns.
+    #[default]
+    RoundRobin,
+    /// The available member with the fewest open tickets.
+    LeastOpen,
 }
 
 #[derive(Debug, Deserialize)]
@@ -262,8 +317,12 @@ pub struct Config {
     pub ack: AckPolicy,
     /// Size limits for incoming mail.
     pub limits: Limits,
+    /// Stickiness and defaults for routing.
+    pub routing: Routing,
     /// The agents, in configuration order (round robin follows this order).
     pub agents: Vec<Agent>,
+    /// Teams with their strategy and fallback (teams only named by agents get defaults).
+    pub teams: Vec<Team>,
     /// Routing rules, matched in order.
     pub routes: Vec<Route>,
 }
@@ -368,8 +427,15 @@ pub struct Limits {
     pub max_message_bytes: u64,
 }
 
+/// The `[routing]` section.
+#[derive(Debug, Clone, Copy)]
+pub struct Routing {
+    /// A customer who writes again within this time goes to the agent who helped them last.
+    pub sticky: Duration,
+}
+
 /// One `[[agents]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Agent {
     /// Display name, used in mails ("Jason Miller").
     pub name: String,
@@ -377,6 +443,23 @@ pub struct Agent {
     pub email: AgentEmail,
     /// Teams this agent belongs to.
     pub teams: Vec<String>,
+    /// When they work, in their time zone.
+    pub hours: crate::hours::WorkingHours,
+    /// Away by configuration (the CLI can also mark an agent away).
+    pub away: bool,
+    /// At most this many open tickets (0: no limit).
+    pub max_open: usize,
+}
+
+/// One team: how it shares work and where tickets go when nobody in it is available.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Team {
+    /// The name agents list in `teams`.
+    pub name: String,
+    /// Round robin or fewest open tickets.
+    pub strategy: Strategy,
+    /// Where tickets go when no member is available.
+    pub fallback: Option<RouteTarget>,
 }
 
 /// One `[[routes]]` rule.
@@ -451,10 +534,24 @@ impl Config {
         Self::load_with_env(path, std::env::vars())
     }
 
+    /// Everything but the secrets (they stay empty): for ops commands that need the agent
+    /// table but run where the service's credentials are not readable.
+    pub fn load_without_secrets(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_inner(path, std::env::vars(), false)
+    }
+
     /// [`Config::load`] with an explicit environment, so tests need not touch the process's.
     pub fn load_with_env(
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        Self::load_inner(path, env, true)
+    }
+
+    fn load_inner(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+        secrets: bool,
     ) -> Result<Config, ConfigError> {
         let load_err = |message: String| ConfigError::Load {
             file: path.to_path_buf(),
@@ -483,6 +580,7 @@ impl Config {
         raw.validate(
             path,
             std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+            secrets,
         )
     }
 
@@ -532,6 +630,19 @@ impl Config {
     /// The agent with this address, if configured.
     pub fn agent(&self, email: &AgentEmail) -> Option<&Agent> {
         self.agents.iter().find(|a| &a.email == email)
+    }
+
+    /// The team's settings (defaults for a team only named by agents).
+    pub fn team(&self, name: &str) -> Team {
+        self.teams
+            .iter()
+            .find(|t| t.name == name)
+            .cloned()
+            .unwrap_or(Team {
+                name: name.to_string(),
+                strategy: Strategy::RoundRobin,
+                fallback: None,
+            })
     }
 }
 
@@ -638,10 +749,26 @@ fn secs(n: u64) -> Duration {
 
 impl RawConfig {
     fn validate(
-        self,
+        mut self,
         file: &Path,
         credentials_dir: Option<PathBuf>,
+        secrets: bool,
     ) -> Result<Config, ConfigError> {
+        if !secrets {
+            // Validate everything else; secrets become empty placeholders.
+            for (pw, pf) in [
+                (&mut self.imap.password, &mut self.imap.password_file),
+                (&mut self.smtp.password, &mut self.smtp.password_file),
+            ] {
+                if pw.is_some() || pf.is_some() {
+                    *pw = Some(String::new());
+                    *pf = None;
+                }
+            }
+            if self.imap.password.is_none() {
+                self.imap.password = Some(String::new());
+            }
+        }
         let mut c = Collector(Vec::new());
         let cred_dir = credentials_dir.as_deref();
 
@@ -663,6 +790,7 @@ impl RawConfig {
             );
         }
         let token_secret = match &self.service.token_secret_file {
+            _ if !secrets => None,
             None => {
                 c.add(
                     "service.token_secret_file",
@@ -826,14 +954,75 @@ impl RawConfig {
                             "use the agent's personal address",
                         );
                     } else {
+                        let tz = a.timezone.as_deref().unwrap_or(&self.routing.timezone);
+                        let hours = match &a.working_hours {
+                            None => crate::hours::WorkingHours::parse("", tz),
+                            Some(spec) => crate::hours::WorkingHours::parse(spec, tz),
+                        };
+                        let hours = match hours {
+                            Ok(h) => h,
+                            Err(e) => {
+                                c.add(
+                                    &format!("{key}.working_hours"),
+                                    e,
+                                    "e.g. working_hours = \"Mon-Fri 09:00-17:00\" with timezone = \"Europe/Berlin\"",
+                                );
+                                crate::hours::WorkingHours::always()
+                            }
+                        };
                         agents.push(Agent {
                             name,
                             email,
                             teams: a.teams.clone(),
+                            hours,
+                            away: a.away,
+                            max_open: a.max_open,
                         });
                     }
                 }
             }
+        }
+
+        // [[teams]]
+        let resolve_target = |c: &mut Collector, key: &str, target: &str| -> Option<RouteTarget> {
+            if let Some(agent) = EmailAddress::parse(target)
+                .map(AgentEmail::new)
+                .filter(|e| agents.iter().any(|a| &a.email == e))
+            {
+                return Some(RouteTarget::Agent(agent));
+            }
+            if agents.iter().any(|a| a.teams.iter().any(|t| t == target)) {
+                return Some(RouteTarget::Team(target.to_string()));
+            }
+            c.add(
+                key,
+                format!("{target:?} is neither a configured agent's email nor a team with members"),
+                "name a team that some [[agents]] list in teams, or an agent's email",
+            );
+            None
+        };
+        let mut teams = Vec::new();
+        for (i, t) in self.teams.iter().enumerate() {
+            let key = format!("teams[{i}]");
+            if !agents.iter().any(|a| a.teams.contains(&t.name)) {
+                c.add(
+                    &format!("{key}.name"),
+                    format!("no agent is in team {:?}", t.name),
+                    format!(
+                        "add teams = [\"{}\"] to at least one [[agents]] entry",
+                        t.name
+                    ),
+                );
+            }
+            let fallback = t
+                .fallback
+                .as_deref()
+                .and_then(|f| resolve_target(&mut c, &format!("{key}.fallback"), f));
+            teams.push(Team {
+                name: t.name.clone(),
+                strategy: t.strategy,
+                fallback,
+            });
         }
 
         // [[routes]]
@@ -960,7 +1149,11 @@ impl RawConfig {
             limits: Limits {
                 max_message_bytes: self.limits.max_message_bytes,
             },
+            routing: Routing {
+                sticky: secs(self.routing.sticky_days.saturating_mul(86_400)),
+            },
             agents,
+            teams,
             routes,
         })
     }

@@ -26,6 +26,7 @@ pub mod classify;
 pub mod compose;
 pub mod config;
 pub mod daemon;
+pub mod hours;
 pub mod ingest;
 pub mod outbox;
 pub mod parse;

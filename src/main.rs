@@ -67,6 +67,31 @@ enum Command {
         #[command(subcommand)]
         command: QuarantineCommand,
     },
+    /// The agents: open tickets, availability, away flags.
+    Agents {
+        #[command(subcommand)]
+        command: AgentsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentsCommand {
+    /// Every agent with open tickets, availability and first-response median.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark an agent away: new tickets skip them.
+    Away {
+        /// Address or name of the agent.
+        agent: String,
+    },
+    /// Mark an agent back.
+    Back {
+        /// Address or name of the agent.
+        agent: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -179,6 +204,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Outbox {
             command: ListCommand::List { json },
         } => outbox_list(&open_store()?, *json),
+        Command::Agents { command } => {
+            // Needs the agent table from the configuration, but no secrets.
+            let cfg = Config::load_without_secrets(&cli.config)?;
+            let store = open_store()?;
+            match command {
+                AgentsCommand::List { json } => agents_list(&cfg, &store, *json),
+                AgentsCommand::Away { agent } => set_away(&cfg, &store, agent, true),
+                AgentsCommand::Back { agent } => set_away(&cfg, &store, agent, false),
+            }
+        }
         Command::Quarantine { command } => {
             let store = open_store()?;
             match command {
@@ -414,6 +449,108 @@ fn quarantine_show(store: &Store, id: u64) -> anyhow::Result<()> {
     let raw = store.raw(id)?.unwrap_or_default();
     use std::io::Write;
     std::io::stdout().write_all(&raw)?;
+    Ok(())
+}
+
+fn find_agent<'a>(cfg: &'a Config, who: &str) -> anyhow::Result<&'a frontdesk::config::Agent> {
+    let matches: Vec<_> = cfg
+        .agents
+        .iter()
+        .filter(|a| {
+            a.email.address().as_str().eq_ignore_ascii_case(who) || a.name.eq_ignore_ascii_case(who)
+        })
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => bail!("no agent {who:?}; `frontdesk agents list` shows them"),
+        _ => bail!("{who:?} matches several agents; use the address"),
+    }
+}
+
+fn set_away(cfg: &Config, store: &Store, who: &str, away: bool) -> anyhow::Result<()> {
+    let agent = find_agent(cfg, who)?;
+    store.set_away(&agent.email, away)?;
+    println!(
+        "{} <{}> is {}",
+        agent.name,
+        agent.email,
+        if away {
+            "away: new tickets skip them"
+        } else {
+            "back"
+        }
+    );
+    Ok(())
+}
+
+fn agents_list(cfg: &Config, store: &Store, json: bool) -> anyhow::Result<()> {
+    #[derive(Serialize)]
+    struct Row {
+        name: String,
+        email: String,
+        teams: Vec<String>,
+        open: usize,
+        away: bool,
+        available: bool,
+        back: String,
+        first_response_median_minutes: Option<i64>,
+    }
+    let now = jiff::Timestamp::now();
+    let tickets = store.tickets_full()?;
+    let mut rows = Vec::new();
+    for a in &cfg.agents {
+        let load = store.agent_load(&a.email)?;
+        let mut waits: Vec<i64> = tickets
+            .iter()
+            .filter(|t| t.agent == a.email)
+            .filter_map(|t| t.first_response_at.map(|f| (f - t.created_at).max(0) / 60))
+            .collect();
+        waits.sort_unstable();
+        let available = frontdesk::route::available(a, load, now);
+        rows.push(Row {
+            name: a.name.clone(),
+            email: a.email.to_string(),
+            teams: a.teams.clone(),
+            open: load.open,
+            away: a.away || load.away,
+            available,
+            back: if available || a.away || load.away {
+                String::new()
+            } else {
+                a.hours
+                    .next_open(now)
+                    .map(|z| frontdesk::hours::describe_return(&z, now))
+                    .unwrap_or_default()
+            },
+            first_response_median_minutes: waits.get(waits.len() / 2).copied(),
+        });
+    }
+    if json {
+        return print_json(&rows);
+    }
+    println!(
+        "{:<22} {:<28} {:>5}  {:<10} {:<26} FIRST RESPONSE (MEDIAN)",
+        "AGENT", "EMAIL", "OPEN", "STATUS", "BACK"
+    );
+    for r in &rows {
+        let status = if r.away {
+            "away"
+        } else if r.available {
+            "available"
+        } else {
+            "off hours"
+        };
+        println!(
+            "{:<22} {:<28} {:>5}  {:<10} {:<26} {}",
+            clip(&r.name, 22),
+            clip(&r.email, 28),
+            r.open,
+            status,
+            r.back,
+            r.first_response_median_minutes
+                .map_or("-".into(), |m| format!("{m} min"))
+        );
+    }
     Ok(())
 }
 

@@ -38,6 +38,8 @@ pub trait State: ThreadLookup {
     fn customer_tickets(&self, customer: &EmailAddress) -> Result<Vec<TicketId>, StoreError>;
     /// The raw bytes of a stored incoming mail.
     fn inbound_raw(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError>;
+    /// An agent's open tickets and away flag.
+    fn agent_load(&self, agent: &crate::types::AgentEmail) -> Result<route::AgentLoad, StoreError>;
 }
 
 impl State for Store {
@@ -58,6 +60,9 @@ impl State for Store {
     }
     fn inbound_raw(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
         self.raw(seq)
+    }
+    fn agent_load(&self, agent: &crate::types::AgentEmail) -> Result<route::AgentLoad, StoreError> {
+        Store::agent_load(self, agent)
     }
 }
 
@@ -219,9 +224,30 @@ pub fn decide(
             if let Some(tag) = untrusted_tag {
                 info!(ticket_tag = %tag, "subject carries another customer's ticket tag: opening a new ticket");
             }
-            let pool = route::plan(&cfg.routes, &cfg.agents, &mail.recipients);
-            let counter = state.pool_counter(&pool.key)?;
-            let Some(agent) = pool.pick(counter).and_then(|e| cfg.agent(e)) else {
+            // The agent of the customer's previous ticket, for sticky assignment.
+            let last = match state.customer_tickets(&customer.address)?.last() {
+                Some(id) => state.ticket(*id)?.map(|t| (t.agent, t.updated_at)),
+                None => None,
+            };
+            // A failing read here changes only whom a ticket goes to, never whether it is
+            // acknowledged: fall back to "idle" and the first turn.
+            let load = |e: &crate::types::AgentEmail| state.agent_load(e).unwrap_or_default();
+            let counter = |k: &str| state.pool_counter(k).unwrap_or(0);
+            let now_ts = jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+            let Some(assignment) = route::assign(
+                cfg,
+                &mail.recipients,
+                last.as_ref().map(|(a, t)| (a, *t)),
+                now_ts,
+                &load,
+                &counter,
+            ) else {
+                return Ok(quarantine(
+                    message_id,
+                    "no agent is configured to take the ticket".into(),
+                ));
+            };
+            let Some(agent) = cfg.agent(&assignment.agent) else {
                 return Ok(quarantine(
                     message_id,
                     "no agent is configured to take the ticket".into(),
@@ -256,6 +282,11 @@ pub fn decide(
                     text: &mail.text,
                     quote_lines: cfg.ack.quote_lines,
                     message_id: our_message_id(&ctx, "ack", id),
+                    agent_available: assignment.available,
+                    agent_back: assignment
+                        .back_at
+                        .as_ref()
+                        .map(|b| crate::hours::describe_return(b, now_ts)),
                     date,
                 };
                 match acknowledgement(templates, &input) {
@@ -293,7 +324,7 @@ pub fn decide(
             }
             Plan::NewTicket {
                 ticket,
-                pool_key: pool.key,
+                pool_key: assignment.pool_key,
                 not_acknowledged,
                 outgoing,
             }
@@ -1049,6 +1080,9 @@ mod tests {
         }
         fn inbound_raw(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
             Ok((seq == 1).then(|| ALICE.to_vec()))
+        }
+        fn agent_load(&self, _: &crate::types::AgentEmail) -> Result<route::AgentLoad, StoreError> {
+            Ok(route::AgentLoad::default())
         }
     }
 

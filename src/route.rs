@@ -1,13 +1,17 @@
 //! Which agent a new ticket goes to (spec flow step 4). Pure: the rules and the agents in,
 //! a [`Pool`] out; the caller keeps the round-robin counter of each pool in the store.
 //!
-//! This is the first cut: `[[routes]]` match on the address the mail was sent to (To, Cc,
-//! Delivered-To, so that `billing@` and `support@` can share one mailbox) and name a team or
-//! an agent; within a team, and when no rule matches, agents take turns. Availability, sticky
-//! assignment and `least_open` come with the agents issue.
+//! `[[routes]]` match on the address the mail was sent to (To, Cc, Delivered-To, so that
+//! `billing@` and `support@` can share one mailbox) and name a team or an agent. [`assign`]
+//! then prefers the agent who last helped the customer (sticky), skips agents who are away,
+//! outside working hours or at capacity, applies the team's strategy (round robin or fewest
+//! open tickets), tries the team's fallback, and if nobody is available picks the member who
+//! is back soonest, so the acknowledgement can say honestly when.
 
-use crate::config::{Agent, Route, RouteTarget};
-use crate::types::{AgentEmail, EmailAddress};
+use jiff::{Timestamp, Zoned};
+
+use crate::config::{Agent, Config, Route, RouteTarget, Strategy};
+use crate::types::{AgentEmail, EmailAddress, UnixTime};
 
 /// The agents a new ticket may go to, and the key of their round-robin counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +68,156 @@ pub fn plan(routes: &[Route], agents: &[Agent], recipients: &[EmailAddress]) -> 
     }
 }
 
+/// What the store knows about an agent right now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentLoad {
+    /// Open tickets assigned to them.
+    pub open: usize,
+    /// Marked away with `frontdesk agents away`.
+    pub away: bool,
+}
+
+/// The agent a new ticket goes to, and what to promise the customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    /// The agent.
+    pub agent: AgentEmail,
+    /// The round-robin counter that advances.
+    pub pool_key: String,
+    /// Whether they are at work and have capacity now.
+    pub available: bool,
+    /// When they are back, if they are not available now and their hours say.
+    pub back_at: Option<Zoned>,
+    /// Chosen because they helped this customer last.
+    pub sticky: bool,
+}
+
+fn is_away(agent: &Agent, load: AgentLoad) -> bool {
+    agent.away || load.away
+}
+
+/// Whether `agent` can take a ticket at `now`.
+pub fn available(agent: &Agent, load: AgentLoad, now: Timestamp) -> bool {
+    !is_away(agent, load)
+        && (agent.max_open == 0 || load.open < agent.max_open)
+        && agent.hours.is_open(now)
+}
+
+fn pool_for(cfg: &Config, target: &RouteTarget) -> Pool {
+    match target {
+        RouteTarget::Agent(a) => Pool {
+            key: format!("agent:{a}"),
+            members: vec![a.clone()],
+        },
+        RouteTarget::Team(team) => Pool {
+            key: format!("team:{team}"),
+            members: cfg
+                .agents
+                .iter()
+                .filter(|a| a.teams.contains(team))
+                .map(|a| a.email.clone())
+                .collect(),
+        },
+    }
+}
+
+fn strategy_of(cfg: &Config, pool: &Pool) -> Strategy {
+    pool.key
+        .strip_prefix("team:")
+        .map_or(Strategy::RoundRobin, |t| cfg.team(t).strategy)
+}
+
+fn fallback_of(cfg: &Config, pool: &Pool) -> Option<RouteTarget> {
+    pool.key
+        .strip_prefix("team:")
+        .and_then(|t| cfg.team(t).fallback)
+}
+
+/// Chooses the agent for a new ticket. `last` is the agent of the customer's previous ticket
+/// and when it was last touched; `load` reads the store; `counter` gives a pool's
+/// round-robin count. Returns `None` only when no agent is configured.
+pub fn assign(
+    cfg: &Config,
+    recipients: &[EmailAddress],
+    last: Option<(&AgentEmail, UnixTime)>,
+    now: Timestamp,
+    load: &dyn Fn(&AgentEmail) -> AgentLoad,
+    counter: &dyn Fn(&str) -> u64,
+) -> Option<Assignment> {
+    let first = plan(&cfg.routes, &cfg.agents, recipients);
+    let agent_of = |e: &AgentEmail| cfg.agent(e);
+    let avail = |e: &AgentEmail| agent_of(e).is_some_and(|a| available(a, load(e), now));
+
+    // Sticky: the agent who helped this customer last, if they may take it now.
+    if let Some((prev, touched)) = last
+        && now.as_second().saturating_sub(touched) <= cfg.routing.sticky.as_secs() as i64
+        && first.members.contains(prev)
+        && avail(prev)
+    {
+        return Some(Assignment {
+            agent: prev.clone(),
+            pool_key: first.key.clone(),
+            available: true,
+            back_at: None,
+            sticky: true,
+        });
+    }
+
+    // The pool, then its fallback: the first with someone available now.
+    let mut pools = vec![first.clone()];
+    if let Some(fb) = fallback_of(cfg, &first) {
+        pools.push(pool_for(cfg, &fb));
+    }
+    for pool in &pools {
+        let ready: Vec<&AgentEmail> = pool.members.iter().filter(|e| avail(e)).collect();
+        if ready.is_empty() {
+            continue;
+        }
+        let n = counter(&pool.key);
+        let chosen = match strategy_of(cfg, pool) {
+            Strategy::RoundRobin => ready[(n % ready.len() as u64) as usize],
+            Strategy::LeastOpen => {
+                let min = ready.iter().map(|e| load(e).open).min().unwrap_or(0);
+                let tied: Vec<&&AgentEmail> =
+                    ready.iter().filter(|e| load(e).open == min).collect();
+                tied[(n % tied.len() as u64) as usize]
+            }
+        };
+        return Some(Assignment {
+            agent: chosen.clone(),
+            pool_key: pool.key.clone(),
+            available: true,
+            back_at: None,
+            sticky: false,
+        });
+    }
+
+    // Nobody available: the member of the first pool who is back soonest (away agents last).
+    let members: Vec<&Agent> = first.members.iter().filter_map(agent_of).collect();
+    let soonest = members
+        .iter()
+        .filter(|a| !is_away(a, load(&a.email)))
+        .filter_map(|a| a.hours.next_open(now).map(|z| (*a, z)))
+        .min_by_key(|(_, z)| z.timestamp());
+    let (agent, back_at) = match soonest {
+        Some((a, z)) => (a, Some(z)),
+        None => {
+            let n = counter(&first.key);
+            (
+                *members.get((n % members.len().max(1) as u64) as usize)?,
+                None,
+            )
+        }
+    };
+    Some(Assignment {
+        agent: agent.email.clone(),
+        pool_key: first.key,
+        available: false,
+        back_at,
+        sticky: false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,7 +231,173 @@ mod tests {
             name: name.into(),
             email: AgentEmail::new(email(mail)),
             teams: teams.iter().map(|t| t.to_string()).collect(),
+            hours: crate::hours::WorkingHours::always(),
+            away: false,
+            max_open: 0,
         }
+    }
+
+    fn config(extra: &str) -> Config {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("k");
+        std::fs::write(&key, "0123456789abcdef0123456789abcdef").expect("key");
+        let path = dir.path().join("f.toml");
+        std::fs::write(
+            &path,
+            format!(
+                r#"
+[service]
+name = "Acme Support"
+address = "support@example.test"
+token_secret_file = "{}"
+[imap]
+host = "127.0.0.1"
+tls = "none"
+password = "x"
+[smtp]
+host = "127.0.0.1"
+tls = "none"
+{extra}
+"#,
+                key.display()
+            ),
+        )
+        .expect("write");
+        Config::load_with_env(&path, Vec::new()).expect("valid")
+    }
+
+    const TEAM: &str = r#"
+[[agents]]
+name = "Jason Miller"
+email = "jason@example.test"
+teams = ["billing"]
+working_hours = "Mon-Fri 09:00-17:00"
+timezone = "Europe/Berlin"
+max_open = 2
+[[agents]]
+name = "Kim Lee"
+email = "kim@example.test"
+teams = ["billing"]
+working_hours = "Mon-Fri 13:00-21:00"
+timezone = "Europe/Berlin"
+[[agents]]
+name = "Night Owl"
+email = "owl@example.test"
+teams = ["night"]
+[[teams]]
+name = "billing"
+strategy = "least_open"
+[[routes]]
+to = "billing@example.test"
+team = "billing"
+"#;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().expect("timestamp")
+    }
+
+    fn who(a: &Option<Assignment>) -> String {
+        a.as_ref().map(|a| a.agent.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn availability_capacity_stickiness_and_strategy() {
+        let cfg = config(TEAM);
+        let billing = [email("billing@example.test")];
+        let jason = AgentEmail::new(email("jason@example.test"));
+        let idle = |_: &AgentEmail| AgentLoad::default();
+        let zero = |_: &str| 0;
+        // Wednesday 10:00 CET: only Jason is at work.
+        let morning = ts("2026-11-25T09:00:00Z");
+        assert_eq!(
+            who(&assign(&cfg, &billing, None, morning, &idle, &zero)),
+            "jason@example.test"
+        );
+        // 14:00 CET, both at work, Jason has more open tickets: least_open picks Kim.
+        let afternoon = ts("2026-11-25T13:00:00Z");
+        let busy_jason = |e: &AgentEmail| AgentLoad {
+            open: if e.to_string() == "jason@example.test" {
+                1
+            } else {
+                0
+            },
+            away: false,
+        };
+        assert_eq!(
+            who(&assign(&cfg, &billing, None, afternoon, &busy_jason, &zero)),
+            "kim@example.test"
+        );
+        // Sticky beats the strategy while Jason is available and within the window…
+        let last = Some((&jason, afternoon.as_second() - 86_400));
+        let a = assign(&cfg, &billing, last, afternoon, &busy_jason, &zero);
+        assert_eq!(who(&a), "jason@example.test");
+        assert!(a.expect("assigned").sticky);
+        // …but not when Jason is at capacity (max_open = 2)…
+        let full = |e: &AgentEmail| AgentLoad {
+            open: if e.to_string() == "jason@example.test" {
+                2
+            } else {
+                0
+            },
+            away: false,
+        };
+        assert_eq!(
+            who(&assign(&cfg, &billing, last, afternoon, &full, &zero)),
+            "kim@example.test"
+        );
+        // …nor when marked away, nor after the sticky window.
+        let away = |e: &AgentEmail| AgentLoad {
+            open: 0,
+            away: e.to_string() == "jason@example.test",
+        };
+        assert_eq!(
+            who(&assign(&cfg, &billing, last, afternoon, &away, &zero)),
+            "kim@example.test"
+        );
+        let old = Some((&jason, afternoon.as_second() - 40 * 86_400));
+        assert_eq!(
+            who(&assign(&cfg, &billing, old, afternoon, &busy_jason, &zero)),
+            "kim@example.test"
+        );
+    }
+
+    #[test]
+    fn nobody_available_means_the_soonest_back_with_an_honest_time() {
+        let cfg = config(TEAM);
+        let billing = [email("billing@example.test")];
+        let idle = |_: &AgentEmail| AgentLoad::default();
+        // Saturday night: Jason back Monday 09:00, Kim Monday 13:00.
+        let saturday = ts("2026-11-28T22:00:00Z");
+        let a = assign(&cfg, &billing, None, saturday, &idle, &|_| 0).expect("assigned");
+        assert_eq!(a.agent.to_string(), "jason@example.test");
+        assert!(!a.available);
+        let back = a.back_at.expect("back");
+        assert_eq!(
+            crate::hours::describe_return(&back, saturday),
+            "Monday at 09:00 CET"
+        );
+    }
+
+    #[test]
+    fn team_fallback_takes_over() {
+        let cfg = config(&format!("{TEAM}\n[[teams]]\nname = \"night\"\n").replace(
+            "strategy = \"least_open\"",
+            "strategy = \"least_open\"\nfallback = \"night\"",
+        ));
+        let billing = [email("billing@example.test")];
+        let saturday = ts("2026-11-28T22:00:00Z");
+        let a = assign(
+            &cfg,
+            &billing,
+            None,
+            saturday,
+            &|_| AgentLoad::default(),
+            &|_| 0,
+        )
+        .expect("assigned");
+        assert_eq!(a.agent.to_string(), "owl@example.test");
+        assert!(a.available);
+        assert_eq!(a.pool_key, "team:night");
     }
 
     #[test]

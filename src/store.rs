@@ -418,6 +418,7 @@ pub struct Store {
     outbox_raw: Tree,
     dead: Tree,
     sent: Tree,
+    agents: Tree,
 }
 
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
@@ -440,6 +441,23 @@ fn unwrap_tx<T>(r: std::result::Result<T, TransactionError<StoreError>>) -> Resu
         TransactionError::Abort(e) => e,
         TransactionError::Storage(e) => StoreError::Sled(e),
     })
+}
+
+fn open_key(agent: &AgentEmail) -> Vec<u8> {
+    format!("open:{agent}").into_bytes()
+}
+
+/// Adds `delta` to an agent's open-ticket counter inside a transaction.
+fn bump_open(meta: &TransactionalTree, agent: &AgentEmail, delta: i64) -> TxResult<()> {
+    let key = open_key(agent);
+    let n = meta.get(&key)?.map_or(0, |v| from_be(&v)) as i64;
+    meta.insert(key, &be((n + delta).max(0) as u64))?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct AgentRecord {
+    away: bool,
 }
 
 fn digest(raw: &[u8]) -> [u8; 16] {
@@ -505,6 +523,7 @@ impl Store {
             outbox_raw: t("outbox_raw")?,
             dead: t("dead")?,
             sent: t("sent")?,
+            agents: t("agents")?,
             db,
         };
         store.migrate()?;
@@ -852,6 +871,7 @@ impl Store {
                             }
                             customers
                                 .insert(customer_key.as_str().as_bytes(), encode(&customer))?;
+                            bump_open(meta, &ticket.agent, 1)?;
                             tickets.insert(&be(ticket.id.get()), encode(&ticket))?;
                             Outcome::NewTicket {
                                 ticket: ticket.id,
@@ -869,8 +889,9 @@ impl Store {
                             let mut t = load(*ticket)?;
                             t.messages.push(message.clone());
                             t.updated_at = now;
-                            if *reopen {
+                            if *reopen && t.state == TicketState::Closed {
                                 t.state = TicketState::Open;
+                                bump_open(meta, &t.agent, 1)?;
                             }
                             for mail in outgoing {
                                 queue(&mut t, mail)?;
@@ -898,6 +919,8 @@ impl Store {
                             let mut t = load(*ticket)?;
                             t.messages.push(message.clone());
                             t.updated_at = now;
+                            let (was_open, old_agent) =
+                                (t.state == TicketState::Open, t.agent.clone());
                             if let Some(state) = state {
                                 t.state = *state;
                             }
@@ -905,6 +928,12 @@ impl Store {
                                 // The new agent's notification starts their own thread.
                                 t.agent = agent.clone();
                                 t.notify_root = None;
+                            }
+                            if was_open {
+                                bump_open(meta, &old_agent, -1)?;
+                            }
+                            if t.state == TicketState::Open {
+                                bump_open(meta, &t.agent, 1)?;
                             }
                             for mail in outgoing {
                                 queue(&mut t, mail)?;
@@ -949,6 +978,29 @@ impl Store {
         })
     }
 
+    /// An agent's open tickets and away flag.
+    pub fn agent_load(&self, agent: &AgentEmail) -> Result<crate::route::AgentLoad> {
+        let open = self.meta.get(open_key(agent))?.map_or(0, |v| from_be(&v)) as usize;
+        let record: AgentRecord = self
+            .agents
+            .get(agent.to_string())?
+            .map(|v| decode("agents", &v))
+            .transpose()?
+            .unwrap_or_default();
+        Ok(crate::route::AgentLoad {
+            open,
+            away: record.away,
+        })
+    }
+
+    /// Marks an agent away (new tickets skip them) or back.
+    pub fn set_away(&self, agent: &AgentEmail, away: bool) -> Result<()> {
+        self.agents
+            .insert(agent.to_string(), encode(&AgentRecord { away }))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// The tickets a customer opened before, oldest first.
     pub fn customer_tickets(&self, customer: &EmailAddress) -> Result<Vec<TicketId>> {
         let c: Option<Customer> = self
@@ -967,6 +1019,15 @@ impl Store {
             .get(be(id.get()))?
             .map(|v| decode("tickets", &v))
             .transpose()
+    }
+
+    /// Every ticket with its history (for statistics), oldest first.
+    pub fn tickets_full(&self) -> Result<Vec<Ticket>> {
+        self.tickets
+            .iter()
+            .values()
+            .map(|v| decode("tickets", &v?))
+            .collect()
     }
 
     /// All tickets, oldest first.
@@ -1255,6 +1316,84 @@ mod tests {
                 .customer_tickets(&addr("alice+other@customer.test"))
                 .expect("lookup"),
             vec![TicketId::FIRST]
+        );
+    }
+
+    #[test]
+    fn open_counters_follow_the_ticket_state_and_owner() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let batch: Vec<Fetched> = (1..=5)
+            .map(|uid| Fetched {
+                uid,
+                raw: vec![uid as u8],
+            })
+            .collect();
+        let seqs = store.store_fetched("INBOX", 1, &batch, 0).expect("store");
+        let jason = AgentEmail::new(addr("jason@example.test"));
+        let maria = AgentEmail::new(addr("maria@example.test"));
+        let open = |a: &AgentEmail| store.agent_load(a).expect("load").open;
+        store
+            .record_outcome(
+                seqs[0],
+                None,
+                true,
+                &new_ticket(&store, "a@customer.test"),
+                0,
+            )
+            .expect("new");
+        assert_eq!(open(&jason), 1);
+        let agent_plan = |state, reassign| Plan::Agent {
+            ticket: TicketId::FIRST,
+            message: TicketMessage {
+                at: 0,
+                direction: Direction::Note,
+                message_id: None,
+                from: None,
+                subject: String::new(),
+                inbound_seq: None,
+                outbox_id: None,
+                suppressed: None,
+                note: None,
+            },
+            outgoing: vec![],
+            state,
+            reassign,
+            action: "test".into(),
+        };
+        store
+            .record_outcome(
+                seqs[1],
+                None,
+                false,
+                &agent_plan(Some(TicketState::Closed), None),
+                0,
+            )
+            .expect("close");
+        assert_eq!(open(&jason), 0, "closing releases capacity");
+        store
+            .record_outcome(
+                seqs[2],
+                None,
+                false,
+                &agent_plan(Some(TicketState::Open), None),
+                0,
+            )
+            .expect("reopen");
+        assert_eq!(open(&jason), 1);
+        store
+            .record_outcome(
+                seqs[3],
+                None,
+                false,
+                &agent_plan(None, Some(maria.clone())),
+                0,
+            )
+            .expect("assign");
+        assert_eq!(
+            (open(&jason), open(&maria)),
+            (0, 1),
+            "assigning moves the ticket"
         );
     }
 

@@ -15,6 +15,7 @@
 //! - `reconnects_after_the_server_drops_the_session`
 //! - `two_mails_sharing_a_message_id_are_both_handled`
 //! - `agent_answers_by_mail_and_forgeries_are_refused`
+//! - `availability_shapes_the_promise_and_the_agents_cli`
 
 mod common;
 
@@ -865,4 +866,57 @@ On Wed, 25 Nov 2026 at 10:00, Kim Kerr via Acme Support <{support}> wrote:\r\n> 
         2,
         "{quarantined}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn availability_shapes_the_promise_and_the_agents_cli() {
+    let stack = Stack::get();
+    // The agent works only on the day three days from now: never today or tomorrow, even if
+    // the test runs across midnight, so the promise names that weekday.
+    let day = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .date()
+        .checked_add(jiff::ToSpan::days(3))
+        .expect("date");
+    let short = day.strftime("%a").to_string();
+    let long = day.strftime("%A").to_string();
+    let mut d = Daemon::configure(
+        &stack,
+        Options {
+            agent_extra: format!("working_hours = \"{short} 09:00-17:00\"\ntimezone = \"UTC\""),
+            ..Options::default()
+        },
+    );
+    d.launch().await;
+    let lia = format!("{}@customer.test", unique("lia"));
+    send_customer_mail(
+        &stack,
+        "Lia Lund",
+        &lia,
+        &d.support,
+        "Weekend question",
+        "Are you there?",
+    )
+    .await;
+    let ack = wait_for_mail(&stack, &lia, 1).await;
+    let text = ack[0].text().replace("\r\n", " ").replace('\n', " ");
+    assert!(
+        text.contains(&format!(
+            "Jason is back {long} at 09:00 UTC and will answer you then."
+        )),
+        "{text}"
+    );
+    wait_quiet(&stack, &d).await;
+    d.stop().await;
+
+    let agents = d.cli_json(&["agents", "list"]);
+    let row = &agents[0];
+    assert_eq!(row["email"], d.agent);
+    assert_eq!(row["open"], 1, "{agents}");
+    assert_eq!(row["available"], false, "{agents}");
+    d.cli(&["agents", "away", &d.agent]);
+    assert_eq!(d.cli_json(&["agents", "list"])[0]["away"], true);
+    d.cli(&["agents", "back", "Jason Miller"]);
+    assert_eq!(d.cli_json(&["agents", "list"])[0]["away"], false);
 }

@@ -310,6 +310,8 @@ pub struct Options {
     pub ca_file: Option<PathBuf>,
     /// Extra lines for the `[imap]` section.
     pub imap_extra: String,
+    /// Extra lines for the agent's `[[agents]]` entry.
+    pub agent_extra: String,
     pub extra: String,
 }
 
@@ -320,6 +322,7 @@ impl Default for Options {
             transport: Transport::Plain,
             ca_file: None,
             imap_extra: String::new(),
+            agent_extra: String::new(),
             extra: String::new(),
         }
     }
@@ -405,6 +408,7 @@ password_file = "{pw}"
 name = "Jason Miller"
 email = "{agent}"
 teams = ["billing"]
+{agent_extra}
 
 [[routes]]
 to = "billing@example.test"
@@ -426,6 +430,7 @@ team = "billing"
                 )
             },
             imap_extra = opts.imap_extra,
+            agent_extra = opts.agent_extra,
             extra = opts.extra,
         );
         std::fs::write(&config, text).expect("config");

@@ -1,0 +1,233 @@
+//! Working hours: when an agent is at work and when they are back, in their own time zone.
+//! Pure: the clock is a parameter. The format is what ops write in the configuration:
+//! `"Mon-Fri 09:00-17:00; Sat 10:00-14:00"` (spans separated by `;`, days as ranges or
+//! comma lists, times as `HH:MM`, `24:00` allowed as an end).
+
+use jiff::civil::{Time, Weekday};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan, Zoned};
+
+/// One span of working time on some weekdays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Span {
+    days: [bool; 7],
+    start: Time,
+    /// Exclusive end; `None` means midnight at the end of the day.
+    end: Option<Time>,
+}
+
+/// An agent's working hours in their time zone. No spans means "always at work".
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkingHours {
+    spans: Vec<Span>,
+    tz: TimeZone,
+    tz_name: String,
+}
+
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+fn day_index(s: &str) -> Option<usize> {
+    let s = s.trim().to_ascii_lowercase();
+    DAYS.iter().position(|d| s.starts_with(d) && s.len() >= 3)
+}
+
+fn weekday_index(w: Weekday) -> usize {
+    w.to_monday_zero_offset() as usize
+}
+
+fn parse_time(s: &str) -> Result<Option<Time>, String> {
+    let s = s.trim();
+    if s == "24:00" {
+        return Ok(None);
+    }
+    let (h, m) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not HH:MM"))?;
+    let h: i8 = h.parse().map_err(|_| format!("{s:?} is not HH:MM"))?;
+    let m: i8 = m.parse().map_err(|_| format!("{s:?} is not HH:MM"))?;
+    Time::new(h, m, 0, 0)
+        .map(Some)
+        .map_err(|_| format!("{s:?} is not a time of day"))
+}
+
+impl WorkingHours {
+    /// Always at work, in UTC.
+    pub fn always() -> WorkingHours {
+        WorkingHours {
+            spans: Vec::new(),
+            tz: TimeZone::UTC,
+            tz_name: "UTC".into(),
+        }
+    }
+
+    /// Parses a specification in the named IANA time zone (e.g. `Europe/Berlin`).
+    pub fn parse(spec: &str, tz_name: &str) -> Result<WorkingHours, String> {
+        let tz =
+            TimeZone::get(tz_name).map_err(|_| format!("{tz_name:?} is not a known time zone"))?;
+        let mut spans = Vec::new();
+        for part in spec.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (days_text, times) = part
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| format!("{part:?}: expected e.g. \"Mon-Fri 09:00-17:00\""))?;
+            let mut days = [false; 7];
+            for item in days_text.split(',') {
+                match item.split_once('-') {
+                    Some((a, b)) => {
+                        let (a, b) = (
+                            day_index(a).ok_or_else(|| format!("{a:?} is not a weekday"))?,
+                            day_index(b).ok_or_else(|| format!("{b:?} is not a weekday"))?,
+                        );
+                        let mut d = a;
+                        loop {
+                            days[d] = true;
+                            if d == b {
+                                break;
+                            }
+                            d = (d + 1) % 7;
+                        }
+                    }
+                    None => {
+                        days[day_index(item)
+                            .ok_or_else(|| format!("{item:?} is not a weekday"))?] = true
+                    }
+                }
+            }
+            let (start, end) = times
+                .trim()
+                .split_once('-')
+                .ok_or_else(|| format!("{times:?}: expected HH:MM-HH:MM"))?;
+            let start =
+                parse_time(start)?.ok_or_else(|| "a span cannot start at 24:00".to_string())?;
+            let end = parse_time(end)?;
+            if end.is_some_and(|e| e <= start) {
+                return Err(format!("{part:?}: the end must be after the start"));
+            }
+            spans.push(Span { days, start, end });
+        }
+        Ok(WorkingHours {
+            spans,
+            tz,
+            tz_name: tz_name.to_string(),
+        })
+    }
+
+    /// The time zone's name, as configured.
+    pub fn tz_name(&self) -> &str {
+        &self.tz_name
+    }
+
+    /// Whether `at` falls into working time.
+    pub fn is_open(&self, at: Timestamp) -> bool {
+        if self.spans.is_empty() {
+            return true;
+        }
+        let local = at.to_zoned(self.tz.clone());
+        let day = weekday_index(local.weekday());
+        let t = local.time();
+        self.spans
+            .iter()
+            .any(|s| s.days[day] && s.start <= t && s.end.is_none_or(|e| t < e))
+    }
+
+    /// When working time next begins at or after `at` (`at` itself when at work now);
+    /// `None` if there are no working days at all.
+    pub fn next_open(&self, at: Timestamp) -> Option<Zoned> {
+        let local = at.to_zoned(self.tz.clone());
+        if self.is_open(at) {
+            return Some(local);
+        }
+        let today = local.date();
+        let mut best: Option<Zoned> = None;
+        for offset in 0..=7i64 {
+            let Ok(date) = today.checked_add(offset.days()) else {
+                continue;
+            };
+            let day = weekday_index(date.weekday());
+            for s in self.spans.iter().filter(|s| s.days[day]) {
+                let Ok(start) = date.to_datetime(s.start).to_zoned(self.tz.clone()) else {
+                    continue;
+                };
+                if start.timestamp() > at
+                    && best
+                        .as_ref()
+                        .is_none_or(|b| start.timestamp() < b.timestamp())
+                {
+                    best = Some(start);
+                }
+            }
+            if best.is_some() {
+                break;
+            }
+        }
+        best
+    }
+}
+
+/// "today at 14:00 CET", "tomorrow at 09:00 CET", "Monday at 09:00 CET": when someone is
+/// back, as a customer reads it (in the agent's zone, which is named).
+pub fn describe_return(back: &Zoned, now: Timestamp) -> String {
+    let today = now.to_zoned(back.time_zone().clone()).date();
+    let when = if back.date() == today {
+        "today".to_string()
+    } else if today.tomorrow().is_ok_and(|t| t == back.date()) {
+        "tomorrow".to_string()
+    } else {
+        back.strftime("%A").to_string()
+    };
+    format!("{when} at {}", back.strftime("%H:%M %Z"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().expect("timestamp")
+    }
+
+    #[test]
+    fn office_hours_in_berlin() {
+        let h = WorkingHours::parse("Mon-Fri 09:00-17:00; Sat 10:00-12:00", "Europe/Berlin")
+            .expect("valid");
+        // Wednesday 25 Nov 2026, 10:00 UTC = 11:00 CET.
+        assert!(h.is_open(ts("2026-11-25T10:00:00Z")));
+        // 16:30 UTC = 17:30 CET: closed; back Thursday 09:00 CET.
+        let evening = ts("2026-11-25T16:30:00Z");
+        assert!(!h.is_open(evening));
+        let back = h.next_open(evening).expect("back");
+        assert_eq!(
+            back.strftime("%Y-%m-%d %H:%M %Z").to_string(),
+            "2026-11-26 09:00 CET"
+        );
+        assert_eq!(describe_return(&back, evening), "tomorrow at 09:00 CET");
+        // Saturday 12:30 CET: back Monday.
+        let saturday = ts("2026-11-28T11:30:00Z");
+        let back = h.next_open(saturday).expect("back");
+        assert_eq!(describe_return(&back, saturday), "Monday at 09:00 CET");
+        // Early Friday: back today.
+        let early = ts("2026-11-27T06:00:00Z");
+        assert_eq!(
+            describe_return(&h.next_open(early).expect("back"), early),
+            "today at 09:00 CET"
+        );
+    }
+
+    #[test]
+    fn ranges_wrap_and_lists_work() {
+        let h = WorkingHours::parse("Fri-Mon 00:00-24:00", "UTC").expect("valid");
+        assert!(h.is_open(ts("2026-11-29T23:59:00Z")), "Sunday");
+        assert!(!h.is_open(ts("2026-11-25T12:00:00Z")), "Wednesday");
+        let h = WorkingHours::parse("Tue,Thu 08:00-12:00", "UTC").expect("valid");
+        assert!(h.is_open(ts("2026-11-26T09:00:00Z")), "Thursday");
+        assert!(!h.is_open(ts("2026-11-25T09:00:00Z")), "Wednesday");
+    }
+
+    #[test]
+    fn always_and_errors() {
+        assert!(WorkingHours::always().is_open(ts("2026-11-25T03:00:00Z")));
+        assert!(WorkingHours::parse("Mon-Fri 09:00-17:00", "Mars/Olympus").is_err());
+        assert!(WorkingHours::parse("Someday 09:00-17:00", "UTC").is_err());
+        assert!(WorkingHours::parse("Mon 17:00-09:00", "UTC").is_err());
+        assert!(WorkingHours::parse("Mon 9-5", "UTC").is_err());
+    }
+}
