@@ -62,11 +62,32 @@ pub struct RawConfig {
     #[serde(default)]
     routing: RawRouting,
     #[serde(default)]
+    tickets: RawTickets,
+    #[serde(default)]
     agents: Vec<RawAgent>,
     #[serde(default)]
     teams: Vec<RawTeam>,
     #[serde(default)]
     routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTickets {
+    #[serde(default = "default_reopen_days")]
+    reopen_days: u64,
+}
+
+impl Default for RawTickets {
+    fn default() -> Self {
+        RawTickets {
+            reopen_days: default_reopen_days(),
+        }
+    }
+}
+
+fn default_reopen_days() -> u64 {
+    14
 }
 
 #[derive(Debug, Deserialize)]
@@ -432,6 +453,9 @@ pub struct Limits {
 pub struct Routing {
     /// A customer who writes again within this time goes to the agent who helped them last.
     pub sticky: Duration,
+    /// A customer's reply to a ticket closed less than this long ago reopens it; after that
+    /// it opens a new ticket linked to the old one.
+    pub reopen_window: Duration,
 }
 
 /// One `[[agents]]` entry.
@@ -1151,6 +1175,7 @@ impl RawConfig {
             },
             routing: Routing {
                 sticky: secs(self.routing.sticky_days.saturating_mul(86_400)),
+                reopen_window: secs(self.tickets.reopen_days.saturating_mul(86_400)),
             },
             agents,
             teams,

@@ -359,6 +359,9 @@ fn ticket_show(store: &Store, number: TicketId, json: bool) -> anyhow::Result<()
     println!("  agent     {}", t.agent);
     println!("  subject   {}", t.subject);
     println!("  opened    {}", fmt_time(t.created_at));
+    if let Some(prev) = t.linked_from {
+        println!("  follows   closed ticket #{prev}");
+    }
     if let Some(first) = t.first_response_at {
         println!(
             "  first response after {} min",

@@ -164,6 +164,28 @@ pub fn decide(
     )?;
     let message_id = mail.message_id.clone();
 
+    // A person answering a ticket closed longer ago than the reopen window starts a new
+    // ticket that links to the old one; within the window the old ticket reopens.
+    let by_person = !matches!(class, Classified::Suppress(r) if r.is_automated());
+    let mut linked_from = None;
+    let threading = match threading {
+        Threading::Join { ticket, .. } if by_person => match state.ticket(ticket)? {
+            Some(t)
+                if t.state == TicketState::Closed
+                    && t.closed_at.is_some_and(|c| {
+                        now.saturating_sub(c) > cfg.routing.reopen_window.as_secs() as i64
+                    }) =>
+            {
+                linked_from = Some(ticket);
+                Threading::New {
+                    untrusted_tag: None,
+                }
+            }
+            _ => threading,
+        },
+        other => other,
+    };
+
     let plan = match (threading, class) {
         (Threading::Join { ticket, via }, class) => {
             let (reason, person) = match class {
@@ -312,6 +334,8 @@ pub fn decide(
                 messages: vec![inbound_message(&mail, seq, now, not_acknowledged)],
                 first_response_at: None,
                 notify_root: None,
+                closed_at: None,
+                linked_from,
             };
             match notification(&ctx, &ticket, agent, &customer, &mail, raw, Notify::New) {
                 Ok(n) => outgoing.push(n),
@@ -1301,6 +1325,8 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
                 }],
                 first_response_at: None,
                 notify_root: Some("<notify.1001.1@example.test>".into()),
+                closed_at: None,
+                linked_from: None,
             },
         );
         mem
@@ -1320,6 +1346,36 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
 Message-ID: <j1@example.test>\r\n\r\n{body}"
         )
         .into_bytes()
+    }
+
+    #[test]
+    fn a_reply_to_a_long_closed_ticket_opens_a_linked_one() {
+        let reply = b"From: Alice Doe <alice@customer.test>\r\nSubject: Re: Help\r\nIn-Reply-To: <a1@customer.test>\r\n\r\nIt broke again.\r\n";
+        let mut mem = with_ticket();
+        mem.ids
+            .insert("<a1@customer.test>".into(), TicketId::new(1001));
+        let closed = |mem: &mut Mem, at: UnixTime| {
+            let t = mem.tickets.get_mut(&TicketId::new(1001)).expect("ticket");
+            t.state = TicketState::Closed;
+            t.closed_at = Some(at);
+        };
+        // Closed yesterday (now = 1_000_000): the old ticket reopens.
+        closed(&mut mem, 1_000_000 - 86_400);
+        match run(reply, &mem) {
+            Plan::Join { reopen, ticket, .. } => assert!(reopen && ticket == TicketId::new(1001)),
+            other => panic!("expected a reopening join, got {other:?}"),
+        }
+        // Closed a month ago: a new ticket, linked, acknowledged.
+        closed(&mut mem, 1_000_000 - 30 * 86_400);
+        match run(reply, &mem) {
+            Plan::NewTicket {
+                ticket, outgoing, ..
+            } => {
+                assert_eq!(ticket.linked_from, Some(TicketId::new(1001)));
+                assert!(of_kind(&outgoing, MailKind::Acknowledgement).is_some());
+            }
+            other => panic!("expected a new linked ticket, got {other:?}"),
+        }
     }
 
     #[test]

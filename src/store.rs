@@ -255,6 +255,12 @@ pub struct Ticket {
     /// Message-ID of the first notification to the agent: later ones thread under it.
     #[serde(default)]
     pub notify_root: Option<String>,
+    /// When it was closed (for the reopen window).
+    #[serde(default)]
+    pub closed_at: Option<UnixTime>,
+    /// The closed ticket this one follows up on.
+    #[serde(default)]
+    pub linked_from: Option<TicketId>,
 }
 
 impl Ticket {
@@ -891,6 +897,7 @@ impl Store {
                             t.updated_at = now;
                             if *reopen && t.state == TicketState::Closed {
                                 t.state = TicketState::Open;
+                                t.closed_at = None;
                                 bump_open(meta, &t.agent, 1)?;
                             }
                             for mail in outgoing {
@@ -932,6 +939,11 @@ impl Store {
                             if was_open {
                                 bump_open(meta, &old_agent, -1)?;
                             }
+                            t.closed_at = match (was_open, t.state) {
+                                (true, TicketState::Closed) => Some(now),
+                                (_, TicketState::Open) => None,
+                                (false, TicketState::Closed) => t.closed_at,
+                            };
                             if t.state == TicketState::Open {
                                 bump_open(meta, &t.agent, 1)?;
                             }
@@ -1188,6 +1200,8 @@ mod tests {
                 messages: vec![],
                 first_response_at: None,
                 notify_root: None,
+                closed_at: None,
+                linked_from: None,
             },
             pool_key: "all".into(),
             not_acknowledged: Some(SuppressReason::RateLimited),
