@@ -185,6 +185,112 @@ pub fn attachments(raw: &[u8]) -> Vec<Attachment> {
         .collect()
 }
 
+/// A customer's mail found inside a forward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forwarded {
+    /// The original sender.
+    pub from: Mailbox,
+    /// The original subject.
+    pub subject: String,
+    /// The original text.
+    pub text: String,
+    /// The original Message-ID, when the forward kept it (attached message).
+    pub message_id: Option<String>,
+}
+
+const FORWARD_MARKERS: &[&str] = &[
+    "---------- forwarded message",
+    "-------- forwarded message",
+    "-------- original message",
+    "-----original message-----",
+    "begin forwarded message:",
+];
+
+/// The address (and name) in a quoted header line such as `From: *Alice Doe* <alice@x.test>`.
+fn quoted_from(value: &str) -> Option<Mailbox> {
+    let value = value.trim();
+    let (name, addr) = match (value.rfind('<'), value.rfind('>')) {
+        (Some(l), Some(r)) if l < r => (&value[..l], &value[l + 1..r]),
+        _ => (
+            "",
+            value
+                .split_whitespace()
+                .find(|w| w.contains('@'))
+                .unwrap_or_default(),
+        ),
+    };
+    let address = EmailAddress::parse(
+        addr.trim_matches(|c: char| c == '[' || c == ']' || c.is_whitespace()),
+    )?;
+    let name = sanitize::header_text(
+        name.trim()
+            .trim_matches(|c| c == '"' || c == '*' || c == '\''),
+        80,
+    );
+    Some(Mailbox {
+        name: (!name.is_empty()).then_some(name),
+        address,
+    })
+}
+
+/// Finds the customer's mail inside a forward: an attached `message/rfc822` first, else the
+/// quoted header block that Gmail, Thunderbird, Apple Mail and Outlook put above the text.
+pub fn forwarded(raw: &[u8]) -> Option<Forwarded> {
+    let msg = MessageParser::default().parse(raw)?;
+    for part in msg.attachments() {
+        if let Some(inner) = part.message() {
+            let (from, _) = first_mailbox(inner.from());
+            if let Some(from) = from {
+                return Some(Forwarded {
+                    from,
+                    subject: sanitize::header_text(inner.subject().unwrap_or_default(), 250),
+                    text: inner
+                        .body_text(0)
+                        .map(|t| t.into_owned())
+                        .unwrap_or_default(),
+                    message_id: inner
+                        .message_id()
+                        .map(|id| sanitize::header_text(id, 250))
+                        .filter(|id| !id.is_empty() && !id.contains(' '))
+                        .map(|id| format!("<{}>", id.trim_matches(['<', '>']))),
+                });
+            }
+        }
+    }
+    let text = msg.body_text(0)?.into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| {
+        let l = l.trim().to_lowercase();
+        FORWARD_MARKERS.iter().any(|m| l.starts_with(m))
+    })?;
+    let mut from = None;
+    let mut subject = String::new();
+    let mut body_start = None;
+    for (i, line) in lines.iter().enumerate().skip(start + 1).take(12) {
+        let t = line.trim();
+        if t.is_empty() && from.is_some() {
+            body_start = Some(i + 1);
+            break;
+        }
+        let lower = t.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("from:").map(|_| &t[5..]) {
+            from = quoted_from(v);
+        } else if lower.starts_with("subject:") {
+            subject = sanitize::header_text(&t[8..], 250);
+        }
+    }
+    let from = from?;
+    let body = body_start
+        .map(|b| lines[b..].join("\n"))
+        .unwrap_or_default();
+    Some(Forwarded {
+        from,
+        subject,
+        text: body.trim().to_string(),
+        message_id: None,
+    })
+}
+
 /// Parses raw bytes. Fails only when no header at all is found; every other oddity yields a
 /// `ParsedMail` with the missing parts empty, for the classifier to judge.
 pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
@@ -414,6 +520,35 @@ Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\
     fn non_ascii_header_names_do_not_panic() {
         let m = parse("Liéé-X: y\r\nFrom: a@customer.test\r\n\r\nbody".as_bytes()).expect("parses");
         assert!(m.automation.list_header.is_none());
+    }
+
+    #[test]
+    fn forwards_reveal_the_original_sender() {
+        let gmail = b"From: Jason <jason@example.test>\r\nSubject: Fwd: Broken\r\n\r\n\
+Please handle.\r\n\r\n---------- Forwarded message ---------\r\nFrom: *Alice Doe* <alice@customer.test>\r\n\
+Date: Wed, 25 Nov 2026 at 10:00\r\nSubject: Broken\r\nTo: Jason <jason@example.test>\r\n\r\nMy printer broke.\r\n";
+        let f = forwarded(gmail).expect("forward");
+        assert_eq!(f.from.address.as_str(), "alice@customer.test");
+        assert_eq!(f.from.name.as_deref(), Some("Alice Doe"));
+        assert_eq!(f.subject, "Broken");
+        assert_eq!(f.text, "My printer broke.");
+
+        let apple =
+            b"From: jason@example.test\r\nSubject: Fwd: x\r\n\r\nBegin forwarded message:\r\n\r\n\
+From: Bob <bob@customer.test>\r\nSubject: Refund\r\n\r\nWhere is it?\r\n";
+        assert_eq!(
+            forwarded(apple).expect("forward").from.address.as_str(),
+            "bob@customer.test"
+        );
+
+        let attached = b"From: jason@example.test\r\nSubject: Fwd\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n\
+From: Carol <carol@customer.test>\r\nSubject: Help\r\nMessage-ID: <c1@customer.test>\r\n\r\nHelp me.\r\n--b--\r\n";
+        let f = forwarded(attached).expect("forward");
+        assert_eq!(f.from.address.as_str(), "carol@customer.test");
+        assert_eq!(f.message_id.as_deref(), Some("<c1@customer.test>"));
+
+        assert!(forwarded(b"From: a@customer.test\r\n\r\nJust a mail.\r\n").is_none());
     }
 
     #[test]

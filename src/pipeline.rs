@@ -153,6 +153,34 @@ pub fn decide(
     if let Some(token) = relay::find_token_address(&mail.recipients, &cfg.service.address) {
         return agent_mail(&ctx, &mail, &token, class);
     }
+    // An agent forwarding a customer's mail that reached them directly: the ticket (and the
+    // acknowledgement) are the customer's, and the forwarding agent is preferred as owner.
+    if let Some(agent) = sending_agent(cfg, &mail)
+        && agent_verified(&mail)
+        && let Some(fwd) = crate::parse::forwarded(raw)
+        && !cfg
+            .agents
+            .iter()
+            .any(|a| a.email.address() == &fwd.from.address)
+        && !cfg
+            .own_addresses()
+            .iter()
+            .any(|o| *o == fwd.from.address.without_detail())
+    {
+        let original = ParsedMail {
+            from: Some(fwd.from),
+            subject: fwd.subject,
+            text: fwd.text,
+            message_id: fwd.message_id,
+            recipients: mail.recipients.clone(),
+            ..ParsedMail::default()
+        };
+        let class = classify(&original, &identity);
+        if !matches!(class, Classified::Suppress(r) if r.is_automated()) {
+            info!(event = "mail.forwarded", agent = %agent.email, "an agent forwarded a customer's mail");
+            return new_ticket(&ctx, &original, class, None, None, Some(&agent.email));
+        }
+    }
     let sender = mail.from.as_ref().map(|f| &f.address);
     let threading = thread(
         sender,
@@ -226,135 +254,180 @@ pub fn decide(
             Plan::Suppress(reason)
         }
         (Threading::New { untrusted_tag }, class) => {
-            // A person who asked not to be auto-answered still gets a ticket, just no reply.
-            let withheld = match class {
-                Classified::Suppress(reason) => Some(reason),
-                Classified::Acknowledge => None,
-            };
-            let Some(customer) = mail.from.clone() else {
-                // The raw From stays in the stored mail; it is not written into logs.
-                let what = if mail.from_raw.is_some() {
-                    "not a valid address"
-                } else {
-                    "missing"
-                };
-                return Ok(quarantine(
-                    message_id,
-                    format!("no valid sender address in From ({what})"),
-                ));
-            };
-            if let Some(tag) = untrusted_tag {
-                info!(ticket_tag = %tag, "subject carries another customer's ticket tag: opening a new ticket");
-            }
-            // The agent of the customer's previous ticket, for sticky assignment.
-            let last = match state.customer_tickets(&customer.address)?.last() {
-                Some(id) => state.ticket(*id)?.map(|t| (t.agent, t.updated_at)),
-                None => None,
-            };
-            // A failing read here changes only whom a ticket goes to, never whether it is
-            // acknowledged: fall back to "idle" and the first turn.
-            let load = |e: &crate::types::AgentEmail| state.agent_load(e).unwrap_or_default();
-            let counter = |k: &str| state.pool_counter(k).unwrap_or(0);
-            let now_ts = jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-            let Some(assignment) = route::assign(
-                cfg,
-                &mail.recipients,
-                last.as_ref().map(|(a, t)| (a, *t)),
-                now_ts,
-                &load,
-                &counter,
-            ) else {
-                return Ok(quarantine(
-                    message_id,
-                    "no agent is configured to take the ticket".into(),
-                ));
-            };
-            let Some(agent) = cfg.agent(&assignment.agent) else {
-                return Ok(quarantine(
-                    message_id,
-                    "no agent is configured to take the ticket".into(),
-                ));
-            };
-            let id = state.next_ticket()?;
-            let mut outgoing = Vec::new();
-            let not_acknowledged = if let Some(reason) = withheld {
-                Some(reason)
-            } else if cfg.ack.require_aligned_sender && !crate::classify::sender_aligned(&mail) {
-                Some(SuppressReason::UnverifiedSender)
-            } else if !cfg.ack.enabled {
-                Some(SuppressReason::AcknowledgementsDisabled)
-            } else if state.acks_since(
-                &customer.address.without_detail(),
-                now.saturating_sub(86_400),
-            )? >= cfg.ack.per_sender_per_day as usize
-            {
-                Some(SuppressReason::RateLimited)
-            } else {
-                let input = AckInput {
-                    service_name: &cfg.service.name,
-                    service_address: &cfg.service.address,
-                    ticket: id,
-                    customer: &customer,
-                    agent_name: &agent.name,
-                    agent_address: agent.email.address(),
-                    subject: &mail.subject,
-                    parent_message_id: mail.message_id.as_deref(),
-                    parent_references: &mail.references,
-                    parent_in_reply_to: &mail.in_reply_to,
-                    text: &mail.text,
-                    quote_lines: cfg.ack.quote_lines,
-                    message_id: our_message_id(&ctx, "ack", id),
-                    agent_available: assignment.available,
-                    agent_back: assignment
-                        .back_at
-                        .as_ref()
-                        .map(|b| crate::hours::describe_return(b, now_ts)),
-                    date,
-                };
-                match acknowledgement(templates, &input) {
-                    Ok(out) => outgoing.push(out),
-                    Err(e) => {
-                        return Ok(quarantine(
-                            message_id,
-                            format!("acknowledgement could not be composed: {e}"),
-                        ));
-                    }
-                }
-                None
-            };
-            let ticket = Ticket {
-                id,
-                customer: customer.address.clone(),
-                customer_name: customer.name.clone(),
-                subject: mail.subject.clone(),
-                state: TicketState::Open,
-                agent: agent.email.clone(),
-                created_at: now,
-                updated_at: now,
-                messages: vec![inbound_message(&mail, seq, now, not_acknowledged)],
-                first_response_at: None,
-                notify_root: None,
-                closed_at: None,
-                linked_from,
-            };
-            match notification(&ctx, &ticket, agent, &customer, &mail, raw, Notify::New) {
-                Ok(n) => outgoing.push(n),
-                Err(e) => {
-                    return Ok(quarantine(
-                        message_id,
-                        format!("agent notification could not be composed: {e}"),
-                    ));
-                }
-            }
-            Plan::NewTicket {
-                ticket,
-                pool_key: assignment.pool_key,
-                not_acknowledged,
-                outgoing,
-            }
+            return new_ticket(&ctx, &mail, class, untrusted_tag, linked_from, None);
         }
     };
     Ok(Decision { message_id, plan })
+}
+
+/// Opens a ticket for `mail` (a customer's own mail, or one an agent forwarded): the agent
+/// by [`route::assign`] (preferring `prefer`, e.g. the forwarding agent), the
+/// acknowledgement unless withheld, and the agent's notification.
+fn new_ticket<S: State>(
+    ctx: &Ctx<'_, S>,
+    mail: &ParsedMail,
+    class: Classified,
+    untrusted_tag: Option<TicketId>,
+    linked_from: Option<TicketId>,
+    prefer: Option<&crate::types::AgentEmail>,
+) -> Result<Decision, StoreError> {
+    let (cfg, state, templates, now, seq, raw, date) = (
+        ctx.cfg,
+        ctx.state,
+        ctx.templates,
+        ctx.now,
+        ctx.seq,
+        ctx.raw,
+        ctx.date,
+    );
+    let message_id = mail.message_id.clone();
+    // A person who asked not to be auto-answered still gets a ticket, just no reply.
+    let withheld = match class {
+        Classified::Suppress(reason) => Some(reason),
+        Classified::Acknowledge => None,
+    };
+    let Some(customer) = mail.from.clone() else {
+        // The raw From stays in the stored mail; it is not written into logs.
+        let what = if mail.from_raw.is_some() {
+            "not a valid address"
+        } else {
+            "missing"
+        };
+        return Ok(quarantine(
+            message_id,
+            format!("no valid sender address in From ({what})"),
+        ));
+    };
+    if let Some(tag) = untrusted_tag {
+        info!(ticket_tag = %tag, "subject carries another customer's ticket tag: opening a new ticket");
+    }
+    // The agent of the customer's previous ticket (or the agent who forwarded the mail),
+    // for sticky assignment.
+    let last = match (prefer, state.customer_tickets(&customer.address)?.last()) {
+        (Some(agent), _) => Some((agent.clone(), now)),
+        (None, Some(id)) => state.ticket(*id)?.map(|t| (t.agent, t.updated_at)),
+        (None, None) => None,
+    };
+    // A failing read here changes only whom a ticket goes to, never whether it is
+    // acknowledged: fall back to "idle" and the first turn.
+    let load = |e: &crate::types::AgentEmail| state.agent_load(e).unwrap_or_default();
+    let counter = |k: &str| state.pool_counter(k).unwrap_or(0);
+    let now_ts = jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let Some(assignment) = route::assign(
+        cfg,
+        &mail.recipients,
+        last.as_ref().map(|(a, t)| (a, *t)),
+        now_ts,
+        &load,
+        &counter,
+    ) else {
+        return Ok(quarantine(
+            message_id,
+            "no agent is configured to take the ticket".into(),
+        ));
+    };
+    let Some(agent) = cfg.agent(&assignment.agent) else {
+        return Ok(quarantine(
+            message_id,
+            "no agent is configured to take the ticket".into(),
+        ));
+    };
+    let id = state.next_ticket()?;
+    let mut outgoing = Vec::new();
+    let not_acknowledged = if let Some(reason) = withheld {
+        Some(reason)
+    } else if cfg.ack.require_aligned_sender && !crate::classify::sender_aligned(mail) {
+        Some(SuppressReason::UnverifiedSender)
+    } else if !cfg.ack.enabled {
+        Some(SuppressReason::AcknowledgementsDisabled)
+    } else if state.acks_since(
+        &customer.address.without_detail(),
+        now.saturating_sub(86_400),
+    )? >= cfg.ack.per_sender_per_day as usize
+    {
+        Some(SuppressReason::RateLimited)
+    } else {
+        let input = AckInput {
+            service_name: &cfg.service.name,
+            service_address: &cfg.service.address,
+            ticket: id,
+            customer: &customer,
+            agent_name: &agent.name,
+            agent_address: agent.email.address(),
+            subject: &mail.subject,
+            parent_message_id: mail.message_id.as_deref(),
+            parent_references: &mail.references,
+            parent_in_reply_to: &mail.in_reply_to,
+            text: &mail.text,
+            quote_lines: cfg.ack.quote_lines,
+            message_id: our_message_id(ctx, "ack", id),
+            agent_available: assignment.available,
+            agent_back: assignment
+                .back_at
+                .as_ref()
+                .map(|b| crate::hours::describe_return(b, now_ts)),
+            date,
+        };
+        match acknowledgement(templates, &input) {
+            Ok(out) => outgoing.push(out),
+            Err(e) => {
+                return Ok(quarantine(
+                    message_id,
+                    format!("acknowledgement could not be composed: {e}"),
+                ));
+            }
+        }
+        None
+    };
+    let ticket = Ticket {
+        id,
+        customer: customer.address.clone(),
+        customer_name: customer.name.clone(),
+        subject: mail.subject.clone(),
+        state: TicketState::Open,
+        agent: agent.email.clone(),
+        created_at: now,
+        updated_at: now,
+        messages: vec![inbound_message(mail, seq, now, not_acknowledged)],
+        first_response_at: None,
+        notify_root: None,
+        closed_at: None,
+        linked_from,
+    };
+    match notification(ctx, &ticket, agent, &customer, mail, raw, Notify::New) {
+        Ok(n) => outgoing.push(n),
+        Err(e) => {
+            return Ok(quarantine(
+                message_id,
+                format!("agent notification could not be composed: {e}"),
+            ));
+        }
+    }
+    Ok(Decision {
+        message_id,
+        plan: Plan::NewTicket {
+            ticket,
+            pool_key: assignment.pool_key,
+            not_acknowledged,
+            outgoing,
+        },
+    })
+}
+
+/// The configured agent the mail's From names, if any.
+fn sending_agent<'a>(cfg: &'a Config, mail: &ParsedMail) -> Option<&'a Agent> {
+    let from = mail.from.as_ref()?;
+    cfg.agents
+        .iter()
+        .find(|a| a.email.address() == &from.address)
+}
+
+/// Whether an agent's mail is backed by its envelope: a Return-Path that is present and in
+/// the From's organizational domain. From alone is forgeable; mail that makes us write to a
+/// customer on an agent's behalf must at least pass this.
+fn agent_verified(mail: &ParsedMail) -> bool {
+    matches!(mail.return_path, crate::parse::ReturnPath::Address(_))
+        && crate::classify::sender_aligned(mail)
 }
 
 /// Our Message-ID for a mail of `kind` caused by the mail being processed.
@@ -1376,6 +1449,39 @@ Message-ID: <j1@example.test>\r\n\r\n{body}"
             }
             other => panic!("expected a new linked ticket, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn an_agents_forward_opens_the_customers_ticket() {
+        let raw = b"Return-Path: <jason@example.test>\r\nFrom: Jason Miller <jason@example.test>\r\nTo: support@example.test\r\n\
+Subject: Fwd: Broken\r\n\r\nFor the queue.\r\n\r\n---------- Forwarded message ---------\r\n\
+From: Alice Doe <alice@customer.test>\r\nSubject: Broken\r\n\r\nMy printer broke.\r\n";
+        let Plan::NewTicket {
+            ticket, outgoing, ..
+        } = run(raw, &Mem::default())
+        else {
+            panic!("expected a new ticket");
+        };
+        assert_eq!(ticket.customer.as_str(), "alice@customer.test");
+        assert_eq!(ticket.agent.to_string(), "jason@example.test");
+        let ack = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+        assert_eq!(
+            ack.recipients[0].as_str(),
+            "alice@customer.test",
+            "the customer, not the agent"
+        );
+        assert!(String::from_utf8_lossy(&ack.raw).contains("My printer broke."));
+
+        // A forged "agent" forward (foreign envelope) does not make us write to a stranger.
+        let forged = String::from_utf8_lossy(raw).replace(
+            "Return-Path: <jason@example.test>",
+            "Return-Path: <x@evil.test>",
+        );
+        let plan = run(forged.as_bytes(), &Mem::default());
+        assert!(
+            !matches!(&plan, Plan::NewTicket { ticket, .. } if ticket.customer.as_str() == "alice@customer.test"),
+            "{plan:?}"
+        );
     }
 
     #[test]
