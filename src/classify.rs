@@ -52,6 +52,10 @@ pub enum SuppressReason {
     AcknowledgementsDisabled,
     /// The mail joined an existing ticket, which was acknowledged already.
     FollowUp,
+    /// The subject says it is an automatic reply ("Out of Office", "Automatic reply", …) but
+    /// no header does: a weak signal, so a customer still gets a ticket (without a reply) and
+    /// an agent's such mail is never relayed.
+    AutoReplySubject,
     /// The envelope sender's domain does not match the From domain: the From may be forged,
     /// and an acknowledgement would send our mail to whoever was impersonated.
     UnverifiedSender,
@@ -76,6 +80,7 @@ impl SuppressReason {
             SuppressReason::AcknowledgementsDisabled => "acknowledgements-disabled",
             SuppressReason::FollowUp => "follow-up",
             SuppressReason::UnverifiedSender => "unverified-sender",
+            SuppressReason::AutoReplySubject => "auto-reply-subject",
         }
     }
 
@@ -92,6 +97,7 @@ impl SuppressReason {
                 // using Outlook may send it. Open the ticket, just without an acknowledgement.
                 | SuppressReason::AutoResponseSuppress
                 | SuppressReason::UnverifiedSender
+                | SuppressReason::AutoReplySubject
         )
     }
 }
@@ -134,6 +140,26 @@ fn local_part_is_system(local: &str) -> bool {
     ) || base.starts_with("owner-")
         || base.ends_with("-request")
         || base.ends_with("-bounces")
+}
+
+/// Subjects that out-of-office tools write without any header saying so.
+fn is_auto_reply_subject(subject: &str) -> bool {
+    let s = subject.trim().to_lowercase();
+    [
+        "out of office",
+        "out of the office",
+        "automatic reply",
+        "auto-reply",
+        "autoreply",
+        "abwesenheitsnotiz",
+        "automatische antwort",
+        "réponse automatique",
+        "respuesta automática",
+        "automatisch antwoord",
+        "risposta automatica",
+    ]
+    .iter()
+    .any(|p| s.starts_with(p))
 }
 
 /// The token of a structured header value before any `;` parameters, lowercased, with
@@ -224,6 +250,8 @@ pub fn classify(mail: &ParsedMail, me: &Identity) -> Classified {
         .is_some_and(|v| matches!(token(v).as_str(), "bulk" | "list" | "junk" | "auto_reply"))
     {
         Some(BulkPrecedence)
+    } else if is_auto_reply_subject(&mail.subject) {
+        Some(AutoReplySubject)
     } else {
         let sender = mail.from.as_ref().map(|f| &f.address);
         let return_local = match &mail.return_path {

@@ -185,6 +185,66 @@ pub fn attachments(raw: &[u8]) -> Vec<Attachment> {
         .collect()
 }
 
+/// The attachments an agent's answer may pass on to a customer: not attached messages
+/// (they carry our notification and its reply token), not Outlook's `winmail.dat`, not
+/// inline images of a signature.
+pub fn relay_attachments(raw: &[u8]) -> Vec<Attachment> {
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return Vec::new();
+    };
+    let keep: Vec<bool> = msg
+        .attachments()
+        .map(|part| {
+            let ct = part
+                .content_type()
+                .map(|ct| {
+                    format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase()
+                })
+                .unwrap_or_default();
+            let inline = part
+                .content_disposition()
+                .is_none_or(|d| d.ctype().eq_ignore_ascii_case("inline"));
+            part.message().is_none()
+                && !ct.starts_with("message/")
+                && ct != "text/rfc822-headers"
+                && ct != "application/ms-tnef"
+                && !(inline && part.content_id().is_some())
+        })
+        .collect();
+    attachments(raw)
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(a, k)| k.then_some(a))
+        .collect()
+}
+
+/// The text of a reply with as much of the quote removed as the HTML allows: for HTML-only
+/// mail (Gmail, Outlook on the web), the HTML is cut at the client's quote container before
+/// it is turned into text, since converted quotes carry no `>` marks.
+pub fn reply_text(raw: &[u8]) -> Option<String> {
+    let msg = MessageParser::default().parse(raw)?;
+    if msg.text_part(0).is_some_and(|p| !p.is_text_html()) {
+        return msg.body_text(0).map(|t| t.into_owned());
+    }
+    let html = msg.body_html(0)?.into_owned();
+    let lower = html.to_ascii_lowercase();
+    let cut = [
+        "class=\"gmail_quote",
+        "class=\"gmail_attr",
+        "<blockquote",
+        "id=\"divrplyfwdmsg",
+        "id=\"x_divrplyfwdmsg",
+        "id=\"appendonsend",
+        "class=\"moz-cite-prefix",
+    ]
+    .iter()
+    .filter_map(|m| lower.find(m))
+    .min()
+    .map(|pos| lower[..pos].rfind('<').unwrap_or(pos))
+    .unwrap_or(html.len());
+    Some(mail_parser::decoders::html::html_to_text(&html[..cut]))
+}
+
 /// A customer's mail found inside a forward.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forwarded {
@@ -549,6 +609,31 @@ From: Carol <carol@customer.test>\r\nSubject: Help\r\nMessage-ID: <c1@customer.t
         assert_eq!(f.message_id.as_deref(), Some("<c1@customer.test>"));
 
         assert!(forwarded(b"From: a@customer.test\r\n\r\nJust a mail.\r\n").is_none());
+    }
+
+    #[test]
+    fn html_only_replies_lose_their_quote() {
+        let raw = b"From: jason@example.test\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+<div>Please restart it.</div><div class=\"gmail_quote\"><div class=\"gmail_attr\">On Wed, Acme wrote:</div>\
+<blockquote>Ticket #1001 \xc2\xb7 Alice</blockquote></div>\r\n";
+        let text = reply_text(raw).expect("text");
+        assert!(text.contains("Please restart it."), "{text}");
+        assert!(
+            !text.contains("Ticket #1001") && !text.contains("wrote"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn relayed_attachments_leave_out_messages_tnef_and_inline_images() {
+        let raw = b"From: jason@example.test\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n\
+--b\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\nContent-Disposition: attachment; filename=\"invoice.pdf\"\r\n\r\n%PDF\r\n\
+--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: support@example.test\r\nReply-To: support+1001.abc@example.test\r\n\r\nold\r\n\
+--b\r\nContent-Type: application/ms-tnef; name=\"winmail.dat\"\r\nContent-Disposition: attachment\r\n\r\nxx\r\n\
+--b\r\nContent-Type: image/png; name=\"logo.png\"\r\nContent-ID: <logo@sig>\r\nContent-Disposition: inline\r\n\r\npng\r\n--b--\r\n";
+        let names: Vec<String> = relay_attachments(raw).into_iter().map(|a| a.name).collect();
+        assert_eq!(names, vec!["invoice.pdf"]);
     }
 
     #[test]

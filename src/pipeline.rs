@@ -195,6 +195,34 @@ pub fn decide(
     // A person answering a ticket closed longer ago than the reopen window starts a new
     // ticket that links to the old one; within the window the old ticket reopens.
     let by_person = !matches!(class, Classified::Suppress(r) if r.is_automated());
+    // A subject tag is easy to copy and From is easy to forge: a tag-only join needs an
+    // envelope that backs the From, or it opens a ticket of its own (without a reply).
+    let threading = match threading {
+        Threading::Join {
+            ticket,
+            via: crate::thread::JoinedVia::SubjectTag,
+        } if !crate::classify::sender_aligned(&mail) => Threading::New {
+            untrusted_tag: Some(ticket),
+        },
+        other => other,
+    };
+    // An agent writing to the plain support address about a ticket (replying to a notice
+    // without its Reply-To, say) is not a customer: tell them, send nothing.
+    if let (Threading::Join { ticket, .. }, Some(agent)) = (&threading, sending_agent(cfg, &mail))
+        && by_person
+        && let Some(t) = state.ticket(*ticket)?
+    {
+        let mut message = inbound_message(&mail, seq, now, None);
+        message.direction = Direction::FromAgent;
+        return refuse(
+            &ctx,
+            &t,
+            agent,
+            message,
+            mail.message_id.clone(),
+            "your mail reached the plain support address, so nothing was sent to the customer; answer with Reply on the ticket's notification (its Reply-To address)",
+        );
+    }
     let mut linked_from = None;
     let threading = match threading {
         Threading::Join { ticket, .. } if by_person => match state.ticket(ticket)? {
@@ -588,13 +616,22 @@ fn notice_to_agent<S: State>(
         reason: reason.to_string(),
     })?;
     let tag = crate::thread::ticket_tag(&service.name, ticket.id);
+    // Answering a notice (to correct a command) must work like answering a notification.
+    let secret = service
+        .token_secret
+        .as_ref()
+        .map(|s| s.expose().as_bytes())
+        .unwrap_or_default();
+    let token = relay::mint(secret, ticket.id, &agent.email);
+    let reply_to = EmailAddress::parse(&relay::reply_address(&service.address, ticket.id, &token))
+        .ok_or_else(|| crate::compose::ComposeError::Build("reply address is not valid".into()))?;
     build_mail(
         MailKind::AgentNotice,
         &Envelope {
             from_name: &service.name,
             service_address: &service.address,
             to: (Some(&agent.name), agent.email.address()),
-            reply_to: None,
+            reply_to: Some((Some(&service.name), &reply_to)),
             subject: &format!("Not sent: {tag} {}", ticket.subject),
             message_id: our_message_id(ctx, "notice", ticket.id),
             in_reply_to: ticket.notify_root.as_deref(),
@@ -610,7 +647,12 @@ fn notice_to_agent<S: State>(
 
 /// The configured agent `who` names: an address, a full name or a unique first name.
 fn find_agent<'a>(cfg: &'a Config, who: &str) -> Result<&'a Agent, String> {
-    let who = who.trim().trim_start_matches('<').trim_end_matches('>');
+    let who = who.trim();
+    // "Maria Lopez <maria@example.com>": the address decides.
+    let who = match (who.rfind('<'), who.rfind('>')) {
+        (Some(l), Some(r)) if l < r => &who[l + 1..r],
+        _ => who,
+    };
     if who.is_empty() {
         return Err("name an agent, e.g. #assign Maria Lopez".into());
     }
@@ -646,8 +688,45 @@ fn find_agent<'a>(cfg: &'a Config, who: &str) -> Result<&'a Agent, String> {
     }
 }
 
-/// Mail sent to a ticket's reply address: an agent's answer, note or command, once the
-/// token verifies for the sender; anything else is never relayed.
+/// Why an agent's mail to a reply address is refused: told to the agent, nothing is sent.
+fn refuse<S: State>(
+    ctx: &Ctx<'_, S>,
+    ticket: &Ticket,
+    agent: &Agent,
+    message: TicketMessage,
+    message_id: Option<String>,
+    reason: &str,
+) -> Result<Decision, StoreError> {
+    match notice_to_agent(ctx, ticket, agent, reason) {
+        Ok(n) => Ok(Decision {
+            message_id,
+            plan: Plan::Agent {
+                ticket: ticket.id,
+                message,
+                outgoing: vec![n],
+                state: None,
+                reassign: None,
+                action: format!("refused: {reason}"),
+            },
+        }),
+        Err(e) => Ok(quarantine(
+            message_id,
+            format!("notice could not be composed: {e}"),
+        )),
+    }
+}
+
+/// Lines of our own notification that must never reach a customer: if stripping left any of
+/// them in, the quote was not recognised and relaying would leak the internal header block.
+fn leaks_notification(body: &str, ticket: TicketId) -> bool {
+    body.contains("Reply to this mail to answer")
+        || body.contains("Lines at the top of your reply")
+        || body.contains(&format!("Ticket #{ticket} ·"))
+}
+
+/// Mail sent to a ticket's reply address. Only a configured agent whose envelope backs the
+/// From, holding a token that verifies, answering that ticket's thread, gets text relayed to
+/// the customer; everything doubtful is refused with a notice or quarantined, never sent.
 fn agent_mail<S: State>(
     ctx: &Ctx<'_, S>,
     mail: &ParsedMail,
@@ -662,26 +741,36 @@ fn agent_mail<S: State>(
             "mail to a reply address, but no token key is configured".into(),
         ));
     };
-    let agent = mail
-        .from
-        .as_ref()
-        .and_then(|f| cfg.agents.iter().find(|a| a.email.address() == &f.address));
-    let ticket = ctx.state.ticket(token.ticket)?;
-    let (Some(agent), Some(ticket)) = (agent, ticket) else {
+    let secret = secret.expose().as_bytes();
+    let Some(ticket) = ctx.state.ticket(token.ticket)? else {
         return Ok(quarantine(
             message_id,
             format!(
-                "mail to the reply address of ticket #{} is not from a configured agent (or the ticket does not exist); not relayed",
+                "mail to the reply address of ticket #{}, which does not exist; not relayed",
                 token.ticket
             ),
         ));
     };
-    if !relay::verify(
-        secret.expose().as_bytes(),
-        ticket.id,
-        &agent.email,
-        &token.token,
-    ) {
+    let Some(agent) = sending_agent(cfg, mail) else {
+        // Not an agent: a customer who replied-all to a leaked token address, or a forgery.
+        // Neither may speak for us; quarantine with the reason (nothing is sent).
+        return Ok(quarantine(
+            message_id,
+            format!(
+                "mail to the reply address of ticket #{} is not from a configured agent; not relayed",
+                ticket.id
+            ),
+        ));
+    };
+    // The token must be the sender's own, or (for the ticket's current agent) a previous
+    // owner's: an answer to an old notification after a reassignment.
+    let token_ok = relay::verify(secret, ticket.id, &agent.email, &token.token)
+        || (agent.email == ticket.agent
+            && cfg
+                .agents
+                .iter()
+                .any(|a| relay::verify(secret, ticket.id, &a.email, &token.token)));
+    if !token_ok {
         return Ok(quarantine(
             message_id,
             format!(
@@ -692,11 +781,11 @@ fn agent_mail<S: State>(
     }
     let mut message = inbound_message(mail, ctx.seq, ctx.now, None);
     message.direction = Direction::FromAgent;
-    let plan_with = |message: TicketMessage,
-                     outgoing: Vec<OutgoingMail>,
-                     state: Option<TicketState>,
-                     reassign: Option<crate::types::AgentEmail>,
-                     action: String| Decision {
+    let plan = |message: TicketMessage,
+                outgoing: Vec<OutgoingMail>,
+                state: Option<TicketState>,
+                reassign: Option<crate::types::AgentEmail>,
+                action: String| Decision {
         message_id: message_id.clone(),
         plan: Plan::Agent {
             ticket: ticket.id,
@@ -707,51 +796,126 @@ fn agent_mail<S: State>(
             action,
         },
     };
-    let plan =
-        |message: TicketMessage,
-         outgoing: Vec<OutgoingMail>,
-         state: Option<TicketState>,
-         action: String| { plan_with(message, outgoing, state, None, action) };
     // An agent's out-of-office answering the notification must never reach the customer.
     if let Classified::Suppress(reason) = class
-        && reason.is_automated()
+        && (reason.is_automated() || reason == SuppressReason::AutoReplySubject)
     {
         message.suppressed = Some(reason);
         return Ok(plan(
             message,
             Vec::new(),
             None,
+            None,
             format!("ignored automated mail ({reason})"),
         ));
     }
-    let read = relay::read_agent_message(&mail.text);
-    let refused: Vec<String> = read
-        .commands
-        .iter()
-        .filter_map(|c| match c {
-            Command::Assign(who) => match find_agent(cfg, who) {
-                Err(reason) => Some(format!("#assign {who}: {reason}; nothing was changed or sent")),
-                Ok(target) if target.email == ticket.agent => {
-                    Some(format!("#assign {who}: the ticket is already assigned to {}", target.name))
-                }
-                Ok(_) => None,
-            },
-            Command::Unknown(word) => Some(format!(
-                "#{word} is not a command (known: #note, #close, #reopen, #assign); nothing was sent"
-            )),
-            _ => None,
-        })
-        .collect();
-    if !refused.is_empty() {
-        let reason = refused.join("; ");
-        return match notice_to_agent(ctx, &ticket, agent, &reason) {
-            Ok(n) => Ok(plan(message, vec![n], None, format!("refused: {reason}"))),
-            Err(e) => Ok(quarantine(
-                message_id,
-                format!("notice could not be composed: {e}"),
-            )),
-        };
+    // From is forgeable: the envelope must back it before we speak for the agent.
+    if !agent_verified(mail) {
+        return Ok(quarantine(
+            message_id,
+            format!(
+                "agent mail for ticket #{} is not backed by its envelope (Return-Path missing or in another domain); not relayed",
+                ticket.id
+            ),
+        ));
     }
+    // The same mail twice (reply-all to two of our addresses, a client's re-send).
+    if let Some(id) = mail.message_id.as_deref()
+        && ticket.messages.iter().any(|m| {
+            matches!(m.direction, Direction::FromAgent | Direction::Note)
+                && m.message_id.as_deref() == Some(id)
+        })
+    {
+        return Ok(plan(
+            message,
+            Vec::new(),
+            None,
+            None,
+            "duplicate, already handled".into(),
+        ));
+    }
+    let tokens = relay::find_token_addresses(&mail.recipients, &cfg.service.address);
+    if tokens.iter().any(|t| t.ticket != ticket.id) {
+        return refuse(
+            ctx,
+            &ticket,
+            agent,
+            message,
+            message_id.clone(),
+            "the mail was addressed to the reply addresses of several tickets; send one answer per ticket",
+        );
+    }
+    // The answer must belong to this ticket's thread: a reply to its notification or a
+    // subject with its tag. A fresh mail to a remembered reply address is not an answer.
+    let mut in_thread = crate::thread::ticket_tags(&mail.subject, &cfg.service.name)
+        .iter()
+        .any(|(_, t)| *t == ticket.id);
+    for id in mail.in_reply_to.iter().chain(&mail.references) {
+        if ctx.state.ticket_by_message_id(id)? == Some(ticket.id) {
+            in_thread = true;
+        }
+    }
+    if !in_thread {
+        return refuse(
+            ctx,
+            &ticket,
+            agent,
+            message,
+            message_id.clone(),
+            &format!(
+                "this mail is not a reply to ticket #{}; press Reply on its notification to answer the customer",
+                ticket.id
+            ),
+        );
+    }
+
+    let read = relay::read_agent_message(
+        &crate::parse::reply_text(ctx.raw).unwrap_or_else(|| mail.text.clone()),
+    );
+    let mut refused: Vec<String> = Vec::new();
+    for c in &read.commands {
+        match c {
+            Command::Assign(who) => match find_agent(cfg, who) {
+                Err(reason) => refused.push(format!("#assign {who}: {reason}")),
+                Ok(target) if target.email == ticket.agent => refused.push(format!(
+                    "#assign {who}: the ticket is already assigned to {}",
+                    target.name
+                )),
+                Ok(_) => {}
+            },
+            Command::Unknown(word) => refused.push(format!(
+                "#{word} is not a command (known: #note, #close, #reopen, #assign)"
+            )),
+            _ => {}
+        }
+    }
+    if read.commands.contains(&Command::Close) && read.commands.contains(&Command::Reopen) {
+        refused.push("#close and #reopen contradict each other".into());
+    }
+    if relay::has_command_line(&read.body) {
+        refused
+            .push("a #command line was found below the text; commands go at the very top".into());
+    }
+    if leaks_notification(&read.body, ticket.id) {
+        refused.push("the quoted notification could not be separated from your answer (please reply above the quote)".into());
+    }
+    if !refused.is_empty() {
+        let reason = format!("{}; nothing was changed or sent", refused.join("; "));
+        return refuse(ctx, &ticket, agent, message, message_id.clone(), &reason);
+    }
+    let state = if read.commands.contains(&Command::Close) {
+        Some(TicketState::Closed)
+    } else if read.commands.contains(&Command::Reopen) {
+        Some(TicketState::Open)
+    } else {
+        None
+    };
+    let state_word = match state {
+        Some(TicketState::Closed) => ", closed",
+        Some(TicketState::Open) => ", reopened",
+        None => "",
+    };
+
     if let Some(target) = read.commands.iter().find_map(|c| match c {
         Command::Assign(who) => find_agent(cfg, who).ok(),
         _ => None,
@@ -797,12 +961,12 @@ fn agent_mail<S: State>(
             Ok(n) => {
                 message.note = Some(read.body.clone()).filter(|b| !b.is_empty());
                 message.direction = Direction::Note;
-                Ok(plan_with(
+                Ok(plan(
                     message,
                     vec![n],
-                    None,
+                    state,
                     Some(target.email.clone()),
-                    format!("assigned to {}", target.email),
+                    format!("assigned to {}{state_word}", target.email),
                 ))
             }
             Err(e) => Ok(quarantine(
@@ -811,18 +975,6 @@ fn agent_mail<S: State>(
             )),
         };
     }
-    let state = if read.commands.contains(&Command::Close) {
-        Some(TicketState::Closed)
-    } else if read.commands.contains(&Command::Reopen) {
-        Some(TicketState::Open)
-    } else {
-        None
-    };
-    let state_word = match state {
-        Some(TicketState::Closed) => ", closed",
-        Some(TicketState::Open) => ", reopened",
-        None => "",
-    };
     if read.commands.contains(&Command::Note) {
         message.note = Some(read.body.clone());
         message.direction = Direction::Note;
@@ -830,26 +982,60 @@ fn agent_mail<S: State>(
             message,
             Vec::new(),
             state,
+            None,
             format!("note{state_word}"),
         ));
     }
-    if read.body.trim().is_empty() {
+    let attachments = crate::parse::relay_attachments(ctx.raw);
+    let fingerprint = format!("{}+{}.", cfg.service.address.local_part(), ticket.id);
+    if attachments.iter().any(|a| {
+        a.data
+            .windows(fingerprint.len())
+            .any(|w| w.eq_ignore_ascii_case(fingerprint.as_bytes()))
+    }) {
+        return refuse(
+            ctx,
+            &ticket,
+            agent,
+            message,
+            message_id.clone(),
+            "an attachment contains this ticket's reply address (a copy of the notification?); nothing was sent",
+        );
+    }
+    if read.body.trim().is_empty() && attachments.is_empty() {
         if state.is_some() {
             return Ok(plan(
                 message,
                 Vec::new(),
                 state,
+                None,
                 state_word.trim_start_matches(", ").to_string(),
             ));
         }
-        let reason = "the answer was empty once the quoted notification was removed";
-        return match notice_to_agent(ctx, &ticket, agent, reason) {
-            Ok(n) => Ok(plan(message, vec![n], None, format!("refused: {reason}"))),
-            Err(e) => Ok(quarantine(
-                message_id,
-                format!("notice could not be composed: {e}"),
-            )),
-        };
+        return refuse(
+            ctx,
+            &ticket,
+            agent,
+            message,
+            message_id.clone(),
+            "the answer was empty once the quoted notification was removed",
+        );
+    }
+    // Replies to a ticket closed longer than the reopen window need an explicit #reopen.
+    if ticket.state == TicketState::Closed
+        && state.is_none()
+        && ticket
+            .closed_at
+            .is_some_and(|c| ctx.now.saturating_sub(c) > cfg.routing.reopen_window.as_secs() as i64)
+    {
+        return refuse(
+            ctx,
+            &ticket,
+            agent,
+            message,
+            message_id.clone(),
+            "the ticket was closed long ago; put #reopen at the top to answer it",
+        );
     }
     let service = &cfg.service;
     let customer = Mailbox {
@@ -882,7 +1068,7 @@ fn agent_mail<S: State>(
                     date: ctx.date,
                 },
                 text,
-                &crate::parse::attachments(ctx.raw),
+                &attachments,
                 Some(service.address.clone()),
             )
         });
@@ -891,6 +1077,7 @@ fn agent_mail<S: State>(
             message,
             vec![out],
             state,
+            None,
             format!("relayed{state_word}"),
         )),
         Err(e) => Ok(quarantine(
@@ -1414,8 +1601,13 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
             TicketId::new(1001),
             &jason,
         );
+        let envelope = from
+            .rsplit('<')
+            .next()
+            .unwrap_or(from)
+            .trim_end_matches('>');
         format!(
-            "From: {from}\r\nTo: support+{token_ticket}.{token}@example.test\r\nSubject: Re: [Acme Support #1001] Help\r\n{extra}\
+            "Return-Path: <{envelope}>\r\nFrom: {from}\r\nTo: support+{token_ticket}.{token}@example.test\r\nSubject: Re: [Acme Support #1001] Help\r\n{extra}\
 Message-ID: <j1@example.test>\r\n\r\n{body}"
         )
         .into_bytes()
@@ -1534,6 +1726,72 @@ From: Alice Doe <alice@customer.test>\r\nSubject: Broken\r\n\r\nMy printer broke
                 other => panic!("{name}: expected quarantine, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn relay_attacks_from_the_review_are_refused() {
+        let mem = with_ticket();
+        // The agent's exact address in From, but the envelope is someone else's.
+        let forged = String::from_utf8_lossy(&agent_mail_to(
+            1001,
+            "jason@example.test",
+            "Pay to IBAN X.",
+            "",
+        ))
+        .replace(
+            "Return-Path: <jason@example.test>",
+            "Return-Path: <mallory@evil.test>",
+        );
+        assert!(
+            matches!(run(forged.as_bytes(), &mem), Plan::Quarantine(r) if r.contains("envelope")),
+            "an exact-address forgery must not be relayed"
+        );
+        // Two tickets' reply addresses in one mail: which customer? Neither.
+        let two = String::from_utf8_lossy(&agent_mail_to(
+            1001,
+            "jason@example.test",
+            "Answer.",
+            "Cc: support+1002.abcdefghij@example.test\r\n",
+        ))
+        .into_owned();
+        let Plan::Agent {
+            outgoing, action, ..
+        } = run(two.as_bytes(), &mem)
+        else {
+            panic!("expected a refusal");
+        };
+        assert!(action.starts_with("refused"), "{action}");
+        assert!(outgoing.iter().all(|m| m.kind == MailKind::AgentNotice));
+        // A fresh mail to a remembered reply address: not an answer to the ticket.
+        let fresh =
+            String::from_utf8_lossy(&agent_mail_to(1001, "jason@example.test", "Unrelated.", ""))
+                .replace("Subject: Re: [Acme Support #1001] Help", "Subject: Lunch?");
+        let Plan::Agent {
+            outgoing, action, ..
+        } = run(fresh.as_bytes(), &mem)
+        else {
+            panic!("expected a refusal");
+        };
+        assert!(
+            action.starts_with("refused")
+                && outgoing.iter().all(|m| m.kind == MailKind::AgentNotice),
+            "{action}"
+        );
+        // A #note placed under the quote is still a note, never relayed.
+        let note = agent_mail_to(
+            1001,
+            "jason@example.test",
+            "On Wed, 25 Nov 2026, Acme wrote:\r\n> Help\r\n\r\n#note she is rude\r\n",
+            "",
+        );
+        let Plan::Agent {
+            outgoing, action, ..
+        } = run(&note, &mem)
+        else {
+            panic!("expected a note");
+        };
+        assert_eq!(action, "note");
+        assert!(outgoing.is_empty());
     }
 
     #[test]

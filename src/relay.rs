@@ -106,6 +106,62 @@ pub fn find_token_address(
     })
 }
 
+/// Every distinct ticket among our token addresses in the recipients.
+pub fn find_token_addresses(
+    recipients: &[EmailAddress],
+    service: &EmailAddress,
+) -> Vec<TokenAddress> {
+    let mut found: Vec<TokenAddress> = Vec::new();
+    for r in recipients {
+        if let Some(t) = find_token_address(std::slice::from_ref(r), service)
+            && !found.iter().any(|f| f.ticket == t.ticket)
+        {
+            found.push(t);
+        }
+    }
+    found
+}
+
+/// Whether any line looks like one of our commands (`#note`, `# close:` …): below the text
+/// such a line means the agent misplaced it, and relaying would leak an internal note.
+pub fn has_command_line(body: &str) -> bool {
+    body.lines()
+        .any(|l| parse_command(l).is_some_and(|c| !matches!(c, Command::Unknown(_))))
+}
+
+fn trim_invisible(s: &str) -> &str {
+    s.trim_matches(|c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}'
+            )
+    })
+}
+
+/// A command line: `#`, optional spaces, a word, optional `:`/`,`/`-`, the rest.
+fn parse_command(line: &str) -> Option<Command> {
+    let t = trim_invisible(line);
+    let rest = t.strip_prefix('#')?.trim_start();
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    if word.is_empty() {
+        return None;
+    }
+    let after = rest[word.len()..]
+        .trim_start_matches([':', ',', '-'])
+        .trim();
+    Some(match word.to_ascii_lowercase().as_str() {
+        "note" => Command::Note,
+        "close" => Command::Close,
+        "reopen" => Command::Reopen,
+        "assign" => Command::Assign(after.to_string()),
+        other => Command::Unknown(other.to_string()),
+    })
+}
+
 /// What an agent's mail asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -130,61 +186,117 @@ pub struct AgentMessage {
     pub body: String,
 }
 
-/// Reads the `#command` lines at the top of the text (blank lines between them allowed),
-/// then strips the quoted notification from the rest.
+/// Strips the quoted notification first (so a bottom-posted command is never missed), then
+/// reads the `#command` lines at the top of what is left (blank lines between them allowed).
 pub fn read_agent_message(text: &str) -> AgentMessage {
+    let stripped = strip_quoted(text);
     let mut commands = Vec::new();
-    let mut lines = text.lines().peekable();
+    let mut lines = stripped.lines().peekable();
     while let Some(line) = lines.peek() {
-        let t = line.trim();
-        if t.is_empty() {
+        if trim_invisible(line).is_empty() {
             lines.next();
             continue;
         }
-        let Some(word_and_rest) = t.strip_prefix('#') else {
+        let Some(cmd) = parse_command(line) else {
             break;
         };
-        let (word, rest) = word_and_rest
-            .split_once(char::is_whitespace)
-            .map_or((word_and_rest, ""), |(w, r)| (w, r.trim()));
-        if word.is_empty() || !word.chars().all(|c| c.is_ascii_alphabetic()) {
-            break;
-        }
-        commands.push(match word.to_ascii_lowercase().as_str() {
-            "note" => Command::Note,
-            "close" => Command::Close,
-            "reopen" => Command::Reopen,
-            "assign" => Command::Assign(rest.to_string()),
-            other => Command::Unknown(other.to_string()),
-        });
-        lines.next();
         // `#note` may carry its text on the same line.
-        if word.eq_ignore_ascii_case("note") && !rest.is_empty() {
-            let remaining: Vec<&str> = std::iter::once(rest).chain(lines).collect();
+        let inline_note = match &cmd {
+            Command::Note => {
+                let t = trim_invisible(line).trim_start_matches('#').trim_start();
+                let after = t
+                    .get(4..)
+                    .unwrap_or_default()
+                    .trim_start_matches([':', ',', '-'])
+                    .trim();
+                (!after.is_empty()).then(|| after.to_string())
+            }
+            _ => None,
+        };
+        commands.push(cmd);
+        lines.next();
+        if let Some(first) = inline_note {
+            let remaining: Vec<String> = std::iter::once(first)
+                .chain(lines.map(str::to_string))
+                .collect();
             return AgentMessage {
                 commands,
-                body: strip_quoted(&remaining.join("\n")),
+                body: remaining.join("\n").trim().to_string(),
             };
         }
     }
     let remaining: Vec<&str> = lines.collect();
     AgentMessage {
         commands,
-        body: strip_quoted(&remaining.join("\n")),
+        body: remaining.join("\n").trim().to_string(),
     }
 }
 
 fn is_attribution_start(line: &str) -> bool {
     let t = line.trim();
-    (t.starts_with("On ") || t.starts_with("Am ") || t.starts_with("Le ")) && t.len() > 10
+    // Real attributions carry a date or an address: "On Wed, 25 Nov 2026 at 10:00, X <x@y>".
+    ["On ", "Am ", "Le ", "El ", "Il ", "Op ", "Den "]
+        .iter()
+        .any(|p| t.starts_with(p))
+        && t.len() > 10
+        && (t.chars().any(|c| c.is_ascii_digit()) || t.contains('@') || t.contains(','))
 }
 
 fn is_attribution_end(line: &str) -> bool {
     let t = line.trim_end();
-    t.ends_with("wrote:")
-        || t.ends_with("schrieb:")
-        || t.ends_with("a écrit :")
-        || t.ends_with("a écrit:")
+    [
+        "wrote:",
+        "schrieb:",
+        "a écrit :",
+        "a écrit:",
+        "escribió:",
+        "ha scritto:",
+        "schreef:",
+        "skrev:",
+    ]
+    .iter()
+    .any(|e| t.ends_with(e))
+}
+
+/// `From:` and its translations, bold or not, as Outlook writes its quoted header block.
+fn is_header_from(line: &str) -> bool {
+    let t = line.trim_start().trim_start_matches('*');
+    [
+        "From:", "Von:", "De:", "De :", "Da:", "Van:", "Från:", "Od:", "Fra:",
+    ]
+    .iter()
+    .any(|p| t.starts_with(p))
+}
+
+/// `Sent:`/`Date:` and translations, the second line that confirms a header block.
+fn is_header_sent(line: &str) -> bool {
+    let t = line.trim_start().trim_start_matches('*');
+    [
+        "Sent:",
+        "Date:",
+        "Gesendet:",
+        "Datum:",
+        "Envoyé",
+        "Enviado:",
+        "Inviato:",
+        "Verzonden:",
+        "Skickat:",
+        "Wysłano:",
+        "Sendt:",
+        "Data:",
+        "Fecha:",
+    ]
+    .iter()
+    .any(|p| t.starts_with(p))
+}
+
+/// A separator such as `-----Original Message-----` or `-----Ursprüngliche Nachricht-----`.
+fn is_separator_banner(line: &str) -> bool {
+    let t = line.trim();
+    t.len() > 12
+        && t.starts_with("-----")
+        && t.ends_with("-----")
+        && t.trim_matches('-').trim().chars().any(char::is_alphabetic)
 }
 
 /// Removes the quoted part of a reply: everything from an Outlook header block
@@ -196,19 +308,15 @@ pub fn strip_quoted(text: &str) -> String {
     let mut cut = lines.len();
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim();
-        if t.starts_with("-----Original Message-----")
-            || t.starts_with("----- Original Message -----")
-        {
+        if is_separator_banner(t) {
             cut = i;
             break;
         }
         let outlook_header = |j: usize| {
-            lines
-                .get(j)
-                .is_some_and(|l| l.trim_start().starts_with("From:"))
-                && lines[j + 1..lines.len().min(j + 5)].iter().any(|l| {
-                    l.trim_start().starts_with("Sent:") || l.trim_start().starts_with("Date:")
-                })
+            lines.get(j).is_some_and(|l| is_header_from(l))
+                && lines[j + 1..lines.len().min(j + 5)]
+                    .iter()
+                    .any(|l| is_header_sent(l))
         };
         if t.chars().all(|c| c == '_') && t.len() >= 10 && outlook_header(i + 1) {
             cut = i;
@@ -412,6 +520,53 @@ mod tests {
         for (name, input, expected) in cases {
             assert_eq!(strip_quoted(input), *expected, "{name}");
         }
+    }
+
+    #[test]
+    fn localized_and_bold_header_blocks_are_cut() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "Erledigt.\n\nVon: Acme Support <support@example.test>\nGesendet: Mittwoch, 25. November 2026 10:00\nAn: Jason\n\nTicket #1001 · Alice",
+                "Erledigt.",
+            ),
+            ("Fait.\n\nDe : Acme\nEnvoyé : mercredi\n\nold", "Fait."),
+            (
+                "Done.\n\n*From:* Acme Support\n*Sent:* Wednesday\n\nold",
+                "Done.",
+            ),
+            (
+                "Ja.\n\n-----Ursprüngliche Nachricht-----\nVon: x\nold",
+                "Ja.",
+            ),
+            (
+                "On Monday the technician comes. Bob wrote:\nstill mine",
+                "On Monday the technician comes. Bob wrote:\nstill mine",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(strip_quoted(input), *expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn note_variants_never_fail_open() {
+        for text in [
+            "#note: she is rude",
+            "# note she is rude",
+            "#note, she is rude",
+            "\u{200b}#note she is rude",
+            "#NOTE she is rude",
+        ] {
+            let m = read_agent_message(text);
+            assert_eq!(m.commands, vec![Command::Note], "{text:?}");
+            assert_eq!(m.body, "she is rude", "{text:?}");
+        }
+        // Bottom-posted after the quote (mutt style): still a command, the quote goes first.
+        let m = read_agent_message("On Wed, 25 Nov 2026, Acme wrote:\n> hi\n\n#note called her");
+        assert_eq!(m.commands, vec![Command::Note]);
+        // A #note in the middle is caught by the safety net.
+        assert!(has_command_line("Hello Alice,\n#note she is rude\nBye"));
+        assert!(!has_command_line("Hello Alice,\n#1 priority for us.\nBye"));
     }
 
     #[test]

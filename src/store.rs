@@ -271,7 +271,8 @@ impl Ticket {
             .rev()
             .filter(|m| {
                 m.direction == Direction::Inbound
-                    && m.suppressed != Some(SuppressReason::OwnAddress)
+                    && m.from.as_ref() == Some(&self.customer)
+                    && m.suppressed.is_none_or(|r| !r.is_automated())
             })
             .find_map(|m| m.message_id.as_deref())
     }

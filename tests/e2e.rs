@@ -771,6 +771,15 @@ On Wed, 25 Nov 2026 at 10:00, Kim Kerr via Acme Support <{support}> wrote:\r\n> 
         relayed.header("Auto-Submitted").is_none(),
         "a person's answer is not auto-submitted"
     );
+    let raw_relayed = String::from_utf8_lossy(&relayed.raw);
+    assert!(
+        !raw_relayed.contains(&token_addr) && !raw_relayed.contains(&d.agent),
+        "no token or agent address leaks"
+    );
+    assert!(
+        !text.contains("Reply to this mail to answer"),
+        "no internal header block leaks: {text}"
+    );
 
     // Forgeries: a stranger using the token address, and the agent with a tampered token.
     let mallory = format!("{}@customer.test", unique("mallory"));
@@ -786,6 +795,13 @@ On Wed, 25 Nov 2026 at 10:00, Kim Kerr via Acme Support <{support}> wrote:\r\n> 
         agent = d.agent
     );
     send_raw(&stack, Some(&d.agent), &tampered_addr, &tampered).await;
+    // The agent's exact address in From, with someone else's envelope.
+    let exact = format!(
+        "From: Jason Miller <{agent}>\r\nTo: {token_addr}\r\nSubject: Re: {subject}\r\nMessage-ID: <{}@evil.test>\r\n\r\nPay to IBAN XX00 1234.\r\n",
+        unique("exact"),
+        agent = d.agent
+    );
+    send_raw(&stack, Some(&mallory), &token_addr, &exact).await;
 
     // An internal note, and the agent's out-of-office answering the notification.
     let note = format!(
@@ -807,7 +823,7 @@ On Wed, 25 Nov 2026 at 10:00, Kim Kerr via Acme Support <{support}> wrote:\r\n> 
     );
     send_raw(&stack, Some(&d.agent), &token_addr, &close).await;
 
-    let processed = d.wait_processed(7).await;
+    let processed = d.wait_processed(8).await;
     wait_quiet(&stack, &d).await;
     let outcomes: Vec<String> = processed[2..]
         .iter()
@@ -824,7 +840,7 @@ On Wed, 25 Nov 2026 at 10:00, Kim Kerr via Acme Support <{support}> wrote:\r\n> 
             .iter()
             .filter(|o| o.starts_with("quarantined:"))
             .count(),
-        2,
+        3,
         "{outcomes:?}"
     );
     assert!(outcomes.contains(&"agent:note".to_string()), "{outcomes:?}");
@@ -863,7 +879,7 @@ On Wed, 25 Nov 2026 at 10:00, Kim Kerr via Acme Support <{support}> wrote:\r\n> 
     let quarantined = d.cli_json(&["quarantine", "list"]);
     assert_eq!(
         quarantined.as_array().expect("array").len(),
-        2,
+        3,
         "{quarantined}"
     );
 }
