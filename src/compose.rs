@@ -50,6 +50,11 @@ const BUILTINS: &[Builtin] = &[
         text: include_str!("../templates/agent_notice.txt.hbs"),
         html: false,
     },
+    Builtin {
+        name: "escalation.txt.hbs",
+        text: include_str!("../templates/escalation.txt.hbs"),
+        html: false,
+    },
 ];
 
 /// A template that could not be loaded or rendered.
@@ -144,6 +149,9 @@ impl Templates {
                 "agent_notify.txt.hbs" => self.render(b.name, &notify)?,
                 "relay.txt.hbs" => self.render(b.name, &relay)?,
                 "agent_notice.txt.hbs" => self.render(b.name, &notice)?,
+                "escalation.txt.hbs" => {
+                    self.render(b.name, &crate::sla::EscalationContext::sample())?
+                }
                 _ => self.render(b.name, &ack)?,
             };
             names.push(b.name.to_string());
@@ -354,6 +362,8 @@ pub enum MailKind {
     AgentReply,
     /// A short explanation back to an agent (a command that could not be honoured).
     AgentNotice,
+    /// A missed first-response target, to the team lead.
+    Escalation,
 }
 
 /// A composed mail ready for the outbox.
@@ -779,6 +789,14 @@ impl Templates {
     /// Renders a relayed answer's text.
     pub fn relay_text(&self, ctx: &RelayContext) -> Result<String, TemplateError> {
         self.render("relay.txt.hbs", ctx)
+    }
+
+    /// Renders an escalation to a team lead.
+    pub fn escalation_text(
+        &self,
+        ctx: &crate::sla::EscalationContext,
+    ) -> Result<String, TemplateError> {
+        self.render("escalation.txt.hbs", ctx)
     }
 
     /// Renders a notice to an agent.

@@ -64,11 +64,21 @@ pub struct RawConfig {
     #[serde(default)]
     tickets: RawTickets,
     #[serde(default)]
+    sla: RawSla,
+    #[serde(default)]
     agents: Vec<RawAgent>,
     #[serde(default)]
     teams: Vec<RawTeam>,
     #[serde(default)]
     routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSla {
+    first_response_minutes: Option<u64>,
+    lead: Option<String>,
+    check_interval_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +132,8 @@ struct RawTeam {
     #[serde(default)]
     strategy: Strategy,
     fallback: Option<String>,
+    first_response_minutes: Option<u64>,
+    lead: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -346,6 +358,8 @@ pub struct Config {
     pub teams: Vec<Team>,
     /// Routing rules, matched in order.
     pub routes: Vec<Route>,
+    /// First-response targets and escalation.
+    pub sla: Sla,
 }
 
 /// The `[service]` section.
@@ -484,6 +498,21 @@ pub struct Team {
     pub strategy: Strategy,
     /// Where tickets go when no member is available.
     pub fallback: Option<RouteTarget>,
+    /// The team's first-response target, overriding `[sla]`.
+    pub first_response: Option<Duration>,
+    /// Who is told when the team misses it, overriding `[sla] lead`.
+    pub lead: Option<EmailAddress>,
+}
+
+/// The `[sla]` section: first-response targets counted in the agent's working hours.
+#[derive(Debug, Clone)]
+pub struct Sla {
+    /// The global target; `None` switches escalation off (teams may still set their own).
+    pub first_response: Option<Duration>,
+    /// Who gets escalations when the team names no lead.
+    pub lead: Option<EmailAddress>,
+    /// How often open tickets are checked.
+    pub check_interval: Duration,
 }
 
 /// One `[[routes]]` rule.
@@ -666,6 +695,8 @@ impl Config {
                 name: name.to_string(),
                 strategy: Strategy::RoundRobin,
                 fallback: None,
+                first_response: None,
+                lead: None,
             })
     }
 }
@@ -1042,11 +1073,53 @@ impl RawConfig {
                 .fallback
                 .as_deref()
                 .and_then(|f| resolve_target(&mut c, &format!("{key}.fallback"), f));
+            let lead = t.lead.as_deref().and_then(|l| {
+                let parsed = EmailAddress::parse(l);
+                if parsed.is_none() {
+                    c.add(
+                        &format!("{key}.lead"),
+                        format!("{l:?} is not an e-mail address"),
+                        "e.g. lead = \"lead@example.com\"",
+                    );
+                }
+                parsed
+            });
             teams.push(Team {
                 name: t.name.clone(),
                 strategy: t.strategy,
                 fallback,
+                first_response: t.first_response_minutes.map(|m| secs(m.saturating_mul(60))),
+                lead,
             });
+        }
+
+        // [sla]
+        let sla_lead = self.sla.lead.as_deref().and_then(|l| {
+            let parsed = EmailAddress::parse(l);
+            if parsed.is_none() {
+                c.add(
+                    "sla.lead",
+                    format!("{l:?} is not an e-mail address"),
+                    "e.g. lead = \"lead@example.com\"",
+                );
+            }
+            parsed
+        });
+        if self.sla.first_response_minutes.is_some() && self.sla.lead.is_none() {
+            c.add(
+                "sla.lead",
+                "first_response_minutes is set but nobody would be told when it is missed",
+                "set [sla] lead = \"lead@example.com\" (or lead in each [[teams]] entry)",
+            );
+        }
+        for (i, t) in self.teams.iter().enumerate() {
+            if t.first_response_minutes.is_some() && t.lead.is_none() && self.sla.lead.is_none() {
+                c.add(
+                    &format!("teams[{i}].lead"),
+                    "the team has a first-response target but no lead to tell",
+                    "set lead in the team or [sla] lead",
+                );
+            }
         }
 
         // [[routes]]
@@ -1180,6 +1253,14 @@ impl RawConfig {
             agents,
             teams,
             routes,
+            sla: Sla {
+                first_response: self
+                    .sla
+                    .first_response_minutes
+                    .map(|m| secs(m.saturating_mul(60))),
+                lead: sla_lead,
+                check_interval: secs(self.sla.check_interval_seconds.unwrap_or(60).max(1)),
+            },
         })
     }
 }

@@ -29,11 +29,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         .context("rendering templates with sample data")?;
     let store = Store::open(&cfg.service.state_dir)
         .with_context(|| format!("opening the store in {}", cfg.service.state_dir.display()))?;
+    let templates = Arc::new(templates);
     let cfg = Arc::new(cfg);
     let processor = Arc::new(Processor::new(
         store.clone(),
         cfg.clone(),
-        Arc::new(templates),
+        templates.clone(),
     ));
 
     // Mail stored by a previous run but not processed (it was killed in between).
@@ -58,6 +59,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let mut outbox = tokio::spawn(
         Outbox::new(store.clone(), transport, cfg.smtp.clone(), wake.clone()).run(stop_rx.clone()),
     );
+    let sla_on =
+        cfg.sla.first_response.is_some() || cfg.teams.iter().any(|t| t.first_response.is_some());
+    let sla = sla_on.then(|| {
+        tokio::spawn(crate::sla::run(
+            store.clone(),
+            cfg.clone(),
+            templates.clone(),
+            wake.clone(),
+            stop_rx.clone(),
+        ))
+    });
     let mut ingest = tokio::spawn(
         Ingest::new(cfg.imap.clone(), store.clone(), processor, wake, ready_tx).run(stop_rx),
     );
@@ -81,7 +93,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         "shutting down: finishing the work in flight"
     );
     let _ = stop_tx.send(true);
-    for (name, task) in [("ingest", ingest), ("outbox", outbox)] {
+    let mut tasks = vec![("ingest", ingest), ("outbox", outbox)];
+    if let Some(sla) = sla {
+        tasks.push(("sla", sla));
+    }
+    for (name, task) in tasks {
         let abort = task.abort_handle();
         match tokio::time::timeout(DRAIN_TIMEOUT, task).await {
             Ok(_) => {}

@@ -163,6 +163,50 @@ impl WorkingHours {
     }
 }
 
+impl WorkingHours {
+    /// Seconds of working time between `from` and `to` (an SLA clock that stops outside
+    /// working hours). Looks at most 400 days back.
+    pub fn working_seconds_between(&self, from: Timestamp, to: Timestamp) -> i64 {
+        if to <= from {
+            return 0;
+        }
+        if self.spans.is_empty() {
+            return to.as_second() - from.as_second();
+        }
+        let start = from.to_zoned(self.tz.clone()).date();
+        let end = to.to_zoned(self.tz.clone()).date();
+        let mut total = 0i64;
+        let mut date = start;
+        for _ in 0..400 {
+            if date > end {
+                break;
+            }
+            let day = weekday_index(date.weekday());
+            for s in self.spans.iter().filter(|s| s.days[day]) {
+                let open = date.to_datetime(s.start).to_zoned(self.tz.clone());
+                let close = match s.end {
+                    Some(e) => date.to_datetime(e).to_zoned(self.tz.clone()),
+                    None => date
+                        .tomorrow()
+                        .and_then(|d| d.to_datetime(Time::midnight()).to_zoned(self.tz.clone())),
+                };
+                if let (Ok(open), Ok(close)) = (open, close) {
+                    let a = open.timestamp().max(from);
+                    let b = close.timestamp().min(to);
+                    if b > a {
+                        total += b.as_second() - a.as_second();
+                    }
+                }
+            }
+            match date.tomorrow() {
+                Ok(d) => date = d,
+                Err(_) => break,
+            }
+        }
+        total
+    }
+}
+
 /// "today at 14:00 CET", "tomorrow at 09:00 CET", "Monday at 09:00 CET": when someone is
 /// back, as a customer reads it (in the agent's zone, which is named).
 pub fn describe_return(back: &Zoned, now: Timestamp) -> String {
@@ -209,6 +253,25 @@ mod tests {
         assert_eq!(
             describe_return(&h.next_open(early).expect("back"), early),
             "today at 09:00 CET"
+        );
+    }
+
+    #[test]
+    fn the_sla_clock_stops_outside_working_hours() {
+        let h = WorkingHours::parse("Mon-Fri 09:00-17:00", "UTC").expect("valid");
+        // Friday 16:00 to Monday 10:00: one hour on Friday, one on Monday.
+        let secs =
+            h.working_seconds_between(ts("2026-11-27T16:00:00Z"), ts("2026-11-30T10:00:00Z"));
+        assert_eq!(secs, 2 * 3600);
+        assert_eq!(
+            WorkingHours::always()
+                .working_seconds_between(ts("2026-11-27T16:00:00Z"), ts("2026-11-27T16:30:00Z")),
+            1800
+        );
+        assert_eq!(
+            h.working_seconds_between(ts("2026-11-28T10:00:00Z"), ts("2026-11-28T12:00:00Z")),
+            0,
+            "Saturday"
         );
     }
 

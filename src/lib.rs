@@ -34,6 +34,7 @@ pub mod pipeline;
 pub mod relay;
 pub mod route;
 pub mod sanitize;
+pub mod sla;
 pub mod store;
 pub mod thread;
 pub mod types;

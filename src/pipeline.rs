@@ -421,6 +421,7 @@ fn new_ticket<S: State>(
         notify_root: None,
         closed_at: None,
         linked_from,
+        escalated_at: None,
     };
     match notification(ctx, &ticket, agent, &customer, mail, raw, Notify::New) {
         Ok(n) => outgoing.push(n),
@@ -1587,6 +1588,7 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
                 notify_root: Some("<notify.1001.1@example.test>".into()),
                 closed_at: None,
                 linked_from: None,
+                escalated_at: None,
             },
         );
         mem

@@ -190,6 +190,8 @@ pub enum Direction {
     Note,
     /// A notice back to an agent.
     AgentNotice,
+    /// An escalation to the team lead.
+    Escalation,
 }
 
 impl Direction {
@@ -200,6 +202,7 @@ impl Direction {
             MailKind::AgentNotification => Direction::AgentNotification,
             MailKind::AgentReply => Direction::AgentReply,
             MailKind::AgentNotice => Direction::AgentNotice,
+            MailKind::Escalation => Direction::Escalation,
         }
     }
 }
@@ -261,6 +264,9 @@ pub struct Ticket {
     /// The closed ticket this one follows up on.
     #[serde(default)]
     pub linked_from: Option<TicketId>,
+    /// When its missed first-response target was escalated (at most once).
+    #[serde(default)]
+    pub escalated_at: Option<UnixTime>,
 }
 
 impl Ticket {
@@ -1034,6 +1040,77 @@ impl Store {
             .transpose()
     }
 
+    /// Open tickets that no agent has answered and that were not escalated yet.
+    pub fn unanswered_open_tickets(&self) -> Result<Vec<Ticket>> {
+        let mut out = Vec::new();
+        for v in self.tickets.iter().values() {
+            let t: Ticket = decode("tickets", &v?)?;
+            if t.state == TicketState::Open
+                && t.first_response_at.is_none()
+                && t.escalated_at.is_none()
+            {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records an escalation and queues its mail in one transaction; `false` if the ticket
+    /// was answered, closed or escalated meanwhile (nothing is queued then).
+    pub fn record_escalation(
+        &self,
+        ticket: TicketId,
+        mail: &OutgoingMail,
+        now: UnixTime,
+    ) -> Result<bool> {
+        let res = (&self.tickets, &self.outbox, &self.outbox_raw, &self.msgids).transaction(
+            |(tickets, outbox, outbox_raw, msgids)| {
+                let Some(mut t): Option<Ticket> = tx_get(tickets, "tickets", &be(ticket.get()))?
+                else {
+                    return Ok(false);
+                };
+                if t.state != TicketState::Open
+                    || t.first_response_at.is_some()
+                    || t.escalated_at.is_some()
+                {
+                    return Ok(false);
+                }
+                let id = outbox.generate_id()?;
+                let entry = OutboxEntry {
+                    id,
+                    kind: mail.kind,
+                    ticket: Some(ticket),
+                    message_id: mail.message_id.clone(),
+                    envelope_from: mail.envelope_from.clone(),
+                    recipients: mail.recipients.clone(),
+                    created_at: now,
+                    cause_stored_at: None,
+                    attempts: 0,
+                    next_attempt_at: 0,
+                    last_error: None,
+                };
+                outbox.insert(&be(id), encode(&entry))?;
+                outbox_raw.insert(&be(id), mail.raw.as_slice())?;
+                msgids.insert(mail.message_id.as_bytes(), &be(ticket.get()))?;
+                t.escalated_at = Some(now);
+                t.messages.push(TicketMessage {
+                    at: now,
+                    direction: Direction::Escalation,
+                    message_id: Some(mail.message_id.clone()),
+                    from: None,
+                    subject: String::new(),
+                    inbound_seq: None,
+                    outbox_id: Some(id),
+                    suppressed: None,
+                    note: None,
+                });
+                tickets.insert(&be(ticket.get()), encode(&t))?;
+                Ok(true)
+            },
+        );
+        unwrap_tx(res)
+    }
+
     /// Every ticket with its history (for statistics), oldest first.
     pub fn tickets_full(&self) -> Result<Vec<Ticket>> {
         self.tickets
@@ -1203,6 +1280,7 @@ mod tests {
                 notify_root: None,
                 closed_at: None,
                 linked_from: None,
+                escalated_at: None,
             },
             pool_key: "all".into(),
             not_acknowledged: Some(SuppressReason::RateLimited),

@@ -16,6 +16,7 @@
 //! - `two_mails_sharing_a_message_id_are_both_handled`
 //! - `agent_answers_by_mail_and_forgeries_are_refused`
 //! - `availability_shapes_the_promise_and_the_agents_cli`
+//! - `a_missed_first_response_target_is_escalated_once`
 
 mod common;
 
@@ -935,4 +936,55 @@ async fn availability_shapes_the_promise_and_the_agents_cli() {
     assert_eq!(d.cli_json(&["agents", "list"])[0]["away"], true);
     d.cli(&["agents", "back", "Jason Miller"]);
     assert_eq!(d.cli_json(&["agents", "list"])[0]["away"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn a_missed_first_response_target_is_escalated_once() {
+    let stack = Stack::get();
+    let lead = format!("{}@example.test", unique("lead"));
+    let mut d = Daemon::start(
+        &stack,
+        Options {
+            extra: format!("\n[sla]\nfirst_response_minutes = 0\nlead = \"{lead}\"\ncheck_interval_seconds = 1\n"),
+            ..Options::default()
+        },
+    )
+    .await;
+    let max = format!("{}@customer.test", unique("max"));
+    send_customer_mail(
+        &stack,
+        "Max Mohr",
+        &max,
+        &d.support,
+        "Nobody answers",
+        "Hello?",
+    )
+    .await;
+    let escalations = wait_for_mail(&stack, &lead, 1).await;
+    let subject = escalations[0]
+        .parsed()
+        .subject()
+        .expect("subject")
+        .to_string();
+    assert!(
+        subject.starts_with("Escalation: [Acme Support #1001] Nobody answers"),
+        "{subject}"
+    );
+    assert!(
+        escalations[0].text().contains("Max Mohr"),
+        "{}",
+        escalations[0].text()
+    );
+    // Asserting an absence needs time: let at least three more checks (1 s apart) run.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    wait_quiet(&stack, &d).await;
+    assert_eq!(
+        mailbox(&stack, &lead).await.len(),
+        1,
+        "escalated once, not every check"
+    );
+    d.stop().await;
+    let t = d.cli_json(&["tickets", "show", "1001"]);
+    assert!(t["escalated_at"].is_number(), "{t}");
 }

@@ -1,0 +1,350 @@
+//! First-response targets (spec flow step 9): a ticket without an agent's answer after its
+//! target, counted in the assigned agent's working hours, is escalated once: a mail to the
+//! team's lead (or `[sla] lead`). [`due`] is pure; [`run`] is the loop beside ingest and
+//! outbox that checks open tickets every `check_interval_seconds`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::{Notify, watch};
+use tracing::{error, info};
+
+use crate::compose::{
+    Envelope, MailKind, OutgoingMail, PersonVars, ServiceVars, Templates, TicketVars, build_mail,
+    person_vars, service_vars, ticket_vars,
+};
+use crate::config::Config;
+use crate::store::{Store, Ticket, TicketState};
+use crate::types::{EmailAddress, UnixTime};
+
+/// A ticket that has missed its first-response target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Escalation {
+    /// Who is told.
+    pub lead: EmailAddress,
+    /// The target it missed.
+    pub target: Duration,
+    /// Working time it has waited.
+    pub waited: Duration,
+}
+
+/// The target and lead that apply to a ticket: the first of its agent's teams that sets a
+/// target, else `[sla]`.
+pub fn target_for(cfg: &Config, ticket: &Ticket) -> Option<(Duration, EmailAddress)> {
+    let agent = cfg.agent(&ticket.agent);
+    let team = agent
+        .into_iter()
+        .flat_map(|a| a.teams.iter())
+        .map(|t| cfg.team(t))
+        .find(|t| t.first_response.is_some());
+    let target = team
+        .as_ref()
+        .and_then(|t| t.first_response)
+        .or(cfg.sla.first_response)?;
+    let lead = team.and_then(|t| t.lead).or_else(|| cfg.sla.lead.clone())?;
+    Some((target, lead))
+}
+
+/// Whether `ticket` is due for escalation at `now`: open, unanswered, not escalated yet, and
+/// past its target in its agent's working time.
+pub fn due(cfg: &Config, ticket: &Ticket, now: UnixTime) -> Option<Escalation> {
+    if ticket.state != TicketState::Open
+        || ticket.first_response_at.is_some()
+        || ticket.escalated_at.is_some()
+    {
+        return None;
+    }
+    let (target, lead) = target_for(cfg, ticket)?;
+    let hours = cfg
+        .agent(&ticket.agent)
+        .map(|a| a.hours.clone())
+        .unwrap_or_else(crate::hours::WorkingHours::always);
+    let from = jiff::Timestamp::from_second(ticket.created_at).ok()?;
+    let to = jiff::Timestamp::from_second(now).ok()?;
+    let waited = hours.working_seconds_between(from, to).max(0) as u64;
+    (waited >= target.as_secs()).then(|| Escalation {
+        lead,
+        target,
+        waited: Duration::from_secs(waited),
+    })
+}
+
+/// "3 h 12 min", "45 min".
+pub fn describe(d: Duration) -> String {
+    let minutes = d.as_secs() / 60;
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
+/// Variables of `escalation.txt.hbs`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EscalationContext {
+    /// The ticket.
+    pub ticket: TicketVars,
+    /// The customer.
+    pub customer: PersonVars,
+    /// The agent who has not answered.
+    pub agent: PersonVars,
+    /// Us.
+    pub service: ServiceVars,
+    /// The ticket's subject.
+    pub subject: String,
+    /// Working time waited, e.g. "4 h 10 min".
+    pub waited: String,
+    /// The target, e.g. "4 h".
+    pub target: String,
+}
+
+impl EscalationContext {
+    /// Sample data for `check-config`.
+    pub fn sample() -> EscalationContext {
+        let support = EmailAddress::parse("support@example.com")
+            .unwrap_or_else(|| unreachable!("valid literal"));
+        EscalationContext {
+            ticket: ticket_vars("Acme Support", crate::types::TicketId::new(1042)),
+            customer: PersonVars {
+                name: "Alice Doe".into(),
+                first_name: "Alice".into(),
+                address: "alice@customer.example".into(),
+            },
+            agent: PersonVars {
+                name: "Jason Miller".into(),
+                first_name: "Jason".into(),
+                address: "jason@example.com".into(),
+            },
+            service: service_vars("Acme Support", &support),
+            subject: "Printer on fire".into(),
+            waited: "4 h 10 min".into(),
+            target: "4 h".into(),
+        }
+    }
+}
+
+/// The escalation mail for `ticket`.
+pub fn compose(
+    cfg: &Config,
+    templates: &Templates,
+    ticket: &Ticket,
+    esc: &Escalation,
+    date: SystemTime,
+) -> Result<OutgoingMail, crate::compose::ComposeError> {
+    let service = &cfg.service;
+    let agent_name = cfg
+        .agent(&ticket.agent)
+        .map_or_else(|| ticket.agent.to_string(), |a| a.name.clone());
+    let text = templates.escalation_text(&EscalationContext {
+        ticket: ticket_vars(&service.name, ticket.id),
+        customer: person_vars(
+            ticket
+                .customer_name
+                .as_deref()
+                .unwrap_or(ticket.customer.as_str()),
+            &ticket.customer,
+        ),
+        agent: person_vars(&agent_name, ticket.agent.address()),
+        service: service_vars(&service.name, &service.address),
+        subject: ticket.subject.clone(),
+        waited: describe(esc.waited),
+        target: describe(esc.target),
+    })?;
+    let secret = service
+        .token_secret
+        .as_ref()
+        .map(|s| s.expose().as_bytes())
+        .unwrap_or_default();
+    let tag = crate::thread::ticket_tag(&service.name, ticket.id);
+    build_mail(
+        MailKind::Escalation,
+        &Envelope {
+            from_name: &service.name,
+            service_address: &service.address,
+            to: (None, &esc.lead),
+            reply_to: None,
+            subject: &format!(
+                "Escalation: {tag} {} (no first answer after {})",
+                ticket.subject,
+                describe(esc.target)
+            ),
+            message_id: crate::relay::message_id(
+                secret,
+                "escalation",
+                ticket.id,
+                0,
+                service.address.domain(),
+            ),
+            in_reply_to: None,
+            references: Vec::new(),
+            auto_submitted: Some("auto-generated"),
+            date,
+        },
+        text,
+        &[],
+        Some(service.address.clone()),
+    )
+}
+
+/// Checks open tickets every `sla.check_interval` until `shutdown`; escalations are queued
+/// in the outbox (durably, with the ticket's `escalated_at`) and the outbox is woken.
+pub async fn run(
+    store: Store,
+    cfg: Arc<Config>,
+    templates: Arc<Templates>,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match check(&store, &cfg, &templates).await {
+            Ok(0) => {}
+            Ok(n) => {
+                info!(event = "sla.escalated", count = n, "tickets escalated");
+                wake.notify_one();
+            }
+            Err(e) => error!(error = %e, "SLA check failed; will retry"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(cfg.sla.check_interval) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+async fn check(
+    store: &Store,
+    cfg: &Config,
+    templates: &Templates,
+) -> Result<usize, crate::store::StoreError> {
+    let now = crate::types::now();
+    let mut n = 0;
+    for ticket in store.unanswered_open_tickets()? {
+        let Some(esc) = due(cfg, &ticket, now) else {
+            continue;
+        };
+        match compose(cfg, templates, &ticket, &esc, SystemTime::now()) {
+            Ok(mail) => {
+                if store.record_escalation(ticket.id, &mail, now)? {
+                    info!(event = "sla.escalation", ticket = %ticket.id, waited_min = esc.waited.as_secs() / 60, "first-response target missed");
+                    n += 1;
+                }
+            }
+            Err(e) => {
+                error!(ticket = %ticket.id, error = %e, "escalation mail could not be composed")
+            }
+        }
+    }
+    if n > 0 {
+        store.flush().await?;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{AgentEmail, TicketId};
+
+    fn config(extra: &str) -> Config {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("k");
+        std::fs::write(&key, "0123456789abcdef0123456789abcdef").expect("key");
+        let path = dir.path().join("f.toml");
+        std::fs::write(
+            &path,
+            format!(
+                r#"
+[service]
+name = "Acme Support"
+address = "support@example.test"
+token_secret_file = "{}"
+[imap]
+host = "127.0.0.1"
+tls = "none"
+password = "x"
+[smtp]
+host = "127.0.0.1"
+tls = "none"
+[sla]
+first_response_minutes = 240
+lead = "lead@example.test"
+[[agents]]
+name = "Jason Miller"
+email = "jason@example.test"
+teams = ["vip"]
+working_hours = "Mon-Fri 09:00-17:00"
+timezone = "UTC"
+{extra}
+"#,
+                key.display()
+            ),
+        )
+        .expect("write");
+        Config::load_with_env(&path, Vec::new()).expect("valid")
+    }
+
+    fn ticket(created: &str) -> Ticket {
+        let created: jiff::Timestamp = created.parse().expect("ts");
+        Ticket {
+            id: TicketId::new(1001),
+            customer: EmailAddress::parse("alice@customer.test").expect("valid"),
+            customer_name: None,
+            subject: "Help".into(),
+            state: TicketState::Open,
+            agent: AgentEmail::new(EmailAddress::parse("jason@example.test").expect("valid")),
+            created_at: created.as_second(),
+            updated_at: created.as_second(),
+            messages: vec![],
+            first_response_at: None,
+            notify_root: None,
+            closed_at: None,
+            linked_from: None,
+            escalated_at: None,
+        }
+    }
+
+    fn at(s: &str) -> UnixTime {
+        s.parse::<jiff::Timestamp>().expect("ts").as_second()
+    }
+
+    #[test]
+    fn the_target_counts_working_time_only() {
+        let cfg = config("");
+        // Friday 15:00 → Monday 10:00 is 3 working hours: not yet due (target 4 h).
+        let t = ticket("2026-11-27T15:00:00Z");
+        assert_eq!(due(&cfg, &t, at("2026-11-30T10:00:00Z")), None);
+        // Monday 11:30: 4 h 30 min of working time.
+        let esc = due(&cfg, &t, at("2026-11-30T11:30:00Z")).expect("due");
+        assert_eq!(esc.lead.as_str(), "lead@example.test");
+        assert_eq!(describe(esc.waited), "4 h 30 min");
+    }
+
+    #[test]
+    fn answered_closed_or_escalated_tickets_are_left_alone() {
+        let cfg = config("");
+        let late = at("2026-12-10T12:00:00Z");
+        let mut t = ticket("2026-11-27T15:00:00Z");
+        t.first_response_at = Some(at("2026-11-27T15:10:00Z"));
+        assert_eq!(due(&cfg, &t, late), None, "answered");
+        let mut t = ticket("2026-11-27T15:00:00Z");
+        t.state = TicketState::Closed;
+        assert_eq!(due(&cfg, &t, late), None, "closed");
+        let mut t = ticket("2026-11-27T15:00:00Z");
+        t.escalated_at = Some(late);
+        assert_eq!(due(&cfg, &t, late), None, "once per ticket");
+    }
+
+    #[test]
+    fn a_team_target_and_lead_override_the_global_ones() {
+        let cfg = config(
+            "[[teams]]\nname = \"vip\"\nfirst_response_minutes = 30\nlead = \"vip-lead@example.test\"\n",
+        );
+        let t = ticket("2026-11-30T09:00:00Z");
+        let esc = due(&cfg, &t, at("2026-11-30T09:45:00Z")).expect("due after 30 min");
+        assert_eq!(esc.lead.as_str(), "vip-lead@example.test");
+    }
+}
