@@ -276,6 +276,44 @@ mod tests {
     }
 
     #[test]
+    fn daylight_saving_change_moves_the_utc_hours() {
+        // Berlin leaves summer time on Sunday 25 October 2026: 09:00 is 07:00 UTC on the
+        // Friday before and 08:00 UTC on the Monday after.
+        let h = WorkingHours::parse("Mon-Fri 09:00-17:00", "Europe/Berlin").expect("valid");
+        assert!(h.is_open(ts("2026-10-23T07:30:00Z")), "Friday 09:30 CEST");
+        assert!(!h.is_open(ts("2026-10-26T07:30:00Z")), "Monday 08:30 CET");
+        assert!(h.is_open(ts("2026-10-26T08:30:00Z")), "Monday 09:30 CET");
+        let saturday = ts("2026-10-24T10:00:00Z");
+        let back = h.next_open(saturday).expect("back");
+        assert_eq!(back.timestamp(), ts("2026-10-26T08:00:00Z"));
+        assert_eq!(describe_return(&back, saturday), "Monday at 09:00 CET");
+        // Friday 16:00 CEST to Monday 10:00 CET: one working hour on each side.
+        assert_eq!(
+            h.working_seconds_between(ts("2026-10-23T14:00:00Z"), ts("2026-10-26T09:00:00Z")),
+            7200
+        );
+    }
+
+    #[test]
+    fn agents_in_different_time_zones() {
+        let berlin = WorkingHours::parse("Mon-Fri 09:00-17:00", "Europe/Berlin").expect("valid");
+        let new_york =
+            WorkingHours::parse("Mon-Fri 09:00-17:00", "America/New_York").expect("valid");
+        let afternoon_utc = ts("2026-11-25T15:00:00Z");
+        assert!(
+            berlin.is_open(afternoon_utc) && new_york.is_open(afternoon_utc),
+            "16:00 and 10:00 local"
+        );
+        let evening_utc = ts("2026-11-25T18:00:00Z");
+        assert!(
+            !berlin.is_open(evening_utc) && new_york.is_open(evening_utc),
+            "19:00 and 13:00 local"
+        );
+        let back = berlin.next_open(evening_utc).expect("back");
+        assert_eq!(describe_return(&back, evening_utc), "tomorrow at 09:00 CET");
+    }
+
+    #[test]
     fn ranges_wrap_and_lists_work() {
         let h = WorkingHours::parse("Fri-Mon 00:00-24:00", "UTC").expect("valid");
         assert!(h.is_open(ts("2026-11-29T23:59:00Z")), "Sunday");

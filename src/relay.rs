@@ -569,6 +569,63 @@ mod tests {
         assert!(!has_command_line("Hello Alice,\n#1 priority for us.\nBye"));
     }
 
+    /// Real reply shapes of six clients (tests/corpus/replies): the answer survives, nothing
+    /// of the notification does.
+    #[test]
+    fn real_client_replies_are_stripped_to_the_answer() {
+        let fixtures: &[(&str, &[u8])] = &[
+            ("gmail", include_bytes!("../tests/corpus/replies/gmail.eml")),
+            (
+                "outlook desktop",
+                include_bytes!("../tests/corpus/replies/outlook-desktop.eml"),
+            ),
+            (
+                "outlook on the web (HTML only)",
+                include_bytes!("../tests/corpus/replies/outlook-web.eml"),
+            ),
+            (
+                "apple mail",
+                include_bytes!("../tests/corpus/replies/apple-mail.eml"),
+            ),
+            (
+                "thunderbird",
+                include_bytes!("../tests/corpus/replies/thunderbird.eml"),
+            ),
+            (
+                "outlook, German",
+                include_bytes!("../tests/corpus/replies/outlook-german.eml"),
+            ),
+        ];
+        for (client, raw) in fixtures {
+            let text = crate::parse::reply_text(raw).expect("text");
+            let m = read_agent_message(&text);
+            assert!(m.commands.is_empty(), "{client}");
+            assert!(
+                m.body
+                    .starts_with("Hi Alice, please unplug it and wait ten minutes."),
+                "{client}: {:?}",
+                m.body
+            );
+            assert!(
+                m.body.trim_end().ends_with("Jason"),
+                "{client}: {:?}",
+                m.body
+            );
+            for leak in [
+                "Ticket #1001",
+                "Reply to this mail",
+                "My printer is on fire",
+                "wrote:",
+            ] {
+                assert!(
+                    !m.body.contains(leak),
+                    "{client} leaks {leak:?}: {:?}",
+                    m.body
+                );
+            }
+        }
+    }
+
     #[test]
     fn commands_at_the_top_are_read() {
         let m =

@@ -17,6 +17,8 @@
 //! - `agent_answers_by_mail_and_forgeries_are_refused`
 //! - `availability_shapes_the_promise_and_the_agents_cli`
 //! - `a_missed_first_response_target_is_escalated_once`
+//! - `routes_stickiness_away_and_assign_between_two_agents`
+//! - `an_agents_forward_opens_the_customers_ticket`
 
 mod common;
 
@@ -789,13 +791,37 @@ On Wed, 25 Nov 2026 at 10:00, Kim Kerr via Acme Support <{support}> wrote:\r\n> 
         unique("forged")
     );
     send_raw(&stack, Some(&mallory), &token_addr, &forged).await;
-    let tampered_addr = format!("{local}+1001.aaaaaaaaaa@example.test");
-    let tampered = format!(
-        "From: {agent}\r\nTo: {tampered_addr}\r\nSubject: x\r\nMessage-ID: <{}@example.test>\r\n\r\nPay to IBAN XX00 1234.\r\n",
-        unique("tampered"),
-        agent = d.agent
-    );
-    send_raw(&stack, Some(&d.agent), &tampered_addr, &tampered).await;
+    // A second ticket, so "the token of another ticket" is a real, existing ticket.
+    let other = format!("{}@customer.test", unique("olga"));
+    send_customer_mail(
+        &stack,
+        "Olga Olsen",
+        &other,
+        &d.support,
+        "Other",
+        "Another question.",
+    )
+    .await;
+    wait_for_mail(&stack, &other, 1).await;
+    let token = token_addr
+        .split_once('.')
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .map(|(t, _)| t.to_string())
+        .expect("token");
+    let mut one_off = token.clone();
+    let last = one_off.pop().expect("char");
+    one_off.push(if last == 'a' { 'b' } else { 'a' });
+    for (n, addr) in [
+        (1, format!("{local}+1002.{token}@example.test")),
+        (2, format!("{local}+1001.{one_off}@example.test")),
+    ] {
+        let tampered = format!(
+            "From: {agent}\r\nTo: {addr}\r\nSubject: Re: {subject}\r\nMessage-ID: <{}@example.test>\r\nIn-Reply-To: {notify_id}\r\n\r\nPay to IBAN XX00 1234.\r\n",
+            unique(&format!("tampered{n}")),
+            agent = d.agent
+        );
+        send_raw(&stack, Some(&d.agent), &addr, &tampered).await;
+    }
     // The agent's exact address in From, with someone else's envelope.
     let exact = format!(
         "From: Jason Miller <{agent}>\r\nTo: {token_addr}\r\nSubject: Re: {subject}\r\nMessage-ID: <{}@evil.test>\r\n\r\nPay to IBAN XX00 1234.\r\n",
@@ -824,7 +850,7 @@ On Wed, 25 Nov 2026 at 10:00, Kim Kerr via Acme Support <{support}> wrote:\r\n> 
     );
     send_raw(&stack, Some(&d.agent), &token_addr, &close).await;
 
-    let processed = d.wait_processed(8).await;
+    let processed = d.wait_processed(10).await;
     wait_quiet(&stack, &d).await;
     let outcomes: Vec<String> = processed[2..]
         .iter()
@@ -841,7 +867,7 @@ On Wed, 25 Nov 2026 at 10:00, Kim Kerr via Acme Support <{support}> wrote:\r\n> 
             .iter()
             .filter(|o| o.starts_with("quarantined:"))
             .count(),
-        3,
+        4,
         "{outcomes:?}"
     );
     assert!(outcomes.contains(&"agent:note".to_string()), "{outcomes:?}");
@@ -880,7 +906,7 @@ On Wed, 25 Nov 2026 at 10:00, Kim Kerr via Acme Support <{support}> wrote:\r\n> 
     let quarantined = d.cli_json(&["quarantine", "list"]);
     assert_eq!(
         quarantined.as_array().expect("array").len(),
-        3,
+        4,
         "{quarantined}"
     );
 }
@@ -987,4 +1013,206 @@ async fn a_missed_first_response_target_is_escalated_once() {
     d.stop().await;
     let t = d.cli_json(&["tickets", "show", "1001"]);
     assert!(t["escalated_at"].is_number(), "{t}");
+}
+
+/// The header lines of a notification's Reply-To, as an address.
+fn reply_address_of(mail: &Fetched) -> String {
+    let reply_to = mail.header("Reply-To").expect("Reply-To");
+    reply_to
+        .rsplit('<')
+        .next()
+        .map(|a| a.trim_end_matches('>').to_string())
+        .expect("address")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn routes_stickiness_away_and_assign_between_two_agents() {
+    let stack = Stack::get();
+    let maria = format!("{}@example.test", unique("maria"));
+    let mut d = Daemon::configure(
+        &stack,
+        Options {
+            extra: format!("\n[[agents]]\nname = \"Maria Lopez\"\nemail = \"{maria}\"\n"),
+            ..Options::default()
+        },
+    );
+    d.launch().await;
+
+    // billing@ shares the support mailbox (an alias): the To header routes it to billing,
+    // whose only member is Jason.
+    let ann = format!("{}@customer.test", unique("ann"));
+    let mid = format!("<{}@customer.test>", unique("bill"));
+    let raw = format!(
+        "From: Ann Acker <{ann}>\r\nTo: billing@example.test\r\nSubject: Invoice\r\nMessage-ID: {mid}\r\n\r\nWrong amount.\r\n"
+    );
+    send_raw(&stack, Some(&ann), &d.support, &raw).await;
+    let jason_box = wait_for_mail(&stack, &d.agent, 1).await;
+    assert!(jason_box[0].text().contains("Wrong amount."));
+    assert!(
+        mailbox(&stack, &maria).await.is_empty(),
+        "billing mail goes to the billing team only"
+    );
+
+    // Ben writes twice (two new mails): round robin would alternate, stickiness keeps the agent.
+    let ben = format!("{}@customer.test", unique("ben"));
+    send_customer_mail(&stack, "Ben Berg", &ben, &d.support, "First", "One.").await;
+    d.wait_processed(2).await;
+    send_customer_mail(&stack, "Ben Berg", &ben, &d.support, "Second", "Two.").await;
+    d.wait_processed(3).await;
+    wait_quiet(&stack, &d).await;
+    let owner_of = |t: &serde_json::Value, n: u64| {
+        t.as_array()
+            .expect("tickets")
+            .iter()
+            .find(|x| x["id"] == n)
+            .map(|x| x["agent"].as_str().unwrap_or_default().to_string())
+            .expect("ticket")
+    };
+    d.stop().await;
+    let tickets = d.cli_json(&["tickets", "list"]);
+    assert_eq!(
+        owner_of(&tickets, 1002),
+        owner_of(&tickets, 1003),
+        "sticky: {tickets}"
+    );
+    let ben_agent = owner_of(&tickets, 1002);
+
+    // That agent goes away: Ben's next ticket goes to the other one.
+    d.cli(&["agents", "away", &ben_agent]);
+    d.launch().await;
+    send_customer_mail(&stack, "Ben Berg", &ben, &d.support, "Third", "Three.").await;
+    d.wait_processed(4).await;
+    wait_quiet(&stack, &d).await;
+    d.stop().await;
+    let tickets = d.cli_json(&["tickets", "list"]);
+    assert_ne!(
+        owner_of(&tickets, 1004),
+        ben_agent,
+        "away agents are skipped: {tickets}"
+    );
+    d.cli(&["agents", "back", &ben_agent]);
+
+    // Jason hands Ann's ticket to Maria with #assign; an unknown name gets a notice back.
+    d.launch().await;
+    let notify = &mailbox(&stack, &d.agent).await[0];
+    let token_addr = reply_address_of(notify);
+    let notify_id = notify.header("Message-ID").expect("id");
+    for (n, body) in [
+        (1, "#assign Nobody Atall\r\n"),
+        (
+            2,
+            "#assign Maria Lopez\r\nShe knows the billing system.\r\n",
+        ),
+    ] {
+        let cmd = format!(
+            "From: Jason Miller <{agent}>\r\nTo: {token_addr}\r\nSubject: Re: [Acme Support #1001] Invoice\r\n\
+Message-ID: <{}@example.test>\r\nIn-Reply-To: {notify_id}\r\n\r\n{body}",
+            unique(&format!("cmd{n}")),
+            agent = d.agent
+        );
+        send_raw(&stack, Some(&d.agent), &token_addr, &cmd).await;
+    }
+    let handed = eventually(
+        std::time::Duration::from_secs(20),
+        "Maria to receive the ticket",
+        async || {
+            mailbox(&stack, &maria)
+                .await
+                .into_iter()
+                .find(|m| m.text().contains("assigned to you by Jason Miller"))
+        },
+    )
+    .await;
+    assert!(
+        handed.text().contains("Wrong amount."),
+        "with the customer's mail: {}",
+        handed.text()
+    );
+    assert!(handed.text().contains("She knows the billing system."));
+    let notices: Vec<Fetched> = eventually(
+        std::time::Duration::from_secs(20),
+        "a notice to Jason",
+        async || {
+            let n: Vec<Fetched> = mailbox(&stack, &d.agent)
+                .await
+                .into_iter()
+                .filter(|m| {
+                    m.parsed()
+                        .subject()
+                        .is_some_and(|s| s.starts_with("Not sent:"))
+                })
+                .collect();
+            (!n.is_empty()).then_some(n)
+        },
+    )
+    .await;
+    assert!(
+        notices[0].text().contains("no agent is called"),
+        "{}",
+        notices[0].text()
+    );
+    wait_quiet(&stack, &d).await;
+    d.stop().await;
+    let t = d.cli_json(&["tickets", "show", "1001"]);
+    assert_eq!(t["agent"], maria, "{t}");
+    assert!(
+        mailbox(&stack, &ann).await.len() == 1,
+        "nothing of this reached the customer but the acknowledgement"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn an_agents_forward_opens_the_customers_ticket() {
+    let stack = Stack::get();
+    let mut d = Daemon::start(&stack, Options::default()).await;
+    let dora = format!("{}@customer.test", unique("dora"));
+    let emil = format!("{}@customer.test", unique("emil"));
+    // Inline, the way Gmail forwards.
+    let inline = format!(
+        "From: Jason Miller <{agent}>\r\nTo: {support}\r\nSubject: Fwd: Login broken\r\nMessage-ID: <{}@example.test>\r\n\r\n\
+For the queue, please.\r\n\r\n---------- Forwarded message ---------\r\nFrom: Dora Dahl <{dora}>\r\n\
+Date: Wed, 25 Nov 2026 at 09:00\r\nSubject: Login broken\r\nTo: Jason Miller <{agent}>\r\n\r\nI cannot log in since today.\r\n",
+        unique("fwd1"),
+        agent = d.agent,
+        support = d.support
+    );
+    send_raw(&stack, Some(&d.agent), &d.support, &inline).await;
+    // As an attachment, the way Outlook and Thunderbird can forward.
+    let attached = format!(
+        "From: Jason Miller <{agent}>\r\nTo: {support}\r\nSubject: Fwd: Refund\r\nMessage-ID: <{}@example.test>\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"fw\"\r\n\r\n--fw\r\nContent-Type: text/plain\r\n\r\n\
+See the attached mail.\r\n--fw\r\nContent-Type: message/rfc822\r\n\r\nFrom: Emil Eck <{emil}>\r\nTo: {agent}\r\n\
+Subject: Refund\r\nMessage-ID: <{}@customer.test>\r\n\r\nWhere is my refund?\r\n--fw--\r\n",
+        unique("fwd2"),
+        unique("orig"),
+        agent = d.agent,
+        support = d.support
+    );
+    send_raw(&stack, Some(&d.agent), &d.support, &attached).await;
+    for (who, quote) in [
+        (&dora, "> I cannot log in since today."),
+        (&emil, "> Where is my refund?"),
+    ] {
+        let ack = wait_for_mail(&stack, who, 1).await;
+        assert!(ack[0].text().contains(quote), "{}", ack[0].text());
+    }
+    wait_quiet(&stack, &d).await;
+    d.stop().await;
+    let tickets = d.cli_json(&["tickets", "list"]);
+    let customers: Vec<&str> = tickets
+        .as_array()
+        .expect("tickets")
+        .iter()
+        .filter_map(|t| t["customer"].as_str())
+        .collect();
+    assert!(
+        customers.contains(&dora.as_str()) && customers.contains(&emil.as_str()),
+        "{tickets}"
+    );
+    assert!(
+        !customers.contains(&d.agent.as_str()),
+        "the agent is not the customer: {tickets}"
+    );
 }
