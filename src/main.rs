@@ -110,6 +110,18 @@ enum TicketsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Hand a ticket to another agent (they get its notification when the daemon runs).
+    Assign {
+        /// Ticket number.
+        number: TicketId,
+        /// The agent's address or name.
+        agent: String,
+    },
+    /// Close a ticket.
+    Close {
+        /// Ticket number.
+        number: TicketId,
+    },
 }
 
 #[derive(Subcommand)]
@@ -196,6 +208,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             match command {
                 TicketsCommand::List { json } => tickets_list(&store, *json),
                 TicketsCommand::Show { number, json } => ticket_show(&store, *number, *json),
+                TicketsCommand::Assign { number, agent } => {
+                    ops(&cli.config, &store, *number, Some(agent), false)
+                }
+                TicketsCommand::Close { number } => ops(&cli.config, &store, *number, None, true),
             }
         }
         Command::Mail {
@@ -453,6 +469,33 @@ fn quarantine_show(store: &Store, id: u64) -> anyhow::Result<()> {
     use std::io::Write;
     std::io::stdout().write_all(&raw)?;
     Ok(())
+}
+
+/// `tickets assign|close`: composing the new owner's notification needs the token key, so
+/// this loads the whole configuration.
+fn ops(
+    config: &std::path::Path,
+    store: &Store,
+    number: TicketId,
+    assign_to: Option<&String>,
+    close: bool,
+) -> anyhow::Result<()> {
+    let cfg = Config::load(config)?;
+    let templates = frontdesk::compose::Templates::load(cfg.service.templates_dir.as_deref())?;
+    match frontdesk::pipeline::ops_change(
+        &cfg,
+        &templates,
+        store,
+        number,
+        assign_to.map(String::as_str),
+        close,
+    ) {
+        Ok(done) => {
+            println!("{done}");
+            Ok(())
+        }
+        Err(e) => bail!(e),
+    }
 }
 
 fn find_agent<'a>(cfg: &'a Config, who: &str) -> anyhow::Result<&'a frontdesk::config::Agent> {

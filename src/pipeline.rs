@@ -646,6 +646,112 @@ fn notice_to_agent<S: State>(
     )
 }
 
+/// The notification that hands `ticket` to `target`: the customer's latest mail (a person's,
+/// not an automated reply) with its attachments, and who handed it over with their note.
+fn handover<S: State>(
+    ctx: &Ctx<'_, S>,
+    ticket: &Ticket,
+    target: &Agent,
+    by: &str,
+    note: &str,
+) -> Result<Result<OutgoingMail, crate::compose::ComposeError>, StoreError> {
+    let latest = ticket
+        .messages
+        .iter()
+        .rev()
+        .filter(|m| {
+            m.direction == Direction::Inbound && m.suppressed.is_none_or(|r| !r.is_automated())
+        })
+        .find_map(|m| m.inbound_seq);
+    let latest_raw = match latest {
+        Some(seq) => ctx.state.inbound_raw(seq)?.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let latest_mail = parse(&latest_raw).unwrap_or_else(|_| ParsedMail {
+        subject: ticket.subject.clone(),
+        ..ParsedMail::default()
+    });
+    let customer = Mailbox {
+        name: ticket.customer_name.clone(),
+        address: ticket.customer.clone(),
+    };
+    let mut handed = ticket.clone();
+    handed.agent = target.email.clone();
+    handed.notify_root = None;
+    Ok(notification(
+        ctx,
+        &handed,
+        target,
+        &customer,
+        &latest_mail,
+        &latest_raw,
+        Notify::Assigned { by, handover: note },
+    ))
+}
+
+/// `frontdesk tickets assign N AGENT` and `tickets close N`: an operator's change, applied
+/// like an agent's command (same counters, same notification for the new owner).
+pub fn ops_change(
+    cfg: &Config,
+    templates: &Templates,
+    store: &Store,
+    ticket: TicketId,
+    assign_to: Option<&str>,
+    close: bool,
+) -> Result<String, String> {
+    let t = store
+        .ticket(ticket)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no ticket #{ticket}"))?;
+    let seq = store.new_id().map_err(|e| e.to_string())?;
+    let now = crate::types::now();
+    let ctx = Ctx {
+        raw: &[],
+        seq,
+        cfg,
+        templates,
+        state: store,
+        now,
+        date: SystemTime::now(),
+    };
+    let mut outgoing = Vec::new();
+    let mut reassign = None;
+    let mut done = Vec::new();
+    if let Some(who) = assign_to {
+        let target = find_agent(cfg, who)?;
+        if target.email == t.agent {
+            return Err(format!(
+                "ticket #{ticket} is already assigned to {}",
+                target.name
+            ));
+        }
+        let mail = handover(&ctx, &t, target, "the support team", "")
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        outgoing.push(mail);
+        reassign = Some(target.email.clone());
+        done.push(format!("assigned to {} <{}>", target.name, target.email));
+    }
+    let state = close.then_some(TicketState::Closed);
+    if close {
+        if t.state == TicketState::Closed {
+            return Err(format!("ticket #{ticket} is already closed"));
+        }
+        done.push("closed".into());
+    }
+    store
+        .record_ops(
+            ticket,
+            state,
+            reassign,
+            &outgoing,
+            &format!("by the operator: {}", done.join(", ")),
+            now,
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(format!("ticket #{ticket} {}", done.join(" and ")))
+}
+
 /// The configured agent `who` names: an address, a full name or a unique first name.
 fn find_agent<'a>(cfg: &'a Config, who: &str) -> Result<&'a Agent, String> {
     let who = who.trim();
@@ -922,43 +1028,7 @@ fn agent_mail<S: State>(
         _ => None,
     }) {
         // The handover text stays internal; the new agent gets the customer's latest mail.
-        let latest = ticket
-            .messages
-            .iter()
-            .rev()
-            .filter(|m| {
-                m.direction == Direction::Inbound && m.suppressed.is_none_or(|r| !r.is_automated())
-            })
-            .find_map(|m| m.inbound_seq);
-        let latest_raw = match latest {
-            Some(seq) => ctx.state.inbound_raw(seq)?.unwrap_or_default(),
-            None => Vec::new(),
-        };
-        let latest_mail = parse(&latest_raw).ok();
-        let customer = Mailbox {
-            name: ticket.customer_name.clone(),
-            address: ticket.customer.clone(),
-        };
-        let empty = ParsedMail {
-            subject: ticket.subject.clone(),
-            ..ParsedMail::default()
-        };
-        let mut handed = ticket.clone();
-        handed.agent = target.email.clone();
-        handed.notify_root = None;
-        let why = Notify::Assigned {
-            by: &agent.name,
-            handover: &read.body,
-        };
-        return match notification(
-            ctx,
-            &handed,
-            target,
-            &customer,
-            latest_mail.as_ref().unwrap_or(&empty),
-            &latest_raw,
-            why,
-        ) {
+        return match handover(ctx, &ticket, target, &agent.name, &read.body)? {
             Ok(n) => {
                 message.note = Some(read.body.clone()).filter(|b| !b.is_empty());
                 message.direction = Direction::Note;

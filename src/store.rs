@@ -1040,6 +1040,106 @@ impl Store {
             .transpose()
     }
 
+    /// A fresh unique id (for operations that have no incoming mail).
+    pub fn new_id(&self) -> Result<u64> {
+        Ok(self.db.generate_id()?)
+    }
+
+    /// An operator's change to a ticket (CLI): state, owner, the new owner's notification and
+    /// a history note, in one transaction, with the open counters kept right. Flushed.
+    pub fn record_ops(
+        &self,
+        ticket: TicketId,
+        state: Option<TicketState>,
+        reassign: Option<AgentEmail>,
+        outgoing: &[OutgoingMail],
+        note: &str,
+        now: UnixTime,
+    ) -> Result<()> {
+        let res = (
+            &self.tickets,
+            &self.outbox,
+            &self.outbox_raw,
+            &self.msgids,
+            &self.meta,
+        )
+            .transaction(|(tickets, outbox, outbox_raw, msgids, meta)| {
+                let Some(mut t): Option<Ticket> = tx_get(tickets, "tickets", &be(ticket.get()))?
+                else {
+                    return Err(ConflictableTransactionError::Abort(StoreError::NoTicket(
+                        ticket,
+                    )));
+                };
+                let (was_open, old_agent) = (t.state == TicketState::Open, t.agent.clone());
+                if let Some(s) = state {
+                    t.state = s;
+                }
+                if let Some(a) = &reassign {
+                    t.agent = a.clone();
+                    t.notify_root = None;
+                }
+                if was_open {
+                    bump_open(meta, &old_agent, -1)?;
+                }
+                if t.state == TicketState::Open {
+                    bump_open(meta, &t.agent, 1)?;
+                }
+                if was_open && t.state == TicketState::Closed {
+                    t.closed_at = Some(now);
+                }
+                t.messages.push(TicketMessage {
+                    at: now,
+                    direction: Direction::Note,
+                    message_id: None,
+                    from: None,
+                    subject: String::new(),
+                    inbound_seq: None,
+                    outbox_id: None,
+                    suppressed: None,
+                    note: Some(note.to_string()),
+                });
+                for mail in outgoing {
+                    let id = outbox.generate_id()?;
+                    let entry = OutboxEntry {
+                        id,
+                        kind: mail.kind,
+                        ticket: Some(ticket),
+                        message_id: mail.message_id.clone(),
+                        envelope_from: mail.envelope_from.clone(),
+                        recipients: mail.recipients.clone(),
+                        created_at: now,
+                        cause_stored_at: None,
+                        attempts: 0,
+                        next_attempt_at: 0,
+                        last_error: None,
+                    };
+                    outbox.insert(&be(id), encode(&entry))?;
+                    outbox_raw.insert(&be(id), mail.raw.as_slice())?;
+                    msgids.insert(mail.message_id.as_bytes(), &be(ticket.get()))?;
+                    if mail.kind == MailKind::AgentNotification && t.notify_root.is_none() {
+                        t.notify_root = Some(mail.message_id.clone());
+                    }
+                    t.messages.push(TicketMessage {
+                        at: now,
+                        direction: Direction::of(mail.kind),
+                        message_id: Some(mail.message_id.clone()),
+                        from: None,
+                        subject: String::new(),
+                        inbound_seq: None,
+                        outbox_id: Some(id),
+                        suppressed: None,
+                        note: None,
+                    });
+                }
+                t.updated_at = now;
+                tickets.insert(&be(ticket.get()), encode(&t))?;
+                Ok(())
+            });
+        unwrap_tx(res)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Open tickets that no agent has answered and that were not escalated yet.
     pub fn unanswered_open_tickets(&self) -> Result<Vec<Ticket>> {
         let mut out = Vec::new();

@@ -1156,6 +1156,34 @@ Message-ID: <{}@example.test>\r\nIn-Reply-To: {notify_id}\r\n\r\n{body}",
     d.stop().await;
     let t = d.cli_json(&["tickets", "show", "1001"]);
     assert_eq!(t["agent"], maria, "{t}");
+
+    // Operators do the same from the command line: close one ticket, hand another over.
+    assert!(d.cli(&["tickets", "close", "1003"]).contains("closed"));
+    assert_eq!(d.cli_json(&["tickets", "show", "1003"])["state"], "closed");
+    let owner = d.cli_json(&["tickets", "show", "1002"])["agent"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let target = if owner == maria {
+        d.agent.clone()
+    } else {
+        maria.clone()
+    };
+    d.cli(&["tickets", "assign", "1002", &target]);
+    assert_eq!(d.cli_json(&["tickets", "show", "1002"])["agent"], target);
+    d.launch().await;
+    eventually(
+        std::time::Duration::from_secs(20),
+        "the new owner to receive ticket 1002",
+        async || {
+            mailbox(&stack, &target).await.into_iter().find(|m| {
+                m.text().contains("assigned to you by the support team")
+                    && m.text().contains("Ticket #1002")
+            })
+        },
+    )
+    .await;
+    d.stop().await;
     assert!(
         mailbox(&stack, &ann).await.len() == 1,
         "nothing of this reached the customer but the acknowledgement"
