@@ -145,6 +145,19 @@ struct RawService {
     state_dir: PathBuf,
     token_secret_file: Option<PathBuf>,
     templates_dir: Option<PathBuf>,
+    #[serde(default)]
+    reply_tokens: ReplyTokens,
+}
+
+/// Where an agent's reply token travels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplyTokens {
+    /// In the Reply-To address: `support+1042.k7q2m9d4xa@…` (needs plus addressing).
+    #[default]
+    Plus,
+    /// In the subject: `{ref:1042.k7q2m9d4xa}`, with the plain support address as Reply-To.
+    Subject,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -375,6 +388,8 @@ pub struct Service {
     pub token_secret: Option<Secret>,
     /// Overrides for the built-in templates.
     pub templates_dir: Option<PathBuf>,
+    /// Where agents' reply tokens travel.
+    pub reply_tokens: ReplyTokens,
 }
 
 /// The `[imap]` section.
@@ -1206,6 +1221,7 @@ impl RawConfig {
                 state_dir: self.service.state_dir,
                 token_secret,
                 templates_dir: self.service.templates_dir,
+                reply_tokens: self.service.reply_tokens,
             },
             imap: Imap {
                 host: imap.host.clone(),

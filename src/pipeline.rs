@@ -150,7 +150,9 @@ pub fn decide(
         own_addresses: cfg.own_addresses(),
     };
     let class = classify(&mail, &identity);
-    if let Some(token) = relay::find_token_address(&mail.recipients, &cfg.service.address) {
+    if let Some(token) = relay::find_token_address(&mail.recipients, &cfg.service.address)
+        .or_else(|| relay::find_subject_token(&mail.subject))
+    {
         return agent_mail(&ctx, &mail, &token, class);
     }
     // An agent forwarding a customer's mail that reached them directly: the ticket (and the
@@ -443,6 +445,21 @@ fn new_ticket<S: State>(
     })
 }
 
+/// In subject mode, the subject an agent replies to carries the token marker.
+fn with_marker(
+    service: &crate::config::Service,
+    subject: &str,
+    ticket: TicketId,
+    token: &str,
+) -> String {
+    match service.reply_tokens {
+        crate::config::ReplyTokens::Plus => subject.to_string(),
+        crate::config::ReplyTokens::Subject => {
+            format!("{subject} {}", relay::subject_marker(ticket, token))
+        }
+    }
+}
+
 /// The configured agent the mail's From names, if any.
 fn sending_agent<'a>(cfg: &'a Config, mail: &ParsedMail) -> Option<&'a Agent> {
     let from = mail.from.as_ref()?;
@@ -585,8 +602,11 @@ fn notification<S: State>(
             from_name: &from_name,
             service_address: &service.address,
             to: (Some(&agent.name), agent.email.address()),
-            reply_to: Some((Some(&service.name), &reply_to)),
-            subject: &subject,
+            reply_to: match service.reply_tokens {
+                crate::config::ReplyTokens::Plus => Some((Some(&service.name), &reply_to)),
+                crate::config::ReplyTokens::Subject => None,
+            },
+            subject: &with_marker(service, &subject, ticket.id, &token),
             message_id: our_message_id(ctx, "notify", ticket.id),
             in_reply_to: if followup {
                 ticket.notify_root.as_deref()
@@ -632,8 +652,16 @@ fn notice_to_agent<S: State>(
             from_name: &service.name,
             service_address: &service.address,
             to: (Some(&agent.name), agent.email.address()),
-            reply_to: Some((Some(&service.name), &reply_to)),
-            subject: &format!("Not sent: {tag} {}", ticket.subject),
+            reply_to: match service.reply_tokens {
+                crate::config::ReplyTokens::Plus => Some((Some(&service.name), &reply_to)),
+                crate::config::ReplyTokens::Subject => None,
+            },
+            subject: &with_marker(
+                service,
+                &format!("Not sent: {tag} {}", ticket.subject),
+                ticket.id,
+                &token,
+            ),
             message_id: our_message_id(ctx, "notice", ticket.id),
             in_reply_to: ticket.notify_root.as_deref(),
             references: ticket.notify_root.iter().map(String::as_str).collect(),
@@ -941,7 +969,8 @@ fn agent_mail<S: State>(
             "duplicate, already handled".into(),
         ));
     }
-    let tokens = relay::find_token_addresses(&mail.recipients, &cfg.service.address);
+    let mut tokens = relay::find_token_addresses(&mail.recipients, &cfg.service.address);
+    tokens.extend(relay::find_subject_token(&mail.subject));
     if tokens.iter().any(|t| t.ticket != ticket.id) {
         return refuse(
             ctx,
@@ -1798,6 +1827,78 @@ From: Alice Doe <alice@customer.test>\r\nSubject: Broken\r\n\r\nMy printer broke
                 other => panic!("{name}: expected quarantine, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn subject_mode_carries_the_token_in_the_subject() {
+        let mut cfg = config();
+        cfg.service.reply_tokens = crate::config::ReplyTokens::Subject;
+        let templates = Templates::load(None).expect("templates");
+        let d = decide(
+            ALICE,
+            7,
+            &cfg,
+            &templates,
+            &Mem::default(),
+            1_000_000,
+            SystemTime::UNIX_EPOCH,
+        )
+        .expect("decides");
+        let Plan::NewTicket { outgoing, .. } = d.plan else {
+            panic!("expected a new ticket");
+        };
+        let n = crate::parse::parse(
+            &of_kind(&outgoing, MailKind::AgentNotification)
+                .expect("notified")
+                .raw,
+        )
+        .expect("parses");
+        assert!(
+            n.reply_to.is_none(),
+            "replies go to the plain support address"
+        );
+        assert_eq!(
+            relay::find_subject_token(&n.subject)
+                .expect("marker")
+                .ticket,
+            TicketId::new(1042)
+        );
+
+        let jason = crate::types::AgentEmail::new(
+            EmailAddress::parse("jason@example.test").expect("valid"),
+        );
+        let token = relay::mint(
+            b"0123456789abcdef0123456789abcdef",
+            TicketId::new(1001),
+            &jason,
+        );
+        let raw = format!(
+            "Return-Path: <jason@example.test>\r\nFrom: jason@example.test\r\nTo: support@example.test\r\n\
+Subject: Re: [Acme Support #1001] Help {{ref:1001.{token}}}\r\nMessage-ID: <s1@example.test>\r\n\r\nUnplug it.\r\n"
+        );
+        let d = decide(
+            raw.as_bytes(),
+            8,
+            &cfg,
+            &templates,
+            &with_ticket(),
+            1_000_000,
+            SystemTime::UNIX_EPOCH,
+        )
+        .expect("decides");
+        let Plan::Agent {
+            outgoing, action, ..
+        } = d.plan
+        else {
+            panic!("expected a relay");
+        };
+        assert_eq!(action, "relayed");
+        let reply = crate::parse::parse(&outgoing[0].raw).expect("parses");
+        assert!(
+            !reply.subject.contains("{ref:"),
+            "the token never reaches the customer: {}",
+            reply.subject
+        );
     }
 
     #[test]

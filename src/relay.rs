@@ -106,6 +106,26 @@ pub fn find_token_address(
     })
 }
 
+/// The token as it travels in a subject, for servers without plus addressing:
+/// `{ref:1042.k7q2m9d4xa}`.
+pub fn subject_marker(ticket: TicketId, token: &str) -> String {
+    format!("{{ref:{ticket}.{token}}}")
+}
+
+/// The first `{ref:N.token}` marker in a subject.
+pub fn find_subject_token(subject: &str) -> Option<TokenAddress> {
+    let start = subject.find("{ref:")? + 5;
+    let rest = subject.get(start..)?;
+    let inner = &rest[..rest.find('}')?];
+    let (n, token) = inner.split_once('.')?;
+    let ticket = n.parse::<u64>().ok()?;
+    (!token.is_empty() && token.len() <= 64 && token.chars().all(|c| c.is_ascii_alphanumeric()))
+        .then(|| TokenAddress {
+            ticket: TicketId::new(ticket),
+            token: token.to_string(),
+        })
+}
+
 /// Every distinct ticket among our token addresses in the recipients.
 pub fn find_token_addresses(
     recipients: &[EmailAddress],
@@ -471,6 +491,22 @@ mod tests {
             find_token_address(&[r("support+x1.abc@example.test")], &support),
             None
         );
+    }
+
+    #[test]
+    fn subject_markers_carry_the_token_without_plus_addressing() {
+        let m = subject_marker(TicketId::new(1042), "k7q2m9d4xa");
+        assert_eq!(m, "{ref:1042.k7q2m9d4xa}");
+        let found =
+            find_subject_token(&format!("Re: [Acme Support #1042] Printer {m}")).expect("found");
+        assert_eq!(
+            (found.ticket, found.token.as_str()),
+            (TicketId::new(1042), "k7q2m9d4xa")
+        );
+        assert_eq!(find_subject_token("Re: {ref:abc.x}"), None);
+        assert_eq!(find_subject_token("Re: {ref:12.}"), None);
+        assert_eq!(find_subject_token("Re: {ref:12.a b}"), None);
+        assert_eq!(find_subject_token("no marker"), None);
     }
 
     #[test]
