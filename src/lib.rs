@@ -38,3 +38,6 @@ pub mod sla;
 pub mod store;
 pub mod thread;
 pub mod types;
+
+#[cfg(test)]
+mod testutil;

@@ -1471,24 +1471,8 @@ mod tests {
     }
 
     fn config() -> Config {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key = dir.path().join("token.key");
-        std::fs::write(&key, "0123456789abcdef0123456789abcdef").expect("key");
-        let path = dir.path().join("f.toml");
-        std::fs::write(
-            &path,
+        crate::testutil::config(
             r#"
-[service]
-name = "Acme Support"
-address = "support@example.test"
-token_secret_file = "TOKEN"
-[imap]
-host = "127.0.0.1"
-tls = "none"
-password = "x"
-[smtp]
-host = "127.0.0.1"
-tls = "none"
 [limits]
 max_message_bytes = 100000
 [[agents]]
@@ -1500,11 +1484,8 @@ email = "maria@example.test"
 [[agents]]
 name = "Maria Schmidt"
 email = "mschmidt@example.test"
-"#
-            .replace("TOKEN", &key.display().to_string()),
+"#,
         )
-        .expect("write");
-        Config::load_with_env(&path, Vec::new()).expect("valid")
     }
 
     fn run(raw: &[u8], state: &Mem) -> Plan {
@@ -1697,11 +1678,7 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
         let jason = crate::types::AgentEmail::new(
             EmailAddress::parse("jason@example.test").expect("valid"),
         );
-        let token = relay::mint(
-            b"0123456789abcdef0123456789abcdef",
-            TicketId::new(1001),
-            &jason,
-        );
+        let token = relay::mint(crate::testutil::TEST_KEY, TicketId::new(1001), &jason);
         let envelope = from
             .rsplit('<')
             .next()
@@ -1867,11 +1844,7 @@ From: Alice Doe <alice@customer.test>\r\nSubject: Broken\r\n\r\nMy printer broke
         let jason = crate::types::AgentEmail::new(
             EmailAddress::parse("jason@example.test").expect("valid"),
         );
-        let token = relay::mint(
-            b"0123456789abcdef0123456789abcdef",
-            TicketId::new(1001),
-            &jason,
-        );
+        let token = relay::mint(crate::testutil::TEST_KEY, TicketId::new(1001), &jason);
         let raw = format!(
             "Return-Path: <jason@example.test>\r\nFrom: jason@example.test\r\nTo: support@example.test\r\n\
 Subject: Re: [Acme Support #1001] Help {{ref:1001.{token}}}\r\nMessage-ID: <s1@example.test>\r\n\r\nUnplug it.\r\n"
@@ -2061,7 +2034,7 @@ Subject: Re: [Acme Support #1001] Help {{ref:1001.{token}}}\r\nMessage-ID: <s1@e
         )
         .expect("token address");
         assert!(relay::verify(
-            b"0123456789abcdef0123456789abcdef",
+            crate::testutil::TEST_KEY,
             TicketId::new(1001),
             &maria,
             &token.token

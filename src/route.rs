@@ -238,32 +238,7 @@ mod tests {
     }
 
     fn config(extra: &str) -> Config {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key = dir.path().join("k");
-        std::fs::write(&key, "0123456789abcdef0123456789abcdef").expect("key");
-        let path = dir.path().join("f.toml");
-        std::fs::write(
-            &path,
-            format!(
-                r#"
-[service]
-name = "Acme Support"
-address = "support@example.test"
-token_secret_file = "{}"
-[imap]
-host = "127.0.0.1"
-tls = "none"
-password = "x"
-[smtp]
-host = "127.0.0.1"
-tls = "none"
-{extra}
-"#,
-                key.display()
-            ),
-        )
-        .expect("write");
-        Config::load_with_env(&path, Vec::new()).expect("valid")
+        crate::testutil::config(extra)
     }
 
     const TEAM: &str = r#"

@@ -250,25 +250,8 @@ mod tests {
     use crate::types::{AgentEmail, TicketId};
 
     fn config(extra: &str) -> Config {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key = dir.path().join("k");
-        std::fs::write(&key, "0123456789abcdef0123456789abcdef").expect("key");
-        let path = dir.path().join("f.toml");
-        std::fs::write(
-            &path,
-            format!(
-                r#"
-[service]
-name = "Acme Support"
-address = "support@example.test"
-token_secret_file = "{}"
-[imap]
-host = "127.0.0.1"
-tls = "none"
-password = "x"
-[smtp]
-host = "127.0.0.1"
-tls = "none"
+        crate::testutil::config(&format!(
+            r#"
 [sla]
 first_response_minutes = 240
 lead = "lead@example.test"
@@ -279,12 +262,8 @@ teams = ["vip"]
 working_hours = "Mon-Fri 09:00-17:00"
 timezone = "UTC"
 {extra}
-"#,
-                key.display()
-            ),
-        )
-        .expect("write");
-        Config::load_with_env(&path, Vec::new()).expect("valid")
+"#
+        ))
     }
 
     fn ticket(created: &str) -> Ticket {

@@ -468,6 +468,60 @@ fn bump_open(meta: &TransactionalTree, agent: &AgentEmail, delta: i64) -> TxResu
     Ok(())
 }
 
+/// The outbox trees a queued mail is written to, inside a transaction.
+struct OutboxTx<'a> {
+    outbox: &'a TransactionalTree,
+    outbox_raw: &'a TransactionalTree,
+    msgids: &'a TransactionalTree,
+}
+
+impl OutboxTx<'_> {
+    /// Queues `mail` for `ticket`: the outbox entry, its bytes, its Message-ID in the
+    /// threading index, and a history entry on the ticket (the first notification becomes
+    /// the agent's thread root).
+    fn queue(
+        &self,
+        ticket: &mut Ticket,
+        mail: &OutgoingMail,
+        now: UnixTime,
+        cause: Option<UnixTime>,
+    ) -> TxResult<u64> {
+        let id = self.outbox.generate_id()?;
+        let entry = OutboxEntry {
+            id,
+            kind: mail.kind,
+            ticket: Some(ticket.id),
+            message_id: mail.message_id.clone(),
+            envelope_from: mail.envelope_from.clone(),
+            recipients: mail.recipients.clone(),
+            created_at: now,
+            cause_stored_at: cause,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+        };
+        self.outbox.insert(&be(id), encode(&entry))?;
+        self.outbox_raw.insert(&be(id), mail.raw.as_slice())?;
+        self.msgids
+            .insert(mail.message_id.as_bytes(), &be(ticket.id.get()))?;
+        if mail.kind == MailKind::AgentNotification && ticket.notify_root.is_none() {
+            ticket.notify_root = Some(mail.message_id.clone());
+        }
+        ticket.messages.push(TicketMessage {
+            at: now,
+            direction: Direction::of(mail.kind),
+            message_id: Some(mail.message_id.clone()),
+            from: None,
+            subject: String::new(),
+            inbound_seq: None,
+            outbox_id: Some(id),
+            suppressed: None,
+            note: None,
+        });
+        Ok(id)
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct AgentRecord {
     away: bool,
@@ -801,40 +855,14 @@ impl Store {
                         // Already processed (a retry after a crash between commit and ack).
                         return Ok(record.outcome);
                     }
+                    let out = OutboxTx {
+                        outbox,
+                        outbox_raw,
+                        msgids,
+                    };
                     let queue = |ticket: &mut Ticket, mail: &OutgoingMail| -> TxResult<()> {
-                        let id = outbox.generate_id()?;
-                        let entry = OutboxEntry {
-                            id,
-                            kind: mail.kind,
-                            ticket: Some(ticket.id),
-                            message_id: mail.message_id.clone(),
-                            envelope_from: mail.envelope_from.clone(),
-                            recipients: mail.recipients.clone(),
-                            created_at: now,
-                            cause_stored_at: Some(record.stored_at),
-                            attempts: 0,
-                            next_attempt_at: 0,
-                            last_error: None,
-                        };
-                        outbox.insert(&be(id), encode(&entry))?;
-                        outbox_raw.insert(&be(id), mail.raw.as_slice())?;
-                        msgids.insert(mail.message_id.as_bytes(), &be(ticket.id.get()))?;
-                        if mail.kind == MailKind::AgentNotification && ticket.notify_root.is_none()
-                        {
-                            ticket.notify_root = Some(mail.message_id.clone());
-                        }
-                        ticket.messages.push(TicketMessage {
-                            at: now,
-                            direction: Direction::of(mail.kind),
-                            message_id: Some(mail.message_id.clone()),
-                            from: None,
-                            subject: String::new(),
-                            inbound_seq: None,
-                            outbox_id: Some(id),
-                            suppressed: None,
-                            note: None,
-                        });
-                        Ok(())
+                        out.queue(ticket, mail, now, Some(record.stored_at))
+                            .map(|_| ())
                     };
                     let load = |id: TicketId| -> TxResult<Ticket> {
                         tx_get(tickets, "tickets", &be(id.get()))?.ok_or(
@@ -1098,38 +1126,13 @@ impl Store {
                     suppressed: None,
                     note: Some(note.to_string()),
                 });
+                let out = OutboxTx {
+                    outbox,
+                    outbox_raw,
+                    msgids,
+                };
                 for mail in outgoing {
-                    let id = outbox.generate_id()?;
-                    let entry = OutboxEntry {
-                        id,
-                        kind: mail.kind,
-                        ticket: Some(ticket),
-                        message_id: mail.message_id.clone(),
-                        envelope_from: mail.envelope_from.clone(),
-                        recipients: mail.recipients.clone(),
-                        created_at: now,
-                        cause_stored_at: None,
-                        attempts: 0,
-                        next_attempt_at: 0,
-                        last_error: None,
-                    };
-                    outbox.insert(&be(id), encode(&entry))?;
-                    outbox_raw.insert(&be(id), mail.raw.as_slice())?;
-                    msgids.insert(mail.message_id.as_bytes(), &be(ticket.get()))?;
-                    if mail.kind == MailKind::AgentNotification && t.notify_root.is_none() {
-                        t.notify_root = Some(mail.message_id.clone());
-                    }
-                    t.messages.push(TicketMessage {
-                        at: now,
-                        direction: Direction::of(mail.kind),
-                        message_id: Some(mail.message_id.clone()),
-                        from: None,
-                        subject: String::new(),
-                        inbound_seq: None,
-                        outbox_id: Some(id),
-                        suppressed: None,
-                        note: None,
-                    });
+                    out.queue(&mut t, mail, now, None)?;
                 }
                 t.updated_at = now;
                 tickets.insert(&be(ticket.get()), encode(&t))?;
@@ -1175,35 +1178,13 @@ impl Store {
                 {
                     return Ok(false);
                 }
-                let id = outbox.generate_id()?;
-                let entry = OutboxEntry {
-                    id,
-                    kind: mail.kind,
-                    ticket: Some(ticket),
-                    message_id: mail.message_id.clone(),
-                    envelope_from: mail.envelope_from.clone(),
-                    recipients: mail.recipients.clone(),
-                    created_at: now,
-                    cause_stored_at: None,
-                    attempts: 0,
-                    next_attempt_at: 0,
-                    last_error: None,
-                };
-                outbox.insert(&be(id), encode(&entry))?;
-                outbox_raw.insert(&be(id), mail.raw.as_slice())?;
-                msgids.insert(mail.message_id.as_bytes(), &be(ticket.get()))?;
                 t.escalated_at = Some(now);
-                t.messages.push(TicketMessage {
-                    at: now,
-                    direction: Direction::Escalation,
-                    message_id: Some(mail.message_id.clone()),
-                    from: None,
-                    subject: String::new(),
-                    inbound_seq: None,
-                    outbox_id: Some(id),
-                    suppressed: None,
-                    note: None,
-                });
+                OutboxTx {
+                    outbox,
+                    outbox_raw,
+                    msgids,
+                }
+                .queue(&mut t, mail, now, None)?;
                 tickets.insert(&be(ticket.get()), encode(&t))?;
                 Ok(true)
             },
