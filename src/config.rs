@@ -79,6 +79,8 @@ struct RawSla {
     first_response_minutes: Option<u64>,
     lead: Option<String>,
     check_interval_seconds: Option<u64>,
+    #[serde(default)]
+    reassign: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -528,6 +530,8 @@ pub struct Sla {
     pub lead: Option<EmailAddress>,
     /// How often open tickets are checked.
     pub check_interval: Duration,
+    /// Also hand an escalated ticket to another available agent.
+    pub reassign: bool,
 }
 
 /// One `[[routes]]` rule.
@@ -1276,6 +1280,7 @@ impl RawConfig {
                     .map(|m| secs(m.saturating_mul(60))),
                 lead: sla_lead,
                 check_interval: secs(self.sla.check_interval_seconds.unwrap_or(60).max(1)),
+                reassign: self.sla.reassign,
             },
         })
     }

@@ -489,6 +489,7 @@ fn ops(
         number,
         assign_to.map(String::as_str),
         close,
+        "the support team",
     ) {
         Ok(done) => {
             println!("{done}");

@@ -726,6 +726,7 @@ pub fn ops_change(
     ticket: TicketId,
     assign_to: Option<&str>,
     close: bool,
+    by: &str,
 ) -> Result<String, String> {
     let t = store
         .ticket(ticket)
@@ -753,7 +754,7 @@ pub fn ops_change(
                 target.name
             ));
         }
-        let mail = handover(&ctx, &t, target, "the support team", "")
+        let mail = handover(&ctx, &t, target, by, "")
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         outgoing.push(mail);
@@ -773,7 +774,7 @@ pub fn ops_change(
             state,
             reassign,
             &outgoing,
-            &format!("by the operator: {}", done.join(", ")),
+            &format!("by {by}: {}", done.join(", ")),
             now,
         )
         .map_err(|e| e.to_string())?;

@@ -215,6 +215,39 @@ pub async fn run(
     }
 }
 
+/// Hands an escalated ticket to another agent who is available now (the current one is
+/// treated as away); if nobody is, it stays where it is.
+fn reassign(store: &Store, cfg: &Config, templates: &Templates, ticket: &Ticket) {
+    let now = jiff::Timestamp::now();
+    let load = |e: &crate::types::AgentEmail| {
+        let mut l = store.agent_load(e).unwrap_or_default();
+        l.away |= *e == ticket.agent;
+        l
+    };
+    let counter = |k: &str| store.pool_counter(k).unwrap_or(0);
+    let recipients: Vec<EmailAddress> = Vec::new();
+    let Some(target) = crate::route::assign(cfg, &recipients, None, now, &load, &counter)
+        .filter(|a| a.available && a.agent != ticket.agent)
+    else {
+        info!(ticket = %ticket.id, "escalated; no other agent is available to take it");
+        return;
+    };
+    match crate::pipeline::ops_change(
+        cfg,
+        templates,
+        store,
+        ticket.id,
+        Some(target.agent.address().as_str()),
+        false,
+        "escalation",
+    ) {
+        Ok(done) => info!(event = "sla.reassigned", ticket = %ticket.id, "{done}"),
+        Err(e) => {
+            error!(ticket = %ticket.id, error = %e, "escalated ticket could not be reassigned")
+        }
+    }
+}
+
 async fn check(
     store: &Store,
     cfg: &Config,
@@ -231,6 +264,9 @@ async fn check(
                 if store.record_escalation(ticket.id, &mail, now)? {
                     info!(event = "sla.escalation", ticket = %ticket.id, waited_min = esc.waited.as_secs() / 60, "first-response target missed");
                     n += 1;
+                    if cfg.sla.reassign {
+                        reassign(store, cfg, templates, &ticket);
+                    }
                 }
             }
             Err(e) => {

@@ -969,10 +969,14 @@ async fn availability_shapes_the_promise_and_the_agents_cli() {
 async fn a_missed_first_response_target_is_escalated_once() {
     let stack = Stack::get();
     let lead = format!("{}@example.test", unique("lead"));
+    let maria = format!("{}@example.test", unique("maria"));
     let mut d = Daemon::start(
         &stack,
         Options {
-            extra: format!("\n[sla]\nfirst_response_minutes = 0\nlead = \"{lead}\"\ncheck_interval_seconds = 1\n"),
+            extra: format!(
+                "\n[sla]\nfirst_response_minutes = 0\nlead = \"{lead}\"\ncheck_interval_seconds = 1\nreassign = true\n\
+\n[[agents]]\nname = \"Maria Lopez\"\nemail = \"{maria}\"\n"
+            ),
             ..Options::default()
         },
     )
@@ -1013,6 +1017,15 @@ async fn a_missed_first_response_target_is_escalated_once() {
     d.stop().await;
     let t = d.cli_json(&["tickets", "show", "1001"]);
     assert!(t["escalated_at"].is_number(), "{t}");
+    // With reassign = true the ticket went to the other, available agent, who was told.
+    assert_eq!(t["agent"], maria, "{t}");
+    assert!(
+        mailbox(&stack, &maria)
+            .await
+            .iter()
+            .any(|m| m.text().contains("assigned to you by escalation")),
+        "the new owner is told"
+    );
 }
 
 /// The header lines of a notification's Reply-To, as an address.
