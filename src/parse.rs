@@ -245,6 +245,58 @@ pub fn reply_text(raw: &[u8]) -> Option<String> {
     Some(mail_parser::decoders::html::html_to_text(&html[..cut]))
 }
 
+/// What a delivery status notification (RFC 3464) says about one of our mails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bounce {
+    /// The Message-ID of the mail that could not be delivered.
+    pub message_id: String,
+    /// The server's diagnostic (or the status code), cleaned for display.
+    pub diagnostic: String,
+}
+
+/// Reads a DSN: the returned message (or its headers) names the Message-ID, the
+/// delivery-status part the reason.
+pub fn bounce(raw: &[u8]) -> Option<Bounce> {
+    let msg = MessageParser::default().parse(raw)?;
+    let mut message_id = None;
+    let mut diagnostic = String::new();
+    for part in &msg.parts {
+        let ct = part
+            .content_type()
+            .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")).to_ascii_lowercase())
+            .unwrap_or_default();
+        if let Some(inner) = part.message() {
+            message_id = message_id.or_else(|| inner.message_id().map(str::to_string));
+        } else if ct == "text/rfc822-headers" {
+            let headers = MessageParser::default().parse(part.contents());
+            message_id =
+                message_id.or_else(|| headers.and_then(|h| h.message_id().map(str::to_string)));
+        } else if ct == "message/delivery-status" {
+            let text = String::from_utf8_lossy(part.contents());
+            let field = |name: &str| {
+                text.lines()
+                    .find(|l| {
+                        l.len() > name.len()
+                            && l.as_bytes()[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+                    })
+                    .map(|l| l[name.len()..].trim().to_string())
+            };
+            diagnostic = field("Diagnostic-Code:")
+                .map(|d| {
+                    d.split_once(';')
+                        .map_or(d.clone(), |(_, v)| v.trim().to_string())
+                })
+                .or_else(|| field("Status:"))
+                .unwrap_or_default();
+        }
+    }
+    let message_id = sanitize::header_text(&message_id?, 250);
+    Some(Bounce {
+        message_id: format!("<{}>", message_id.trim_matches(['<', '>'])),
+        diagnostic: sanitize::header_text(&diagnostic, 300),
+    })
+}
+
 /// A customer's mail found inside a forward.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forwarded {
@@ -634,6 +686,27 @@ From: Carol <carol@customer.test>\r\nSubject: Help\r\nMessage-ID: <c1@customer.t
 --b\r\nContent-Type: image/png; name=\"logo.png\"\r\nContent-ID: <logo@sig>\r\nContent-Disposition: inline\r\n\r\npng\r\n--b--\r\n";
         let names: Vec<String> = relay_attachments(raw).into_iter().map(|a| a.name).collect();
         assert_eq!(names, vec!["invoice.pdf"]);
+    }
+
+    #[test]
+    fn a_dsn_names_the_bounced_mail_and_the_reason() {
+        let raw =
+            b"Return-Path: <>\r\nFrom: MAILER-DAEMON@mail.example.test (Mail Delivery System)\r\n\
+Subject: Undelivered Mail Returned to Sender\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
+--B\r\nContent-Type: text/plain\r\n\r\nThis is the mail system.\r\n\
+--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mail.example.test\r\n\r\n\
+Final-Recipient: rfc822; gone@customer.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+Diagnostic-Code: smtp; 550 5.1.1 <gone@customer.test>: Recipient address rejected\r\n\r\n\
+--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: Acme Support <support@example.test>\r\n\
+Message-ID: <reply.1001.abc@example.test>\r\nSubject: Re: Help\r\n\r\n--B--\r\n";
+        let b = bounce(raw).expect("bounce");
+        assert_eq!(b.message_id, "<reply.1001.abc@example.test>");
+        assert_eq!(
+            b.diagnostic,
+            "550 5.1.1 <gone@customer.test>: Recipient address rejected"
+        );
+        assert!(bounce(b"From: a@customer.test\r\n\r\nhi").is_none());
     }
 
     #[test]

@@ -281,13 +281,65 @@ pub fn decide(
             }
         }
         (Threading::New { .. }, Classified::Suppress(reason)) if reason.is_automated() => {
-            Plan::Suppress(reason)
+            match bounced_on_ticket(&ctx, &mail, reason)? {
+                Some(plan) => plan,
+                None => Plan::Suppress(reason),
+            }
         }
         (Threading::New { untrusted_tag }, class) => {
             return new_ticket(&ctx, &mail, class, untrusted_tag, linked_from, None);
         }
     };
     Ok(Decision { message_id, plan })
+}
+
+/// A bounce of one of our mails is recorded on its ticket; when it was an agent's answer,
+/// the agent is told that the customer never received it (and why).
+fn bounced_on_ticket<S: State>(
+    ctx: &Ctx<'_, S>,
+    mail: &ParsedMail,
+    reason: SuppressReason,
+) -> Result<Option<Plan>, StoreError> {
+    if !matches!(
+        reason,
+        SuppressReason::DeliveryReport | SuppressReason::NullReturnPath
+    ) {
+        return Ok(None);
+    }
+    let Some(bounce) = crate::parse::bounce(ctx.raw) else {
+        return Ok(None);
+    };
+    let Some(ticket) = ctx.state.ticket_by_message_id(&bounce.message_id)? else {
+        return Ok(None);
+    };
+    let Some(t) = ctx.state.ticket(ticket)? else {
+        return Ok(None);
+    };
+    let mut outgoing = Vec::new();
+    if bounce.message_id.starts_with("<reply.")
+        && let Some(agent) = ctx.cfg.agent(&t.agent)
+    {
+        let why = format!(
+            "your answer to {} could not be delivered, so the customer has not received it (the server said: {})",
+            t.customer,
+            if bounce.diagnostic.is_empty() {
+                "no reason given"
+            } else {
+                &bounce.diagnostic
+            }
+        );
+        if let Ok(n) = notice_to_agent(ctx, &t, agent, &why) {
+            outgoing.push(n);
+        }
+    }
+    Ok(Some(Plan::Join {
+        ticket,
+        via: crate::thread::JoinedVia::Header,
+        message: inbound_message(mail, ctx.seq, ctx.now, Some(reason)),
+        reason,
+        outgoing,
+        reopen: false,
+    }))
 }
 
 /// Opens a ticket for `mail` (a customer's own mail, or one an agent forwarded): the agent
@@ -1873,6 +1925,34 @@ Subject: Re: [Acme Support #1001] Help {{ref:1001.{token}}}\r\nMessage-ID: <s1@e
             "the token never reaches the customer: {}",
             reply.subject
         );
+    }
+
+    #[test]
+    fn a_bounced_answer_is_recorded_and_the_agent_told() {
+        let mut mem = with_ticket();
+        mem.ids
+            .insert("<reply.1001.abc@example.test>".into(), TicketId::new(1001));
+        let raw = b"Return-Path: <>\r\nFrom: MAILER-DAEMON@mail.example.test\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
+--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mail.example.test\r\n\r\n\
+Final-Recipient: rfc822; alice@customer.test\r\nAction: failed\r\nStatus: 5.2.2\r\n\
+Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\r\n\r\n\
+--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <reply.1001.abc@example.test>\r\n\r\n--B--\r\n";
+        let Plan::Join {
+            ticket,
+            outgoing,
+            reason,
+            ..
+        } = run(raw, &mem)
+        else {
+            panic!("expected the bounce on its ticket");
+        };
+        assert_eq!(ticket, TicketId::new(1001));
+        assert_eq!(reason, SuppressReason::DeliveryReport);
+        assert_eq!(outgoing.len(), 1);
+        assert_eq!(outgoing[0].kind, MailKind::AgentNotice);
+        let text = crate::parse::parse(&outgoing[0].raw).expect("parses").text;
+        assert!(text.contains("552 5.2.2 Mailbox full"), "{text}");
     }
 
     #[test]
