@@ -417,8 +417,31 @@ impl Ingest {
                 if !self.cfg.backfill.is_zero() {
                     let since = time::OffsetDateTime::now_utc() - self.cfg.backfill;
                     let query = format!("SINCE {}", imap_date(since));
-                    let uids = bounded(t, "UID SEARCH", session.uid_search(query)).await?;
-                    if let Some(min) = uids.into_iter().min() {
+                    let mut uids: Vec<u32> = bounded(t, "UID SEARCH", session.uid_search(query))
+                        .await?
+                        .into_iter()
+                        .collect();
+                    uids.sort_unstable();
+                    // SEARCH SINCE has day granularity: the exact window is INTERNALDATE's.
+                    let cutoff = now() - self.cfg.backfill.as_secs() as i64;
+                    let dates: Vec<_> = if uids.is_empty() {
+                        Vec::new()
+                    } else {
+                        bounded(t, "UID FETCH", async {
+                            session
+                                .uid_fetch(uid_set(&uids), "(UID INTERNALDATE)")
+                                .await?
+                                .try_collect::<Vec<_>>()
+                                .await
+                        })
+                        .await?
+                    };
+                    let first_in_window = dates
+                        .iter()
+                        .filter(|f| f.internal_date().is_some_and(|d| d.timestamp() >= cutoff))
+                        .filter_map(|f| f.uid)
+                        .min();
+                    if let Some(min) = first_in_window {
                         last_uid = last_uid.min(min.saturating_sub(1));
                     }
                 }
@@ -491,8 +514,65 @@ impl Ingest {
         session: &mut ImapSession,
         uids: &[u32],
     ) -> Result<Vec<Fetched>, IngestError> {
+        let mut out = Vec::new();
+        for batch in self.size_batches(session, uids).await? {
+            out.extend(self.fetch_batch(session, &batch.uids, batch.bytes).await?);
+        }
+        Ok(out)
+    }
+
+    /// Splits UIDs into FETCH batches of about 16 MiB by RFC822.SIZE, so that one slow or
+    /// huge batch cannot exceed its timeout on every attempt. A single UID (the common
+    /// case, a new mail) costs no extra round trip.
+    async fn size_batches(
+        &self,
+        session: &mut ImapSession,
+        uids: &[u32],
+    ) -> Result<Vec<SizeBatch>, IngestError> {
+        const BATCH_BYTES: u64 = 16 * 1024 * 1024;
+        if uids.len() <= 1 {
+            return Ok(vec![SizeBatch {
+                uids: uids.to_vec(),
+                bytes: 0,
+            }]);
+        }
+        let sizes: HashMap<u32, u64> = bounded(self.cfg.command_timeout, "UID FETCH", async {
+            session
+                .uid_fetch(uid_set(uids), "(UID RFC822.SIZE)")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?
+        .iter()
+        .filter_map(|f| Some((f.uid?, u64::from(f.size?))))
+        .collect();
+        let mut batches: Vec<SizeBatch> = Vec::new();
+        for &uid in uids {
+            let size = sizes.get(&uid).copied().unwrap_or(0);
+            match batches.last_mut() {
+                Some(b) if b.bytes + size <= BATCH_BYTES => {
+                    b.uids.push(uid);
+                    b.bytes += size;
+                }
+                _ => batches.push(SizeBatch {
+                    uids: vec![uid],
+                    bytes: size,
+                }),
+            }
+        }
+        Ok(batches)
+    }
+
+    async fn fetch_batch(
+        &self,
+        session: &mut ImapSession,
+        uids: &[u32],
+        bytes: u64,
+    ) -> Result<Vec<Fetched>, IngestError> {
         let set = uid_set(uids);
-        let t = self.cfg.command_timeout;
+        // Allow for slow links: the command timeout, plus a second per MiB.
+        let t = self.cfg.command_timeout + Duration::from_secs(bytes / (1024 * 1024));
         let fetches: Vec<_> = bounded(t, "UID FETCH", async {
             session
                 .uid_fetch(&set, "(UID BODY.PEEK[])")
@@ -697,6 +777,12 @@ impl Ingest {
         }
         Ok(())
     }
+}
+
+/// UIDs fetched together, and their total size.
+struct SizeBatch {
+    uids: Vec<u32>,
+    bytes: u64,
 }
 
 /// RFC 3501 date for SEARCH SINCE: `25-Nov-2026`.
