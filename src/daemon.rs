@@ -54,7 +54,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let wake = Arc::new(Notify::new());
     wake.notify_one();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (ready_tx, _ready_rx) = watch::channel(false);
+    let (ready_tx, mut ready_rx) = watch::channel(false);
 
     let mut outbox = tokio::spawn(
         Outbox::new(store.clone(), transport, cfg.smtp.clone(), wake.clone()).run(stop_rx.clone()),
@@ -76,10 +76,28 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
 
     // Either worker ending on its own is a bug: exit non-zero so the supervisor restarts us,
     // rather than linger as a process that no longer reads mail.
-    let failed = tokio::select! {
-        _ = shutdown => None,
-        r = &mut ingest => Some(("ingest", r)),
-        r = &mut outbox => Some(("outbox", r)),
+    // The main loop: tell systemd when we are ready (the first IMAP session is up and caught
+    // up), feed its watchdog while this loop runs, and notice a worker that died.
+    let watchdog = sd_notify::watchdog_enabled();
+    let mut ticker = tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |d| d / 2));
+    ticker.tick().await; // the first tick is immediate: ping only from the loop
+    let mut announced = false;
+    tokio::pin!(shutdown);
+    let failed = loop {
+        tokio::select! {
+            _ = &mut shutdown => break None,
+            r = &mut ingest => break Some(("ingest", r)),
+            r = &mut outbox => break Some(("outbox", r)),
+            Ok(()) = ready_rx.changed(), if !announced => {
+                if *ready_rx.borrow() {
+                    announced = true;
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+                }
+            }
+            _ = ticker.tick(), if watchdog.is_some() => {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+        }
     };
     if let Some((name, result)) = failed {
         let _ = stop_tx.send(true);
@@ -88,6 +106,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
             "the {name} task stopped unexpectedly ({result:?}); exiting so the service restarts"
         );
     }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     info!(
         event = "daemon.stopping",
         "shutting down: finishing the work in flight"

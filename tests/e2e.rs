@@ -19,6 +19,7 @@
 //! - `a_missed_first_response_target_is_escalated_once`
 //! - `routes_stickiness_away_and_assign_between_two_agents`
 //! - `an_agents_forward_opens_the_customers_ticket`
+//! - `systemd_is_told_ready_watchdog_and_stopping`
 
 mod common;
 
@@ -1256,4 +1257,38 @@ Subject: Refund\r\nMessage-ID: <{}@customer.test>\r\n\r\nWhere is my refund?\r\n
         !customers.contains(&d.agent.as_str()),
         "the agent is not the customer: {tickets}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn systemd_is_told_ready_watchdog_and_stopping() {
+    let stack = Stack::get();
+    let mut d = Daemon::configure(&stack, Options::default());
+    let socket_path = d.dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    d.env = vec![
+        ("NOTIFY_SOCKET".into(), socket_path.display().to_string()),
+        ("WATCHDOG_USEC".into(), "1000000".into()),
+    ];
+    d.launch().await;
+    let mut seen: Vec<String> = Vec::new();
+    let next = || {
+        let mut buf = [0u8; 512];
+        let n = socket.recv(&mut buf).expect("a notification within 10 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    // Both READY=1 and at least one WATCHDOG=1 ping arrive (in any order).
+    while !(seen.iter().any(|m| m.contains("READY=1"))
+        && seen.iter().any(|m| m.contains("WATCHDOG=1")))
+    {
+        seen.push(next());
+    }
+    d.stop().await;
+    let mut after = Vec::new();
+    while !after.iter().any(|m: &String| m.contains("STOPPING=1")) {
+        after.push(next());
+    }
 }

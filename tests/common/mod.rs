@@ -330,6 +330,8 @@ impl Default for Options {
 
 /// A `frontdesk run` process with its own state directory and support address.
 pub struct Daemon {
+    /// Extra environment for the process (e.g. systemd's NOTIFY_SOCKET).
+    pub env: Vec<(String, String)>,
     pub support: String,
     /// The one agent of this daemon (a mailbox of its own, so tests do not mix).
     pub agent: String,
@@ -435,6 +437,7 @@ team = "billing"
         );
         std::fs::write(&config, text).expect("config");
         Daemon {
+            env: Vec::new(),
             support,
             agent,
             skipped: 0,
@@ -466,6 +469,7 @@ team = "billing"
             .args(["--log-format", "json", "run", "--config"])
             .arg(&self.config)
             .env("RUST_LOG", "info,frontdesk=debug")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
