@@ -47,7 +47,7 @@ enum Command {
         #[arg(long)]
         connect: bool,
     },
-    /// Look at tickets.
+    /// Look at tickets and change their owner or state.
     Tickets {
         #[command(subcommand)]
         command: TicketsCommand,
