@@ -162,6 +162,42 @@ fn is_auto_reply_subject(subject: &str) -> bool {
     .any(|p| s.starts_with(p))
 }
 
+/// Whether our own MTA (`authserv_id`, RFC 8601) vouched for mail from `domain`: the topmost
+/// Authentication-Results with that id shows dkim=pass with a signing domain, spf=pass with an
+/// envelope domain, or dmarc=pass with a header.from domain in the same organizational
+/// domain. Results with other ids (an attacker can add any) are ignored.
+pub fn authenticated(mail: &ParsedMail, authserv_id: &str, domain: &str) -> bool {
+    let Some(results) = mail.auth_results.iter().find(|r| {
+        r.split(';')
+            .next()
+            .and_then(|id| id.split_whitespace().next())
+            .is_some_and(|id| id.eq_ignore_ascii_case(authserv_id))
+    }) else {
+        return false;
+    };
+    let want = organizational_domain(domain);
+    results.split(';').skip(1).any(|method| {
+        let m = method.trim().to_ascii_lowercase();
+        let value_of = |key: &str| {
+            m.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key))
+                .map(|v| {
+                    v.trim_matches(|c| c == '"' || c == '(' || c == ')')
+                        .rsplit('@')
+                        .next()
+                        .unwrap_or("")
+                        .to_string()
+                })
+        };
+        let aligned = |key: &str| {
+            value_of(key).is_some_and(|d| !d.is_empty() && organizational_domain(&d) == want)
+        };
+        (m.starts_with("dkim=pass") && (aligned("header.d=") || aligned("header.i=")))
+            || (m.starts_with("spf=pass") && aligned("smtp.mailfrom="))
+            || (m.starts_with("dmarc=pass") && aligned("header.from="))
+    })
+}
+
 /// The token of a structured header value before any `;` parameters, lowercased, with
 /// RFC 5322 comments (`no (sent by a person)`) removed.
 fn token(value: &str) -> String {
@@ -424,6 +460,36 @@ mod tests {
         ));
         assert!(!aligned(
             "Return-Path: <x@other.co.uk>\r\nFrom: a@shop.co.uk"
+        ));
+    }
+
+    #[test]
+    fn only_our_own_authentication_results_count() {
+        let mail = |h: &str| {
+            parse(format!("From: jason@example.test\r\n{h}\r\n\r\nx").as_bytes()).expect("parses")
+        };
+        let ours = mail(
+            "Authentication-Results: mx.example.test; dkim=pass header.d=example.test; spf=pass smtp.mailfrom=jason@example.test",
+        );
+        assert!(authenticated(&ours, "mx.example.test", "example.test"));
+        let fake = mail("Authentication-Results: evil.test; dkim=pass header.d=example.test");
+        assert!(
+            !authenticated(&fake, "mx.example.test", "example.test"),
+            "another authserv-id"
+        );
+        let failed = mail(
+            "Authentication-Results: mx.example.test; dkim=fail header.d=example.test; spf=softfail smtp.mailfrom=jason@example.test",
+        );
+        assert!(!authenticated(&failed, "mx.example.test", "example.test"));
+        let foreign = mail("Authentication-Results: mx.example.test; dkim=pass header.d=evil.test");
+        assert!(
+            !authenticated(&foreign, "mx.example.test", "example.test"),
+            "signed by someone else"
+        );
+        assert!(!authenticated(
+            &mail("Subject: none"),
+            "mx.example.test",
+            "example.test"
         ));
     }
 

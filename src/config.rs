@@ -149,6 +149,7 @@ struct RawService {
     templates_dir: Option<PathBuf>,
     #[serde(default)]
     reply_tokens: ReplyTokens,
+    trusted_authserv_id: Option<String>,
 }
 
 /// Where an agent's reply token travels.
@@ -392,6 +393,9 @@ pub struct Service {
     pub templates_dir: Option<PathBuf>,
     /// Where agents' reply tokens travel.
     pub reply_tokens: ReplyTokens,
+    /// Our MTA's Authentication-Results id: when set, agent mail (answers, forwards) must be
+    /// authenticated by it, not only carry an aligned envelope.
+    pub trusted_authserv_id: Option<String>,
 }
 
 /// The `[imap]` section.
@@ -1226,6 +1230,7 @@ impl RawConfig {
                 token_secret,
                 templates_dir: self.service.templates_dir,
                 reply_tokens: self.service.reply_tokens,
+                trusted_authserv_id: self.service.trusted_authserv_id.clone(),
             },
             imap: Imap {
                 host: imap.host.clone(),

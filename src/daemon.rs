@@ -61,7 +61,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     );
     let sla_on =
         cfg.sla.first_response.is_some() || cfg.teams.iter().any(|t| t.first_response.is_some());
-    let sla = sla_on.then(|| {
+    let mut sla = sla_on.then(|| {
         tokio::spawn(crate::sla::run(
             store.clone(),
             cfg.clone(),
@@ -88,6 +88,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
             _ = &mut shutdown => break None,
             r = &mut ingest => break Some(("ingest", r)),
             r = &mut outbox => break Some(("outbox", r)),
+            r = async {
+                match sla.as_mut() {
+                    Some(handle) => handle.await,
+                    None => std::future::pending().await,
+                }
+            } => break Some(("sla", r)),
             Ok(()) = ready_rx.changed(), if !announced => {
                 if *ready_rx.borrow() {
                     announced = true;
@@ -116,9 +122,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     if let Some(sla) = sla {
         tasks.push(("sla", sla));
     }
+    // One deadline for all of them, well inside systemd's TimeoutStopSec (30 s).
+    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
     for (name, task) in tasks {
         let abort = task.abort_handle();
-        match tokio::time::timeout(DRAIN_TIMEOUT, task).await {
+        match tokio::time::timeout_at(deadline, task).await {
             Ok(_) => {}
             Err(_) => {
                 warn!(task = name, "did not finish in time; aborting it");

@@ -27,8 +27,19 @@ pub struct WorkingHours {
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 fn day_index(s: &str) -> Option<usize> {
+    const FULL: [&str; 7] = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
     let s = s.trim().to_ascii_lowercase();
-    DAYS.iter().position(|d| s.starts_with(d) && s.len() >= 3)
+    DAYS.iter()
+        .position(|d| *d == s)
+        .or_else(|| FULL.iter().position(|d| *d == s))
 }
 
 fn weekday_index(w: Weekday) -> usize {
@@ -328,6 +339,8 @@ mod tests {
         assert!(WorkingHours::always().is_open(ts("2026-11-25T03:00:00Z")));
         assert!(WorkingHours::parse("Mon-Fri 09:00-17:00", "Mars/Olympus").is_err());
         assert!(WorkingHours::parse("Someday 09:00-17:00", "UTC").is_err());
+        assert!(WorkingHours::parse("Monkey 09:00-17:00", "UTC").is_err());
+        assert!(WorkingHours::parse("Monday-Friday 09:00-17:00", "UTC").is_ok());
         assert!(WorkingHours::parse("Mon 17:00-09:00", "UTC").is_err());
         assert!(WorkingHours::parse("Mon 9-5", "UTC").is_err());
     }

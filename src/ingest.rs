@@ -348,6 +348,12 @@ impl Ingest {
         };
         self.reconcile_cursor(&mut session, uid_validity, uid_next)
             .await?;
+        // The store is open and the session up, with the cursor settled: ready (systemd's
+        // READY=1). Catching up on a large backlog happens after this, not before.
+        if !*self.ready.borrow() {
+            self.ready.send_replace(true);
+            info!(event = "ingest.ready", mailbox = %self.cfg.mailbox, "watching the mailbox");
+        }
         *failures = 0;
         info!(
             event = "imap.connected",
@@ -360,10 +366,7 @@ impl Ingest {
             self.fetch_new(&mut session, uid_validity).await?;
             self.apply_flags(&mut session, uid_validity, has_move)
                 .await?;
-            if !*self.ready.borrow() {
-                self.ready.send_replace(true);
-                info!(event = "ingest.ready", mailbox = %self.cfg.mailbox, "watching the mailbox");
-            }
+
             while session.unsolicited_responses.try_recv().is_ok() {}
             if *shutdown.borrow() {
                 let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;

@@ -487,9 +487,12 @@ fn ops(
         &templates,
         store,
         number,
-        assign_to.map(String::as_str),
-        close,
-        "the support team",
+        &frontdesk::pipeline::OpsChange {
+            assign_to: assign_to.map(String::as_str),
+            close,
+            by: "the support team",
+            only_if_unanswered: false,
+        },
     ) {
         Ok(done) => {
             println!("{done}");
@@ -561,7 +564,7 @@ fn agents_list(cfg: &Config, store: &Store, json: bool) -> anyhow::Result<()> {
             open: load.open,
             away: a.away || load.away,
             available,
-            back: if available || a.away || load.away {
+            back: if available || a.away || load.away || a.hours.is_open(now) {
                 String::new()
             } else {
                 a.hours
@@ -584,6 +587,8 @@ fn agents_list(cfg: &Config, store: &Store, json: bool) -> anyhow::Result<()> {
             "away"
         } else if r.available {
             "available"
+        } else if r.back.is_empty() {
+            "full"
         } else {
             "off hours"
         };

@@ -90,6 +90,8 @@ pub struct ParsedMail {
     pub text: String,
     /// Attachments.
     pub attachments: Vec<AttachmentInfo>,
+    /// `Authentication-Results` header values (RFC 8601), topmost first.
+    pub auth_results: Vec<String>,
 }
 
 /// Why a mail could not be parsed at all.
@@ -231,7 +233,7 @@ pub fn reply_text(raw: &[u8]) -> Option<String> {
     let cut = [
         "class=\"gmail_quote",
         "class=\"gmail_attr",
-        "<blockquote",
+        "<blockquote type=\"cite",
         "id=\"divrplyfwdmsg",
         "id=\"x_divrplyfwdmsg",
         "id=\"appendonsend",
@@ -310,13 +312,24 @@ pub struct Forwarded {
     pub message_id: Option<String>,
 }
 
+// "Original Message" banners are left out on purpose: Outlook puts them above every quoted
+// reply, and a Reply-All with Cc support@ is not a forward.
 const FORWARD_MARKERS: &[&str] = &[
     "---------- forwarded message",
     "-------- forwarded message",
-    "-------- original message",
-    "-----original message-----",
     "begin forwarded message:",
 ];
+
+/// Whether a subject says "forwarded" the way mail clients write it (Fwd:, FW:, WG:, TR:, RV:,
+/// Enc:, VS:, Doorst:).
+pub fn is_forward_subject(subject: &str) -> bool {
+    let s = subject.trim_start().to_ascii_lowercase();
+    [
+        "fwd:", "fw:", "wg:", "tr:", "rv:", "enc:", "vs:", "doorst:", "[fwd:",
+    ]
+    .iter()
+    .any(|p| s.starts_with(p))
+}
 
 /// The address (and name) in a quoted header line such as `From: *Alice Doe* <alice@x.test>`.
 fn quoted_from(value: &str) -> Option<Mailbox> {
@@ -539,6 +552,11 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
         automation,
         text,
         attachments,
+        auth_results: msg
+            .headers_raw()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("Authentication-Results"))
+            .map(|(_, v)| sanitize::header_text(v, 2000))
+            .collect(),
     })
 }
 

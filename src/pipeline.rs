@@ -157,8 +157,19 @@ pub fn decide(
     }
     // An agent forwarding a customer's mail that reached them directly: the ticket (and the
     // acknowledgement) are the customer's, and the forwarding agent is preferred as owner.
+    // A reply that continues a known thread is never a forward (an agent's Reply-All quotes the
+    // customer too).
+    let mut in_known_thread = false;
+    for id in mail.in_reply_to.iter().chain(&mail.references) {
+        if state.ticket_by_message_id(id)?.is_some() {
+            in_known_thread = true;
+            break;
+        }
+    }
     if let Some(agent) = sending_agent(cfg, &mail)
-        && agent_verified(&mail)
+        && !in_known_thread
+        && crate::parse::is_forward_subject(&mail.subject)
+        && agent_verified(cfg, &mail)
         && let Some(fwd) = crate::parse::forwarded(raw)
         && !cfg
             .agents
@@ -476,6 +487,7 @@ fn new_ticket<S: State>(
         closed_at: None,
         linked_from,
         escalated_at: None,
+        pool: Some(assignment.pool_key.clone()),
     };
     match notification(ctx, &ticket, agent, &customer, mail, raw, Notify::New) {
         Ok(n) => outgoing.push(n),
@@ -520,12 +532,21 @@ fn sending_agent<'a>(cfg: &'a Config, mail: &ParsedMail) -> Option<&'a Agent> {
         .find(|a| a.email.address() == &from.address)
 }
 
-/// Whether an agent's mail is backed by its envelope: a Return-Path that is present and in
-/// the From's organizational domain. From alone is forgeable; mail that makes us write to a
-/// customer on an agent's behalf must at least pass this.
-fn agent_verified(mail: &ParsedMail) -> bool {
-    matches!(mail.return_path, crate::parse::ReturnPath::Address(_))
-        && crate::classify::sender_aligned(mail)
+/// Whether an agent's mail is really the agent's. With `service.trusted_authserv_id`, our own
+/// MTA's Authentication-Results must show DKIM, SPF or DMARC passing for the agent's domain.
+/// Without it, at least a Return-Path in the From's organizational domain (which an outsider
+/// can still set: configure the id in production).
+fn agent_verified(cfg: &Config, mail: &ParsedMail) -> bool {
+    let Some(from) = mail.from.as_ref() else {
+        return false;
+    };
+    match &cfg.service.trusted_authserv_id {
+        Some(id) => crate::classify::authenticated(mail, id, from.address.domain()),
+        None => {
+            matches!(mail.return_path, crate::parse::ReturnPath::Address(_))
+                && crate::classify::sender_aligned(mail)
+        }
+    }
 }
 
 /// Our Message-ID for a mail of `kind` caused by the mail being processed.
@@ -769,6 +790,19 @@ fn handover<S: State>(
     ))
 }
 
+/// What an operator (or the SLA loop) changes on a ticket.
+#[derive(Debug, Clone, Copy)]
+pub struct OpsChange<'a> {
+    /// Hand the ticket to this agent (address or name).
+    pub assign_to: Option<&'a str>,
+    /// Close it.
+    pub close: bool,
+    /// Who did it, for the history and the new owner's notification.
+    pub by: &'a str,
+    /// Apply only if the ticket is still open and unanswered (the SLA loop).
+    pub only_if_unanswered: bool,
+}
+
 /// `frontdesk tickets assign N AGENT` and `tickets close N`: an operator's change, applied
 /// like an agent's command (same counters, same notification for the new owner).
 pub fn ops_change(
@@ -776,10 +810,14 @@ pub fn ops_change(
     templates: &Templates,
     store: &Store,
     ticket: TicketId,
-    assign_to: Option<&str>,
-    close: bool,
-    by: &str,
+    change: &OpsChange<'_>,
 ) -> Result<String, String> {
+    let OpsChange {
+        assign_to,
+        close,
+        by,
+        only_if_unanswered,
+    } = *change;
     let t = store
         .ticket(ticket)
         .map_err(|e| e.to_string())?
@@ -820,16 +858,24 @@ pub fn ops_change(
         }
         done.push("closed".into());
     }
-    store
+    let applied = store
         .record_ops(
             ticket,
-            state,
-            reassign,
-            &outgoing,
-            &format!("by {by}: {}", done.join(", ")),
+            &crate::store::TicketChange {
+                state,
+                reassign,
+                outgoing: &outgoing,
+                note: &format!("by {by}: {}", done.join(", ")),
+                only_if_unanswered,
+            },
             now,
         )
         .map_err(|e| e.to_string())?;
+    if !applied {
+        return Err(format!(
+            "ticket #{ticket} was answered or closed meanwhile; left as it is"
+        ));
+    }
     Ok(format!("ticket #{ticket} {}", done.join(" and ")))
 }
 
@@ -998,7 +1044,7 @@ fn agent_mail<S: State>(
         ));
     }
     // From is forgeable: the envelope must back it before we speak for the agent.
-    if !agent_verified(mail) {
+    if !agent_verified(cfg, mail) {
         return Ok(quarantine(
             message_id,
             format!(
@@ -1722,6 +1768,7 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
                 closed_at: None,
                 linked_from: None,
                 escalated_at: None,
+                pool: None,
             },
         );
         mem
@@ -1804,6 +1851,64 @@ From: Alice Doe <alice@customer.test>\r\nSubject: Broken\r\n\r\nMy printer broke
         assert!(
             !matches!(&plan, Plan::NewTicket { ticket, .. } if ticket.customer.as_str() == "alice@customer.test"),
             "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn a_reply_all_quoting_the_customer_is_not_a_forward() {
+        let mut mem = with_ticket();
+        mem.ids
+            .insert("<a1@customer.test>".into(), TicketId::new(1001));
+        let raw = b"Return-Path: <jason@example.test>\r\nFrom: jason@example.test\r\nTo: alice@customer.test\r\n\
+Cc: support@example.test\r\nSubject: RE: Help\r\nIn-Reply-To: <a1@customer.test>\r\n\r\nOn it.\r\n\r\n\
+-----Original Message-----\r\nFrom: Alice Doe <alice@customer.test>\r\nSent: today\r\n\r\nHelp\r\n";
+        let plan = run(raw, &mem);
+        assert!(
+            !matches!(plan, Plan::NewTicket { .. }),
+            "no duplicate ticket, no second acknowledgement: {plan:?}"
+        );
+    }
+
+    #[test]
+    fn with_a_trusted_authserv_id_a_forward_must_be_authenticated() {
+        let mut cfg = config();
+        cfg.service.trusted_authserv_id = Some("mx.example.test".into());
+        let templates = Templates::load(None).expect("templates");
+        let forward = |auth: &str| {
+            format!(
+                "Return-Path: <jason@example.test>\r\n{auth}From: jason@example.test\r\nTo: support@example.test\r\n\
+Subject: Fwd: Broken\r\n\r\n---------- Forwarded message ---------\r\nFrom: Victim <victim@elsewhere.test>\r\n\
+Subject: Broken\r\n\r\nBuy cheap watches.\r\n"
+            )
+        };
+        let forged = decide(
+            forward("").as_bytes(),
+            7,
+            &cfg,
+            &templates,
+            &Mem::default(),
+            1_000_000,
+            SystemTime::UNIX_EPOCH,
+        )
+        .expect("decides");
+        assert!(
+            !matches!(&forged.plan, Plan::NewTicket { ticket, .. } if ticket.customer.as_str() == "victim@elsewhere.test"),
+            "an unauthenticated 'forward' must not make us write to a third party"
+        );
+        let real =
+            forward("Authentication-Results: mx.example.test; dkim=pass header.d=example.test\r\n");
+        let d = decide(
+            real.as_bytes(),
+            7,
+            &cfg,
+            &templates,
+            &Mem::default(),
+            1_000_000,
+            SystemTime::UNIX_EPOCH,
+        )
+        .expect("decides");
+        assert!(
+            matches!(&d.plan, Plan::NewTicket { ticket, .. } if ticket.customer.as_str() == "victim@elsewhere.test")
         );
     }
 

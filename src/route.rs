@@ -103,6 +103,25 @@ pub fn available(agent: &Agent, load: AgentLoad, now: Timestamp) -> bool {
         && agent.hours.is_open(now)
 }
 
+/// The pool a stored key names (`team:NAME`, `agent:ADDRESS`, `all`); unknown keys mean
+/// everyone.
+pub fn pool_by_key(cfg: &Config, key: &str) -> Pool {
+    if let Some(team) = key.strip_prefix("team:") {
+        return pool_for(cfg, &RouteTarget::Team(team.to_string()));
+    }
+    if let Some(agent) = key
+        .strip_prefix("agent:")
+        .and_then(EmailAddress::parse)
+        .map(AgentEmail::new)
+    {
+        return pool_for(cfg, &RouteTarget::Agent(agent));
+    }
+    Pool {
+        key: "all".into(),
+        members: cfg.agents.iter().map(|a| a.email.clone()).collect(),
+    }
+}
+
 fn pool_for(cfg: &Config, target: &RouteTarget) -> Pool {
     match target {
         RouteTarget::Agent(a) => Pool {
@@ -197,6 +216,8 @@ pub fn assign(
     let soonest = members
         .iter()
         .filter(|a| !is_away(a, load(&a.email)))
+        // At work but at capacity: there is no "back at" time to promise.
+        .filter(|a| !a.hours.is_open(now))
         .filter_map(|a| a.hours.next_open(now).map(|z| (*a, z)))
         .min_by_key(|(_, z)| z.timestamp());
     let (agent, back_at) = match soonest {

@@ -224,11 +224,17 @@ fn reassign(store: &Store, cfg: &Config, templates: &Templates, ticket: &Ticket)
         l.away |= *e == ticket.agent;
         l
     };
-    let counter = |k: &str| store.pool_counter(k).unwrap_or(0);
-    let recipients: Vec<EmailAddress> = Vec::new();
-    let Some(target) = crate::route::assign(cfg, &recipients, None, now, &load, &counter)
-        .filter(|a| a.available && a.agent != ticket.agent)
-    else {
+    // Within the pool the ticket was routed to (its team), the least busy available agent.
+    let pool = crate::route::pool_by_key(cfg, ticket.pool.as_deref().unwrap_or("all"));
+    let target = pool
+        .members
+        .iter()
+        .filter(|e| **e != ticket.agent)
+        .filter_map(|e| cfg.agent(e).map(|a| (a, load(e))))
+        .filter(|(a, l)| crate::route::available(a, *l, now))
+        .min_by_key(|(_, l)| l.open)
+        .map(|(a, _)| a);
+    let Some(target) = target else {
         info!(ticket = %ticket.id, "escalated; no other agent is available to take it");
         return;
     };
@@ -237,9 +243,12 @@ fn reassign(store: &Store, cfg: &Config, templates: &Templates, ticket: &Ticket)
         templates,
         store,
         ticket.id,
-        Some(target.agent.address().as_str()),
-        false,
-        "escalation",
+        &crate::pipeline::OpsChange {
+            assign_to: Some(target.email.address().as_str()),
+            close: false,
+            by: "escalation",
+            only_if_unanswered: true,
+        },
     ) {
         Ok(done) => info!(event = "sla.reassigned", ticket = %ticket.id, "{done}"),
         Err(e) => {
@@ -319,6 +328,7 @@ timezone = "UTC"
             closed_at: None,
             linked_from: None,
             escalated_at: None,
+            pool: None,
         }
     }
 

@@ -267,6 +267,9 @@ pub struct Ticket {
     /// When its missed first-response target was escalated (at most once).
     #[serde(default)]
     pub escalated_at: Option<UnixTime>,
+    /// The routing pool it was assigned from (`team:billing`, `all` …), for reassignment.
+    #[serde(default)]
+    pub pool: Option<String>,
 }
 
 impl Ticket {
@@ -410,6 +413,21 @@ pub struct TicketSummary {
     pub messages: usize,
     /// Last change.
     pub updated_at: UnixTime,
+}
+
+/// An operator's (or the SLA loop's) change to a ticket, for [`Store::record_ops`].
+#[derive(Debug, Clone)]
+pub struct TicketChange<'a> {
+    /// New state, if any.
+    pub state: Option<TicketState>,
+    /// New owner, if any.
+    pub reassign: Option<AgentEmail>,
+    /// Mail to queue (the new owner's notification).
+    pub outgoing: &'a [OutgoingMail],
+    /// The history note.
+    pub note: &'a str,
+    /// Apply only if the ticket is still open and unanswered.
+    pub only_if_unanswered: bool,
 }
 
 /// The sled store.
@@ -1075,15 +1093,22 @@ impl Store {
 
     /// An operator's change to a ticket (CLI): state, owner, the new owner's notification and
     /// a history note, in one transaction, with the open counters kept right. Flushed.
+    /// With `only_if_unanswered`, nothing happens (and `false` is returned) when the ticket was
+    /// answered or closed meanwhile, checked inside the transaction.
     pub fn record_ops(
         &self,
         ticket: TicketId,
-        state: Option<TicketState>,
-        reassign: Option<AgentEmail>,
-        outgoing: &[OutgoingMail],
-        note: &str,
+        change: &TicketChange<'_>,
         now: UnixTime,
-    ) -> Result<()> {
+    ) -> Result<bool> {
+        let TicketChange {
+            state,
+            reassign,
+            outgoing,
+            note,
+            only_if_unanswered,
+        } = change;
+        let (state, only_if_unanswered) = (*state, *only_if_unanswered);
         let res = (
             &self.tickets,
             &self.outbox,
@@ -1098,6 +1123,11 @@ impl Store {
                         ticket,
                     )));
                 };
+                if only_if_unanswered
+                    && (t.state != TicketState::Open || t.first_response_at.is_some())
+                {
+                    return Ok(false);
+                }
                 let (was_open, old_agent) = (t.state == TicketState::Open, t.agent.clone());
                 if let Some(s) = state {
                     t.state = s;
@@ -1131,16 +1161,16 @@ impl Store {
                     outbox_raw,
                     msgids,
                 };
-                for mail in outgoing {
+                for mail in outgoing.iter() {
                     out.queue(&mut t, mail, now, None)?;
                 }
                 t.updated_at = now;
                 tickets.insert(&be(ticket.get()), encode(&t))?;
-                Ok(())
+                Ok(true)
             });
-        unwrap_tx(res)?;
+        let done = unwrap_tx(res)?;
         self.db.flush()?;
-        Ok(())
+        Ok(done)
     }
 
     /// Open tickets that no agent has answered and that were not escalated yet.
@@ -1362,6 +1392,7 @@ mod tests {
                 closed_at: None,
                 linked_from: None,
                 escalated_at: None,
+                pool: None,
             },
             pool_key: "all".into(),
             not_acknowledged: Some(SuppressReason::RateLimited),
