@@ -343,6 +343,9 @@ pub enum Strategy {
 #[serde(deny_unknown_fields)]
 struct RawRoute {
     to: Option<String>,
+    from_domain: Option<String>,
+    subject: Option<String>,
+    body: Option<String>,
     team: Option<String>,
     agent: Option<String>,
 }
@@ -543,6 +546,13 @@ pub struct Sla {
 pub struct Route {
     /// Matches when the mail was sent to this address (To, Cc or Delivered-To).
     pub to: Option<EmailAddress>,
+    /// Matches when the sender's domain is this one or below it (`example.com` also matches
+    /// `mail.example.com`).
+    pub from_domain: Option<String>,
+    /// Matches when the subject matches this pattern (case-insensitive regular expression).
+    pub subject: Option<regex::Regex>,
+    /// Matches when the text matches this pattern (case-insensitive regular expression).
+    pub body: Option<regex::Regex>,
     /// Where the ticket goes.
     pub target: RouteTarget,
 }
@@ -1196,9 +1206,37 @@ impl RawConfig {
                     None
                 }
             };
+            let pattern =
+                |c: &mut Collector, field: &str, text: &Option<String>| -> Option<regex::Regex> {
+                    let text = text.as_deref()?;
+                    match regex::RegexBuilder::new(text)
+                        .case_insensitive(true)
+                        .size_limit(1 << 20)
+                        .build()
+                    {
+                        Ok(re) => Some(re),
+                        Err(e) => {
+                            c.add(
+                                &format!("{key}.{field}"),
+                                format!("{text:?} is not a valid pattern: {e}"),
+                                format!("a regular expression, e.g. {field} = \"refund|invoice\""),
+                            );
+                            None
+                        }
+                    }
+                };
+            let subject = pattern(&mut c, "subject", &r.subject);
+            let body = pattern(&mut c, "body", &r.body);
+            let from_domain = r
+                .from_domain
+                .as_deref()
+                .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase());
             if let Some(target) = target {
                 routes.push(Route {
                     to: to.clone(),
+                    from_domain,
+                    subject,
+                    body,
                     target,
                 });
             }

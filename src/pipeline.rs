@@ -406,9 +406,15 @@ fn new_ticket<S: State>(
     let load = |e: &crate::types::AgentEmail| state.agent_load(e).unwrap_or_default();
     let counter = |k: &str| state.pool_counter(k).unwrap_or(0);
     let now_ts = jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let facts = route::MailFacts {
+        recipients: &mail.recipients,
+        sender: Some(&customer.address),
+        subject: &mail.subject,
+        body: &mail.text,
+    };
     let Some(assignment) = route::assign(
         cfg,
-        &mail.recipients,
+        &facts,
         last.as_ref().map(|(a, t)| (a, *t)),
         now_ts,
         &load,

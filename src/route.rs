@@ -33,15 +33,53 @@ impl Pool {
     }
 }
 
-/// Chooses the pool for a mail sent to `recipients`: the first matching route, else everyone.
-pub fn plan(routes: &[Route], agents: &[Agent], recipients: &[EmailAddress]) -> Pool {
-    let sent_to = |want: &EmailAddress| {
-        recipients
-            .iter()
-            .any(|r| r == want || r.without_detail() == *want)
-    };
+/// What routing looks at in a new mail.
+#[derive(Debug, Clone, Copy)]
+pub struct MailFacts<'a> {
+    /// To, Cc, Delivered-To, X-Original-To.
+    pub recipients: &'a [EmailAddress],
+    /// The sender, if valid.
+    pub sender: Option<&'a EmailAddress>,
+    /// The subject.
+    pub subject: &'a str,
+    /// The text.
+    pub body: &'a str,
+}
+
+impl Route {
+    /// Whether every condition of the route holds for the mail (a route without conditions
+    /// matches everything).
+    pub fn matches(&self, mail: &MailFacts<'_>) -> bool {
+        let sent_to = |want: &EmailAddress| {
+            mail.recipients
+                .iter()
+                .any(|r| r == want || r.without_detail() == *want)
+        };
+        let from_domain = |want: &str| {
+            mail.sender.is_some_and(|s| {
+                let d = s.domain();
+                d == want || d.ends_with(&format!(".{want}"))
+            })
+        };
+        // Patterns look at the first 64 KiB of the text: enough to route, bounded in cost.
+        let body = mail
+            .body
+            .get(..mail.body.len().min(65_536))
+            .unwrap_or(mail.body);
+        self.to.as_ref().is_none_or(sent_to)
+            && self.from_domain.as_deref().is_none_or(from_domain)
+            && self
+                .subject
+                .as_ref()
+                .is_none_or(|re| re.is_match(mail.subject))
+            && self.body.as_ref().is_none_or(|re| re.is_match(body))
+    }
+}
+
+/// Chooses the pool for a mail: the first matching route's team or agent, else everyone.
+pub fn plan(routes: &[Route], agents: &[Agent], mail: &MailFacts<'_>) -> Pool {
     for route in routes {
-        if route.to.as_ref().is_some_and(|to| !sent_to(to)) {
+        if !route.matches(mail) {
             continue;
         }
         let pool = match &route.target {
@@ -157,13 +195,13 @@ fn fallback_of(cfg: &Config, pool: &Pool) -> Option<RouteTarget> {
 /// round-robin count. Returns `None` only when no agent is configured.
 pub fn assign(
     cfg: &Config,
-    recipients: &[EmailAddress],
+    mail: &MailFacts<'_>,
     last: Option<(&AgentEmail, UnixTime)>,
     now: Timestamp,
     load: &dyn Fn(&AgentEmail) -> AgentLoad,
     counter: &dyn Fn(&str) -> u64,
 ) -> Option<Assignment> {
-    let first = plan(&cfg.routes, &cfg.agents, recipients);
+    let first = plan(&cfg.routes, &cfg.agents, mail);
     let agent_of = |e: &AgentEmail| cfg.agent(e);
     let avail = |e: &AgentEmail| agent_of(e).is_some_and(|a| available(a, load(e), now));
 
@@ -247,6 +285,15 @@ mod tests {
         EmailAddress::parse(s).expect("valid")
     }
 
+    fn facts(recipients: &[EmailAddress]) -> MailFacts<'_> {
+        MailFacts {
+            recipients,
+            sender: None,
+            subject: "",
+            body: "",
+        }
+    }
+
     fn agent(name: &str, mail: &str, teams: &[&str]) -> Agent {
         Agent {
             name: name.into(),
@@ -297,9 +344,93 @@ team = "billing"
     }
 
     #[test]
+    fn routes_match_sender_domain_subject_and_body_in_order() {
+        let cfg = config(
+            r#"
+[[agents]]
+name = "Vic"
+email = "vic@example.test"
+teams = ["vip"]
+[[agents]]
+name = "Ria"
+email = "ria@example.test"
+teams = ["refunds"]
+[[agents]]
+name = "Sam"
+email = "sam@example.test"
+teams = ["security"]
+[[routes]]
+from_domain = "bigcorp.test"
+team = "vip"
+[[routes]]
+subject = "refund|money back"
+team = "refunds"
+[[routes]]
+body = "password reset|hacked"
+team = "security"
+"#,
+        );
+        let to = [email("support@example.test")];
+        let pick = |sender: &str, subject: &str, body: &str| {
+            let sender = email(sender);
+            plan(
+                &cfg.routes,
+                &cfg.agents,
+                &MailFacts {
+                    recipients: &to,
+                    sender: Some(&sender),
+                    subject,
+                    body,
+                },
+            )
+            .key
+        };
+        assert_eq!(
+            pick("a@mail.bigcorp.test", "Refund please", ""),
+            "team:vip",
+            "first matching rule wins"
+        );
+        assert_eq!(
+            pick("a@customer.test", "I want my MONEY BACK", ""),
+            "team:refunds"
+        );
+        assert_eq!(
+            pick("a@customer.test", "Help", "I think I was hacked"),
+            "team:security"
+        );
+        assert_eq!(pick("a@notbigcorp.test", "Hello", "Hi"), "all");
+    }
+
+    #[test]
+    fn a_broken_route_pattern_names_its_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f.toml");
+        let key = dir.path().join("k");
+        std::fs::write(&key, crate::testutil::TEST_KEY).expect("key");
+        std::fs::write(
+            &path,
+            format!(
+                "[service]\nname = \"A\"\naddress = \"support@example.test\"\ntoken_secret_file = \"{}\"\n\
+[imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\npassword = \"x\"\n[smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n\
+[[agents]]\nname = \"A\"\nemail = \"a@example.test\"\n[[routes]]\nsubject = \"(unclosed\"\nagent = \"a@example.test\"\n",
+                key.display()
+            ),
+        )
+        .expect("write");
+        let err = Config::load_with_env(&path, Vec::new()).expect_err("refused");
+        assert!(err.to_string().contains("routes[0].subject"), "{err}");
+    }
+
+    #[test]
     fn availability_capacity_stickiness_and_strategy() {
         let cfg = config(TEAM);
-        let billing = [email("billing@example.test")];
+        let billing_to = [email("billing@example.test")];
+        let billing = MailFacts {
+            recipients: &billing_to,
+            sender: None,
+            subject: "",
+            body: "",
+        };
         let jason = AgentEmail::new(email("jason@example.test"));
         let idle = |_: &AgentEmail| AgentLoad::default();
         let zero = |_: &str| 0;
@@ -360,7 +491,13 @@ team = "billing"
     #[test]
     fn nobody_available_means_the_soonest_back_with_an_honest_time() {
         let cfg = config(TEAM);
-        let billing = [email("billing@example.test")];
+        let billing_to = [email("billing@example.test")];
+        let billing = MailFacts {
+            recipients: &billing_to,
+            sender: None,
+            subject: "",
+            body: "",
+        };
         let idle = |_: &AgentEmail| AgentLoad::default();
         // Saturday night: Jason back Monday 09:00, Kim Monday 13:00.
         let saturday = ts("2026-11-28T22:00:00Z");
@@ -380,7 +517,13 @@ team = "billing"
             "strategy = \"least_open\"",
             "strategy = \"least_open\"\nfallback = \"night\"",
         ));
-        let billing = [email("billing@example.test")];
+        let billing_to = [email("billing@example.test")];
+        let billing = MailFacts {
+            recipients: &billing_to,
+            sender: None,
+            subject: "",
+            body: "",
+        };
         let saturday = ts("2026-11-28T22:00:00Z");
         let a = assign(
             &cfg,
@@ -405,9 +548,13 @@ team = "billing"
         ];
         let routes = vec![Route {
             to: Some(email("billing@example.test")),
+            from_domain: None,
+            subject: None,
+            body: None,
             target: RouteTarget::Team("billing".into()),
         }];
-        let billing = plan(&routes, &agents, &[email("billing@example.test")]);
+        let to = |a: &str| vec![email(a)];
+        let billing = plan(&routes, &agents, &facts(&to("billing@example.test")));
         assert_eq!(billing.key, "team:billing");
         let picks: Vec<_> = (0..4)
             .map(|n| billing.pick(n).expect("member").to_string())
@@ -422,10 +569,10 @@ team = "billing"
             ]
         );
 
-        let detail = plan(&routes, &agents, &[email("billing+x@example.test")]);
+        let detail = plan(&routes, &agents, &facts(&to("billing+x@example.test")));
         assert_eq!(detail.key, "team:billing");
 
-        let other = plan(&routes, &agents, &[email("support@example.test")]);
+        let other = plan(&routes, &agents, &facts(&to("support@example.test")));
         assert_eq!(other.key, "all");
         assert_eq!(other.members.len(), 3);
         assert_eq!(
