@@ -60,7 +60,7 @@ enum Command {
     /// Mail waiting to be sent, and the dead letters.
     Outbox {
         #[command(subcommand)]
-        command: ListCommand,
+        command: OutboxCommand,
     },
     /// Mail that could not be handled safely and waits for a person.
     Quarantine {
@@ -135,6 +135,21 @@ enum ListCommand {
 }
 
 #[derive(Subcommand)]
+enum OutboxCommand {
+    /// Queued mail and dead letters.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send dead letters again (all, or the one with this id), at once when the daemon runs.
+    Retry {
+        /// The outbox id from `outbox list`.
+        id: Option<u64>,
+    },
+}
+
+#[derive(Subcommand)]
 enum QuarantineCommand {
     /// List quarantined mail.
     List {
@@ -144,6 +159,12 @@ enum QuarantineCommand {
     },
     /// Print one quarantined mail's raw bytes (ID from `quarantine list`).
     Show {
+        /// The stored mail's id.
+        id: u64,
+    },
+    /// Run a quarantined mail through the pipeline again (after fixing the configuration or
+    /// templates); mail it queues is sent when the daemon runs.
+    Release {
         /// The stored mail's id.
         id: u64,
     },
@@ -217,9 +238,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Mail {
             command: ListCommand::List { json },
         } => mail_list(&open_store()?, *json, false),
-        Command::Outbox {
-            command: ListCommand::List { json },
-        } => outbox_list(&open_store()?, *json),
+        Command::Outbox { command } => match command {
+            OutboxCommand::List { json } => outbox_list(&open_store()?, *json),
+            OutboxCommand::Retry { id } => {
+                let n = open_store()?.retry_dead(*id, frontdesk::types::now())?;
+                println!("{n} dead letter(s) queued again; they go out when the daemon runs");
+                Ok(())
+            }
+        },
         Command::Agents { command } => {
             // Needs the agent table from the configuration, but no secrets.
             let cfg = Config::load_without_secrets(&cli.config)?;
@@ -235,6 +261,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             match command {
                 QuarantineCommand::List { json } => mail_list(&store, *json, true),
                 QuarantineCommand::Show { id } => quarantine_show(&store, *id),
+                QuarantineCommand::Release { id } => release(&cli.config, store, *id),
             }
         }
     }
@@ -500,6 +527,23 @@ fn ops(
         }
         Err(e) => bail!(e),
     }
+}
+
+/// `quarantine release ID`: clear the outcome and run the pipeline on the mail now.
+fn release(config: &std::path::Path, store: Store, id: u64) -> anyhow::Result<()> {
+    let cfg = Config::load(config)?;
+    let templates = frontdesk::compose::Templates::load(cfg.service.templates_dir.as_deref())?;
+    store.release(id)?;
+    let processor = frontdesk::pipeline::Processor::new(
+        store.clone(),
+        std::sync::Arc::new(cfg),
+        std::sync::Arc::new(templates),
+    );
+    let outcome = processor.process(id)?;
+    store.flush_blocking()?;
+    let (what, detail) = outcome_text(&outcome);
+    println!("mail {id} released: {what} {detail}");
+    Ok(())
 }
 
 fn find_agent<'a>(cfg: &'a Config, who: &str) -> anyhow::Result<&'a frontdesk::config::Agent> {

@@ -55,6 +55,9 @@ pub enum StoreError {
     /// Another writer changed the ticket counter between planning and committing.
     #[error("ticket numbering changed concurrently; retry")]
     Conflict,
+    /// `quarantine release` on a mail that is not quarantined.
+    #[error("stored mail {0} is not quarantined")]
+    NotQuarantined(u64),
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -630,6 +633,12 @@ impl Store {
         }
     }
 
+    /// [`Store::flush`] for code outside the async runtime's tasks (the CLI).
+    pub fn flush_blocking(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Makes everything written so far durable. Called at every durability point.
     pub async fn flush(&self) -> Result<()> {
         self.db.flush_async().await?;
@@ -1076,6 +1085,31 @@ impl Store {
         Ok(c.map(|c| c.tickets).unwrap_or_default())
     }
 
+    /// Puts a quarantined mail back into the pending queue (its outcome cleared), so that the
+    /// pipeline runs on it again. Flushed. Errors if the mail is not quarantined.
+    pub fn release(&self, seq: u64) -> Result<Inbound> {
+        let res = (&self.inbound, &self.pending).transaction(|(inbound, pending)| {
+            let Some(mut record): Option<Inbound> = tx_get(inbound, "inbound", &be(seq))? else {
+                return Err(ConflictableTransactionError::Abort(StoreError::Corrupt {
+                    tree: "inbound",
+                    detail: format!("no stored mail {seq}"),
+                }));
+            };
+            if !matches!(record.outcome, Some(Outcome::Quarantined { .. })) {
+                return Err(ConflictableTransactionError::Abort(
+                    StoreError::NotQuarantined(seq),
+                ));
+            }
+            record.outcome = None;
+            inbound.insert(&be(seq), encode(&record))?;
+            pending.insert(&be(seq), &[])?;
+            Ok(record)
+        });
+        let record = unwrap_tx(res)?;
+        self.db.flush()?;
+        Ok(record)
+    }
+
     // ---- tickets ----------------------------------------------------------------------
 
     /// One ticket.
@@ -1326,6 +1360,32 @@ impl Store {
                 Ok(())
             });
         unwrap_tx(res)
+    }
+
+    /// Moves dead letters (all, or one) back into the outbox to be sent at once, with a fresh
+    /// give-up window; returns how many. Flushed.
+    pub fn retry_dead(&self, only: Option<u64>, now: UnixTime) -> Result<usize> {
+        let dead = self.dead_letters()?;
+        let mut n = 0;
+        for d in dead
+            .into_iter()
+            .filter(|d| only.is_none_or(|id| d.entry.id == id))
+        {
+            let mut e = d.entry.clone();
+            e.next_attempt_at = 0;
+            e.created_at = now;
+            e.last_error = Some(format!("retried after: {}", d.error));
+            let entry = encode(&e);
+            let res = (&self.outbox, &self.dead).transaction(|(outbox, dead_tree)| {
+                outbox.insert(&be(e.id), entry.as_slice())?;
+                dead_tree.remove(&be(e.id))?;
+                Ok(())
+            });
+            unwrap_tx(res)?;
+            n += 1;
+        }
+        self.db.flush()?;
+        Ok(n)
     }
 
     /// A temporary failure: try again at `next_at`.

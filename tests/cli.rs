@@ -123,3 +123,135 @@ fn ops_commands_work_without_the_service_secrets() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 ticket(s)"));
 }
+
+/// Seeds a store the way the daemon would have left it, then closes it (the CLI needs the lock).
+fn seeded(dir: &tempfile::TempDir, seed: impl FnOnce(&frontdesk::store::Store)) {
+    let store = frontdesk::store::Store::open(&dir.path().join("state")).expect("open store");
+    seed(&store);
+    store.flush_blocking().expect("flush");
+}
+
+fn ticket_for(id: u64) -> frontdesk::store::Ticket {
+    let alice = frontdesk::types::EmailAddress::parse("alice@customer.test").expect("valid");
+    frontdesk::store::Ticket {
+        id: frontdesk::types::TicketId::new(id),
+        customer: alice,
+        customer_name: None,
+        subject: "Help".into(),
+        state: frontdesk::store::TicketState::Open,
+        agent: frontdesk::types::AgentEmail::new(
+            frontdesk::types::EmailAddress::parse("jason@example.com").expect("valid"),
+        ),
+        created_at: 0,
+        updated_at: 0,
+        messages: vec![],
+        first_response_at: None,
+        notify_root: None,
+        closed_at: None,
+        linked_from: None,
+        escalated_at: None,
+        pool: None,
+    }
+}
+
+#[test]
+fn quarantine_release_runs_the_mail_through_the_pipeline_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(&dir, &runnable_example(&dir));
+    let mut seq = 0;
+    seeded(&dir, |store| {
+        let raw = b"From: Alice Doe <alice@customer.test>\r\nSubject: Help\r\nMessage-ID: <q1@customer.test>\r\n\r\nHello.\r\n";
+        let seqs = store
+            .store_fetched(
+                "INBOX",
+                1,
+                &[frontdesk::store::Fetched {
+                    uid: 1,
+                    raw: raw.to_vec(),
+                }],
+                0,
+            )
+            .expect("store");
+        seq = seqs[0];
+        // Quarantined earlier, e.g. under a smaller size limit since raised.
+        store
+            .record_outcome(
+                seq,
+                None,
+                false,
+                &frontdesk::store::Plan::Quarantine("too big then".into()),
+                0,
+            )
+            .expect("record");
+    });
+    let listed = frontdesk(&["quarantine", "list", "--json", "--config", &path]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("too big then"));
+    let out = frontdesk(&["quarantine", "release", &seq.to_string(), "--config", &path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("new-ticket #1001"), "{stdout}");
+    let listed = frontdesk(&["quarantine", "list", "--json", "--config", &path]);
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]");
+    let again = frontdesk(&["quarantine", "release", &seq.to_string(), "--config", &path]);
+    assert!(
+        !again.status.success(),
+        "a mail that is not quarantined cannot be released"
+    );
+}
+
+#[test]
+fn outbox_retry_queues_dead_letters_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(&dir, &runnable_example(&dir));
+    seeded(&dir, |store| {
+        let seqs = store
+            .store_fetched(
+                "INBOX",
+                1,
+                &[frontdesk::store::Fetched {
+                    uid: 1,
+                    raw: b"x".to_vec(),
+                }],
+                0,
+            )
+            .expect("store");
+        let mail = frontdesk::compose::OutgoingMail {
+            kind: frontdesk::compose::MailKind::Acknowledgement,
+            message_id: "<ack.1001.x@example.com>".into(),
+            envelope_from: None,
+            recipients: vec![
+                frontdesk::types::EmailAddress::parse("alice@customer.test").expect("valid"),
+            ],
+            raw: b"Subject: hi\r\n\r\nhi\r\n".to_vec(),
+        };
+        let plan = frontdesk::store::Plan::NewTicket {
+            ticket: ticket_for(1001),
+            pool_key: "all".into(),
+            not_acknowledged: None,
+            outgoing: vec![mail],
+        };
+        store
+            .record_outcome(seqs[0], None, true, &plan, 0)
+            .expect("record");
+        let (due, _) = store.due(i64::MAX, 10).expect("due");
+        store
+            .mark_dead(&due[0], "550 5.1.1 no such user", 0)
+            .expect("dead");
+    });
+    let listed = frontdesk(&["outbox", "list", "--config", &path]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("0 queued, 1 dead"));
+    let out = frontdesk(&["outbox", "retry", "--config", &path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = frontdesk(&["outbox", "list", "--config", &path]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains("1 queued, 0 dead"), "{text}");
+    assert!(text.contains("retried after: 550 5.1.1"), "{text}");
+}
