@@ -11,11 +11,14 @@
 //! | [`parse`]    | raw bytes → [`parse::ParsedMail`] (pure) |
 //! | [`classify`] | may this be auto-answered? RFC 3834 → [`classify::Classified`] (pure) |
 //! | [`thread`]   | which ticket does it join? (pure) |
-//! | [`route`]    | which agent gets a new ticket? (pure) |
-//! | [`compose`]  | templates → the acknowledgement's bytes (pure) |
+//! | [`route`]    | which agent gets a new ticket? rules, stickiness, availability (pure) |
+//! | [`hours`]    | working hours in a time zone: at work now, back when (pure) |
+//! | [`relay`]    | reply tokens, quote stripping, agents' `#commands` (pure) |
+//! | [`compose`]  | templates → the bytes of every mail we send (pure) |
 //! | [`pipeline`] | the pure [`pipeline::decide`] over all of the above, and its store shell |
 //! | [`store`]    | the only module that touches sled: typed, transactional operations |
 //! | [`outbox`]   | SMTP edge: durable outbox → pooled sends, retries, dead letters |
+//! | [`sla`]      | first-response targets and escalations |
 //! | [`daemon`]   | wiring and shutdown for `frontdesk run` |
 //! | [`sanitize`] | customer text → safe header text |
 //! | [`types`]    | `TicketId`, `EmailAddress`, `AgentEmail` … |
