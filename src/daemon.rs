@@ -70,6 +70,15 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
             stop_rx.clone(),
         ))
     });
+    // Ops commands beside the running daemon (it holds the store).
+    let control = tokio::spawn(crate::ops::serve(
+        cfg.service.state_dir.clone(),
+        store.clone(),
+        cfg.clone(),
+        templates.clone(),
+        wake.clone(),
+        stop_rx.clone(),
+    ));
     let mut ingest = tokio::spawn(
         Ingest::new(cfg.imap.clone(), store.clone(), processor, wake, ready_tx).run(stop_rx),
     );
@@ -118,7 +127,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         "shutting down: finishing the work in flight"
     );
     let _ = stop_tx.send(true);
-    let mut tasks = vec![("ingest", ingest), ("outbox", outbox)];
+    let mut tasks = vec![("ingest", ingest), ("outbox", outbox), ("control", control)];
     if let Some(sla) = sla {
         tasks.push(("sla", sla));
     }

@@ -31,6 +31,7 @@ pub mod config;
 pub mod daemon;
 pub mod hours;
 pub mod ingest;
+pub mod ops;
 pub mod outbox;
 pub mod parse;
 pub mod pipeline;

@@ -8,9 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use frontdesk::config::{Config, DEFAULT_CONFIG_PATH};
-use frontdesk::store::{Outcome, Store};
+use frontdesk::store::Store;
 use frontdesk::types::TicketId;
-use serde::Serialize;
 
 #[derive(Parser)]
 #[command(
@@ -216,54 +215,111 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    // The ops commands need only the state directory, not the service's secrets.
-    let open_store =
-        || -> anyhow::Result<Store> { Ok(Store::open(&Config::state_dir(&cli.config)?)?) };
-    match &cli.command {
-        Command::Run => frontdesk::daemon::run(Config::load(&cli.config)?, shutdown_signal()).await,
+    use frontdesk::ops::Request;
+    let req = match &cli.command {
+        Command::Run => {
+            return frontdesk::daemon::run(Config::load(&cli.config)?, shutdown_signal()).await;
+        }
         Command::CheckConfig { connect } => {
-            check_config(Config::load(&cli.config)?, *connect).await
+            return check_config(Config::load(&cli.config)?, *connect).await;
         }
-        Command::Tickets { command } => {
-            let store = open_store()?;
-            match command {
-                TicketsCommand::List { json } => tickets_list(&store, *json),
-                TicketsCommand::Show { number, json } => ticket_show(&store, *number, *json),
-                TicketsCommand::Assign { number, agent } => {
-                    ops(&cli.config, &store, *number, Some(agent), false)
-                }
-                TicketsCommand::Close { number } => ops(&cli.config, &store, *number, None, true),
-            }
-        }
+        Command::Tickets { command } => match command {
+            TicketsCommand::List { json } => Request::TicketsList { json: *json },
+            TicketsCommand::Show { number, json } => Request::TicketsShow {
+                number: *number,
+                json: *json,
+            },
+            TicketsCommand::Assign { number, agent } => Request::TicketsAssign {
+                number: *number,
+                agent: agent.clone(),
+            },
+            TicketsCommand::Close { number } => Request::TicketsClose { number: *number },
+        },
         Command::Mail {
             command: ListCommand::List { json },
-        } => mail_list(&open_store()?, *json, false),
-        Command::Outbox { command } => match command {
-            OutboxCommand::List { json } => outbox_list(&open_store()?, *json),
-            OutboxCommand::Retry { id } => {
-                let n = open_store()?.retry_dead(*id, frontdesk::types::now())?;
-                println!("{n} dead letter(s) queued again; they go out when the daemon runs");
-                Ok(())
-            }
+        } => Request::MailList {
+            json: *json,
+            quarantined: false,
         },
-        Command::Agents { command } => {
-            // Needs the agent table from the configuration, but no secrets.
-            let cfg = Config::load_without_secrets(&cli.config)?;
-            let store = open_store()?;
-            match command {
-                AgentsCommand::List { json } => agents_list(&cfg, &store, *json),
-                AgentsCommand::Away { agent } => set_away(&cfg, &store, agent, true),
-                AgentsCommand::Back { agent } => set_away(&cfg, &store, agent, false),
+        Command::Outbox { command } => match command {
+            OutboxCommand::List { json } => Request::OutboxList { json: *json },
+            OutboxCommand::Retry { id } => Request::OutboxRetry { id: *id },
+        },
+        Command::Agents { command } => match command {
+            AgentsCommand::List { json } => Request::AgentsList { json: *json },
+            AgentsCommand::Away { agent } => Request::AgentsAway {
+                agent: agent.clone(),
+                away: true,
+            },
+            AgentsCommand::Back { agent } => Request::AgentsAway {
+                agent: agent.clone(),
+                away: false,
+            },
+        },
+        Command::Quarantine { command } => match command {
+            QuarantineCommand::List { json } => Request::MailList {
+                json: *json,
+                quarantined: true,
+            },
+            QuarantineCommand::Show { id } => Request::QuarantineShow { id: *id },
+            QuarantineCommand::Release { id } => Request::QuarantineRelease { id: *id },
+        },
+    };
+    run_ops(&cli.config, &req)
+}
+
+/// Runs an ops command on the store when it is free, or asks the running daemon (which holds
+/// the store) over its control socket.
+fn run_ops(config: &std::path::Path, req: &frontdesk::ops::Request) -> anyhow::Result<()> {
+    use frontdesk::ops::{Context, Request};
+    // Only what the command needs: reading tickets must not require the service's secrets.
+    let state_dir = Config::state_dir(config)?;
+    match Store::open(&state_dir) {
+        Ok(store) => {
+            if let Request::QuarantineShow { id } = req {
+                // Locally the raw bytes go out unchanged (the socket carries text).
+                let _ = frontdesk::ops::run(
+                    req,
+                    &Context {
+                        store: &store,
+                        cfg: None,
+                        templates: None,
+                    },
+                )?;
+                let raw = store.raw(*id)?.unwrap_or_default();
+                use std::io::Write;
+                std::io::stdout().write_all(&raw)?;
+                return Ok(());
             }
+            let cfg = if req.needs_secrets() {
+                Some(Config::load(config)?)
+            } else if req.needs_config() {
+                Some(Config::load_without_secrets(config)?)
+            } else {
+                None
+            };
+            let templates = match (&cfg, req.needs_secrets()) {
+                (Some(c), true) => Some(frontdesk::compose::Templates::load(
+                    c.service.templates_dir.as_deref(),
+                )?),
+                _ => None,
+            };
+            let out = frontdesk::ops::run(
+                req,
+                &Context {
+                    store: &store,
+                    cfg: cfg.as_ref(),
+                    templates: templates.as_ref(),
+                },
+            )?;
+            print!("{out}");
+            Ok(())
         }
-        Command::Quarantine { command } => {
-            let store = open_store()?;
-            match command {
-                QuarantineCommand::List { json } => mail_list(&store, *json, true),
-                QuarantineCommand::Show { id } => quarantine_show(&store, *id),
-                QuarantineCommand::Release { id } => release(&cli.config, store, *id),
-            }
+        Err(frontdesk::store::StoreError::Locked { .. }) => {
+            print!("{}", frontdesk::ops::ask(&state_dir, req)?);
+            Ok(())
         }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -330,366 +386,5 @@ async fn check_config(cfg: Config, connect: bool) -> anyhow::Result<()> {
             Err(_) => bail!("SMTP: timed out"),
         }
     }
-    Ok(())
-}
-
-fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
-
-fn fmt_time(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|d| {
-            d.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]"
-            ))
-            .ok()
-        })
-        .unwrap_or_else(|| t.to_string())
-}
-
-fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() > n {
-        s.chars().take(n - 1).chain(std::iter::once('…')).collect()
-    } else {
-        s.to_string()
-    }
-}
-
-fn tickets_list(store: &Store, json: bool) -> anyhow::Result<()> {
-    let tickets = store.tickets()?;
-    if json {
-        return print_json(&tickets);
-    }
-    println!(
-        "{:<7} {:<7} {:<30} {:<26} {:>4}  {:<16} SUBJECT",
-        "TICKET", "STATE", "CUSTOMER", "AGENT", "MSGS", "UPDATED"
-    );
-    for t in &tickets {
-        println!(
-            "{:<7} {:<7} {:<30} {:<26} {:>4}  {:<16} {}",
-            t.id.to_string(),
-            format!("{:?}", t.state).to_lowercase(),
-            clip(t.customer.as_str(), 30),
-            clip(t.agent.address().as_str(), 26),
-            t.messages,
-            fmt_time(t.updated_at),
-            clip(&t.subject, 50)
-        );
-    }
-    println!("{} ticket(s)", tickets.len());
-    Ok(())
-}
-
-fn ticket_show(store: &Store, number: TicketId, json: bool) -> anyhow::Result<()> {
-    let Some(t) = store.ticket(number)? else {
-        bail!("no ticket #{number}");
-    };
-    if json {
-        return print_json(&t);
-    }
-    println!("Ticket #{}  ({:?})", t.id, t.state);
-    println!(
-        "  customer  {}{}",
-        t.customer_name
-            .as_deref()
-            .map(|n| format!("{n} "))
-            .unwrap_or_default(),
-        t.customer
-    );
-    println!("  agent     {}", t.agent);
-    println!("  subject   {}", t.subject);
-    println!("  opened    {}", fmt_time(t.created_at));
-    if let Some(prev) = t.linked_from {
-        println!("  follows   closed ticket #{prev}");
-    }
-    if let Some(first) = t.first_response_at {
-        println!(
-            "  first response after {} min",
-            (first - t.created_at).max(0) / 60
-        );
-    }
-    println!("  messages  {}", t.messages.len());
-    for (i, m) in t.messages.iter().enumerate() {
-        println!(
-            "  {:>3}. {}  {:<18} {}  {}{}{}",
-            i + 1,
-            fmt_time(m.at),
-            format!("{:?}", m.direction).to_lowercase(),
-            m.from.as_ref().map_or("-".to_string(), |f| f.to_string()),
-            m.message_id.as_deref().unwrap_or("-"),
-            m.suppressed
-                .map(|r| format!("  (no ack: {r})"))
-                .unwrap_or_default(),
-            m.note
-                .as_deref()
-                .map(|n| format!("\n         note: {n}"))
-                .unwrap_or_default()
-        );
-    }
-    Ok(())
-}
-
-fn outcome_text(o: &Option<Outcome>) -> (String, String) {
-    match o {
-        None => ("pending".into(), String::new()),
-        Some(Outcome::NewTicket {
-            ticket,
-            not_acknowledged,
-        }) => (
-            "new-ticket".into(),
-            format!(
-                "#{ticket}{}",
-                not_acknowledged
-                    .map(|r| format!(" (not acknowledged: {r})"))
-                    .unwrap_or_default()
-            ),
-        ),
-        Some(Outcome::Joined { ticket, reason, .. }) => {
-            ("joined".into(), format!("#{ticket} ({reason})"))
-        }
-        Some(Outcome::Agent { ticket, action }) => ("agent".into(), format!("#{ticket} {action}")),
-        Some(Outcome::Suppressed { reason }) => ("suppressed".into(), reason.to_string()),
-        Some(Outcome::Quarantined { reason }) => ("quarantined".into(), reason.clone()),
-    }
-}
-
-fn mail_list(store: &Store, json: bool, only_quarantined: bool) -> anyhow::Result<()> {
-    let mut all = store.inbound_all()?;
-    if only_quarantined {
-        all.retain(|m| matches!(m.outcome, Some(Outcome::Quarantined { .. })));
-    }
-    if json {
-        return print_json(&all);
-    }
-    println!(
-        "{:<20} {:>6} {:>9}  {:<16} {:<12} DETAIL",
-        "ID", "UID", "BYTES", "STORED", "OUTCOME"
-    );
-    for m in &all {
-        let (outcome, detail) = outcome_text(&m.outcome);
-        println!(
-            "{:<20} {:>6} {:>9}  {:<16} {:<12} {}",
-            m.seq,
-            m.uid,
-            m.size,
-            fmt_time(m.stored_at),
-            outcome,
-            clip(&detail, 80)
-        );
-    }
-    println!("{} mail(s)", all.len());
-    Ok(())
-}
-
-fn quarantine_show(store: &Store, id: u64) -> anyhow::Result<()> {
-    let Some(record) = store.inbound(id)? else {
-        bail!("no stored mail {id}");
-    };
-    if !matches!(record.outcome, Some(Outcome::Quarantined { .. })) {
-        let (outcome, detail) = outcome_text(&record.outcome);
-        bail!("mail {id} is not quarantined ({outcome} {detail})");
-    }
-    let raw = store.raw(id)?.unwrap_or_default();
-    use std::io::Write;
-    std::io::stdout().write_all(&raw)?;
-    Ok(())
-}
-
-/// `tickets assign|close`: composing the new owner's notification needs the token key, so
-/// this loads the whole configuration.
-fn ops(
-    config: &std::path::Path,
-    store: &Store,
-    number: TicketId,
-    assign_to: Option<&String>,
-    close: bool,
-) -> anyhow::Result<()> {
-    let cfg = Config::load(config)?;
-    let templates = frontdesk::compose::Templates::load(cfg.service.templates_dir.as_deref())?;
-    match frontdesk::pipeline::ops_change(
-        &cfg,
-        &templates,
-        store,
-        number,
-        &frontdesk::pipeline::OpsChange {
-            assign_to: assign_to.map(String::as_str),
-            close,
-            by: "the support team",
-            only_if_unanswered: false,
-        },
-    ) {
-        Ok(done) => {
-            println!("{done}");
-            Ok(())
-        }
-        Err(e) => bail!(e),
-    }
-}
-
-/// `quarantine release ID`: clear the outcome and run the pipeline on the mail now.
-fn release(config: &std::path::Path, store: Store, id: u64) -> anyhow::Result<()> {
-    let cfg = Config::load(config)?;
-    let templates = frontdesk::compose::Templates::load(cfg.service.templates_dir.as_deref())?;
-    store.release(id)?;
-    let processor = frontdesk::pipeline::Processor::new(
-        store.clone(),
-        std::sync::Arc::new(cfg),
-        std::sync::Arc::new(templates),
-    );
-    let outcome = processor.process(id)?;
-    store.flush_blocking()?;
-    let (what, detail) = outcome_text(&outcome);
-    println!("mail {id} released: {what} {detail}");
-    Ok(())
-}
-
-fn find_agent<'a>(cfg: &'a Config, who: &str) -> anyhow::Result<&'a frontdesk::config::Agent> {
-    let matches: Vec<_> = cfg
-        .agents
-        .iter()
-        .filter(|a| {
-            a.email.address().as_str().eq_ignore_ascii_case(who) || a.name.eq_ignore_ascii_case(who)
-        })
-        .collect();
-    match matches.as_slice() {
-        [one] => Ok(one),
-        [] => bail!("no agent {who:?}; `frontdesk agents list` shows them"),
-        _ => bail!("{who:?} matches several agents; use the address"),
-    }
-}
-
-fn set_away(cfg: &Config, store: &Store, who: &str, away: bool) -> anyhow::Result<()> {
-    let agent = find_agent(cfg, who)?;
-    store.set_away(&agent.email, away)?;
-    println!(
-        "{} <{}> is {}",
-        agent.name,
-        agent.email,
-        if away {
-            "away: new tickets skip them"
-        } else {
-            "back"
-        }
-    );
-    Ok(())
-}
-
-fn agents_list(cfg: &Config, store: &Store, json: bool) -> anyhow::Result<()> {
-    #[derive(Serialize)]
-    struct Row {
-        name: String,
-        email: String,
-        teams: Vec<String>,
-        open: usize,
-        away: bool,
-        available: bool,
-        back: String,
-        first_response_median_minutes: Option<i64>,
-    }
-    let now = jiff::Timestamp::now();
-    let tickets = store.tickets_full()?;
-    let mut rows = Vec::new();
-    for a in &cfg.agents {
-        let load = store.agent_load(&a.email)?;
-        let mut waits: Vec<i64> = tickets
-            .iter()
-            .filter(|t| t.agent == a.email)
-            .filter_map(|t| t.first_response_at.map(|f| (f - t.created_at).max(0) / 60))
-            .collect();
-        waits.sort_unstable();
-        let available = frontdesk::route::available(a, load, now);
-        rows.push(Row {
-            name: a.name.clone(),
-            email: a.email.to_string(),
-            teams: a.teams.clone(),
-            open: load.open,
-            away: a.away || load.away,
-            available,
-            back: if available || a.away || load.away || a.hours.is_open(now) {
-                String::new()
-            } else {
-                a.hours
-                    .next_open(now)
-                    .map(|z| frontdesk::hours::describe_return(&z, now))
-                    .unwrap_or_default()
-            },
-            first_response_median_minutes: waits.get(waits.len() / 2).copied(),
-        });
-    }
-    if json {
-        return print_json(&rows);
-    }
-    println!(
-        "{:<22} {:<28} {:>5}  {:<10} {:<26} FIRST RESPONSE (MEDIAN)",
-        "AGENT", "EMAIL", "OPEN", "STATUS", "BACK"
-    );
-    for r in &rows {
-        let status = if r.away {
-            "away"
-        } else if r.available {
-            "available"
-        } else if r.back.is_empty() {
-            "full"
-        } else {
-            "off hours"
-        };
-        println!(
-            "{:<22} {:<28} {:>5}  {:<10} {:<26} {}",
-            clip(&r.name, 22),
-            clip(&r.email, 28),
-            r.open,
-            status,
-            r.back,
-            r.first_response_median_minutes
-                .map_or("-".into(), |m| format!("{m} min"))
-        );
-    }
-    Ok(())
-}
-
-fn outbox_list(store: &Store, json: bool) -> anyhow::Result<()> {
-    let pending = store.outbox_entries()?;
-    let dead = store.dead_letters()?;
-    if json {
-        #[derive(Serialize)]
-        struct Both<'a> {
-            pending: &'a [frontdesk::store::OutboxEntry],
-            dead: &'a [frontdesk::store::DeadLetter],
-        }
-        return print_json(&Both {
-            pending: &pending,
-            dead: &dead,
-        });
-    }
-    println!(
-        "{:<20} {:<7} {:<8} {:>8}  {:<16} LAST ERROR",
-        "ID", "TICKET", "STATE", "ATTEMPTS", "NEXT"
-    );
-    for e in &pending {
-        println!(
-            "{:<20} {:<7} {:<8} {:>8}  {:<16} {}",
-            e.id,
-            e.ticket.map(|t| t.to_string()).unwrap_or_default(),
-            "queued",
-            e.attempts,
-            fmt_time(e.next_attempt_at),
-            clip(e.last_error.as_deref().unwrap_or(""), 80)
-        );
-    }
-    for d in &dead {
-        println!(
-            "{:<20} {:<7} {:<8} {:>8}  {:<16} {}",
-            d.entry.id,
-            d.entry.ticket.map(|t| t.to_string()).unwrap_or_default(),
-            "dead",
-            d.entry.attempts,
-            fmt_time(d.at),
-            clip(&d.error, 80)
-        );
-    }
-    println!("{} queued, {} dead", pending.len(), dead.len());
     Ok(())
 }

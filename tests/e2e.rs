@@ -20,6 +20,7 @@
 //! - `routes_stickiness_away_and_assign_between_two_agents`
 //! - `an_agents_forward_opens_the_customers_ticket`
 //! - `systemd_is_told_ready_watchdog_and_stopping`
+//! - `ops_commands_work_beside_the_running_daemon`
 
 mod common;
 
@@ -1291,4 +1292,33 @@ async fn systemd_is_told_ready_watchdog_and_stopping() {
     while !after.iter().any(|m: &String| m.contains("STOPPING=1")) {
         after.push(next());
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn ops_commands_work_beside_the_running_daemon() {
+    let stack = Stack::get();
+    let mut d = Daemon::start(&stack, Options::default()).await;
+    let nora = format!("{}@customer.test", unique("nora"));
+    send_customer_mail(
+        &stack,
+        "Nora Nagel",
+        &nora,
+        &d.support,
+        "While you run",
+        "Hello.",
+    )
+    .await;
+    wait_for_mail(&stack, &nora, 1).await;
+    wait_quiet(&stack, &d).await;
+    // The daemon holds the store; the CLI asks it over the control socket.
+    let tickets = d.cli_json(&["tickets", "list"]);
+    assert_eq!(tickets.as_array().expect("tickets").len(), 1, "{tickets}");
+    assert!(d.cli(&["tickets", "show", "1001"]).contains("Ticket #1001"));
+    d.cli(&["agents", "away", &d.agent]);
+    assert_eq!(d.cli_json(&["agents", "list"])[0]["away"], true);
+    assert!(d.cli(&["outbox", "list"]).contains("0 queued, 0 dead"));
+    d.stop().await;
+    // And directly on the store once it is free again.
+    assert_eq!(d.cli_json(&["agents", "list"])[0]["away"], true);
 }
