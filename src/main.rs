@@ -274,7 +274,25 @@ fn run_ops(config: &std::path::Path, req: &frontdesk::ops::Request) -> anyhow::R
     use frontdesk::ops::{Context, Request};
     // Only what the command needs: reading tickets must not require the service's secrets.
     let state_dir = Config::state_dir(config)?;
-    match Store::open(&state_dir) {
+    // A daemon that just stopped (or a process that just closed the store) releases the lock
+    // a moment later: when nobody answers on the control socket, retry briefly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let opened = loop {
+        match Store::open(&state_dir) {
+            Err(frontdesk::store::StoreError::Locked { .. }) => {
+                match frontdesk::ops::ask(&state_dir, req) {
+                    Ok(out) => {
+                        print!("{out}");
+                        return Ok(());
+                    }
+                    Err(e) if std::time::Instant::now() >= deadline => return Err(e.into()),
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+                }
+            }
+            other => break other,
+        }
+    };
+    match opened {
         Ok(store) => {
             if let Request::QuarantineShow { id } = req {
                 // Locally the raw bytes go out unchanged (the socket carries text).
@@ -313,10 +331,6 @@ fn run_ops(config: &std::path::Path, req: &frontdesk::ops::Request) -> anyhow::R
                 },
             )?;
             print!("{out}");
-            Ok(())
-        }
-        Err(frontdesk::store::StoreError::Locked { .. }) => {
-            print!("{}", frontdesk::ops::ask(&state_dir, req)?);
             Ok(())
         }
         Err(e) => Err(e.into()),

@@ -575,7 +575,9 @@ pub struct FlagJob {
 
 impl Store {
     /// Opens (or creates) the store in `dir`, with a small cache: sled's default of 1 GiB
-    /// would make the daemon look like a memory hog.
+    /// would make the daemon look like a memory hog. Only one process can hold it; within a
+    /// process, the lock is released shortly after the last handle is dropped (when sled's
+    /// flusher thread ends), not at the drop itself.
     pub fn open(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
         let db = sled::Config::new()
@@ -1475,7 +1477,17 @@ mod tests {
             assert!(again.is_empty(), "a UID is stored once");
             store.flush().await.expect("flush");
         }
-        let store = Store::open(dir.path()).expect("reopen");
+        // sled's flusher thread releases the directory lock shortly after the last handle
+        // is dropped: within one process, wait for it (with a deadline).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let store = loop {
+            match Store::open(dir.path()) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                other => break other.expect("reopen"),
+            }
+        };
         assert_eq!(store.pending().expect("pending").len(), 1);
         let c = store.cursor("INBOX").expect("cursor").expect("some");
         assert_eq!((c.uid_validity, c.last_uid), (7, 5));
