@@ -718,6 +718,59 @@ impl Config {
         self.agents.iter().find(|a| &a.email == email)
     }
 
+    /// The configured agent `who` names: an address, a full name or a unique first name.
+    pub fn find_agent(&self, who: &str) -> Result<&Agent, String> {
+        let who = who.trim();
+        // "Maria Lopez <maria@example.com>": the address decides.
+        let who = match (who.rfind('<'), who.rfind('>')) {
+            (Some(l), Some(r)) if l < r => &who[l + 1..r],
+            _ => who,
+        };
+        if who.is_empty() {
+            return Err("name an agent, e.g. #assign Maria Lopez".into());
+        }
+        if let Some(a) = EmailAddress::parse(who)
+            .and_then(|e| self.agents.iter().find(|a| a.email.address() == &e))
+        {
+            return Ok(a);
+        }
+        let by_name: Vec<&Agent> = self
+            .agents
+            .iter()
+            .filter(|a| a.name.eq_ignore_ascii_case(who))
+            .collect();
+        if let [one] = by_name.as_slice() {
+            return Ok(one);
+        }
+        let by_first: Vec<&Agent> = self
+            .agents
+            .iter()
+            .filter(|a| {
+                a.name
+                    .split_whitespace()
+                    .next()
+                    .is_some_and(|f| f.eq_ignore_ascii_case(who))
+            })
+            .collect();
+        match by_first.as_slice() {
+            [one] => Ok(one),
+            [] => Err(format!("no agent is called {who:?}")),
+            _ => Err(format!(
+                "{who:?} matches several agents; use the full name or the address"
+            )),
+        }
+    }
+
+    /// The HMAC key for reply tokens and Message-IDs (empty only in a configuration loaded
+    /// without secrets, which never composes mail).
+    pub fn token_key(&self) -> &[u8] {
+        self.service
+            .token_secret
+            .as_ref()
+            .map(|s| s.expose().as_bytes())
+            .unwrap_or_default()
+    }
+
     /// The team's settings (defaults for a team only named by agents).
     pub fn team(&self, name: &str) -> Team {
         self.teams

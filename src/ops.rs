@@ -503,21 +503,6 @@ fn release(out: &mut String, ctx: &Context<'_>, id: u64) -> Result<(), OpsError>
     Ok(())
 }
 
-fn find_agent<'a>(cfg: &'a Config, who: &str) -> Result<&'a crate::config::Agent, OpsError> {
-    let matches: Vec<_> = cfg
-        .agents
-        .iter()
-        .filter(|a| {
-            a.email.address().as_str().eq_ignore_ascii_case(who) || a.name.eq_ignore_ascii_case(who)
-        })
-        .collect();
-    match matches.as_slice() {
-        [one] => Ok(one),
-        [] => fail!("no agent {who:?}; `frontdesk agents list` shows them"),
-        _ => fail!("{who:?} matches several agents; use the address"),
-    }
-}
-
 fn set_away(
     out: &mut String,
     cfg: &Config,
@@ -525,7 +510,7 @@ fn set_away(
     who: &str,
     away: bool,
 ) -> Result<(), OpsError> {
-    let agent = find_agent(cfg, who)?;
+    let agent = cfg.find_agent(who).map_err(OpsError)?;
     store.set_away(&agent.email, away)?;
     outln!(
         out,

@@ -555,15 +555,21 @@ fn agent_verified(cfg: &Config, mail: &ParsedMail) -> bool {
     }
 }
 
+/// The reply token of `agent` for `ticket`, and the Reply-To address that carries it.
+fn agent_reply_address(
+    cfg: &Config,
+    ticket: TicketId,
+    agent: &Agent,
+) -> Result<(String, EmailAddress), crate::compose::ComposeError> {
+    let token = relay::mint(cfg.token_key(), ticket, &agent.email);
+    let address = EmailAddress::parse(&relay::reply_address(&cfg.service.address, ticket, &token))
+        .ok_or_else(|| crate::compose::ComposeError::Build("reply address is not valid".into()))?;
+    Ok((token, address))
+}
+
 /// Our Message-ID for a mail of `kind` caused by the mail being processed.
 fn our_message_id<S: State>(ctx: &Ctx<'_, S>, kind: &str, ticket: TicketId) -> String {
-    let secret = ctx
-        .cfg
-        .service
-        .token_secret
-        .as_ref()
-        .map(|s| s.expose().as_bytes())
-        .unwrap_or_default();
+    let secret = ctx.cfg.token_key();
     relay::message_id(
         secret,
         kind,
@@ -606,14 +612,7 @@ fn notification<S: State>(
     };
     let cfg = ctx.cfg;
     let service = &cfg.service;
-    let secret = service
-        .token_secret
-        .as_ref()
-        .map(|s| s.expose().as_bytes())
-        .unwrap_or_default();
-    let token = relay::mint(secret, ticket.id, &agent.email);
-    let reply_to = EmailAddress::parse(&relay::reply_address(&service.address, ticket.id, &token))
-        .ok_or_else(|| crate::compose::ComposeError::Build("reply address is not valid".into()))?;
+    let (token, reply_to) = agent_reply_address(cfg, ticket.id, agent)?;
     let earlier: Vec<TicketId> = ctx
         .state
         .customer_tickets(&customer.address)
@@ -717,14 +716,7 @@ fn notice_to_agent<S: State>(
     })?;
     let tag = crate::thread::ticket_tag(&service.name, ticket.id);
     // Answering a notice (to correct a command) must work like answering a notification.
-    let secret = service
-        .token_secret
-        .as_ref()
-        .map(|s| s.expose().as_bytes())
-        .unwrap_or_default();
-    let token = relay::mint(secret, ticket.id, &agent.email);
-    let reply_to = EmailAddress::parse(&relay::reply_address(&service.address, ticket.id, &token))
-        .ok_or_else(|| crate::compose::ComposeError::Build("reply address is not valid".into()))?;
+    let (token, reply_to) = agent_reply_address(ctx.cfg, ticket.id, agent)?;
     build_mail(
         MailKind::AgentNotice,
         &Envelope {
@@ -843,7 +835,7 @@ pub fn ops_change(
     let mut reassign = None;
     let mut done = Vec::new();
     if let Some(who) = assign_to {
-        let target = find_agent(cfg, who)?;
+        let target = cfg.find_agent(who)?;
         if target.email == t.agent {
             return Err(format!(
                 "ticket #{ticket} is already assigned to {}",
@@ -883,49 +875,6 @@ pub fn ops_change(
         ));
     }
     Ok(format!("ticket #{ticket} {}", done.join(" and ")))
-}
-
-/// The configured agent `who` names: an address, a full name or a unique first name.
-fn find_agent<'a>(cfg: &'a Config, who: &str) -> Result<&'a Agent, String> {
-    let who = who.trim();
-    // "Maria Lopez <maria@example.com>": the address decides.
-    let who = match (who.rfind('<'), who.rfind('>')) {
-        (Some(l), Some(r)) if l < r => &who[l + 1..r],
-        _ => who,
-    };
-    if who.is_empty() {
-        return Err("name an agent, e.g. #assign Maria Lopez".into());
-    }
-    if let Some(a) =
-        EmailAddress::parse(who).and_then(|e| cfg.agents.iter().find(|a| a.email.address() == &e))
-    {
-        return Ok(a);
-    }
-    let by_name: Vec<&Agent> = cfg
-        .agents
-        .iter()
-        .filter(|a| a.name.eq_ignore_ascii_case(who))
-        .collect();
-    if let [one] = by_name.as_slice() {
-        return Ok(one);
-    }
-    let by_first: Vec<&Agent> = cfg
-        .agents
-        .iter()
-        .filter(|a| {
-            a.name
-                .split_whitespace()
-                .next()
-                .is_some_and(|f| f.eq_ignore_ascii_case(who))
-        })
-        .collect();
-    match by_first.as_slice() {
-        [one] => Ok(one),
-        [] => Err(format!("no agent is called {who:?}")),
-        _ => Err(format!(
-            "{who:?} matches several agents; use the full name or the address"
-        )),
-    }
 }
 
 /// Why an agent's mail to a reply address is refused: told to the agent, nothing is sent.
@@ -1116,7 +1065,7 @@ fn agent_mail<S: State>(
     let mut refused: Vec<String> = Vec::new();
     for c in &read.commands {
         match c {
-            Command::Assign(who) => match find_agent(cfg, who) {
+            Command::Assign(who) => match cfg.find_agent(who) {
                 Err(reason) => refused.push(format!("#assign {who}: {reason}")),
                 Ok(target) if target.email == ticket.agent => refused.push(format!(
                     "#assign {who}: the ticket is already assigned to {}",
@@ -1158,7 +1107,7 @@ fn agent_mail<S: State>(
     };
 
     if let Some(target) = read.commands.iter().find_map(|c| match c {
-        Command::Assign(who) => find_agent(cfg, who).ok(),
+        Command::Assign(who) => cfg.find_agent(who).ok(),
         _ => None,
     }) {
         // The handover text stays internal; the new agent gets the customer's latest mail.

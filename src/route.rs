@@ -277,6 +277,25 @@ pub fn assign(
     })
 }
 
+/// Who takes over an escalated ticket: within the pool it was routed to (everyone if
+/// unknown), the available agent other than `current` with the fewest open tickets.
+pub fn reassign_target<'a>(
+    cfg: &'a Config,
+    pool_key: Option<&str>,
+    current: &AgentEmail,
+    now: Timestamp,
+    load: &dyn Fn(&AgentEmail) -> AgentLoad,
+) -> Option<&'a Agent> {
+    pool_by_key(cfg, pool_key.unwrap_or("all"))
+        .members
+        .iter()
+        .filter(|e| *e != current)
+        .filter_map(|e| cfg.agent(e).map(|a| (a, load(e))))
+        .filter(|(a, l)| available(a, *l, now))
+        .min_by_key(|(_, l)| l.open)
+        .map(|(a, _)| a)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,6 +504,55 @@ team = "security"
         assert_eq!(
             who(&assign(&cfg, &billing, old, afternoon, &busy_jason, &zero)),
             "kim@example.test"
+        );
+    }
+
+    #[test]
+    fn escalated_tickets_move_within_their_pool_to_the_least_busy() {
+        let cfg = config(
+            r#"
+[[agents]]
+name = "Ann"
+email = "ann@example.test"
+teams = ["billing"]
+[[agents]]
+name = "Bob"
+email = "bob@example.test"
+teams = ["billing"]
+[[agents]]
+name = "Cid"
+email = "cid@example.test"
+teams = ["billing"]
+[[agents]]
+name = "Dee"
+email = "dee@example.test"
+teams = ["sales"]
+"#,
+        );
+        let ann = AgentEmail::new(email("ann@example.test"));
+        let now = ts("2026-11-25T12:00:00Z");
+        let load = |e: &AgentEmail| AgentLoad {
+            open: if e.to_string() == "bob@example.test" {
+                3
+            } else {
+                1
+            },
+            away: false,
+        };
+        let pick =
+            |pool| reassign_target(&cfg, pool, &ann, now, &load).map(|a| a.email.to_string());
+        assert_eq!(
+            pick(Some("team:billing")).as_deref(),
+            Some("cid@example.test"),
+            "not Ann, not busy Bob, not Dee"
+        );
+        let all_away = |_: &AgentEmail| AgentLoad {
+            open: 0,
+            away: true,
+        };
+        assert_eq!(
+            reassign_target(&cfg, Some("team:billing"), &ann, now, &all_away),
+            None
         );
     }
 

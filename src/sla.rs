@@ -151,11 +151,7 @@ pub fn compose(
         waited: describe(esc.waited),
         target: describe(esc.target),
     })?;
-    let secret = service
-        .token_secret
-        .as_ref()
-        .map(|s| s.expose().as_bytes())
-        .unwrap_or_default();
+    let secret = cfg.token_key();
     let tag = crate::thread::ticket_tag(&service.name, ticket.id);
     build_mail(
         MailKind::Escalation,
@@ -219,22 +215,10 @@ pub async fn run(
 /// treated as away); if nobody is, it stays where it is.
 fn reassign(store: &Store, cfg: &Config, templates: &Templates, ticket: &Ticket) {
     let now = jiff::Timestamp::now();
-    let load = |e: &crate::types::AgentEmail| {
-        let mut l = store.agent_load(e).unwrap_or_default();
-        l.away |= *e == ticket.agent;
-        l
-    };
-    // Within the pool the ticket was routed to (its team), the least busy available agent.
-    let pool = crate::route::pool_by_key(cfg, ticket.pool.as_deref().unwrap_or("all"));
-    let target = pool
-        .members
-        .iter()
-        .filter(|e| **e != ticket.agent)
-        .filter_map(|e| cfg.agent(e).map(|a| (a, load(e))))
-        .filter(|(a, l)| crate::route::available(a, *l, now))
-        .min_by_key(|(_, l)| l.open)
-        .map(|(a, _)| a);
-    let Some(target) = target else {
+    let load = |e: &crate::types::AgentEmail| store.agent_load(e).unwrap_or_default();
+    let Some(target) =
+        crate::route::reassign_target(cfg, ticket.pool.as_deref(), &ticket.agent, now, &load)
+    else {
         info!(ticket = %ticket.id, "escalated; no other agent is available to take it");
         return;
     };

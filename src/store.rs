@@ -543,6 +543,37 @@ impl OutboxTx<'_> {
     }
 }
 
+/// Applies a state and owner change to `t` inside a transaction, keeping the open-ticket
+/// counters and `closed_at` right; the new owner's notification starts their own thread.
+fn change_ticket(
+    meta: &TransactionalTree,
+    t: &mut Ticket,
+    state: Option<TicketState>,
+    reassign: Option<&AgentEmail>,
+    now: UnixTime,
+) -> TxResult<()> {
+    let (was_open, old_agent) = (t.state == TicketState::Open, t.agent.clone());
+    if let Some(state) = state {
+        t.state = state;
+    }
+    if let Some(agent) = reassign {
+        t.agent = agent.clone();
+        t.notify_root = None;
+    }
+    if was_open {
+        bump_open(meta, &old_agent, -1)?;
+    }
+    if t.state == TicketState::Open {
+        bump_open(meta, &t.agent, 1)?;
+    }
+    t.closed_at = match (was_open, t.state) {
+        (true, TicketState::Closed) => Some(now),
+        (_, TicketState::Open) => None,
+        (false, TicketState::Closed) => t.closed_at,
+    };
+    Ok(())
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct AgentRecord {
     away: bool,
@@ -990,27 +1021,7 @@ impl Store {
                             let mut t = load(*ticket)?;
                             t.messages.push(message.clone());
                             t.updated_at = now;
-                            let (was_open, old_agent) =
-                                (t.state == TicketState::Open, t.agent.clone());
-                            if let Some(state) = state {
-                                t.state = *state;
-                            }
-                            if let Some(agent) = reassign {
-                                // The new agent's notification starts their own thread.
-                                t.agent = agent.clone();
-                                t.notify_root = None;
-                            }
-                            if was_open {
-                                bump_open(meta, &old_agent, -1)?;
-                            }
-                            t.closed_at = match (was_open, t.state) {
-                                (true, TicketState::Closed) => Some(now),
-                                (_, TicketState::Open) => None,
-                                (false, TicketState::Closed) => t.closed_at,
-                            };
-                            if t.state == TicketState::Open {
-                                bump_open(meta, &t.agent, 1)?;
-                            }
+                            change_ticket(meta, &mut t, *state, reassign.as_ref(), now)?;
                             for mail in outgoing {
                                 queue(&mut t, mail)?;
                                 if mail.kind == MailKind::AgentReply
@@ -1164,23 +1175,7 @@ impl Store {
                 {
                     return Ok(false);
                 }
-                let (was_open, old_agent) = (t.state == TicketState::Open, t.agent.clone());
-                if let Some(s) = state {
-                    t.state = s;
-                }
-                if let Some(a) = &reassign {
-                    t.agent = a.clone();
-                    t.notify_root = None;
-                }
-                if was_open {
-                    bump_open(meta, &old_agent, -1)?;
-                }
-                if t.state == TicketState::Open {
-                    bump_open(meta, &t.agent, 1)?;
-                }
-                if was_open && t.state == TicketState::Closed {
-                    t.closed_at = Some(now);
-                }
+                change_ticket(meta, &mut t, state, reassign.as_ref(), now)?;
                 t.messages.push(TicketMessage {
                     at: now,
                     direction: Direction::Note,
