@@ -296,17 +296,8 @@ fn run_ops(config: &std::path::Path, req: &frontdesk::ops::Request) -> anyhow::R
         Ok(store) => {
             if let Request::QuarantineShow { id } = req {
                 // Locally the raw bytes go out unchanged (the socket carries text).
-                let _ = frontdesk::ops::run(
-                    req,
-                    &Context {
-                        store: &store,
-                        cfg: None,
-                        templates: None,
-                    },
-                )?;
-                let raw = store.raw(*id)?.unwrap_or_default();
                 use std::io::Write;
-                std::io::stdout().write_all(&raw)?;
+                std::io::stdout().write_all(&frontdesk::ops::quarantined_raw(&store, *id)?)?;
                 return Ok(());
             }
             let cfg = if req.needs_secrets() {

@@ -448,6 +448,12 @@ fn mail_list(
 }
 
 fn quarantine_show(out: &mut String, store: &Store, id: u64) -> Result<(), OpsError> {
+    out.push_str(&String::from_utf8_lossy(&quarantined_raw(store, id)?));
+    Ok(())
+}
+
+/// The raw bytes of a quarantined mail (an error for any other mail).
+pub fn quarantined_raw(store: &Store, id: u64) -> Result<Vec<u8>, OpsError> {
     let Some(record) = store.inbound(id)? else {
         fail!("no stored mail {id}");
     };
@@ -455,10 +461,7 @@ fn quarantine_show(out: &mut String, store: &Store, id: u64) -> Result<(), OpsEr
         let (outcome, detail) = outcome_text(&record.outcome);
         fail!("mail {id} is not quarantined ({outcome} {detail})");
     }
-    out.push_str(&String::from_utf8_lossy(
-        &store.raw(id)?.unwrap_or_default(),
-    ));
-    Ok(())
+    Ok(store.raw(id)?.unwrap_or_default())
 }
 
 /// `tickets assign|close`: composing the new owner's notification needs the token key.

@@ -651,6 +651,9 @@ fn notification<S: State>(
         attachments: attachments.iter().map(|a| a.name.clone()).collect(),
         text: mail.text.clone(),
     })?;
+    // Written by code, not the template: an override cannot remove the line that lets us
+    // recognise a quoted notification in an answer (see `leaks_notification`).
+    let text = format!("{}\n\n{text}", notification_marker(ticket.id));
     let tag = crate::thread::ticket_tag(&service.name, ticket.id);
     let subject = if followup {
         format!("Re: {tag} {}", ticket.subject)
@@ -908,9 +911,16 @@ fn refuse<S: State>(
 /// Lines of our own notification that must never reach a customer: if stripping left any of
 /// them in, the quote was not recognised and relaying would leak the internal header block.
 fn leaks_notification(body: &str, ticket: TicketId) -> bool {
-    body.contains("Reply to this mail to answer")
+    body.contains(&notification_marker(ticket))
+        || body.contains("Reply to this mail to answer")
         || body.contains("Lines at the top of your reply")
         || body.contains(&format!("Ticket #{ticket} ·"))
+}
+
+/// The first line of every notification: guidance for the agent, and the fingerprint that
+/// stops a quoted notification from ever being relayed, whatever the templates say.
+fn notification_marker(ticket: TicketId) -> String {
+    format!("--- Reply above this line; the customer sees only your text (ticket #{ticket}) ---")
 }
 
 /// Mail sent to a ticket's reply address. Only a configured agent whose envelope backs the
@@ -2013,6 +2023,34 @@ Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\r\n\r\n\
         assert_eq!(outgoing[0].kind, MailKind::AgentNotice);
         let text = crate::parse::parse(&outgoing[0].raw).expect("parses").text;
         assert!(text.contains("552 5.2.2 Mailbox full"), "{text}");
+    }
+
+    #[test]
+    fn a_quote_the_stripper_missed_is_caught_by_the_notification_marker() {
+        // A client whose quote header is in no language we know: the marker line still shows.
+        let body = format!(
+            "Done.\r\n\r\nUnknown quote header:\r\n{}\r\nInternal details.\r\n",
+            notification_marker(TicketId::new(1001))
+        );
+        let raw = agent_mail_to(1001, "jason@example.test", &body, "");
+        let Plan::Agent {
+            action, outgoing, ..
+        } = run(&raw, &with_ticket())
+        else {
+            panic!("expected a refusal");
+        };
+        assert!(action.starts_with("refused"), "{action}");
+        assert!(outgoing.iter().all(|m| m.kind == MailKind::AgentNotice));
+        // And every notification carries the marker.
+        let Plan::NewTicket { outgoing, .. } = run(ALICE, &Mem::default()) else {
+            panic!("expected a new ticket");
+        };
+        let n = of_kind(&outgoing, MailKind::AgentNotification).expect("notified");
+        let text = crate::parse::parse(&n.raw).expect("parses").text;
+        assert!(
+            text.starts_with(&notification_marker(TicketId::new(1042))),
+            "{text}"
+        );
     }
 
     #[test]
