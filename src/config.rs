@@ -66,11 +66,19 @@ pub struct RawConfig {
     #[serde(default)]
     sla: RawSla,
     #[serde(default)]
+    metrics: RawMetrics,
+    #[serde(default)]
     agents: Vec<RawAgent>,
     #[serde(default)]
     teams: Vec<RawTeam>,
     #[serde(default)]
     routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -379,6 +387,8 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// First-response targets and escalation.
     pub sla: Sla,
+    /// Where `/metrics` and `/healthz` are served (a loopback address); `None`: nowhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The `[service]` section.
@@ -402,7 +412,7 @@ pub struct Service {
 }
 
 /// The `[imap]` section.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Imap {
     /// Server host name or address.
     pub host: String,
@@ -435,7 +445,7 @@ pub struct Imap {
 }
 
 /// The `[smtp]` section.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Smtp {
     /// Server host name or address.
     pub host: String,
@@ -456,7 +466,7 @@ pub struct Smtp {
 }
 
 /// Exponential backoff for the outbox, capped, with a deadline after which a mail is dead.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
     /// Delay after the first failure.
     pub initial: Duration,
@@ -1208,6 +1218,29 @@ impl RawConfig {
             }
         }
 
+        // [metrics]
+        let metrics_listen = self.metrics.listen.as_deref().and_then(|l| {
+            match l.parse::<std::net::SocketAddr>() {
+                Ok(a) if a.ip().is_loopback() => Some(a),
+                Ok(a) => {
+                    c.add(
+                        "metrics.listen",
+                        format!("{a} is not a loopback address; metrics and health stay on this host"),
+                        "use listen = \"127.0.0.1:9187\" and let a local agent or an SSH tunnel scrape it",
+                    );
+                    None
+                }
+                Err(_) => {
+                    c.add(
+                        "metrics.listen",
+                        format!("{l:?} is not an address with a port"),
+                        "e.g. listen = \"127.0.0.1:9187\"",
+                    );
+                    None
+                }
+            }
+        });
+
         // [[routes]]
         let mut routes = Vec::new();
         for (i, r) in self.routes.iter().enumerate() {
@@ -1378,6 +1411,7 @@ impl RawConfig {
                 check_interval: secs(self.sla.check_interval_seconds.unwrap_or(60).max(1)),
                 reassign: self.sla.reassign,
             },
+            metrics_listen,
         })
     }
 }
@@ -1489,6 +1523,27 @@ team = "billing"
         assert!(msg.contains("imap.tls"), "{msg}");
         assert!(msg.contains("fix:"), "{msg}");
         assert!(msg.contains("frontdesk.toml"), "{msg}");
+    }
+
+    #[test]
+    fn metrics_listen_must_stay_on_loopback() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = Config::load_with_env(&write(&dir, SPEC_EXAMPLE), no_env()).expect("valid");
+        assert_eq!(cfg.metrics_listen, None, "off by default");
+        let on = format!("{SPEC_EXAMPLE}\n[metrics]\nlisten = \"127.0.0.1:9187\"\n");
+        let cfg = Config::load_with_env(&write(&dir, &on), no_env()).expect("valid");
+        assert_eq!(
+            cfg.metrics_listen,
+            Some("127.0.0.1:9187".parse().expect("addr"))
+        );
+        let open = on.replace("127.0.0.1:9187", "0.0.0.0:9187");
+        let msg = Config::load_with_env(&write(&dir, &open), no_env())
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            msg.contains("metrics.listen") && msg.contains("fix:"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `frontdesk run`: opens the store, finishes whatever a previous run left half done, then
 //! runs the IMAP loop and the outbox side by side until the shutdown future resolves. The
-//! shutdown signal is a parameter so tests can trigger it.
+//! shutdown signal is a parameter so tests can trigger it; SIGHUP reloads the configuration
+//! file the daemon was started with.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,11 +11,12 @@ use anyhow::Context;
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
-use crate::compose::Templates;
 use crate::config::Config;
 use crate::ingest::Ingest;
+use crate::metrics::Metrics;
 use crate::outbox::{Outbox, build_transport};
 use crate::pipeline::Processor;
+use crate::reload::{Live, Snapshot};
 use crate::store::Store;
 
 /// How long the workers get to finish their batch after the shutdown signal.
@@ -22,20 +24,23 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Runs the daemon until `shutdown` resolves, then drains and returns.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let templates =
-        Templates::load(cfg.service.templates_dir.as_deref()).context("loading templates")?;
-    templates
-        .self_test()
-        .context("rendering templates with sample data")?;
+    let started = std::time::Instant::now();
+    // Early, so a SIGHUP during start-up is a reload request rather than the default action
+    // (terminate).
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    let first = Snapshot::with_config(cfg)?;
+    let cfg = first.cfg.clone();
     let store = Store::open(&cfg.service.state_dir)
         .with_context(|| format!("opening the store in {}", cfg.service.state_dir.display()))?;
-    let templates = Arc::new(templates);
-    let cfg = Arc::new(cfg);
-    let processor = Arc::new(Processor::new(
-        store.clone(),
-        cfg.clone(),
-        templates.clone(),
-    ));
+    info!(
+        event = "store.opened",
+        took_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "store open"
+    );
+    let live = Arc::new(Live::new(first));
+    let metrics = Arc::new(Metrics::new());
+    let processor = Arc::new(Processor::new(store.clone(), live.clone(), metrics.clone()));
 
     // Mail stored by a previous run but not processed (it was killed in between).
     let pending = store.pending()?;
@@ -57,30 +62,56 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let (ready_tx, mut ready_rx) = watch::channel(false);
 
     let mut outbox = tokio::spawn(
-        Outbox::new(store.clone(), transport, cfg.smtp.clone(), wake.clone()).run(stop_rx.clone()),
-    );
-    let sla_on =
-        cfg.sla.first_response.is_some() || cfg.teams.iter().any(|t| t.first_response.is_some());
-    let mut sla = sla_on.then(|| {
-        tokio::spawn(crate::sla::run(
+        Outbox::new(
             store.clone(),
-            cfg.clone(),
-            templates.clone(),
+            transport,
+            cfg.smtp.clone(),
             wake.clone(),
-            stop_rx.clone(),
-        ))
-    });
+            metrics.clone(),
+        )
+        .run(stop_rx.clone()),
+    );
+    let mut sla = tokio::spawn(crate::sla::run(
+        store.clone(),
+        live.clone(),
+        wake.clone(),
+        stop_rx.clone(),
+    ));
     // Ops commands beside the running daemon (it holds the store).
     let control = tokio::spawn(crate::ops::serve(
         cfg.service.state_dir.clone(),
         store.clone(),
-        cfg.clone(),
-        templates.clone(),
+        live.clone(),
+        metrics.clone(),
         wake.clone(),
         stop_rx.clone(),
     ));
+    let http = match cfg.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics.listen: cannot listen on {addr}"))?;
+            Some(tokio::spawn(crate::metrics::serve(
+                listener,
+                metrics.clone(),
+                store.clone(),
+                live.clone(),
+                stop_rx.clone(),
+            )))
+        }
+        None => None,
+    };
     let mut ingest = tokio::spawn(
-        Ingest::new(cfg.imap.clone(), store.clone(), processor, wake, ready_tx).run(stop_rx),
+        Ingest::new(
+            cfg.service.address.to_string(),
+            cfg.imap.clone(),
+            store.clone(),
+            processor,
+            wake,
+            ready_tx,
+            metrics.clone(),
+        )
+        .run(stop_rx),
     );
 
     // Either worker ending on its own is a bug: exit non-zero so the supervisor restarts us,
@@ -97,16 +128,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
             _ = &mut shutdown => break None,
             r = &mut ingest => break Some(("ingest", r)),
             r = &mut outbox => break Some(("outbox", r)),
-            r = async {
-                match sla.as_mut() {
-                    Some(handle) => handle.await,
-                    None => std::future::pending().await,
-                }
-            } => break Some(("sla", r)),
+            r = &mut sla => break Some(("sla", r)),
+            Some(()) = hangup.recv() => reload(&live, &metrics, &cfg.source).await,
             Ok(()) = ready_rx.changed(), if !announced => {
                 if *ready_rx.borrow() {
                     announced = true;
                     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+                    info!(
+                        event = "daemon.ready",
+                        took_ms = started.elapsed().as_secs_f64() * 1000.0,
+                        "ready"
+                    );
                 }
             }
             _ = ticker.tick(), if watchdog.is_some() => {
@@ -127,9 +159,14 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         "shutting down: finishing the work in flight"
     );
     let _ = stop_tx.send(true);
-    let mut tasks = vec![("ingest", ingest), ("outbox", outbox), ("control", control)];
-    if let Some(sla) = sla {
-        tasks.push(("sla", sla));
+    let mut tasks = vec![
+        ("ingest", ingest),
+        ("outbox", outbox),
+        ("control", control),
+        ("sla", sla),
+    ];
+    if let Some(http) = http {
+        tasks.push(("metrics", tokio::spawn(async move { drop(http.await) })));
     }
     // One deadline for all of them, well inside systemd's TimeoutStopSec (30 s).
     let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
@@ -146,4 +183,40 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     store.flush().await?;
     info!(event = "daemon.stopped", "stopped");
     Ok(())
+}
+
+/// SIGHUP: load the configuration file and templates again and put them in force at once, or
+/// refuse them (logged, counted) and keep the running ones.
+async fn reload(live: &Live, metrics: &Metrics, path: &std::path::Path) {
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+    info!(event = "config.reloading", file = %path.display(), "SIGHUP: reloading the configuration");
+    let owned = path.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || Snapshot::load(&owned)).await;
+    match loaded {
+        Ok(Ok(next)) => {
+            let (agents, routes) = (next.cfg.agents.len(), next.cfg.routes.len());
+            let kept = live.replace(next);
+            metrics.reload(true);
+            info!(
+                event = "config.reloaded",
+                agents, routes, "configuration, agents, routes and templates reloaded"
+            );
+            for key in kept {
+                warn!(
+                    event = "config.restart-needed",
+                    key,
+                    "changed, but takes effect only when the service restarts; the running value stays"
+                );
+            }
+        }
+        Ok(Err(e)) => {
+            metrics.reload(false);
+            tracing::error!(event = "config.reload-refused", error = %e, "the new configuration is broken; still running the previous one");
+        }
+        Err(e) => {
+            metrics.reload(false);
+            tracing::error!(event = "config.reload-refused", error = %e, "reload failed; still running the previous one");
+        }
+    }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 }

@@ -26,8 +26,9 @@ use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tracing::{debug, info, warn};
 
 use crate::config::{Imap, TlsMode};
+use crate::metrics::Metrics;
 use crate::pipeline::Processor;
-use crate::store::{Cursor, Fetched, Store, StoreError};
+use crate::store::{Cursor, Fetched, Outcome, Store, StoreError};
 use crate::types::now;
 
 /// A byte stream async-imap can run on: plain TCP or TLS over it.
@@ -259,23 +260,32 @@ pub struct Ingest {
     processor: Arc<Processor>,
     outbox_wake: Arc<Notify>,
     ready: watch::Sender<bool>,
+    metrics: Arc<Metrics>,
+    /// The inbox's name in logs, metrics and `/healthz`.
+    inbox: String,
+    /// When the daemon last learned of new mail (the IDLE notification): the start of the
+    /// acknowledgement latency of what the next fetch finds.
+    noticed: std::sync::Mutex<std::time::Instant>,
     /// How often the server returned no body for a UID that still exists.
     body_failures: std::sync::Mutex<HashMap<u32, u32>>,
 }
 
 impl Ingest {
-    /// A loop over the mailbox configured in `cfg`. `ready` turns true once the first
-    /// session is up and caught up.
+    /// A loop over the mailbox configured in `cfg`, called `inbox` in logs and metrics.
+    /// `ready` turns true once the first session is up and caught up.
     pub fn new(
+        inbox: String,
         cfg: Imap,
         store: Store,
         processor: Arc<Processor>,
         outbox_wake: Arc<Notify>,
         ready: watch::Sender<bool>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         // The mailbox is identified by account and name, not by how we reach it: moving from
         // port 143 to 993 must not look like a first start (which would skip new mail).
         let key = format!("{}/{}", cfg.username, cfg.mailbox);
+        metrics.imap_expected(&inbox);
         Ingest {
             cfg,
             key,
@@ -283,6 +293,9 @@ impl Ingest {
             processor,
             outbox_wake,
             ready,
+            metrics,
+            inbox,
+            noticed: std::sync::Mutex::new(std::time::Instant::now()),
             body_failures: std::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -298,6 +311,7 @@ impl Ingest {
                 Ok(()) => return,
                 Err(e) => {
                     failures += 1;
+                    self.metrics.imap_down(&self.inbox, &e.to_string());
                     let delay = reconnect_delay(failures, 0.75 + rand::random::<f64>() * 0.5);
                     warn!(
                         event = "imap.disconnected",
@@ -355,6 +369,8 @@ impl Ingest {
             info!(event = "ingest.ready", mailbox = %self.cfg.mailbox, "watching the mailbox");
         }
         *failures = 0;
+        self.metrics.imap_up(&self.inbox);
+        self.notice();
         info!(
             event = "imap.connected",
             mailbox = %self.cfg.mailbox,
@@ -363,7 +379,7 @@ impl Ingest {
             "IMAP session up"
         );
         loop {
-            self.fetch_new(&mut session, uid_validity).await?;
+            self.fetch_new(&mut session, uid_validity, shutdown).await?;
             self.apply_flags(&mut session, uid_validity, has_move)
                 .await?;
 
@@ -390,6 +406,7 @@ impl Ingest {
                 if let Some(Err(e)) = woke {
                     return Err(IngestError::Imap("IDLE", e));
                 }
+                self.notice();
                 debug!(?woke, "IDLE ended");
                 session = bounded(t, "DONE", idle.done()).await?;
             } else {
@@ -397,6 +414,7 @@ impl Ingest {
                     _ = tokio::time::sleep(self.cfg.poll_interval) => {}
                     _ = shutdown.changed() => {}
                 }
+                self.notice();
                 bounded(t, "NOOP", session.noop()).await?;
             }
         }
@@ -597,10 +615,13 @@ impl Ingest {
     }
 
     /// Fetches, stores (durably) and processes every UID above the cursor.
+    /// Stops between batches once `shutdown` turns true: what is stored is processed, the
+    /// rest waits on the server for the next run.
     async fn fetch_new(
         &self,
         session: &mut ImapSession,
         uid_validity: u32,
+        shutdown: &watch::Receiver<bool>,
     ) -> Result<(), IngestError> {
         let t = self.cfg.command_timeout;
         // Mail stored earlier whose processing failed (e.g. a store error): retry it first.
@@ -634,6 +655,7 @@ impl Ingest {
             let seqs = self
                 .store
                 .store_fetched(&self.key, uid_validity, &batch, now())?;
+            self.metrics.ingested(seqs.len());
             let reached = match blocked {
                 Some(b) => b.saturating_sub(1),
                 None => chunk.last().copied().unwrap_or(last),
@@ -650,7 +672,7 @@ impl Ingest {
             // The raw mail is durable before anything else happens to it.
             self.store.flush().await?;
             self.process(&seqs).await?;
-            if blocked.is_some() {
+            if blocked.is_some() || *shutdown.borrow() {
                 break;
             }
         }
@@ -705,12 +727,22 @@ impl Ingest {
         if seqs.is_empty() {
             return Ok(());
         }
+        let noticed = *self.noticed.lock().unwrap_or_else(|p| p.into_inner());
         for &seq in seqs {
-            self.processor.process(seq)?;
+            if let Some(Outcome::NewTicket { ticket, .. } | Outcome::Joined { ticket, .. }) =
+                self.processor.process(seq)?
+            {
+                self.metrics.ack_started(ticket, noticed);
+            }
         }
         self.store.flush().await?;
         self.outbox_wake.notify_one();
         Ok(())
+    }
+
+    /// Marks now as the moment the daemon learned of new mail.
+    fn notice(&self) {
+        *self.noticed.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
     }
 
     /// Flags processed mail `\Seen`, or moves it. Progress never depends on this: a failure

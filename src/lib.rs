@@ -19,7 +19,9 @@
 //! | [`store`]    | the only module that touches sled: typed, transactional operations |
 //! | [`outbox`]   | SMTP edge: durable outbox → pooled sends, retries, dead letters |
 //! | [`sla`]      | first-response targets and escalations |
-//! | [`daemon`]   | wiring and shutdown for `frontdesk run` |
+//! | [`daemon`]   | wiring, signals and shutdown for `frontdesk run` |
+//! | [`reload`]   | the live configuration + templates, replaced as one on SIGHUP |
+//! | [`metrics`]  | counters and health, served as `/metrics` and `/healthz` |
 //! | [`sanitize`] | customer text → safe header text |
 //! | [`types`]    | `TicketId`, `EmailAddress`, `AgentEmail` … |
 //!
@@ -31,11 +33,13 @@ pub mod config;
 pub mod daemon;
 pub mod hours;
 pub mod ingest;
+pub mod metrics;
 pub mod ops;
 pub mod outbox;
 pub mod parse;
 pub mod pipeline;
 pub mod relay;
+pub mod reload;
 pub mod route;
 pub mod sanitize;
 pub mod sla;

@@ -319,6 +319,7 @@ fn run_ops(config: &std::path::Path, req: &frontdesk::ops::Request) -> anyhow::R
                     store: &store,
                     cfg: cfg.as_ref(),
                     templates: templates.as_ref(),
+                    metrics: None,
                 },
             )?;
             print!("{out}");
@@ -328,24 +329,19 @@ fn run_ops(config: &std::path::Path, req: &frontdesk::ops::Request) -> anyhow::R
     }
 }
 
+/// SIGTERM or SIGINT: drain and stop. (SIGHUP, the reload, is the daemon's own.)
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+    let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };
-    loop {
-        tokio::select! {
-            _ = term.recv() => return,
-            _ = int.recv() => return,
-            _ = hup.recv() => {
-                tracing::warn!("SIGHUP: live reload is not implemented yet; restart the service to apply changes");
-            }
-        }
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
 }
 

@@ -113,6 +113,9 @@ pub struct Context<'a> {
     pub cfg: Option<&'a Config>,
     /// The templates, when the command composes mail.
     pub templates: Option<&'a Templates>,
+    /// The running daemon's metrics (mail released from quarantine counts there); `None`
+    /// when the CLI works on the store alone.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Context<'_> {
@@ -199,8 +202,8 @@ pub fn ask(state_dir: &Path, req: &Request) -> Result<String, OpsError> {
 pub async fn serve(
     state_dir: PathBuf,
     store: Store,
-    cfg: Arc<Config>,
-    templates: Arc<Templates>,
+    live: Arc<crate::reload::Live>,
+    metrics: Arc<crate::metrics::Metrics>,
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -224,8 +227,8 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let Ok((conn, _)) = conn else { continue };
-        let (store, cfg, templates, wake) =
-            (store.clone(), cfg.clone(), templates.clone(), wake.clone());
+        let (store, live, metrics, wake) =
+            (store.clone(), live.clone(), metrics.clone(), wake.clone());
         tokio::spawn(async move {
             let (read, mut write) = conn.into_split();
             let mut line = String::new();
@@ -240,10 +243,12 @@ pub async fn serve(
                     output: format!("not a request: {e}"),
                 },
                 Ok(req) => {
+                    let snap = live.snapshot();
                     let ctx = Context {
                         store: &store,
-                        cfg: Some(&cfg),
-                        templates: Some(&templates),
+                        cfg: Some(&snap.cfg),
+                        templates: Some(&snap.templates),
+                        metrics: Some(metrics),
                     };
                     let result = run(&req, &ctx);
                     if req.writes() {
@@ -494,10 +499,14 @@ fn change_ticket(
 fn release(out: &mut String, ctx: &Context<'_>, id: u64) -> Result<(), OpsError> {
     let (cfg, templates) = ctx.full()?;
     ctx.store.release(id)?;
+    let live = crate::reload::Live::new(crate::reload::Snapshot {
+        cfg: Arc::new(cfg.clone()),
+        templates: Arc::new(templates.clone()),
+    });
     let processor = crate::pipeline::Processor::new(
         ctx.store.clone(),
-        std::sync::Arc::new(cfg.clone()),
-        std::sync::Arc::new(templates.clone()),
+        Arc::new(live),
+        ctx.metrics.clone().unwrap_or_default(),
     );
     let outcome = processor.process(id)?;
     ctx.store.flush_blocking()?;

@@ -16,6 +16,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
 
 use crate::config::{RetryPolicy, Smtp, TlsMode};
+use crate::metrics::Metrics;
 use crate::store::{OutboxEntry, Store, StoreError};
 use crate::types::{UnixTime, message_id_hash, now};
 
@@ -104,22 +105,25 @@ pub struct Outbox {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     cfg: Smtp,
     wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
 }
 
 impl Outbox {
     /// A worker sending the store's outbox through `transport`; `wake` is notified whenever
-    /// new mail is queued.
+    /// new mail is queued. Sends, retries and dead letters are counted in `metrics`.
     pub fn new(
         store: Store,
         transport: AsyncSmtpTransport<Tokio1Executor>,
         cfg: Smtp,
         wake: Arc<Notify>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Outbox {
             store,
             transport,
             cfg,
             wake,
+            metrics,
         }
     }
 
@@ -189,7 +193,12 @@ impl Outbox {
         match result {
             SendResult::Sent(response) => {
                 self.store.mark_sent(&entry, &response, t)?;
-                info!(event = "outbox.sent", kind = ?entry.kind, ticket, mid, attempts = entry.attempts, "mail sent");
+                // The daemon's own share of the acknowledgement latency (spec: p50 < 10 ms).
+                let own_ms = self
+                    .metrics
+                    .sent(entry.kind, entry.ticket)
+                    .map(|d| d.as_secs_f64() * 1000.0);
+                info!(event = "outbox.sent", kind = ?entry.kind, ticket, mid, attempts = entry.attempts, own_ms, "mail sent");
             }
             SendResult::Retry(err)
                 if t - entry.created_at < self.cfg.retry.give_up_after.as_secs() as i64 =>
@@ -198,10 +207,12 @@ impl Outbox {
                 let delay = retry_delay(&self.cfg.retry, entry.attempts, jitter);
                 self.store
                     .mark_retry(&entry, t + delay.as_secs().max(1) as i64, &err)?;
+                self.metrics.send_retry();
                 warn!(event = "outbox.retry", ticket, mid, attempts = entry.attempts, retry_in_s = delay.as_secs(), error = %err, "send failed; will retry");
             }
             SendResult::Retry(err) | SendResult::Failure(err) => {
                 self.store.mark_dead(&entry, &err, t)?;
+                self.metrics.send_dead();
                 error!(event = "outbox.dead", ticket, mid, attempts = entry.attempts, error = %err, "mail moved to the dead letters");
             }
         }

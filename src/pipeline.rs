@@ -15,8 +15,10 @@ use crate::compose::{
     reply_subject, service_vars, ticket_vars,
 };
 use crate::config::{Agent, Config};
+use crate::metrics::Metrics;
 use crate::parse::{Mailbox, ParsedMail, parse};
 use crate::relay::{self, Command, TokenAddress};
+use crate::reload::Live;
 use crate::route;
 use crate::store::{
     Direction, Outcome, Plan, Store, StoreError, Ticket, TicketMessage, TicketState,
@@ -1266,8 +1268,8 @@ fn index_id(cfg: &Config, message_id: Option<&str>) -> bool {
 /// Processes stored mail: reads it, decides, commits. Shared by every inbox loop.
 pub struct Processor {
     store: Store,
-    cfg: Arc<Config>,
-    templates: Arc<Templates>,
+    live: Arc<Live>,
+    metrics: Arc<Metrics>,
     /// Failed attempts per stored mail, so one mail cannot stall its mailbox for ever.
     failures: std::sync::Mutex<std::collections::HashMap<u64, u32>>,
 }
@@ -1276,12 +1278,13 @@ pub struct Processor {
 const MAX_ATTEMPTS: u32 = 5;
 
 impl Processor {
-    /// A processor over `store` with this configuration and these templates.
-    pub fn new(store: Store, cfg: Arc<Config>, templates: Arc<Templates>) -> Self {
+    /// A processor over `store` with the live configuration and templates, recording each
+    /// outcome in `metrics`.
+    pub fn new(store: Store, live: Arc<Live>, metrics: Arc<Metrics>) -> Self {
         Processor {
             store,
-            cfg,
-            templates,
+            live,
+            metrics,
             failures: Default::default(),
         }
     }
@@ -1313,6 +1316,7 @@ impl Processor {
                 let outcome =
                     self.store
                         .record_outcome(seq, None, false, &plan, crate::types::now())?;
+                self.metrics.processed(&outcome);
                 warn!(seq, error = %e, "giving up on a mail after repeated failures; quarantined");
                 Ok(Some(outcome))
             }
@@ -1329,13 +1333,15 @@ impl Processor {
             }
             let raw = self.store.raw(seq)?.unwrap_or_default();
             let now = crate::types::now();
+            // One configuration for the whole mail, even if a reload lands meanwhile.
+            let snap = self.live.snapshot();
             // A bug in the pure pipeline must cost one mail a quarantine, not the daemon.
             let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 decide(
                     &raw,
                     seq,
-                    &self.cfg,
-                    &self.templates,
+                    &snap.cfg,
+                    &snap.templates,
                     &self.store,
                     now,
                     SystemTime::now(),
@@ -1361,7 +1367,7 @@ impl Processor {
             match self.store.record_outcome(
                 seq,
                 decision.message_id.as_deref(),
-                index_id(&self.cfg, decision.message_id.as_deref()),
+                index_id(&snap.cfg, decision.message_id.as_deref()),
                 &decision.plan,
                 now,
             ) {
@@ -1386,6 +1392,7 @@ impl Processor {
                         &outcome,
                         0,
                     );
+                    self.metrics.processed(&outcome);
                     return Ok(Some(outcome));
                 }
                 Ok(outcome) => {
@@ -1396,11 +1403,35 @@ impl Processor {
                         &outcome,
                         queued(&decision.plan),
                     );
+                    self.metrics.processed(&outcome);
+                    self.first_response(&decision.plan, now);
                     return Ok(Some(outcome));
                 }
             }
         }
         Err(StoreError::Conflict)
+    }
+}
+
+impl Processor {
+    /// Records the time to first response when this plan relayed a ticket's first answer.
+    fn first_response(&self, plan: &Plan, now: UnixTime) {
+        let Plan::Agent {
+            ticket, outgoing, ..
+        } = plan
+        else {
+            return;
+        };
+        if !outgoing.iter().any(|m| m.kind == MailKind::AgentReply) {
+            return;
+        }
+        if let Ok(Some(t)) = self.store.ticket(*ticket)
+            && t.first_response_at == Some(now)
+        {
+            self.metrics.first_response(std::time::Duration::from_secs(
+                (now - t.created_at).max(0) as u64,
+            ));
+        }
     }
 }
 

@@ -183,12 +183,17 @@ pub fn compose(
     )
 }
 
+/// Whether any first-response target is configured (otherwise there is nothing to check).
+pub fn enabled(cfg: &Config) -> bool {
+    cfg.sla.first_response.is_some() || cfg.teams.iter().any(|t| t.first_response.is_some())
+}
+
 /// Checks open tickets every `sla.check_interval` until `shutdown`; escalations are queued
-/// in the outbox (durably, with the ticket's `escalated_at`) and the outbox is woken.
+/// in the outbox (durably, with the ticket's `escalated_at`) and the outbox is woken. Each
+/// round reads the live configuration, so a reload can switch targets on or off.
 pub async fn run(
     store: Store,
-    cfg: Arc<Config>,
-    templates: Arc<Templates>,
+    live: Arc<crate::reload::Live>,
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -196,7 +201,14 @@ pub async fn run(
         if *shutdown.borrow() {
             return;
         }
-        match check(&store, &cfg, &templates).await {
+        let snap = live.snapshot();
+        let (cfg, templates) = (&snap.cfg, &snap.templates);
+        let checked = if enabled(cfg) {
+            check(&store, cfg, templates).await
+        } else {
+            Ok(0)
+        };
+        match checked {
             Ok(0) => {}
             Ok(n) => {
                 info!(event = "sla.escalated", count = n, "tickets escalated");

@@ -1302,6 +1302,21 @@ impl Store {
         Ok((due, next))
     }
 
+    /// How many mails wait in the outbox, and how many in the dead letters.
+    pub fn outbox_counts(&self) -> Result<(usize, usize)> {
+        Ok((self.outbox.len(), self.dead.len()))
+    }
+
+    /// When the oldest mail still in the outbox was queued (for the health check).
+    pub fn oldest_queued(&self) -> Result<Option<UnixTime>> {
+        let mut oldest: Option<UnixTime> = None;
+        for v in self.outbox.iter().values() {
+            let e: OutboxEntry = decode("outbox", &v?)?;
+            oldest = Some(oldest.map_or(e.created_at, |o| o.min(e.created_at)));
+        }
+        Ok(oldest)
+    }
+
     /// The bytes of an outbox entry.
     pub fn outbox_raw(&self, id: u64) -> Result<Option<Vec<u8>>> {
         Ok(self.outbox_raw.get(be(id))?.map(|v| v.to_vec()))

@@ -514,6 +514,25 @@ team = "billing"
         );
     }
 
+    /// Sends `signal` (e.g. "HUP") to the running daemon.
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("daemon running");
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{signal} failed");
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
     /// The whole log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

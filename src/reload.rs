@@ -1,0 +1,121 @@
+//! The configuration and templates the daemon runs on, replaced as one on SIGHUP. A new
+//! configuration is loaded and checked completely (keys, secrets, templates rendered with
+//! sample data) before anything changes; a broken one is refused and the old one keeps
+//! running. Workers read a [`Snapshot`] per unit of work, so a mail is handled entirely under
+//! one configuration.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::compose::{TemplateError, Templates};
+use crate::config::{Config, ConfigError};
+
+/// One consistent configuration with its templates.
+pub struct Snapshot {
+    /// The validated configuration.
+    pub cfg: Arc<Config>,
+    /// The templates, compiled and self-tested.
+    pub templates: Arc<Templates>,
+}
+
+/// Why a configuration could not be loaded (at start or on reload).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The configuration is broken.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The templates do not load or do not render.
+    #[error("templates: {0}")]
+    Templates(#[from] TemplateError),
+}
+
+impl Snapshot {
+    /// Loads `path` and the templates it names, and renders every template once.
+    pub fn load(path: &Path) -> Result<Snapshot, LoadError> {
+        Self::with_config(Config::load(path)?)
+    }
+
+    /// The templates for an already validated configuration, rendered once as a check.
+    pub fn with_config(cfg: Config) -> Result<Snapshot, LoadError> {
+        let templates = Templates::load(cfg.service.templates_dir.as_deref())?;
+        templates.self_test()?;
+        Ok(Snapshot {
+            cfg: Arc::new(cfg),
+            templates: Arc::new(templates),
+        })
+    }
+}
+
+/// The current snapshot, swappable while workers read it.
+pub struct Live {
+    current: ArcSwap<Snapshot>,
+}
+
+impl Live {
+    /// Starts with `first`.
+    pub fn new(first: Snapshot) -> Self {
+        Live {
+            current: ArcSwap::from_pointee(first),
+        }
+    }
+
+    /// The snapshot in force now; hold it for one unit of work.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Replaces the snapshot with `next`. Settings that only take effect at a restart (the
+    /// connections, the state directory, the metrics listener) keep their running values;
+    /// the returned list names each one that changed, for the log.
+    pub fn replace(&self, next: Snapshot) -> Vec<&'static str> {
+        let old = self.snapshot();
+        let mut cfg = (*next.cfg).clone();
+        let mut kept = Vec::new();
+        if cfg.imap != old.cfg.imap {
+            kept.push("imap");
+            cfg.imap = old.cfg.imap.clone();
+        }
+        if cfg.smtp != old.cfg.smtp {
+            kept.push("smtp");
+            cfg.smtp = old.cfg.smtp.clone();
+        }
+        if cfg.service.state_dir != old.cfg.service.state_dir {
+            kept.push("service.state_dir");
+            cfg.service.state_dir = old.cfg.service.state_dir.clone();
+        }
+        if cfg.metrics_listen != old.cfg.metrics_listen {
+            kept.push("metrics.listen");
+            cfg.metrics_listen = old.cfg.metrics_listen;
+        }
+        self.current.store(Arc::new(Snapshot {
+            cfg: Arc::new(cfg),
+            templates: next.templates,
+        }));
+        kept
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_settings_wait_for_a_restart_and_the_rest_applies() {
+        let cfg = crate::testutil::config(
+            "[[agents]]\nname = \"A\"\nemail = \"a@example.test\"\n[[agents]]\nname = \"B\"\nemail = \"b@example.test\"\n",
+        );
+        let live = Live::new(Snapshot::with_config(cfg.clone()).expect("snapshot"));
+        let mut next = cfg.clone();
+        next.imap.port += 1;
+        next.agents.truncate(1);
+        next.service.name = "Renamed Support".into();
+        let kept = live.replace(Snapshot::with_config(next).expect("snapshot"));
+        assert_eq!(kept, vec!["imap"]);
+        let now = live.snapshot();
+        assert_eq!(now.cfg.imap.port, cfg.imap.port, "connection kept");
+        assert_eq!(now.cfg.agents.len(), 1, "agents replaced");
+        assert_eq!(now.cfg.service.name, "Renamed Support");
+    }
+}

@@ -1,0 +1,195 @@
+//! Operating the daemon, end to end against the real Dovecot + Postfix of `scripts/mailstack`:
+//! reload on SIGHUP, a drain on SIGTERM that loses nothing, and `/metrics` + `/healthz`.
+//! `#[ignore]`d like the other end-to-end tests; `scripts/test` runs them.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// `GET path` over HTTP/1.0: the status code and the body.
+async fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect to the metrics listener");
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .await
+        .expect("request");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).await.expect("response");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP response");
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
+    (code, body.to_string())
+}
+
+/// The value of one sample line (`name{labels} value`) in a Prometheus exposition.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn sighup_applies_a_good_configuration_and_refuses_a_broken_one() {
+    let stack = Stack::get();
+    let mut d = Daemon::start(&stack, Options::default()).await;
+    let original = std::fs::read_to_string(&d.config).expect("config");
+
+    // A good configuration: the agent's name changes, and the next acknowledgement says so.
+    std::fs::write(
+        &d.config,
+        original.replace("name = \"Jason Miller\"", "name = \"Jason Reloaded\""),
+    )
+    .expect("write config");
+    d.signal("HUP");
+    eventually(Duration::from_secs(10), "the reload", async || {
+        (!d.events("config.reloaded").is_empty()).then_some(())
+    })
+    .await;
+    let bea = format!("{}@customer.test", unique("bea"));
+    send_customer_mail(&stack, "Bea", &bea, &d.support, "After reload", "Hi.").await;
+    let ack = &wait_for_mail(&stack, &bea, 1).await[0];
+    assert!(ack.text().contains("Jason Reloaded"), "{}", ack.text());
+
+    // A broken one is refused with the key named, and the previous one keeps running.
+    std::fs::write(
+        &d.config,
+        original.replace(
+            &format!("email = \"{}\"", d.agent),
+            "email = \"not an address\"",
+        ),
+    )
+    .expect("write config");
+    d.signal("HUP");
+    let refused = eventually(Duration::from_secs(10), "the refusal", async || {
+        d.events("config.reload-refused").pop()
+    })
+    .await;
+    let why = refused["error"].as_str().unwrap_or_default();
+    assert!(why.contains("agents") && why.contains("fix:"), "{why}");
+    assert!(d.running(), "a broken reload must not stop the daemon");
+    let cem = format!("{}@customer.test", unique("cem"));
+    send_customer_mail(&stack, "Cem", &cem, &d.support, "After refusal", "Hi.").await;
+    let ack = &wait_for_mail(&stack, &cem, 1).await[0];
+    assert!(ack.text().contains("Jason Reloaded"), "{}", ack.text());
+    // Reloading kept the IMAP session: one connection for the whole test.
+    assert_eq!(d.events("imap.connected").len(), 1, "{}", d.log_text());
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn sigterm_during_a_burst_exits_cleanly_and_loses_nothing() {
+    const BURST: usize = 120;
+    let stack = Stack::get();
+    let mut d = Daemon::start(&stack, Options::default()).await;
+    let customers: Vec<String> = (0..BURST)
+        .map(|_| format!("{}@customer.test", unique("burst")))
+        .collect();
+    let support = d.support.clone();
+    let sends = futures::future::join_all(
+        customers
+            .iter()
+            .map(|c| send_customer_mail(&stack, "Burst Customer", c, &support, "Burst", "Hello.")),
+    );
+    // Stop while the burst is being handled: some mails done, the rest still arriving.
+    let stop = async {
+        d.wait_processed(1).await;
+        d.stop().await; // asserts exit status 0 within its bound
+        (d.events("mail.processed").len(), d.sent("Acknowledgement"))
+    };
+    let (_, (processed_before, acked_before)) = tokio::join!(sends, stop);
+    d.launch().await;
+    wait_quiet(&stack, &d).await;
+    assert_eq!(d.events("mail.processed").len(), BURST, "each mail once");
+    let tickets = d.cli_json(&["tickets", "list"]);
+    assert_eq!(tickets.as_array().expect("tickets").len(), BURST);
+    for c in &customers {
+        assert_eq!(
+            mailbox(&stack, c).await.len(),
+            1,
+            "one acknowledgement for {c}"
+        );
+    }
+    assert!(
+        processed_before < BURST || acked_before < BURST,
+        "the stop came mid-burst ({processed_before} processed, {acked_before} acknowledged of {BURST})"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn metrics_and_health_follow_the_mail() {
+    let stack = Stack::get();
+    let port = free_port();
+    let d = Daemon::start(
+        &stack,
+        Options {
+            extra: format!("\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+            ..Options::default()
+        },
+    )
+    .await;
+    let (code, health) = http_get(port, "/healthz").await;
+    assert_eq!(code, 200, "{health}");
+    let h: serde_json::Value = serde_json::from_str(&health).expect("health JSON");
+    assert_eq!(h["status"], "ok");
+    assert_eq!(h["inboxes"][0]["connected"], true);
+
+    let dora = format!("{}@customer.test", unique("dora"));
+    send_customer_mail(&stack, "Dora", &dora, &d.support, "Counted", "Hi.").await;
+    let robot = format!(
+        "From: <robot@customer.test>\r\nTo: {to}\r\nSubject: Report\r\nMessage-ID: <{id}@customer.test>\r\n\
+Auto-Submitted: auto-generated\r\n\r\nnightly report\r\n",
+        to = d.support,
+        id = unique("r")
+    );
+    send_raw(&stack, Some("robot@customer.test"), &d.support, &robot).await;
+    wait_for_mail(&stack, &dora, 1).await;
+    wait_quiet(&stack, &d).await;
+
+    let (code, text) = http_get(port, "/metrics").await;
+    assert_eq!(code, 200);
+    let agent = format!("frontdesk_open_tickets{{agent=\"{}\"}}", d.agent);
+    for (series, want) in [
+        ("frontdesk_mails_ingested_total", 2.0),
+        (
+            "frontdesk_mails_processed_total{outcome=\"new-ticket\"}",
+            1.0,
+        ),
+        (
+            "frontdesk_mails_processed_total{outcome=\"suppressed\"}",
+            1.0,
+        ),
+        (
+            "frontdesk_mails_suppressed_total{reason=\"auto-submitted\"}",
+            1.0,
+        ),
+        ("frontdesk_mails_sent_total{kind=\"acknowledgement\"}", 1.0),
+        ("frontdesk_ack_latency_seconds_count", 1.0),
+        ("frontdesk_outbox_depth", 0.0),
+        ("frontdesk_dead_letters", 0.0),
+        (agent.as_str(), 1.0),
+    ] {
+        assert_eq!(sample(&text, series), Some(want), "{series} in:\n{text}");
+    }
+    let own = sample(&text, "frontdesk_ack_latency_seconds_sum").expect("latency sum");
+    assert!(own > 0.0 && own < 30.0, "latency {own}");
+    let (code, _) = http_get(port, "/nowhere").await;
+    assert_eq!(code, 404);
+}
