@@ -389,6 +389,38 @@ pub struct Config {
     pub sla: Sla,
     /// Where `/metrics` and `/healthz` are served (a loopback address); `None`: nowhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Further inboxes (`[[inboxes]]`) beside the main one (`[service] address` + `[imap]`).
+    pub inboxes: Vec<Inbox>,
+    /// Where an inbox that keeps failing is reported by mail; `None`: only logs and metrics.
+    pub alerts: Option<Alerts>,
+}
+
+/// One watched mailbox with its public address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inbox {
+    /// Its name in logs, metrics and `/healthz`.
+    pub name: String,
+    /// The public address customers write to; our mail about its tickets comes from it.
+    pub address: EmailAddress,
+    /// Its IMAP account.
+    pub imap: Imap,
+}
+
+/// The `[alerts]` section: mail to ops when an inbox stays unreachable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alerts {
+    /// Who is told.
+    pub to: EmailAddress,
+    /// Consecutive failed attempts before the alert (one per outage, and one when it ends).
+    pub after_failures: u32,
+}
+
+impl Imap {
+    /// The store key of this mailbox's cursor: account and mailbox, not how we reach it
+    /// (moving from port 143 to 993 must not look like a first start, which skips mail).
+    pub fn store_key(&self) -> String {
+        format!("{}/{}", self.username, self.mailbox)
+    }
 }
 
 /// The `[service]` section.
@@ -712,15 +744,64 @@ impl Config {
         }
     }
 
-    /// Every address that is ours: mail from any of them is never acknowledged.
+    /// Every address that is ours (every inbox's address and login): mail from any of them
+    /// is never acknowledged, so two inboxes cannot answer each other.
     pub fn own_addresses(&self) -> Vec<EmailAddress> {
-        let mut v = vec![self.service.address.clone()];
-        if let Some(a) = EmailAddress::parse(&self.imap.username)
-            && a != self.service.address
-        {
-            v.push(a);
+        let mut v: Vec<EmailAddress> = Vec::new();
+        for inbox in self.all_inboxes() {
+            for a in [
+                Some(inbox.address),
+                EmailAddress::parse(&inbox.imap.username),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if !v.contains(&a) {
+                    v.push(a);
+                }
+            }
         }
         v
+    }
+
+    /// The main inbox (named after the support address's local part) and then every
+    /// `[[inboxes]]` entry.
+    pub fn all_inboxes(&self) -> Vec<Inbox> {
+        let main = Inbox {
+            name: self.service.address.local_part().to_string(),
+            address: self.service.address.clone(),
+            imap: self.imap.clone(),
+        };
+        std::iter::once(main)
+            .chain(self.inboxes.iter().cloned())
+            .collect()
+    }
+
+    /// This configuration as the inbox `ticket` came in at sees it (borrowed for the main
+    /// inbox, which is the common case).
+    pub fn for_ticket(&self, ticket: &crate::store::Ticket) -> std::borrow::Cow<'_, Config> {
+        match ticket.inbox.as_ref().and_then(|a| {
+            (a != &self.service.address)
+                .then(|| self.inboxes.iter().find(|i| &i.address == a))
+                .flatten()
+        }) {
+            Some(inbox) => std::borrow::Cow::Owned(self.for_inbox(inbox)),
+            None => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
+    /// This configuration as seen from `inbox`: its address is the one we answer from.
+    pub fn for_inbox(&self, inbox: &Inbox) -> Config {
+        let mut c = self.clone();
+        // The others stay listed, so the view still knows every address that is ours.
+        c.inboxes = self
+            .all_inboxes()
+            .into_iter()
+            .filter(|i| i.address != inbox.address)
+            .collect();
+        c.service.address = inbox.address.clone();
+        c.imap = inbox.imap.clone();
+        c
     }
 
     /// The agent with this address, if configured.
@@ -1412,6 +1493,8 @@ impl RawConfig {
                 reassign: self.sla.reassign,
             },
             metrics_listen,
+            inboxes: Vec::new(),
+            alerts: None,
         })
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::ingest::Ingest;
+use crate::ingest::{Ingest, Shared};
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, build_transport};
 use crate::pipeline::Processor;
@@ -101,23 +101,29 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         }
         None => None,
     };
-    let mut ingest = tokio::spawn(
-        Ingest::new(
-            cfg.service.address.to_string(),
-            cfg.imap.clone(),
-            store.clone(),
-            processor,
-            wake,
-            ready_tx,
-            metrics.clone(),
-        )
-        .run(stop_rx),
-    );
+    // One loop per inbox: a server that is down or slow delays only its own inbox.
+    let shared = Shared {
+        store: store.clone(),
+        processor,
+        outbox_wake: wake,
+        ready: ready_tx,
+        metrics: metrics.clone(),
+        live: live.clone(),
+    };
+    let mut ingests: Vec<tokio::task::JoinHandle<()>> = cfg
+        .all_inboxes()
+        .into_iter()
+        .map(|inbox| {
+            tokio::spawn(Ingest::new(inbox.name, inbox.imap, shared.clone()).run(stop_rx.clone()))
+        })
+        .collect();
+    drop(shared);
 
     // Either worker ending on its own is a bug: exit non-zero so the supervisor restarts us,
     // rather than linger as a process that no longer reads mail.
-    // The main loop: tell systemd when we are ready (the first IMAP session is up and caught
-    // up), feed its watchdog while this loop runs, and notice a worker that died.
+    // The main loop: tell systemd when we are ready (an IMAP session is up and caught up; an
+    // inbox that is down must not keep the others from running), feed its watchdog while
+    // this loop runs, and notice a worker that died.
     let watchdog = sd_notify::watchdog_enabled();
     let mut ticker = tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |d| d / 2));
     ticker.tick().await; // the first tick is immediate: ping only from the loop
@@ -126,7 +132,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let failed = loop {
         tokio::select! {
             _ = &mut shutdown => break None,
-            r = &mut ingest => break Some(("ingest", r)),
+            (r, _, _) = futures::future::select_all(ingests.iter_mut()) => break Some(("ingest", r)),
             r = &mut outbox => break Some(("outbox", r)),
             r = &mut sla => break Some(("sla", r)),
             Some(()) = hangup.recv() => reload(&live, &metrics, &cfg.source).await,
@@ -159,12 +165,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         "shutting down: finishing the work in flight"
     );
     let _ = stop_tx.send(true);
-    let mut tasks = vec![
-        ("ingest", ingest),
-        ("outbox", outbox),
-        ("control", control),
-        ("sla", sla),
-    ];
+    let mut tasks = vec![("outbox", outbox), ("control", control), ("sla", sla)];
+    tasks.extend(ingests.into_iter().map(|i| ("ingest", i)));
     if let Some(http) = http {
         tasks.push(("metrics", tokio::spawn(async move { drop(http.await) })));
     }

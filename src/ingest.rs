@@ -25,9 +25,11 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tracing::{debug, info, warn};
 
+use crate::compose::{Alert, ops_alert};
 use crate::config::{Imap, TlsMode};
 use crate::metrics::Metrics;
 use crate::pipeline::Processor;
+use crate::reload::Live;
 use crate::store::{Cursor, Fetched, Outcome, Store, StoreError};
 use crate::types::now;
 
@@ -251,6 +253,23 @@ pub fn uid_set(uids: &[u32]) -> String {
     out
 }
 
+/// What every inbox's loop shares with the rest of the daemon.
+#[derive(Clone)]
+pub struct Shared {
+    /// The store.
+    pub store: Store,
+    /// The pipeline.
+    pub processor: Arc<Processor>,
+    /// Woken when mail is queued.
+    pub outbox_wake: Arc<Notify>,
+    /// Turns true once any inbox's first session is up and caught up.
+    pub ready: watch::Sender<bool>,
+    /// Where the loop records what it does.
+    pub metrics: Arc<Metrics>,
+    /// For the `[alerts]` settings in force (they follow a reload).
+    pub live: Arc<Live>,
+}
+
 /// The loop for one mailbox.
 pub struct Ingest {
     cfg: Imap,
@@ -261,6 +280,9 @@ pub struct Ingest {
     outbox_wake: Arc<Notify>,
     ready: watch::Sender<bool>,
     metrics: Arc<Metrics>,
+    live: Arc<Live>,
+    /// An outage was reported by mail and its end is not yet.
+    alerted: std::sync::atomic::AtomicBool,
     /// The inbox's name in logs, metrics and `/healthz`.
     inbox: String,
     /// When the daemon last learned of new mail (the IDLE notification): the start of the
@@ -272,20 +294,17 @@ pub struct Ingest {
 
 impl Ingest {
     /// A loop over the mailbox configured in `cfg`, called `inbox` in logs and metrics.
-    /// `ready` turns true once the first session is up and caught up.
-    pub fn new(
-        inbox: String,
-        cfg: Imap,
-        store: Store,
-        processor: Arc<Processor>,
-        outbox_wake: Arc<Notify>,
-        ready: watch::Sender<bool>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        // The mailbox is identified by account and name, not by how we reach it: moving from
-        // port 143 to 993 must not look like a first start (which would skip new mail).
-        let key = format!("{}/{}", cfg.username, cfg.mailbox);
-        metrics.imap_expected(&inbox);
+    pub fn new(inbox: String, cfg: Imap, shared: Shared) -> Self {
+        let key = cfg.store_key();
+        shared.metrics.imap_expected(&inbox);
+        let Shared {
+            store,
+            processor,
+            outbox_wake,
+            ready,
+            metrics,
+            live,
+        } = shared;
         Ingest {
             cfg,
             key,
@@ -294,6 +313,8 @@ impl Ingest {
             outbox_wake,
             ready,
             metrics,
+            live,
+            alerted: std::sync::atomic::AtomicBool::new(false),
             inbox,
             noticed: std::sync::Mutex::new(std::time::Instant::now()),
             body_failures: std::sync::Mutex::new(HashMap::new()),
@@ -311,16 +332,33 @@ impl Ingest {
                 Ok(()) => return,
                 Err(e) => {
                     failures += 1;
-                    self.metrics.imap_down(&self.inbox, &e.to_string());
+                    let error = e.to_string();
+                    self.metrics.imap_down(&self.inbox, &error);
                     let delay = reconnect_delay(failures, 0.75 + rand::random::<f64>() * 0.5);
-                    warn!(
-                        event = "imap.disconnected",
-                        mailbox = %self.cfg.mailbox,
-                        error = %e,
-                        failures,
-                        retry_in_ms = delay.as_millis() as u64,
-                        "IMAP session failed; reconnecting"
-                    );
+                    // One failure is weather (a restart, a kick); a run of them is an outage,
+                    // and an inbox that is silently not read is the worst failure we have.
+                    if failures >= 3 {
+                        tracing::error!(
+                            event = "imap.disconnected",
+                            inbox = %self.inbox,
+                            mailbox = %self.cfg.mailbox,
+                            error,
+                            failures,
+                            retry_in_ms = delay.as_millis() as u64,
+                            "IMAP keeps failing; this inbox is not being read"
+                        );
+                    } else {
+                        warn!(
+                            event = "imap.disconnected",
+                            inbox = %self.inbox,
+                            mailbox = %self.cfg.mailbox,
+                            error,
+                            failures,
+                            retry_in_ms = delay.as_millis() as u64,
+                            "IMAP session failed; reconnecting"
+                        );
+                    }
+                    self.alert_down(failures, &error);
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = shutdown.changed() => return,
@@ -370,6 +408,7 @@ impl Ingest {
         }
         *failures = 0;
         self.metrics.imap_up(&self.inbox);
+        self.alert_up();
         self.notice();
         info!(
             event = "imap.connected",
@@ -738,6 +777,69 @@ impl Ingest {
         self.store.flush().await?;
         self.outbox_wake.notify_one();
         Ok(())
+    }
+
+    /// After `[alerts] after_failures` failures in a row, tells ops by mail (once an outage).
+    fn alert_down(&self, failures: u32, error: &str) {
+        let snap = self.live.snapshot();
+        let Some(alerts) = &snap.cfg.alerts else {
+            return;
+        };
+        if failures < alerts.after_failures
+            || self.alerted.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        self.queue_alert(&Alert::InboxDown {
+            inbox: &self.inbox,
+            failures,
+            error,
+        });
+    }
+
+    /// The end of a reported outage, reported too.
+    fn alert_up(&self) {
+        if self
+            .alerted
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.queue_alert(&Alert::InboxUp { inbox: &self.inbox });
+        }
+    }
+
+    fn queue_alert(&self, alert: &Alert<'_>) {
+        let snap = self.live.snapshot();
+        let (cfg, Some(alerts)) = (&snap.cfg, &snap.cfg.alerts) else {
+            return;
+        };
+        let message_id = format!(
+            "<alert.{:016x}@{}>",
+            rand::random::<u64>(),
+            cfg.service.address.domain()
+        );
+        let queued = ops_alert(
+            &cfg.service.name,
+            &cfg.service.address,
+            &alerts.to,
+            alert,
+            message_id,
+            std::time::SystemTime::now(),
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|mail| {
+            self.store
+                .queue_standalone(&mail, now())
+                .map_err(|e| e.to_string())
+        });
+        match queued {
+            Ok(()) => {
+                info!(event = "alert.queued", inbox = %self.inbox, to = %alerts.to, "ops alert queued");
+                self.outbox_wake.notify_one();
+            }
+            Err(e) => {
+                tracing::error!(inbox = %self.inbox, error = e, "ops alert could not be queued")
+            }
+        }
     }
 
     /// Marks now as the moment the daemon learned of new mail.

@@ -386,6 +386,7 @@ pub fn kind_name(kind: MailKind) -> &'static str {
         MailKind::AgentReply => "agent-reply",
         MailKind::AgentNotice => "agent-notice",
         MailKind::Escalation => "escalation",
+        MailKind::OpsAlert => "ops-alert",
     }
 }
 

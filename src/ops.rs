@@ -499,10 +499,8 @@ fn change_ticket(
 fn release(out: &mut String, ctx: &Context<'_>, id: u64) -> Result<(), OpsError> {
     let (cfg, templates) = ctx.full()?;
     ctx.store.release(id)?;
-    let live = crate::reload::Live::new(crate::reload::Snapshot {
-        cfg: Arc::new(cfg.clone()),
-        templates: Arc::new(templates.clone()),
-    });
+    let live =
+        crate::reload::Live::new(crate::reload::Snapshot::new(cfg.clone(), templates.clone()));
     let processor = crate::pipeline::Processor::new(
         ctx.store.clone(),
         Arc::new(live),

@@ -496,6 +496,7 @@ fn new_ticket<S: State>(
         linked_from,
         escalated_at: None,
         pool: Some(assignment.pool_key.clone()),
+        inbox: Some(ctx.cfg.service.address.clone()),
     };
     match notification(ctx, &ticket, agent, &customer, mail, raw, Notify::New) {
         Ok(n) => outgoing.push(n),
@@ -827,6 +828,8 @@ pub fn ops_change(
         .ok_or_else(|| format!("no ticket #{ticket}"))?;
     let seq = store.new_id().map_err(|e| e.to_string())?;
     let now = crate::types::now();
+    // Mail about the ticket comes from the inbox it came in at.
+    let cfg = &*cfg.for_ticket(&t);
     let ctx = Ctx {
         raw: &[],
         seq,
@@ -1335,12 +1338,14 @@ impl Processor {
             let now = crate::types::now();
             // One configuration for the whole mail, even if a reload lands meanwhile.
             let snap = self.live.snapshot();
+            // As the inbox it arrived at sees it: that address is the one we answer from.
+            let cfg = snap.for_mailbox(&record.mailbox);
             // A bug in the pure pipeline must cost one mail a quarantine, not the daemon.
             let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 decide(
                     &raw,
                     seq,
-                    &snap.cfg,
+                    &cfg,
                     &snap.templates,
                     &self.store,
                     now,
@@ -1367,7 +1372,7 @@ impl Processor {
             match self.store.record_outcome(
                 seq,
                 decision.message_id.as_deref(),
-                index_id(&snap.cfg, decision.message_id.as_deref()),
+                index_id(&cfg, decision.message_id.as_deref()),
                 &decision.plan,
                 now,
             ) {
@@ -1765,6 +1770,7 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
                 linked_from: None,
                 escalated_at: None,
                 pool: None,
+                inbox: None,
             },
         );
         mem

@@ -11,13 +11,17 @@ use arc_swap::ArcSwap;
 
 use crate::compose::{TemplateError, Templates};
 use crate::config::{Config, ConfigError};
+use crate::types::EmailAddress;
 
 /// One consistent configuration with its templates.
 pub struct Snapshot {
-    /// The validated configuration.
+    /// The validated configuration (as the main inbox sees it).
     pub cfg: Arc<Config>,
     /// The templates, compiled and self-tested.
     pub templates: Arc<Templates>,
+    /// The configuration as each further inbox sees it (its address is ours to send from),
+    /// by the inbox's store key.
+    views: Vec<(String, Arc<Config>)>,
 }
 
 /// Why a configuration could not be loaded (at start or on reload).
@@ -41,10 +45,40 @@ impl Snapshot {
     pub fn with_config(cfg: Config) -> Result<Snapshot, LoadError> {
         let templates = Templates::load(cfg.service.templates_dir.as_deref())?;
         templates.self_test()?;
-        Ok(Snapshot {
-            cfg: Arc::new(cfg),
-            templates: Arc::new(templates),
-        })
+        Ok(Snapshot::new(cfg, templates))
+    }
+
+    /// A snapshot of `cfg` and `templates` as they are (no checks).
+    pub fn new(cfg: Config, templates: Templates) -> Snapshot {
+        Snapshot::from_parts(Arc::new(cfg), Arc::new(templates))
+    }
+
+    fn from_parts(cfg: Arc<Config>, templates: Arc<Templates>) -> Snapshot {
+        let views = cfg
+            .inboxes
+            .iter()
+            .map(|i| (i.imap.store_key(), Arc::new(cfg.for_inbox(i))))
+            .collect();
+        Snapshot {
+            cfg,
+            templates,
+            views,
+        }
+    }
+
+    /// The configuration for mail stored from the mailbox with this store key.
+    pub fn for_mailbox(&self, key: &str) -> Arc<Config> {
+        self.views
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or_else(|| self.cfg.clone(), |(_, c)| c.clone())
+    }
+
+    /// The configuration for a ticket that came in at `address` (`None`: the main inbox).
+    pub fn for_address(&self, address: Option<&EmailAddress>) -> Arc<Config> {
+        address
+            .and_then(|a| self.views.iter().find(|(_, c)| &c.service.address == a))
+            .map_or_else(|| self.cfg.clone(), |(_, c)| c.clone())
     }
 }
 
@@ -89,10 +123,14 @@ impl Live {
             kept.push("metrics.listen");
             cfg.metrics_listen = old.cfg.metrics_listen;
         }
-        self.current.store(Arc::new(Snapshot {
-            cfg: Arc::new(cfg),
-            templates: next.templates,
-        }));
+        if cfg.inboxes != old.cfg.inboxes {
+            kept.push("inboxes");
+            cfg.inboxes = old.cfg.inboxes.clone();
+        }
+        self.current.store(Arc::new(Snapshot::from_parts(
+            Arc::new(cfg),
+            next.templates,
+        )));
         kept
     }
 }

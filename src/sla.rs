@@ -261,6 +261,7 @@ async fn check(
     let now = crate::types::now();
     let mut n = 0;
     for ticket in store.unanswered_open_tickets()? {
+        let cfg = &*cfg.for_ticket(&ticket);
         let Some(esc) = due(cfg, &ticket, now) else {
             continue;
         };
@@ -325,6 +326,7 @@ timezone = "UTC"
             linked_from: None,
             escalated_at: None,
             pool: None,
+            inbox: None,
         }
     }
 

@@ -195,6 +195,8 @@ pub enum Direction {
     AgentNotice,
     /// An escalation to the team lead.
     Escalation,
+    /// A note to ops (never part of a ticket).
+    OpsAlert,
 }
 
 impl Direction {
@@ -206,6 +208,7 @@ impl Direction {
             MailKind::AgentReply => Direction::AgentReply,
             MailKind::AgentNotice => Direction::AgentNotice,
             MailKind::Escalation => Direction::Escalation,
+            MailKind::OpsAlert => Direction::OpsAlert,
         }
     }
 }
@@ -273,6 +276,10 @@ pub struct Ticket {
     /// The routing pool it was assigned from (`team:billing`, `all` …), for reassignment.
     #[serde(default)]
     pub pool: Option<String>,
+    /// The inbox address it came in at (our mail about it comes from there); `None`: the
+    /// main support address (and tickets from before several inboxes existed).
+    #[serde(default)]
+    pub inbox: Option<EmailAddress>,
 }
 
 impl Ticket {
@@ -1253,6 +1260,33 @@ impl Store {
         unwrap_tx(res)
     }
 
+    /// Queues a mail that belongs to no ticket (an ops alert). Flushed.
+    pub fn queue_standalone(&self, mail: &OutgoingMail, now: UnixTime) -> Result<()> {
+        let id = self.db.generate_id()?;
+        let entry = OutboxEntry {
+            id,
+            kind: mail.kind,
+            ticket: None,
+            message_id: mail.message_id.clone(),
+            envelope_from: mail.envelope_from.clone(),
+            recipients: mail.recipients.clone(),
+            created_at: now,
+            cause_stored_at: None,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+        };
+        let res: sled::transaction::TransactionResult<(), StoreError> =
+            (&self.outbox, &self.outbox_raw).transaction(|(outbox, outbox_raw)| {
+                outbox.insert(&be(id), encode(&entry))?;
+                outbox_raw.insert(&be(id), mail.raw.as_slice())?;
+                Ok(())
+            });
+        unwrap_tx(res)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Every ticket with its history (for statistics), oldest first.
     pub fn tickets_full(&self) -> Result<Vec<Ticket>> {
         self.tickets
@@ -1465,6 +1499,7 @@ mod tests {
                 linked_from: None,
                 escalated_at: None,
                 pool: None,
+                inbox: None,
             },
             pool_key: "all".into(),
             not_acknowledged: Some(SuppressReason::RateLimited),

@@ -151,6 +151,7 @@ fn ticket_for(id: u64) -> frontdesk::store::Ticket {
         linked_from: None,
         escalated_at: None,
         pool: None,
+        inbox: None,
     }
 }
 
