@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use frontdesk::config::{Config, DEFAULT_CONFIG_PATH};
 use frontdesk::store::Store;
 use frontdesk::types::TicketId;
@@ -71,6 +71,13 @@ enum Command {
         #[command(subcommand)]
         command: AgentsCommand,
     },
+    /// Print a shell completion script to stdout (packages install them; or source it).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout: `frontdesk man | man -l -`.
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -125,7 +132,7 @@ enum TicketsCommand {
 
 #[derive(Subcommand)]
 enum ListCommand {
-    /// List them.
+    /// Every stored mail and its outcome (ticket, or suppression reason).
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -264,8 +271,138 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             QuarantineCommand::Show { id } => Request::QuarantineShow { id: *id },
             QuarantineCommand::Release { id } => Request::QuarantineRelease { id: *id },
         },
+        Command::Completions { shell } => return write_stdout(&completions(*shell)),
+        Command::Man => return write_stdout(&man_page()?),
     };
     run_ops(&cli.config, &req)
+}
+
+/// The completion script for `shell`, generated from the same clap definition that parses
+/// the command line, so it never falls behind a new subcommand or flag.
+fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "frontdesk", &mut out);
+    out
+}
+
+/// The manual page frontdesk(1) in roff, generated from the clap definition.
+///
+/// clap_mangen's own subcommand list points at pages per subcommand (frontdesk-tickets(1)…)
+/// that are not shipped, so this page has its own COMMANDS section naming every full command
+/// line (`frontdesk tickets show NUMBER [--json]`), plus the files and environment an
+/// administrator needs.
+fn man_page() -> std::io::Result<Vec<u8>> {
+    use clap_mangen::roff::{Roff, bold, italic, roman};
+    let mut cmd = Cli::command();
+    cmd.build();
+    let man = clap_mangen::Man::new(cmd.clone()).title("FRONTDESK");
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    let mut roff = Roff::new();
+    roff.control("SH", ["COMMANDS"]);
+    for line in command_lines("frontdesk", &cmd) {
+        roff.control("TP", []);
+        roff.text([bold(line.words), roman(line.args)]);
+        roff.text([roman(line.about)]);
+    }
+    roff.control("SH", ["FILES"]);
+    roff.control("TP", []);
+    roff.text([italic(frontdesk::config::DEFAULT_CONFIG_PATH)]);
+    roff.text([roman(
+        "The configuration (--config). Every key is documented in the example, \
+         /usr/share/doc/frontdesk/examples/frontdesk.toml when installed from the package.",
+    )]);
+    roff.control("TP", []);
+    roff.text([italic("/etc/frontdesk/credentials/")]);
+    roff.text([roman(
+        "The token key and the IMAP and SMTP passwords, root-only; the systemd unit \
+         frontdesk.service hands them to the daemon with LoadCredential=.",
+    )]);
+    roff.control("TP", []);
+    roff.text([italic("/var/lib/frontdesk")]);
+    roff.text([roman(
+        "The state directory (service.state_dir): the store, and control.sock through which \
+         the ops commands reach a running daemon.",
+    )]);
+    roff.control("TP", []);
+    roff.text([italic("/usr/share/frontdesk/templates")]);
+    roff.text([roman(
+        "The built-in mail templates, for reference: copy one into service.templates_dir \
+         (e.g. /etc/frontdesk/templates) and edit it there to replace the built-in one.",
+    )]);
+    roff.control("SH", ["ENVIRONMENT"]);
+    roff.control("TP", []);
+    roff.text([bold("FRONTDESK__SECTION__KEY")]);
+    roff.text([roman(
+        "Overrides any configuration key, e.g. FRONTDESK__IMAP__PASSWORD or \
+         FRONTDESK__SERVICE__STATE_DIR.",
+    )]);
+    roff.control("TP", []);
+    roff.text([bold("FRONTDESK_CONFIG")]);
+    roff.text([roman("The configuration file, when --config is not given.")]);
+    roff.control("TP", []);
+    roff.text([bold("RUST_LOG")]);
+    roff.text([roman("Log filter, e.g. info,frontdesk=debug.")]);
+    roff.control("SH", ["SEE ALSO"]);
+    roff.text([roman("systemctl(1), journalctl(1)")]);
+    roff.to_writer(&mut out)?;
+    man.render_version_section(&mut out)?;
+    Ok(out)
+}
+
+/// One runnable command as the man page lists it.
+struct CommandLine {
+    /// The words that select it: `frontdesk tickets show`.
+    words: String,
+    /// Its own arguments and flags: ` NUMBER [--json]`.
+    args: String,
+    /// Its one-line description.
+    about: String,
+}
+
+/// Every runnable command below `cmd`, in definition order; groups like `tickets` contribute
+/// their subcommands, not themselves.
+fn command_lines(prefix: &str, cmd: &clap::Command) -> Vec<CommandLine> {
+    let mut lines = Vec::new();
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let words = format!("{prefix} {}", sub.get_name());
+        if sub.has_subcommands() {
+            lines.extend(command_lines(&words, sub));
+            continue;
+        }
+        let mut args = String::new();
+        for arg in sub
+            .get_arguments()
+            .filter(|a| !a.is_global_set() && !a.is_hide_set() && a.get_id() != "help")
+        {
+            let name = arg
+                .get_value_names()
+                .and_then(|v| v.first())
+                .map_or_else(|| arg.get_id().as_str().to_uppercase(), |v| v.to_string());
+            match (arg.is_positional(), arg.is_required_set(), arg.get_long()) {
+                (true, true, _) => args.push_str(&format!(" {name}")),
+                (true, false, _) => args.push_str(&format!(" [{name}]")),
+                (false, _, Some(long)) => args.push_str(&format!(" [--{long}]")),
+                (false, _, None) => {}
+            }
+        }
+        let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+        lines.push(CommandLine { words, args, about });
+    }
+    lines
+}
+
+/// Writes generated text to stdout, reporting a closed pipe as an error instead of panicking.
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes)?;
+    stdout.flush()?;
+    Ok(())
 }
 
 /// Runs an ops command on the store when it is free, or asks the running daemon (which holds

@@ -256,3 +256,153 @@ fn outbox_retry_queues_dead_letters_again() {
     assert!(text.contains("1 queued, 0 dead"), "{text}");
     assert!(text.contains("retried after: 550 5.1.1"), "{text}");
 }
+
+/// The subcommands `frontdesk --help` lists (without clap's own `help`).
+fn subcommands() -> Vec<String> {
+    let out = frontdesk(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let names: Vec<String> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|n| n != "help")
+        .collect();
+    assert!(
+        names.len() >= 8 && names.iter().any(|n| n == "quarantine"),
+        "cannot read the subcommands from --help: {help}"
+    );
+    names
+}
+
+#[test]
+fn bash_completion_completes_subcommands() {
+    let out = frontdesk(&["completions", "bash"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = String::from_utf8(out.stdout).expect("utf-8 script");
+    for name in subcommands() {
+        assert!(
+            script.contains(&name),
+            "bash completion lacks {name}: {script}"
+        );
+    }
+    // Load it into a real bash and ask it what `frontdesk quar<TAB>` and
+    // `frontdesk tickets <TAB>` complete to, as bash-completion would.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("frontdesk.bash");
+    std::fs::write(&path, &script).expect("write");
+    let probe = format!(
+        r#"source {path:?}
+complete_line() {{
+    COMP_LINE="$1"; COMP_POINT=${{#COMP_LINE}}
+    read -r -a COMP_WORDS <<< "$COMP_LINE"
+    [[ "$COMP_LINE" == *" " ]] && COMP_WORDS+=("")
+    COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+    COMPREPLY=()
+    _frontdesk frontdesk "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+    echo "$1 => ${{COMPREPLY[*]}}"
+}}
+complete_line "frontdesk quar"
+complete_line "frontdesk tickets "
+"#,
+        path = path.display().to_string()
+    );
+    let out = Command::new("bash")
+        .args(["--norc", "-c", &probe])
+        .output()
+        .expect("run bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("frontdesk quar => quarantine\n"),
+        "{stdout}"
+    );
+    let tickets = stdout
+        .lines()
+        .find(|l| l.starts_with("frontdesk tickets  =>"))
+        .unwrap_or_default();
+    for sub in ["list", "show", "assign", "close"] {
+        assert!(tickets.split_whitespace().any(|w| w == sub), "{stdout}");
+    }
+}
+
+#[test]
+fn completions_exist_for_every_shell_and_unknown_shells_are_refused() {
+    for (shell, marker) in [
+        ("bash", "complete -F _frontdesk"),
+        ("zsh", "#compdef frontdesk"),
+        ("fish", "complete -c frontdesk"),
+        ("elvish", "edit:completion:arg-completer[frontdesk]"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = frontdesk(&["completions", shell]);
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{shell}");
+        assert!(
+            script.contains(marker),
+            "{shell}: no {marker:?} in {script}"
+        );
+        assert!(script.contains("quarantine"), "{shell}: {script}");
+    }
+    let out = frontdesk(&["completions", "tcsh"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("possible values"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn man_page_is_roff_and_names_every_command() {
+    let out = frontdesk(&["man"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = String::from_utf8(out.stdout).expect("utf-8 roff");
+    assert!(page.contains("\n.TH FRONTDESK 1 "), "{page}");
+    for section in [
+        ".SH NAME",
+        ".SH SYNOPSIS",
+        ".SH OPTIONS",
+        ".SH COMMANDS",
+        ".SH FILES",
+    ] {
+        assert!(page.contains(section), "no {section}: {page}");
+    }
+    let commands: String = page
+        .split(".SH COMMANDS")
+        .nth(1)
+        .and_then(|s| s.split("\n.SH ").next())
+        .unwrap_or_default()
+        .replace("\\-", "-");
+    for name in subcommands() {
+        assert!(
+            commands.contains(&format!("\\fBfrontdesk {name}")),
+            "COMMANDS lacks {name}: {commands}"
+        );
+    }
+    // Nested commands appear as whole command lines with their arguments.
+    for line in [
+        "frontdesk tickets show\\fR NUMBER [--json]",
+        "frontdesk quarantine release\\fR ID",
+        "frontdesk outbox retry\\fR [ID]",
+        "frontdesk agents away\\fR AGENT",
+    ] {
+        assert!(commands.contains(line), "no {line:?} in {commands}");
+    }
+    // No links to per-subcommand pages that are not shipped.
+    assert!(!page.contains("frontdesk\\-tickets(1)"), "{page}");
+    assert!(page.contains("/etc/frontdesk/frontdesk.toml"), "{page}");
+}
