@@ -20,6 +20,11 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/frontdesk/frontdesk.toml";
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret so that it stays out of logs.
+    pub fn new(secret: String) -> Secret {
+        Secret(secret)
+    }
+
     /// The secret itself, for the one place that needs it: the login.
     pub fn expose(&self) -> &str {
         &self.0
