@@ -20,6 +20,11 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/frontdesk/frontdesk.toml";
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret so that it stays out of logs.
+    pub fn new(secret: String) -> Secret {
+        Secret(secret)
+    }
+
     /// The secret itself, for the one place that needs it: the login.
     pub fn expose(&self) -> &str {
         &self.0
@@ -29,6 +34,26 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([redacted])")
+    }
+}
+
+/// How we log in to a mail server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Auth {
+    /// `LOGIN` (IMAP) or `AUTH PLAIN`/`LOGIN` (SMTP) with a password.
+    Password(Secret),
+    /// `AUTHENTICATE XOAUTH2` / `AUTH XOAUTH2` with an access token from
+    /// `oauth2_token_command` (clones share its token cache).
+    OAuth2(crate::oauth2::TokenSource),
+}
+
+impl Auth {
+    /// The SASL mechanism this login uses, for messages.
+    pub fn mechanism(&self) -> &'static str {
+        match self {
+            Auth::Password(_) => "password",
+            Auth::OAuth2(_) => "XOAUTH2",
+        }
     }
 }
 
@@ -186,6 +211,11 @@ struct RawImap {
     username: Option<String>,
     password: Option<String>,
     password_file: Option<PathBuf>,
+    oauth2_token_command: Option<String>,
+    #[serde(default = "default_token_lifetime")]
+    oauth2_token_lifetime_minutes: u64,
+    #[serde(default = "default_token_timeout")]
+    oauth2_token_timeout_seconds: u64,
     #[serde(default = "default_mailbox")]
     mailbox: String,
     /// Move handled mail here instead of only flagging it `\Seen`.
@@ -225,6 +255,12 @@ fn default_command_timeout() -> u64 {
 fn default_fetch_batch() -> usize {
     50
 }
+fn default_token_lifetime() -> u64 {
+    crate::oauth2::DEFAULT_LIFETIME.as_secs() / 60
+}
+fn default_token_timeout() -> u64 {
+    crate::oauth2::DEFAULT_TIMEOUT.as_secs()
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -237,6 +273,11 @@ struct RawSmtp {
     username: Option<String>,
     password: Option<String>,
     password_file: Option<PathBuf>,
+    oauth2_token_command: Option<String>,
+    #[serde(default = "default_token_lifetime")]
+    oauth2_token_lifetime_minutes: u64,
+    #[serde(default = "default_token_timeout")]
+    oauth2_token_timeout_seconds: u64,
     #[serde(default = "default_pool")]
     pool_size: u32,
     #[serde(default = "default_smtp_timeout")]
@@ -456,8 +497,8 @@ pub struct Imap {
     pub ca_file: Option<PathBuf>,
     /// Login name.
     pub username: String,
-    /// Login password.
-    pub password: Secret,
+    /// Password or XOAUTH2 token command.
+    pub auth: Auth,
     /// The mailbox to watch.
     pub mailbox: String,
     /// Where handled mail is moved; `None` flags it `\Seen` in place.
@@ -487,8 +528,8 @@ pub struct Smtp {
     pub tls: TlsMode,
     /// A private CA bundle that replaces the public roots.
     pub ca_file: Option<PathBuf>,
-    /// Login, if the server wants one.
-    pub credentials: Option<(String, Secret)>,
+    /// Login name and how to log in, if the server wants a login.
+    pub credentials: Option<(String, Auth)>,
     /// Pooled connections.
     pub pool_size: u32,
     /// Bound on one whole SMTP transaction.
@@ -949,6 +990,68 @@ fn secret(
     }
 }
 
+/// The raw login keys of `[imap]` or `[smtp]`.
+struct RawLogin {
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    oauth2_token_command: Option<String>,
+    oauth2_token_lifetime_minutes: u64,
+    oauth2_token_timeout_seconds: u64,
+}
+
+/// A password (see [`secret`]) or an XOAUTH2 token command: at most one of them.
+fn credential(
+    c: &mut Collector,
+    section: &str,
+    raw: RawLogin,
+    credentials_dir: Option<&Path>,
+) -> Option<Auth> {
+    let key = format!("{section}.oauth2_token_command");
+    let Some(command) = raw.oauth2_token_command else {
+        return secret(c, section, raw.password, raw.password_file, credentials_dir)
+            .map(Auth::Password);
+    };
+    let password_key = match (&raw.password, &raw.password_file) {
+        (Some(_), _) => Some("password"),
+        (None, Some(_)) => Some("password_file"),
+        (None, None) => None,
+    };
+    if let Some(other) = password_key {
+        c.add(
+            &key,
+            format!("both oauth2_token_command and {other} are set; a login uses one of them"),
+            format!(
+                "keep only {key} (XOAUTH2, e.g. for Gmail or Microsoft 365) or only {section}.{other}"
+            ),
+        );
+        return None;
+    }
+    if command.trim().is_empty() {
+        c.add(
+            &key,
+            "is empty",
+            "set it to a command that prints an access token, e.g. oauth2_token_command = \"/usr/local/bin/oauth2-token support@example.com\"",
+        );
+        return None;
+    }
+    if raw.oauth2_token_timeout_seconds == 0 {
+        c.add(
+            &format!("{section}.oauth2_token_timeout_seconds"),
+            "must be at least 1",
+            "use the default (20)",
+        );
+        return None;
+    }
+    Some(Auth::OAuth2(crate::oauth2::TokenSource::new(
+        crate::oauth2::TokenCommand {
+            section: section.to_string(),
+            command,
+            lifetime: secs(raw.oauth2_token_lifetime_minutes.saturating_mul(60)),
+            timeout: secs(raw.oauth2_token_timeout_seconds),
+        },
+    )))
+}
+
 fn check_tls(c: &mut Collector, section: &str, host: &str, tls: TlsMode) {
     if tls == TlsMode::None && !is_loopback(host) {
         c.add(
@@ -997,7 +1100,7 @@ impl RawConfig {
                     *pf = None;
                 }
             }
-            if self.imap.password.is_none() {
+            if self.imap.password.is_none() && self.imap.oauth2_token_command.is_none() {
                 self.imap.password = Some(String::new());
             }
         }
@@ -1071,18 +1174,27 @@ impl RawConfig {
         let imap = &self.imap;
         check_tls(&mut c, "imap", &imap.host, imap.tls);
         check_ca(&mut c, "imap.ca_file", &imap.ca_file);
-        let imap_password = secret(
+        let imap_auth = credential(
             &mut c,
             "imap",
-            imap.password.clone(),
-            imap.password_file.clone(),
+            RawLogin {
+                password: imap.password.clone(),
+                password_file: imap.password_file.clone(),
+                oauth2_token_command: imap.oauth2_token_command.clone(),
+                oauth2_token_lifetime_minutes: imap.oauth2_token_lifetime_minutes,
+                oauth2_token_timeout_seconds: imap.oauth2_token_timeout_seconds,
+            },
             cred_dir,
         );
-        if imap_password.is_none() && imap.password.is_none() && imap.password_file.is_none() {
+        if imap_auth.is_none()
+            && imap.password.is_none()
+            && imap.password_file.is_none()
+            && imap.oauth2_token_command.is_none()
+        {
             c.add(
                 "imap.password",
                 "no IMAP credential is configured",
-                "set imap.password_file (with systemd LoadCredential=), imap.password, or FRONTDESK__IMAP__PASSWORD",
+                "set imap.password_file (with systemd LoadCredential=), imap.password, FRONTDESK__IMAP__PASSWORD, or imap.oauth2_token_command (XOAUTH2)",
             );
         }
         if !(1..=28).contains(&imap.idle_renew_minutes) {
@@ -1107,22 +1219,30 @@ impl RawConfig {
         let smtp = &self.smtp;
         check_tls(&mut c, "smtp", &smtp.host, smtp.tls);
         check_ca(&mut c, "smtp.ca_file", &smtp.ca_file);
-        let smtp_password = secret(
+        let smtp_auth = credential(
             &mut c,
             "smtp",
-            smtp.password.clone(),
-            smtp.password_file.clone(),
+            RawLogin {
+                password: smtp.password.clone(),
+                password_file: smtp.password_file.clone(),
+                oauth2_token_command: smtp.oauth2_token_command.clone(),
+                oauth2_token_lifetime_minutes: smtp.oauth2_token_lifetime_minutes,
+                oauth2_token_timeout_seconds: smtp.oauth2_token_timeout_seconds,
+            },
             cred_dir,
         );
-        let smtp_credentials = match (smtp.username.clone(), smtp_password) {
+        let smtp_credentials = match (smtp.username.clone(), smtp_auth) {
             (Some(u), Some(p)) => Some((u, p)),
             (None, Some(p)) => address.as_ref().map(|a| (a.to_string(), p)),
             (Some(_), None) => {
-                if smtp.password.is_none() && smtp.password_file.is_none() {
+                if smtp.password.is_none()
+                    && smtp.password_file.is_none()
+                    && smtp.oauth2_token_command.is_none()
+                {
                     c.add(
                         "smtp.password",
                         "smtp.username is set but no password",
-                        "set smtp.password_file, smtp.password or FRONTDESK__SMTP__PASSWORD, or remove smtp.username for an unauthenticated relay",
+                        "set smtp.password_file, smtp.password, FRONTDESK__SMTP__PASSWORD or smtp.oauth2_token_command (XOAUTH2), or remove smtp.username for an unauthenticated relay",
                     );
                 }
                 None
@@ -1409,8 +1529,7 @@ impl RawConfig {
             }
         }
 
-        let (Some(address), Some(imap_password), true) = (address, imap_password, c.0.is_empty())
-        else {
+        let (Some(address), Some(imap_auth), true) = (address, imap_auth, c.0.is_empty()) else {
             return Err(ConfigError::Invalid {
                 file: file.to_path_buf(),
                 problems: c.0,
@@ -1443,7 +1562,7 @@ impl RawConfig {
                 tls: imap.tls,
                 ca_file: imap.ca_file.clone(),
                 username: imap.username.clone().unwrap_or_else(|| address.to_string()),
-                password: imap_password,
+                auth: imap_auth,
                 mailbox: imap.mailbox.clone(),
                 processed_mailbox: imap.processed_mailbox.clone(),
                 idle_renew: secs(imap.idle_renew_minutes * 60),
@@ -1553,6 +1672,13 @@ team = "billing"
         Vec::new()
     }
 
+    fn password(auth: &Auth) -> &str {
+        match auth {
+            Auth::Password(p) => p.expose(),
+            Auth::OAuth2(s) => panic!("expected a password, got {s:?}"),
+        }
+    }
+
     #[test]
     fn spec_example_keys_are_enough() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1576,7 +1702,7 @@ team = "billing"
             ("FRONTDESK__IMAP__PORT".to_string(), "2143".to_string()),
         ];
         let cfg = Config::load_with_env(&write(&dir, SPEC_EXAMPLE), env).expect("valid");
-        assert_eq!(cfg.imap.password.expose(), "from-env");
+        assert_eq!(password(&cfg.imap.auth), "from-env");
         assert_eq!(cfg.imap.port, 2143);
     }
 
@@ -1590,7 +1716,7 @@ team = "billing"
             &format!("password_file = {:?}", pw.display().to_string()),
         );
         let cfg = Config::load_with_env(&write(&dir, &text), no_env()).expect("valid");
-        assert_eq!(cfg.imap.password.expose(), "s3cret");
+        assert_eq!(password(&cfg.imap.auth), "s3cret");
         assert!(
             !format!("{cfg:?}").contains("s3cret"),
             "secrets must not appear in Debug"
@@ -1662,6 +1788,127 @@ team = "billing"
         let err = Config::load_with_env(&write(&dir, &text), no_env()).expect_err("refused");
         assert!(
             err.to_string().contains("FRONTDESK__IMAP__PASSWORD"),
+            "{err}"
+        );
+    }
+
+    const IMAP_TOKEN_COMMAND: &str =
+        "oauth2_token_command = \"oauth2-helper --client-secret not-for-logs support\"";
+
+    #[test]
+    fn an_oauth2_token_command_replaces_the_password() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = SPEC_EXAMPLE.replacen("password = \"from-file\"", IMAP_TOKEN_COMMAND, 1);
+        let cfg = Config::load_with_env(&write(&dir, &text), no_env()).expect("valid");
+        let Auth::OAuth2(source) = &cfg.imap.auth else {
+            panic!("expected XOAUTH2, got {:?}", cfg.imap.auth);
+        };
+        assert_eq!(source.key(), "imap.oauth2_token_command");
+        assert_eq!(cfg.imap.auth.mechanism(), "XOAUTH2");
+        assert!(
+            !format!("{cfg:?}").contains("not-for-logs"),
+            "the command line stays out of Debug"
+        );
+        // The SMTP side still uses its password.
+        let Some((_, Auth::Password(_))) = &cfg.smtp.credentials else {
+            panic!("smtp: {:?}", cfg.smtp.credentials);
+        };
+        // Without secrets (the ops commands) the command is kept and never run.
+        let path = write(&dir, &text);
+        let cfg = Config::load_without_secrets(&path).expect("valid");
+        assert_eq!(cfg.imap.auth.mechanism(), "XOAUTH2");
+    }
+
+    #[test]
+    fn token_command_lifetime_timeout_and_environment_override() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = SPEC_EXAMPLE.replacen(
+            "password = \"smtp-secret\"",
+            "oauth2_token_command = \"cat /run/token\"\noauth2_token_lifetime_minutes = 0\noauth2_token_timeout_seconds = 5",
+            1,
+        );
+        let env = vec![(
+            "FRONTDESK__SMTP__OAUTH2_TOKEN_COMMAND".to_string(),
+            "from-env-helper".to_string(),
+        )];
+        let cfg = Config::load_with_env(&write(&dir, &text), env).expect("valid");
+        let Some((user, Auth::OAuth2(source))) = &cfg.smtp.credentials else {
+            panic!("smtp: {:?}", cfg.smtp.credentials);
+        };
+        assert_eq!(user, "support@example.test");
+        let shown = format!("{source:?}");
+        assert!(shown.contains("smtp.oauth2_token_command"), "{shown}");
+        assert!(
+            shown.contains("lifetime: 0ns") && shown.contains("timeout: 5s"),
+            "{shown}"
+        );
+        // The environment variable reached the command (seen through a failing run).
+        let err = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(source.token())
+            .expect_err("no such helper")
+            .to_string();
+        assert!(err.contains("from-env-helper: not found"), "{err}");
+    }
+
+    #[test]
+    fn a_token_command_with_a_password_is_refused_with_key_and_fix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = SPEC_EXAMPLE.replacen(
+            "password = \"from-file\"",
+            &format!("password = \"from-file\"\n{IMAP_TOKEN_COMMAND}"),
+            1,
+        );
+        let err = Config::load_with_env(&write(&dir, &text), no_env()).expect_err("refused");
+        let msg = err.to_string();
+        assert!(msg.contains("imap.oauth2_token_command: both"), "{msg}");
+        assert!(
+            msg.contains("fix: keep only imap.oauth2_token_command"),
+            "{msg}"
+        );
+
+        let text = SPEC_EXAMPLE.replacen(
+            "password = \"smtp-secret\"",
+            "password_file = \"/run/smtp\"\noauth2_token_command = \" \"",
+            1,
+        );
+        let err = Config::load_with_env(&write(&dir, &text), no_env()).expect_err("refused");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("smtp.oauth2_token_command: both oauth2_token_command and password_file"),
+            "{msg}"
+        );
+
+        let text = SPEC_EXAMPLE.replacen(
+            "password = \"from-file\"",
+            "oauth2_token_command = \"  \"",
+            1,
+        );
+        let err = Config::load_with_env(&write(&dir, &text), no_env()).expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("imap.oauth2_token_command: is empty"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_credential_mentions_the_token_command() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = SPEC_EXAMPLE.replace("password = \"from-file\"\n", "");
+        let err = Config::load_with_env(&write(&dir, &text), no_env()).expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("imap.oauth2_token_command (XOAUTH2)"),
+            "{err}"
+        );
+        let text = SPEC_EXAMPLE.replace("password = \"smtp-secret\"\n", "");
+        let err = Config::load_with_env(&write(&dir, &text), no_env()).expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("smtp.oauth2_token_command (XOAUTH2)"),
             "{err}"
         );
     }

@@ -26,8 +26,9 @@ use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tracing::{debug, info, warn};
 
 use crate::compose::{Alert, ops_alert};
-use crate::config::{Imap, TlsMode};
+use crate::config::{Auth, Imap, TlsMode};
 use crate::metrics::Metrics;
+use crate::oauth2::{AccessToken, ImapXOAuth2, TokenError, TokenSource};
 use crate::pipeline::Processor;
 use crate::reload::Live;
 use crate::store::{Cursor, Fetched, Outcome, Store, StoreError};
@@ -70,6 +71,9 @@ pub enum IngestError {
     /// The server or the connection failed a command.
     #[error("IMAP {0}: {1}")]
     Imap(&'static str, async_imap::error::Error),
+    /// `imap.oauth2_token_command` gave no token.
+    #[error(transparent)]
+    Token(#[from] TokenError),
     /// The mailbox has no UIDVALIDITY: nothing can be tracked safely.
     #[error("mailbox {0} reports no UIDVALIDITY")]
     NoUidValidity(String),
@@ -207,9 +211,13 @@ async fn login(
     cfg: &Imap,
     client: Client<Box<dyn ImapStream>>,
 ) -> Result<ImapSession, IngestError> {
+    let password = match &cfg.auth {
+        Auth::Password(password) => password,
+        Auth::OAuth2(source) => return xoauth2_login(cfg, source, client).await,
+    };
     match tokio::time::timeout(
         cfg.command_timeout,
-        client.login(&cfg.username, cfg.password.expose()),
+        client.login(&cfg.username, password.expose()),
     )
     .await
     {
@@ -219,6 +227,64 @@ async fn login(
             detail: e.to_string(),
         }),
         Ok(Ok(session)) => Ok(session),
+    }
+}
+
+/// `AUTHENTICATE XOAUTH2` with a token from the command. A refused token (it may have been
+/// revoked, or the command printed one that had expired) is dropped and the command run
+/// again, once per connection attempt; a second refusal is the caller's to back off from.
+async fn xoauth2_login(
+    cfg: &Imap,
+    source: &TokenSource,
+    client: Client<Box<dyn ImapStream>>,
+) -> Result<ImapSession, IngestError> {
+    let token = source.token().await?;
+    let client = match authenticate(cfg, client, &token).await? {
+        Authenticated::Yes(session) => return Ok(session),
+        Authenticated::Refused(_, client) => client,
+    };
+    source.reject(&token).await;
+    let token = source.token().await?;
+    match authenticate(cfg, client, &token).await? {
+        Authenticated::Yes(session) => Ok(session),
+        Authenticated::Refused(detail, _) => {
+            source.reject(&token).await;
+            Err(IngestError::Login {
+                user: cfg.username.clone(),
+                detail: format!(
+                    "AUTHENTICATE XOAUTH2 answered NO ({detail}), also with the token of a fresh run of {}",
+                    source.key()
+                ),
+            })
+        }
+    }
+}
+
+/// How one `AUTHENTICATE XOAUTH2` ended, short of a connection failure.
+enum Authenticated {
+    Yes(ImapSession),
+    /// The server answered NO (with this text): the token was not accepted.
+    Refused(String, Client<Box<dyn ImapStream>>),
+}
+
+async fn authenticate(
+    cfg: &Imap,
+    client: Client<Box<dyn ImapStream>>,
+    token: &AccessToken,
+) -> Result<Authenticated, IngestError> {
+    let auth = ImapXOAuth2::new(&cfg.username, token);
+    // A server that sends an untagged line before its `+` leaves async-imap waiting for a
+    // continuation forever: only this timeout ends that.
+    match tokio::time::timeout(cfg.command_timeout, client.authenticate("XOAUTH2", auth)).await {
+        Err(_) => Err(IngestError::Timeout("AUTHENTICATE XOAUTH2")),
+        Ok(Ok(session)) => Ok(Authenticated::Yes(session)),
+        Ok(Err((async_imap::error::Error::No(text), client))) => {
+            Ok(Authenticated::Refused(text, client))
+        }
+        Ok(Err((e, _))) => Err(IngestError::Login {
+            user: cfg.username.clone(),
+            detail: format!("AUTHENTICATE XOAUTH2: {e}"),
+        }),
     }
 }
 

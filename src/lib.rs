@@ -8,6 +8,7 @@
 //! |------------|---------|
 //! | [`config`]   | TOML + environment → validated [`config::Config`], every problem with key and fix |
 //! | [`ingest`]   | IMAP edge: IDLE/poll loop, fetch by UID, store raw, hand to the pipeline |
+//! | [`oauth2`]   | XOAUTH2 access tokens from `oauth2_token_command`, cached until they expire |
 //! | [`parse`]    | raw bytes → [`parse::ParsedMail`] (pure) |
 //! | [`classify`] | may this be auto-answered? RFC 3834 → [`classify::Classified`] (pure) |
 //! | [`thread`]   | which ticket does it join? (pure) |
@@ -34,6 +35,7 @@ pub mod daemon;
 pub mod hours;
 pub mod ingest;
 pub mod metrics;
+pub mod oauth2;
 pub mod ops;
 pub mod outbox;
 pub mod parse;

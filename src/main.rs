@@ -492,8 +492,13 @@ async fn check_config(cfg: Config, connect: bool) -> anyhow::Result<()> {
     );
     println!("  state_dir  {}", cfg.service.state_dir.display());
     println!(
-        "  imap       {}:{} tls={:?} user={} mailbox={}",
-        cfg.imap.host, cfg.imap.port, cfg.imap.tls, cfg.imap.username, cfg.imap.mailbox
+        "  imap       {}:{} tls={:?} user={} ({}) mailbox={}",
+        cfg.imap.host,
+        cfg.imap.port,
+        cfg.imap.tls,
+        cfg.imap.username,
+        cfg.imap.auth.mechanism(),
+        cfg.imap.mailbox
     );
     println!(
         "  smtp       {}:{} tls={:?} auth={}",
@@ -503,7 +508,10 @@ async fn check_config(cfg: Config, connect: bool) -> anyhow::Result<()> {
         cfg.smtp
             .credentials
             .as_ref()
-            .map_or("none", |(u, _)| u.as_str())
+            .map_or("none".to_string(), |(u, a)| format!(
+                "{u} ({})",
+                a.mechanism()
+            ))
     );
     println!("  agents     {}", cfg.agents.len());
     println!(

@@ -7,16 +7,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use lettre::address::Envelope;
-use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+use lettre::transport::smtp::response::Response;
+use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::{Notify, watch};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
-use crate::config::{RetryPolicy, Smtp, TlsMode};
+use crate::config::{Auth, RetryPolicy, Smtp, TlsMode};
 use crate::metrics::Metrics;
+use crate::oauth2::{AccessToken, TokenError, TokenSource};
 use crate::store::{OutboxEntry, Store, StoreError};
 use crate::types::{UnixTime, message_id_hash, now};
 
@@ -38,7 +41,7 @@ pub enum TransportError {
 
 /// Builds the pooled SMTP transport. Must run inside the tokio runtime (lettre spawns its
 /// pool reaper there).
-pub fn build_transport(cfg: &Smtp) -> Result<AsyncSmtpTransport<Tokio1Executor>, TransportError> {
+pub fn build_transport(cfg: &Smtp) -> Result<SmtpTransport, TransportError> {
     let tls_params = || -> Result<TlsParameters, TransportError> {
         let mut b = TlsParameters::builder(cfg.host.clone());
         if let Some(path) = &cfg.ca_file {
@@ -62,15 +65,193 @@ pub fn build_transport(cfg: &Smtp) -> Result<AsyncSmtpTransport<Tokio1Executor>,
         TlsMode::Starttls => builder.tls(Tls::Required(tls_params()?)),
         TlsMode::Implicit => builder.tls(Tls::Wrapper(tls_params()?)),
     };
-    if let Some((user, password)) = &cfg.credentials {
-        builder = builder
+    let pools = match &cfg.credentials {
+        None => Pools::Fixed(builder.build()),
+        Some((user, Auth::Password(password))) => Pools::Fixed(
+            builder
+                .credentials(Credentials::new(
+                    user.clone(),
+                    password.expose().to_string(),
+                ))
+                .authentication(vec![Mechanism::Plain, Mechanism::Login])
+                .build(),
+        ),
+        Some((user, Auth::OAuth2(source))) => Pools::OAuth2(Box::new(XOAuth2Pools {
+            builder,
+            user: user.clone(),
+            source: source.clone(),
+            current: std::sync::Mutex::new(None),
+        })),
+    };
+    Ok(SmtpTransport {
+        user: cfg.credentials.as_ref().map(|(user, _)| user.clone()),
+        pools,
+    })
+}
+
+/// The pooled SMTP transport, logged in with a password, with XOAUTH2, or not at all.
+///
+/// lettre fixes a pool's credentials when it is built, so with XOAUTH2 every new token gets
+/// a new pool (connections of the old one finish the mail they carry and close). A refused
+/// XOAUTH2 login drops the token, runs `smtp.oauth2_token_command` again and tries once more.
+pub struct SmtpTransport {
+    /// The login name, if we log in.
+    user: Option<String>,
+    pools: Pools,
+}
+
+enum Pools {
+    /// No login, or a password: one pool for good.
+    Fixed(AsyncSmtpTransport<Tokio1Executor>),
+    /// One pool per access token.
+    OAuth2(Box<XOAuth2Pools>),
+}
+
+struct XOAuth2Pools {
+    /// Everything but the credentials.
+    builder: AsyncSmtpTransportBuilder,
+    user: String,
+    source: TokenSource,
+    /// The pool, and the serial of the token it logs in with.
+    current: std::sync::Mutex<Option<(u64, AsyncSmtpTransport<Tokio1Executor>)>>,
+}
+
+impl XOAuth2Pools {
+    /// The pool for the current token, built anew when the token changed.
+    async fn pool(&self) -> Result<(AsyncSmtpTransport<Tokio1Executor>, AccessToken), SmtpError> {
+        let token = self.source.token().await?;
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((serial, pool)) = current.as_ref()
+            && *serial == token.serial()
+        {
+            return Ok((pool.clone(), token));
+        }
+        let pool = self
+            .builder
+            .clone()
             .credentials(Credentials::new(
-                user.clone(),
-                password.expose().to_string(),
+                self.user.clone(),
+                token.expose().to_string(),
             ))
-            .authentication(vec![Mechanism::Plain, Mechanism::Login]);
+            .authentication(vec![Mechanism::Xoauth2])
+            .build();
+        debug!(
+            event = "smtp.new-pool",
+            run = token.serial(),
+            "new access token: new SMTP connection pool"
+        );
+        *current = Some((token.serial(), pool.clone()));
+        Ok((pool, token))
     }
-    Ok(builder.build())
+}
+
+/// Why a send (or a connection test) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpError {
+    /// The server refused our login.
+    #[error(
+        "SMTP login{} refused: {detail}; {fix}",
+        .user.as_deref().map(|u| format!(" as {u}")).unwrap_or_default()
+    )]
+    LoginRefused {
+        /// The login name, if we log in at all.
+        user: Option<String>,
+        /// The server's answer.
+        detail: String,
+        /// What to check.
+        fix: &'static str,
+    },
+    /// `smtp.oauth2_token_command` gave no token.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// Anything else: the server's reply to the mail, the network, TLS.
+    #[error(transparent)]
+    Smtp(#[from] lettre::transport::smtp::Error),
+}
+
+impl SmtpError {
+    /// Our login failed: the configuration's (or the token helper's) fault, not the mail's.
+    pub fn is_login_failure(&self) -> bool {
+        matches!(self, SmtpError::LoginRefused { .. } | SmtpError::Token(_))
+    }
+
+    /// A 5xx reply to the mail.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, SmtpError::Smtp(e) if e.is_permanent())
+    }
+
+    /// lettre refused to send it (e.g. an address the server cannot take).
+    pub fn is_client(&self) -> bool {
+        matches!(self, SmtpError::Smtp(e) if e.is_client())
+    }
+}
+
+/// Whether lettre's error is the server refusing our login: an RFC 4954 reply code, or, with
+/// XOAUTH2, the error challenge (`334` + base64 JSON) that Gmail and Dovecot send for a bad
+/// token, which lettre cannot answer and reports as a client error.
+fn is_login_refusal(e: &lettre::transport::smtp::Error, xoauth2: bool) -> bool {
+    e.status().is_some_and(|c| is_auth_failure(&c.to_string()))
+        || (xoauth2 && e.is_client() && e.to_string().contains("does not expect a challenge"))
+}
+
+impl SmtpTransport {
+    /// Sends `raw` to the envelope's recipients.
+    pub async fn send_raw(&self, envelope: &Envelope, raw: &[u8]) -> Result<Response, SmtpError> {
+        self.logged_in(|pool| Box::pin(async move { pool.send_raw(envelope, raw).await }))
+            .await
+    }
+
+    /// Connects and logs in (a pooled connection is kept), as `check-config --connect` does.
+    pub async fn test_connection(&self) -> Result<bool, SmtpError> {
+        self.logged_in(|pool| Box::pin(async move { pool.test_connection().await }))
+            .await
+    }
+
+    async fn logged_in<'a, T>(
+        &self,
+        op: impl Fn(
+            AsyncSmtpTransport<Tokio1Executor>,
+        ) -> BoxFuture<'a, Result<T, lettre::transport::smtp::Error>>,
+    ) -> Result<T, SmtpError> {
+        let oauth2 = match &self.pools {
+            Pools::Fixed(pool) => {
+                return op(pool.clone()).await.map_err(|e| {
+                    if is_login_refusal(&e, false) {
+                        self.refused(e, "check smtp.username and smtp.password")
+                    } else {
+                        SmtpError::Smtp(e)
+                    }
+                });
+            }
+            Pools::OAuth2(oauth2) => oauth2,
+        };
+        let (pool, token) = oauth2.pool().await?;
+        match op(pool).await {
+            Err(e) if is_login_refusal(&e, true) => oauth2.source.reject(&token).await,
+            other => return other.map_err(SmtpError::Smtp),
+        }
+        let (pool, token) = oauth2.pool().await?;
+        match op(pool).await {
+            Err(e) if is_login_refusal(&e, true) => {
+                oauth2.source.reject(&token).await;
+                Err(self.refused(
+                    e,
+                    "a fresh token from smtp.oauth2_token_command was refused too: check that it is for this user and grants SMTP",
+                ))
+            }
+            other => other.map_err(SmtpError::Smtp),
+        }
+    }
+
+    fn refused(&self, e: lettre::transport::smtp::Error, fix: &'static str) -> SmtpError {
+        let user = self.user.clone();
+        let detail = if e.status().is_some() {
+            e.to_string()
+        } else {
+            "it answered AUTH XOAUTH2 with an error challenge (the token is not accepted)".into()
+        };
+        SmtpError::LoginRefused { user, detail, fix }
+    }
 }
 
 /// The delay before attempt `attempts + 1`, after `attempts` failures: `initial · 2^(n-1)`,
@@ -102,7 +283,7 @@ pub enum SendResult {
 /// The outbox worker.
 pub struct Outbox {
     store: Store,
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: SmtpTransport,
     cfg: Smtp,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
@@ -113,7 +294,7 @@ impl Outbox {
     /// new mail is queued. Sends, retries and dead letters are counted in `metrics`.
     pub fn new(
         store: Store,
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        transport: SmtpTransport,
         cfg: Smtp,
         wake: Arc<Notify>,
         metrics: Arc<Metrics>,
@@ -241,13 +422,9 @@ impl Outbox {
                 resp.code(),
                 resp.message().collect::<Vec<_>>().join(" ")
             )),
-            // A refused login is the configuration's fault, not the mail's: keep retrying
-            // (loudly) instead of dead-lettering every queued mail.
-            Ok(Err(e)) if e.status().is_some_and(|c| is_auth_failure(&c.to_string())) => {
-                SendResult::Retry(format!(
-                    "SMTP login refused (check smtp.username/password): {e}"
-                ))
-            }
+            // A refused login (or no token) is the configuration's fault, not the mail's: keep
+            // retrying (loudly) instead of dead-lettering every queued mail.
+            Ok(Err(e)) if e.is_login_failure() => SendResult::Retry(e.to_string()),
             Ok(Err(e)) if e.is_permanent() => SendResult::Failure(e.to_string()),
             // The client refused to send it (e.g. the server lacks SMTPUTF8 for this
             // address): retrying for days cannot help.
@@ -267,6 +444,18 @@ mod tests {
         assert!(is_auth_failure("530"));
         assert!(!is_auth_failure("550"));
         assert!(!is_auth_failure("421"));
+    }
+
+    #[test]
+    fn an_xoauth2_error_challenge_is_a_refused_login() {
+        // lettre cannot answer the error challenge and reports a client error: if its wording
+        // changes, this test (not a dead letter in production) says so.
+        let creds = Credentials::new("u@example.test".into(), "token".into());
+        let err = Mechanism::Xoauth2
+            .response(&creds, Some(r#"{"status":"401","schemes":"bearer"}"#))
+            .expect_err("XOAUTH2 expects no challenge");
+        assert!(is_login_refusal(&err, true), "{err}");
+        assert!(!is_login_refusal(&err, false), "only with XOAUTH2: {err}");
     }
 
     #[test]

@@ -107,6 +107,39 @@ fn broken_template_override_is_caught_by_check_config() {
 }
 
 #[test]
+fn the_examples_xoauth2_lines_are_a_valid_login() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The documented lines, uncommented, in place of both passwords.
+    let text: String = runnable_example(&dir)
+        .lines()
+        .filter(|l| !l.starts_with("password = "))
+        .map(|l| {
+            l.strip_prefix("# oauth2_")
+                .map_or(l.to_string(), |k| format!("oauth2_{k}"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(
+        text.matches("\noauth2_token_command = ").count(),
+        2,
+        "{text}"
+    );
+    let path = write_config(&dir, &text);
+    let out = frontdesk(&["check-config", "--config", &path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("user=support@example.com (XOAUTH2)")
+            && stdout.contains("auth=support@example.com (XOAUTH2)"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn ops_commands_work_without_the_service_secrets() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Secrets point at files this user cannot read (as under systemd's LoadCredential=).

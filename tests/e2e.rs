@@ -21,6 +21,9 @@
 //! - `an_agents_forward_opens_the_customers_ticket`
 //! - `systemd_is_told_ready_watchdog_and_stopping`
 //! - `ops_commands_work_beside_the_running_daemon`
+//! - `xoauth2_logins_acknowledge_and_reuse_the_cached_token`
+//! - `xoauth2_refused_or_failing_tokens_are_clear_errors_not_dead_letters`
+//! - `xoauth2_refused_token_is_replaced_by_running_the_command_again`
 
 mod common;
 
@@ -1321,4 +1324,324 @@ async fn ops_commands_work_beside_the_running_daemon() {
     d.stop().await;
     // And directly on the store once it is free again.
     assert_eq!(d.cli_json(&["agents", "list"])[0]["away"], true);
+}
+
+/// Token helpers for `oauth2_token_command`, as an operator's OAuth2 script would be: run N
+/// of helper NAME prints its N-th output (the last one again after that) and counts its runs.
+struct TokenHelper {
+    dir: tempfile::TempDir,
+}
+
+impl TokenHelper {
+    fn new() -> TokenHelper {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("token-helper.sh"),
+            r#"dir=$(dirname "$0")
+n=$(( $(cat "$dir/$1.runs" 2>/dev/null || echo 0) + 1 ))
+echo "$n" > "$dir/$1.runs"
+out="$dir/$1.out.$n"
+[ -f "$out" ] || out="$dir/$1.out.last"
+cat "$out"
+"#,
+        )
+        .expect("helper script");
+        TokenHelper { dir }
+    }
+
+    /// The configuration line for helper `name` printing `outputs`, one per run.
+    fn command(&self, name: &str, outputs: &[&str]) -> String {
+        for (i, out) in outputs.iter().enumerate() {
+            let file = self.dir.path().join(format!("{name}.out.{}", i + 1));
+            std::fs::write(file, format!("{out}\n")).expect("helper output");
+        }
+        let last = outputs.last().expect("at least one output");
+        std::fs::write(
+            self.dir.path().join(format!("{name}.out.last")),
+            format!("{last}\n"),
+        )
+        .expect("helper output");
+        format!(
+            "oauth2_token_command = \"sh {} {name}\"",
+            self.dir.path().join("token-helper.sh").display()
+        )
+    }
+
+    /// How often helper `name` ran.
+    fn runs(&self, name: &str) -> u32 {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.runs")))
+            .ok()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+fn oauth_token(stack: &Stack) -> String {
+    assert!(
+        !stack.oauth_token.is_empty(),
+        "stack.env has no STACK_OAUTH_TOKEN: restart the stack with this scripts/mailstack"
+    );
+    stack.oauth_token.clone()
+}
+
+fn json_token(token: &str) -> String {
+    format!(r#"{{"access_token": "{token}", "expires_in": 3599, "token_type": "Bearer"}}"#)
+}
+
+/// Postfix recorded a submission by `user` that logged in with XOAUTH2.
+async fn smtp_xoauth2_login_seen(stack: &Stack, user: &str) {
+    let line = format!("sasl_method=XOAUTH2, sasl_username={user}");
+    eventually(
+        std::time::Duration::from_secs(10),
+        "Postfix to log an XOAUTH2 submission",
+        async || stack.maillog().contains(&line).then_some(()),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn xoauth2_logins_acknowledge_and_reuse_the_cached_token() {
+    let stack = Stack::get();
+    let token = oauth_token(&stack);
+    let helper = TokenHelper::new();
+    // Over implicit TLS, as with Gmail (993/465); a bare token for IMAP, JSON for SMTP.
+    let mut d = Daemon::start(
+        &stack,
+        Options {
+            transport: Transport::Implicit,
+            imap_login: Some(helper.command("imap", &[&token])),
+            smtp_login: Some(helper.command("smtp", &[&json_token(&token)])),
+            ..Options::default()
+        },
+    )
+    .await;
+    assert_eq!(helper.runs("imap"), 1, "the IMAP login ran the command");
+
+    let ivy = format!("{}@customer.test", unique("ivy"));
+    send_customer_mail(&stack, "Ivy Ince", &ivy, &d.support, "OAuth", "Hello.").await;
+    let ack = wait_for_mail(&stack, &ivy, 1).await;
+    assert!(
+        ack[0].text().contains("Hello Ivy Ince,"),
+        "{}",
+        ack[0].text()
+    );
+    // The stack also takes unauthenticated mail from loopback: prove the login happened.
+    smtp_xoauth2_login_seen(&stack, &d.support).await;
+    wait_quiet(&stack, &d).await;
+    assert_eq!(
+        helper.runs("smtp"),
+        1,
+        "one token for the ack and the notification"
+    );
+
+    // A reconnect (and more mail) reuses the cached tokens.
+    stack.script(&["kick", &d.support]);
+    eventually(
+        std::time::Duration::from_secs(20),
+        "a second IMAP session",
+        async || (d.events("imap.connected").len() >= 2).then_some(()),
+    )
+    .await;
+    let jon = format!("{}@customer.test", unique("jon"));
+    send_customer_mail(&stack, "Jon Jay", &jon, &d.support, "Again", "Hi.").await;
+    wait_for_mail(&stack, &jon, 1).await;
+    wait_quiet(&stack, &d).await;
+    assert_eq!(
+        helper.runs("imap"),
+        1,
+        "the reconnect used the cached token"
+    );
+    assert_eq!(helper.runs("smtp"), 1, "the SMTP pool kept its token");
+    assert!(d.events("oauth2.rejected").is_empty());
+
+    // check-config --connect logs in the same way (its own process: one run each).
+    let check = d.cli_output(&["check-config", "--connect"]);
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "check-config --connect: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        stdout.contains("imap login ok") && stdout.contains("smtp login ok"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("user={} (XOAUTH2)", d.support)),
+        "{stdout}"
+    );
+    assert_eq!((helper.runs("imap"), helper.runs("smtp")), (2, 2));
+
+    d.stop().await;
+    assert!(!d.log_text().contains(&token), "the token is never logged");
+    assert!(!stdout.contains(&token));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn xoauth2_refused_or_failing_tokens_are_clear_errors_not_dead_letters() {
+    let stack = Stack::get();
+    let token = oauth_token(&stack);
+    let helper = TokenHelper::new();
+    let wrong = "wrong-token-4711";
+
+    // A token the server refuses: the command runs once more, then a clear error.
+    let d = Daemon::configure(
+        &stack,
+        Options {
+            imap_login: Some(helper.command("wrong", &[wrong])),
+            ..Options::default()
+        },
+    );
+    let out = d.cli_output(&["check-config", "--connect"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a refused token must fail");
+    assert!(
+        stderr.contains(&format!("login as {} refused", d.support)),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("AUTHENTICATE XOAUTH2") && stderr.contains("imap.oauth2_token_command"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(wrong),
+        "the token stays out of errors: {stderr}"
+    );
+    assert_eq!(helper.runs("wrong"), 2, "refused, run again once, given up");
+
+    // The stack's password is no token: XOAUTH2 really checks the token.
+    let d = Daemon::configure(
+        &stack,
+        Options {
+            imap_login: Some(helper.command("password", &[&stack.password])),
+            ..Options::default()
+        },
+    );
+    let out = d.cli_output(&["check-config", "--connect"]);
+    assert!(!out.status.success(), "the password is not a bearer token");
+
+    // A failing command: the key and the first line of its stderr, nothing of its stdout.
+    let d = Daemon::configure(
+        &stack,
+        Options {
+            imap_login: Some(
+                "oauth2_token_command = \"echo half-a-token; echo 'invalid_grant: refresh token revoked' >&2; echo more >&2; exit 3\"".into(),
+            ),
+            ..Options::default()
+        },
+    );
+    let out = d.cli_output(&["check-config", "--connect"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(
+            "imap.oauth2_token_command failed (exit status: 3): invalid_grant: refresh token revoked"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("more") && !stderr.contains("half-a-token"),
+        "{stderr}"
+    );
+
+    // SMTP: a refused token keeps the mail queued for a retry; it is no dead letter.
+    let mut d = Daemon::start(
+        &stack,
+        Options {
+            imap_login: Some(helper.command("imap", &[&token])),
+            smtp_login: Some(helper.command("smtp-wrong", &[&json_token(wrong)])),
+            ..Options::default()
+        },
+    )
+    .await;
+    let kim = format!("{}@customer.test", unique("kim"));
+    send_customer_mail(&stack, "Kim Kerr", &kim, &d.support, "Refused", "Hello?").await;
+    eventually(
+        std::time::Duration::from_secs(30),
+        "the outbox's first attempt",
+        async || {
+            (!d.events("outbox.retry").is_empty() || !d.events("outbox.dead").is_empty())
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(d.events("outbox.dead").is_empty(), "no dead letters");
+    let retry = &d.events("outbox.retry")[0];
+    let error = retry["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        error.contains(&format!("SMTP login as {} refused", d.support))
+            && error.contains("smtp.oauth2_token_command"),
+        "{error}"
+    );
+    assert!(
+        helper.runs("smtp-wrong") >= 2,
+        "the command ran again after the refusal"
+    );
+    assert!(
+        !stack
+            .maillog()
+            .contains(&format!("sasl_username={}", d.support)),
+        "nothing was submitted with the refused token"
+    );
+    d.stop().await;
+    let log = d.log_text();
+    assert!(
+        !log.contains(wrong) && !log.contains(&token),
+        "tokens are never logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn xoauth2_refused_token_is_replaced_by_running_the_command_again() {
+    let stack = Stack::get();
+    let token = oauth_token(&stack);
+    let stale = "stale-token-0815";
+    let helper = TokenHelper::new();
+    // Both helpers print a token the server no longer takes first (with an hour to live, so
+    // it is cached), then the good one.
+    let mut d = Daemon::start(
+        &stack,
+        Options {
+            imap_login: Some(helper.command("imap", &[stale, &token])),
+            smtp_login: Some(helper.command("smtp", &[&json_token(stale), &json_token(&token)])),
+            ..Options::default()
+        },
+    )
+    .await;
+    assert_eq!(helper.runs("imap"), 2, "refused, run again, logged in");
+    assert!(
+        d.events("imap.disconnected").is_empty(),
+        "the first connection logged in, without a reconnect and its backoff"
+    );
+    let rejected = d.events("oauth2.rejected");
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0]["key"], "imap.oauth2_token_command");
+
+    let lou = format!("{}@customer.test", unique("lou"));
+    send_customer_mail(&stack, "Lou Lark", &lou, &d.support, "Stale", "Hello.").await;
+    wait_for_mail(&stack, &lou, 1).await;
+    smtp_xoauth2_login_seen(&stack, &d.support).await;
+    wait_quiet(&stack, &d).await;
+    assert_eq!(helper.runs("smtp"), 2, "refused, run again, sent");
+    assert!(
+        d.events("outbox.retry").is_empty(),
+        "the refused token was replaced within the attempt: {:?}",
+        d.events("outbox.retry")
+    );
+    assert_eq!(d.sent("Acknowledgement"), 1);
+    assert!(d.events("outbox.dead").is_empty());
+    assert!(
+        d.events("oauth2.rejected")
+            .iter()
+            .any(|e| e["key"] == "smtp.oauth2_token_command")
+    );
+    d.stop().await;
+    let log = d.log_text();
+    assert!(
+        !log.contains(stale) && !log.contains(&token),
+        "tokens are never logged"
+    );
 }

@@ -29,6 +29,9 @@ pub struct Stack {
     pub imaps_port: u16,
     pub ca_file: PathBuf,
     pub password: String,
+    /// The bearer token every test user logs in with over XOAUTH2 (empty for a stack
+    /// started by an older `scripts/mailstack`).
+    pub oauth_token: String,
 }
 
 impl Stack {
@@ -76,6 +79,7 @@ impl Stack {
                 .map(PathBuf::from)
                 .expect("STACK_CA_FILE"),
             password: vars.get("STACK_PASSWORD").cloned().expect("STACK_PASSWORD"),
+            oauth_token: vars.get("STACK_OAUTH_TOKEN").cloned().unwrap_or_default(),
         }
     }
 
@@ -88,6 +92,11 @@ impl Stack {
             .status()
             .expect("run scripts/mailstack");
         assert!(status.success(), "scripts/mailstack {args:?} failed");
+    }
+
+    /// Postfix's log so far (it records each client's SASL method and user).
+    pub fn maillog(&self) -> String {
+        std::fs::read_to_string(self.dir.join("postfix/maillog")).unwrap_or_default()
     }
 
     /// Whether Postfix has nothing queued (everything was delivered or bounced).
@@ -310,6 +319,10 @@ pub struct Options {
     pub ca_file: Option<PathBuf>,
     /// Extra lines for the `[imap]` section.
     pub imap_extra: String,
+    /// Replaces the `[imap]` section's `password_file` line (e.g. an `oauth2_token_command`).
+    pub imap_login: Option<String>,
+    /// Replaces the `[smtp]` section's `password_file` line.
+    pub smtp_login: Option<String>,
     /// Extra lines for the agent's `[[agents]]` entry.
     pub agent_extra: String,
     pub extra: String,
@@ -322,6 +335,8 @@ impl Default for Options {
             transport: Transport::Plain,
             ca_file: None,
             imap_extra: String::new(),
+            imap_login: None,
+            smtp_login: None,
             agent_extra: String::new(),
             extra: String::new(),
         }
@@ -395,7 +410,7 @@ host = "{host}"
 port = {imap}
 tls = "{tls}"
 {ca_line}username = "{support}"
-password_file = "{pw}"
+{imap_login}
 mailbox = "INBOX"
 {imap_extra}
 
@@ -404,7 +419,7 @@ host = "{host}"
 port = {smtp}
 tls = "{tls}"
 {ca_line}username = "{support}"
-password_file = "{pw}"
+{smtp_login}
 
 {ack_section}[[agents]]
 name = "Jason Miller"
@@ -419,7 +434,12 @@ team = "billing"
 "#,
             state = dir.path().join("state").display(),
             key = key.display(),
-            pw = pw.display(),
+            imap_login = opts
+                .imap_login
+                .unwrap_or_else(|| format!("password_file = \"{}\"", pw.display())),
+            smtp_login = opts
+                .smtp_login
+                .unwrap_or_else(|| format!("password_file = \"{}\"", pw.display())),
             imap = imap_port,
             smtp = smtp_port,
             // Only the spec example's keys unless a test asks for more.
