@@ -93,11 +93,34 @@ pub struct RawConfig {
     #[serde(default)]
     metrics: RawMetrics,
     #[serde(default)]
+    inboxes: Vec<RawInbox>,
+    alerts: Option<RawAlerts>,
+    #[serde(default)]
     agents: Vec<RawAgent>,
     #[serde(default)]
     teams: Vec<RawTeam>,
     #[serde(default)]
     routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInbox {
+    name: Option<String>,
+    address: String,
+    imap: RawImap,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    to: String,
+    #[serde(default = "default_alert_failures")]
+    after_failures: u32,
+}
+
+fn default_alert_failures() -> u32 {
+    5
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1082,6 +1105,83 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
+/// Checks one IMAP section (`imap`, `inboxes[N].imap`) and builds it; `None` when it has
+/// problems (all of them are in `c`). The login defaults to `default_username`.
+fn imap_section(
+    c: &mut Collector,
+    section: &str,
+    imap: &RawImap,
+    cred_dir: Option<&Path>,
+    default_username: String,
+) -> Option<Imap> {
+    check_tls(c, section, &imap.host, imap.tls);
+    check_ca(c, &format!("{section}.ca_file"), &imap.ca_file);
+    let auth = credential(
+        c,
+        section,
+        RawLogin {
+            password: imap.password.clone(),
+            password_file: imap.password_file.clone(),
+            oauth2_token_command: imap.oauth2_token_command.clone(),
+            oauth2_token_lifetime_minutes: imap.oauth2_token_lifetime_minutes,
+            oauth2_token_timeout_seconds: imap.oauth2_token_timeout_seconds,
+        },
+        cred_dir,
+    );
+    if auth.is_none()
+        && imap.password.is_none()
+        && imap.password_file.is_none()
+        && imap.oauth2_token_command.is_none()
+    {
+        c.add(
+            &format!("{section}.password"),
+            "no IMAP credential is configured",
+            format!("set {section}.password_file (with systemd LoadCredential=), {section}.password, FRONTDESK__IMAP__PASSWORD, or {section}.oauth2_token_command (XOAUTH2)"),
+        );
+    }
+    if !(1..=28).contains(&imap.idle_renew_minutes) {
+        c.add(
+            &format!("{section}.idle_renew_minutes"),
+            format!("{} is outside 1..=28", imap.idle_renew_minutes),
+            "RFC 2177 servers drop IDLE after 29 minutes: use 20",
+        );
+    }
+    if imap.poll_interval_seconds == 0 || imap.fetch_batch == 0 {
+        c.add(
+            &format!("{section}.poll_interval_seconds"),
+            "poll_interval_seconds and fetch_batch must be at least 1",
+            "use the defaults (30 and 50)",
+        );
+    }
+    if imap.mailbox.trim().is_empty() {
+        c.add(
+            &format!("{section}.mailbox"),
+            "is empty",
+            "use mailbox = \"INBOX\"",
+        );
+    }
+    let port = imap.port.unwrap_or(match imap.tls {
+        TlsMode::Implicit => 993,
+        _ => 143,
+    });
+    Some(Imap {
+        host: imap.host.clone(),
+        port,
+        tls: imap.tls,
+        ca_file: imap.ca_file.clone(),
+        username: imap.username.clone().unwrap_or(default_username),
+        auth: auth?,
+        mailbox: imap.mailbox.clone(),
+        processed_mailbox: imap.processed_mailbox.clone(),
+        idle_renew: secs(imap.idle_renew_minutes * 60),
+        poll_interval: secs(imap.poll_interval_seconds),
+        backfill: secs(imap.backfill_hours * 3600),
+        connect_timeout: secs(imap.connect_timeout_seconds.max(1)),
+        command_timeout: secs(imap.command_timeout_seconds.max(1)),
+        fetch_batch: imap.fetch_batch,
+    })
+}
+
 impl RawConfig {
     fn validate(
         mut self,
@@ -1100,8 +1200,16 @@ impl RawConfig {
                     *pf = None;
                 }
             }
-            if self.imap.password.is_none() && self.imap.oauth2_token_command.is_none() {
-                self.imap.password = Some(String::new());
+            for imap in
+                std::iter::once(&mut self.imap).chain(self.inboxes.iter_mut().map(|i| &mut i.imap))
+            {
+                if imap.password.is_some() || imap.password_file.is_some() {
+                    imap.password = Some(String::new());
+                    imap.password_file = None;
+                }
+                if imap.password.is_none() && imap.oauth2_token_command.is_none() {
+                    imap.password = Some(String::new());
+                }
             }
         }
         let mut c = Collector(Vec::new());
@@ -1170,50 +1278,83 @@ impl RawConfig {
             );
         }
 
-        // [imap]
-        let imap = &self.imap;
-        check_tls(&mut c, "imap", &imap.host, imap.tls);
-        check_ca(&mut c, "imap.ca_file", &imap.ca_file);
-        let imap_auth = credential(
+        // [imap] and [[inboxes]]
+        let main_imap = imap_section(
             &mut c,
             "imap",
-            RawLogin {
-                password: imap.password.clone(),
-                password_file: imap.password_file.clone(),
-                oauth2_token_command: imap.oauth2_token_command.clone(),
-                oauth2_token_lifetime_minutes: imap.oauth2_token_lifetime_minutes,
-                oauth2_token_timeout_seconds: imap.oauth2_token_timeout_seconds,
-            },
+            &self.imap,
             cred_dir,
+            address.as_ref().map(|a| a.to_string()).unwrap_or_default(),
         );
-        if imap_auth.is_none()
-            && imap.password.is_none()
-            && imap.password_file.is_none()
-            && imap.oauth2_token_command.is_none()
-        {
+        let mut inboxes = Vec::new();
+        for (n, raw) in self.inboxes.iter().enumerate() {
+            let key = format!("inboxes[{n}]");
+            let Some(inbox_address) = EmailAddress::parse(&raw.address) else {
+                c.add(
+                    &format!("{key}.address"),
+                    format!("{:?} is not an e-mail address", raw.address),
+                    "e.g. address = \"billing@example.com\"",
+                );
+                continue;
+            };
+            let name = raw
+                .name
+                .clone()
+                .unwrap_or_else(|| inbox_address.local_part().to_string());
+            let taken = address.as_ref() == Some(&inbox_address)
+                || inboxes
+                    .iter()
+                    .any(|i: &Inbox| i.address == inbox_address || i.name == name);
+            if taken {
+                c.add(
+                    &key,
+                    format!("inbox {name} <{inbox_address}> is configured twice"),
+                    "give every inbox its own address and name (the main inbox is [service] address with [imap])",
+                );
+            }
+            let imap = imap_section(
+                &mut c,
+                &format!("{key}.imap"),
+                &raw.imap,
+                cred_dir,
+                inbox_address.to_string(),
+            );
+            if let Some(imap) = imap {
+                inboxes.push(Inbox {
+                    name,
+                    address: inbox_address,
+                    imap,
+                });
+            }
+        }
+        let mut store_keys: Vec<String> = inboxes.iter().map(|i| i.imap.store_key()).collect();
+        if let Some(m) = &main_imap {
+            store_keys.push(m.store_key());
+        }
+        store_keys.sort();
+        if store_keys.windows(2).any(|w| w[0] == w[1]) {
             c.add(
-                "imap.password",
-                "no IMAP credential is configured",
-                "set imap.password_file (with systemd LoadCredential=), imap.password, FRONTDESK__IMAP__PASSWORD, or imap.oauth2_token_command (XOAUTH2)",
+                "inboxes",
+                "two inboxes watch the same mailbox of the same account",
+                "each inbox needs its own account or mailbox",
             );
         }
-        if !(1..=28).contains(&imap.idle_renew_minutes) {
-            c.add(
-                "imap.idle_renew_minutes",
-                format!("{} is outside 1..=28", imap.idle_renew_minutes),
-                "RFC 2177 servers drop IDLE after 29 minutes: use 20",
-            );
-        }
-        if imap.poll_interval_seconds == 0 || imap.fetch_batch == 0 {
-            c.add(
-                "imap.poll_interval_seconds",
-                "poll_interval_seconds and fetch_batch must be at least 1",
-                "use the defaults (30 and 50)",
-            );
-        }
-        if imap.mailbox.trim().is_empty() {
-            c.add("imap.mailbox", "is empty", "use mailbox = \"INBOX\"");
-        }
+
+        // [alerts]
+        let alerts = self.alerts.as_ref().and_then(|a| {
+            let Some(to) = EmailAddress::parse(&a.to) else {
+                c.add(
+                    "alerts.to",
+                    format!("{:?} is not an e-mail address", a.to),
+                    "e.g. to = \"ops@example.com\"",
+                );
+                return None;
+            };
+            Some(Alerts {
+                to,
+                after_failures: a.after_failures.max(1),
+            })
+        });
 
         // [smtp]
         let smtp = &self.smtp;
@@ -1529,17 +1670,13 @@ impl RawConfig {
             }
         }
 
-        let (Some(address), Some(imap_auth), true) = (address, imap_auth, c.0.is_empty()) else {
+        let (Some(address), Some(main_imap), true) = (address, main_imap, c.0.is_empty()) else {
             return Err(ConfigError::Invalid {
                 file: file.to_path_buf(),
                 problems: c.0,
             });
         };
 
-        let imap_port = imap.port.unwrap_or(match imap.tls {
-            TlsMode::Implicit => 993,
-            _ => 143,
-        });
         let smtp_port = smtp.port.unwrap_or(match smtp.tls {
             TlsMode::Implicit => 465,
             TlsMode::Starttls => 587,
@@ -1556,22 +1693,7 @@ impl RawConfig {
                 reply_tokens: self.service.reply_tokens,
                 trusted_authserv_id: self.service.trusted_authserv_id.clone(),
             },
-            imap: Imap {
-                host: imap.host.clone(),
-                port: imap_port,
-                tls: imap.tls,
-                ca_file: imap.ca_file.clone(),
-                username: imap.username.clone().unwrap_or_else(|| address.to_string()),
-                auth: imap_auth,
-                mailbox: imap.mailbox.clone(),
-                processed_mailbox: imap.processed_mailbox.clone(),
-                idle_renew: secs(imap.idle_renew_minutes * 60),
-                poll_interval: secs(imap.poll_interval_seconds),
-                backfill: secs(imap.backfill_hours * 3600),
-                connect_timeout: secs(imap.connect_timeout_seconds.max(1)),
-                command_timeout: secs(imap.command_timeout_seconds.max(1)),
-                fetch_batch: imap.fetch_batch,
-            },
+            imap: main_imap,
             smtp: Smtp {
                 host: smtp.host.clone(),
                 port: smtp_port,
@@ -1612,8 +1734,8 @@ impl RawConfig {
                 reassign: self.sla.reassign,
             },
             metrics_listen,
-            inboxes: Vec::new(),
-            alerts: None,
+            inboxes,
+            alerts,
         })
     }
 }
@@ -1732,6 +1854,48 @@ team = "billing"
         assert!(msg.contains("imap.tls"), "{msg}");
         assert!(msg.contains("fix:"), "{msg}");
         assert!(msg.contains("frontdesk.toml"), "{msg}");
+    }
+
+    #[test]
+    fn further_inboxes_are_checked_like_the_main_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let two = format!(
+            "{SPEC_EXAMPLE}\n[[inboxes]]\nname = \"billing\"\naddress = \"billing@example.test\"\n\
+             [inboxes.imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\npassword = \"b\"\n\
+             [alerts]\nto = \"ops@example.test\"\n"
+        );
+        let cfg = Config::load_with_env(&write(&dir, &two), no_env()).expect("valid");
+        let all = cfg.all_inboxes();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].name, "billing");
+        assert_eq!(
+            all[1].imap.username, "billing@example.test",
+            "login defaults to the address"
+        );
+        assert_eq!(cfg.alerts.as_ref().map(|a| a.after_failures), Some(5));
+        // Mail from either inbox is ours: the two can never answer each other.
+        let own = cfg.own_addresses();
+        assert!(
+            own.iter().any(|a| a.as_str() == "billing@example.test"),
+            "{own:?}"
+        );
+        // The billing view answers from billing@ and still knows support@ is ours.
+        let view = cfg.for_inbox(&all[1]);
+        assert_eq!(view.service.address.as_str(), "billing@example.test");
+        assert!(
+            view.own_addresses()
+                .iter()
+                .any(|a| a.as_str() == "support@example.test")
+        );
+
+        let broken = two
+            .replace("password = \"b\"\n", "")
+            .replace("billing@example.test", "support@example.test");
+        let msg = Config::load_with_env(&write(&dir, &broken), no_env())
+            .expect_err("refused")
+            .to_string();
+        assert!(msg.contains("inboxes[0].imap.password"), "{msg}");
+        assert!(msg.contains("configured twice"), "{msg}");
     }
 
     #[test]

@@ -193,3 +193,103 @@ Auto-Submitted: auto-generated\r\n\r\nnightly report\r\n",
     let (code, _) = http_get(port, "/nowhere").await;
     assert_eq!(code, 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn two_inboxes_share_one_daemon_and_a_failing_third_is_loud() {
+    let stack = Stack::get();
+    let port = free_port();
+    let billing = format!("{}@example.test", unique("billing"));
+    let ops = format!("{}@example.test", unique("ops"));
+    // The third inbox's account is refused by Dovecot (not one of the test domains).
+    let extra = format!(
+        r#"
+[[inboxes]]
+name = "billing"
+address = "{billing}"
+[inboxes.imap]
+host = "127.0.0.1"
+port = {imap}
+tls = "none"
+password = "{pw}"
+
+[[inboxes]]
+name = "broken"
+address = "help@elsewhere.test"
+[inboxes.imap]
+host = "127.0.0.1"
+port = {imap}
+tls = "none"
+password = "wrong"
+
+[alerts]
+to = "{ops}"
+after_failures = 1
+
+[metrics]
+listen = "127.0.0.1:{port}"
+"#,
+        imap = stack.imap_port,
+        pw = stack.password,
+    );
+    let d = Daemon::start(
+        &stack,
+        Options {
+            extra,
+            ..Options::default()
+        },
+    )
+    .await;
+
+    let (eva, finn) = (
+        format!("{}@customer.test", unique("eva")),
+        format!("{}@customer.test", unique("finn")),
+    );
+    send_customer_mail(&stack, "Eva", &eva, &d.support, "Support question", "Hi.").await;
+    send_customer_mail(&stack, "Finn", &finn, &billing, "Invoice question", "Hi.").await;
+    // Each customer is answered from the address they wrote to, despite the broken inbox.
+    let from = |m: &Fetched| {
+        m.parsed()
+            .from()
+            .and_then(|f| f.first())
+            .and_then(|a| a.address())
+            .map(str::to_string)
+    };
+    let ack = &wait_for_mail(&stack, &eva, 1).await[0];
+    assert_eq!(from(ack).as_deref(), Some(d.support.as_str()));
+    let ack = &wait_for_mail(&stack, &finn, 1).await[0];
+    assert_eq!(from(ack).as_deref(), Some(billing.as_str()));
+    // The agent answers billing's ticket through billing's address.
+    let notes = wait_for_mail(&stack, &d.agent, 2).await;
+    let billing_local = billing.split('@').next().unwrap_or_default();
+    assert!(
+        notes.iter().any(|n| n
+            .header("Reply-To")
+            .is_some_and(|r| r.contains(&format!("{billing_local}+")))),
+        "a notification with billing's reply address"
+    );
+
+    // Loud: an alert mail to ops, /healthz degraded naming the inbox, a failure counter.
+    let alert = &wait_for_mail(&stack, &ops, 1).await[0];
+    let subject = alert.parsed().subject().unwrap_or_default().to_string();
+    assert!(
+        subject.contains("inbox broken is not being read"),
+        "{subject}"
+    );
+    let (code, health) = http_get(port, "/healthz").await;
+    assert_eq!(code, 503, "{health}");
+    assert!(health.contains("inbox broken is not connected"), "{health}");
+    let (_, text) = http_get(port, "/metrics").await;
+    assert_eq!(
+        sample(&text, "frontdesk_imap_connected{inbox=\"billing\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "frontdesk_imap_connected{inbox=\"broken\"}"),
+        Some(0.0)
+    );
+    assert!(
+        sample(&text, "frontdesk_imap_failures_total{inbox=\"broken\"}").is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+}
