@@ -1238,7 +1238,7 @@ impl RawConfig {
                 c.add(
                     "service.token_secret_file",
                     "is required: it keys the tokens that let agents answer customers by mail",
-                    "generate a key: head -c 32 /dev/urandom | base64 > /etc/frontdesk/token.key, and set token_secret_file to it",
+                    "generate a key: head -c 32 /dev/urandom | base64 > /etc/frontdesk/credentials/token.key, and set token_secret_file to it (under systemd: /run/credentials/frontdesk.service/token.key)",
                 );
                 None
             }

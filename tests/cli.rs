@@ -32,7 +32,7 @@ fn runnable_example(dir: &tempfile::TempDir) -> String {
             "password = \"smtp-secret-Zq82\"",
         )
         .replace(
-            "\"/etc/frontdesk/token.key\"",
+            "\"/run/credentials/frontdesk.service/token.key\"",
             &format!("{:?}", key.display().to_string()),
         )
         .replace(
