@@ -457,6 +457,18 @@ impl Ingest {
         let uid_validity = mailbox
             .uid_validity
             .ok_or_else(|| IngestError::NoUidValidity(self.cfg.mailbox.clone()))?;
+        // `\*` in PERMANENTFLAGS: the server keeps keywords we invent (RFC 3501 §7.1).
+        let keywords = mailbox
+            .permanent_flags
+            .iter()
+            .any(|f| matches!(f, async_imap::types::Flag::MayCreate));
+        if !keywords {
+            warn!(
+                event = "imap.no-keywords",
+                inbox = %self.inbox,
+                "the server does not keep custom keywords: handled mail cannot be marked {HANDLED}, so a lost store would start afresh"
+            );
+        }
         let uid_next = match mailbox.uid_next {
             Some(n) => n,
             None => {
@@ -464,7 +476,7 @@ impl Ingest {
                 all.into_iter().max().unwrap_or(0).saturating_add(1)
             }
         };
-        self.reconcile_cursor(&mut session, uid_validity, uid_next)
+        self.reconcile_cursor(&mut session, uid_validity, uid_next, keywords)
             .await?;
         // The store is open and the session up, with the cursor settled: ready (systemd's
         // READY=1). Catching up on a large backlog happens after this, not before.
@@ -485,7 +497,7 @@ impl Ingest {
         );
         loop {
             self.fetch_new(&mut session, uid_validity, shutdown).await?;
-            self.apply_flags(&mut session, uid_validity, has_move)
+            self.apply_flags(&mut session, uid_validity, has_move, keywords)
                 .await?;
 
             while session.unsolicited_responses.try_recv().is_ok() {}
@@ -531,12 +543,41 @@ impl Ingest {
         session: &mut ImapSession,
         uid_validity: u32,
         uid_next: u32,
+        keywords: bool,
     ) -> Result<(), IngestError> {
         let t = self.cfg.command_timeout;
-        match self.store.cursor(&self.key)? {
+        let cursor = self.store.cursor(&self.key)?;
+        let handled = match cursor {
+            None if keywords => self.handled_on_server(session).await?,
+            _ => None,
+        };
+        match cursor {
             // UIDs only grow: a cursor at or beyond UIDNEXT means the mailbox was restored or
             // rebuilt with the same UIDVALIDITY, so UIDs cannot be trusted: re-sync by content.
             Some(c) if c.uid_validity == uid_validity && c.last_uid < uid_next => Ok(()),
+            None if handled.is_some() => {
+                // No cursor, but the server shows mail we handled: the store was lost (or
+                // replaced by an old backup). Continue after the last handled mail, so that
+                // nothing is answered twice and what arrived since is not skipped.
+                let last_uid = handled.unwrap_or(0);
+                warn!(
+                    event = "imap.recovered",
+                    inbox = %self.inbox,
+                    mailbox = %self.cfg.mailbox,
+                    after_uid = last_uid,
+                    "no stored cursor, but the mailbox marks handled mail ({HANDLED}): continuing after the last one"
+                );
+                self.store.set_cursor(
+                    &self.key,
+                    Cursor {
+                        uid_validity,
+                        last_uid,
+                        last_stored_at: now(),
+                    },
+                )?;
+                self.store.flush().await?;
+                Ok(())
+            }
             None => {
                 // First start: old mail is history, not a queue (unless a backfill is asked).
                 let mut last_uid = uid_next.saturating_sub(1);
@@ -920,6 +961,7 @@ impl Ingest {
         session: &mut ImapSession,
         uid_validity: u32,
         has_move: bool,
+        keywords: bool,
     ) -> Result<(), IngestError> {
         let jobs = self.store.flag_jobs(&self.key)?;
         if jobs.is_empty() {
@@ -929,25 +971,57 @@ impl Ingest {
             .into_iter()
             .partition(|j| j.uid_validity == uid_validity);
         self.store.flag_jobs_done(&self.key, &stale)?;
-        let mut uids: Vec<u32> = current.iter().map(|j| j.uid).collect();
-        uids.sort_unstable();
         let t = self.cfg.command_timeout;
+        // The handled keyword first, on everything decided (it travels with a move).
+        let seen = if keywords {
+            format!("+FLAGS.SILENT (\\Seen {HANDLED})")
+        } else {
+            "+FLAGS.SILENT (\\Seen)".to_string()
+        };
+        let (tickets, others): (Vec<_>, Vec<_>) = current.iter().partition(|j| j.ticket);
+        let mut kw_only: Vec<u32> = others.iter().map(|j| j.uid).collect();
+        kw_only.sort_unstable();
+        for chunk in kw_only.chunks(500) {
+            if keywords {
+                let set = uid_set(chunk);
+                let flags = format!("+FLAGS.SILENT ({HANDLED})");
+                match self.store_flags(session, &set, &flags).await {
+                    Ok(()) => {}
+                    Err(IngestError::Imap(what, async_imap::error::Error::No(text))) => {
+                        warn!(event = "imap.flag-failed", command = what, server = %text, "could not mark handled mail; will retry");
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let done: Vec<_> = others
+                .iter()
+                .filter(|j| chunk.contains(&j.uid))
+                .map(|j| (*j).clone())
+                .collect();
+            self.store.flag_jobs_done(&self.key, &done)?;
+        }
+        let mut uids: Vec<u32> = tickets.iter().map(|j| j.uid).collect();
+        uids.sort_unstable();
         for chunk in uids.chunks(500) {
             let set = uid_set(chunk);
             let result = match &self.cfg.processed_mailbox {
-                None => bounded(t, "UID STORE", async {
-                    session
-                        .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
-                        .await?
-                        .try_collect::<Vec<_>>()
-                        .await
-                })
-                .await
-                .map(|_| ()),
+                None => self.store_flags(session, &set, &seen).await,
+                Some(target) if has_move => {
+                    if keywords {
+                        self.store_flags(session, &set, &format!("+FLAGS.SILENT ({HANDLED})"))
+                            .await?;
+                    }
+                    bounded(t, "UID MOVE", session.uid_mv(&set, target)).await
+                }
                 Some(target) if has_move => {
                     bounded(t, "UID MOVE", session.uid_mv(&set, target)).await
                 }
                 Some(target) => {
+                    if keywords {
+                        self.store_flags(session, &set, &format!("+FLAGS.SILENT ({HANDLED})"))
+                            .await?;
+                    }
                     let copied = bounded(t, "UID COPY", session.uid_copy(&set, target)).await;
                     match copied {
                         Err(e) => Err(e),
@@ -971,16 +1045,52 @@ impl Ingest {
                 }
                 Err(e) => return Err(e),
             }
-            let done: Vec<_> = current
+            let done: Vec<_> = tickets
                 .iter()
                 .filter(|j| chunk.contains(&j.uid))
-                .cloned()
+                .map(|j| (*j).clone())
                 .collect();
             self.store.flag_jobs_done(&self.key, &done)?;
         }
         Ok(())
     }
+
+    /// `UID STORE set flags`, bounded.
+    async fn store_flags(
+        &self,
+        session: &mut ImapSession,
+        set: &str,
+        flags: &str,
+    ) -> Result<(), IngestError> {
+        bounded(self.cfg.command_timeout, "UID STORE", async {
+            session
+                .uid_store(set, flags)
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// The highest UID the server marks as handled by us, if any.
+    async fn handled_on_server(
+        &self,
+        session: &mut ImapSession,
+    ) -> Result<Option<u32>, IngestError> {
+        let uids = bounded(
+            self.cfg.command_timeout,
+            "UID SEARCH",
+            session.uid_search(format!("KEYWORD {HANDLED}")),
+        )
+        .await?;
+        Ok(uids.into_iter().max())
+    }
 }
+
+/// The IMAP keyword on every mail Frontdesk has decided (a ticket, or a suppression): what a
+/// store rebuilt from scratch recognises, so that a lost store never answers a mail twice.
+pub const HANDLED: &str = "$Frontdesk";
 
 /// UIDs fetched together, and their total size.
 struct SizeBatch {

@@ -609,7 +609,13 @@ pub struct FlagJob {
     pub uid_validity: u32,
     /// The UID.
     pub uid: u32,
+    /// It became part of a ticket: mark it read (or move it). Otherwise (suppressed mail) it
+    /// only gets the handled keyword and stays unread where a person sees it.
+    pub ticket: bool,
 }
+
+/// The value of an `imap_flags` entry for mail that only gets the handled keyword.
+const KEYWORD_ONLY: &[u8] = b"k";
 
 impl Store {
     /// Opens (or creates) the store in `dir`, with a small cache: sled's default of 1 GiB
@@ -825,13 +831,13 @@ impl Store {
         prefix.push(0);
         self.imap_flags
             .scan_prefix(&prefix)
-            .keys()
-            .map(|k| {
-                let k = k?;
+            .map(|kv| {
+                let (k, v) = kv?;
                 let tail = &k[prefix.len()..];
                 Ok(FlagJob {
                     uid_validity: from_be(&tail[..4]) as u32,
                     uid: from_be(&tail[4..8]) as u32,
+                    ticket: &*v != KEYWORD_ONLY,
                 })
             })
             .collect()
@@ -1054,14 +1060,17 @@ impl Store {
                     pending.remove(&be(seq))?;
                     // Quarantined and suppressed mail stays unread on the server, where a
                     // person sees it: a false positive must never make a customer invisible.
-                    if !matches!(
-                        outcome,
-                        Outcome::Quarantined { .. } | Outcome::Suppressed { .. }
-                    ) {
-                        flags.insert(
-                            uid_key(&record.mailbox, record.uid_validity, record.uid),
-                            &[],
-                        )?;
+                    // Suppressed mail is still marked handled (the keyword), so that a store
+                    // rebuilt from the server does not decide it again; quarantined mail is not.
+                    let key = uid_key(&record.mailbox, record.uid_validity, record.uid);
+                    match outcome {
+                        Outcome::Quarantined { .. } => {}
+                        Outcome::Suppressed { .. } => {
+                            flags.insert(key, KEYWORD_ONLY)?;
+                        }
+                        _ => {
+                            flags.insert(key, &[])?;
+                        }
                     }
                     Ok(Some(outcome))
                 },
@@ -1774,8 +1783,23 @@ mod tests {
             store.flag_jobs("INBOX").expect("jobs"),
             vec![FlagJob {
                 uid_validity: 1,
-                uid: 1
+                uid: 1,
+                ticket: true,
             }]
         );
+        // Suppressed mail gets only the handled keyword (it stays unread).
+        let suppressed = store
+            .record_outcome(
+                seqs[1],
+                None,
+                false,
+                &Plan::Suppress(crate::classify::SuppressReason::AutoSubmitted),
+                0,
+            )
+            .expect("suppress");
+        assert!(matches!(suppressed, Outcome::Suppressed { .. }));
+        let jobs = store.flag_jobs("INBOX").expect("jobs");
+        assert_eq!(jobs.len(), 2, "{jobs:?}");
+        assert!(jobs.iter().any(|j| j.uid == 2 && !j.ticket), "{jobs:?}");
     }
 }
