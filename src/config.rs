@@ -96,6 +96,8 @@ pub struct RawConfig {
     inboxes: Vec<RawInbox>,
     alerts: Option<RawAlerts>,
     #[serde(default)]
+    backup: RawBackup,
+    #[serde(default)]
     agents: Vec<RawAgent>,
     #[serde(default)]
     teams: Vec<RawTeam>,
@@ -109,6 +111,33 @@ struct RawInbox {
     name: Option<String>,
     address: String,
     imap: RawImap,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackup {
+    dir: Option<PathBuf>,
+    #[serde(default = "default_backup_hours")]
+    interval_hours: u64,
+    #[serde(default = "default_backup_keep")]
+    keep: usize,
+}
+
+impl Default for RawBackup {
+    fn default() -> Self {
+        RawBackup {
+            dir: None,
+            interval_hours: default_backup_hours(),
+            keep: default_backup_keep(),
+        }
+    }
+}
+
+fn default_backup_hours() -> u64 {
+    24
+}
+fn default_backup_keep() -> usize {
+    7
 }
 
 #[derive(Debug, Deserialize)]
@@ -457,6 +486,19 @@ pub struct Config {
     pub inboxes: Vec<Inbox>,
     /// Where an inbox that keeps failing is reported by mail; `None`: only logs and metrics.
     pub alerts: Option<Alerts>,
+    /// Periodic online backups of the store.
+    pub backup: Backup,
+}
+
+/// The `[backup]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backup {
+    /// Where backups are written (default: `backups/` in the state directory).
+    pub dir: PathBuf,
+    /// How often; `None`: never on its own (`frontdesk backup` still works).
+    pub interval: Option<Duration>,
+    /// How many to keep; older ones are deleted.
+    pub keep: usize,
 }
 
 /// One watched mailbox with its public address.
@@ -1670,6 +1712,7 @@ impl RawConfig {
             }
         }
 
+        let state_dir = self.service.state_dir.clone();
         let (Some(address), Some(main_imap), true) = (address, main_imap, c.0.is_empty()) else {
             return Err(ConfigError::Invalid {
                 file: file.to_path_buf(),
@@ -1687,7 +1730,7 @@ impl RawConfig {
             service: Service {
                 name,
                 address: address.clone(),
-                state_dir: self.service.state_dir,
+                state_dir: state_dir.clone(),
                 token_secret,
                 templates_dir: self.service.templates_dir,
                 reply_tokens: self.service.reply_tokens,
@@ -1736,6 +1779,12 @@ impl RawConfig {
             metrics_listen,
             inboxes,
             alerts,
+            backup: Backup {
+                dir: self.backup.dir.unwrap_or_else(|| state_dir.join("backups")),
+                interval: (self.backup.interval_hours > 0)
+                    .then(|| secs(self.backup.interval_hours.saturating_mul(3600))),
+                keep: self.backup.keep.max(1),
+            },
         })
     }
 }

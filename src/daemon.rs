@@ -77,6 +77,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         wake.clone(),
         stop_rx.clone(),
     ));
+    let backups = tokio::spawn(crate::backup::run(
+        store.clone(),
+        live.clone(),
+        stop_rx.clone(),
+    ));
     // Ops commands beside the running daemon (it holds the store).
     let control = tokio::spawn(crate::ops::serve(
         cfg.service.state_dir.clone(),
@@ -165,7 +170,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         "shutting down: finishing the work in flight"
     );
     let _ = stop_tx.send(true);
-    let mut tasks = vec![("outbox", outbox), ("control", control), ("sla", sla)];
+    let mut tasks = vec![
+        ("outbox", outbox),
+        ("control", control),
+        ("sla", sla),
+        ("backup", backups),
+    ];
     tasks.extend(ingests.into_iter().map(|i| ("ingest", i)));
     if let Some(http) = http {
         tasks.push(("metrics", tokio::spawn(async move { drop(http.await) })));

@@ -496,7 +496,8 @@ impl Ingest {
             "IMAP session up"
         );
         loop {
-            self.fetch_new(&mut session, uid_validity, shutdown).await?;
+            self.fetch_new(&mut session, uid_validity, keywords, shutdown)
+                .await?;
             self.apply_flags(&mut session, uid_validity, has_move, keywords)
                 .await?;
 
@@ -767,6 +768,7 @@ impl Ingest {
         &self,
         session: &mut ImapSession,
         uid_validity: u32,
+        keywords: bool,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<(), IngestError> {
         let t = self.cfg.command_timeout;
@@ -775,10 +777,17 @@ impl Ingest {
         self.process(&leftovers).await?;
         let last = self.store.cursor(&self.key)?.map_or(0, |c| c.last_uid);
         // `UID n:*` always matches the highest UID even below n (RFC 3501 §6.4.8): filter.
+        // Mail already marked handled is skipped: after a restore from an older backup the
+        // cursor is behind, but nobody is answered twice.
+        let unhandled = if keywords {
+            format!(" UNKEYWORD {HANDLED}")
+        } else {
+            String::new()
+        };
         let mut uids: Vec<u32> = bounded(
             t,
             "UID SEARCH",
-            session.uid_search(format!("UID {}:*", last.saturating_add(1))),
+            session.uid_search(format!("UID {}:*{unhandled}", last.saturating_add(1))),
         )
         .await?
         .into_iter()

@@ -23,11 +23,13 @@
 //! | [`daemon`]   | wiring, signals and shutdown for `frontdesk run` |
 //! | [`reload`]   | the live configuration + templates, replaced as one on SIGHUP |
 //! | [`metrics`]  | counters and health, served as `/metrics` and `/healthz` |
+//! | [`backup`]   | online backups of the store, pruning, restore |
 //! | [`sanitize`] | customer text → safe header text |
 //! | [`types`]    | `TicketId`, `EmailAddress`, `AgentEmail` … |
 //!
 //! ARCHITECTURE.md describes the flow, the sled trees and what is durable when.
 
+pub mod backup;
 pub mod classify;
 pub mod compose;
 pub mod config;

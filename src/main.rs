@@ -71,6 +71,17 @@ enum Command {
         #[command(subcommand)]
         command: AgentsCommand,
     },
+    /// Write a consistent backup of the store now (beside the running daemon too).
+    Backup {
+        /// Directory for the backup file (default: [backup] dir, `backups/` in the state directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Recreate the store from a backup file (the daemon must be stopped, the store gone).
+    Restore {
+        /// A file written by `frontdesk backup` or the daemon's periodic backups.
+        file: PathBuf,
+    },
     /// Print a shell completion script to stdout (packages install them; or source it).
     Completions {
         /// The shell to complete for.
@@ -271,6 +282,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             QuarantineCommand::Show { id } => Request::QuarantineShow { id: *id },
             QuarantineCommand::Release { id } => Request::QuarantineRelease { id: *id },
         },
+        // Absolute, because a running daemon writes it (its working directory is not ours).
+        Command::Backup { dir } => Request::Backup {
+            dir: dir.as_deref().map(std::path::absolute).transpose()?,
+        },
+        Command::Restore { file } => return restore(&cli.config, file),
         Command::Completions { shell } => return write_stdout(&completions(*shell)),
         Command::Man => return write_stdout(&man_page()?),
     };
@@ -407,6 +423,33 @@ fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
 
 /// Runs an ops command on the store when it is free, or asks the running daemon (which holds
 /// the store) over its control socket.
+/// `frontdesk restore FILE`: only into a state directory nobody holds and that has no store.
+fn restore(config: &std::path::Path, file: &std::path::Path) -> anyhow::Result<()> {
+    let state_dir = Config::state_dir(config)?;
+    let probe = frontdesk::ops::Request::TicketsList { json: true };
+    if frontdesk::ops::ask(&state_dir, &probe).is_ok() {
+        bail!(
+            "the daemon is running on {}; stop it first (systemctl stop frontdesk)",
+            state_dir.display()
+        );
+    }
+    let mut input = std::fs::File::open(file)
+        .with_context(|| format!("cannot open the backup {}", file.display()))?;
+    let stats = Store::restore(&state_dir, &mut input)?;
+    println!(
+        "restored {} tickets ({} records, {} bytes) into {}",
+        stats.tickets,
+        stats.records,
+        stats.bytes,
+        state_dir.display()
+    );
+    println!(
+        "start the daemon: mail handled after the backup was taken is marked $Frontdesk on the \
+         server and is not answered again (its tickets are not in the restored store)"
+    );
+    Ok(())
+}
+
 fn run_ops(config: &std::path::Path, req: &frontdesk::ops::Request) -> anyhow::Result<()> {
     use frontdesk::ops::{Context, Request};
     // Only what the command needs: reading tickets must not require the service's secrets.

@@ -70,6 +70,8 @@ pub enum Request {
     AgentsList { json: bool },
     /// `agents away|back AGENT`
     AgentsAway { agent: String, away: bool },
+    /// `backup [--dir DIR]`
+    Backup { dir: Option<PathBuf> },
 }
 
 impl Request {
@@ -88,7 +90,7 @@ impl Request {
         self.needs_secrets()
             || matches!(
                 self,
-                Request::AgentsList { .. } | Request::AgentsAway { .. }
+                Request::AgentsList { .. } | Request::AgentsAway { .. } | Request::Backup { .. }
             )
     }
 
@@ -158,6 +160,21 @@ pub fn run(req: &Request, ctx: &Context<'_>) -> Result<String, OpsError> {
         }
         Request::AgentsList { json } => agents_list(o, ctx.cfg()?, ctx.store, *json)?,
         Request::AgentsAway { agent, away } => set_away(o, ctx.cfg()?, ctx.store, agent, *away)?,
+        Request::Backup { dir } => {
+            let dir = match dir {
+                Some(d) => d.clone(),
+                None => ctx.cfg()?.backup.dir.clone(),
+            };
+            let (path, stats) = crate::backup::write(ctx.store, &dir)?;
+            outln!(
+                o,
+                "backup written: {} ({} tickets, {} records, {} bytes)",
+                path.display(),
+                stats.tickets,
+                stats.records,
+                stats.bytes
+            );
+        }
     }
     Ok(out)
 }

@@ -6,6 +6,7 @@
 //! The tree layout is in ARCHITECTURE.md.
 
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
@@ -18,6 +19,40 @@ use crate::types::{AgentEmail, EmailAddress, TicketId, UnixTime};
 
 /// The layout version written by this build; [`Store::open`] migrates older ones.
 const SCHEMA_VERSION: u64 = 1;
+
+/// Every tree of the store, in backup order.
+const TREES: [&str; 16] = [
+    "meta",
+    "cursors",
+    "inbound",
+    "raw",
+    "by_uid",
+    "pending",
+    "digests",
+    "imap_flags",
+    "tickets",
+    "msgids",
+    "customers",
+    "outbox",
+    "outbox_raw",
+    "dead",
+    "sent",
+    "agents",
+];
+
+/// The first bytes of a backup file (format version 1).
+const BACKUP_MAGIC: &[u8] = b"FRONTDESK-BACKUP 1\n";
+
+/// What a backup or restore copied.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BackupStats {
+    /// Records in all trees.
+    pub records: u64,
+    /// Bytes of keys and values.
+    pub bytes: u64,
+    /// Tickets among them.
+    pub tickets: usize,
+}
 
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +90,9 @@ pub enum StoreError {
     /// Another writer changed the ticket counter between planning and committing.
     #[error("ticket numbering changed concurrently; retry")]
     Conflict,
+    /// A backup file could not be written or read back.
+    #[error("backup: {0}")]
+    Backup(String),
     /// `quarantine release` on a mail that is not quarantined.
     #[error("stored mail {0} is not quarantined")]
     NotQuarantined(u64),
@@ -444,6 +482,8 @@ pub struct TicketChange<'a> {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// Held shared by every write, exclusively by a backup: a backup sees no write half done.
+    gate: Arc<RwLock<()>>,
     meta: Tree,
     cursors: Tree,
     inbound: Tree,
@@ -642,6 +682,7 @@ impl Store {
             })?;
         let t = |name: &str| db.open_tree(name);
         let store = Store {
+            gate: Arc::new(RwLock::new(())),
             meta: t("meta")?,
             cursors: t("cursors")?,
             inbound: t("inbound")?,
@@ -679,6 +720,122 @@ impl Store {
         }
     }
 
+    /// Taken by every write: a running backup waits for the writes in progress and holds off
+    /// new ones, so it copies a state with no transaction half applied.
+    fn write_gate(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes a consistent copy of every tree to `out` (writes wait meanwhile) in the format
+    /// [`Store::restore`] reads: a header, each tree's records, and a SHA-256 of it all.
+    pub fn backup(&self, out: &mut impl std::io::Write) -> Result<BackupStats> {
+        use sha2::Digest;
+        let _gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        let mut hasher = sha2::Sha256::new();
+        let mut stats = BackupStats::default();
+        let mut put = |bytes: &[u8]| -> Result<()> {
+            hasher.update(bytes);
+            out.write_all(bytes)
+                .map_err(|e| StoreError::Backup(e.to_string()))
+        };
+        put(BACKUP_MAGIC)?;
+        for name in TREES {
+            let tree = self.db.open_tree(name)?;
+            put(&[1])?;
+            put(&(name.len() as u32).to_be_bytes())?;
+            put(name.as_bytes())?;
+            put(&(tree.len() as u64).to_be_bytes())?;
+            for kv in tree.iter() {
+                let (k, v) = kv?;
+                put(&(k.len() as u32).to_be_bytes())?;
+                put(&k)?;
+                put(&(v.len() as u32).to_be_bytes())?;
+                put(&v)?;
+                stats.records += 1;
+                stats.bytes += (k.len() + v.len()) as u64;
+            }
+        }
+        put(&[0])?;
+        let digest = hasher.finalize();
+        out.write_all(&digest)
+            .map_err(|e| StoreError::Backup(e.to_string()))?;
+        stats.tickets = self.tickets.len();
+        Ok(stats)
+    }
+
+    /// Creates the store in `dir` from a backup made by [`Store::backup`], after checking the
+    /// whole file. Refuses a directory that already holds a store.
+    pub fn restore(dir: &Path, input: &mut impl std::io::Read) -> Result<BackupStats> {
+        use sha2::Digest;
+        if dir.join("db").exists() {
+            return Err(StoreError::Backup(format!(
+                "{} already holds a store; move it aside first (restore never overwrites one)",
+                dir.display()
+            )));
+        }
+        let mut data = Vec::new();
+        input
+            .read_to_end(&mut data)
+            .map_err(|e| StoreError::Backup(e.to_string()))?;
+        let bad = |why: &str| StoreError::Backup(format!("not a usable Frontdesk backup: {why}"));
+        if data.len() < BACKUP_MAGIC.len() + 33 || !data.starts_with(BACKUP_MAGIC) {
+            return Err(bad("wrong header"));
+        }
+        let (body, digest) = data.split_at(data.len() - 32);
+        if sha2::Sha256::digest(body).as_slice() != digest {
+            return Err(bad("checksum mismatch (truncated or damaged)"));
+        }
+        let mut trees: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> = Vec::new();
+        let mut r = &body[BACKUP_MAGIC.len()..];
+        let mut take = |n: usize| -> Result<&[u8]> {
+            if r.len() < n {
+                return Err(bad("truncated record"));
+            }
+            let (head, rest) = r.split_at(n);
+            r = rest;
+            Ok(head)
+        };
+        let u32_of = |b: &[u8]| u32::from_be_bytes(b.try_into().unwrap_or([0; 4])) as usize;
+        loop {
+            match take(1)?[0] {
+                0 => break,
+                1 => {}
+                _ => return Err(bad("unknown record")),
+            }
+            let n = u32_of(take(4)?);
+            let name = String::from_utf8(take(n)?.to_vec()).map_err(|_| bad("tree name"))?;
+            if !TREES.contains(&name.as_str()) {
+                return Err(bad(&format!("unknown tree {name}")));
+            }
+            let count = from_be(take(8)?);
+            let mut records = Vec::new();
+            for _ in 0..count {
+                let kl = u32_of(take(4)?);
+                let k = take(kl)?.to_vec();
+                let vl = u32_of(take(4)?);
+                let v = take(vl)?.to_vec();
+                records.push((k, v));
+            }
+            trees.push((name, records));
+        }
+        let store = Store::open(dir)?;
+        let mut stats = BackupStats::default();
+        for (name, records) in trees {
+            let tree = store.db.open_tree(&name)?;
+            tree.clear()?;
+            let mut batch = sled::Batch::default();
+            for (k, v) in records {
+                stats.records += 1;
+                stats.bytes += (k.len() + v.len()) as u64;
+                batch.insert(k, v);
+            }
+            tree.apply_batch(batch)?;
+        }
+        store.db.flush()?;
+        stats.tickets = store.tickets.len();
+        Ok(stats)
+    }
+
     /// [`Store::flush`] for code outside the async runtime's tasks (the CLI).
     pub fn flush_blocking(&self) -> Result<()> {
         self.db.flush()?;
@@ -703,6 +860,7 @@ impl Store {
 
     /// Records progress without storing mail (first start without backfill, or a resync).
     pub fn set_cursor(&self, mailbox: &str, cursor: Cursor) -> Result<()> {
+        let _gate = self.write_gate();
         self.cursors.insert(mailbox, encode(&cursor))?;
         Ok(())
     }
@@ -724,6 +882,7 @@ impl Store {
         batch: &[Fetched],
         now: UnixTime,
     ) -> Result<Vec<u64>> {
+        let _gate = self.write_gate();
         let seqs: Vec<u64> = batch
             .iter()
             .map(|_| self.db.generate_id())
@@ -845,6 +1004,7 @@ impl Store {
 
     /// Marks flag jobs done.
     pub fn flag_jobs_done(&self, mailbox: &str, jobs: &[FlagJob]) -> Result<()> {
+        let _gate = self.write_gate();
         let mut batch = sled::Batch::default();
         for j in jobs {
             batch.remove(uid_key(mailbox, j.uid_validity, j.uid));
@@ -896,6 +1056,7 @@ impl Store {
         plan: &Plan,
         now: UnixTime,
     ) -> Result<Outcome> {
+        let _gate = self.write_gate();
         let index_id = message_id.filter(|_| index);
         let res = (
             &self.inbound,
@@ -1098,6 +1259,7 @@ impl Store {
 
     /// Marks an agent away (new tickets skip them) or back.
     pub fn set_away(&self, agent: &AgentEmail, away: bool) -> Result<()> {
+        let _gate = self.write_gate();
         self.agents
             .insert(agent.to_string(), encode(&AgentRecord { away }))?;
         self.db.flush()?;
@@ -1117,6 +1279,7 @@ impl Store {
     /// Puts a quarantined mail back into the pending queue (its outcome cleared), so that the
     /// pipeline runs on it again. Flushed. Errors if the mail is not quarantined.
     pub fn release(&self, seq: u64) -> Result<Inbound> {
+        let _gate = self.write_gate();
         let res = (&self.inbound, &self.pending).transaction(|(inbound, pending)| {
             let Some(mut record): Option<Inbound> = tx_get(inbound, "inbound", &be(seq))? else {
                 return Err(ConflictableTransactionError::Abort(StoreError::Corrupt {
@@ -1164,6 +1327,7 @@ impl Store {
         change: &TicketChange<'_>,
         now: UnixTime,
     ) -> Result<bool> {
+        let _gate = self.write_gate();
         let TicketChange {
             state,
             reassign,
@@ -1243,6 +1407,7 @@ impl Store {
         mail: &OutgoingMail,
         now: UnixTime,
     ) -> Result<bool> {
+        let _gate = self.write_gate();
         let res = (&self.tickets, &self.outbox, &self.outbox_raw, &self.msgids).transaction(
             |(tickets, outbox, outbox_raw, msgids)| {
                 let Some(mut t): Option<Ticket> = tx_get(tickets, "tickets", &be(ticket.get()))?
@@ -1271,6 +1436,7 @@ impl Store {
 
     /// Queues a mail that belongs to no ticket (an ops alert). Flushed.
     pub fn queue_standalone(&self, mail: &OutgoingMail, now: UnixTime) -> Result<()> {
+        let _gate = self.write_gate();
         let id = self.db.generate_id()?;
         let entry = OutboxEntry {
             id,
@@ -1386,6 +1552,7 @@ impl Store {
     /// Counts the attempt before it is made, so `outbox list` shows attempts that ended in a
     /// crash too (the count is durable at the outbox's next flush).
     pub fn begin_attempt(&self, entry: &OutboxEntry) -> Result<OutboxEntry> {
+        let _gate = self.write_gate();
         let mut e = entry.clone();
         e.attempts += 1;
         self.outbox.insert(be(e.id), encode(&e))?;
@@ -1394,6 +1561,7 @@ impl Store {
 
     /// The server accepted the mail: it leaves the outbox, and a small record stays.
     pub fn mark_sent(&self, entry: &OutboxEntry, response: &str, now: UnixTime) -> Result<()> {
+        let _gate = self.write_gate();
         #[derive(Serialize)]
         struct Sent<'a> {
             message_id: &'a str,
@@ -1420,6 +1588,7 @@ impl Store {
     /// Moves dead letters (all, or one) back into the outbox to be sent at once, with a fresh
     /// give-up window; returns how many. Flushed.
     pub fn retry_dead(&self, only: Option<u64>, now: UnixTime) -> Result<usize> {
+        let _gate = self.write_gate();
         let dead = self.dead_letters()?;
         let mut n = 0;
         for d in dead
@@ -1445,6 +1614,7 @@ impl Store {
 
     /// A temporary failure: try again at `next_at`.
     pub fn mark_retry(&self, entry: &OutboxEntry, next_at: UnixTime, error: &str) -> Result<()> {
+        let _gate = self.write_gate();
         let mut e = entry.clone();
         e.next_attempt_at = next_at;
         e.last_error = Some(error.to_string());
@@ -1454,6 +1624,7 @@ impl Store {
 
     /// A permanent failure: the entry moves to the dead letters (its bytes stay for a retry).
     pub fn mark_dead(&self, entry: &OutboxEntry, error: &str, now: UnixTime) -> Result<()> {
+        let _gate = self.write_gate();
         let dead = encode(&DeadLetter {
             entry: entry.clone(),
             error: error.to_string(),

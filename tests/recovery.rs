@@ -84,3 +84,78 @@ Auto-Submitted: auto-generated\r\n\r\nnightly report\r\n",
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn a_backup_taken_beside_the_daemon_restores_without_answering_twice() {
+    let stack = Stack::get();
+    let mut d = Daemon::start(&stack, Options::default()).await;
+    let customer = |name: &str| format!("{}@customer.test", unique(name));
+    let (alice, bob, carol) = (customer("alice"), customer("bob"), customer("carol"));
+    send_customer_mail(
+        &stack,
+        "Alice",
+        &alice,
+        &d.support,
+        "Before the backup",
+        "Hi.",
+    )
+    .await;
+    wait_for_mail(&stack, &alice, 1).await;
+    wait_quiet(&stack, &d).await;
+
+    // A backup while the daemon runs (it holds the store; the CLI asks it).
+    let said = d.cli(&["backup"]);
+    let path = said
+        .strip_prefix("backup written: ")
+        .and_then(|rest| rest.split(" (").next())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| panic!("unexpected answer: {said}"));
+    assert!(path.is_file(), "{said}");
+    // Restoring under a running daemon is refused.
+    let refused = d.cli_output(&["restore", path.to_str().expect("path")]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("daemon is running"),
+        "{refused:?}"
+    );
+
+    send_customer_mail(&stack, "Bob", &bob, &d.support, "After the backup", "Hi.").await;
+    wait_for_mail(&stack, &bob, 1).await;
+    wait_quiet(&stack, &d).await;
+    d.stop().await;
+
+    // The store breaks; the backup comes back.
+    std::fs::remove_dir_all(d.dir.path().join("state").join("db")).expect("remove the store");
+    let restored = d.cli(&["restore", path.to_str().expect("path")]);
+    assert!(restored.contains("restored 1 tickets"), "{restored}");
+    d.launch().await;
+    send_customer_mail(
+        &stack,
+        "Carol",
+        &carol,
+        &d.support,
+        "After the restore",
+        "Hi.",
+    )
+    .await;
+    wait_for_mail(&stack, &carol, 1).await;
+    wait_quiet(&stack, &d).await;
+    for (who, addr) in [("Alice", &alice), ("Bob", &bob), ("Carol", &carol)] {
+        assert_eq!(mailbox(&stack, addr).await.len(), 1, "{who} answered once");
+    }
+    let tickets = d.cli_json(&["tickets", "list"]);
+    let customers: Vec<&str> = tickets
+        .as_array()
+        .expect("tickets")
+        .iter()
+        .filter_map(|t| t["customer"].as_str())
+        .collect();
+    assert_eq!(
+        customers.len(),
+        2,
+        "Alice's from the backup and Carol's: {tickets}"
+    );
+    assert!(customers.contains(&alice.as_str()) && customers.contains(&carol.as_str()));
+    d.stop().await;
+}

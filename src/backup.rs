@@ -1,0 +1,176 @@
+//! Online backups of the store: a consistent copy written to a file beside the running daemon
+//! (periodically, and on `frontdesk backup`), old ones pruned, and the way back with
+//! `frontdesk restore`. The mail itself stays on the IMAP server; what a backup keeps is the
+//! tickets, their history and the outbox.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::reload::Live;
+use crate::store::{BackupStats, Store, StoreError};
+
+/// File names of our backups start with this (and end with [`SUFFIX`]); nothing else in the
+/// directory is ever pruned.
+const PREFIX: &str = "frontdesk-";
+/// See [`PREFIX`].
+const SUFFIX: &str = ".backup";
+
+/// Writes a backup of `store` into `dir` (created if needed) under a name with the UTC time,
+/// atomically: a partly written file never carries the final name.
+pub fn write(store: &Store, dir: &Path) -> Result<(PathBuf, BackupStats), StoreError> {
+    let io = |e: std::io::Error| StoreError::Backup(format!("{}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap_or_else(|_| crate::types::now().to_string());
+    let path = dir.join(format!("{PREFIX}{stamp}{SUFFIX}"));
+    let tmp = dir.join(format!(".{PREFIX}{stamp}{SUFFIX}.part"));
+    let file = std::fs::File::create(&tmp).map_err(io)?;
+    let mut out = std::io::BufWriter::new(file);
+    let stats = store.backup(&mut out)?;
+    let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    Ok((path, stats))
+}
+
+/// Deletes all but the newest `keep` backups in `dir`; returns how many went.
+pub fn prune(dir: &Path, keep: usize) -> std::io::Result<usize> {
+    let mut ours: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(SUFFIX))
+        })
+        .collect();
+    // The names sort by time.
+    ours.sort();
+    let extra = ours.len().saturating_sub(keep);
+    for old in &ours[..extra] {
+        std::fs::remove_file(old)?;
+    }
+    Ok(extra)
+}
+
+/// Takes a backup every `[backup] interval_hours` (as the live configuration says) until
+/// `shutdown`, keeping the newest `keep`.
+pub async fn run(store: Store, live: Arc<Live>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let backup = live.snapshot().cfg.backup.clone();
+        let Some(every) = backup.interval else {
+            // Off: look again after a reload might have switched it on.
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => continue,
+                _ = shutdown.changed() => return,
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        let s = store.clone();
+        let dir = backup.dir.clone();
+        let done = tokio::task::spawn_blocking(move || write(&s, &dir)).await;
+        match done {
+            Ok(Ok((path, stats))) => {
+                info!(
+                    event = "backup.written",
+                    path = %path.display(),
+                    tickets = stats.tickets,
+                    bytes = stats.bytes,
+                    "store backed up"
+                );
+                if let Err(e) = prune(&backup.dir, backup.keep) {
+                    error!(dir = %backup.dir.display(), error = %e, "old backups could not be pruned");
+                }
+            }
+            Ok(Err(e)) => error!(event = "backup.failed", error = %e, "store backup failed"),
+            Err(e) => error!(event = "backup.failed", error = %e, "store backup failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backup_restores_into_an_equal_store_and_damage_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("state")).expect("store");
+        let seqs = store
+            .store_fetched(
+                "support@example.test/INBOX",
+                7,
+                &[crate::store::Fetched {
+                    uid: 1,
+                    raw: b"From: a@customer.test\r\n\r\nhello".to_vec(),
+                }],
+                0,
+            )
+            .expect("stored");
+        let (path, stats) = write(&store, &dir.path().join("backups")).expect("backup");
+        assert!(stats.records > 0);
+        drop(store);
+
+        let target = dir.path().join("restored");
+        let restored = Store::restore(&target, &mut std::fs::File::open(&path).expect("open"))
+            .expect("restore");
+        assert_eq!(restored.records, stats.records);
+        let again = Store::open(&target).expect("open restored");
+        assert_eq!(
+            again.pending().expect("pending"),
+            seqs,
+            "the stored mail is back"
+        );
+        assert_eq!(
+            again.raw(seqs[0]).expect("raw").as_deref(),
+            Some(&b"From: a@customer.test\r\n\r\nhello"[..])
+        );
+        // Never over an existing store.
+        let err = Store::restore(&target, &mut std::fs::File::open(&path).expect("open"))
+            .expect_err("refused");
+        assert!(err.to_string().contains("already holds a store"), "{err}");
+        drop(again);
+        // A damaged file is refused before anything is written.
+        let mut bytes = std::fs::read(&path).expect("read");
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        let fresh = dir.path().join("fresh");
+        let err = Store::restore(&fresh, &mut &bytes[..]).expect_err("refused");
+        assert!(err.to_string().contains("checksum"), "{err}");
+        assert!(
+            !fresh.join("db").exists(),
+            "nothing written for a damaged backup"
+        );
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_and_touches_nothing_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for n in ["20261101T000000Z", "20261102T000000Z", "20261103T000000Z"] {
+            std::fs::write(dir.path().join(format!("{PREFIX}{n}{SUFFIX}")), b"x").expect("w");
+        }
+        std::fs::write(dir.path().join("notes.txt"), b"mine").expect("w");
+        assert_eq!(prune(dir.path(), 2).expect("prune"), 1);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            vec![
+                "frontdesk-20261102T000000Z.backup",
+                "frontdesk-20261103T000000Z.backup",
+                "notes.txt"
+            ]
+        );
+    }
+}
