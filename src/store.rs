@@ -40,6 +40,9 @@ const TREES: [&str; 16] = [
     "agents",
 ];
 
+/// One key and value of a tree, as a backup carries it.
+type Record = (Vec<u8>, Vec<u8>);
+
 /// The first bytes of a backup file (format version 1).
 const BACKUP_MAGIC: &[u8] = b"FRONTDESK-BACKUP 1\n";
 
@@ -785,7 +788,7 @@ impl Store {
         if sha2::Sha256::digest(body).as_slice() != digest {
             return Err(bad("checksum mismatch (truncated or damaged)"));
         }
-        let mut trees: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> = Vec::new();
+        let mut trees: Vec<(String, Vec<Record>)> = Vec::new();
         let mut r = &body[BACKUP_MAGIC.len()..];
         let mut take = |n: usize| -> Result<&[u8]> {
             if r.len() < n {
