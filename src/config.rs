@@ -98,6 +98,8 @@ pub struct RawConfig {
     #[serde(default)]
     backup: RawBackup,
     #[serde(default)]
+    retention: RawRetention,
+    #[serde(default)]
     agents: Vec<RawAgent>,
     #[serde(default)]
     teams: Vec<RawTeam>,
@@ -111,6 +113,13 @@ struct RawInbox {
     name: Option<String>,
     address: String,
     imap: RawImap,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    #[serde(default)]
+    body_days: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -488,6 +497,16 @@ pub struct Config {
     pub alerts: Option<Alerts>,
     /// Periodic online backups of the store.
     pub backup: Backup,
+    /// How long message bodies are kept.
+    pub retention: Retention,
+}
+
+/// The `[retention]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retention {
+    /// Message bodies (raw mail) older than this are deleted, their records and tickets kept;
+    /// `None`: kept for ever.
+    pub body: Option<Duration>,
 }
 
 /// The `[backup]` section.
@@ -1784,6 +1803,10 @@ impl RawConfig {
                 interval: (self.backup.interval_hours > 0)
                     .then(|| secs(self.backup.interval_hours.saturating_mul(3600))),
                 keep: self.backup.keep.max(1),
+            },
+            retention: Retention {
+                body: (self.retention.body_days > 0)
+                    .then(|| secs(self.retention.body_days.saturating_mul(86_400))),
             },
         })
     }

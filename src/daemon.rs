@@ -82,6 +82,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         live.clone(),
         stop_rx.clone(),
     ));
+    let retention = tokio::spawn(crate::privacy::run_retention(
+        store.clone(),
+        live.clone(),
+        stop_rx.clone(),
+    ));
     // Ops commands beside the running daemon (it holds the store).
     let control = tokio::spawn(crate::ops::serve(
         cfg.service.state_dir.clone(),
@@ -175,6 +180,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         ("control", control),
         ("sla", sla),
         ("backup", backups),
+        ("retention", retention),
     ];
     tasks.extend(ingests.into_iter().map(|i| ("ingest", i)));
     if let Some(http) = http {

@@ -24,6 +24,7 @@
 //! | [`reload`]   | the live configuration + templates, replaced as one on SIGHUP |
 //! | [`metrics`]  | counters and health, served as `/metrics` and `/healthz` |
 //! | [`backup`]   | online backups of the store, pruning, restore |
+//! | [`privacy`]  | customer export/forget, retention of message bodies |
 //! | [`sanitize`] | customer text → safe header text |
 //! | [`types`]    | `TicketId`, `EmailAddress`, `AgentEmail` … |
 //!
@@ -42,6 +43,7 @@ pub mod ops;
 pub mod outbox;
 pub mod parse;
 pub mod pipeline;
+pub mod privacy;
 pub mod relay;
 pub mod reload;
 pub mod route;

@@ -71,6 +71,11 @@ enum Command {
         #[command(subcommand)]
         command: AgentsCommand,
     },
+    /// A customer's data: export it as JSON, or erase it.
+    Customer {
+        #[command(subcommand)]
+        command: CustomerCommand,
+    },
     /// Write a consistent backup of the store now (beside the running daemon too).
     Backup {
         /// Directory for the backup file (default: [backup] dir, `backups/` in the state directory).
@@ -138,6 +143,20 @@ enum TicketsCommand {
     Close {
         /// Ticket number.
         number: TicketId,
+    },
+}
+
+#[derive(Subcommand)]
+enum CustomerCommand {
+    /// Print everything stored about this address as JSON (tickets, mails, queued mail).
+    Export {
+        /// The customer's address.
+        email: String,
+    },
+    /// Erase this address's data: mail bodies, names, subjects; tickets keep a tombstone.
+    Forget {
+        /// The customer's address.
+        email: String,
     },
 }
 
@@ -283,6 +302,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             QuarantineCommand::Release { id } => Request::QuarantineRelease { id: *id },
         },
         // Absolute, because a running daemon writes it (its working directory is not ours).
+        Command::Customer { command } => match command {
+            CustomerCommand::Export { email } => Request::CustomerExport {
+                email: email.clone(),
+            },
+            CustomerCommand::Forget { email } => Request::CustomerForget {
+                email: email.clone(),
+            },
+        },
         Command::Backup { dir } => Request::Backup {
             dir: dir.as_deref().map(std::path::absolute).transpose()?,
         },

@@ -72,6 +72,10 @@ pub enum Request {
     AgentsAway { agent: String, away: bool },
     /// `backup [--dir DIR]`
     Backup { dir: Option<PathBuf> },
+    /// `customer export EMAIL`
+    CustomerExport { email: String },
+    /// `customer forget EMAIL`
+    CustomerForget { email: String },
 }
 
 impl Request {
@@ -160,6 +164,25 @@ pub fn run(req: &Request, ctx: &Context<'_>) -> Result<String, OpsError> {
         }
         Request::AgentsList { json } => agents_list(o, ctx.cfg()?, ctx.store, *json)?,
         Request::AgentsAway { agent, away } => set_away(o, ctx.cfg()?, ctx.store, agent, *away)?,
+        Request::CustomerExport { email } => {
+            let who = customer_address(email)?;
+            print_json(o, &crate::privacy::export(ctx.store, &who)?)?;
+        }
+        Request::CustomerForget { email } => {
+            let who = customer_address(email)?;
+            let done = crate::privacy::forget(ctx.store, &who)?;
+            outln!(
+                o,
+                "{who} forgotten: {} ticket(s) kept as tombstones, {} stored mail(s) erased, {} queued mail(s) dropped",
+                done.tickets,
+                done.mails,
+                done.queued_dropped
+            );
+            outln!(
+                o,
+                "their mail is still in the IMAP mailbox and in older backups: delete it there too"
+            );
+        }
         Request::Backup { dir } => {
             let dir = match dir {
                 Some(d) => d.clone(),
@@ -177,6 +200,11 @@ pub fn run(req: &Request, ctx: &Context<'_>) -> Result<String, OpsError> {
         }
     }
     Ok(out)
+}
+
+fn customer_address(email: &str) -> Result<crate::types::EmailAddress, OpsError> {
+    crate::types::EmailAddress::parse(email)
+        .ok_or_else(|| OpsError(format!("{email:?} is not an e-mail address")))
 }
 
 /// The daemon's answer.

@@ -497,6 +497,7 @@ fn new_ticket<S: State>(
         escalated_at: None,
         pool: Some(assignment.pool_key.clone()),
         inbox: Some(ctx.cfg.service.address.clone()),
+        forgotten_at: None,
     };
     match notification(ctx, &ticket, agent, &customer, mail, raw, Notify::New) {
         Ok(n) => outgoing.push(n),
@@ -1771,6 +1772,7 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
                 escalated_at: None,
                 pool: None,
                 inbox: None,
+                forgotten_at: None,
             },
         );
         mem

@@ -327,6 +327,7 @@ timezone = "UTC"
             escalated_at: None,
             pool: None,
             inbox: None,
+            forgotten_at: None,
         }
     }
 

@@ -46,6 +46,20 @@ type Record = (Vec<u8>, Vec<u8>);
 /// The first bytes of a backup file (format version 1).
 const BACKUP_MAGIC: &[u8] = b"FRONTDESK-BACKUP 1\n";
 
+/// The address a forgotten ticket shows instead of the customer's.
+pub const FORGOTTEN: &str = "forgotten@invalid";
+
+/// What `customer forget` erased.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ForgetStats {
+    /// Tickets turned into tombstones.
+    pub tickets: usize,
+    /// Stored mails whose bytes were deleted.
+    pub mails: usize,
+    /// Queued or dead mails to them that were dropped.
+    pub queued_dropped: usize,
+}
+
 /// What a backup or restore copied.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct BackupStats {
@@ -321,6 +335,10 @@ pub struct Ticket {
     /// main support address (and tickets from before several inboxes existed).
     #[serde(default)]
     pub inbox: Option<EmailAddress>,
+    /// When the customer's data was erased (`customer forget`): the ticket is a tombstone
+    /// that keeps only its number, agent, state and timestamps.
+    #[serde(default)]
+    pub forgotten_at: Option<UnixTime>,
 }
 
 impl Ticket {
@@ -1465,6 +1483,139 @@ impl Store {
         Ok(())
     }
 
+    /// The tickets of a customer and the times of their acknowledgements in the last day.
+    pub fn customer_record(
+        &self,
+        customer: &EmailAddress,
+    ) -> Result<(Vec<TicketId>, Vec<UnixTime>)> {
+        let c: Option<Customer> = self
+            .customers
+            .get(customer.without_detail().as_str())?
+            .map(|v| decode("customers", &v))
+            .transpose()?;
+        Ok(c.map(|c| (c.tickets, c.acks)).unwrap_or_default())
+    }
+
+    /// Erases a customer (`customer forget`): their tickets become tombstones (closed, no
+    /// address, name, subjects, Message-IDs or notes), the raw bytes of `seqs` (their mail) go,
+    /// mail still queued to them is dropped, and the customer record with it. One transaction,
+    /// flushed. Returns what was erased.
+    pub fn forget_customer(
+        &self,
+        customer: &EmailAddress,
+        seqs: &[u64],
+        now: UnixTime,
+    ) -> Result<ForgetStats> {
+        let _gate = self.write_gate();
+        let (tickets, _) = self.customer_record(customer)?;
+        // Outbox entries and index keys to drop are found outside the transaction (it
+        // cannot scan); the gate keeps writers out meanwhile.
+        let ours = |e: &OutboxEntry| {
+            e.ticket.is_some_and(|t| tickets.contains(&t))
+                || e.recipients
+                    .iter()
+                    .any(|r| r.without_detail() == customer.without_detail())
+        };
+        let mut outbox_ids = Vec::new();
+        for v in self.outbox.iter().values() {
+            let e: OutboxEntry = decode("outbox", &v?)?;
+            if ours(&e) {
+                outbox_ids.push(e.id);
+            }
+        }
+        let mut dead_ids = Vec::new();
+        for v in self.dead.iter().values() {
+            let d: DeadLetter = decode("dead", &v?)?;
+            if ours(&d.entry) {
+                dead_ids.push(d.entry.id);
+            }
+        }
+        let mut msgid_keys = Vec::new();
+        for kv in self.msgids.iter() {
+            let (k, v) = kv?;
+            if tickets.contains(&TicketId::new(from_be(&v))) {
+                msgid_keys.push(k.to_vec());
+            }
+        }
+        let stats = ForgetStats {
+            tickets: tickets.len(),
+            mails: seqs.len(),
+            queued_dropped: outbox_ids.len() + dead_ids.len(),
+        };
+        let res = (
+            &self.tickets,
+            &self.meta,
+            &self.customers,
+            &self.msgids,
+            &self.raw,
+            &self.outbox,
+            &self.outbox_raw,
+            &self.dead,
+        )
+            .transaction(
+                |(t_tree, meta, customers, msgids, raw, outbox, outbox_raw, dead)| {
+                    for id in &tickets {
+                        let Some(mut t): Option<Ticket> = tx_get(t_tree, "tickets", &be(id.get()))?
+                        else {
+                            continue;
+                        };
+                        change_ticket(meta, &mut t, Some(TicketState::Closed), None, now)?;
+                        t.customer = EmailAddress::parse(FORGOTTEN).unwrap_or(t.customer);
+                        t.customer_name = None;
+                        t.subject = String::new();
+                        for m in &mut t.messages {
+                            m.message_id = None;
+                            m.subject = String::new();
+                            m.note = None;
+                            m.inbound_seq = None;
+                            if m.direction == Direction::Inbound {
+                                m.from = None;
+                            }
+                        }
+                        t.forgotten_at = Some(now);
+                        t_tree.insert(&be(id.get()), encode(&t))?;
+                    }
+                    customers.remove(customer.without_detail().as_str())?;
+                    for k in &msgid_keys {
+                        msgids.remove(k.as_slice())?;
+                    }
+                    for seq in seqs {
+                        raw.remove(&be(*seq))?;
+                    }
+                    for id in outbox_ids.iter().chain(&dead_ids) {
+                        outbox.remove(&be(*id))?;
+                        outbox_raw.remove(&be(*id))?;
+                        dead.remove(&be(*id))?;
+                    }
+                    Ok(())
+                },
+            );
+        unwrap_tx(res)?;
+        self.db.flush()?;
+        Ok(stats)
+    }
+
+    /// Deletes the raw bytes of mail stored before `cutoff` (retention); the records, their
+    /// outcomes and the tickets stay. Returns how many were purged.
+    pub fn purge_raw_before(&self, cutoff: UnixTime) -> Result<usize> {
+        let _gate = self.write_gate();
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for v in self.inbound.iter().values() {
+            let record: Inbound = decode("inbound", &v?)?;
+            if record.stored_at < cutoff
+                && record.outcome.is_some()
+                && self.raw.contains_key(be(record.seq))?
+            {
+                batch.remove(&be(record.seq));
+                n += 1;
+            }
+        }
+        self.raw.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(n)
+    }
+
     /// Every ticket with its history (for statistics), oldest first.
     pub fn tickets_full(&self) -> Result<Vec<Ticket>> {
         self.tickets
@@ -1683,6 +1834,7 @@ mod tests {
                 escalated_at: None,
                 pool: None,
                 inbox: None,
+                forgotten_at: None,
             },
             pool_key: "all".into(),
             not_acknowledged: Some(SuppressReason::RateLimited),

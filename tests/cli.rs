@@ -185,6 +185,7 @@ fn ticket_for(id: u64) -> frontdesk::store::Ticket {
         escalated_at: None,
         pool: None,
         inbox: None,
+        forgotten_at: None,
     }
 }
 
