@@ -48,6 +48,11 @@ pub enum SuppressReason {
     SystemSender,
     /// The sender already had `per_sender_per_day` acknowledgements in the last 24 hours.
     RateLimited,
+    /// All senders together had `max_per_hour` acknowledgements this hour (a storm).
+    GlobalRateLimited,
+    /// One of many mails from one sender in a short time: recorded on their open ticket,
+    /// the agent told in one summary rather than once per mail.
+    Flood,
     /// Acknowledgements are switched off in the configuration.
     AcknowledgementsDisabled,
     /// The mail joined an existing ticket, which was acknowledged already.
@@ -77,6 +82,8 @@ impl SuppressReason {
             SuppressReason::NoReplySender => "noreply-sender",
             SuppressReason::SystemSender => "system-sender",
             SuppressReason::RateLimited => "rate-limited",
+            SuppressReason::GlobalRateLimited => "global-rate-limit",
+            SuppressReason::Flood => "flood",
             SuppressReason::AcknowledgementsDisabled => "acknowledgements-disabled",
             SuppressReason::FollowUp => "follow-up",
             SuppressReason::UnverifiedSender => "unverified-sender",
@@ -91,6 +98,8 @@ impl SuppressReason {
         !matches!(
             self,
             SuppressReason::RateLimited
+                | SuppressReason::GlobalRateLimited
+                | SuppressReason::Flood
                 | SuppressReason::AcknowledgementsDisabled
                 | SuppressReason::FollowUp
                 // "Do not auto-answer me" is a request, not proof of automation: a person

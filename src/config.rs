@@ -381,6 +381,12 @@ struct RawAck {
     quote_lines: usize,
     #[serde(default = "default_true")]
     require_aligned_sender: bool,
+    #[serde(default = "default_per_hour")]
+    max_per_hour: u32,
+}
+
+fn default_per_hour() -> u32 {
+    1000
 }
 
 impl Default for RawAck {
@@ -388,6 +394,7 @@ impl Default for RawAck {
         RawAck {
             enabled: true,
             per_sender_per_day: default_per_day(),
+            max_per_hour: default_per_hour(),
             quote_lines: default_quote_lines(),
             require_aligned_sender: true,
         }
@@ -409,12 +416,31 @@ fn default_quote_lines() -> usize {
 struct RawLimits {
     #[serde(default = "default_max_bytes")]
     max_message_bytes: u64,
+    #[serde(default = "default_flood_tickets")]
+    flood_tickets: usize,
+    #[serde(default = "default_flood_window")]
+    flood_window_minutes: u64,
+    #[serde(default = "default_flood_notifications")]
+    flood_notifications: usize,
+}
+
+fn default_flood_tickets() -> usize {
+    3
+}
+fn default_flood_window() -> u64 {
+    10
+}
+fn default_flood_notifications() -> usize {
+    3
 }
 
 impl Default for RawLimits {
     fn default() -> Self {
         RawLimits {
             max_message_bytes: default_max_bytes(),
+            flood_tickets: default_flood_tickets(),
+            flood_window_minutes: default_flood_window(),
+            flood_notifications: default_flood_notifications(),
         }
     }
 }
@@ -644,6 +670,9 @@ pub struct AckPolicy {
     pub quote_lines: usize,
     /// Acknowledge only when the Return-Path domain matches the From domain.
     pub require_aligned_sender: bool,
+    /// At most this many acknowledgements in one clock hour, all senders together (0: no
+    /// limit): a storm of forged senders cannot make us a spam cannon.
+    pub max_per_hour: u32,
 }
 
 /// The `[limits]` section.
@@ -651,6 +680,14 @@ pub struct AckPolicy {
 pub struct Limits {
     /// Larger mail is quarantined rather than processed.
     pub max_message_bytes: u64,
+    /// A sender who opened this many tickets within `flood_window` is flooding: their further
+    /// mail joins their newest open ticket.
+    pub flood_tickets: usize,
+    /// The window for `flood_tickets`, and for `flood_notifications`.
+    pub flood_window: Duration,
+    /// At most this many notifications about one ticket reach its agent within
+    /// `flood_window`; later follow-ups are recorded on the ticket and summarised once.
+    pub flood_notifications: usize,
 }
 
 /// The `[routing]` section.
@@ -1775,9 +1812,13 @@ impl RawConfig {
                 per_sender_per_day: self.acknowledgement.per_sender_per_day,
                 quote_lines: self.acknowledgement.quote_lines,
                 require_aligned_sender: self.acknowledgement.require_aligned_sender,
+                max_per_hour: self.acknowledgement.max_per_hour,
             },
             limits: Limits {
                 max_message_bytes: self.limits.max_message_bytes,
+                flood_tickets: self.limits.flood_tickets.max(1),
+                flood_window: secs(self.limits.flood_window_minutes.saturating_mul(60)),
+                flood_notifications: self.limits.flood_notifications.max(1),
             },
             routing: Routing {
                 sticky: secs(self.routing.sticky_days.saturating_mul(86_400)),

@@ -501,7 +501,21 @@ impl Ingest {
             self.apply_flags(&mut session, uid_validity, has_move, keywords)
                 .await?;
 
-            while session.unsolicited_responses.try_recv().is_ok() {}
+            // New mail announced while we fetched (EXISTS in a command's response) is not
+            // announced again in IDLE: look once more before waiting. A full channel (async-imap
+            // drops beyond 100) certainly held such news too.
+            let mut news = false;
+            while let Ok(r) = session.unsolicited_responses.try_recv() {
+                news |= matches!(
+                    r,
+                    async_imap::types::UnsolicitedResponse::Exists(_)
+                        | async_imap::types::UnsolicitedResponse::Recent(_)
+                );
+            }
+            if news && !*shutdown.borrow() {
+                self.notice();
+                continue;
+            }
             if *shutdown.borrow() {
                 let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
                 return Ok(());

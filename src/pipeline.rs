@@ -34,6 +34,8 @@ pub trait State: ThreadLookup {
     fn pool_counter(&self, pool_key: &str) -> Result<u64, StoreError>;
     /// Acknowledgements sent to `customer` since `since`.
     fn acks_since(&self, customer: &EmailAddress, since: UnixTime) -> Result<usize, StoreError>;
+    /// Acknowledgements to anyone in the clock hour that contains `at`.
+    fn acks_in_hour(&self, at: UnixTime) -> Result<usize, StoreError>;
     /// One ticket.
     fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError>;
     /// The tickets a customer had, oldest first.
@@ -53,6 +55,9 @@ impl State for Store {
     }
     fn acks_since(&self, customer: &EmailAddress, since: UnixTime) -> Result<usize, StoreError> {
         Store::acks_since(self, customer, since)
+    }
+    fn acks_in_hour(&self, at: UnixTime) -> Result<usize, StoreError> {
+        Store::acks_in_hour(self, at)
     }
     fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
         Store::ticket(self, id)
@@ -257,15 +262,42 @@ pub fn decide(
         other => other,
     };
 
+    // A storm from one sender (a script, a broken client, an angry customer) opens a few
+    // tickets, then everything joins the newest open one.
+    let threading = match (threading, sender) {
+        (Threading::New { untrusted_tag }, Some(sender)) if by_person && linked_from.is_none() => {
+            match flooding(&ctx, sender)? {
+                Some(ticket) => Threading::Join {
+                    ticket,
+                    via: crate::thread::JoinedVia::Flood,
+                },
+                None => Threading::New { untrusted_tag },
+            }
+        }
+        (other, _) => other,
+    };
+
     let plan = match (threading, class) {
         (Threading::Join { ticket, via }, class) => {
-            let (reason, person) = match class {
+            let (mut reason, person) = match class {
                 Classified::Suppress(r) => (r, !r.is_automated()),
                 Classified::Acknowledge => (SuppressReason::FollowUp, true),
             };
-            // A person's follow-up reaches the ticket's agent; automated replies do not.
+            // A person's follow-up reaches the ticket's agent; automated replies do not, and
+            // in a flood only the first few do (the rest is summarised once, see `sla`).
             let mut outgoing = Vec::new();
+            let throttled = match state.ticket(ticket)? {
+                Some(t) if person => {
+                    notifications_within(&t, now, cfg.limits.flood_window)
+                        >= cfg.limits.flood_notifications
+                }
+                _ => false,
+            };
+            if throttled {
+                reason = SuppressReason::Flood;
+            }
             if person
+                && !throttled
                 && let (Some(t), Some(customer)) = (state.ticket(ticket)?, mail.from.as_ref())
                 && let Some(agent) = cfg.agent(&t.agent)
             {
@@ -304,6 +336,40 @@ pub fn decide(
         }
     };
     Ok(Decision { message_id, plan })
+}
+
+/// The sender's newest open ticket, if they opened `flood_tickets` tickets within the flood
+/// window (so this mail joins it rather than opening another).
+fn flooding<S: State>(
+    ctx: &Ctx<'_, S>,
+    sender: &EmailAddress,
+) -> Result<Option<TicketId>, StoreError> {
+    let limits = &ctx.cfg.limits;
+    let since = ctx.now - limits.flood_window.as_secs() as i64;
+    let ids = ctx.state.customer_tickets(&sender.without_detail())?;
+    let mut recent = 0;
+    let mut newest_open = None;
+    for id in ids.iter().rev().take(limits.flood_tickets) {
+        let Some(t) = ctx.state.ticket(*id)? else {
+            continue;
+        };
+        if t.created_at >= since {
+            recent += 1;
+        }
+        if newest_open.is_none() && t.state == TicketState::Open {
+            newest_open = Some(t.id);
+        }
+    }
+    Ok(newest_open.filter(|_| recent >= limits.flood_tickets))
+}
+
+/// How many notifications about `t` went to its agent within `window` before `now`.
+pub fn notifications_within(t: &Ticket, now: UnixTime, window: std::time::Duration) -> usize {
+    let since = now - window.as_secs() as i64;
+    t.messages
+        .iter()
+        .filter(|m| m.direction == Direction::AgentNotification && m.at >= since)
+        .count()
 }
 
 /// A bounce of one of our mails is recorded on its ticket; when it was an agent's answer,
@@ -447,6 +513,9 @@ fn new_ticket<S: State>(
     )? >= cfg.ack.per_sender_per_day as usize
     {
         Some(SuppressReason::RateLimited)
+    } else if cfg.ack.max_per_hour > 0 && state.acks_in_hour(now)? >= cfg.ack.max_per_hour as usize
+    {
+        Some(SuppressReason::GlobalRateLimited)
     } else {
         let input = AckInput {
             service_name: &cfg.service.name,
@@ -884,6 +953,108 @@ pub fn ops_change(
         ));
     }
     Ok(format!("ticket #{ticket} {}", done.join(" and ")))
+}
+
+/// The follow-ups recorded without a notification during a flood and not yet summarised to
+/// the agent: those after the ticket's last notification or notice. Summarised once the
+/// sender has been quiet for `quiet`.
+pub fn unsummarised_flood(
+    t: &Ticket,
+    now: UnixTime,
+    quiet: std::time::Duration,
+) -> Vec<&TicketMessage> {
+    let last_told = t
+        .messages
+        .iter()
+        .rposition(|m| {
+            matches!(
+                m.direction,
+                Direction::AgentNotification | Direction::AgentNotice
+            )
+        })
+        .map_or(0, |i| i + 1);
+    let pending: Vec<&TicketMessage> = t.messages[last_told..]
+        .iter()
+        .filter(|m| m.suppressed == Some(SuppressReason::Flood))
+        .collect();
+    match pending.last() {
+        Some(newest) if now - newest.at >= quiet.as_secs() as i64 => pending,
+        _ => Vec::new(),
+    }
+}
+
+/// Tells a ticket's agent, in one notice, about the follow-ups a flood recorded without a
+/// notification each. `Ok(None)`: nothing to tell (yet).
+pub fn flood_summary(
+    cfg: &Config,
+    templates: &Templates,
+    store: &Store,
+    t: &Ticket,
+    now: UnixTime,
+) -> Result<Option<usize>, String> {
+    let quiet = std::time::Duration::from_secs(60);
+    let pending = unsummarised_flood(t, now, quiet);
+    if pending.is_empty() {
+        // Summarised already, or the ticket is closed: nothing more is owed.
+        let owed = t.state == TicketState::Open
+            && t.messages
+                .last()
+                .is_some_and(|m| m.suppressed == Some(SuppressReason::Flood));
+        if !owed {
+            store.flood_done(t.id).map_err(|e| e.to_string())?;
+        }
+        return Ok(None);
+    }
+    let cfg = &*cfg.for_ticket(t);
+    let Some(agent) = cfg.agent(&t.agent) else {
+        return Ok(None);
+    };
+    let mut subjects: Vec<&str> = pending.iter().map(|m| m.subject.as_str()).collect();
+    subjects.dedup();
+    let shown: Vec<String> = subjects
+        .iter()
+        .take(10)
+        .map(|s| format!("  - {s}"))
+        .collect();
+    let reason = format!(
+        "{n} more mail(s) from {who} arrived on this ticket in a burst and were recorded on it \
+         without a notification each. See them with: frontdesk tickets show {id}\nSubjects:\n{list}{more}",
+        n = pending.len(),
+        who = t.customer,
+        id = t.id,
+        list = shown.join("\n"),
+        more = if subjects.len() > shown.len() {
+            "\n  …"
+        } else {
+            ""
+        },
+    );
+    let seq = store.new_id().map_err(|e| e.to_string())?;
+    let ctx = Ctx {
+        raw: &[],
+        seq,
+        cfg,
+        templates,
+        state: store,
+        now,
+        date: SystemTime::now(),
+    };
+    let mail = notice_to_agent(&ctx, t, agent, &reason).map_err(|e| e.to_string())?;
+    store
+        .record_ops(
+            t.id,
+            &crate::store::TicketChange {
+                state: None,
+                reassign: None,
+                outgoing: std::slice::from_ref(&mail),
+                note: "flood summary sent to the agent",
+                only_if_unanswered: false,
+            },
+            now,
+        )
+        .map_err(|e| e.to_string())?;
+    store.flood_done(t.id).map_err(|e| e.to_string())?;
+    Ok(Some(pending.len()))
 }
 
 /// Why an agent's mail to a reply address is refused: told to the agent, nothing is sent.
@@ -1536,6 +1707,8 @@ mod tests {
         customers: HashMap<TicketId, EmailAddress>,
         tickets: HashMap<TicketId, Ticket>,
         acks: usize,
+        acks_this_hour: usize,
+        by_customer: Vec<TicketId>,
     }
 
     impl ThreadLookup for Mem {
@@ -1557,11 +1730,14 @@ mod tests {
         fn acks_since(&self, _: &EmailAddress, _: UnixTime) -> Result<usize, StoreError> {
             Ok(self.acks)
         }
+        fn acks_in_hour(&self, _: UnixTime) -> Result<usize, StoreError> {
+            Ok(self.acks_this_hour)
+        }
         fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
             Ok(self.tickets.get(&id).cloned())
         }
         fn customer_tickets(&self, _: &EmailAddress) -> Result<Vec<TicketId>, StoreError> {
-            Ok(Vec::new())
+            Ok(self.by_customer.clone())
         }
         fn inbound_raw(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
             Ok((seq == 1).then(|| ALICE.to_vec()))
@@ -1735,6 +1911,98 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
             of_kind(&outgoing, MailKind::AgentNotification).is_some(),
             "the agent still gets the ticket"
         );
+    }
+
+    #[test]
+    fn a_global_storm_withholds_acknowledgements_but_not_tickets() {
+        let mem = Mem {
+            acks_this_hour: 1000,
+            ..Mem::default()
+        };
+        let Plan::NewTicket {
+            not_acknowledged,
+            outgoing,
+            ..
+        } = run(ALICE, &mem)
+        else {
+            panic!("expected a new ticket");
+        };
+        assert_eq!(not_acknowledged, Some(SuppressReason::GlobalRateLimited));
+        assert!(of_kind(&outgoing, MailKind::Acknowledgement).is_none());
+        assert!(of_kind(&outgoing, MailKind::AgentNotification).is_some());
+    }
+
+    #[test]
+    fn a_flood_from_one_sender_joins_their_ticket_and_spares_the_agent() {
+        // Alice opened three tickets within the window (the clock in `run` is 1,000,000).
+        let mut mem = with_ticket();
+        let template = mem.tickets[&TicketId::new(1001)].clone();
+        for n in 1001..=1003 {
+            let mut t = template.clone();
+            t.id = TicketId::new(n);
+            t.created_at = 1_000_000 - 60;
+            mem.tickets.insert(t.id, t);
+            mem.by_customer.push(TicketId::new(n));
+        }
+        let storm = b"From: Alice Doe <alice@customer.test>\r\nTo: support@example.test\r\n\
+Subject: Again\r\nMessage-ID: <storm@customer.test>\r\n\r\nStill broken.\r\n";
+        let Plan::Join {
+            ticket,
+            via,
+            outgoing,
+            ..
+        } = run(storm, &mem)
+        else {
+            panic!("a fourth ticket in ten minutes must join the newest");
+        };
+        assert_eq!(ticket, TicketId::new(1003));
+        assert_eq!(via, crate::thread::JoinedVia::Flood);
+        assert!(of_kind(&outgoing, MailKind::Acknowledgement).is_none());
+        assert!(
+            of_kind(&outgoing, MailKind::AgentNotification).is_some(),
+            "first follow-ups still reach the agent"
+        );
+
+        // Once the ticket had three notifications in the window, follow-ups are only recorded.
+        let t = mem.tickets.get_mut(&TicketId::new(1003)).expect("ticket");
+        for _ in 0..3 {
+            t.messages.push(TicketMessage {
+                at: 1_000_000 - 30,
+                direction: Direction::AgentNotification,
+                message_id: None,
+                from: None,
+                subject: "Again".into(),
+                inbound_seq: None,
+                outbox_id: Some(1),
+                suppressed: None,
+                note: None,
+            });
+        }
+        let Plan::Join {
+            reason,
+            outgoing,
+            message,
+            ..
+        } = run(storm, &mem)
+        else {
+            panic!("joins");
+        };
+        assert_eq!(reason, SuppressReason::Flood);
+        assert!(
+            outgoing.is_empty(),
+            "the agent is not flooded: {outgoing:?}"
+        );
+        assert_eq!(message.suppressed, Some(SuppressReason::Flood));
+
+        // After a quiet minute the flood is owed one summary.
+        let t = mem.tickets.get_mut(&TicketId::new(1003)).expect("ticket");
+        t.messages.push(message);
+        let quiet = std::time::Duration::from_secs(60);
+        assert!(
+            unsummarised_flood(t, 1_000_030, quiet).is_empty(),
+            "not while it goes on"
+        );
+        assert_eq!(unsummarised_flood(t, 1_000_060, quiet).len(), 1);
     }
 
     fn with_ticket() -> Mem {

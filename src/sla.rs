@@ -203,6 +203,7 @@ pub async fn run(
         }
         let snap = live.snapshot();
         let (cfg, templates) = (&snap.cfg, &snap.templates);
+        summarise_floods(&store, cfg, templates, &wake);
         let checked = if enabled(cfg) {
             check(&store, cfg, templates).await
         } else {
@@ -219,6 +220,29 @@ pub async fn run(
         tokio::select! {
             _ = tokio::time::sleep(cfg.sla.check_interval) => {}
             _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Sends the agent of every ticket that took a burst of follow-ups (recorded without a
+/// notification each) one summary, once the sender is quiet.
+fn summarise_floods(store: &Store, cfg: &Config, templates: &Templates, wake: &Notify) {
+    let now = crate::types::now();
+    let tickets = match store.open_tickets_with_flood() {
+        Ok(t) => t,
+        Err(e) => {
+            error!(error = %e, "flood summaries: cannot read tickets; will retry");
+            return;
+        }
+    };
+    for t in tickets {
+        match crate::pipeline::flood_summary(cfg, templates, store, &t, now) {
+            Ok(Some(n)) => {
+                info!(event = "flood.summarised", ticket = %t.id, mails = n, "flood summary sent to the agent");
+                wake.notify_one();
+            }
+            Ok(None) => {}
+            Err(e) => error!(ticket = %t.id, error = %e, "flood summary failed; will retry"),
         }
     }
 }

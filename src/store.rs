@@ -647,6 +647,22 @@ struct AgentRecord {
     away: bool,
 }
 
+/// Prefix of the `meta` keys of tickets owed a flood summary.
+const FLOOD_PREFIX: &[u8] = b"flood:";
+
+fn flood_key(ticket: TicketId) -> Vec<u8> {
+    let mut k = FLOOD_PREFIX.to_vec();
+    k.extend_from_slice(&be(ticket.get()));
+    k
+}
+
+/// The `meta` key counting acknowledgements in the clock hour of `at`.
+fn hour_key(at: UnixTime) -> Vec<u8> {
+    let mut k = b"acks:".to_vec();
+    k.extend_from_slice(&be(at.div_euclid(3600) as u64));
+    k
+}
+
 fn digest(raw: &[u8]) -> [u8; 16] {
     use sha2::Digest;
     let full = sha2::Sha256::digest(raw);
@@ -1163,6 +1179,9 @@ impl Store {
                                 queue(&mut ticket, mail)?;
                                 if mail.kind == MailKind::Acknowledgement {
                                     customer.acks.push(now);
+                                    let hour = hour_key(now);
+                                    let n = meta.get(&hour)?.map_or(0, |v| from_be(&v));
+                                    meta.insert(hour.as_slice(), &be(n + 1))?;
                                 }
                             }
                             customers
@@ -1192,6 +1211,10 @@ impl Store {
                             }
                             for mail in outgoing {
                                 queue(&mut t, mail)?;
+                            }
+                            if *reason == crate::classify::SuppressReason::Flood {
+                                // Owed a summary: the SLA loop finds it without a full scan.
+                                meta.insert(flood_key(*ticket), &[])?;
                             }
                             tickets.insert(&be(ticket.get()), encode(&t))?;
                             if let Some(id) = index_id
@@ -1261,6 +1284,30 @@ impl Store {
             tree: "inbound",
             detail: format!("no record for stored mail {seq}"),
         })
+    }
+
+    /// Tickets that recorded follow-ups during a flood and may owe their agent a summary.
+    pub fn open_tickets_with_flood(&self) -> Result<Vec<Ticket>> {
+        let mut out = Vec::new();
+        for k in self.meta.scan_prefix(FLOOD_PREFIX).keys() {
+            let k = k?;
+            if let Some(t) = self.ticket(TicketId::new(from_be(&k[FLOOD_PREFIX.len()..])))? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ticket's flood is summarised (or over): it leaves the summary list.
+    pub fn flood_done(&self, ticket: TicketId) -> Result<()> {
+        let _gate = self.write_gate();
+        self.meta.remove(flood_key(ticket))?;
+        Ok(())
+    }
+
+    /// Acknowledgements queued in the clock hour that contains `at` (all senders).
+    pub fn acks_in_hour(&self, at: UnixTime) -> Result<usize> {
+        Ok(self.meta.get(hour_key(at))?.map_or(0, |v| from_be(&v)) as usize)
     }
 
     /// An agent's open tickets and away flag.

@@ -26,6 +26,9 @@ pub enum JoinedVia {
     Header,
     /// The subject carried the ticket's tag and the sender is the ticket's customer.
     SubjectTag,
+    /// The sender opened `flood_tickets` tickets within the flood window: further mail joins
+    /// their newest open ticket instead of opening more.
+    Flood,
 }
 
 /// The threading decision.
