@@ -343,6 +343,13 @@ impl Outbox {
         if due.is_empty() {
             return Ok(next);
         }
+        // Only what is durable goes out. The outbox polls on its own while it has work, so
+        // it can see entries that a processing batch committed but has not flushed yet;
+        // sent now and lost in a crash, their mail would be decided again (after a restart
+        // with a changed configuration, or with several inboxes in another order: under
+        // another ticket number) while the customer already holds the first answer. A
+        // no-op when the ingest's flush came first, as it usually does.
+        self.store.flush().await?;
         let full = due.len() == batch_size;
         let results: Vec<Result<(), StoreError>> = futures::stream::iter(due)
             .map(|entry| self.send_one(entry))

@@ -478,8 +478,29 @@ team = "billing"
 
     /// Starts (or restarts) the process and waits for `ingest.ready` of this run.
     pub async fn launch(&mut self) {
-        assert!(self.child.is_none(), "already running");
         let before = self.events("ingest.ready").len();
+        self.spawn();
+        eventually(
+            Duration::from_secs(30),
+            "the daemon to be ready",
+            async || {
+                if let Some(status) = self
+                    .child
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten())
+                {
+                    panic!("daemon exited early with {status}:\n{}", self.log_text());
+                }
+                (self.events("ingest.ready").len() > before).then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Starts (or restarts) the process without waiting for it to be ready (a crash test
+    /// kills it during start-up too).
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -497,21 +518,20 @@ team = "billing"
             .expect("spawn frontdesk");
         self.child = Some(child);
         self.runs += 1;
-        eventually(
-            Duration::from_secs(30),
-            "the daemon to be ready",
-            async || {
-                if let Some(status) = self
-                    .child
-                    .as_mut()
-                    .and_then(|c| c.try_wait().ok().flatten())
-                {
-                    panic!("daemon exited early with {status}:\n{}", self.log_text());
-                }
-                (self.events("ingest.ready").len() > before).then_some(())
-            },
-        )
-        .await;
+    }
+
+    /// Kills the daemon with SIGKILL (no drain, no flush: a crash) and reaps it. Panics if
+    /// it had already exited on its own, which would be a crash the test did not cause.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("daemon running");
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "daemon exited on its own with {status}:\n{}",
+                self.log_text()
+            );
+        }
+        child.kill().expect("SIGKILL the daemon");
+        child.wait().expect("reap the daemon");
     }
 
     /// Stops the daemon with SIGTERM and waits for a clean exit.
