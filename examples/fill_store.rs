@@ -603,6 +603,8 @@ fn fill_bulk(
                 linked_from: None,
                 escalated_at: None,
                 pool: Some(assignment.pool_key.clone()),
+                inbox: None,
+                forgotten_at: None,
             };
             cust.record.tickets.push(id);
             cust.record.acks.retain(|&a| a > t.saturating_sub(86_400));
