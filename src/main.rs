@@ -255,7 +255,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     use frontdesk::ops::Request;
     let req = match &cli.command {
         Command::Run => {
-            return frontdesk::daemon::run(Config::load(&cli.config)?, shutdown_signal()).await;
+            let shutdown = shutdown_signal();
+            return frontdesk::daemon::run(Config::load(&cli.config)?, shutdown).await;
         }
         Command::CheckConfig { connect } => {
             return check_config(Config::load(&cli.config)?, *connect).await;
@@ -536,19 +537,24 @@ fn run_ops(config: &std::path::Path, req: &frontdesk::ops::Request) -> anyhow::R
     }
 }
 
-/// SIGTERM or SIGINT: drain and stop. (SIGHUP, the reload, is the daemon's own.)
-async fn shutdown_signal() {
+/// SIGTERM or SIGINT: drain and stop. (SIGHUP, the reload, is the daemon's own.) The
+/// handlers are installed here, before anything else runs, so a SIGTERM during start-up
+/// drains like any other instead of killing the process by the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let installed = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = installed else {
+            tracing::error!("cannot install signal handlers; stop with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }
 
