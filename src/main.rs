@@ -463,7 +463,8 @@ fn restore(config: &std::path::Path, file: &std::path::Path) -> anyhow::Result<(
     }
     let mut input = std::fs::File::open(file)
         .with_context(|| format!("cannot open the backup {}", file.display()))?;
-    let stats = Store::restore(&state_dir, &mut input)?;
+    let (store, stats) = Store::restore(&state_dir, &mut input)?;
+    drop(store);
     println!(
         "restored {} tickets ({} records, {} bytes) into {}",
         stats.tickets,

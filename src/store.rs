@@ -801,8 +801,8 @@ impl Store {
     }
 
     /// Creates the store in `dir` from a backup made by [`Store::backup`], after checking the
-    /// whole file. Refuses a directory that already holds a store.
-    pub fn restore(dir: &Path, input: &mut impl std::io::Read) -> Result<BackupStats> {
+    /// whole file, and returns it open. Refuses a directory that already holds a store.
+    pub fn restore(dir: &Path, input: &mut impl std::io::Read) -> Result<(Store, BackupStats)> {
         use sha2::Digest;
         if dir.join("db").exists() {
             return Err(StoreError::Backup(format!(
@@ -870,7 +870,7 @@ impl Store {
         }
         store.db.flush()?;
         stats.tickets = store.tickets.len();
-        Ok(stats)
+        Ok((store, stats))
     }
 
     /// [`Store::flush`] for code outside the async runtime's tasks (the CLI).
