@@ -21,10 +21,9 @@ use common::*;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-/// How long Postfix stays down in the outage test: several retry rounds at the test's
-/// 2 s … 8 s backoff (the issue says "a minute"; 20 s proves the same with a third of the
-/// waiting).
-const POSTFIX_OUTAGE: Duration = Duration::from_secs(20);
+/// How long Postfix stays down in the outage test: a minute, as the issue asks (several
+/// retry rounds at the test's 2 s … 8 s backoff).
+const POSTFIX_OUTAGE: Duration = Duration::from_secs(60);
 
 /// Runs `scripts/mailstack ARGS… DIR` without blocking the runtime, so mail can be sent
 /// while a server restarts.
