@@ -386,7 +386,7 @@ struct RawAck {
 }
 
 fn default_per_hour() -> u32 {
-    1000
+    5000
 }
 
 impl Default for RawAck {

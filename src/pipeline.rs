@@ -1916,7 +1916,7 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
     #[test]
     fn a_global_storm_withholds_acknowledgements_but_not_tickets() {
         let mem = Mem {
-            acks_this_hour: 1000,
+            acks_this_hour: 5000,
             ..Mem::default()
         };
         let Plan::NewTicket {
