@@ -488,10 +488,22 @@ impl Ingest {
             self.apply_flags(&mut session, uid_validity, has_move)
                 .await?;
 
-            while session.unsolicited_responses.try_recv().is_ok() {}
+            // Mail delivered after the UID SEARCH is announced (EXISTS) with the answer to a
+            // later command, and the server does not announce it again once IDLE starts:
+            // without another look it would wait for the IDLE renewal, minutes away. (A full
+            // channel may have dropped the EXISTS: look again then too.)
+            let (mut arrived, mut drained) = (false, 0);
+            while let Ok(u) = session.unsolicited_responses.try_recv() {
+                arrived |= matches!(u, async_imap::types::UnsolicitedResponse::Exists(_));
+                drained += 1;
+            }
+            arrived |= drained >= 100;
             if *shutdown.borrow() {
                 let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
                 return Ok(());
+            }
+            if arrived {
+                continue;
             }
             if has_idle {
                 let mut idle = session.idle();
