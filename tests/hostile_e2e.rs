@@ -3,7 +3,8 @@
 //! Postfix of `scripts/mailstack`, and each gets the outcome its row names in
 //! `frontdesk mail list --json`; the daemon stays up; every acknowledgement that reaches a
 //! customer's mailbox has only our own, well-formed header fields, is addressed to that
-//! customer alone and carries no attachment; nobody else named in a hostile mail gets one.
+//! customer alone and carries no attachment; nobody else named in a hostile mail gets one;
+//! the agent's notifications have well-formed headers of ours too, and the 25 MB file.
 //! `#[ignore]`d like `tests/e2e.rs`: `scripts/test` starts the stack and runs it.
 //!
 //! The mails go in over LMTP, straight into the support mailbox, byte for byte: Postfix
@@ -320,6 +321,16 @@ async fn hostile_mail_gets_its_outcome_and_the_daemon_stays_up() {
 
     // The agent got the 25 MB file; the customer's acknowledgement (checked above) did not.
     let agent_mail = mailbox(&stack, &d.agent).await;
+    assert!(
+        agent_mail.len() >= acked,
+        "{} notifications",
+        agent_mail.len()
+    );
+    for m in &agent_mail {
+        if let Err(e) = header_fields(&as_sent(&m.raw)) {
+            panic!("a notification to the agent: {e}");
+        }
+    }
     let big = agent_mail
         .iter()
         .find(|m| m.raw.len() > 25 * 1024 * 1024)
