@@ -504,14 +504,16 @@ impl Ingest {
             // New mail announced while we fetched (EXISTS in a command's response) is not
             // announced again in IDLE: look once more before waiting. A full channel (async-imap
             // drops beyond 100) certainly held such news too.
-            let mut news = false;
+            let (mut news, mut drained) = (false, 0);
             while let Ok(r) = session.unsolicited_responses.try_recv() {
                 news |= matches!(
                     r,
                     async_imap::types::UnsolicitedResponse::Exists(_)
                         | async_imap::types::UnsolicitedResponse::Recent(_)
                 );
+                drained += 1;
             }
+            news |= drained >= 100;
             if news && !*shutdown.borrow() {
                 self.notice();
                 continue;

@@ -3,7 +3,7 @@
 //! encoded words; this module re-validates what it returns (addresses, header text) because a
 //! hostile mail can decode into anything.
 
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
+use mail_parser::{Address, HeaderValue, Message, MessageParser, MimeHeaders};
 use serde::{Deserialize, Serialize};
 
 use crate::sanitize;
@@ -100,6 +100,18 @@ pub enum ParseError {
     /// Not even one header line was found.
     #[error("no RFC 5322 header found")]
     NoHeaders,
+    /// mail-parser itself failed (panicked) on the bytes.
+    #[error("the MIME parser failed on this mail")]
+    ParserFailed,
+}
+
+/// mail-parser on untrusted bytes, with a panic of its own contained. Crafted input reaches
+/// its internal assertions (fuzzing found a `debug_assert!` in its MIME state machine that a
+/// damaged `message/rfc822` part trips), and not only `decide` parses stored mail: the CLI
+/// and the SLA loop do too, outside the pipeline's guard. Such a mail is unparseable.
+fn parse_message(raw: &[u8]) -> Result<Option<Message<'_>>, ParseError> {
+    std::panic::catch_unwind(|| MessageParser::default().parse(raw))
+        .map_err(|_| ParseError::ParserFailed)
 }
 
 fn first_mailbox(addr: Option<&Address<'_>>) -> (Option<Mailbox>, Option<String>) {
@@ -154,7 +166,7 @@ pub struct Attachment {
 
 /// The attachments of a raw mail with their bytes (nested messages included as `.eml`).
 pub fn attachments(raw: &[u8]) -> Vec<Attachment> {
-    let Some(msg) = MessageParser::default().parse(raw) else {
+    let Ok(Some(msg)) = parse_message(raw) else {
         return Vec::new();
     };
     msg.attachments()
@@ -191,7 +203,7 @@ pub fn attachments(raw: &[u8]) -> Vec<Attachment> {
 /// (they carry our notification and its reply token), not Outlook's `winmail.dat`, not
 /// inline images of a signature.
 pub fn relay_attachments(raw: &[u8]) -> Vec<Attachment> {
-    let Some(msg) = MessageParser::default().parse(raw) else {
+    let Ok(Some(msg)) = parse_message(raw) else {
         return Vec::new();
     };
     let keep: Vec<bool> = msg
@@ -224,7 +236,7 @@ pub fn relay_attachments(raw: &[u8]) -> Vec<Attachment> {
 /// mail (Gmail, Outlook on the web), the HTML is cut at the client's quote container before
 /// it is turned into text, since converted quotes carry no `>` marks.
 pub fn reply_text(raw: &[u8]) -> Option<String> {
-    let msg = MessageParser::default().parse(raw)?;
+    let msg = parse_message(raw).ok()??;
     if msg.text_part(0).is_some_and(|p| !p.is_text_html()) {
         return msg.body_text(0).map(|t| t.into_owned());
     }
@@ -259,7 +271,7 @@ pub struct Bounce {
 /// Reads a DSN: the returned message (or its headers) names the Message-ID, the
 /// delivery-status part the reason.
 pub fn bounce(raw: &[u8]) -> Option<Bounce> {
-    let msg = MessageParser::default().parse(raw)?;
+    let msg = parse_message(raw).ok()??;
     let mut message_id = None;
     let mut diagnostic = String::new();
     for part in &msg.parts {
@@ -270,7 +282,7 @@ pub fn bounce(raw: &[u8]) -> Option<Bounce> {
         if let Some(inner) = part.message() {
             message_id = message_id.or_else(|| inner.message_id().map(str::to_string));
         } else if ct == "text/rfc822-headers" {
-            let headers = MessageParser::default().parse(part.contents());
+            let headers = parse_message(part.contents()).ok().flatten();
             message_id =
                 message_id.or_else(|| headers.and_then(|h| h.message_id().map(str::to_string)));
         } else if ct == "message/delivery-status" {
@@ -361,7 +373,7 @@ fn quoted_from(value: &str) -> Option<Mailbox> {
 /// Finds the customer's mail inside a forward: an attached `message/rfc822` first, else the
 /// quoted header block that Gmail, Thunderbird, Apple Mail and Outlook put above the text.
 pub fn forwarded(raw: &[u8]) -> Option<Forwarded> {
-    let msg = MessageParser::default().parse(raw)?;
+    let msg = parse_message(raw).ok()??;
     for part in msg.attachments() {
         if let Some(inner) = part.message() {
             let (from, _) = first_mailbox(inner.from());
@@ -419,9 +431,7 @@ pub fn forwarded(raw: &[u8]) -> Option<Forwarded> {
 /// Parses raw bytes. Fails only when no header at all is found; every other oddity yields a
 /// `ParsedMail` with the missing parts empty, for the classifier to judge.
 pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
-    let msg = MessageParser::default()
-        .parse(raw)
-        .ok_or(ParseError::NoHeaders)?;
+    let msg = parse_message(raw)?.ok_or(ParseError::NoHeaders)?;
     if msg.headers().is_empty() {
         return Err(ParseError::NoHeaders);
     }
@@ -725,6 +735,22 @@ Message-ID: <reply.1001.abc@example.test>\r\nSubject: Re: Help\r\n\r\n--B--\r\n"
             "550 5.1.1 <gone@customer.test>: Recipient address rejected"
         );
         assert!(bounce(b"From: a@customer.test\r\n\r\nhi").is_none());
+    }
+
+    #[test]
+    fn a_parser_panic_is_an_unparseable_mail_not_a_crash() {
+        // Found by the fuzzer (tests/corpus/hostile/mime-parser-assertion.eml): an empty
+        // message/rfc822 inside a message/rfc822 part trips a debug_assert! in mail-parser.
+        let raw = include_bytes!("../tests/corpus/hostile/mime-parser-assertion.eml");
+        let parsed = parse(raw);
+        if cfg!(debug_assertions) {
+            assert_eq!(parsed, Err(ParseError::ParserFailed));
+        } else {
+            assert!(parsed.is_ok(), "{parsed:?}");
+        }
+        // The helpers that parse stored mail outside the pipeline fail soft as well.
+        let _ = (attachments(raw), relay_attachments(raw), reply_text(raw));
+        let _ = (bounce(raw), forwarded(raw));
     }
 
     #[test]
