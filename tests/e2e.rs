@@ -10,7 +10,7 @@
 //! - `automated_mail_is_suppressed_with_a_visible_reason`
 //! - `stranger_copying_a_ticket_tag_gets_a_ticket_of_their_own`
 //! - `implicit_tls_with_a_private_ca`, `starttls_with_a_private_ca`
-//! - `untrusted_certificate_is_refused_not_bypassed`
+//! - `untrusted_certificate_is_refused_not_bypassed`, `starttls_is_never_downgraded_to_plaintext`
 //! - `handled_mail_is_moved_when_configured`, `backfill_window_is_opt_in`
 //! - `reconnects_after_the_server_drops_the_session`
 //! - `two_mails_sharing_a_message_id_are_both_handled`
@@ -506,6 +506,32 @@ async fn implicit_tls_with_a_private_ca() {
 #[ignore = "needs the local mail stack: run scripts/test"]
 async fn starttls_with_a_private_ca() {
     acknowledged_over(Transport::Starttls).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn starttls_is_never_downgraded_to_plaintext() {
+    let stack = Stack::get();
+    let d = Daemon::configure(
+        &stack,
+        Options {
+            transport: Transport::Starttls,
+            ..Options::default()
+        },
+    );
+    // The stack's Dovecot answers on 127.0.0.2 without offering STARTTLS.
+    let text = std::fs::read_to_string(&d.config).expect("config");
+    let imap_host = "[imap]\nhost = \"localhost\"";
+    assert!(text.contains(imap_host), "{text}");
+    std::fs::write(
+        &d.config,
+        text.replacen(imap_host, "[imap]\nhost = \"127.0.0.2\"", 1),
+    )
+    .expect("config");
+    let out = d.cli_output(&["check-config", "--connect"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "must refuse to log in in plaintext");
+    assert!(stderr.contains("does not offer STARTTLS"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
