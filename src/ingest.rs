@@ -584,16 +584,7 @@ impl Ingest {
                     after_uid = last_uid,
                     "no stored cursor, but the mailbox marks handled mail ({HANDLED}): continuing after the last one"
                 );
-                self.store.set_cursor(
-                    &self.key,
-                    Cursor {
-                        uid_validity,
-                        last_uid,
-                        last_stored_at: now(),
-                    },
-                )?;
-                self.store.flush().await?;
-                Ok(())
+                self.start_cursor(uid_validity, last_uid).await
             }
             None => {
                 // First start: old mail is history, not a queue (unless a backfill is asked).
@@ -635,16 +626,7 @@ impl Ingest {
                     skipped_through_uid = last_uid,
                     "first start: existing mail up to this UID is left alone"
                 );
-                self.store.set_cursor(
-                    &self.key,
-                    Cursor {
-                        uid_validity,
-                        last_uid,
-                        last_stored_at: now(),
-                    },
-                )?;
-                self.store.flush().await?;
-                Ok(())
+                self.start_cursor(uid_validity, last_uid).await
             }
             Some(old) => {
                 // The mailbox was rebuilt: UIDs restarted. Re-read what arrived since shortly
@@ -972,6 +954,20 @@ impl Ingest {
                 tracing::error!(inbox = %self.inbox, error = e, "ops alert could not be queued")
             }
         }
+    }
+
+    /// Stores a fresh cursor (first start, or a lost store) durably.
+    async fn start_cursor(&self, uid_validity: u32, last_uid: u32) -> Result<(), IngestError> {
+        self.store.set_cursor(
+            &self.key,
+            Cursor {
+                uid_validity,
+                last_uid,
+                last_stored_at: now(),
+            },
+        )?;
+        self.store.flush().await?;
+        Ok(())
     }
 
     /// Marks now as the moment the daemon learned of new mail.
