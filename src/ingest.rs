@@ -1028,22 +1028,19 @@ impl Ingest {
             let set = uid_set(chunk);
             let result = match &self.cfg.processed_mailbox {
                 None => self.store_flags(session, &set, &seen).await,
+                // The keyword first, so that it travels with the mail; a refusal (NO) is
+                // handled below like any other: logged, retried next round.
                 Some(target) if has_move => {
-                    if keywords {
-                        self.store_flags(session, &set, &format!("+FLAGS.SILENT ({HANDLED})"))
-                            .await?;
+                    match self.mark_handled(session, &set, keywords).await {
+                        Ok(()) => bounded(t, "UID MOVE", session.uid_mv(&set, target)).await,
+                        Err(e) => Err(e),
                     }
-                    bounded(t, "UID MOVE", session.uid_mv(&set, target)).await
-                }
-                Some(target) if has_move => {
-                    bounded(t, "UID MOVE", session.uid_mv(&set, target)).await
                 }
                 Some(target) => {
-                    if keywords {
-                        self.store_flags(session, &set, &format!("+FLAGS.SILENT ({HANDLED})"))
-                            .await?;
-                    }
-                    let copied = bounded(t, "UID COPY", session.uid_copy(&set, target)).await;
+                    let copied = match self.mark_handled(session, &set, keywords).await {
+                        Ok(()) => bounded(t, "UID COPY", session.uid_copy(&set, target)).await,
+                        Err(e) => Err(e),
+                    };
                     match copied {
                         Err(e) => Err(e),
                         Ok(()) => bounded(t, "UID STORE", async {
@@ -1074,6 +1071,20 @@ impl Ingest {
             self.store.flag_jobs_done(&self.key, &done)?;
         }
         Ok(())
+    }
+
+    /// Sets the handled keyword on `set` (when the server keeps keywords).
+    async fn mark_handled(
+        &self,
+        session: &mut ImapSession,
+        set: &str,
+        keywords: bool,
+    ) -> Result<(), IngestError> {
+        if !keywords {
+            return Ok(());
+        }
+        self.store_flags(session, set, &format!("+FLAGS.SILENT ({HANDLED})"))
+            .await
     }
 
     /// `UID STORE set flags`, bounded.

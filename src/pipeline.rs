@@ -631,10 +631,12 @@ fn agent_verified(cfg: &Config, mail: &ParsedMail) -> bool {
 /// The reply token of `agent` for `ticket`, and the Reply-To address that carries it.
 fn agent_reply_address(
     cfg: &Config,
-    ticket: TicketId,
+    ticket: &Ticket,
     agent: &Agent,
 ) -> Result<(String, EmailAddress), crate::compose::ComposeError> {
-    let token = relay::mint(cfg.token_key(), ticket, &agent.email);
+    let key = relay::ticket_key(cfg.token_key(), ticket.created_at);
+    let token = relay::mint(&key, ticket.id, &agent.email);
+    let ticket = ticket.id;
     let address = EmailAddress::parse(&relay::reply_address(&cfg.service.address, ticket, &token))
         .ok_or_else(|| crate::compose::ComposeError::Build("reply address is not valid".into()))?;
     Ok((token, address))
@@ -685,7 +687,7 @@ fn notification<S: State>(
     };
     let cfg = ctx.cfg;
     let service = &cfg.service;
-    let (token, reply_to) = agent_reply_address(cfg, ticket.id, agent)?;
+    let (token, reply_to) = agent_reply_address(cfg, ticket, agent)?;
     let earlier: Vec<TicketId> = ctx
         .state
         .customer_tickets(&customer.address)
@@ -792,7 +794,7 @@ fn notice_to_agent<S: State>(
     })?;
     let tag = crate::thread::ticket_tag(&service.name, ticket.id);
     // Answering a notice (to correct a command) must work like answering a notification.
-    let (token, reply_to) = agent_reply_address(ctx.cfg, ticket.id, agent)?;
+    let (token, reply_to) = agent_reply_address(ctx.cfg, ticket, agent)?;
     build_mail(
         MailKind::AgentNotice,
         &Envelope {
@@ -992,6 +994,11 @@ pub fn flood_summary(
     t: &Ticket,
     now: UnixTime,
 ) -> Result<Option<usize>, String> {
+    // A closed or forgotten ticket is owed nothing.
+    if t.state != TicketState::Open || t.forgotten_at.is_some() {
+        store.flood_done(t.id).map_err(|e| e.to_string())?;
+        return Ok(None);
+    }
     let quiet = std::time::Duration::from_secs(60);
     let pending = unsummarised_flood(t, now, quiet);
     if pending.is_empty() {
@@ -1140,12 +1147,13 @@ fn agent_mail<S: State>(
     };
     // The token must be the sender's own, or (for the ticket's current agent) a previous
     // owner's: an answer to an old notification after a reassignment.
-    let token_ok = relay::verify(secret, ticket.id, &agent.email, &token.token)
+    let key = relay::ticket_key(secret, ticket.created_at);
+    let token_ok = relay::verify(&key, ticket.id, &agent.email, &token.token)
         || (agent.email == ticket.agent
             && cfg
                 .agents
                 .iter()
-                .any(|a| relay::verify(secret, ticket.id, &a.email, &token.token)));
+                .any(|a| relay::verify(&key, ticket.id, &a.email, &token.token)));
     if !token_ok {
         return Ok(quarantine(
             message_id,

@@ -11,7 +11,7 @@ use data_encoding::BASE32_NOPAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::types::{AgentEmail, EmailAddress, TicketId};
+use crate::types::{AgentEmail, EmailAddress, TicketId, UnixTime};
 
 /// Characters of base32 in a token (10 × 5 = 50 bits).
 const TOKEN_CHARS: usize = 10;
@@ -25,6 +25,24 @@ fn mac(secret: &[u8], ticket: TicketId, agent: &AgentEmail) -> Hmac<Sha256> {
     m.update(b"\n");
     m.update(agent.address().as_str().as_bytes());
     m
+}
+
+/// Tickets opened from this moment (2026-11-25T00:00:00Z) on have reply tokens bound to their
+/// opening time too, so a ticket number handed out again (after a lost store, or a restore
+/// from an older backup) never accepts the tokens of the ticket that had it before.
+/// Tickets opened earlier keep the tokens agents already hold.
+pub const TOKENS_BOUND_SINCE: UnixTime = 1_795_564_800;
+
+/// The key that mints and checks the reply tokens of a ticket opened at `opened`.
+pub fn ticket_key(secret: &[u8], opened: UnixTime) -> Vec<u8> {
+    if opened < TOKENS_BOUND_SINCE {
+        return secret.to_vec();
+    }
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    m.update(b"frontdesk-ticket-key-v1\n");
+    m.update(opened.to_string().as_bytes());
+    m.finalize().into_bytes().to_vec()
 }
 
 /// The token for `agent` on `ticket`.
@@ -383,6 +401,26 @@ mod tests {
 
     fn agent(s: &str) -> AgentEmail {
         AgentEmail::new(EmailAddress::parse(s).expect("valid"))
+    }
+
+    #[test]
+    fn a_reissued_ticket_number_never_accepts_the_old_tickets_token() {
+        let key = b"0123456789abcdef0123456789abcdef";
+        let jason = agent("jason@example.test");
+        let opened = TOKENS_BOUND_SINCE + 3600;
+        let old = mint(&ticket_key(key, opened), TicketId::new(1001), &jason);
+        assert!(verify(
+            &ticket_key(key, opened),
+            TicketId::new(1001),
+            &jason,
+            &old
+        ));
+        // The same number, opened again later (a lost or restored store): a different key.
+        let again = ticket_key(key, opened + 86_400);
+        assert!(!verify(&again, TicketId::new(1001), &jason, &old));
+        // Tickets opened before the change keep the tokens their agents hold.
+        let before = TOKENS_BOUND_SINCE - 1;
+        assert_eq!(ticket_key(key, before), key.to_vec());
     }
 
     #[test]

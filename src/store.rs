@@ -868,6 +868,15 @@ impl Store {
             }
             tree.apply_batch(batch)?;
         }
+        // sled's id counter lives outside the trees: a fresh database starts it at 0, and new
+        // mail or outbox entries would overwrite restored records. Move it past every id used.
+        let mut used = 0u64;
+        for tree in [&store.inbound, &store.outbox, &store.dead, &store.sent] {
+            if let Some((k, _)) = tree.last()? {
+                used = used.max(from_be(&k));
+            }
+        }
+        while store.db.generate_id()? <= used {}
         store.db.flush()?;
         stats.tickets = store.tickets.len();
         Ok((store, stats))
@@ -1621,6 +1630,7 @@ impl Store {
                         }
                         t.forgotten_at = Some(now);
                         t_tree.insert(&be(id.get()), encode(&t))?;
+                        meta.remove(flood_key(*id))?;
                     }
                     customers.remove(customer.without_detail().as_str())?;
                     for k in &msgid_keys {
