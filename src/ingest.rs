@@ -31,7 +31,7 @@ use crate::metrics::Metrics;
 use crate::oauth2::{AccessToken, ImapXOAuth2, TokenError, TokenSource};
 use crate::pipeline::Processor;
 use crate::reload::Live;
-use crate::store::{Cursor, Fetched, Outcome, Store, StoreError};
+use crate::store::{Cursor, Fetched, FlagJob, Outcome, Store, StoreError};
 use crate::types::now;
 
 /// A byte stream async-imap can run on: plain TCP or TLS over it.
@@ -992,85 +992,64 @@ impl Ingest {
             .into_iter()
             .partition(|j| j.uid_validity == uid_validity);
         self.store.flag_jobs_done(&self.key, &stale)?;
-        let t = self.cfg.command_timeout;
-        // The handled keyword first, on everything decided (it travels with a move).
-        let seen = if keywords {
-            format!("+FLAGS.SILENT (\\Seen {HANDLED})")
-        } else {
-            "+FLAGS.SILENT (\\Seen)".to_string()
-        };
-        let (tickets, others): (Vec<_>, Vec<_>) = current.iter().partition(|j| j.ticket);
-        let mut kw_only: Vec<u32> = others.iter().map(|j| j.uid).collect();
-        kw_only.sort_unstable();
-        for chunk in kw_only.chunks(500) {
-            if keywords {
+        // Suppressed mail only gets the handled keyword; ticket mail is also read or moved.
+        let (tickets, others): (Vec<FlagJob>, Vec<FlagJob>) =
+            current.into_iter().partition(|j| j.ticket);
+        for group in [others, tickets] {
+            let is_ticket = group.first().is_some_and(|j| j.ticket);
+            let mut uids: Vec<u32> = group.iter().map(|j| j.uid).collect();
+            uids.sort_unstable();
+            for chunk in uids.chunks(500) {
                 let set = uid_set(chunk);
-                let flags = format!("+FLAGS.SILENT ({HANDLED})");
-                match self.store_flags(session, &set, &flags).await {
+                let result = if is_ticket {
+                    self.retire(session, &set, has_move, keywords).await
+                } else {
+                    self.mark_handled(session, &set, keywords).await
+                };
+                match result {
                     Ok(()) => {}
                     Err(IngestError::Imap(what, async_imap::error::Error::No(text))) => {
-                        warn!(event = "imap.flag-failed", command = what, server = %text, "could not mark handled mail; will retry");
+                        warn!(event = "imap.flag-failed", command = what, server = %text, "could not flag processed mail; will retry");
                         return Ok(());
                     }
                     Err(e) => return Err(e),
                 }
+                let done: Vec<FlagJob> = group
+                    .iter()
+                    .filter(|j| chunk.contains(&j.uid))
+                    .cloned()
+                    .collect();
+                self.store.flag_jobs_done(&self.key, &done)?;
             }
-            let done: Vec<_> = others
-                .iter()
-                .filter(|j| chunk.contains(&j.uid))
-                .map(|j| (*j).clone())
-                .collect();
-            self.store.flag_jobs_done(&self.key, &done)?;
-        }
-        let mut uids: Vec<u32> = tickets.iter().map(|j| j.uid).collect();
-        uids.sort_unstable();
-        for chunk in uids.chunks(500) {
-            let set = uid_set(chunk);
-            let result = match &self.cfg.processed_mailbox {
-                None => self.store_flags(session, &set, &seen).await,
-                // The keyword first, so that it travels with the mail; a refusal (NO) is
-                // handled below like any other: logged, retried next round.
-                Some(target) if has_move => {
-                    match self.mark_handled(session, &set, keywords).await {
-                        Ok(()) => bounded(t, "UID MOVE", session.uid_mv(&set, target)).await,
-                        Err(e) => Err(e),
-                    }
-                }
-                Some(target) => {
-                    let copied = match self.mark_handled(session, &set, keywords).await {
-                        Ok(()) => bounded(t, "UID COPY", session.uid_copy(&set, target)).await,
-                        Err(e) => Err(e),
-                    };
-                    match copied {
-                        Err(e) => Err(e),
-                        Ok(()) => bounded(t, "UID STORE", async {
-                            session
-                                .uid_store(&set, "+FLAGS.SILENT (\\Seen \\Deleted)")
-                                .await?
-                                .try_collect::<Vec<_>>()
-                                .await
-                        })
-                        .await
-                        .map(|_| ()),
-                    }
-                }
-            };
-            match result {
-                Ok(()) => {}
-                Err(IngestError::Imap(what, async_imap::error::Error::No(text))) => {
-                    warn!(event = "imap.flag-failed", command = what, server = %text, "could not flag processed mail; will retry");
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            }
-            let done: Vec<_> = tickets
-                .iter()
-                .filter(|j| chunk.contains(&j.uid))
-                .map(|j| (*j).clone())
-                .collect();
-            self.store.flag_jobs_done(&self.key, &done)?;
         }
         Ok(())
+    }
+
+    /// Ticket mail: the handled keyword and `\Seen`, or the keyword and a move to
+    /// `processed_mailbox` (the keyword first, so that it travels with the mail).
+    async fn retire(
+        &self,
+        session: &mut ImapSession,
+        set: &str,
+        has_move: bool,
+        keywords: bool,
+    ) -> Result<(), IngestError> {
+        let t = self.cfg.command_timeout;
+        let Some(target) = &self.cfg.processed_mailbox else {
+            let flags = if keywords {
+                format!("+FLAGS.SILENT (\\Seen {HANDLED})")
+            } else {
+                "+FLAGS.SILENT (\\Seen)".to_string()
+            };
+            return self.store_flags(session, set, &flags).await;
+        };
+        self.mark_handled(session, set, keywords).await?;
+        if has_move {
+            return bounded(t, "UID MOVE", session.uid_mv(set, target)).await;
+        }
+        bounded(t, "UID COPY", session.uid_copy(set, target)).await?;
+        self.store_flags(session, set, "+FLAGS.SILENT (\\Seen \\Deleted)")
+            .await
     }
 
     /// Sets the handled keyword on `set` (when the server keeps keywords).

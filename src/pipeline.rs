@@ -286,22 +286,22 @@ pub fn decide(
             // A person's follow-up reaches the ticket's agent; automated replies do not, and
             // in a flood only the first few do (the rest is summarised once, see `sla`).
             let mut outgoing = Vec::new();
-            let throttled = match state.ticket(ticket)? {
-                Some(t) if person => {
-                    notifications_within(&t, now, cfg.limits.flood_window)
+            // Read once: a flood ticket's history is long.
+            let joined = state.ticket(ticket)?;
+            let throttled = person
+                && joined.as_ref().is_some_and(|t| {
+                    notifications_within(t, now, cfg.limits.flood_window)
                         >= cfg.limits.flood_notifications
-                }
-                _ => false,
-            };
+                });
             if throttled {
                 reason = SuppressReason::Flood;
             }
             if person
                 && !throttled
-                && let (Some(t), Some(customer)) = (state.ticket(ticket)?, mail.from.as_ref())
+                && let (Some(t), Some(customer)) = (joined.as_ref(), mail.from.as_ref())
                 && let Some(agent) = cfg.agent(&t.agent)
             {
-                match notification(&ctx, &t, agent, customer, &mail, raw, Notify::FollowUp) {
+                match notification(&ctx, t, agent, customer, &mail, raw, Notify::FollowUp) {
                     Ok(n) => outgoing.push(n),
                     Err(e) => {
                         return Ok(quarantine(
@@ -313,8 +313,8 @@ pub fn decide(
             }
             // Only a person reopens a closed ticket; a bounce or an out-of-office never does.
             let reopen = person
-                && state
-                    .ticket(ticket)?
+                && joined
+                    .as_ref()
                     .is_some_and(|t| t.state == TicketState::Closed);
             Plan::Join {
                 ticket,
