@@ -37,16 +37,16 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use anyhow::{Context, bail, ensure};
 use clap::Parser;
-use frontdesk::classify::SuppressReason;
-use frontdesk::compose::{MailKind, Templates};
+use frontdesk::compose::Templates;
 use frontdesk::config::Config;
-use frontdesk::pipeline::decide;
-use frontdesk::route::{self, AgentLoad, MailFacts};
-use frontdesk::store::{
-    Cursor, Direction, Fetched, Inbound, Outcome, Store, Ticket, TicketMessage, TicketState,
+use frontdesk::decide::decide;
+use frontdesk::domain::{
+    AgentEmail, AgentLoad, Cursor, Direction, EmailAddress, Fetched, Inbound, MailKind, Outcome,
+    SuppressReason, Ticket, TicketId, TicketMessage, TicketState, UnixTime,
 };
-use frontdesk::thread::ThreadLookup;
-use frontdesk::types::{AgentEmail, EmailAddress, TicketId, UnixTime};
+use frontdesk::mail::thread::ThreadLookup;
+use frontdesk::route::{self, MailFacts};
+use frontdesk::store::Store;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
@@ -612,14 +612,14 @@ fn fill_bulk(
             if not_acknowledged.is_none() {
                 outgoing.push((
                     MailKind::Acknowledgement,
-                    frontdesk::relay::message_id(&secret, "ack", id, seq, &domain),
+                    frontdesk::mail::relay::message_id(&secret, "ack", id, seq, &domain),
                 ));
                 cust.record.acks.push(t);
                 counts.acknowledgements += 1;
             }
             outgoing.push((
                 MailKind::AgentNotification,
-                frontdesk::relay::message_id(&secret, "notify", id, seq, &domain),
+                frontdesk::mail::relay::message_id(&secret, "notify", id, seq, &domain),
             ));
             counts.notifications += 1;
             b.msgids.insert(mail.message_id.as_bytes(), &be(id.get()));
@@ -790,7 +790,7 @@ fn main() -> anyhow::Result<()> {
     let state_dir = cfg.service.state_dir.clone();
     let store = Store::open(&state_dir)
         .with_context(|| format!("opening the store in {}", state_dir.display()))?;
-    let now = frontdesk::types::now();
+    let now = frontdesk::domain::now();
     let spread = (args.spread_days * 86_400) as i64;
     let count = args.count;
     // Creation times rise with the ticket number, like a real history.

@@ -27,7 +27,7 @@ pub fn write(store: &Store, dir: &Path) -> Result<(PathBuf, BackupStats), StoreE
         .format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]Z"
         ))
-        .unwrap_or_else(|_| crate::types::now().to_string());
+        .unwrap_or_else(|_| crate::domain::now().to_string());
     let path = dir.join(format!("{PREFIX}{stamp}{SUFFIX}"));
     let tmp = dir.join(format!(".{PREFIX}{stamp}{SUFFIX}.part"));
     let file = std::fs::File::create(&tmp).map_err(io)?;
@@ -108,7 +108,7 @@ mod tests {
             .store_fetched(
                 "support@example.test/INBOX",
                 7,
-                &[crate::store::Fetched {
+                &[crate::domain::Fetched {
                     uid: 1,
                     raw: b"From: a@customer.test\r\n\r\nhello".to_vec(),
                 }],
@@ -129,7 +129,7 @@ mod tests {
             .store_fetched(
                 "support@example.test/INBOX",
                 7,
-                &[crate::store::Fetched {
+                &[crate::domain::Fetched {
                     uid: 2,
                     raw: b"From: b@customer.test\r\n\r\nlater".to_vec(),
                 }],

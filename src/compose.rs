@@ -10,12 +10,12 @@ use std::time::SystemTime;
 use handlebars::Handlebars;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox as LettreMailbox, MultiPart, SinglePart};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::parse::{LOOP_HEADER, Mailbox};
-use crate::sanitize;
-use crate::thread::ticket_tag;
-use crate::types::{EmailAddress, TicketId};
+use crate::domain::{EmailAddress, MailKind, OutgoingMail, TicketId};
+use crate::mail::parse::{LOOP_HEADER, Mailbox};
+use crate::mail::sanitize;
+use crate::mail::thread::ticket_tag;
 
 /// A template we ship: its file name and built-in text.
 struct Builtin {
@@ -342,46 +342,12 @@ pub fn reply_subject(original: &str, service_name: &str, ticket: TicketId) -> St
 fn strip_ticket_tags(subject: &str, service_name: &str) -> String {
     let mut out = String::with_capacity(subject.len());
     let mut last = 0;
-    for (range, _) in crate::thread::ticket_tags(subject, service_name) {
+    for (range, _) in crate::mail::thread::ticket_tags(subject, service_name) {
         out.push_str(&subject[last..range.start]);
         last = range.end;
     }
     out.push_str(&subject[last..]);
     sanitize::header_text(&out, 250)
-}
-
-/// What kind of mail an outbox entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MailKind {
-    /// The automatic acknowledgement of a new ticket.
-    Acknowledgement,
-    /// A customer's mail handed to the ticket's agent.
-    AgentNotification,
-    /// An agent's answer relayed to the customer.
-    AgentReply,
-    /// A short explanation back to an agent (a command that could not be honoured).
-    AgentNotice,
-    /// A missed first-response target, to the team lead.
-    Escalation,
-    /// A note to ops about the daemon itself (an inbox that keeps failing, or recovered).
-    OpsAlert,
-}
-
-/// A composed mail ready for the outbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingMail {
-    /// What it is.
-    pub kind: MailKind,
-    /// Its Message-ID, with angle brackets; deterministic so a re-send after a crash is
-    /// recognisable as the same mail.
-    pub message_id: String,
-    /// `MAIL FROM`; `None` sends the null sender `<>` (RFC 3834 §3.3 for automatic replies).
-    pub envelope_from: Option<EmailAddress>,
-    /// `RCPT TO`.
-    pub recipients: Vec<EmailAddress>,
-    /// The complete RFC 5322 message.
-    pub raw: Vec<u8>,
 }
 
 /// A mail that could not be composed.
@@ -444,7 +410,7 @@ pub struct AckInput<'a> {
     pub text: &'a str,
     /// How many lines to quote.
     pub quote_lines: usize,
-    /// Our Message-ID for it (see [`crate::relay::message_id`]).
+    /// Our Message-ID for it (see [`crate::mail::relay::message_id`]).
     pub message_id: String,
     /// Whether the agent is at work now.
     pub agent_available: bool,
@@ -801,7 +767,7 @@ pub fn build_mail(
     kind: MailKind,
     env: &Envelope<'_>,
     body: String,
-    attachments: &[crate::parse::Attachment],
+    attachments: &[crate::mail::parse::Attachment],
     envelope_from: Option<EmailAddress>,
 ) -> Result<OutgoingMail, ComposeError> {
     let mut builder = lettre::Message::builder()
@@ -881,7 +847,7 @@ impl Templates {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::parse;
+    use crate::mail::parse::parse;
 
     fn mailbox(name: Option<&str>, addr: &str) -> Mailbox {
         Mailbox {
@@ -894,7 +860,7 @@ mod tests {
         customer: &Mailbox,
         subject: &str,
         text: &str,
-    ) -> (OutgoingMail, crate::parse::ParsedMail) {
+    ) -> (OutgoingMail, crate::mail::parse::ParsedMail) {
         let templates = Templates::load(None).expect("builtin templates compile");
         let support = EmailAddress::parse("support@example.test").expect("valid");
         let agent = EmailAddress::parse("jason@example.test").expect("valid");

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::types::{AgentEmail, EmailAddress};
+use crate::domain::{AgentEmail, EmailAddress};
 
 /// Where `--config` points when the operator gives none.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/frontdesk/frontdesk.toml";
@@ -941,7 +941,7 @@ impl Config {
 
     /// This configuration as the inbox `ticket` came in at sees it (borrowed for the main
     /// inbox, which is the common case).
-    pub fn for_ticket(&self, ticket: &crate::store::Ticket) -> std::borrow::Cow<'_, Config> {
+    pub fn for_ticket(&self, ticket: &crate::domain::Ticket) -> std::borrow::Cow<'_, Config> {
         match ticket.inbox.as_ref().and_then(|a| {
             (a != &self.service.address)
                 .then(|| self.inboxes.iter().find(|i| &i.address == a))
@@ -1314,7 +1314,7 @@ impl RawConfig {
         let cred_dir = credentials_dir.as_deref();
 
         // [service]
-        let name = crate::sanitize::header_text(&self.service.name, 80);
+        let name = crate::mail::sanitize::header_text(&self.service.name, 80);
         if name.is_empty() || name.contains(['[', ']', '#']) {
             c.add(
                 "service.name",
@@ -1516,7 +1516,7 @@ impl RawConfig {
         }
         for (i, a) in self.agents.iter().enumerate() {
             let key = format!("agents[{i}]");
-            let name = crate::sanitize::header_text(&a.name, 80);
+            let name = crate::mail::sanitize::header_text(&a.name, 80);
             if name.is_empty() {
                 c.add(
                     &format!("{key}.name"),

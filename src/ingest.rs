@@ -27,12 +27,12 @@ use tracing::{debug, info, warn};
 
 use crate::compose::{Alert, ops_alert};
 use crate::config::{Auth, Imap, TlsMode};
+use crate::decide::Processor;
+use crate::domain::{Cursor, Fetched, FlagJob, Outcome, now};
 use crate::metrics::Metrics;
 use crate::oauth2::{AccessToken, ImapXOAuth2, TokenError, TokenSource};
-use crate::pipeline::Processor;
 use crate::reload::Live;
-use crate::store::{Cursor, Fetched, FlagJob, Outcome, Store, StoreError};
-use crate::types::now;
+use crate::store::{Store, StoreError};
 
 /// A byte stream async-imap can run on: plain TCP or TLS over it.
 pub trait ImapStream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use frontdesk::config::{Config, DEFAULT_CONFIG_PATH};
+use frontdesk::domain::TicketId;
 use frontdesk::store::Store;
-use frontdesk::types::TicketId;
 
 #[derive(Parser)]
 #[command(

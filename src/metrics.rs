@@ -17,9 +17,8 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::compose::MailKind;
-use crate::store::{Outcome, Store};
-use crate::types::TicketId;
+use crate::domain::{MailKind, Outcome, TicketId};
+use crate::store::Store;
 
 /// One label: `name="value"`.
 type Label = [(&'static str, String); 1];
@@ -296,7 +295,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with the gauges read from the store now.
-    pub fn render(&self, store: &Store, agents: &[crate::types::AgentEmail]) -> String {
+    pub fn render(&self, store: &Store, agents: &[crate::domain::AgentEmail]) -> String {
         match store.outbox_counts() {
             Ok((depth, dead)) => {
                 self.outbox_depth.set(depth as i64);
@@ -338,7 +337,7 @@ impl Metrics {
         drop(s);
         let (depth, dead) = store.outbox_counts().unwrap_or((0, 0));
         let oldest = store.oldest_queued().ok().flatten();
-        let now = crate::types::now();
+        let now = crate::domain::now();
         let oldest_queued_age_s = oldest.map(|t| (now - t).max(0) as u64);
         let mut problems = Vec::new();
         for i in inboxes.iter().filter(|i| !i.connected) {
@@ -539,13 +538,13 @@ mod tests {
         let m = Metrics::new();
         m.ingested(3);
         m.processed(&Outcome::Suppressed {
-            reason: crate::classify::SuppressReason::AutoSubmitted,
+            reason: crate::domain::SuppressReason::AutoSubmitted,
         });
         m.imap_up("support");
         let text = m.render(
             &store,
-            &[crate::types::AgentEmail::new(
-                crate::types::EmailAddress::parse("jason@example.test").expect("address"),
+            &[crate::domain::AgentEmail::new(
+                crate::domain::EmailAddress::parse("jason@example.test").expect("address"),
             )],
         );
         for needle in [

@@ -15,8 +15,8 @@ use tracing::{info, warn};
 
 use crate::compose::Templates;
 use crate::config::Config;
-use crate::store::{Outcome, Store, StoreError};
-use crate::types::TicketId;
+use crate::domain::{Outcome, TicketId};
+use crate::store::{Store, StoreError};
 
 /// The socket's file name in the state directory.
 pub const SOCKET: &str = "control.sock";
@@ -156,7 +156,7 @@ pub fn run(req: &Request, ctx: &Context<'_>) -> Result<String, OpsError> {
         Request::QuarantineRelease { id } => release(o, ctx, *id)?,
         Request::OutboxList { json } => outbox_list(o, ctx.store, *json)?,
         Request::OutboxRetry { id } => {
-            let n = ctx.store.retry_dead(*id, crate::types::now())?;
+            let n = ctx.store.retry_dead(*id, crate::domain::now())?;
             outln!(
                 o,
                 "{n} dead letter(s) queued again; they go out when the daemon runs"
@@ -202,8 +202,8 @@ pub fn run(req: &Request, ctx: &Context<'_>) -> Result<String, OpsError> {
     Ok(out)
 }
 
-fn customer_address(email: &str) -> Result<crate::types::EmailAddress, OpsError> {
-    crate::types::EmailAddress::parse(email)
+fn customer_address(email: &str) -> Result<crate::domain::EmailAddress, OpsError> {
+    crate::domain::EmailAddress::parse(email)
         .ok_or_else(|| OpsError(format!("{email:?} is not an e-mail address")))
 }
 
@@ -523,12 +523,12 @@ fn change_ticket(
     close: bool,
 ) -> Result<(), OpsError> {
     let (cfg, templates) = ctx.full()?;
-    let done = crate::pipeline::ops_change(
+    let done = crate::decide::ops_change(
         cfg,
         templates,
         ctx.store,
         number,
-        &crate::pipeline::OpsChange {
+        &crate::decide::OpsChange {
             assign_to,
             close,
             by: "the support team",
@@ -546,7 +546,7 @@ fn release(out: &mut String, ctx: &Context<'_>, id: u64) -> Result<(), OpsError>
     ctx.store.release(id)?;
     let live =
         crate::reload::Live::new(crate::reload::Snapshot::new(cfg.clone(), templates.clone()));
-    let processor = crate::pipeline::Processor::new(
+    let processor = crate::decide::Processor::new(
         ctx.store.clone(),
         Arc::new(live),
         ctx.metrics.clone().unwrap_or_default(),
@@ -666,8 +666,8 @@ fn outbox_list(out: &mut String, store: &Store, json: bool) -> Result<(), OpsErr
     if json {
         #[derive(Serialize)]
         struct Both<'a> {
-            pending: &'a [crate::store::OutboxEntry],
-            dead: &'a [crate::store::DeadLetter],
+            pending: &'a [crate::domain::OutboxEntry],
+            dead: &'a [crate::domain::DeadLetter],
         }
         return print_json(
             out,

@@ -18,10 +18,10 @@ use tokio::sync::{Notify, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::config::{Auth, RetryPolicy, Smtp, TlsMode};
+use crate::domain::{OutboxEntry, UnixTime, message_id_hash, now};
 use crate::metrics::Metrics;
 use crate::oauth2::{AccessToken, TokenError, TokenSource};
-use crate::store::{OutboxEntry, Store, StoreError};
-use crate::types::{UnixTime, message_id_hash, now};
+use crate::store::{Store, StoreError};
 
 /// The SMTP transport could not be set up.
 #[derive(Debug, thiserror::Error)]

@@ -8,11 +8,9 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tracing::{error, info};
 
+use crate::domain::{DeadLetter, Direction, EmailAddress, Inbound, OutboxEntry, Ticket, UnixTime};
 use crate::reload::Live;
-use crate::store::{
-    DeadLetter, Direction, ForgetStats, Inbound, OutboxEntry, Store, StoreError, Ticket,
-};
-use crate::types::{EmailAddress, UnixTime};
+use crate::store::{ForgetStats, Store, StoreError};
 
 /// Everything stored about one customer.
 #[derive(Debug, Serialize)]
@@ -103,7 +101,7 @@ pub fn export(store: &Store, customer: &EmailAddress) -> Result<CustomerExport, 
     };
     Ok(CustomerExport {
         address: customer.to_string(),
-        exported_at: crate::types::now(),
+        exported_at: crate::domain::now(),
         tickets,
         mails,
         outbox: store
@@ -123,14 +121,14 @@ pub fn export(store: &Store, customer: &EmailAddress) -> Result<CustomerExport, 
 /// `customer forget EMAIL`: erases the customer's data (tickets become tombstones).
 pub fn forget(store: &Store, customer: &EmailAddress) -> Result<ForgetStats, StoreError> {
     let seqs = customer_mails(store, customer)?;
-    store.forget_customer(customer, &seqs, crate::types::now())
+    store.forget_customer(customer, &seqs, crate::domain::now())
 }
 
 /// Deletes message bodies older than `[retention] body_days`, hourly, until `shutdown`.
 pub async fn run_retention(store: Store, live: Arc<Live>, mut shutdown: watch::Receiver<bool>) {
     loop {
         if let Some(keep) = live.snapshot().cfg.retention.body {
-            let cutoff = crate::types::now() - keep.as_secs() as i64;
+            let cutoff = crate::domain::now() - keep.as_secs() as i64;
             let s = store.clone();
             match tokio::task::spawn_blocking(move || s.purge_raw_before(cutoff)).await {
                 Ok(Ok(0)) => {}
@@ -153,7 +151,7 @@ pub async fn run_retention(store: Store, live: Arc<Live>, mut shutdown: watch::R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Fetched;
+    use crate::domain::Fetched;
 
     /// A store with one ticket from Alice (raw mail stored) and one suppressed mail of hers.
     fn store_with_alice() -> (tempfile::TempDir, Store, EmailAddress) {
@@ -179,7 +177,7 @@ mod tests {
             .store_fetched("support@example.test/INBOX", 1, &fetched, 100)
             .expect("stored");
         let live = Arc::new(Live::new(crate::reload::Snapshot::new(cfg, templates)));
-        let processor = crate::pipeline::Processor::new(store.clone(), live, Default::default());
+        let processor = crate::decide::Processor::new(store.clone(), live, Default::default());
         for seq in seqs {
             processor.process(seq).expect("processed");
         }
@@ -212,8 +210,8 @@ mod tests {
             .expect("read")
             .expect("tombstone");
         assert!(t.forgotten_at.is_some());
-        assert_eq!(t.customer.as_str(), crate::store::FORGOTTEN);
-        assert_eq!(t.state, crate::store::TicketState::Closed);
+        assert_eq!(t.customer.as_str(), crate::domain::FORGOTTEN);
+        assert_eq!(t.state, crate::domain::TicketState::Closed);
         let tomb = serde_json::to_string(&t).expect("json");
         for secret in ["alice", "Alice", "Secret plans", "a1@customer.test"] {
             assert!(!tomb.contains(secret), "{secret} left in {tomb}");

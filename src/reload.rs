@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 
 use crate::compose::{TemplateError, Templates};
 use crate::config::{Config, ConfigError};
-use crate::types::EmailAddress;
+use crate::domain::EmailAddress;
 
 /// One consistent configuration with its templates.
 pub struct Snapshot {

@@ -11,7 +11,7 @@
 use jiff::{Timestamp, Zoned};
 
 use crate::config::{Agent, Config, Route, RouteTarget, Strategy};
-use crate::types::{AgentEmail, EmailAddress, UnixTime};
+use crate::domain::{AgentEmail, AgentLoad, EmailAddress, UnixTime};
 
 /// The agents a new ticket may go to, and the key of their round-robin counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,15 +104,6 @@ pub fn plan(routes: &[Route], agents: &[Agent], mail: &MailFacts<'_>) -> Pool {
         key: "all".into(),
         members: agents.iter().map(|a| a.email.clone()).collect(),
     }
-}
-
-/// What the store knows about an agent right now.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AgentLoad {
-    /// Open tickets assigned to them.
-    pub open: usize,
-    /// Marked away with `frontdesk agents away`.
-    pub away: bool,
 }
 
 /// The agent a new ticket goes to, and what to promise the customer.

@@ -11,12 +11,12 @@ use tokio::sync::{Notify, watch};
 use tracing::{error, info};
 
 use crate::compose::{
-    Envelope, MailKind, OutgoingMail, PersonVars, ServiceVars, Templates, TicketVars, build_mail,
-    person_vars, service_vars, ticket_vars,
+    Envelope, PersonVars, ServiceVars, Templates, TicketVars, build_mail, person_vars,
+    service_vars, ticket_vars,
 };
 use crate::config::Config;
-use crate::store::{Store, Ticket, TicketState};
-use crate::types::{EmailAddress, UnixTime};
+use crate::domain::{EmailAddress, MailKind, OutgoingMail, Ticket, TicketState, UnixTime};
+use crate::store::Store;
 
 /// A ticket that has missed its first-response target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +105,7 @@ impl EscalationContext {
         let support = EmailAddress::parse("support@example.com")
             .unwrap_or_else(|| unreachable!("valid literal"));
         EscalationContext {
-            ticket: ticket_vars("Acme Support", crate::types::TicketId::new(1042)),
+            ticket: ticket_vars("Acme Support", crate::domain::TicketId::new(1042)),
             customer: PersonVars {
                 name: "Alice Doe".into(),
                 first_name: "Alice".into(),
@@ -152,7 +152,7 @@ pub fn compose(
         target: describe(esc.target),
     })?;
     let secret = cfg.token_key();
-    let tag = crate::thread::ticket_tag(&service.name, ticket.id);
+    let tag = crate::mail::thread::ticket_tag(&service.name, ticket.id);
     build_mail(
         MailKind::Escalation,
         &Envelope {
@@ -165,7 +165,7 @@ pub fn compose(
                 ticket.subject,
                 describe(esc.target)
             ),
-            message_id: crate::relay::message_id(
+            message_id: crate::mail::relay::message_id(
                 secret,
                 "escalation",
                 ticket.id,
@@ -227,7 +227,7 @@ pub async fn run(
 /// Sends the agent of every ticket that took a burst of follow-ups (recorded without a
 /// notification each) one summary, once the sender is quiet.
 fn summarise_floods(store: &Store, cfg: &Config, templates: &Templates, wake: &Notify) {
-    let now = crate::types::now();
+    let now = crate::domain::now();
     let tickets = match store.open_tickets_with_flood() {
         Ok(t) => t,
         Err(e) => {
@@ -236,7 +236,7 @@ fn summarise_floods(store: &Store, cfg: &Config, templates: &Templates, wake: &N
         }
     };
     for t in tickets {
-        match crate::pipeline::flood_summary(cfg, templates, store, &t, now) {
+        match crate::decide::flood_summary(cfg, templates, store, &t, now) {
             Ok(Some(n)) => {
                 info!(event = "flood.summarised", ticket = %t.id, mails = n, "flood summary sent to the agent");
                 wake.notify_one();
@@ -251,19 +251,19 @@ fn summarise_floods(store: &Store, cfg: &Config, templates: &Templates, wake: &N
 /// treated as away); if nobody is, it stays where it is.
 fn reassign(store: &Store, cfg: &Config, templates: &Templates, ticket: &Ticket) {
     let now = jiff::Timestamp::now();
-    let load = |e: &crate::types::AgentEmail| store.agent_load(e).unwrap_or_default();
+    let load = |e: &crate::domain::AgentEmail| store.agent_load(e).unwrap_or_default();
     let Some(target) =
         crate::route::reassign_target(cfg, ticket.pool.as_deref(), &ticket.agent, now, &load)
     else {
         info!(ticket = %ticket.id, "escalated; no other agent is available to take it");
         return;
     };
-    match crate::pipeline::ops_change(
+    match crate::decide::ops_change(
         cfg,
         templates,
         store,
         ticket.id,
-        &crate::pipeline::OpsChange {
+        &crate::decide::OpsChange {
             assign_to: Some(target.email.address().as_str()),
             close: false,
             by: "escalation",
@@ -282,7 +282,7 @@ async fn check(
     cfg: &Config,
     templates: &Templates,
 ) -> Result<usize, crate::store::StoreError> {
-    let now = crate::types::now();
+    let now = crate::domain::now();
     let mut n = 0;
     for ticket in store.unanswered_open_tickets()? {
         let cfg = &*cfg.for_ticket(&ticket);
@@ -313,7 +313,7 @@ async fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{AgentEmail, TicketId};
+    use crate::domain::{AgentEmail, TicketId};
 
     fn config(extra: &str) -> Config {
         crate::testutil::config(&format!(

@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 
-use crate::classify::SuppressReason;
-use crate::compose::{MailKind, OutgoingMail};
-use crate::thread::{JoinedVia, ThreadLookup};
-use crate::types::{AgentEmail, EmailAddress, TicketId, UnixTime};
+use crate::domain::{
+    AgentEmail, Cursor, DeadLetter, Direction, EmailAddress, FORGOTTEN, Fetched, FlagJob, Inbound,
+    MailKind, OutboxEntry, Outcome, OutgoingMail, Plan, Ticket, TicketChange, TicketId,
+    TicketMessage, TicketState, TicketSummary, UnixTime,
+};
+use crate::mail::thread::ThreadLookup;
 
 /// The layout version written by this build; [`Store::open`] migrates older ones.
 const SCHEMA_VERSION: u64 = 1;
@@ -45,9 +47,6 @@ type Record = (Vec<u8>, Vec<u8>);
 
 /// The first bytes of a backup file (format version 1).
 const BACKUP_MAGIC: &[u8] = b"FRONTDESK-BACKUP 1\n";
-
-/// The address a forgotten ticket shows instead of the customer's.
-pub const FORGOTTEN: &str = "forgotten@invalid";
 
 /// What `customer forget` erased.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -140,363 +139,11 @@ fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
     })
 }
 
-/// Where an IMAP mailbox's progress is recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Cursor {
-    /// The mailbox's UIDVALIDITY when the cursor was written.
-    pub uid_validity: u32,
-    /// Every UID up to this one has been stored (or deliberately skipped at first start).
-    pub last_uid: u32,
-    /// When the last stored mail arrived (for re-synchronising after a UIDVALIDITY change).
-    pub last_stored_at: UnixTime,
-}
-
-/// One mail fetched from IMAP, ready to be stored.
-#[derive(Debug, Clone)]
-pub struct Fetched {
-    /// UID in the mailbox.
-    pub uid: u32,
-    /// The complete raw message.
-    pub raw: Vec<u8>,
-}
-
-/// What happened to one incoming mail. Every stored mail ends in exactly one of these.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum Outcome {
-    /// It opened a new ticket.
-    NewTicket {
-        /// The ticket.
-        ticket: TicketId,
-        /// Why it was not acknowledged, if it was not.
-        not_acknowledged: Option<SuppressReason>,
-    },
-    /// It joined an existing ticket.
-    Joined {
-        /// The ticket.
-        ticket: TicketId,
-        /// How it was matched.
-        via: JoinedVia,
-        /// Why it got no acknowledgement (follow-up, or an automated reply).
-        reason: SuppressReason,
-    },
-    /// An agent's mail about a ticket (an answer, a note, a command).
-    Agent {
-        /// The ticket.
-        ticket: TicketId,
-        /// What was done, e.g. `relayed`, `note`, `closed`, `refused: …`.
-        action: String,
-    },
-    /// It is automated mail with no ticket to join: recorded, not answered.
-    Suppressed {
-        /// Why.
-        reason: SuppressReason,
-    },
-    /// It could not be handled safely and waits for a person.
-    Quarantined {
-        /// Why, in words for the operator.
-        reason: String,
-    },
-}
-
-/// The record of one incoming mail.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Inbound {
-    /// Store sequence number (the key).
-    pub seq: u64,
-    /// The mailbox it came from.
-    pub mailbox: String,
-    /// UIDVALIDITY at fetch time.
-    pub uid_validity: u32,
-    /// UID at fetch time.
-    pub uid: u32,
-    /// When we stored it.
-    pub stored_at: UnixTime,
-    /// Size of the raw message.
-    pub size: usize,
-    /// Filled in by processing.
-    pub outcome: Option<Outcome>,
-    /// The mail's Message-ID, once parsed.
-    pub message_id: Option<String>,
-}
-
-/// A ticket's life state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TicketState {
-    /// Waiting for or in conversation with an agent.
-    Open,
-    /// Done.
-    Closed,
-}
-
-/// The direction of a message on a ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Direction {
-    /// From the customer (or an automated reply of theirs).
-    Inbound,
-    /// Our acknowledgement.
-    Acknowledgement,
-    /// An agent's own mail to the support address (kept out of the customer's thread).
-    FromAgent,
-    /// The customer's mail handed to the agent.
-    AgentNotification,
-    /// An agent's answer relayed to the customer.
-    AgentReply,
-    /// An agent's internal note (nothing sent).
-    Note,
-    /// A notice back to an agent.
-    AgentNotice,
-    /// An escalation to the team lead.
-    Escalation,
-    /// A note to ops (never part of a ticket).
-    OpsAlert,
-}
-
-impl Direction {
-    /// The history entry for a mail we send of this kind.
-    pub fn of(kind: MailKind) -> Direction {
-        match kind {
-            MailKind::Acknowledgement => Direction::Acknowledgement,
-            MailKind::AgentNotification => Direction::AgentNotification,
-            MailKind::AgentReply => Direction::AgentReply,
-            MailKind::AgentNotice => Direction::AgentNotice,
-            MailKind::Escalation => Direction::Escalation,
-            MailKind::OpsAlert => Direction::OpsAlert,
-        }
-    }
-}
-
-/// One message in a ticket's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TicketMessage {
-    /// When it was recorded.
-    pub at: UnixTime,
-    /// Which way it went.
-    pub direction: Direction,
-    /// Its Message-ID.
-    pub message_id: Option<String>,
-    /// Its sender.
-    pub from: Option<EmailAddress>,
-    /// Its subject.
-    pub subject: String,
-    /// The inbound store sequence (raw bytes), for inbound mail.
-    pub inbound_seq: Option<u64>,
-    /// The outbox id, for mail we sent.
-    pub outbox_id: Option<u64>,
-    /// Set for inbound mail that was recorded without an acknowledgement.
-    pub suppressed: Option<SuppressReason>,
-    /// The text of an internal note.
-    #[serde(default)]
-    pub note: Option<String>,
-}
-
-/// A ticket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ticket {
-    /// Its number.
-    pub id: TicketId,
-    /// The customer's address.
-    pub customer: EmailAddress,
-    /// The customer's display name, cleaned.
-    pub customer_name: Option<String>,
-    /// The subject of the first mail.
-    pub subject: String,
-    /// Open or closed.
-    pub state: TicketState,
-    /// The agent who owns it.
-    pub agent: AgentEmail,
-    /// Creation time.
-    pub created_at: UnixTime,
-    /// Last change.
-    pub updated_at: UnixTime,
-    /// Its messages in order.
-    pub messages: Vec<TicketMessage>,
-    /// When an agent's answer first went out (time to first response).
-    #[serde(default)]
-    pub first_response_at: Option<UnixTime>,
-    /// Message-ID of the first notification to the agent: later ones thread under it.
-    #[serde(default)]
-    pub notify_root: Option<String>,
-    /// When it was closed (for the reopen window).
-    #[serde(default)]
-    pub closed_at: Option<UnixTime>,
-    /// The closed ticket this one follows up on.
-    #[serde(default)]
-    pub linked_from: Option<TicketId>,
-    /// When its missed first-response target was escalated (at most once).
-    #[serde(default)]
-    pub escalated_at: Option<UnixTime>,
-    /// The routing pool it was assigned from (`team:billing`, `all` …), for reassignment.
-    #[serde(default)]
-    pub pool: Option<String>,
-    /// The inbox address it came in at (our mail about it comes from there); `None`: the
-    /// main support address (and tickets from before several inboxes existed).
-    #[serde(default)]
-    pub inbox: Option<EmailAddress>,
-    /// When the customer's data was erased (`customer forget`): the ticket is a tombstone
-    /// that keeps only its number, agent, state and timestamps.
-    #[serde(default)]
-    pub forgotten_at: Option<UnixTime>,
-}
-
-impl Ticket {
-    /// The Message-ID of the customer's most recent mail, to thread answers on.
-    pub fn last_customer_message_id(&self) -> Option<&str> {
-        self.messages
-            .iter()
-            .rev()
-            .filter(|m| {
-                m.direction == Direction::Inbound
-                    && m.from.as_ref() == Some(&self.customer)
-                    && m.suppressed.is_none_or(|r| !r.is_automated())
-            })
-            .find_map(|m| m.message_id.as_deref())
-    }
-
-    /// Every Message-ID of the conversation with the customer, oldest first.
-    pub fn thread_ids(&self) -> Vec<&str> {
-        self.messages
-            .iter()
-            .filter(|m| {
-                matches!(
-                    m.direction,
-                    Direction::Inbound | Direction::Acknowledgement | Direction::AgentReply
-                )
-            })
-            .filter_map(|m| m.message_id.as_deref())
-            .collect()
-    }
-}
-
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Customer {
     tickets: Vec<TicketId>,
     /// Times of acknowledgements sent to this address (only the last day's are kept).
     acks: Vec<UnixTime>,
-}
-
-/// An outgoing mail waiting in the outbox (its bytes are kept beside it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutboxEntry {
-    /// Outbox id (the key).
-    pub id: u64,
-    /// What it is.
-    pub kind: MailKind,
-    /// The ticket it belongs to.
-    pub ticket: Option<TicketId>,
-    /// Its Message-ID.
-    pub message_id: String,
-    /// `MAIL FROM`, `None` for the null sender.
-    pub envelope_from: Option<EmailAddress>,
-    /// `RCPT TO`.
-    pub recipients: Vec<EmailAddress>,
-    /// When it was queued.
-    pub created_at: UnixTime,
-    /// When the incoming mail it answers was stored (for latency figures).
-    pub cause_stored_at: Option<UnixTime>,
-    /// Attempts made so far (counted before each attempt).
-    pub attempts: u32,
-    /// Not before this time.
-    pub next_attempt_at: UnixTime,
-    /// The last failure, with the server's text.
-    pub last_error: Option<String>,
-}
-
-/// A mail the outbox gave up on, kept for `outbox list` and `outbox retry`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeadLetter {
-    /// The entry as it was.
-    pub entry: OutboxEntry,
-    /// Why it died (the server's answer).
-    pub error: String,
-    /// When.
-    pub at: UnixTime,
-}
-
-/// What processing decided for one stored mail; applied atomically by [`Store::record_outcome`].
-#[derive(Debug, Clone)]
-pub enum Plan {
-    /// Open a ticket (its number was reserved by [`Store::peek_next_ticket`]).
-    NewTicket {
-        /// The ticket as it starts.
-        ticket: Ticket,
-        /// Round-robin pool whose counter advances.
-        pool_key: String,
-        /// Why there is no acknowledgement, if there is none.
-        not_acknowledged: Option<SuppressReason>,
-        /// Mail to send: the acknowledgement and the agent's notification.
-        outgoing: Vec<OutgoingMail>,
-    },
-    /// Add the mail to an existing ticket.
-    Join {
-        /// The ticket.
-        ticket: TicketId,
-        /// How it was matched.
-        via: JoinedVia,
-        /// The message to append.
-        message: TicketMessage,
-        /// Why there is no acknowledgement.
-        reason: SuppressReason,
-        /// Mail to send (the agent's notification of a follow-up).
-        outgoing: Vec<OutgoingMail>,
-        /// A person wrote on a closed ticket: open it again.
-        reopen: bool,
-    },
-    /// An agent's verified mail about a ticket.
-    Agent {
-        /// The ticket.
-        ticket: TicketId,
-        /// The history entry (note text, or the agent's inbound mail).
-        message: TicketMessage,
-        /// Mail to send (the relayed answer, or a notice back to the agent).
-        outgoing: Vec<OutgoingMail>,
-        /// A state change (`#close`, `#reopen`).
-        state: Option<TicketState>,
-        /// A new owner (`#assign`).
-        reassign: Option<AgentEmail>,
-        /// What was done, for the outcome.
-        action: String,
-    },
-    /// Record the suppression only.
-    Suppress(SuppressReason),
-    /// Keep the mail for a person.
-    Quarantine(String),
-}
-
-/// A row of `tickets list`.
-#[derive(Debug, Clone, Serialize)]
-pub struct TicketSummary {
-    /// Number.
-    pub id: TicketId,
-    /// State.
-    pub state: TicketState,
-    /// Customer address.
-    pub customer: EmailAddress,
-    /// Agent address.
-    pub agent: AgentEmail,
-    /// Subject.
-    pub subject: String,
-    /// Messages on it.
-    pub messages: usize,
-    /// Last change.
-    pub updated_at: UnixTime,
-}
-
-/// An operator's (or the SLA loop's) change to a ticket, for [`Store::record_ops`].
-#[derive(Debug, Clone)]
-pub struct TicketChange<'a> {
-    /// New state, if any.
-    pub state: Option<TicketState>,
-    /// New owner, if any.
-    pub reassign: Option<AgentEmail>,
-    /// Mail to queue (the new owner's notification).
-    pub outgoing: &'a [OutgoingMail],
-    /// The history note.
-    pub note: &'a str,
-    /// Apply only if the ticket is still open and unanswered.
-    pub only_if_unanswered: bool,
 }
 
 /// The sled store.
@@ -677,18 +324,6 @@ fn uid_key(mailbox: &str, uid_validity: u32, uid: u32) -> Vec<u8> {
     k.extend_from_slice(&uid_validity.to_be_bytes());
     k.extend_from_slice(&uid.to_be_bytes());
     k
-}
-
-/// A mail whose IMAP flags still have to be set (or that still has to be moved).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlagJob {
-    /// UIDVALIDITY it belongs to.
-    pub uid_validity: u32,
-    /// The UID.
-    pub uid: u32,
-    /// It became part of a ticket: mark it read (or move it). Otherwise (suppressed mail) it
-    /// only gets the handled keyword and stays unread where a person sees it.
-    pub ticket: bool,
 }
 
 /// The value of an `imap_flags` entry for mail that only gets the handled keyword.
@@ -1221,7 +856,7 @@ impl Store {
                             for mail in outgoing {
                                 queue(&mut t, mail)?;
                             }
-                            if *reason == crate::classify::SuppressReason::Flood {
+                            if *reason == crate::domain::SuppressReason::Flood {
                                 // Owed a summary: the SLA loop finds it without a full scan.
                                 meta.insert(flood_key(*ticket), &[])?;
                             }
@@ -1320,7 +955,7 @@ impl Store {
     }
 
     /// An agent's open tickets and away flag.
-    pub fn agent_load(&self, agent: &AgentEmail) -> Result<crate::route::AgentLoad> {
+    pub fn agent_load(&self, agent: &AgentEmail) -> Result<crate::domain::AgentLoad> {
         let open = self.meta.get(open_key(agent))?.map_or(0, |v| from_be(&v)) as usize;
         let record: AgentRecord = self
             .agents
@@ -1328,7 +963,7 @@ impl Store {
             .map(|v| decode("agents", &v))
             .transpose()?
             .unwrap_or_default();
-        Ok(crate::route::AgentLoad {
+        Ok(crate::domain::AgentLoad {
             open,
             away: record.away,
         })
@@ -1866,6 +1501,7 @@ impl ThreadLookup for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::SuppressReason;
 
     fn addr(s: &str) -> EmailAddress {
         EmailAddress::parse(s).expect("valid")
@@ -2176,7 +1812,7 @@ mod tests {
                 seqs[1],
                 None,
                 false,
-                &Plan::Suppress(crate::classify::SuppressReason::AutoSubmitted),
+                &Plan::Suppress(crate::domain::SuppressReason::AutoSubmitted),
                 0,
             )
             .expect("suppress");

@@ -164,16 +164,16 @@ fn seeded(dir: &tempfile::TempDir, seed: impl FnOnce(&frontdesk::store::Store)) 
     store.flush_blocking().expect("flush");
 }
 
-fn ticket_for(id: u64) -> frontdesk::store::Ticket {
-    let alice = frontdesk::types::EmailAddress::parse("alice@customer.test").expect("valid");
-    frontdesk::store::Ticket {
-        id: frontdesk::types::TicketId::new(id),
+fn ticket_for(id: u64) -> frontdesk::domain::Ticket {
+    let alice = frontdesk::domain::EmailAddress::parse("alice@customer.test").expect("valid");
+    frontdesk::domain::Ticket {
+        id: frontdesk::domain::TicketId::new(id),
         customer: alice,
         customer_name: None,
         subject: "Help".into(),
-        state: frontdesk::store::TicketState::Open,
-        agent: frontdesk::types::AgentEmail::new(
-            frontdesk::types::EmailAddress::parse("jason@example.com").expect("valid"),
+        state: frontdesk::domain::TicketState::Open,
+        agent: frontdesk::domain::AgentEmail::new(
+            frontdesk::domain::EmailAddress::parse("jason@example.com").expect("valid"),
         ),
         created_at: 0,
         updated_at: 0,
@@ -200,7 +200,7 @@ fn quarantine_release_runs_the_mail_through_the_pipeline_again() {
             .store_fetched(
                 "INBOX",
                 1,
-                &[frontdesk::store::Fetched {
+                &[frontdesk::domain::Fetched {
                     uid: 1,
                     raw: raw.to_vec(),
                 }],
@@ -214,7 +214,7 @@ fn quarantine_release_runs_the_mail_through_the_pipeline_again() {
                 seq,
                 None,
                 false,
-                &frontdesk::store::Plan::Quarantine("too big then".into()),
+                &frontdesk::domain::Plan::Quarantine("too big then".into()),
                 0,
             )
             .expect("record");
@@ -247,23 +247,23 @@ fn outbox_retry_queues_dead_letters_again() {
             .store_fetched(
                 "INBOX",
                 1,
-                &[frontdesk::store::Fetched {
+                &[frontdesk::domain::Fetched {
                     uid: 1,
                     raw: b"x".to_vec(),
                 }],
                 0,
             )
             .expect("store");
-        let mail = frontdesk::compose::OutgoingMail {
-            kind: frontdesk::compose::MailKind::Acknowledgement,
+        let mail = frontdesk::domain::OutgoingMail {
+            kind: frontdesk::domain::MailKind::Acknowledgement,
             message_id: "<ack.1001.x@example.com>".into(),
             envelope_from: None,
             recipients: vec![
-                frontdesk::types::EmailAddress::parse("alice@customer.test").expect("valid"),
+                frontdesk::domain::EmailAddress::parse("alice@customer.test").expect("valid"),
             ],
             raw: b"Subject: hi\r\n\r\nhi\r\n".to_vec(),
         };
-        let plan = frontdesk::store::Plan::NewTicket {
+        let plan = frontdesk::domain::Plan::NewTicket {
             ticket: ticket_for(1001),
             pool_key: "all".into(),
             not_acknowledged: None,

@@ -1,4 +1,4 @@
-//! Hostile and broken input through the pure pipeline (`frontdesk::pipeline::decide`): every
+//! Hostile and broken input through the pure pipeline (`frontdesk::decide::decide`): every
 //! case of `tests/corpus/hostile/README.md` (files, and big cases generated here) gets the
 //! outcome its row names, nothing panics, and every mail we would send keeps the invariants
 //! of `hostile_support::check` (well-formed headers of ours only, the right single recipient,
@@ -12,8 +12,7 @@ mod hostile_support;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use frontdesk::compose::MailKind;
-use frontdesk::store::Plan;
+use frontdesk::domain::{MailKind, Plan};
 use hostile_support::*;
 use proptest::prelude::*;
 
@@ -159,14 +158,14 @@ folded\r\nMessage-ID: <m@example.test>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\
     let state = MemState::default();
     let good = run(&raw, &cfg, &templates(), &state).expect("decides");
     check(&raw, &good, &cfg, &state).expect("a real acknowledgement passes");
-    type Tamper = fn(&mut frontdesk::compose::OutgoingMail);
+    type Tamper = fn(&mut frontdesk::domain::OutgoingMail);
     let tampers: [(&str, &str, Tamper); 4] = [
         ("a second recipient", "2 recipients", |m| {
             m.recipients.push(m.recipients[0].clone())
         }),
         ("an agent as recipient", "may not get it", |m| {
             m.recipients[0] =
-                frontdesk::types::EmailAddress::parse("jason@example.test").expect("valid")
+                frontdesk::domain::EmailAddress::parse("jason@example.test").expect("valid")
         }),
         ("an injected Bcc", "\"bcc\" is not one of ours", |m| {
             m.raw

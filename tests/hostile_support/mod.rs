@@ -9,13 +9,15 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use frontdesk::compose::{MailKind, OutgoingMail, Templates};
+use frontdesk::compose::Templates;
 use frontdesk::config::Config;
-use frontdesk::pipeline::{Decision, State, decide};
-use frontdesk::route::AgentLoad;
-use frontdesk::store::{Direction, Plan, StoreError, Ticket, TicketMessage, TicketState};
-use frontdesk::thread::ThreadLookup;
-use frontdesk::types::{AgentEmail, EmailAddress, TicketId, UnixTime};
+use frontdesk::decide::{Decision, State, decide};
+use frontdesk::domain::{
+    AgentEmail, AgentLoad, Direction, EmailAddress, MailKind, OutgoingMail, Plan, Ticket, TicketId,
+    TicketMessage, TicketState, UnixTime,
+};
+use frontdesk::mail::thread::ThreadLookup;
+use frontdesk::store::StoreError;
 
 /// The support address of the test configuration.
 pub const SUPPORT: &str = "support@example.test";
@@ -338,7 +340,7 @@ pub fn check(
     cfg: &Config,
     state: &MemState,
 ) -> Result<(), String> {
-    let sender = frontdesk::parse::parse(raw)
+    let sender = frontdesk::mail::parse::parse(raw)
         .ok()
         .and_then(|m| m.from)
         .map(|f| f.address);

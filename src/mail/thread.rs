@@ -6,8 +6,8 @@
 //! `[Acme Support #1042]` is easy to copy, so alone it is trusted only from the ticket's
 //! customer; anyone else who copies a tag gets a ticket of their own.
 
+use crate::domain::{EmailAddress, JoinedVia, TicketId};
 use crate::store::StoreError;
-use crate::types::{EmailAddress, TicketId};
 
 /// What threading needs to know from the store.
 pub trait ThreadLookup {
@@ -16,19 +16,6 @@ pub trait ThreadLookup {
     fn ticket_by_message_id(&self, message_id: &str) -> Result<Option<TicketId>, StoreError>;
     /// The customer of a ticket, or `None` if there is no such ticket.
     fn ticket_customer(&self, ticket: TicketId) -> Result<Option<EmailAddress>, StoreError>;
-}
-
-/// How a mail was matched to its ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum JoinedVia {
-    /// In-Reply-To or References named a message of the ticket.
-    Header,
-    /// The subject carried the ticket's tag and the sender is the ticket's customer.
-    SubjectTag,
-    /// The sender opened `flood_tickets` tickets within the flood window: further mail joins
-    /// their newest open ticket instead of opening more.
-    Flood,
 }
 
 /// The threading decision.

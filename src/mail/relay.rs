@@ -11,7 +11,7 @@ use data_encoding::BASE32_NOPAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::types::{AgentEmail, EmailAddress, TicketId, UnixTime};
+use crate::domain::{AgentEmail, EmailAddress, TicketId, UnixTime};
 
 /// Characters of base32 in a token (10 × 5 = 50 bits).
 const TOKEN_CHARS: usize = 10;
@@ -648,30 +648,33 @@ mod tests {
     #[test]
     fn real_client_replies_are_stripped_to_the_answer() {
         let fixtures: &[(&str, &[u8])] = &[
-            ("gmail", include_bytes!("../tests/corpus/replies/gmail.eml")),
+            (
+                "gmail",
+                include_bytes!("../../tests/corpus/replies/gmail.eml"),
+            ),
             (
                 "outlook desktop",
-                include_bytes!("../tests/corpus/replies/outlook-desktop.eml"),
+                include_bytes!("../../tests/corpus/replies/outlook-desktop.eml"),
             ),
             (
                 "outlook on the web (HTML only)",
-                include_bytes!("../tests/corpus/replies/outlook-web.eml"),
+                include_bytes!("../../tests/corpus/replies/outlook-web.eml"),
             ),
             (
                 "apple mail",
-                include_bytes!("../tests/corpus/replies/apple-mail.eml"),
+                include_bytes!("../../tests/corpus/replies/apple-mail.eml"),
             ),
             (
                 "thunderbird",
-                include_bytes!("../tests/corpus/replies/thunderbird.eml"),
+                include_bytes!("../../tests/corpus/replies/thunderbird.eml"),
             ),
             (
                 "outlook, German",
-                include_bytes!("../tests/corpus/replies/outlook-german.eml"),
+                include_bytes!("../../tests/corpus/replies/outlook-german.eml"),
             ),
         ];
         for (client, raw) in fixtures {
-            let text = crate::parse::reply_text(raw).expect("text");
+            let text = crate::mail::parse::reply_text(raw).expect("text");
             let m = read_agent_message(&text);
             assert!(m.commands.is_empty(), "{client}");
             assert!(

@@ -6,8 +6,8 @@
 use mail_parser::{Address, HeaderValue, Message, MessageParser, MimeHeaders};
 use serde::{Deserialize, Serialize};
 
-use crate::sanitize;
-use crate::types::EmailAddress;
+use crate::domain::EmailAddress;
+use crate::mail::sanitize;
 
 /// A sender or recipient with a display name that is already safe for a header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -741,7 +741,7 @@ Message-ID: <reply.1001.abc@example.test>\r\nSubject: Re: Help\r\n\r\n--B--\r\n"
     fn a_parser_panic_is_an_unparseable_mail_not_a_crash() {
         // Found by the fuzzer (tests/corpus/hostile/mime-parser-assertion.eml): an empty
         // message/rfc822 inside a message/rfc822 part trips a debug_assert! in mail-parser.
-        let raw = include_bytes!("../tests/corpus/hostile/mime-parser-assertion.eml");
+        let raw = include_bytes!("../../tests/corpus/hostile/mime-parser-assertion.eml");
         let parsed = parse(raw);
         if cfg!(debug_assertions) {
             assert_eq!(parsed, Err(ParseError::ParserFailed));

@@ -1,5 +1,4 @@
-//! Small domain types shared by every stage, so that a ticket number, an agent's address or a
-//! suppression reason can never be confused with an arbitrary string or integer.
+//! Identities and time: ticket numbers, addresses, agents' addresses, timestamps.
 
 use std::fmt;
 use std::str::FromStr;

@@ -8,23 +8,24 @@ use std::time::SystemTime;
 
 use tracing::{info, warn};
 
-use crate::classify::{Classified, Identity, SuppressReason, classify};
 use crate::compose::{
-    AckInput, Envelope, HistoryVars, MailKind, NoticeContext, NotifyContext, OutgoingMail,
-    RelayContext, Templates, acknowledgement, build_mail, greeting_name, person_vars,
-    reply_subject, service_vars, ticket_vars,
+    AckInput, Envelope, HistoryVars, NoticeContext, NotifyContext, RelayContext, Templates,
+    acknowledgement, build_mail, greeting_name, person_vars, reply_subject, service_vars,
+    ticket_vars,
 };
 use crate::config::{Agent, Config};
+use crate::domain::{
+    Direction, EmailAddress, MailKind, Outcome, OutgoingMail, Plan, SuppressReason, Ticket,
+    TicketId, TicketMessage, TicketState, UnixTime, message_id_hash,
+};
+use crate::mail::classify::{Classified, Identity, classify};
+use crate::mail::parse::{Mailbox, ParsedMail, parse};
+use crate::mail::relay::{self, Command, TokenAddress};
+use crate::mail::thread::{ThreadLookup, Threading, thread};
 use crate::metrics::Metrics;
-use crate::parse::{Mailbox, ParsedMail, parse};
-use crate::relay::{self, Command, TokenAddress};
 use crate::reload::Live;
 use crate::route;
-use crate::store::{
-    Direction, Outcome, Plan, Store, StoreError, Ticket, TicketMessage, TicketState,
-};
-use crate::thread::{ThreadLookup, Threading, thread};
-use crate::types::{EmailAddress, TicketId, UnixTime, message_id_hash};
+use crate::store::{Store, StoreError};
 
 /// What [`decide`] needs to read from the store.
 pub trait State: ThreadLookup {
@@ -43,7 +44,10 @@ pub trait State: ThreadLookup {
     /// The raw bytes of a stored incoming mail.
     fn inbound_raw(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError>;
     /// An agent's open tickets and away flag.
-    fn agent_load(&self, agent: &crate::types::AgentEmail) -> Result<route::AgentLoad, StoreError>;
+    fn agent_load(
+        &self,
+        agent: &crate::domain::AgentEmail,
+    ) -> Result<crate::domain::AgentLoad, StoreError>;
 }
 
 impl State for Store {
@@ -68,7 +72,10 @@ impl State for Store {
     fn inbound_raw(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
         self.raw(seq)
     }
-    fn agent_load(&self, agent: &crate::types::AgentEmail) -> Result<route::AgentLoad, StoreError> {
+    fn agent_load(
+        &self,
+        agent: &crate::domain::AgentEmail,
+    ) -> Result<crate::domain::AgentLoad, StoreError> {
         Store::agent_load(self, agent)
     }
 }
@@ -175,9 +182,9 @@ pub fn decide(
     }
     if let Some(agent) = sending_agent(cfg, &mail)
         && !in_known_thread
-        && crate::parse::is_forward_subject(&mail.subject)
+        && crate::mail::parse::is_forward_subject(&mail.subject)
         && agent_verified(cfg, &mail)
-        && let Some(fwd) = crate::parse::forwarded(raw)
+        && let Some(fwd) = crate::mail::parse::forwarded(raw)
         && !cfg
             .agents
             .iter()
@@ -220,8 +227,8 @@ pub fn decide(
     let threading = match threading {
         Threading::Join {
             ticket,
-            via: crate::thread::JoinedVia::SubjectTag,
-        } if !crate::classify::sender_aligned(&mail) => Threading::New {
+            via: crate::domain::JoinedVia::SubjectTag,
+        } if !crate::mail::classify::sender_aligned(&mail) => Threading::New {
             untrusted_tag: Some(ticket),
         },
         other => other,
@@ -269,7 +276,7 @@ pub fn decide(
             match flooding(&ctx, sender)? {
                 Some(ticket) => Threading::Join {
                     ticket,
-                    via: crate::thread::JoinedVia::Flood,
+                    via: crate::domain::JoinedVia::Flood,
                 },
                 None => Threading::New { untrusted_tag },
             }
@@ -385,7 +392,7 @@ fn bounced_on_ticket<S: State>(
     ) {
         return Ok(None);
     }
-    let Some(bounce) = crate::parse::bounce(ctx.raw) else {
+    let Some(bounce) = crate::mail::parse::bounce(ctx.raw) else {
         return Ok(None);
     };
     let Some(ticket) = ctx.state.ticket_by_message_id(&bounce.message_id)? else {
@@ -413,7 +420,7 @@ fn bounced_on_ticket<S: State>(
     }
     Ok(Some(Plan::Join {
         ticket,
-        via: crate::thread::JoinedVia::Header,
+        via: crate::domain::JoinedVia::Header,
         message: inbound_message(mail, ctx.seq, ctx.now, Some(reason)),
         reason,
         outgoing,
@@ -430,7 +437,7 @@ fn new_ticket<S: State>(
     class: Classified,
     untrusted_tag: Option<TicketId>,
     linked_from: Option<TicketId>,
-    prefer: Option<&crate::types::AgentEmail>,
+    prefer: Option<&crate::domain::AgentEmail>,
 ) -> Result<Decision, StoreError> {
     let (cfg, state, templates, now, seq, raw, date) = (
         ctx.cfg,
@@ -471,7 +478,7 @@ fn new_ticket<S: State>(
     };
     // A failing read here changes only whom a ticket goes to, never whether it is
     // acknowledged: fall back to "idle" and the first turn.
-    let load = |e: &crate::types::AgentEmail| state.agent_load(e).unwrap_or_default();
+    let load = |e: &crate::domain::AgentEmail| state.agent_load(e).unwrap_or_default();
     let counter = |k: &str| state.pool_counter(k).unwrap_or(0);
     let now_ts = jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let facts = route::MailFacts {
@@ -503,7 +510,7 @@ fn new_ticket<S: State>(
     let mut outgoing = Vec::new();
     let not_acknowledged = if let Some(reason) = withheld {
         Some(reason)
-    } else if cfg.ack.require_aligned_sender && !crate::classify::sender_aligned(mail) {
+    } else if cfg.ack.require_aligned_sender && !crate::mail::classify::sender_aligned(mail) {
         Some(SuppressReason::UnverifiedSender)
     } else if !cfg.ack.enabled {
         Some(SuppressReason::AcknowledgementsDisabled)
@@ -620,10 +627,10 @@ fn agent_verified(cfg: &Config, mail: &ParsedMail) -> bool {
         return false;
     };
     match &cfg.service.trusted_authserv_id {
-        Some(id) => crate::classify::authenticated(mail, id, from.address.domain()),
+        Some(id) => crate::mail::classify::authenticated(mail, id, from.address.domain()),
         None => {
-            matches!(mail.return_path, crate::parse::ReturnPath::Address(_))
-                && crate::classify::sender_aligned(mail)
+            matches!(mail.return_path, crate::mail::parse::ReturnPath::Address(_))
+                && crate::mail::classify::sender_aligned(mail)
         }
     }
 }
@@ -654,7 +661,7 @@ fn our_message_id<S: State>(ctx: &Ctx<'_, S>, kind: &str, ticket: TicketId) -> S
     )
 }
 
-fn agent_name(cfg: &Config, email: &crate::types::AgentEmail) -> String {
+fn agent_name(cfg: &Config, email: &crate::domain::AgentEmail) -> String {
     cfg.agent(email)
         .map_or_else(|| email.to_string(), |a| a.name.clone())
 }
@@ -707,7 +714,7 @@ fn notification<S: State>(
         },
         None => HistoryVars::default(),
     };
-    let attachments = crate::parse::attachments(raw);
+    let attachments = crate::mail::parse::attachments(raw);
     let customer_name = greeting_name(customer);
     let mut customer_vars = person_vars(&customer_name, &customer.address);
     if customer_name == "there" {
@@ -729,7 +736,7 @@ fn notification<S: State>(
     // Written by code, not the template: an override cannot remove the line that lets us
     // recognise a quoted notification in an answer (see `leaks_notification`).
     let text = format!("{}\n\n{text}", notification_marker(ticket.id));
-    let tag = crate::thread::ticket_tag(&service.name, ticket.id);
+    let tag = crate::mail::thread::ticket_tag(&service.name, ticket.id);
     let subject = if followup {
         format!("Re: {tag} {}", ticket.subject)
     } else if !mail.subject.is_empty() && !ticket.subject.is_empty() && ticket.messages.len() > 1 {
@@ -792,7 +799,7 @@ fn notice_to_agent<S: State>(
         service: service_vars(&service.name, &service.address),
         reason: reason.to_string(),
     })?;
-    let tag = crate::thread::ticket_tag(&service.name, ticket.id);
+    let tag = crate::mail::thread::ticket_tag(&service.name, ticket.id);
     // Answering a notice (to correct a command) must work like answering a notification.
     let (token, reply_to) = agent_reply_address(ctx.cfg, ticket, agent)?;
     build_mail(
@@ -899,7 +906,7 @@ pub fn ops_change(
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no ticket #{ticket}"))?;
     let seq = store.new_id().map_err(|e| e.to_string())?;
-    let now = crate::types::now();
+    let now = crate::domain::now();
     // Mail about the ticket comes from the inbox it came in at.
     let cfg = &*cfg.for_ticket(&t);
     let ctx = Ctx {
@@ -939,7 +946,7 @@ pub fn ops_change(
     let applied = store
         .record_ops(
             ticket,
-            &crate::store::TicketChange {
+            &crate::domain::TicketChange {
                 state,
                 reassign,
                 outgoing: &outgoing,
@@ -1050,7 +1057,7 @@ pub fn flood_summary(
     store
         .record_ops(
             t.id,
-            &crate::store::TicketChange {
+            &crate::domain::TicketChange {
                 state: None,
                 reassign: None,
                 outgoing: std::slice::from_ref(&mail),
@@ -1168,7 +1175,7 @@ fn agent_mail<S: State>(
     let plan = |message: TicketMessage,
                 outgoing: Vec<OutgoingMail>,
                 state: Option<TicketState>,
-                reassign: Option<crate::types::AgentEmail>,
+                reassign: Option<crate::domain::AgentEmail>,
                 action: String| Decision {
         message_id: message_id.clone(),
         plan: Plan::Agent {
@@ -1232,7 +1239,7 @@ fn agent_mail<S: State>(
     }
     // The answer must belong to this ticket's thread: a reply to its notification or a
     // subject with its tag. A fresh mail to a remembered reply address is not an answer.
-    let mut in_thread = crate::thread::ticket_tags(&mail.subject, &cfg.service.name)
+    let mut in_thread = crate::mail::thread::ticket_tags(&mail.subject, &cfg.service.name)
         .iter()
         .any(|(_, t)| *t == ticket.id);
     for id in mail.in_reply_to.iter().chain(&mail.references) {
@@ -1255,7 +1262,7 @@ fn agent_mail<S: State>(
     }
 
     let read = relay::read_agent_message(
-        &crate::parse::reply_text(ctx.raw).unwrap_or_else(|| mail.text.clone()),
+        &crate::mail::parse::reply_text(ctx.raw).unwrap_or_else(|| mail.text.clone()),
     );
     let mut refused: Vec<String> = Vec::new();
     for c in &read.commands {
@@ -1335,7 +1342,7 @@ fn agent_mail<S: State>(
             format!("note{state_word}"),
         ));
     }
-    let attachments = crate::parse::relay_attachments(ctx.raw);
+    let attachments = crate::mail::parse::relay_attachments(ctx.raw);
     let fingerprint = format!("{}+{}.", cfg.service.address.local_part(), ticket.id);
     if attachments.iter().any(|a| {
         a.data
@@ -1498,7 +1505,7 @@ impl Processor {
                 ));
                 let outcome =
                     self.store
-                        .record_outcome(seq, None, false, &plan, crate::types::now())?;
+                        .record_outcome(seq, None, false, &plan, crate::domain::now())?;
                 self.metrics.processed(&outcome);
                 warn!(seq, error = %e, "giving up on a mail after repeated failures; quarantined");
                 Ok(Some(outcome))
@@ -1515,7 +1522,7 @@ impl Processor {
                 return Ok(Some(outcome));
             }
             let raw = self.store.raw(seq)?.unwrap_or_default();
-            let now = crate::types::now();
+            let now = crate::domain::now();
             // One configuration for the whole mail, even if a reload lands meanwhile.
             let snap = self.live.snapshot();
             // As the inbox it arrived at sees it: that address is the one we answer from.
@@ -1750,8 +1757,11 @@ mod tests {
         fn inbound_raw(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
             Ok((seq == 1).then(|| ALICE.to_vec()))
         }
-        fn agent_load(&self, _: &crate::types::AgentEmail) -> Result<route::AgentLoad, StoreError> {
-            Ok(route::AgentLoad::default())
+        fn agent_load(
+            &self,
+            _: &crate::domain::AgentEmail,
+        ) -> Result<crate::domain::AgentLoad, StoreError> {
+            Ok(crate::domain::AgentLoad::default())
         }
     }
 
@@ -1822,7 +1832,7 @@ Subject: Help\r\nMessage-ID: <a1@customer.test>\r\n\r\nMy printer is on fire.\r\
             panic!("expected a new ticket");
         };
         let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
-        let parsed = crate::parse::parse(&mail.raw).expect("our mail parses");
+        let parsed = crate::mail::parse::parse(&mail.raw).expect("our mail parses");
         parsed.text
     }
 
@@ -1964,7 +1974,7 @@ Subject: Again\r\nMessage-ID: <storm@customer.test>\r\n\r\nStill broken.\r\n";
             panic!("a fourth ticket in ten minutes must join the newest");
         };
         assert_eq!(ticket, TicketId::new(1003));
-        assert_eq!(via, crate::thread::JoinedVia::Flood);
+        assert_eq!(via, crate::domain::JoinedVia::Flood);
         assert!(of_kind(&outgoing, MailKind::Acknowledgement).is_none());
         assert!(
             of_kind(&outgoing, MailKind::AgentNotification).is_some(),
@@ -2015,7 +2025,7 @@ Subject: Again\r\nMessage-ID: <storm@customer.test>\r\n\r\nStill broken.\r\n";
 
     fn with_ticket() -> Mem {
         let mut mem = Mem::default();
-        let jason = crate::types::AgentEmail::new(
+        let jason = crate::domain::AgentEmail::new(
             EmailAddress::parse("jason@example.test").expect("valid"),
         );
         let alice = EmailAddress::parse("alice@customer.test").expect("valid");
@@ -2055,7 +2065,7 @@ Subject: Again\r\nMessage-ID: <storm@customer.test>\r\n\r\nStill broken.\r\n";
     }
 
     fn agent_mail_to(token_ticket: u64, from: &str, body: &str, extra: &str) -> Vec<u8> {
-        let jason = crate::types::AgentEmail::new(
+        let jason = crate::domain::AgentEmail::new(
             EmailAddress::parse("jason@example.test").expect("valid"),
         );
         let token = relay::mint(crate::testutil::TEST_KEY, TicketId::new(1001), &jason);
@@ -2209,7 +2219,7 @@ Subject: Broken\r\n\r\nBuy cheap watches.\r\n"
         assert_eq!(action, "relayed");
         let reply = of_kind(&outgoing, MailKind::AgentReply).expect("relayed");
         assert_eq!(reply.recipients[0].as_str(), "alice@customer.test");
-        let parsed = crate::parse::parse(&reply.raw).expect("parses");
+        let parsed = crate::mail::parse::parse(&reply.raw).expect("parses");
         assert_eq!(parsed.text.trim(), "Unplug it.");
         assert_eq!(parsed.in_reply_to, vec!["<a1@customer.test>"]);
         assert_eq!(
@@ -2262,7 +2272,7 @@ Subject: Broken\r\n\r\nBuy cheap watches.\r\n"
         let Plan::NewTicket { outgoing, .. } = d.plan else {
             panic!("expected a new ticket");
         };
-        let n = crate::parse::parse(
+        let n = crate::mail::parse::parse(
             &of_kind(&outgoing, MailKind::AgentNotification)
                 .expect("notified")
                 .raw,
@@ -2279,7 +2289,7 @@ Subject: Broken\r\n\r\nBuy cheap watches.\r\n"
             TicketId::new(1042)
         );
 
-        let jason = crate::types::AgentEmail::new(
+        let jason = crate::domain::AgentEmail::new(
             EmailAddress::parse("jason@example.test").expect("valid"),
         );
         let token = relay::mint(crate::testutil::TEST_KEY, TicketId::new(1001), &jason);
@@ -2304,7 +2314,7 @@ Subject: Re: [Acme Support #1001] Help {{ref:1001.{token}}}\r\nMessage-ID: <s1@e
             panic!("expected a relay");
         };
         assert_eq!(action, "relayed");
-        let reply = crate::parse::parse(&outgoing[0].raw).expect("parses");
+        let reply = crate::mail::parse::parse(&outgoing[0].raw).expect("parses");
         assert!(
             !reply.subject.contains("{ref:"),
             "the token never reaches the customer: {}",
@@ -2336,7 +2346,9 @@ Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\r\n\r\n\
         assert_eq!(reason, SuppressReason::DeliveryReport);
         assert_eq!(outgoing.len(), 1);
         assert_eq!(outgoing[0].kind, MailKind::AgentNotice);
-        let text = crate::parse::parse(&outgoing[0].raw).expect("parses").text;
+        let text = crate::mail::parse::parse(&outgoing[0].raw)
+            .expect("parses")
+            .text;
         assert!(text.contains("552 5.2.2 Mailbox full"), "{text}");
     }
 
@@ -2361,7 +2373,7 @@ Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\r\n\r\n\
             panic!("expected a new ticket");
         };
         let n = of_kind(&outgoing, MailKind::AgentNotification).expect("notified");
-        let text = crate::parse::parse(&n.raw).expect("parses").text;
+        let text = crate::mail::parse::parse(&n.raw).expect("parses").text;
         assert!(
             text.starts_with(&notification_marker(TicketId::new(1042))),
             "{text}"
@@ -2509,17 +2521,17 @@ Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\r\n\r\n\
             (n.kind, n.recipients[0].as_str()),
             (MailKind::AgentNotification, "maria@example.test")
         );
-        let text = crate::parse::parse(&n.raw).expect("parses").text;
+        let text = crate::mail::parse::parse(&n.raw).expect("parses").text;
         assert!(text.contains("assigned to you by Jason Miller"), "{text}");
         assert!(
             text.contains("My printer is on fire."),
             "the customer's mail goes along: {text}"
         );
-        let reply_to = crate::parse::parse(&n.raw)
+        let reply_to = crate::mail::parse::parse(&n.raw)
             .expect("parses")
             .reply_to
             .expect("reply-to");
-        let maria = crate::types::AgentEmail::new(
+        let maria = crate::domain::AgentEmail::new(
             EmailAddress::parse("maria@example.test").expect("valid"),
         );
         let token = relay::find_token_address(

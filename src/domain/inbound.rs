@@ -1,0 +1,58 @@
+//! Incoming mail as the store keeps it: the IMAP cursor, a fetched message, its record.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Outcome, UnixTime};
+
+/// Where an IMAP mailbox's progress is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The mailbox's UIDVALIDITY when the cursor was written.
+    pub uid_validity: u32,
+    /// Every UID up to this one has been stored (or deliberately skipped at first start).
+    pub last_uid: u32,
+    /// When the last stored mail arrived (for re-synchronising after a UIDVALIDITY change).
+    pub last_stored_at: UnixTime,
+}
+
+/// One mail fetched from IMAP, ready to be stored.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// UID in the mailbox.
+    pub uid: u32,
+    /// The complete raw message.
+    pub raw: Vec<u8>,
+}
+
+/// The record of one incoming mail.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Inbound {
+    /// Store sequence number (the key).
+    pub seq: u64,
+    /// The mailbox it came from.
+    pub mailbox: String,
+    /// UIDVALIDITY at fetch time.
+    pub uid_validity: u32,
+    /// UID at fetch time.
+    pub uid: u32,
+    /// When we stored it.
+    pub stored_at: UnixTime,
+    /// Size of the raw message.
+    pub size: usize,
+    /// Filled in by processing.
+    pub outcome: Option<Outcome>,
+    /// The mail's Message-ID, once parsed.
+    pub message_id: Option<String>,
+}
+
+/// A mail whose IMAP flags still have to be set (or that still has to be moved).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagJob {
+    /// UIDVALIDITY it belongs to.
+    pub uid_validity: u32,
+    /// The UID.
+    pub uid: u32,
+    /// It became part of a ticket: mark it read (or move it). Otherwise (suppressed mail) it
+    /// only gets the handled keyword and stays unread where a person sees it.
+    pub ticket: bool,
+}

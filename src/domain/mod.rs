@@ -1,0 +1,21 @@
+//! The domain model: the types every stage hands to the next, and nothing else (no I/O, no
+//! sled, no templates). A ticket number, an agent's address or a suppression reason is a type
+//! here, so that it can never be confused with an arbitrary string or integer.
+
+mod agent;
+mod ids;
+mod inbound;
+mod mail;
+mod outbox;
+mod outcome;
+mod ticket;
+
+pub use agent::AgentLoad;
+pub use ids::{AgentEmail, EmailAddress, TicketId, UnixTime, message_id_hash, now};
+pub use inbound::{Cursor, Fetched, FlagJob, Inbound};
+pub use mail::{MailKind, OutgoingMail};
+pub use outbox::{DeadLetter, OutboxEntry};
+pub use outcome::{JoinedVia, Outcome, Plan, SuppressReason};
+pub use ticket::{
+    Direction, FORGOTTEN, Ticket, TicketChange, TicketMessage, TicketState, TicketSummary,
+};

@@ -1,0 +1,43 @@
+//! Mail waiting to be sent, and mail the outbox gave up on.
+
+use serde::{Deserialize, Serialize};
+
+use super::{EmailAddress, MailKind, TicketId, UnixTime};
+
+/// An outgoing mail waiting in the outbox (its bytes are kept beside it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Outbox id (the key).
+    pub id: u64,
+    /// What it is.
+    pub kind: MailKind,
+    /// The ticket it belongs to.
+    pub ticket: Option<TicketId>,
+    /// Its Message-ID.
+    pub message_id: String,
+    /// `MAIL FROM`, `None` for the null sender.
+    pub envelope_from: Option<EmailAddress>,
+    /// `RCPT TO`.
+    pub recipients: Vec<EmailAddress>,
+    /// When it was queued.
+    pub created_at: UnixTime,
+    /// When the incoming mail it answers was stored (for latency figures).
+    pub cause_stored_at: Option<UnixTime>,
+    /// Attempts made so far (counted before each attempt).
+    pub attempts: u32,
+    /// Not before this time.
+    pub next_attempt_at: UnixTime,
+    /// The last failure, with the server's text.
+    pub last_error: Option<String>,
+}
+
+/// A mail the outbox gave up on, kept for `outbox list` and `outbox retry`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The entry as it was.
+    pub entry: OutboxEntry,
+    /// Why it died (the server's answer).
+    pub error: String,
+    /// When.
+    pub at: UnixTime,
+}

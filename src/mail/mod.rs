@@ -1,0 +1,15 @@
+//! Reading mail, purely: bytes in, facts out. No store, no network, no configuration files.
+//!
+//! | module | one job |
+//! |---|---|
+//! | [`parse`] | raw bytes → [`parse::ParsedMail`]: addresses re-validated, text decoded |
+//! | [`classify`] | may this be auto-answered? RFC 3834 → [`classify::Classified`] |
+//! | [`thread`] | which ticket does it join? headers first, a subject tag only from its customer |
+//! | [`relay`] | reply tokens, token addresses, quote stripping, agents' `#commands` |
+//! | [`sanitize`] | customer text → safe header text |
+
+pub mod classify;
+pub mod parse;
+pub mod relay;
+pub mod sanitize;
+pub mod thread;
