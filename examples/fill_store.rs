@@ -278,13 +278,15 @@ fn fill_exact(
             let t = at(i);
             let date = UNIX_EPOCH + Duration::from_secs(t as u64);
             let decision = decide(&mail.raw, *seq, cfg, templates, store, t, date)?;
-            let outcome = store.record_outcome(
-                *seq,
-                decision.message_id.as_deref(),
-                true,
-                &decision.plan,
-                t,
-            )?;
+            let outcome = store
+                .record_outcome(
+                    *seq,
+                    decision.message_id.as_deref(),
+                    true,
+                    &decision.plan,
+                    t,
+                )?
+                .outcome;
             ensure!(
                 matches!(outcome, Outcome::NewTicket { .. }),
                 "generated mail {i} did not open a ticket: {outcome:?}"

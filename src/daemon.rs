@@ -12,10 +12,10 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::decide::Processor;
 use crate::ingest::{Ingest, Shared};
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, build_transport};
+use crate::processor::Processor;
 use crate::reload::{Live, Snapshot};
 use crate::store::Store;
 

@@ -27,10 +27,10 @@ use tracing::{debug, info, warn};
 
 use crate::compose::{Alert, ops_alert};
 use crate::config::{Auth, Imap, TlsMode};
-use crate::decide::Processor;
 use crate::domain::{Cursor, Fetched, FlagJob, Outcome, now};
 use crate::metrics::Metrics;
 use crate::oauth2::{AccessToken, ImapXOAuth2, TokenError, TokenSource};
+use crate::processor::Processor;
 use crate::reload::Live;
 use crate::store::{Store, StoreError};
 

@@ -41,6 +41,7 @@ pub mod oauth2;
 pub mod ops;
 pub mod outbox;
 pub mod privacy;
+pub mod processor;
 pub mod reload;
 pub mod route;
 pub mod sla;

@@ -546,7 +546,7 @@ fn release(out: &mut String, ctx: &Context<'_>, id: u64) -> Result<(), OpsError>
     ctx.store.release(id)?;
     let live =
         crate::reload::Live::new(crate::reload::Snapshot::new(cfg.clone(), templates.clone()));
-    let processor = crate::decide::Processor::new(
+    let processor = crate::processor::Processor::new(
         ctx.store.clone(),
         Arc::new(live),
         ctx.metrics.clone().unwrap_or_default(),

@@ -177,7 +177,7 @@ mod tests {
             .store_fetched("support@example.test/INBOX", 1, &fetched, 100)
             .expect("stored");
         let live = Arc::new(Live::new(crate::reload::Snapshot::new(cfg, templates)));
-        let processor = crate::decide::Processor::new(store.clone(), live, Default::default());
+        let processor = crate::processor::Processor::new(store.clone(), live, Default::default());
         for seq in seqs {
             processor.process(seq).expect("processed");
         }

@@ -146,6 +146,15 @@ struct Customer {
     acks: Vec<UnixTime>,
 }
 
+/// What [`Store::record_outcome`] committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The mail's outcome (the earlier one, if it had been processed already).
+    pub outcome: Outcome,
+    /// Set when this commit recorded the ticket's first answer: the time since it opened.
+    pub first_response_after: Option<std::time::Duration>,
+}
+
 /// The sled store.
 #[derive(Clone)]
 pub struct Store {
@@ -736,7 +745,7 @@ impl Store {
         index: bool,
         plan: &Plan,
         now: UnixTime,
-    ) -> Result<Outcome> {
+    ) -> Result<Committed> {
         let _gate = self.write_gate();
         let index_id = message_id.filter(|_| index);
         let res = (
@@ -766,10 +775,14 @@ impl Store {
                     else {
                         return Ok(None);
                     };
-                    if record.outcome.is_some() {
+                    if let Some(outcome) = record.outcome {
                         // Already processed (a retry after a crash between commit and ack).
-                        return Ok(record.outcome);
+                        return Ok(Some(Committed {
+                            outcome,
+                            first_response_after: None,
+                        }));
                     }
+                    let mut first_response_after = None;
                     let out = OutboxTx {
                         outbox,
                         outbox_raw,
@@ -890,6 +903,9 @@ impl Store {
                                     && t.first_response_at.is_none()
                                 {
                                     t.first_response_at = Some(now);
+                                    first_response_after = Some(std::time::Duration::from_secs(
+                                        (now - t.created_at).max(0) as u64,
+                                    ));
                                 }
                             }
                             tickets.insert(&be(ticket.get()), encode(&t))?;
@@ -921,7 +937,10 @@ impl Store {
                             flags.insert(key, &[])?;
                         }
                     }
-                    Ok(Some(outcome))
+                    Ok(Some(Committed {
+                        outcome,
+                        first_response_after,
+                    }))
                 },
             );
         unwrap_tx(res)?.ok_or(StoreError::Corrupt {
@@ -1783,7 +1802,9 @@ mod tests {
         let o1 = store
             .record_outcome(seqs[0], Some("<m1@x>"), true, &plan, 0)
             .expect("record");
-        assert!(matches!(o1, Outcome::NewTicket { ticket, .. } if ticket == TicketId::FIRST));
+        assert!(
+            matches!(o1.outcome, Outcome::NewTicket { ticket, .. } if ticket == TicketId::FIRST)
+        );
         // Replaying the same plan for the same mail changes nothing.
         let again = store
             .record_outcome(seqs[0], Some("<m1@x>"), true, &plan, 0)
@@ -1816,7 +1837,7 @@ mod tests {
                 0,
             )
             .expect("suppress");
-        assert!(matches!(suppressed, Outcome::Suppressed { .. }));
+        assert!(matches!(suppressed.outcome, Outcome::Suppressed { .. }));
         let jobs = store.flag_jobs("INBOX").expect("jobs");
         assert_eq!(jobs.len(), 2, "{jobs:?}");
         assert!(jobs.iter().any(|j| j.uid == 2 && !j.ticket), "{jobs:?}");

@@ -3,10 +3,9 @@
 //! tests and fuzzers reach it without sled; [`Processor`] is the thin shell that reads the
 //! mail from the store and commits the plan in one transaction.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::compose::{
     AckInput, Envelope, HistoryVars, NoticeContext, NotifyContext, RelayContext, Templates,
@@ -15,15 +14,13 @@ use crate::compose::{
 };
 use crate::config::{Agent, Config};
 use crate::domain::{
-    Direction, EmailAddress, MailKind, Outcome, OutgoingMail, Plan, SuppressReason, Ticket,
-    TicketId, TicketMessage, TicketState, UnixTime, message_id_hash,
+    Direction, EmailAddress, MailKind, OutgoingMail, Plan, SuppressReason, Ticket, TicketId,
+    TicketMessage, TicketState, UnixTime,
 };
 use crate::mail::classify::{Classified, Identity, classify};
 use crate::mail::parse::{Mailbox, ParsedMail, parse};
 use crate::mail::relay::{self, Command, TokenAddress};
 use crate::mail::thread::{ThreadLookup, Threading, thread};
-use crate::metrics::Metrics;
-use crate::reload::Live;
 use crate::route;
 use crate::store::{Store, StoreError};
 
@@ -87,6 +84,19 @@ pub struct Decision {
     pub message_id: Option<String>,
     /// What to commit.
     pub plan: Plan,
+}
+
+impl Decision {
+    /// Whether the mail's Message-ID may enter the threading index: never one that claims
+    /// our own domain (only mail we send carries those, and a copy is an attempt to take over
+    /// a thread).
+    pub fn indexable(&self, own_domain: &str) -> bool {
+        self.message_id.as_deref().is_some_and(|id| {
+            !id.trim_end_matches('>')
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(own_domain))
+        })
+    }
 }
 
 fn quarantine(message_id: Option<String>, reason: String) -> Decision {
@@ -1440,273 +1450,6 @@ fn agent_mail<S: State>(
             message_id,
             format!("relayed answer could not be composed: {e}"),
         )),
-    }
-}
-
-/// Whether an incoming mail's Message-ID may enter the threading index: never one that
-/// claims our own domain (only mail we send carries those, and a copy is an attempt to
-/// take over a thread).
-fn index_id(cfg: &Config, message_id: Option<&str>) -> bool {
-    message_id.is_some_and(|id| {
-        let domain = cfg.service.address.domain();
-        !id.trim_end_matches('>')
-            .rsplit_once('@')
-            .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
-    })
-}
-
-/// Processes stored mail: reads it, decides, commits. Shared by every inbox loop.
-pub struct Processor {
-    store: Store,
-    live: Arc<Live>,
-    metrics: Arc<Metrics>,
-    /// Failed attempts per stored mail, so one mail cannot stall its mailbox for ever.
-    failures: std::sync::Mutex<std::collections::HashMap<u64, u32>>,
-}
-
-/// After this many failed attempts a mail is quarantined with the last error.
-const MAX_ATTEMPTS: u32 = 5;
-
-impl Processor {
-    /// A processor over `store` with the live configuration and templates, recording each
-    /// outcome in `metrics`.
-    pub fn new(store: Store, live: Arc<Live>, metrics: Arc<Metrics>) -> Self {
-        Processor {
-            store,
-            live,
-            metrics,
-            failures: Default::default(),
-        }
-    }
-
-    /// Processes stored mail `seq` and commits its outcome (not yet flushed: the caller
-    /// flushes once per batch). Idempotent: a mail already processed keeps its outcome.
-    pub fn process(&self, seq: u64) -> Result<Option<Outcome>, StoreError> {
-        match self.process_once(seq) {
-            Ok(outcome) => {
-                self.failures
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&seq);
-                Ok(outcome)
-            }
-            Err(e) => {
-                let attempts = {
-                    let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-                    let n = f.entry(seq).or_insert(0);
-                    *n += 1;
-                    *n
-                };
-                if attempts < MAX_ATTEMPTS {
-                    return Err(e);
-                }
-                let plan = Plan::Quarantine(format!(
-                    "could not be processed after {attempts} attempts: {e}"
-                ));
-                let outcome =
-                    self.store
-                        .record_outcome(seq, None, false, &plan, crate::domain::now())?;
-                self.metrics.processed(&outcome);
-                warn!(seq, error = %e, "giving up on a mail after repeated failures; quarantined");
-                Ok(Some(outcome))
-            }
-        }
-    }
-
-    fn process_once(&self, seq: u64) -> Result<Option<Outcome>, StoreError> {
-        for _ in 0..3 {
-            let Some(record) = self.store.inbound(seq)? else {
-                return Ok(None);
-            };
-            if let Some(outcome) = record.outcome {
-                return Ok(Some(outcome));
-            }
-            let raw = self.store.raw(seq)?.unwrap_or_default();
-            let now = crate::domain::now();
-            // One configuration for the whole mail, even if a reload lands meanwhile.
-            let snap = self.live.snapshot();
-            // As the inbox it arrived at sees it: that address is the one we answer from.
-            let cfg = snap.for_mailbox(&record.mailbox);
-            // A bug in the pure pipeline must cost one mail a quarantine, not the daemon.
-            let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                decide(
-                    &raw,
-                    seq,
-                    &cfg,
-                    &snap.templates,
-                    &self.store,
-                    now,
-                    SystemTime::now(),
-                )
-            }));
-            let decision = match decided {
-                Ok(d) => d?,
-                Err(panic) => {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic".into());
-                    tracing::error!(seq, error = %what, "BUG: processing panicked; quarantining the mail");
-                    Decision {
-                        message_id: None,
-                        plan: Plan::Quarantine(format!(
-                            "internal error while processing (please report): {what}"
-                        )),
-                    }
-                }
-            };
-            match self.store.record_outcome(
-                seq,
-                decision.message_id.as_deref(),
-                index_id(&cfg, decision.message_id.as_deref()),
-                &decision.plan,
-                now,
-            ) {
-                Err(StoreError::Conflict) => continue,
-                // The disk failed: leave the mail pending and let the caller retry later.
-                Err(e @ (StoreError::Sled(_) | StoreError::Locked { .. })) => return Err(e),
-                // The mail's plan cannot be applied (a record it needs is missing or
-                // unreadable): never retry it forever; keep it for a person.
-                Err(e) => {
-                    let plan = Plan::Quarantine(format!("could not be recorded: {e}"));
-                    let outcome = self.store.record_outcome(
-                        seq,
-                        decision.message_id.as_deref(),
-                        false,
-                        &plan,
-                        now,
-                    )?;
-                    log_outcome(
-                        &record.mailbox,
-                        record.uid,
-                        decision.message_id.as_deref(),
-                        &outcome,
-                        0,
-                    );
-                    self.metrics.processed(&outcome);
-                    return Ok(Some(outcome));
-                }
-                Ok(outcome) => {
-                    log_outcome(
-                        &record.mailbox,
-                        record.uid,
-                        decision.message_id.as_deref(),
-                        &outcome,
-                        queued(&decision.plan),
-                    );
-                    self.metrics.processed(&outcome);
-                    self.first_response(&decision.plan, now);
-                    return Ok(Some(outcome));
-                }
-            }
-        }
-        Err(StoreError::Conflict)
-    }
-}
-
-impl Processor {
-    /// Records the time to first response when this plan relayed a ticket's first answer.
-    fn first_response(&self, plan: &Plan, now: UnixTime) {
-        let Plan::Agent {
-            ticket, outgoing, ..
-        } = plan
-        else {
-            return;
-        };
-        if !outgoing.iter().any(|m| m.kind == MailKind::AgentReply) {
-            return;
-        }
-        if let Ok(Some(t)) = self.store.ticket(*ticket)
-            && t.first_response_at == Some(now)
-        {
-            self.metrics.first_response(std::time::Duration::from_secs(
-                (now - t.created_at).max(0) as u64,
-            ));
-        }
-    }
-}
-
-/// How many mails a plan puts into the outbox.
-fn queued(plan: &Plan) -> usize {
-    match plan {
-        Plan::NewTicket { outgoing, .. }
-        | Plan::Join { outgoing, .. }
-        | Plan::Agent { outgoing, .. } => outgoing.len(),
-        Plan::Suppress(_) | Plan::Quarantine(_) => 0,
-    }
-}
-
-fn log_outcome(
-    mailbox: &str,
-    uid: u32,
-    message_id: Option<&str>,
-    outcome: &Outcome,
-    queued: usize,
-) {
-    let mid = message_id.map(message_id_hash).unwrap_or_default();
-    match outcome {
-        Outcome::NewTicket {
-            ticket,
-            not_acknowledged,
-        } => info!(
-            event = "mail.processed",
-            outcome = "new-ticket",
-            %ticket,
-            mid,
-            mailbox,
-            uid,
-            queued,
-            reason = not_acknowledged.map(|r| r.as_str()).unwrap_or(""),
-            "new ticket"
-        ),
-        Outcome::Joined {
-            ticket,
-            via,
-            reason,
-        } => info!(
-            event = "mail.processed",
-            outcome = "joined",
-            %ticket,
-            mid,
-            mailbox,
-            uid,
-            queued,
-            via = ?via,
-            reason = reason.as_str(),
-            "mail joined its ticket"
-        ),
-        Outcome::Agent { ticket, action } => info!(
-            event = "mail.processed",
-            outcome = "agent",
-            %ticket,
-            mid,
-            mailbox,
-            uid,
-            queued,
-            action = action.as_str(),
-            "agent mail handled"
-        ),
-        Outcome::Suppressed { reason } => info!(
-            event = "mail.processed",
-            outcome = "suppressed",
-            mid,
-            mailbox,
-            uid,
-            queued,
-            reason = reason.as_str(),
-            "automated mail suppressed"
-        ),
-        Outcome::Quarantined { reason } => warn!(
-            event = "mail.processed",
-            outcome = "quarantined",
-            mid,
-            mailbox,
-            uid,
-            queued,
-            reason = reason.as_str(),
-            "mail quarantined"
-        ),
     }
 }
 

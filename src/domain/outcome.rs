@@ -96,6 +96,23 @@ pub enum Plan {
     Quarantine(String),
 }
 
+impl Plan {
+    /// The mails this plan puts into the outbox.
+    pub fn outgoing(&self) -> &[OutgoingMail] {
+        match self {
+            Plan::NewTicket { outgoing, .. }
+            | Plan::Join { outgoing, .. }
+            | Plan::Agent { outgoing, .. } => outgoing,
+            Plan::Suppress(_) | Plan::Quarantine(_) => &[],
+        }
+    }
+
+    /// How many mails this plan puts into the outbox.
+    pub fn queued(&self) -> usize {
+        self.outgoing().len()
+    }
+}
+
 /// Why a mail gets no acknowledgement. The names are stable: they appear in logs, the CLI
 /// and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
