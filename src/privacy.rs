@@ -43,7 +43,7 @@ pub struct ExportedMail {
 /// The stored mails that came from `customer`: those in their tickets, and any other stored
 /// mail whose From is theirs (suppressed or quarantined mail opens no ticket).
 pub fn customer_mails(store: &Store, customer: &EmailAddress) -> Result<Vec<u64>, StoreError> {
-    let (tickets, _) = store.customer_record(customer)?;
+    let tickets = store.customer_record(customer)?.tickets;
     let mut seqs = Vec::new();
     for id in tickets {
         if let Some(t) = store.ticket(id)? {
@@ -80,7 +80,7 @@ pub fn customer_mails(store: &Store, customer: &EmailAddress) -> Result<Vec<u64>
 
 /// `customer export EMAIL`.
 pub fn export(store: &Store, customer: &EmailAddress) -> Result<CustomerExport, StoreError> {
-    let (ids, acks) = store.customer_record(customer)?;
+    let crate::domain::CustomerRecord { tickets: ids, acks } = store.customer_record(customer)?;
     let mut tickets = Vec::new();
     for id in &ids {
         tickets.extend(store.ticket(*id)?);

@@ -3,6 +3,7 @@
 //! here, so that it can never be confused with an arbitrary string or integer.
 
 mod agent;
+mod customer;
 mod ids;
 mod inbound;
 mod mail;
@@ -11,11 +12,13 @@ mod outcome;
 mod ticket;
 
 pub use agent::AgentLoad;
+pub use customer::{ACK_MEMORY_SECONDS, CustomerRecord};
 pub use ids::{AgentEmail, EmailAddress, TicketId, UnixTime, message_id_hash, now};
 pub use inbound::{Cursor, Fetched, FlagJob, Inbound};
 pub use mail::{MailKind, OutgoingMail};
 pub use outbox::{DeadLetter, OutboxEntry};
-pub use outcome::{JoinedVia, Outcome, Plan, SuppressReason};
+pub use outcome::{JoinedVia, Outcome, Plan, ServerMark, SuppressReason};
 pub use ticket::{
-    Direction, FORGOTTEN, Ticket, TicketChange, TicketMessage, TicketState, TicketSummary,
+    Direction, FORGOTTEN, OpenCounts, Ticket, TicketChange, TicketMessage, TicketState,
+    TicketSummary,
 };

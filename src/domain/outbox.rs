@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{EmailAddress, MailKind, TicketId, UnixTime};
+use super::{EmailAddress, MailKind, OutgoingMail, TicketId, UnixTime};
 
 /// An outgoing mail waiting in the outbox (its bytes are kept beside it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +29,32 @@ pub struct OutboxEntry {
     pub next_attempt_at: UnixTime,
     /// The last failure, with the server's text.
     pub last_error: Option<String>,
+}
+
+impl OutboxEntry {
+    /// The entry for `mail`, queued now as outbox id `id`, due at once. `cause` is when the
+    /// incoming mail it answers was stored (for latency figures).
+    pub fn queued(
+        id: u64,
+        mail: &OutgoingMail,
+        ticket: Option<TicketId>,
+        now: UnixTime,
+        cause: Option<UnixTime>,
+    ) -> OutboxEntry {
+        OutboxEntry {
+            id,
+            kind: mail.kind,
+            ticket,
+            message_id: mail.message_id.clone(),
+            envelope_from: mail.envelope_from.clone(),
+            recipients: mail.recipients.clone(),
+            created_at: now,
+            cause_stored_at: cause,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+        }
+    }
 }
 
 /// A mail the outbox gave up on, kept for `outbox list` and `outbox retry`.

@@ -46,10 +46,10 @@ pub enum Outcome {
     },
 }
 
-/// What processing decided for one stored mail; applied atomically by [`Store::record_outcome`].
+/// What processing decided for one stored mail; the store commits it in one transaction.
 #[derive(Debug, Clone)]
 pub enum Plan {
-    /// Open a ticket (its number was reserved by [`Store::peek_next_ticket`]).
+    /// Open a ticket (its number is the store's next one, confirmed when committed).
     NewTicket {
         /// The ticket as it starts.
         ticket: Ticket,
@@ -110,6 +110,76 @@ impl Plan {
     /// How many mails this plan puts into the outbox.
     pub fn queued(&self) -> usize {
         self.outgoing().len()
+    }
+
+    /// The outcome recorded with the mail when this plan is committed.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Plan::NewTicket {
+                ticket,
+                not_acknowledged,
+                ..
+            } => Outcome::NewTicket {
+                ticket: ticket.id,
+                not_acknowledged: *not_acknowledged,
+            },
+            Plan::Join {
+                ticket,
+                via,
+                reason,
+                ..
+            } => Outcome::Joined {
+                ticket: *ticket,
+                via: *via,
+                reason: *reason,
+            },
+            Plan::Agent { ticket, action, .. } => Outcome::Agent {
+                ticket: *ticket,
+                action: action.clone(),
+            },
+            Plan::Suppress(reason) => Outcome::Suppressed { reason: *reason },
+            Plan::Quarantine(reason) => Outcome::Quarantined {
+                reason: reason.clone(),
+            },
+        }
+    }
+
+    /// Whether committing this plan leaves its ticket owing the agent a flood summary (a
+    /// follow-up recorded without a notification of its own).
+    pub fn owes_flood_summary(&self) -> bool {
+        matches!(
+            self,
+            Plan::Join {
+                reason: SuppressReason::Flood,
+                ..
+            }
+        )
+    }
+}
+
+/// What the IMAP server is told about a handled mail. Cosmetic (progress is the cursor), but
+/// it is what a person looking at the mailbox sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerMark {
+    /// Part of a ticket: marked read (or moved) and given the handled keyword.
+    Handled,
+    /// Suppressed: only the handled keyword, so a store rebuilt from the server does not
+    /// decide it again; it stays unread where a person sees it (a false positive must never
+    /// make a customer invisible).
+    KeywordOnly,
+}
+
+impl Outcome {
+    /// What the server is told; `None` for quarantined mail, which stays untouched for a
+    /// person.
+    pub fn server_mark(&self) -> Option<ServerMark> {
+        match self {
+            Outcome::Quarantined { .. } => None,
+            Outcome::Suppressed { .. } => Some(ServerMark::KeywordOnly),
+            Outcome::NewTicket { .. } | Outcome::Joined { .. } | Outcome::Agent { .. } => {
+                Some(ServerMark::Handled)
+            }
+        }
     }
 }
 

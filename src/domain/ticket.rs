@@ -155,6 +155,122 @@ impl Ticket {
             .filter_map(|m| m.message_id.as_deref())
             .collect()
     }
+
+    /// Whether no agent has answered yet and the ticket is still open: the SLA clock runs.
+    pub fn unanswered(&self) -> bool {
+        self.state == TicketState::Open && self.first_response_at.is_none()
+    }
+
+    /// Whether a missed first-response target may still be escalated (at most once).
+    pub fn may_escalate(&self) -> bool {
+        self.unanswered() && self.escalated_at.is_none()
+    }
+
+    /// Appends a message to the history.
+    pub fn append(&mut self, message: TicketMessage, now: UnixTime) {
+        self.messages.push(message);
+        self.updated_at = now;
+    }
+
+    /// Changes state and owner, keeping `closed_at` right; a new owner's notification starts
+    /// their own thread. Returns the open-ticket counters the change moves.
+    pub fn change(
+        &mut self,
+        state: Option<TicketState>,
+        reassign: Option<&AgentEmail>,
+        now: UnixTime,
+    ) -> OpenCounts {
+        let (was_open, old_agent) = (self.state == TicketState::Open, self.agent.clone());
+        if let Some(state) = state {
+            self.state = state;
+        }
+        if let Some(agent) = reassign {
+            self.agent = agent.clone();
+            self.notify_root = None;
+        }
+        self.closed_at = match (was_open, self.state) {
+            (true, TicketState::Closed) => Some(now),
+            (_, TicketState::Open) => None,
+            (false, TicketState::Closed) => self.closed_at,
+        };
+        OpenCounts {
+            down: was_open.then_some(old_agent),
+            up: (self.state == TicketState::Open).then(|| self.agent.clone()),
+        }
+    }
+
+    /// Erases the customer from the ticket (`customer forget`): it becomes a closed
+    /// tombstone that keeps only its number, agent, state and timestamps. Returns the
+    /// open-ticket counters the closing moves.
+    pub fn forget(&mut self, now: UnixTime) -> OpenCounts {
+        let counts = self.change(Some(TicketState::Closed), None, now);
+        self.customer = EmailAddress::parse(FORGOTTEN).unwrap_or(self.customer.clone());
+        self.customer_name = None;
+        self.subject = String::new();
+        for m in &mut self.messages {
+            m.message_id = None;
+            m.subject = String::new();
+            m.note = None;
+            m.inbound_seq = None;
+            if m.direction == Direction::Inbound {
+                m.from = None;
+            }
+        }
+        self.forgotten_at = Some(now);
+        counts
+    }
+
+    /// Records a mail we queued about this ticket as outbox entry `outbox_id`: a history
+    /// entry; the first notification becomes the agent's thread root. Returns `true` when it
+    /// is the agent's first answer (time to first response starts and ends here).
+    pub fn record_sent(&mut self, mail: &OutgoingMail, outbox_id: u64, now: UnixTime) -> bool {
+        if mail.kind == MailKind::AgentNotification && self.notify_root.is_none() {
+            self.notify_root = Some(mail.message_id.clone());
+        }
+        self.messages.push(TicketMessage {
+            at: now,
+            direction: Direction::of(mail.kind),
+            message_id: Some(mail.message_id.clone()),
+            from: None,
+            subject: String::new(),
+            inbound_seq: None,
+            outbox_id: Some(outbox_id),
+            suppressed: None,
+            note: None,
+        });
+        let first = mail.kind == MailKind::AgentReply && self.first_response_at.is_none();
+        if first {
+            self.first_response_at = Some(now);
+        }
+        first
+    }
+}
+
+/// The open-ticket counters one change moves: one down for the agent who had the ticket
+/// open, one up for the agent who has it open now (the same agent cancels out).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenCounts {
+    /// Had it open before.
+    pub down: Option<AgentEmail>,
+    /// Has it open now.
+    pub up: Option<AgentEmail>,
+}
+
+impl TicketMessage {
+    /// A history note (an operator's change, a flood summary sent), with nothing sent.
+    pub fn note(at: UnixTime, text: &str) -> TicketMessage {
+        TicketMessage {
+            at,
+            direction: Direction::Note,
+            message_id: None,
+            from: None,
+            subject: String::new(),
+            inbound_seq: None,
+            outbox_id: None,
+            suppressed: None,
+            note: Some(text.to_string()),
+        }
+    }
 }
 
 /// A row of `tickets list`.
@@ -176,7 +292,7 @@ pub struct TicketSummary {
     pub updated_at: UnixTime,
 }
 
-/// An operator's (or the SLA loop's) change to a ticket, for [`Store::record_ops`].
+/// An operator's (or the SLA loop's) change to a ticket, committed as one.
 #[derive(Debug, Clone)]
 pub struct TicketChange<'a> {
     /// New state, if any.

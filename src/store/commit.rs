@@ -1,0 +1,418 @@
+//! Committing decisions, each in one sled transaction: a processed mail's plan, an
+//! operator's change, an escalation. What changes is the domain's rule
+//! ([`Ticket::change`], [`Ticket::record_sent`], [`CustomerRecord::opened`],
+//! [`Plan::outcome`], [`Outcome::server_mark`]); this file only reads and writes the trees.
+
+use std::time::Duration;
+
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use super::{
+    Result, Store, StoreError, TxResult, be, encode, flood_key, from_be, hour_key, open_key,
+    tx_get, uid_key, unwrap_tx,
+};
+use crate::domain::{
+    CustomerRecord, Inbound, MailKind, OpenCounts, OutboxEntry, Outcome, OutgoingMail, Plan,
+    ServerMark, Ticket, TicketChange, TicketId, TicketMessage, TicketState, UnixTime,
+};
+
+/// The value of an `imap_flags` entry for mail that only gets the handled keyword.
+pub(super) const KEYWORD_ONLY: &[u8] = b"k";
+
+/// What [`Store::record_outcome`] committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The mail's outcome (the earlier one, if it had been processed already).
+    pub outcome: Outcome,
+    /// Set when this commit recorded the ticket's first answer: the time since it opened.
+    pub first_response_after: Option<Duration>,
+}
+
+/// The trees a change to a ticket writes, inside a transaction.
+struct TicketTx<'a> {
+    tickets: &'a TransactionalTree,
+    msgids: &'a TransactionalTree,
+    outbox: &'a TransactionalTree,
+    outbox_raw: &'a TransactionalTree,
+    meta: &'a TransactionalTree,
+}
+
+impl TicketTx<'_> {
+    /// The ticket, which must exist.
+    fn load(&self, id: TicketId) -> TxResult<Ticket> {
+        tx_get(self.tickets, "tickets", &be(id.get()))?.ok_or(ConflictableTransactionError::Abort(
+            StoreError::NoTicket(id),
+        ))
+    }
+
+    fn save(&self, t: &Ticket) -> TxResult<()> {
+        self.tickets.insert(&be(t.id.get()), encode(t))?;
+        Ok(())
+    }
+
+    /// Adds an incoming Message-ID to the threading index. First come, first served: two
+    /// mails that share an id cannot pull each other into a stranger's ticket.
+    fn index(&self, message_id: Option<&str>, ticket: TicketId) -> TxResult<()> {
+        if let Some(id) = message_id
+            && self.msgids.get(id.as_bytes())?.is_none()
+        {
+            self.msgids.insert(id.as_bytes(), &be(ticket.get()))?;
+        }
+        Ok(())
+    }
+
+    /// Queues `mail` about `ticket`: the outbox entry, its bytes, its Message-ID in the
+    /// threading index, and the ticket's history entry. `true`: it is the first answer.
+    fn queue(
+        &self,
+        ticket: &mut Ticket,
+        mail: &OutgoingMail,
+        now: UnixTime,
+        cause: Option<UnixTime>,
+    ) -> TxResult<bool> {
+        let id = self.outbox.generate_id()?;
+        let entry = OutboxEntry::queued(id, mail, Some(ticket.id), now, cause);
+        self.outbox.insert(&be(id), encode(&entry))?;
+        self.outbox_raw.insert(&be(id), mail.raw.as_slice())?;
+        self.msgids
+            .insert(mail.message_id.as_bytes(), &be(ticket.id.get()))?;
+        Ok(ticket.record_sent(mail, id, now))
+    }
+
+    /// Adds `delta` to a `meta` counter.
+    fn bump(&self, key: &[u8], delta: i64) -> TxResult<()> {
+        bump(self.meta, key, delta)
+    }
+
+    /// Moves the agents' open-ticket counters as a change requires.
+    fn count_open(&self, counts: &OpenCounts) -> TxResult<()> {
+        count_open(self.meta, counts)
+    }
+}
+
+/// Adds `delta` to a `meta` counter inside a transaction.
+fn bump(meta: &TransactionalTree, key: &[u8], delta: i64) -> TxResult<()> {
+    let n = meta.get(key)?.map_or(0, |v| from_be(&v)) as i64;
+    meta.insert(key, &be((n + delta).max(0) as u64))?;
+    Ok(())
+}
+
+/// Moves the agents' open-ticket counters (in `meta`) as a change requires.
+pub(super) fn count_open(meta: &TransactionalTree, counts: &OpenCounts) -> TxResult<()> {
+    if let Some(agent) = &counts.down {
+        bump(meta, &open_key(agent), -1)?;
+    }
+    if let Some(agent) = &counts.up {
+        bump(meta, &open_key(agent), 1)?;
+    }
+    Ok(())
+}
+
+/// The trees [`Store::record_outcome`] writes besides the ticket's.
+struct MailTx<'a> {
+    ticket: TicketTx<'a>,
+    inbound: &'a TransactionalTree,
+    pending: &'a TransactionalTree,
+    flags: &'a TransactionalTree,
+    customers: &'a TransactionalTree,
+}
+
+/// One stored mail's plan with what it needs to be committed.
+struct PlanCommit<'a> {
+    plan: &'a Plan,
+    /// The mail's Message-ID, if it may enter the threading index.
+    index_id: Option<&'a str>,
+    /// When the mail was stored (the cause of the mails it queues, for latency figures).
+    stored_at: UnixTime,
+    now: UnixTime,
+}
+
+impl MailTx<'_> {
+    /// Applies the plan; returns the time to first response if it recorded one.
+    fn apply(&self, c: &PlanCommit<'_>) -> TxResult<Option<Duration>> {
+        let (tx, now, cause) = (&self.ticket, c.now, Some(c.stored_at));
+        match c.plan {
+            Plan::NewTicket {
+                ticket,
+                pool_key,
+                outgoing,
+                ..
+            } => {
+                self.new_ticket(ticket, pool_key, outgoing, c)?;
+                Ok(None)
+            }
+            Plan::Join {
+                ticket,
+                message,
+                outgoing,
+                reopen,
+                ..
+            } => {
+                let mut t = tx.load(*ticket)?;
+                t.append(message.clone(), now);
+                if *reopen && t.state == TicketState::Closed {
+                    tx.count_open(&t.change(Some(TicketState::Open), None, now))?;
+                }
+                for mail in outgoing {
+                    tx.queue(&mut t, mail, now, cause)?;
+                }
+                if c.plan.owes_flood_summary() {
+                    // Owed a summary: the SLA loop finds it without a full scan.
+                    tx.meta.insert(flood_key(*ticket), &[])?;
+                }
+                tx.save(&t)?;
+                tx.index(c.index_id, *ticket)?;
+                Ok(None)
+            }
+            Plan::Agent {
+                ticket,
+                message,
+                outgoing,
+                state,
+                reassign,
+                ..
+            } => {
+                let mut t = tx.load(*ticket)?;
+                t.append(message.clone(), now);
+                tx.count_open(&t.change(*state, reassign.as_ref(), now))?;
+                let mut first = None;
+                for mail in outgoing {
+                    if tx.queue(&mut t, mail, now, cause)? {
+                        first = Some(Duration::from_secs((now - t.created_at).max(0) as u64));
+                    }
+                }
+                tx.save(&t)?;
+                Ok(first)
+            }
+            Plan::Suppress(_) | Plan::Quarantine(_) => Ok(None),
+        }
+    }
+
+    /// Opens the ticket under the number it was planned with (or aborts with
+    /// [`StoreError::Conflict`] if another writer took it), advances the routing pool, and
+    /// records the customer's ticket and acknowledgement.
+    fn new_ticket(
+        &self,
+        ticket: &Ticket,
+        pool_key: &str,
+        outgoing: &[OutgoingMail],
+        c: &PlanCommit<'_>,
+    ) -> TxResult<()> {
+        let (tx, now) = (&self.ticket, c.now);
+        let next = tx
+            .meta
+            .get("next_ticket")?
+            .map_or(TicketId::FIRST.get(), |v| from_be(&v));
+        if next != ticket.id.get() {
+            return Err(ConflictableTransactionError::Abort(StoreError::Conflict));
+        }
+        tx.meta.insert("next_ticket", &be(next + 1))?;
+        tx.bump(format!("rr:{pool_key}").as_bytes(), 1)?;
+        let mut ticket = ticket.clone();
+        tx.index(c.index_id, ticket.id)?;
+        let mut acknowledged = false;
+        for mail in outgoing {
+            tx.queue(&mut ticket, mail, now, Some(c.stored_at))?;
+            if mail.kind == MailKind::Acknowledgement {
+                acknowledged = true;
+                tx.bump(&hour_key(now), 1)?;
+            }
+        }
+        let customer_key = ticket.customer.without_detail();
+        let mut customer: CustomerRecord = tx_get(
+            self.customers,
+            "customers",
+            customer_key.as_str().as_bytes(),
+        )?
+        .unwrap_or_default();
+        customer.opened(ticket.id, acknowledged, now);
+        self.customers
+            .insert(customer_key.as_str().as_bytes(), encode(&customer))?;
+        tx.count_open(&OpenCounts {
+            down: None,
+            up: Some(ticket.agent.clone()),
+        })?;
+        tx.save(&ticket)
+    }
+
+    /// Records the outcome with the mail, takes it off the pending list, and queues what the
+    /// IMAP server is to be told.
+    fn finish(
+        &self,
+        mut record: Inbound,
+        outcome: &Outcome,
+        message_id: Option<&str>,
+    ) -> TxResult<()> {
+        let seq = record.seq;
+        record.outcome = Some(outcome.clone());
+        record.message_id = message_id.map(str::to_string);
+        self.inbound.insert(&be(seq), encode(&record))?;
+        self.pending.remove(&be(seq))?;
+        let key = uid_key(&record.mailbox, record.uid_validity, record.uid);
+        match outcome.server_mark() {
+            None => {}
+            Some(ServerMark::KeywordOnly) => {
+                self.flags.insert(key, KEYWORD_ONLY)?;
+            }
+            Some(ServerMark::Handled) => {
+                self.flags.insert(key, &[])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Applies a processing plan for stored mail `seq` in one transaction: the ticket, its
+    /// message index, the customer record, the outbox entries, the mail's outcome, the IMAP
+    /// flag job, and the removal from the pending queue. Call [`Store::flush`] afterwards.
+    /// `message_id` is recorded with the mail; it is added to the threading index only when
+    /// `index` is true (the caller refuses ids that claim to be ours).
+    pub fn record_outcome(
+        &self,
+        seq: u64,
+        message_id: Option<&str>,
+        index: bool,
+        plan: &Plan,
+        now: UnixTime,
+    ) -> Result<Committed> {
+        let _gate = self.write_gate();
+        let trees = (
+            &self.inbound,
+            &self.pending,
+            &self.imap_flags,
+            &self.tickets,
+            &self.msgids,
+            &self.customers,
+            &self.outbox,
+            &self.outbox_raw,
+            &self.meta,
+        );
+        let res = trees.transaction(
+            |(inbound, pending, flags, tickets, msgids, customers, outbox, outbox_raw, meta)| {
+                let tx = MailTx {
+                    ticket: TicketTx {
+                        tickets,
+                        msgids,
+                        outbox,
+                        outbox_raw,
+                        meta,
+                    },
+                    inbound,
+                    pending,
+                    flags,
+                    customers,
+                };
+                let Some(record): Option<Inbound> = tx_get(inbound, "inbound", &be(seq))? else {
+                    return Ok(None);
+                };
+                if let Some(outcome) = record.outcome {
+                    // Already processed (a retry after a crash between commit and ack).
+                    return Ok(Some(Committed {
+                        outcome,
+                        first_response_after: None,
+                    }));
+                }
+                let first_response_after = tx.apply(&PlanCommit {
+                    plan,
+                    index_id: message_id.filter(|_| index),
+                    stored_at: record.stored_at,
+                    now,
+                })?;
+                let outcome = plan.outcome();
+                tx.finish(record, &outcome, message_id)?;
+                Ok(Some(Committed {
+                    outcome,
+                    first_response_after,
+                }))
+            },
+        );
+        unwrap_tx(res)?.ok_or(StoreError::Corrupt {
+            tree: "inbound",
+            detail: format!("no record for stored mail {seq}"),
+        })
+    }
+
+    /// An operator's change to a ticket (CLI): state, owner, the new owner's notification and
+    /// a history note, in one transaction, with the open counters kept right. Flushed.
+    /// With `only_if_unanswered`, nothing happens (and `false` is returned) when the ticket was
+    /// answered or closed meanwhile, checked inside the transaction.
+    pub fn record_ops(
+        &self,
+        ticket: TicketId,
+        change: &TicketChange<'_>,
+        now: UnixTime,
+    ) -> Result<bool> {
+        let _gate = self.write_gate();
+        let trees = (
+            &self.tickets,
+            &self.outbox,
+            &self.outbox_raw,
+            &self.msgids,
+            &self.meta,
+        );
+        let res = trees.transaction(|(tickets, outbox, outbox_raw, msgids, meta)| {
+            let tx = TicketTx {
+                tickets,
+                msgids,
+                outbox,
+                outbox_raw,
+                meta,
+            };
+            let mut t = tx.load(ticket)?;
+            if change.only_if_unanswered && !t.unanswered() {
+                return Ok(false);
+            }
+            tx.count_open(&t.change(change.state, change.reassign.as_ref(), now))?;
+            t.messages.push(TicketMessage::note(now, change.note));
+            for mail in change.outgoing {
+                tx.queue(&mut t, mail, now, None)?;
+            }
+            t.updated_at = now;
+            tx.save(&t)?;
+            Ok(true)
+        });
+        let done = unwrap_tx(res)?;
+        self.db.flush()?;
+        Ok(done)
+    }
+
+    /// Records an escalation and queues its mail in one transaction; `false` if the ticket
+    /// was answered, closed or escalated meanwhile (nothing is queued then).
+    pub fn record_escalation(
+        &self,
+        ticket: TicketId,
+        mail: &OutgoingMail,
+        now: UnixTime,
+    ) -> Result<bool> {
+        let _gate = self.write_gate();
+        let trees = (
+            &self.tickets,
+            &self.outbox,
+            &self.outbox_raw,
+            &self.msgids,
+            &self.meta,
+        );
+        let res = trees.transaction(|(tickets, outbox, outbox_raw, msgids, meta)| {
+            let tx = TicketTx {
+                tickets,
+                msgids,
+                outbox,
+                outbox_raw,
+                meta,
+            };
+            let Some(mut t): Option<Ticket> = tx_get(tickets, "tickets", &be(ticket.get()))? else {
+                return Ok(false);
+            };
+            if !t.may_escalate() {
+                return Ok(false);
+            }
+            t.escalated_at = Some(now);
+            tx.queue(&mut t, mail, now, None)?;
+            tx.save(&t)?;
+            Ok(true)
+        });
+        unwrap_tx(res)
+    }
+}

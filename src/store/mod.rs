@@ -1,0 +1,317 @@
+//! The durable state, and the only module that touches sled. It offers typed operations
+//! (`store_fetched`, `record_outcome`, `claim_due`, …), never raw trees. Integers in keys are
+//! big-endian so that range scans come out in numeric order. Everything that must change
+//! together changes in one transaction, and every durability point ends with an explicit flush
+//! (sled otherwise keeps recent writes in memory until its periodic flush, every second here).
+//! The tree layout is in ARCHITECTURE.md.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use sled::Tree;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+
+use crate::domain::{AgentEmail, EmailAddress, TicketId, UnixTime};
+use crate::mail::thread::ThreadLookup;
+
+mod backup;
+mod commit;
+mod inbound;
+mod outbox;
+mod privacy;
+mod tickets;
+
+pub use backup::BackupStats;
+pub use commit::Committed;
+pub use privacy::ForgetStats;
+
+/// The layout version written by this build; [`Store::open`] migrates older ones.
+const SCHEMA_VERSION: u64 = 1;
+
+/// Every tree of the store, in backup order.
+const TREES: [&str; 16] = [
+    "meta",
+    "cursors",
+    "inbound",
+    "raw",
+    "by_uid",
+    "pending",
+    "digests",
+    "imap_flags",
+    "tickets",
+    "msgids",
+    "customers",
+    "outbox",
+    "outbox_raw",
+    "dead",
+    "sent",
+    "agents",
+];
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The state directory is locked by another process (usually the running daemon).
+    #[error(
+        "the store in {dir} is held by another process (is the daemon running?); stop it first, or run this on a copy of the state directory"
+    )]
+    Locked {
+        /// The state directory.
+        dir: String,
+    },
+    /// sled reported an error.
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A record could not be decoded; the store was written by something else.
+    #[error("store record in {tree} is corrupt: {detail}")]
+    Corrupt {
+        /// Which tree.
+        tree: &'static str,
+        /// The decoder's message.
+        detail: String,
+    },
+    /// The store was written by a newer Frontdesk.
+    #[error(
+        "store schema {found} is newer than this build understands ({SCHEMA_VERSION}); upgrade frontdesk"
+    )]
+    TooNew {
+        /// The version found.
+        found: u64,
+    },
+    /// A ticket that must exist does not.
+    #[error("no ticket #{0}")]
+    NoTicket(TicketId),
+    /// Another writer changed the ticket counter between planning and committing.
+    #[error("ticket numbering changed concurrently; retry")]
+    Conflict,
+    /// A backup file could not be written or read back.
+    #[error("backup: {0}")]
+    Backup(String),
+    /// `quarantine release` on a mail that is not quarantined.
+    #[error("stored mail {0} is not quarantined")]
+    NotQuarantined(u64),
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn be(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+fn from_be(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = bytes.len().min(8);
+    b[8 - n..].copy_from_slice(&bytes[bytes.len() - n..]);
+    u64::from_be_bytes(b)
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    // Serialising our own plain structs to JSON cannot fail (no maps with non-string keys).
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        tree,
+        detail: e.to_string(),
+    })
+}
+
+/// The sled store.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    /// Held shared by every write, exclusively by a backup: a backup sees no write half done.
+    gate: Arc<RwLock<()>>,
+    meta: Tree,
+    cursors: Tree,
+    inbound: Tree,
+    raw: Tree,
+    by_uid: Tree,
+    pending: Tree,
+    digests: Tree,
+    imap_flags: Tree,
+    tickets: Tree,
+    msgids: Tree,
+    customers: Tree,
+    outbox: Tree,
+    outbox_raw: Tree,
+    dead: Tree,
+    sent: Tree,
+    agents: Tree,
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
+
+fn tx_get<T: DeserializeOwned>(
+    tree: &TransactionalTree,
+    name: &'static str,
+    key: &[u8],
+) -> TxResult<Option<T>> {
+    match tree.get(key)? {
+        None => Ok(None),
+        Some(v) => decode(name, &v)
+            .map(Some)
+            .map_err(ConflictableTransactionError::Abort),
+    }
+}
+
+fn unwrap_tx<T>(r: std::result::Result<T, TransactionError<StoreError>>) -> Result<T> {
+    r.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    })
+}
+
+fn open_key(agent: &AgentEmail) -> Vec<u8> {
+    format!("open:{agent}").into_bytes()
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct AgentRecord {
+    away: bool,
+}
+
+/// Prefix of the `meta` keys of tickets owed a flood summary.
+const FLOOD_PREFIX: &[u8] = b"flood:";
+
+fn flood_key(ticket: TicketId) -> Vec<u8> {
+    let mut k = FLOOD_PREFIX.to_vec();
+    k.extend_from_slice(&be(ticket.get()));
+    k
+}
+
+/// The `meta` key counting acknowledgements in the clock hour of `at`.
+fn hour_key(at: UnixTime) -> Vec<u8> {
+    let mut k = b"acks:".to_vec();
+    k.extend_from_slice(&be(at.div_euclid(3600) as u64));
+    k
+}
+
+fn digest(raw: &[u8]) -> [u8; 16] {
+    use sha2::Digest;
+    let full = sha2::Sha256::digest(raw);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+fn uid_key(mailbox: &str, uid_validity: u32, uid: u32) -> Vec<u8> {
+    let mut k = mailbox.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(&uid_validity.to_be_bytes());
+    k.extend_from_slice(&uid.to_be_bytes());
+    k
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, with a small cache: sled's default of 1 GiB
+    /// would make the daemon look like a memory hog. Only one process can hold it; within a
+    /// process, the lock is released shortly after the last handle is dropped (when sled's
+    /// flusher thread ends), not at the drop itself.
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(16 * 1024 * 1024)
+            .flush_every_ms(Some(1000))
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StoreError::Locked {
+                        dir: dir.display().to_string(),
+                    }
+                }
+                other => StoreError::Sled(other),
+            })?;
+        let t = |name: &str| db.open_tree(name);
+        let store = Store {
+            gate: Arc::new(RwLock::new(())),
+            meta: t("meta")?,
+            cursors: t("cursors")?,
+            inbound: t("inbound")?,
+            raw: t("raw")?,
+            by_uid: t("by_uid")?,
+            pending: t("pending")?,
+            digests: t("digests")?,
+            imap_flags: t("imap_flags")?,
+            tickets: t("tickets")?,
+            msgids: t("msgids")?,
+            customers: t("customers")?,
+            outbox: t("outbox")?,
+            outbox_raw: t("outbox_raw")?,
+            dead: t("dead")?,
+            sent: t("sent")?,
+            agents: t("agents")?,
+            db,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&self) -> Result<()> {
+        match self.meta.get("schema")?.map(|v| from_be(&v)) {
+            None => {
+                self.meta.insert("schema", &be(SCHEMA_VERSION))?;
+                self.meta
+                    .insert("next_ticket", &be(TicketId::FIRST.get()))?;
+                self.db.flush()?;
+                Ok(())
+            }
+            Some(SCHEMA_VERSION) => Ok(()),
+            // Future migrations go here, one arm per version, each ending in a flush.
+            Some(found) => Err(StoreError::TooNew { found }),
+        }
+    }
+
+    /// Taken by every write: a running backup waits for the writes in progress and holds off
+    /// new ones, so it copies a state with no transaction half applied.
+    fn write_gate(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// [`Store::flush`] for code outside the async runtime's tasks (the CLI).
+    pub fn flush_blocking(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Makes everything written so far durable. Called at every durability point.
+    pub async fn flush(&self) -> Result<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    // ---- ingest -----------------------------------------------------------------------
+
+    // ---- processing -------------------------------------------------------------------
+
+    // ---- tickets ----------------------------------------------------------------------
+
+    /// A fresh unique id (for operations that have no incoming mail).
+    pub fn new_id(&self) -> Result<u64> {
+        Ok(self.db.generate_id()?)
+    }
+
+    // ---- outbox -----------------------------------------------------------------------
+}
+
+impl ThreadLookup for Store {
+    fn ticket_by_message_id(&self, message_id: &str) -> Result<Option<TicketId>> {
+        Ok(self
+            .msgids
+            .get(message_id.as_bytes())?
+            .map(|v| TicketId::new(from_be(&v))))
+    }
+
+    fn ticket_customer(&self, ticket: TicketId) -> Result<Option<EmailAddress>> {
+        Ok(self.ticket(ticket)?.map(|t| t.customer))
+    }
+}
+
+#[cfg(test)]
+mod tests;

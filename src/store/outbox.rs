@@ -1,0 +1,171 @@
+//! The outbox's trees: queued entries and their bytes, attempts, retries, dead letters and
+//! the small `sent` records.
+
+use serde::Serialize;
+use sled::Transactional;
+
+use super::{Result, Store, StoreError, be, decode, encode, unwrap_tx};
+use crate::domain::{DeadLetter, OutboxEntry, OutgoingMail, TicketId, UnixTime};
+
+impl Store {
+    /// Queues a mail that belongs to no ticket (an ops alert). Flushed.
+    pub fn queue_standalone(&self, mail: &OutgoingMail, now: UnixTime) -> Result<()> {
+        let _gate = self.write_gate();
+        let id = self.db.generate_id()?;
+        let entry = OutboxEntry::queued(id, mail, None, now, None);
+        let res: sled::transaction::TransactionResult<(), StoreError> =
+            (&self.outbox, &self.outbox_raw).transaction(|(outbox, outbox_raw)| {
+                outbox.insert(&be(id), encode(&entry))?;
+                outbox_raw.insert(&be(id), mail.raw.as_slice())?;
+                Ok(())
+            });
+        unwrap_tx(res)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Outbox entries due at `now` (oldest first, at most `limit`), and the earliest time a
+    /// not-yet-due entry becomes due.
+    pub fn due(&self, now: UnixTime, limit: usize) -> Result<(Vec<OutboxEntry>, Option<UnixTime>)> {
+        let mut due = Vec::new();
+        let mut next: Option<UnixTime> = None;
+        for v in self.outbox.iter().values() {
+            let e: OutboxEntry = decode("outbox", &v?)?;
+            if e.next_attempt_at <= now {
+                if due.len() < limit {
+                    due.push(e);
+                }
+            } else {
+                next = Some(next.map_or(e.next_attempt_at, |n| n.min(e.next_attempt_at)));
+            }
+        }
+        Ok((due, next))
+    }
+
+    /// How many mails wait in the outbox, and how many in the dead letters.
+    pub fn outbox_counts(&self) -> Result<(usize, usize)> {
+        Ok((self.outbox.len(), self.dead.len()))
+    }
+
+    /// When the oldest mail still in the outbox was queued (for the health check).
+    pub fn oldest_queued(&self) -> Result<Option<UnixTime>> {
+        let mut oldest: Option<UnixTime> = None;
+        for v in self.outbox.iter().values() {
+            let e: OutboxEntry = decode("outbox", &v?)?;
+            oldest = Some(oldest.map_or(e.created_at, |o| o.min(e.created_at)));
+        }
+        Ok(oldest)
+    }
+
+    /// The bytes of an outbox entry.
+    pub fn outbox_raw(&self, id: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self.outbox_raw.get(be(id))?.map(|v| v.to_vec()))
+    }
+
+    /// Every pending outbox entry.
+    pub fn outbox_entries(&self) -> Result<Vec<OutboxEntry>> {
+        self.outbox
+            .iter()
+            .values()
+            .map(|v| decode("outbox", &v?))
+            .collect()
+    }
+
+    /// Every dead letter.
+    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
+        self.dead
+            .iter()
+            .values()
+            .map(|v| decode("dead", &v?))
+            .collect()
+    }
+
+    /// Counts the attempt before it is made, so `outbox list` shows attempts that ended in a
+    /// crash too (the count is durable at the outbox's next flush).
+    pub fn begin_attempt(&self, entry: &OutboxEntry) -> Result<OutboxEntry> {
+        let _gate = self.write_gate();
+        let mut e = entry.clone();
+        e.attempts += 1;
+        self.outbox.insert(be(e.id), encode(&e))?;
+        Ok(e)
+    }
+
+    /// The server accepted the mail: it leaves the outbox, and a small record stays.
+    pub fn mark_sent(&self, entry: &OutboxEntry, response: &str, now: UnixTime) -> Result<()> {
+        let _gate = self.write_gate();
+        #[derive(Serialize)]
+        struct Sent<'a> {
+            message_id: &'a str,
+            ticket: Option<TicketId>,
+            at: UnixTime,
+            response: &'a str,
+        }
+        let sent = encode(&Sent {
+            message_id: &entry.message_id,
+            ticket: entry.ticket,
+            at: now,
+            response,
+        });
+        let res =
+            (&self.outbox, &self.outbox_raw, &self.sent).transaction(|(outbox, raw, sent_tree)| {
+                outbox.remove(&be(entry.id))?;
+                raw.remove(&be(entry.id))?;
+                sent_tree.insert(&be(entry.id), sent.as_slice())?;
+                Ok(())
+            });
+        unwrap_tx(res)
+    }
+
+    /// Moves dead letters (all, or one) back into the outbox to be sent at once, with a fresh
+    /// give-up window; returns how many. Flushed.
+    pub fn retry_dead(&self, only: Option<u64>, now: UnixTime) -> Result<usize> {
+        let _gate = self.write_gate();
+        let dead = self.dead_letters()?;
+        let mut n = 0;
+        for d in dead
+            .into_iter()
+            .filter(|d| only.is_none_or(|id| d.entry.id == id))
+        {
+            let mut e = d.entry.clone();
+            e.next_attempt_at = 0;
+            e.created_at = now;
+            e.last_error = Some(format!("retried after: {}", d.error));
+            let entry = encode(&e);
+            let res = (&self.outbox, &self.dead).transaction(|(outbox, dead_tree)| {
+                outbox.insert(&be(e.id), entry.as_slice())?;
+                dead_tree.remove(&be(e.id))?;
+                Ok(())
+            });
+            unwrap_tx(res)?;
+            n += 1;
+        }
+        self.db.flush()?;
+        Ok(n)
+    }
+
+    /// A temporary failure: try again at `next_at`.
+    pub fn mark_retry(&self, entry: &OutboxEntry, next_at: UnixTime, error: &str) -> Result<()> {
+        let _gate = self.write_gate();
+        let mut e = entry.clone();
+        e.next_attempt_at = next_at;
+        e.last_error = Some(error.to_string());
+        self.outbox.insert(be(e.id), encode(&e))?;
+        Ok(())
+    }
+
+    /// A permanent failure: the entry moves to the dead letters (its bytes stay for a retry).
+    pub fn mark_dead(&self, entry: &OutboxEntry, error: &str, now: UnixTime) -> Result<()> {
+        let _gate = self.write_gate();
+        let dead = encode(&DeadLetter {
+            entry: entry.clone(),
+            error: error.to_string(),
+            at: now,
+        });
+        let res = (&self.outbox, &self.dead).transaction(|(outbox, dead_tree)| {
+            outbox.remove(&be(entry.id))?;
+            dead_tree.insert(&be(entry.id), dead.as_slice())?;
+            Ok(())
+        });
+        unwrap_tx(res)
+    }
+}

@@ -1,0 +1,129 @@
+//! Erasing a customer (`customer forget`) and purging old message bodies (retention).
+
+use serde::Serialize;
+use sled::Transactional;
+
+use super::commit::count_open;
+use super::{Result, Store, be, decode, encode, flood_key, from_be, tx_get, unwrap_tx};
+use crate::domain::{DeadLetter, EmailAddress, Inbound, OutboxEntry, Ticket, TicketId, UnixTime};
+
+impl Store {
+    /// Erases a customer (`customer forget`): their tickets become tombstones (closed, no
+    /// address, name, subjects, Message-IDs or notes), the raw bytes of `seqs` (their mail) go,
+    /// mail still queued to them is dropped, and the customer record with it. One transaction,
+    /// flushed. Returns what was erased.
+    pub fn forget_customer(
+        &self,
+        customer: &EmailAddress,
+        seqs: &[u64],
+        now: UnixTime,
+    ) -> Result<ForgetStats> {
+        let _gate = self.write_gate();
+        let tickets = self.customer_record(customer)?.tickets;
+        // Outbox entries and index keys to drop are found outside the transaction (it
+        // cannot scan); the gate keeps writers out meanwhile.
+        let ours = |e: &OutboxEntry| {
+            e.ticket.is_some_and(|t| tickets.contains(&t))
+                || e.recipients
+                    .iter()
+                    .any(|r| r.without_detail() == customer.without_detail())
+        };
+        let mut outbox_ids = Vec::new();
+        for v in self.outbox.iter().values() {
+            let e: OutboxEntry = decode("outbox", &v?)?;
+            if ours(&e) {
+                outbox_ids.push(e.id);
+            }
+        }
+        let mut dead_ids = Vec::new();
+        for v in self.dead.iter().values() {
+            let d: DeadLetter = decode("dead", &v?)?;
+            if ours(&d.entry) {
+                dead_ids.push(d.entry.id);
+            }
+        }
+        let mut msgid_keys = Vec::new();
+        for kv in self.msgids.iter() {
+            let (k, v) = kv?;
+            if tickets.contains(&TicketId::new(from_be(&v))) {
+                msgid_keys.push(k.to_vec());
+            }
+        }
+        let stats = ForgetStats {
+            tickets: tickets.len(),
+            mails: seqs.len(),
+            queued_dropped: outbox_ids.len() + dead_ids.len(),
+        };
+        let res = (
+            &self.tickets,
+            &self.meta,
+            &self.customers,
+            &self.msgids,
+            &self.raw,
+            &self.outbox,
+            &self.outbox_raw,
+            &self.dead,
+        )
+            .transaction(
+                |(t_tree, meta, customers, msgids, raw, outbox, outbox_raw, dead)| {
+                    for id in &tickets {
+                        let Some(mut t): Option<Ticket> = tx_get(t_tree, "tickets", &be(id.get()))?
+                        else {
+                            continue;
+                        };
+                        count_open(meta, &t.forget(now))?;
+                        t_tree.insert(&be(id.get()), encode(&t))?;
+                        meta.remove(flood_key(*id))?;
+                    }
+                    customers.remove(customer.without_detail().as_str())?;
+                    for k in &msgid_keys {
+                        msgids.remove(k.as_slice())?;
+                    }
+                    for seq in seqs {
+                        raw.remove(&be(*seq))?;
+                    }
+                    for id in outbox_ids.iter().chain(&dead_ids) {
+                        outbox.remove(&be(*id))?;
+                        outbox_raw.remove(&be(*id))?;
+                        dead.remove(&be(*id))?;
+                    }
+                    Ok(())
+                },
+            );
+        unwrap_tx(res)?;
+        self.db.flush()?;
+        Ok(stats)
+    }
+
+    /// Deletes the raw bytes of mail stored before `cutoff` (retention); the records, their
+    /// outcomes and the tickets stay. Returns how many were purged.
+    pub fn purge_raw_before(&self, cutoff: UnixTime) -> Result<usize> {
+        let _gate = self.write_gate();
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for v in self.inbound.iter().values() {
+            let record: Inbound = decode("inbound", &v?)?;
+            if record.stored_at < cutoff
+                && record.outcome.is_some()
+                && self.raw.contains_key(be(record.seq))?
+            {
+                batch.remove(&be(record.seq));
+                n += 1;
+            }
+        }
+        self.raw.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(n)
+    }
+}
+
+/// What `customer forget` erased.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ForgetStats {
+    /// Tickets turned into tombstones.
+    pub tickets: usize,
+    /// Stored mails whose bytes were deleted.
+    pub mails: usize,
+    /// Queued or dead mails to them that were dropped.
+    pub queued_dropped: usize,
+}
