@@ -614,14 +614,26 @@ fn fill_bulk(
             if not_acknowledged.is_none() {
                 outgoing.push((
                     MailKind::Acknowledgement,
-                    frontdesk::mail::relay::message_id(&secret, "ack", id, seq, &domain),
+                    frontdesk::mail::relay::message_id(
+                        &secret,
+                        frontdesk::domain::MessageIdKind::Ack,
+                        id,
+                        seq,
+                        &domain,
+                    ),
                 ));
                 cust.record.acks.push(t);
                 counts.acknowledgements += 1;
             }
             outgoing.push((
                 MailKind::AgentNotification,
-                frontdesk::mail::relay::message_id(&secret, "notify", id, seq, &domain),
+                frontdesk::mail::relay::message_id(
+                    &secret,
+                    frontdesk::domain::MessageIdKind::Notify,
+                    id,
+                    seq,
+                    &domain,
+                ),
             ));
             counts.notifications += 1;
             b.msgids.insert(mail.message_id.as_bytes(), &be(id.get()));

@@ -248,6 +248,12 @@ fn person(name: &str, address: &str) -> PersonVars {
 /// The name to greet someone by: their display name, or one made from a name-like local
 /// part (`jane.doe` → "Jane Doe"), or "there" ("Hello there,") — never an empty greeting.
 pub fn greeting_name(mailbox: &Mailbox) -> String {
+    known_name(mailbox).unwrap_or_else(|| "there".into())
+}
+
+/// Their name as far as we know it: their display name ("Doe, Jane" turned around), or one
+/// made from a name-like local part (`jane.doe` → "Jane Doe"); `None` if neither gives one.
+pub fn known_name(mailbox: &Mailbox) -> Option<String> {
     let cleaned = mailbox
         .name
         .as_deref()
@@ -257,9 +263,9 @@ pub fn greeting_name(mailbox: &Mailbox) -> String {
         if let Some((last, first)) = name.split_once(", ")
             && !first.contains(',')
         {
-            return format!("{first} {last}");
+            return Some(format!("{first} {last}"));
         }
-        return name.to_string();
+        return Some(name.to_string());
     }
     let local = mailbox.address.local_part();
     let local = local.split('+').next().unwrap_or(local);
@@ -267,12 +273,12 @@ pub fn greeting_name(mailbox: &Mailbox) -> String {
         .split(['.', '_', '-'])
         .filter(|p| !p.is_empty())
         .collect();
-    if !parts.is_empty()
+    let name_like = !parts.is_empty()
         && parts.len() <= 3
         && parts
             .iter()
-            .all(|p| p.len() >= 2 && p.chars().all(|c| c.is_alphabetic()))
-    {
+            .all(|p| p.len() >= 2 && p.chars().all(|c| c.is_alphabetic()));
+    name_like.then(|| {
         parts
             .iter()
             .map(|p| {
@@ -283,9 +289,29 @@ pub fn greeting_name(mailbox: &Mailbox) -> String {
             })
             .collect::<Vec<_>>()
             .join(" ")
-    } else {
-        "there".into()
-    }
+    })
+}
+
+/// The first line of every notification: guidance for the agent, and the fingerprint that
+/// stops a quoted notification from ever being relayed, whatever the templates say.
+pub fn notification_marker(ticket: TicketId) -> String {
+    format!("--- Reply above this line; the customer sees only your text (ticket #{ticket}) ---")
+}
+
+/// Sentences of the shipped notification template (`agent_notify.txt.hbs`) that never occur
+/// in an agent's own answer: if one is left after quote stripping, the quote was not
+/// recognised. A test keeps them in step with the template.
+pub const NOTIFICATION_SENTENCES: [&str; 2] = [
+    "Reply to this mail to answer",
+    "Lines at the top of your reply",
+];
+
+/// Whether an agent's answer (after quote stripping) still holds part of the notification
+/// of `ticket`: relaying it would leak the internal header block to the customer.
+pub fn leaks_notification(body: &str, ticket: TicketId) -> bool {
+    body.contains(&notification_marker(ticket))
+        || NOTIFICATION_SENTENCES.iter().any(|s| body.contains(s))
+        || body.contains(&format!("Ticket #{ticket} ·"))
 }
 
 /// The first `max_lines` lines worth quoting from the customer's text: blank lines, their
@@ -990,6 +1016,18 @@ mod tests {
             text.contains("> <script>alert(1)</script>"),
             "text is not HTML-escaped: {text}"
         );
+    }
+
+    #[test]
+    fn the_notification_fingerprints_are_in_the_shipped_template() {
+        let template = include_str!("../templates/agent_notify.txt.hbs");
+        for sentence in NOTIFICATION_SENTENCES {
+            assert!(
+                template.contains(sentence),
+                "{sentence:?} is not in the template"
+            );
+        }
+        assert!(template.starts_with("Ticket #{{ticket.number}} ·"));
     }
 
     #[test]

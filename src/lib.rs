@@ -13,6 +13,7 @@
 //! | [`hours`]    | working hours in a time zone: at work now, back when (pure) |
 //! | [`compose`]  | templates → the bytes of every mail we send (pure) |
 //! | [`decide`]   | the pure [`decide::decide`]: one stored mail → one [`domain::Plan`] |
+//! | [`actions`]  | ticket changes no mail causes: operators' assign/close, SLA reassignment, flood summaries |
 //! | [`store`]    | the only module that touches sled: typed, transactional operations |
 //! | [`ingest`]   | IMAP edge: IDLE/poll loop, fetch by UID, store raw, hand to the pipeline |
 //! | [`oauth2`]   | XOAUTH2 access tokens from `oauth2_token_command`, cached until they expire |
@@ -27,6 +28,7 @@
 //!
 //! ARCHITECTURE.md describes the flow, the sled trees and what is durable when.
 
+pub mod actions;
 pub mod backup;
 pub mod compose;
 pub mod config;

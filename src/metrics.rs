@@ -27,6 +27,9 @@ fn label(name: &'static str, value: impl Into<String>) -> Label {
     [(name, value.into())]
 }
 
+/// The labels of an agent's mail: `action="refused",reason="not_in_thread"`.
+type AgentLabels = [(&'static str, &'static str); 2];
+
 /// An acknowledgement clock older than this is forgotten (its ticket got no acknowledgement).
 const CLOCK_LIMIT: Duration = Duration::from_secs(600);
 
@@ -39,6 +42,7 @@ pub struct Metrics {
     ingested: Counter,
     processed: Family<Label, Counter>,
     suppressed: Family<Label, Counter>,
+    agent_mails: Family<AgentLabels, Counter>,
     sent: Family<Label, Counter>,
     send_retries: Counter,
     dead_lettered: Counter,
@@ -84,6 +88,7 @@ impl Metrics {
             ingested: Counter::default(),
             processed: Family::default(),
             suppressed: Family::default(),
+            agent_mails: Family::default(),
             sent: Family::default(),
             send_retries: Counter::default(),
             dead_lettered: Counter::default(),
@@ -115,6 +120,11 @@ impl Metrics {
             "mails_suppressed",
             "Automated mails not answered, by reason",
             m.suppressed.clone(),
+        );
+        registry.register(
+            "agent_mails",
+            "Agents' mails about tickets by action (relayed, command, ignored, duplicate, refused) and detail (the command, or why it was refused or ignored)",
+            m.agent_mails.clone(),
         );
         registry.register(
             "mails_sent",
@@ -193,7 +203,13 @@ impl Metrics {
         let name = match outcome {
             Outcome::NewTicket { .. } => "new-ticket",
             Outcome::Joined { .. } => "joined",
-            Outcome::Agent { .. } => "agent",
+            Outcome::Agent { action, .. } => {
+                let (kind, detail) = action.labels();
+                self.agent_mails
+                    .get_or_create(&[("action", kind), ("reason", detail)])
+                    .inc();
+                "agent"
+            }
             Outcome::Suppressed { reason } => {
                 self.suppressed
                     .get_or_create(&label("reason", reason.as_str()))
@@ -540,6 +556,17 @@ mod tests {
         m.processed(&Outcome::Suppressed {
             reason: crate::domain::SuppressReason::AutoSubmitted,
         });
+        m.processed(&Outcome::Agent {
+            ticket: TicketId::new(1042),
+            action: crate::domain::AgentAction::Refused(crate::domain::Refusal::new(
+                crate::domain::RefusalKind::NotInThread,
+                "not a reply",
+            )),
+        });
+        m.processed(&Outcome::Agent {
+            ticket: TicketId::new(1042),
+            action: crate::domain::AgentAction::Relayed { then: None },
+        });
         m.imap_up("support");
         let text = m.render(
             &store,
@@ -551,6 +578,9 @@ mod tests {
             "frontdesk_mails_ingested_total 3",
             "frontdesk_mails_processed_total{outcome=\"suppressed\"} 1",
             "frontdesk_mails_suppressed_total{reason=\"auto-submitted\"} 1",
+            "frontdesk_mails_processed_total{outcome=\"agent\"} 2",
+            "frontdesk_agent_mails_total{action=\"refused\",reason=\"not_in_thread\"} 1",
+            "frontdesk_agent_mails_total{action=\"relayed\",reason=\"\"} 1",
             "frontdesk_imap_connected{inbox=\"support\"} 1",
             "frontdesk_outbox_depth 0",
             "frontdesk_dead_letters 0",

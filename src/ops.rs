@@ -523,19 +523,19 @@ fn change_ticket(
     close: bool,
 ) -> Result<(), OpsError> {
     let (cfg, templates) = ctx.full()?;
-    let done = crate::decide::ops_change(
+    let done = crate::actions::ops_change(
         cfg,
         templates,
         ctx.store,
         number,
-        &crate::decide::OpsChange {
+        &crate::actions::OpsChange {
             assign_to,
             close,
             by: "the support team",
             only_if_unanswered: false,
         },
     )
-    .map_err(OpsError)?;
+    .map_err(|e| OpsError(e.to_string()))?;
     outln!(out, "{done}");
     Ok(())
 }

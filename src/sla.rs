@@ -167,7 +167,7 @@ pub fn compose(
             ),
             message_id: crate::mail::relay::message_id(
                 secret,
-                "escalation",
+                crate::domain::MessageIdKind::Escalation,
                 ticket.id,
                 0,
                 service.address.domain(),
@@ -236,7 +236,7 @@ fn summarise_floods(store: &Store, cfg: &Config, templates: &Templates, wake: &N
         }
     };
     for t in tickets {
-        match crate::decide::flood_summary(cfg, templates, store, &t, now) {
+        match crate::actions::flood_summary(cfg, templates, store, &t, now) {
             Ok(Some(n)) => {
                 info!(event = "flood.summarised", ticket = %t.id, mails = n, "flood summary sent to the agent");
                 wake.notify_one();
@@ -258,12 +258,12 @@ fn reassign(store: &Store, cfg: &Config, templates: &Templates, ticket: &Ticket)
         info!(ticket = %ticket.id, "escalated; no other agent is available to take it");
         return;
     };
-    match crate::decide::ops_change(
+    match crate::actions::ops_change(
         cfg,
         templates,
         store,
         ticket.id,
-        &crate::decide::OpsChange {
+        &crate::actions::OpsChange {
             assign_to: Some(target.email.address().as_str()),
             close: false,
             by: "escalation",

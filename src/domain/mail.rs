@@ -37,3 +37,46 @@ pub struct OutgoingMail {
     /// The complete RFC 5322 message.
     pub raw: Vec<u8>,
 }
+
+/// The kinds of Message-ID we mint, `<KIND.TICKET.CODE@domain>`: the kind is part of the
+/// authenticated id, and tells a returned id's origin (a bounce of an agent's answer …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageIdKind {
+    /// An acknowledgement.
+    Ack,
+    /// A notification to an agent.
+    Notify,
+    /// A notice back to an agent.
+    Notice,
+    /// An agent's answer relayed to the customer.
+    Reply,
+    /// An escalation to a team lead.
+    Escalation,
+}
+
+impl MessageIdKind {
+    /// The kind's word in the id (and in the HMAC that authenticates it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageIdKind::Ack => "ack",
+            MessageIdKind::Notify => "notify",
+            MessageIdKind::Notice => "notice",
+            MessageIdKind::Reply => "reply",
+            MessageIdKind::Escalation => "escalation",
+        }
+    }
+
+    /// The kind a Message-ID of ours names (whether it is authentic is not checked here).
+    pub fn of(message_id: &str) -> Option<MessageIdKind> {
+        let (kind, _) = message_id.trim_start_matches('<').split_once('.')?;
+        [
+            MessageIdKind::Ack,
+            MessageIdKind::Notify,
+            MessageIdKind::Notice,
+            MessageIdKind::Reply,
+            MessageIdKind::Escalation,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == kind)
+    }
+}

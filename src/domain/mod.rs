@@ -2,6 +2,7 @@
 //! sled, no templates). A ticket number, an agent's address or a suppression reason is a type
 //! here, so that it can never be confused with an arbitrary string or integer.
 
+mod action;
 mod agent;
 mod customer;
 mod ids;
@@ -9,15 +10,18 @@ mod inbound;
 mod mail;
 mod outbox;
 mod outcome;
+mod suppress;
 mod ticket;
 
+pub use action::{AgentAction, Refusal, RefusalKind};
 pub use agent::AgentLoad;
 pub use customer::{ACK_MEMORY_SECONDS, CustomerRecord};
 pub use ids::{AgentEmail, EmailAddress, TicketId, UnixTime, message_id_hash, now};
 pub use inbound::{Cursor, Fetched, FlagJob, Inbound};
-pub use mail::{MailKind, OutgoingMail};
+pub use mail::{MailKind, MessageIdKind, OutgoingMail};
 pub use outbox::{DeadLetter, OutboxEntry};
-pub use outcome::{JoinedVia, Outcome, Plan, ServerMark, SuppressReason};
+pub use outcome::{JoinedVia, Outcome, Plan, ServerMark};
+pub use suppress::SuppressReason;
 pub use ticket::{
     Direction, FORGOTTEN, OpenCounts, Ticket, TicketChange, TicketMessage, TicketState,
     TicketSummary,

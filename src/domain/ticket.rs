@@ -156,6 +156,52 @@ impl Ticket {
             .collect()
     }
 
+    /// How many notifications about this ticket went to its agent within `window` before
+    /// `now` (a flood stops notifying after a few).
+    pub fn notifications_within(&self, now: UnixTime, window: std::time::Duration) -> usize {
+        let since = now - window.as_secs() as i64;
+        self.messages
+            .iter()
+            .filter(|m| m.direction == Direction::AgentNotification && m.at >= since)
+            .count()
+    }
+
+    /// The follow-ups recorded without a notification during a flood and not yet summarised
+    /// to the agent: those after the last notification or notice. Summarised once the
+    /// sender has been quiet for `quiet`; empty until then.
+    pub fn unsummarised_flood(
+        &self,
+        now: UnixTime,
+        quiet: std::time::Duration,
+    ) -> Vec<&TicketMessage> {
+        let last_told = self
+            .messages
+            .iter()
+            .rposition(|m| {
+                matches!(
+                    m.direction,
+                    Direction::AgentNotification | Direction::AgentNotice
+                )
+            })
+            .map_or(0, |i| i + 1);
+        let pending: Vec<&TicketMessage> = self.messages[last_told..]
+            .iter()
+            .filter(|m| m.suppressed == Some(SuppressReason::Flood))
+            .collect();
+        match pending.last() {
+            Some(newest) if now - newest.at >= quiet.as_secs() as i64 => pending,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the last thing on the ticket is a follow-up a flood recorded without a
+    /// notification (so a summary may still be owed once the sender is quiet).
+    pub fn ends_in_flood(&self) -> bool {
+        self.messages
+            .last()
+            .is_some_and(|m| m.suppressed == Some(SuppressReason::Flood))
+    }
+
     /// Whether no agent has answered yet and the ticket is still open: the SLA clock runs.
     pub fn unanswered(&self) -> bool {
         self.state == TicketState::Open && self.first_response_at.is_none()

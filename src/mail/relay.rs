@@ -11,7 +11,7 @@ use data_encoding::BASE32_NOPAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::domain::{AgentEmail, EmailAddress, TicketId, UnixTime};
+use crate::domain::{AgentEmail, EmailAddress, MessageIdKind, TicketId, UnixTime};
 
 /// Characters of base32 in a token (10 × 5 = 50 bits).
 const TOKEN_CHARS: usize = 10;
@@ -71,7 +71,14 @@ pub fn verify(secret: &[u8], ticket: TicketId, agent: &AgentEmail, token: &str) 
 /// store sequence of the mail that caused it, authenticated with the token key. Deterministic,
 /// so a re-send after a crash carries the same id; unguessable, so nobody can claim a seat in
 /// a thread by naming a neighbouring id in References.
-pub fn message_id(secret: &[u8], kind: &str, ticket: TicketId, seq: u64, domain: &str) -> String {
+pub fn message_id(
+    secret: &[u8],
+    kind: MessageIdKind,
+    ticket: TicketId,
+    seq: u64,
+    domain: &str,
+) -> String {
+    let kind = kind.as_str();
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     m.update(b"frontdesk-message-id-v1\n");
@@ -465,10 +472,22 @@ mod tests {
     #[test]
     fn message_ids_are_stable_but_unguessable() {
         let key = b"0123456789abcdef0123456789abcdef";
-        let a = message_id(key, "ack", TicketId::new(1042), 7, "example.test");
+        let a = message_id(
+            key,
+            MessageIdKind::Ack,
+            TicketId::new(1042),
+            7,
+            "example.test",
+        );
         assert_eq!(
             a,
-            message_id(key, "ack", TicketId::new(1042), 7, "example.test")
+            message_id(
+                key,
+                MessageIdKind::Ack,
+                TicketId::new(1042),
+                7,
+                "example.test"
+            )
         );
         assert!(
             a.starts_with("<ack.1042.") && a.ends_with("@example.test>"),
@@ -476,13 +495,19 @@ mod tests {
         );
         assert_ne!(
             a,
-            message_id(key, "ack", TicketId::new(1042), 8, "example.test")
+            message_id(
+                key,
+                MessageIdKind::Ack,
+                TicketId::new(1042),
+                8,
+                "example.test"
+            )
         );
         assert_ne!(
             a,
             message_id(
                 b"other key of sufficient length!",
-                "ack",
+                MessageIdKind::Ack,
                 TicketId::new(1042),
                 7,
                 "example.test"

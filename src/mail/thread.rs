@@ -7,15 +7,16 @@
 //! customer; anyone else who copies a tag gets a ticket of their own.
 
 use crate::domain::{EmailAddress, JoinedVia, TicketId};
-use crate::store::StoreError;
 
 /// What threading needs to know from the store.
 pub trait ThreadLookup {
-    /// The ticket that holds (or sent) the mail with this Message-ID. Errors are real store
-    /// failures: treating them as "no match" would open a second ticket and acknowledge twice.
-    fn ticket_by_message_id(&self, message_id: &str) -> Result<Option<TicketId>, StoreError>;
+    /// The store's error. Errors are real store failures: treating them as "no match" would
+    /// open a second ticket and acknowledge twice.
+    type Error;
+    /// The ticket that holds (or sent) the mail with this Message-ID.
+    fn ticket_by_message_id(&self, message_id: &str) -> Result<Option<TicketId>, Self::Error>;
     /// The customer of a ticket, or `None` if there is no such ticket.
-    fn ticket_customer(&self, ticket: TicketId) -> Result<Option<EmailAddress>, StoreError>;
+    fn ticket_customer(&self, ticket: TicketId) -> Result<Option<EmailAddress>, Self::Error>;
 }
 
 /// The threading decision.
@@ -83,14 +84,14 @@ pub fn find_subject_tag(subject: &str, service_name: &str) -> Option<TicketId> {
 
 /// Decides which ticket the mail joins. `in_reply_to` is checked first, then `references`
 /// from the newest to the oldest, then the subject tag.
-pub fn thread(
+pub fn thread<L: ThreadLookup>(
     sender: Option<&EmailAddress>,
     subject: &str,
     in_reply_to: &[String],
     references: &[String],
     service_name: &str,
-    lookup: &impl ThreadLookup,
-) -> Result<Threading, StoreError> {
+    lookup: &L,
+) -> Result<Threading, L::Error> {
     for id in in_reply_to.iter().chain(references.iter().rev()) {
         if let Some(ticket) = lookup.ticket_by_message_id(id)? {
             return Ok(Threading::Join {
@@ -126,10 +127,11 @@ mod tests {
     }
 
     impl ThreadLookup for Map {
-        fn ticket_by_message_id(&self, id: &str) -> Result<Option<TicketId>, StoreError> {
+        type Error = std::convert::Infallible;
+        fn ticket_by_message_id(&self, id: &str) -> Result<Option<TicketId>, Self::Error> {
             Ok(self.ids.get(id).copied())
         }
-        fn ticket_customer(&self, t: TicketId) -> Result<Option<EmailAddress>, StoreError> {
+        fn ticket_customer(&self, t: TicketId) -> Result<Option<EmailAddress>, Self::Error> {
             Ok(self.customers.get(&t).cloned())
         }
     }

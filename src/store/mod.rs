@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sled::Tree;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use crate::domain::{AgentEmail, EmailAddress, TicketId, UnixTime};
+use crate::decide::State;
+use crate::domain::{AgentEmail, AgentLoad, EmailAddress, Ticket, TicketId, UnixTime};
 use crate::mail::thread::ThreadLookup;
 
 mod backup;
@@ -301,6 +302,8 @@ impl Store {
 }
 
 impl ThreadLookup for Store {
+    type Error = StoreError;
+
     fn ticket_by_message_id(&self, message_id: &str) -> Result<Option<TicketId>> {
         Ok(self
             .msgids
@@ -310,6 +313,34 @@ impl ThreadLookup for Store {
 
     fn ticket_customer(&self, ticket: TicketId) -> Result<Option<EmailAddress>> {
         Ok(self.ticket(ticket)?.map(|t| t.customer))
+    }
+}
+
+/// The read-only view [`decide`](crate::decide::decide) works on.
+impl State for Store {
+    fn next_ticket(&self) -> Result<TicketId> {
+        self.peek_next_ticket()
+    }
+    fn pool_counter(&self, pool_key: &str) -> Result<u64> {
+        Store::pool_counter(self, pool_key)
+    }
+    fn acks_since(&self, customer: &EmailAddress, since: UnixTime) -> Result<usize> {
+        Store::acks_since(self, customer, since)
+    }
+    fn acks_in_hour(&self, at: UnixTime) -> Result<usize> {
+        Store::acks_in_hour(self, at)
+    }
+    fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {
+        Store::ticket(self, id)
+    }
+    fn customer_tickets(&self, customer: &EmailAddress) -> Result<Vec<TicketId>> {
+        Store::customer_tickets(self, customer)
+    }
+    fn inbound_raw(&self, seq: u64) -> Result<Option<Vec<u8>>> {
+        self.raw(seq)
+    }
+    fn agent_load(&self, agent: &AgentEmail) -> Result<AgentLoad> {
+        Store::agent_load(self, agent)
     }
 }
 

@@ -210,7 +210,7 @@ fn open_counters_follow_the_ticket_state_and_owner() {
         outgoing: vec![],
         state,
         reassign,
-        action: "test".into(),
+        action: crate::domain::AgentAction::Noted { then: state },
     };
     store
         .record_outcome(

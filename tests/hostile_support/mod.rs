@@ -81,6 +81,7 @@ Message-ID: <a1@customer.test>\r\n\r\nMy printer is on fire.\r\n"
 }
 
 impl ThreadLookup for MemState {
+    type Error = StoreError;
     fn ticket_by_message_id(&self, id: &str) -> Result<Option<TicketId>, StoreError> {
         Ok(self.ids.get(id).copied())
     }

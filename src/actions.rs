@@ -1,0 +1,228 @@
+//! Changes to tickets that no incoming mail causes: an operator's `tickets assign|close`,
+//! the SLA loop's reassignment of an escalated ticket, and the one summary an agent gets
+//! after a flood of follow-ups. Each composes its mails with [`Composer`] (a fresh store id
+//! makes their Message-IDs) and commits in one transaction.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::compose::{ComposeError, Templates};
+use crate::config::Config;
+use crate::decide::notify::{Composer, LatestMail};
+use crate::domain::{AgentEmail, Ticket, TicketChange, TicketId, TicketState, UnixTime};
+use crate::store::{Store, StoreError};
+
+/// How long a flooding sender must have been quiet before their agent gets the summary.
+const FLOOD_QUIET: Duration = Duration::from_secs(60);
+
+/// At most this many distinct subjects are listed in a flood summary.
+const FLOOD_SUBJECTS_SHOWN: usize = 10;
+
+/// Why an action was not applied. The texts are what operators see.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// The ticket does not exist.
+    #[error("no ticket #{0}")]
+    NoTicket(TicketId),
+    /// The agent named cannot be found (the text says why).
+    #[error("{0}")]
+    Agent(String),
+    /// The ticket already belongs to that agent.
+    #[error("ticket #{ticket} is already assigned to {name}")]
+    AlreadyAssigned {
+        /// The ticket.
+        ticket: TicketId,
+        /// The agent's name.
+        name: String,
+    },
+    /// The ticket is closed already.
+    #[error("ticket #{0} is already closed")]
+    AlreadyClosed(TicketId),
+    /// The SLA loop's change lost the race with an answer or a close.
+    #[error("ticket #{0} was answered or closed meanwhile; left as it is")]
+    Raced(TicketId),
+    /// The new owner's notification could not be composed.
+    #[error("{0}")]
+    Compose(#[from] ComposeError),
+    /// The store failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// What an operator (or the SLA loop) changes on a ticket.
+#[derive(Debug, Clone, Copy)]
+pub struct OpsChange<'a> {
+    /// Hand the ticket to this agent (address or name).
+    pub assign_to: Option<&'a str>,
+    /// Close it.
+    pub close: bool,
+    /// Who did it, for the history and the new owner's notification.
+    pub by: &'a str,
+    /// Apply only if the ticket is still open and unanswered (the SLA loop).
+    pub only_if_unanswered: bool,
+}
+
+/// What [`ops_change`] did, as the operator reads it: `ticket #1042 assigned to Maria
+/// Lopez <maria@example.com> and closed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The ticket.
+    pub ticket: TicketId,
+    /// The new owner's name and address, if it was handed over.
+    pub assigned_to: Option<(String, AgentEmail)>,
+    /// Whether it was closed.
+    pub closed: bool,
+}
+
+impl Applied {
+    /// The parts done, for the history note and the message.
+    fn parts(&self) -> Vec<String> {
+        let mut done = Vec::new();
+        if let Some((name, email)) = &self.assigned_to {
+            done.push(format!("assigned to {name} <{email}>"));
+        }
+        if self.closed {
+            done.push("closed".into());
+        }
+        done
+    }
+}
+
+impl fmt::Display for Applied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ticket #{} {}", self.ticket, self.parts().join(" and "))
+    }
+}
+
+/// `frontdesk tickets assign N AGENT` and `tickets close N` (and the SLA loop's
+/// reassignment): applied like an agent's command, with the same counters and the same
+/// notification for the new owner, in one transaction.
+pub fn ops_change(
+    cfg: &Config,
+    templates: &Templates,
+    store: &Store,
+    ticket: TicketId,
+    change: &OpsChange<'_>,
+) -> Result<Applied, ActionError> {
+    let t = store.ticket(ticket)?.ok_or(ActionError::NoTicket(ticket))?;
+    // Mail about the ticket comes from the inbox it came in at.
+    let cfg = &*cfg.for_ticket(&t);
+    let composer = Composer {
+        cfg,
+        templates,
+        cause: store.new_id()?,
+        date: SystemTime::now(),
+    };
+    let mut applied = Applied {
+        ticket,
+        assigned_to: None,
+        closed: false,
+    };
+    let mut outgoing = Vec::new();
+    if let Some(who) = change.assign_to {
+        let target = cfg.find_agent(who).map_err(ActionError::Agent)?;
+        if target.email == t.agent {
+            let name = target.name.clone();
+            return Err(ActionError::AlreadyAssigned { ticket, name });
+        }
+        let latest = LatestMail::read(store, cfg, &t)?;
+        outgoing.push(composer.handover(&t, target, &latest, change.by, "")?);
+        applied.assigned_to = Some((target.name.clone(), target.email.clone()));
+    }
+    if change.close {
+        if t.state == TicketState::Closed {
+            return Err(ActionError::AlreadyClosed(ticket));
+        }
+        applied.closed = true;
+    }
+    let committed = store.record_ops(
+        ticket,
+        &TicketChange {
+            state: change.close.then_some(TicketState::Closed),
+            reassign: applied.assigned_to.as_ref().map(|(_, email)| email.clone()),
+            outgoing: &outgoing,
+            note: &format!("by {}: {}", change.by, applied.parts().join(", ")),
+            only_if_unanswered: change.only_if_unanswered,
+        },
+        crate::domain::now(),
+    )?;
+    if !committed {
+        return Err(ActionError::Raced(ticket));
+    }
+    Ok(applied)
+}
+
+/// Tells a ticket's agent, in one notice, about the follow-ups a flood recorded without a
+/// notification each, once the sender has been quiet for a minute. `Ok(None)`: nothing to
+/// tell (yet); a ticket owed nothing more leaves the list of flooded tickets.
+pub fn flood_summary(
+    cfg: &Config,
+    templates: &Templates,
+    store: &Store,
+    t: &Ticket,
+    now: UnixTime,
+) -> Result<Option<usize>, ActionError> {
+    // A closed or forgotten ticket is owed nothing.
+    if t.state != TicketState::Open || t.forgotten_at.is_some() {
+        store.flood_done(t.id)?;
+        return Ok(None);
+    }
+    let pending = t.unsummarised_flood(now, FLOOD_QUIET);
+    if pending.is_empty() {
+        // Summarised already (nothing flooded since): nothing more is owed.
+        if !t.ends_in_flood() {
+            store.flood_done(t.id)?;
+        }
+        return Ok(None);
+    }
+    let cfg = &*cfg.for_ticket(t);
+    let Some(agent) = cfg.agent(&t.agent) else {
+        return Ok(None);
+    };
+    let subjects: Vec<&str> = pending.iter().map(|m| m.subject.as_str()).collect();
+    let reason = flood_text(t, &subjects);
+    let composer = Composer {
+        cfg,
+        templates,
+        cause: store.new_id()?,
+        date: SystemTime::now(),
+    };
+    let mail = composer.notice(t, agent, &reason)?;
+    store.record_ops(
+        t.id,
+        &TicketChange {
+            state: None,
+            reassign: None,
+            outgoing: std::slice::from_ref(&mail),
+            note: "flood summary sent to the agent",
+            only_if_unanswered: false,
+        },
+        now,
+    )?;
+    store.flood_done(t.id)?;
+    Ok(Some(pending.len()))
+}
+
+/// The summary's text: how many mails, from whom, where to see them, their subjects.
+fn flood_text(t: &Ticket, subjects: &[&str]) -> String {
+    let mut distinct = subjects.to_vec();
+    distinct.dedup();
+    let shown: Vec<String> = distinct
+        .iter()
+        .take(FLOOD_SUBJECTS_SHOWN)
+        .map(|s| format!("  - {s}"))
+        .collect();
+    format!(
+        "{n} more mail(s) from {who} arrived on this ticket in a burst and were recorded on it \
+         without a notification each. See them with: frontdesk tickets show {id}\nSubjects:\n{list}{more}",
+        n = subjects.len(),
+        who = t.customer,
+        id = t.id,
+        list = shown.join("\n"),
+        more = if distinct.len() > shown.len() {
+            "\n  …"
+        } else {
+            ""
+        },
+    )
+}

@@ -1,0 +1,436 @@
+//! Mail sent to a ticket's reply address. Only a configured agent whose envelope backs the
+//! From, holding a token that verifies, answering that ticket's thread, gets text relayed to
+//! the customer; everything doubtful is refused with a notice to the agent or quarantined,
+//! never sent. The checks run in a fixed order, cheapest and most certain first.
+
+use super::notify::LatestMail;
+use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
+use crate::compose::{
+    ComposeError, Envelope, RelayContext, build_mail, greeting_name, leaks_notification,
+    person_vars, reply_subject, service_vars, ticket_vars,
+};
+use crate::config::Agent;
+use crate::domain::{
+    AgentAction, AgentEmail, Direction, MailKind, MessageIdKind, OutgoingMail, Plan, Refusal,
+    RefusalKind, SuppressReason, Ticket, TicketMessage, TicketState,
+};
+use crate::mail::classify::Classified;
+use crate::mail::parse::{self, Attachment, Mailbox, ParsedMail};
+use crate::mail::relay::{self, AgentMessage, Command, TokenAddress};
+use crate::mail::thread;
+
+/// An agent's mail about a ticket, verified: whose, which ticket, the history entry.
+struct Answer<'m> {
+    ticket: Ticket,
+    agent: &'m Agent,
+    message: TicketMessage,
+    message_id: Option<String>,
+}
+
+impl Answer<'_> {
+    /// The plan that records `action` with `outgoing`, a state change and a new owner.
+    fn plan(
+        self,
+        outgoing: Vec<OutgoingMail>,
+        state: Option<TicketState>,
+        reassign: Option<AgentEmail>,
+        action: AgentAction,
+    ) -> Decision {
+        Decision {
+            message_id: self.message_id,
+            plan: Plan::Agent {
+                ticket: self.ticket.id,
+                message: self.message,
+                outgoing,
+                state,
+                reassign,
+                action,
+            },
+        }
+    }
+}
+
+/// Decides on mail to the reply address `token` names.
+pub(super) fn answer<S: State>(
+    ctx: &Ctx<'_, S>,
+    mail: &ParsedMail,
+    token: &TokenAddress,
+    class: Classified,
+) -> Result<Decision, S::Error> {
+    let message_id = mail.message_id.clone();
+    let (ticket, agent) = match verify_token(ctx, mail, token)? {
+        Ok(verified) => verified,
+        Err(reason) => return Ok(Decision::quarantine(message_id, reason)),
+    };
+    let mut message = ctx.message(mail, None);
+    message.direction = Direction::FromAgent;
+    let mut answer = Answer {
+        ticket,
+        agent,
+        message,
+        message_id,
+    };
+    // An agent's out-of-office answering the notification must never reach the customer.
+    if let Classified::Suppress(reason) = class
+        && (reason.is_automated() || reason == SuppressReason::AutoReplySubject)
+    {
+        answer.message.suppressed = Some(reason);
+        let action = AgentAction::IgnoredAutomated(reason);
+        return Ok(answer.plan(Vec::new(), None, None, action));
+    }
+    // From is forgeable: the envelope must back it before we speak for the agent.
+    if !agent_verified(ctx.cfg, mail) {
+        let reason = format!(
+            "agent mail for ticket #{} is not backed by its envelope (Return-Path missing or in another domain); not relayed",
+            answer.ticket.id
+        );
+        return Ok(Decision::quarantine(answer.message_id, reason));
+    }
+    // The same mail twice (reply-all to two of our addresses, a client's re-send).
+    if is_duplicate(&answer.ticket, mail) {
+        return Ok(answer.plan(Vec::new(), None, None, AgentAction::Duplicate));
+    }
+    if let Some(refusal) = misaddressed(ctx, mail, &answer.ticket)? {
+        return Ok(refuse(ctx, answer, refusal));
+    }
+    let text = parse::reply_text(ctx.raw).unwrap_or_else(|| mail.text.clone());
+    let read = relay::read_agent_message(&text);
+    if let Some(refusal) = command_problems(ctx, &answer.ticket, &read) {
+        return Ok(refuse(ctx, answer, refusal));
+    }
+    act(ctx, answer, read)
+}
+
+/// The ticket the token names and the configured agent who sent it, if the token is theirs;
+/// otherwise the quarantine reason (a forgery, a leaked address, a stale ticket).
+fn verify_token<'c, S: State>(
+    ctx: &Ctx<'c, S>,
+    mail: &ParsedMail,
+    token: &TokenAddress,
+) -> Result<Result<(Ticket, &'c Agent), String>, S::Error> {
+    let cfg = ctx.cfg;
+    let Some(secret) = cfg.service.token_secret.as_ref() else {
+        return Ok(Err(
+            "mail to a reply address, but no token key is configured".into(),
+        ));
+    };
+    let Some(ticket) = ctx.state.ticket(token.ticket)? else {
+        return Ok(Err(format!(
+            "mail to the reply address of ticket #{}, which does not exist; not relayed",
+            token.ticket
+        )));
+    };
+    let Some(agent) = sending_agent(cfg, mail) else {
+        // Not an agent: a customer who replied-all to a leaked token address, or a forgery.
+        // Neither may speak for us (nothing is sent).
+        return Ok(Err(format!(
+            "mail to the reply address of ticket #{} is not from a configured agent; not relayed",
+            ticket.id
+        )));
+    };
+    // The token must be the sender's own, or (for the ticket's current agent) a previous
+    // owner's: an answer to an old notification after a reassignment.
+    let key = relay::ticket_key(secret.expose().as_bytes(), ticket.created_at);
+    let token_ok = relay::verify(&key, ticket.id, &agent.email, &token.token)
+        || (agent.email == ticket.agent
+            && cfg
+                .agents
+                .iter()
+                .any(|a| relay::verify(&key, ticket.id, &a.email, &token.token)));
+    if !token_ok {
+        return Ok(Err(format!(
+            "reply token for ticket #{} does not verify for its sender; not relayed",
+            ticket.id
+        )));
+    }
+    Ok(Ok((ticket, agent)))
+}
+
+/// Whether the ticket already holds this agent mail (by its Message-ID).
+fn is_duplicate(ticket: &Ticket, mail: &ParsedMail) -> bool {
+    mail.message_id.as_deref().is_some_and(|id| {
+        ticket.messages.iter().any(|m| {
+            matches!(m.direction, Direction::FromAgent | Direction::Note)
+                && m.message_id.as_deref() == Some(id)
+        })
+    })
+}
+
+/// Refuses mail that names other tickets' reply addresses too, or is not an answer in this
+/// ticket's thread (a reply to its notification, or a subject with its tag): a fresh mail to
+/// a remembered reply address is not an answer.
+fn misaddressed<S: State>(
+    ctx: &Ctx<'_, S>,
+    mail: &ParsedMail,
+    ticket: &Ticket,
+) -> Result<Option<Refusal>, S::Error> {
+    let cfg = ctx.cfg;
+    let mut tokens = relay::find_token_addresses(&mail.recipients, &cfg.service.address);
+    tokens.extend(relay::find_subject_token(&mail.subject));
+    if tokens.iter().any(|t| t.ticket != ticket.id) {
+        return Ok(Some(Refusal::new(
+            RefusalKind::SeveralTickets,
+            "the mail was addressed to the reply addresses of several tickets; send one answer per ticket",
+        )));
+    }
+    let mut in_thread = thread::ticket_tags(&mail.subject, &cfg.service.name)
+        .iter()
+        .any(|(_, t)| *t == ticket.id);
+    for id in mail.in_reply_to.iter().chain(&mail.references) {
+        if ctx.state.ticket_by_message_id(id)? == Some(ticket.id) {
+            in_thread = true;
+        }
+    }
+    if in_thread {
+        return Ok(None);
+    }
+    Ok(Some(Refusal::new(
+        RefusalKind::NotInThread,
+        format!(
+            "this mail is not a reply to ticket #{}; press Reply on its notification to answer the customer",
+            ticket.id
+        ),
+    )))
+}
+
+/// Everything wrong with the commands (an unknown or already-owning agent, an unknown word,
+/// `#close` with `#reopen`, a command below the text) and a quote that was not removed.
+fn command_problems<S: State>(
+    ctx: &Ctx<'_, S>,
+    ticket: &Ticket,
+    read: &AgentMessage,
+) -> Option<Refusal> {
+    let mut problems: Vec<String> = Vec::new();
+    for c in &read.commands {
+        match c {
+            Command::Assign(who) => match ctx.cfg.find_agent(who) {
+                Err(reason) => problems.push(format!("#assign {who}: {reason}")),
+                Ok(target) if target.email == ticket.agent => problems.push(format!(
+                    "#assign {who}: the ticket is already assigned to {}",
+                    target.name
+                )),
+                Ok(_) => {}
+            },
+            Command::Unknown(word) => problems.push(format!(
+                "#{word} is not a command (known: #note, #close, #reopen, #assign)"
+            )),
+            Command::Note | Command::Close | Command::Reopen => {}
+        }
+    }
+    if read.commands.contains(&Command::Close) && read.commands.contains(&Command::Reopen) {
+        problems.push("#close and #reopen contradict each other".into());
+    }
+    if relay::has_command_line(&read.body) {
+        problems
+            .push("a #command line was found below the text; commands go at the very top".into());
+    }
+    let kind = if problems.is_empty() {
+        RefusalKind::QuoteNotSeparated
+    } else {
+        RefusalKind::Command
+    };
+    if leaks_notification(&read.body, ticket.id) {
+        problems.push("the quoted notification could not be separated from your answer (please reply above the quote)".into());
+    }
+    if problems.is_empty() {
+        return None;
+    }
+    let detail = format!("{}; nothing was changed or sent", problems.join("; "));
+    Some(Refusal::new(kind, detail))
+}
+
+/// Carries out a verified answer: hand over (`#assign`), record a note, change the state,
+/// or relay the text with its attachments, unless what is left is empty, carries the
+/// notification, or answers a ticket closed long ago.
+fn act<S: State>(
+    ctx: &Ctx<'_, S>,
+    mut answer: Answer<'_>,
+    read: AgentMessage,
+) -> Result<Decision, S::Error> {
+    let state = if read.commands.contains(&Command::Close) {
+        Some(TicketState::Closed)
+    } else if read.commands.contains(&Command::Reopen) {
+        Some(TicketState::Open)
+    } else {
+        None
+    };
+    let target = read.commands.iter().find_map(|c| match c {
+        Command::Assign(who) => ctx.cfg.find_agent(who).ok(),
+        _ => None,
+    });
+    if let Some(target) = target {
+        return hand_over(ctx, answer, target, read.body, state);
+    }
+    if read.commands.contains(&Command::Note) {
+        answer.message.note = Some(read.body);
+        answer.message.direction = Direction::Note;
+        return Ok(answer.plan(Vec::new(), state, None, AgentAction::Noted { then: state }));
+    }
+    let attachments = parse::relay_attachments(ctx.raw);
+    if carries_reply_address(ctx, &answer.ticket, &attachments) {
+        let refusal = Refusal::new(
+            RefusalKind::NotificationAttached,
+            "an attachment contains this ticket's reply address (a copy of the notification?); nothing was sent",
+        );
+        return Ok(refuse(ctx, answer, refusal));
+    }
+    if read.body.trim().is_empty() && attachments.is_empty() {
+        if let Some(state) = state {
+            return Ok(answer.plan(
+                Vec::new(),
+                Some(state),
+                None,
+                AgentAction::StateChanged(state),
+            ));
+        }
+        let refusal = Refusal::new(
+            RefusalKind::Empty,
+            "the answer was empty once the quoted notification was removed",
+        );
+        return Ok(refuse(ctx, answer, refusal));
+    }
+    // Replies to a ticket closed longer than the reopen window need an explicit #reopen.
+    let ticket = &answer.ticket;
+    if ticket.state == TicketState::Closed
+        && state.is_none()
+        && closed_long_ago(ctx.cfg, ticket.closed_at, ctx.now)
+    {
+        let refusal = Refusal::new(
+            RefusalKind::ClosedLongAgo,
+            "the ticket was closed long ago; put #reopen at the top to answer it",
+        );
+        return Ok(refuse(ctx, answer, refusal));
+    }
+    Ok(
+        match relay(ctx, ticket, answer.agent, &read.body, &attachments) {
+            Ok(out) => answer.plan(vec![out], state, None, AgentAction::Relayed { then: state }),
+            Err(e) => Decision::quarantine(
+                answer.message_id,
+                format!("relayed answer could not be composed: {e}"),
+            ),
+        },
+    )
+}
+
+/// `#assign`: the new agent gets the customer's latest mail and the handover text, which
+/// stays internal.
+fn hand_over<S: State>(
+    ctx: &Ctx<'_, S>,
+    mut answer: Answer<'_>,
+    target: &Agent,
+    note: String,
+    state: Option<TicketState>,
+) -> Result<Decision, S::Error> {
+    let latest = LatestMail::read(ctx.state, ctx.cfg, &answer.ticket)?;
+    let composed =
+        ctx.composer()
+            .handover(&answer.ticket, target, &latest, &answer.agent.name, &note);
+    Ok(match composed {
+        Ok(n) => {
+            answer.message.note = Some(note).filter(|b| !b.is_empty());
+            answer.message.direction = Direction::Note;
+            let action = AgentAction::Assigned {
+                to: target.email.clone(),
+                then: state,
+            };
+            answer.plan(vec![n], state, Some(target.email.clone()), action)
+        }
+        Err(e) => Decision::quarantine(
+            answer.message_id,
+            format!("notification could not be composed: {e}"),
+        ),
+    })
+}
+
+/// Whether an attachment contains this ticket's reply address: a copy of the notification
+/// must never reach the customer.
+fn carries_reply_address<S: State>(
+    ctx: &Ctx<'_, S>,
+    ticket: &Ticket,
+    attachments: &[Attachment],
+) -> bool {
+    let fingerprint = format!("{}+{}.", ctx.cfg.service.address.local_part(), ticket.id);
+    attachments.iter().any(|a| {
+        a.data
+            .windows(fingerprint.len())
+            .any(|w| w.eq_ignore_ascii_case(fingerprint.as_bytes()))
+    })
+}
+
+/// The agent's answer as the customer receives it: from the support address in the agent's
+/// name, threaded on the customer's latest mail, with the attachments.
+fn relay<S: State>(
+    ctx: &Ctx<'_, S>,
+    ticket: &Ticket,
+    agent: &Agent,
+    body: &str,
+    attachments: &[Attachment],
+) -> Result<OutgoingMail, ComposeError> {
+    let service = &ctx.cfg.service;
+    let customer = Mailbox {
+        name: ticket.customer_name.clone(),
+        address: ticket.customer.clone(),
+    };
+    let text = ctx.templates.relay_text(&RelayContext {
+        body: body.to_string(),
+        agent: person_vars(&agent.name, agent.email.address()),
+        customer: person_vars(&greeting_name(&customer), &customer.address),
+        ticket: ticket_vars(&service.name, ticket.id),
+        service: service_vars(&service.name, &service.address),
+    })?;
+    build_mail(
+        MailKind::AgentReply,
+        &Envelope {
+            from_name: &format!("{}, {}", agent.name, service.name),
+            service_address: &service.address,
+            to: (ticket.customer_name.as_deref(), &ticket.customer),
+            reply_to: None,
+            subject: &reply_subject(&ticket.subject, &service.name, ticket.id),
+            message_id: ctx.composer().message_id(MessageIdKind::Reply, ticket.id),
+            in_reply_to: ticket.last_customer_message_id(),
+            references: ticket.thread_ids(),
+            auto_submitted: None,
+            date: ctx.date,
+        },
+        text,
+        attachments,
+        Some(service.address.clone()),
+    )
+}
+
+/// Refuses an agent's mail: the agent gets a notice saying why, nothing else is sent.
+fn refuse<S: State>(ctx: &Ctx<'_, S>, answer: Answer<'_>, refusal: Refusal) -> Decision {
+    match ctx
+        .composer()
+        .notice(&answer.ticket, answer.agent, &refusal.detail)
+    {
+        Ok(n) => answer.plan(vec![n], None, None, AgentAction::Refused(refusal)),
+        Err(e) => Decision::quarantine(
+            answer.message_id,
+            format!("notice could not be composed: {e}"),
+        ),
+    }
+}
+
+/// An agent wrote to the plain support address about a ticket (replying to a notice without
+/// its Reply-To, say): they are not a customer. Tell them, send nothing.
+pub(super) fn refuse_plain_address<S: State>(
+    ctx: &Ctx<'_, S>,
+    mail: &ParsedMail,
+    ticket: &Ticket,
+    agent: &Agent,
+) -> Decision {
+    let mut message = ctx.message(mail, None);
+    message.direction = Direction::FromAgent;
+    let answer = Answer {
+        ticket: ticket.clone(),
+        agent,
+        message,
+        message_id: mail.message_id.clone(),
+    };
+    let refusal = Refusal::new(
+        RefusalKind::PlainAddress,
+        "your mail reached the plain support address, so nothing was sent to the customer; answer with Reply on the ticket's notification (its Reply-To address)",
+    );
+    refuse(ctx, answer, refusal)
+}

@@ -1,0 +1,506 @@
+//! A customer's mail: which ticket it belongs to (a follow-up joins, a stranger's copied tag
+//! and a reply long after closing open a ticket of their own, a burst from one sender joins
+//! their newest ticket), and for a new ticket its agent, its acknowledgement (unless
+//! withheld, with the reason) and the agent's notification. Bounces of our own mail are
+//! recorded on their ticket; an agent's forward opens the customer's ticket.
+
+use tracing::info;
+
+use super::notify::{CustomerMail, Notify, history};
+use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
+use crate::compose::{AckInput, acknowledgement};
+use crate::config::Agent;
+use crate::domain::{
+    AgentEmail, EmailAddress, JoinedVia, MessageIdKind, OutgoingMail, Plan, SuppressReason, Ticket,
+    TicketId, TicketState,
+};
+use crate::mail::classify::{self, Classified, Identity, classify};
+use crate::mail::parse::{self, Mailbox, ParsedMail};
+use crate::mail::thread::{Threading, thread};
+use crate::route::{self, Assignment};
+
+/// An agent forwarding a customer's mail that reached them directly: the ticket (and the
+/// acknowledgement) are the customer's, and the forwarding agent is preferred as owner. A
+/// reply that continues a known thread is never a forward (an agent's Reply-All quotes the
+/// customer too). `None`: not such a forward.
+pub(super) fn forwarded<S: State>(
+    ctx: &Ctx<'_, S>,
+    mail: &ParsedMail,
+    identity: &Identity,
+) -> Result<Option<Decision>, S::Error> {
+    let cfg = ctx.cfg;
+    let mut in_known_thread = false;
+    for id in mail.in_reply_to.iter().chain(&mail.references) {
+        if ctx.state.ticket_by_message_id(id)?.is_some() {
+            in_known_thread = true;
+            break;
+        }
+    }
+    let Some(agent) = sending_agent(cfg, mail) else {
+        return Ok(None);
+    };
+    if in_known_thread || !parse::is_forward_subject(&mail.subject) || !agent_verified(cfg, mail) {
+        return Ok(None);
+    }
+    let Some(fwd) = parse::forwarded(ctx.raw) else {
+        return Ok(None);
+    };
+    let ours = |address: &EmailAddress| {
+        cfg.agents.iter().any(|a| a.email.address() == address)
+            || cfg
+                .own_addresses()
+                .iter()
+                .any(|o| *o == address.without_detail())
+    };
+    if ours(&fwd.from.address) {
+        return Ok(None);
+    }
+    let original = ParsedMail {
+        from: Some(fwd.from),
+        subject: fwd.subject,
+        text: fwd.text,
+        message_id: fwd.message_id,
+        recipients: mail.recipients.clone(),
+        ..ParsedMail::default()
+    };
+    let class = classify(&original, identity);
+    if matches!(class, Classified::Suppress(r) if r.is_automated()) {
+        return Ok(None);
+    }
+    info!(event = "mail.forwarded", agent = %agent.email, "an agent forwarded a customer's mail");
+    let opening = Opening {
+        class,
+        untrusted_tag: None,
+        linked_from: None,
+        prefer: Some(&agent.email),
+    };
+    new_ticket(ctx, &original, &opening).map(Some)
+}
+
+/// A customer's (or an automated sender's) mail that is not an agent's answer.
+pub(super) fn customer_mail<S: State>(
+    ctx: &Ctx<'_, S>,
+    mail: &ParsedMail,
+    class: Classified,
+) -> Result<Decision, S::Error> {
+    // A person, not a bounce or an out-of-office: only a person reopens, links or floods.
+    let by_person = !matches!(class, Classified::Suppress(r) if r.is_automated());
+    let threading = trusted_threading(ctx, mail)?;
+    // An agent writing to the plain support address about a ticket (replying to a notice
+    // without its Reply-To, say) is not a customer: tell them, send nothing.
+    if let (Threading::Join { ticket, .. }, Some(agent)) =
+        (&threading, sending_agent(ctx.cfg, mail))
+        && by_person
+        && let Some(t) = ctx.state.ticket(*ticket)?
+    {
+        return Ok(super::agent::refuse_plain_address(ctx, mail, &t, agent));
+    }
+    let (threading, linked_from) = match threading {
+        Threading::Join { ticket, .. } if by_person => match ctx.state.ticket(ticket)? {
+            // A person answering a ticket closed longer ago than the reopen window starts a
+            // new ticket that links to the old one; within the window the old one reopens.
+            Some(t)
+                if t.state == TicketState::Closed
+                    && closed_long_ago(ctx.cfg, t.closed_at, ctx.now) =>
+            {
+                let new = Threading::New {
+                    untrusted_tag: None,
+                };
+                (new, Some(ticket))
+            }
+            _ => (threading, None),
+        },
+        other => (other, None),
+    };
+    let threading = match (&threading, mail.from.as_ref()) {
+        (Threading::New { .. }, Some(sender)) if by_person && linked_from.is_none() => {
+            flood_join(ctx, &sender.address)?.unwrap_or(threading)
+        }
+        _ => threading,
+    };
+    match (threading, class) {
+        (Threading::Join { ticket, via }, class) => join(ctx, mail, ticket, via, class),
+        (Threading::New { .. }, Classified::Suppress(reason)) if reason.is_automated() => {
+            let plan = bounced_on_ticket(ctx, mail, reason)?.unwrap_or(Plan::Suppress(reason));
+            Ok(Decision {
+                message_id: mail.message_id.clone(),
+                plan,
+            })
+        }
+        (Threading::New { untrusted_tag }, class) => {
+            let opening = Opening {
+                class,
+                untrusted_tag,
+                linked_from,
+                prefer: None,
+            };
+            new_ticket(ctx, mail, &opening)
+        }
+    }
+}
+
+/// The mail's ticket by its headers or subject tag. A subject tag is easy to copy and From is
+/// easy to forge: a tag-only join needs an envelope that backs the From, or it opens a ticket
+/// of its own (without a reply).
+fn trusted_threading<S: State>(ctx: &Ctx<'_, S>, mail: &ParsedMail) -> Result<Threading, S::Error> {
+    let sender = mail.from.as_ref().map(|f| &f.address);
+    let threading = thread(
+        sender,
+        &mail.subject,
+        &mail.in_reply_to,
+        &mail.references,
+        &ctx.cfg.service.name,
+        ctx.state,
+    )?;
+    Ok(match threading {
+        Threading::Join {
+            ticket,
+            via: JoinedVia::SubjectTag,
+        } if !classify::sender_aligned(mail) => Threading::New {
+            untrusted_tag: Some(ticket),
+        },
+        other => other,
+    })
+}
+
+/// A storm from one sender (a script, a broken client, an angry customer) opens a few
+/// tickets, then everything joins the newest open one: that join, if this mail is part of
+/// one (the sender opened `flood_tickets` tickets within the flood window).
+fn flood_join<S: State>(
+    ctx: &Ctx<'_, S>,
+    sender: &EmailAddress,
+) -> Result<Option<Threading>, S::Error> {
+    let limits = &ctx.cfg.limits;
+    let since = ctx.now - limits.flood_window.as_secs() as i64;
+    let ids = ctx.state.customer_tickets(&sender.without_detail())?;
+    let mut recent = 0;
+    let mut newest_open = None;
+    for id in ids.iter().rev().take(limits.flood_tickets) {
+        let Some(t) = ctx.state.ticket(*id)? else {
+            continue;
+        };
+        if t.created_at >= since {
+            recent += 1;
+        }
+        if newest_open.is_none() && t.state == TicketState::Open {
+            newest_open = Some(t.id);
+        }
+    }
+    Ok(newest_open
+        .filter(|_| recent >= limits.flood_tickets)
+        .map(|ticket| Threading::Join {
+            ticket,
+            via: JoinedVia::Flood,
+        }))
+}
+
+/// A mail that joins `ticket`. A person's follow-up reaches the ticket's agent; automated
+/// replies do not, and in a flood only the first few do (the rest is summarised once, see
+/// [`crate::actions::flood_summary`]). Only a person reopens a closed ticket.
+fn join<S: State>(
+    ctx: &Ctx<'_, S>,
+    mail: &ParsedMail,
+    ticket: TicketId,
+    via: JoinedVia,
+    class: Classified,
+) -> Result<Decision, S::Error> {
+    let message_id = mail.message_id.clone();
+    let (mut reason, person) = match class {
+        Classified::Suppress(r) => (r, !r.is_automated()),
+        Classified::Acknowledge => (SuppressReason::FollowUp, true),
+    };
+    // Read once: a flood ticket's history is long.
+    let joined = ctx.state.ticket(ticket)?;
+    let limits = &ctx.cfg.limits;
+    let throttled = person
+        && joined.as_ref().is_some_and(|t| {
+            t.notifications_within(ctx.now, limits.flood_window) >= limits.flood_notifications
+        });
+    if throttled {
+        reason = SuppressReason::Flood;
+    }
+    let mut outgoing = Vec::new();
+    if person
+        && !throttled
+        && let (Some(t), Some(customer)) = (joined.as_ref(), mail.from.as_ref())
+        && let Some(agent) = ctx.cfg.agent(&t.agent)
+    {
+        match notify_agent(ctx, t, agent, customer, mail, Notify::FollowUp) {
+            Ok(n) => outgoing.push(n),
+            Err(e) => return Ok(Decision::quarantine(message_id, e)),
+        }
+    }
+    let reopen = person
+        && joined
+            .as_ref()
+            .is_some_and(|t| t.state == TicketState::Closed);
+    Ok(Decision {
+        message_id,
+        plan: Plan::Join {
+            ticket,
+            via,
+            message: ctx.message(mail, Some(reason)),
+            reason,
+            outgoing,
+            reopen,
+        },
+    })
+}
+
+/// The notification of the customer's mail for `agent`, or the quarantine reason if it
+/// cannot be composed.
+fn notify_agent<S: State>(
+    ctx: &Ctx<'_, S>,
+    ticket: &Ticket,
+    agent: &Agent,
+    customer: &Mailbox,
+    mail: &ParsedMail,
+    why: Notify<'_>,
+) -> Result<OutgoingMail, String> {
+    let history = history(ctx.state, ctx.cfg, &customer.address, ticket.id);
+    let customer_mail = CustomerMail {
+        customer,
+        mail,
+        raw: ctx.raw,
+    };
+    ctx.composer()
+        .notification(ticket, agent, &customer_mail, history, why)
+        .map_err(|e| format!("agent notification could not be composed: {e}"))
+}
+
+/// A bounce of one of our mails is recorded on its ticket; when it was an agent's answer,
+/// the agent is told that the customer never received it (and why).
+fn bounced_on_ticket<S: State>(
+    ctx: &Ctx<'_, S>,
+    mail: &ParsedMail,
+    reason: SuppressReason,
+) -> Result<Option<Plan>, S::Error> {
+    if !matches!(
+        reason,
+        SuppressReason::DeliveryReport | SuppressReason::NullReturnPath
+    ) {
+        return Ok(None);
+    }
+    let Some(bounce) = parse::bounce(ctx.raw) else {
+        return Ok(None);
+    };
+    let Some(ticket) = ctx.state.ticket_by_message_id(&bounce.message_id)? else {
+        return Ok(None);
+    };
+    let Some(t) = ctx.state.ticket(ticket)? else {
+        return Ok(None);
+    };
+    let mut outgoing = Vec::new();
+    if MessageIdKind::of(&bounce.message_id) == Some(MessageIdKind::Reply)
+        && let Some(agent) = ctx.cfg.agent(&t.agent)
+    {
+        let why = format!(
+            "your answer to {} could not be delivered, so the customer has not received it (the server said: {})",
+            t.customer,
+            if bounce.diagnostic.is_empty() {
+                "no reason given"
+            } else {
+                &bounce.diagnostic
+            }
+        );
+        if let Ok(n) = ctx.composer().notice(&t, agent, &why) {
+            outgoing.push(n);
+        }
+    }
+    Ok(Some(Plan::Join {
+        ticket,
+        via: JoinedVia::Header,
+        message: ctx.message(mail, Some(reason)),
+        reason,
+        outgoing,
+        reopen: false,
+    }))
+}
+
+/// How a new ticket comes about.
+struct Opening<'a> {
+    /// The mail's classification: a suppression withholds the acknowledgement.
+    class: Classified,
+    /// A stranger's copied tag in the subject, for the log.
+    untrusted_tag: Option<TicketId>,
+    /// The closed ticket this one follows up on.
+    linked_from: Option<TicketId>,
+    /// The agent to prefer (the one who forwarded the mail).
+    prefer: Option<&'a AgentEmail>,
+}
+
+/// Opens a ticket for `mail` (a customer's own mail, or one an agent forwarded): the agent
+/// by [`route::assign`], the acknowledgement unless withheld, and the agent's notification.
+fn new_ticket<S: State>(
+    ctx: &Ctx<'_, S>,
+    mail: &ParsedMail,
+    opening: &Opening<'_>,
+) -> Result<Decision, S::Error> {
+    let message_id = mail.message_id.clone();
+    let Some(customer) = mail.from.clone() else {
+        // The raw From stays in the stored mail; it is not written into logs.
+        let what = if mail.from_raw.is_some() {
+            "not a valid address"
+        } else {
+            "missing"
+        };
+        let reason = format!("no valid sender address in From ({what})");
+        return Ok(Decision::quarantine(message_id, reason));
+    };
+    if let Some(tag) = opening.untrusted_tag {
+        info!(ticket_tag = %tag, "subject carries another customer's ticket tag: opening a new ticket");
+    }
+    let assigned = assign(ctx, mail, &customer, opening.prefer)?;
+    let Some((assignment, agent)) = assigned else {
+        let reason = "no agent is configured to take the ticket";
+        return Ok(Decision::quarantine(message_id, reason));
+    };
+    let id = ctx.state.next_ticket()?;
+    let mut outgoing = Vec::new();
+    let not_acknowledged = match withheld(ctx, mail, &customer, &opening.class)? {
+        Some(reason) => Some(reason),
+        None => match acknowledge(ctx, mail, &customer, id, agent, &assignment) {
+            Ok(ack) => {
+                outgoing.push(ack);
+                None
+            }
+            Err(e) => return Ok(Decision::quarantine(message_id, e)),
+        },
+    };
+    let ticket = Ticket {
+        id,
+        customer: customer.address.clone(),
+        customer_name: customer.name.clone(),
+        subject: mail.subject.clone(),
+        state: TicketState::Open,
+        agent: agent.email.clone(),
+        created_at: ctx.now,
+        updated_at: ctx.now,
+        messages: vec![ctx.message(mail, not_acknowledged)],
+        first_response_at: None,
+        notify_root: None,
+        closed_at: None,
+        linked_from: opening.linked_from,
+        escalated_at: None,
+        pool: Some(assignment.pool_key.clone()),
+        inbox: Some(ctx.cfg.service.address.clone()),
+        forgotten_at: None,
+    };
+    match notify_agent(ctx, &ticket, agent, &customer, mail, Notify::New) {
+        Ok(n) => outgoing.push(n),
+        Err(e) => return Ok(Decision::quarantine(message_id, e)),
+    }
+    Ok(Decision {
+        message_id,
+        plan: Plan::NewTicket {
+            ticket,
+            pool_key: assignment.pool_key,
+            not_acknowledged,
+            outgoing,
+        },
+    })
+}
+
+/// The agent for a new ticket: routing rules, then the agent of the customer's previous
+/// ticket (or `prefer`, the agent who forwarded it) if they are available. A failing read
+/// here changes only whom a ticket goes to, never whether it is acknowledged: it falls back
+/// to "idle" and the first turn.
+fn assign<'c, S: State>(
+    ctx: &Ctx<'c, S>,
+    mail: &ParsedMail,
+    customer: &Mailbox,
+    prefer: Option<&AgentEmail>,
+) -> Result<Option<(Assignment, &'c Agent)>, S::Error> {
+    let state = ctx.state;
+    let last = match (prefer, state.customer_tickets(&customer.address)?.last()) {
+        (Some(agent), _) => Some((agent.clone(), ctx.now)),
+        (None, Some(id)) => state.ticket(*id)?.map(|t| (t.agent, t.updated_at)),
+        (None, None) => None,
+    };
+    let load = |e: &AgentEmail| state.agent_load(e).unwrap_or_default();
+    let counter = |k: &str| state.pool_counter(k).unwrap_or(0);
+    let facts = route::MailFacts {
+        recipients: &mail.recipients,
+        sender: Some(&customer.address),
+        subject: &mail.subject,
+        body: &mail.text,
+    };
+    let last = last.as_ref().map(|(a, t)| (a, *t));
+    let Some(assignment) = route::assign(ctx.cfg, &facts, last, timestamp(ctx), &load, &counter)
+    else {
+        return Ok(None);
+    };
+    Ok(ctx
+        .cfg
+        .agent(&assignment.agent)
+        .map(|agent| (assignment, agent)))
+}
+
+/// Why the customer gets no acknowledgement, if they get none: they asked for none (or look
+/// automated), the From may be forged, acknowledgements are off, or a rate limit holds.
+fn withheld<S: State>(
+    ctx: &Ctx<'_, S>,
+    mail: &ParsedMail,
+    customer: &Mailbox,
+    class: &Classified,
+) -> Result<Option<SuppressReason>, S::Error> {
+    let (ack, now) = (&ctx.cfg.ack, ctx.now);
+    Ok(if let Classified::Suppress(reason) = *class {
+        // A person who asked not to be auto-answered still gets a ticket, just no reply.
+        Some(reason)
+    } else if ack.require_aligned_sender && !classify::sender_aligned(mail) {
+        Some(SuppressReason::UnverifiedSender)
+    } else if !ack.enabled {
+        Some(SuppressReason::AcknowledgementsDisabled)
+    } else if ctx.state.acks_since(
+        &customer.address.without_detail(),
+        now.saturating_sub(86_400),
+    )? >= ack.per_sender_per_day as usize
+    {
+        Some(SuppressReason::RateLimited)
+    } else if ack.max_per_hour > 0 && ctx.state.acks_in_hour(now)? >= ack.max_per_hour as usize {
+        Some(SuppressReason::GlobalRateLimited)
+    } else {
+        None
+    })
+}
+
+/// The acknowledgement of ticket `id`, or the quarantine reason if it cannot be composed.
+fn acknowledge<S: State>(
+    ctx: &Ctx<'_, S>,
+    mail: &ParsedMail,
+    customer: &Mailbox,
+    id: TicketId,
+    agent: &Agent,
+    assignment: &Assignment,
+) -> Result<OutgoingMail, String> {
+    let cfg = ctx.cfg;
+    let input = AckInput {
+        service_name: &cfg.service.name,
+        service_address: &cfg.service.address,
+        ticket: id,
+        customer,
+        agent_name: &agent.name,
+        agent_address: agent.email.address(),
+        subject: &mail.subject,
+        parent_message_id: mail.message_id.as_deref(),
+        parent_references: &mail.references,
+        parent_in_reply_to: &mail.in_reply_to,
+        text: &mail.text,
+        quote_lines: cfg.ack.quote_lines,
+        message_id: ctx.composer().message_id(MessageIdKind::Ack, id),
+        agent_available: assignment.available,
+        agent_back: assignment
+            .back_at
+            .as_ref()
+            .map(|b| crate::hours::describe_return(b, timestamp(ctx))),
+        date: ctx.date,
+    };
+    acknowledgement(ctx.templates, &input)
+        .map_err(|e| format!("acknowledgement could not be composed: {e}"))
+}
+
+/// The decision's `now` as a timestamp for routing and working hours.
+fn timestamp<S: State>(ctx: &Ctx<'_, S>) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(ctx.now).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}

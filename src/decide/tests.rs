@@ -1,0 +1,934 @@
+//! The decision, end to end without a store: customer mail, agents' answers, hostile input.
+use super::*;
+use std::collections::HashMap;
+use std::convert::Infallible;
+
+use crate::domain::{AgentAction, MailKind, OutgoingMail, RefusalKind, TicketState};
+
+/// The store as a map, so the whole pipeline runs without sled.
+#[derive(Default)]
+struct Mem {
+    ids: HashMap<String, TicketId>,
+    customers: HashMap<TicketId, EmailAddress>,
+    tickets: HashMap<TicketId, Ticket>,
+    acks: usize,
+    acks_this_hour: usize,
+    by_customer: Vec<TicketId>,
+}
+
+impl ThreadLookup for Mem {
+    type Error = Infallible;
+    fn ticket_by_message_id(&self, id: &str) -> Result<Option<TicketId>, Infallible> {
+        Ok(self.ids.get(id).copied())
+    }
+    fn ticket_customer(&self, t: TicketId) -> Result<Option<EmailAddress>, Infallible> {
+        Ok(self.customers.get(&t).cloned())
+    }
+}
+
+impl State for Mem {
+    fn next_ticket(&self) -> Result<TicketId, Infallible> {
+        Ok(TicketId::new(1042))
+    }
+    fn pool_counter(&self, _: &str) -> Result<u64, Infallible> {
+        Ok(0)
+    }
+    fn acks_since(&self, _: &EmailAddress, _: UnixTime) -> Result<usize, Infallible> {
+        Ok(self.acks)
+    }
+    fn acks_in_hour(&self, _: UnixTime) -> Result<usize, Infallible> {
+        Ok(self.acks_this_hour)
+    }
+    fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, Infallible> {
+        Ok(self.tickets.get(&id).cloned())
+    }
+    fn customer_tickets(&self, _: &EmailAddress) -> Result<Vec<TicketId>, Infallible> {
+        Ok(self.by_customer.clone())
+    }
+    fn inbound_raw(&self, seq: u64) -> Result<Option<Vec<u8>>, Infallible> {
+        Ok((seq == 1).then(|| ALICE.to_vec()))
+    }
+    fn agent_load(
+        &self,
+        _: &crate::domain::AgentEmail,
+    ) -> Result<crate::domain::AgentLoad, Infallible> {
+        Ok(crate::domain::AgentLoad::default())
+    }
+}
+
+fn config() -> Config {
+    crate::testutil::config(
+        r#"
+[limits]
+max_message_bytes = 100000
+[[agents]]
+name = "Jason Miller"
+email = "jason@example.test"
+[[agents]]
+name = "Maria Lopez"
+email = "maria@example.test"
+[[agents]]
+name = "Maria Schmidt"
+email = "mschmidt@example.test"
+"#,
+    )
+}
+
+fn run(raw: &[u8], state: &Mem) -> Plan {
+    let cfg = config();
+    let templates = Templates::load(None).expect("templates");
+    decide(
+        raw,
+        7,
+        &cfg,
+        &templates,
+        state,
+        1_000_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides")
+    .plan
+}
+
+/// Whether `action` is a refusal of `kind`.
+fn refused(action: &AgentAction, kind: RefusalKind) -> bool {
+    matches!(action, AgentAction::Refused(r) if r.kind == kind)
+}
+
+fn of_kind(outgoing: &[OutgoingMail], kind: MailKind) -> Option<&OutgoingMail> {
+    outgoing.iter().find(|m| m.kind == kind)
+}
+
+const ALICE: &[u8] = b"From: Alice Doe <alice@customer.test>\r\nTo: support@example.test\r\n\
+Subject: Help\r\nMessage-ID: <a1@customer.test>\r\n\r\nMy printer is on fire.\r\n";
+
+#[test]
+fn new_customer_mail_opens_a_ticket_with_an_acknowledgement() {
+    let Plan::NewTicket {
+        ticket,
+        outgoing,
+        pool_key,
+        not_acknowledged,
+    } = run(ALICE, &Mem::default())
+    else {
+        panic!("expected a new ticket");
+    };
+    assert_eq!(not_acknowledged, None);
+    assert_eq!(ticket.id, TicketId::new(1042));
+    assert_eq!(ticket.customer.as_str(), "alice@customer.test");
+    assert_eq!(ticket.agent.to_string(), "jason@example.test");
+    assert_eq!(pool_key, "all");
+    let ack = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+    assert_eq!(ack.recipients[0].as_str(), "alice@customer.test");
+    assert_eq!(ack.envelope_from, None);
+}
+
+fn ack_text(raw: &[u8]) -> String {
+    let Plan::NewTicket { outgoing, .. } = run(raw, &Mem::default()) else {
+        panic!("expected a new ticket");
+    };
+    let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+    let parsed = crate::mail::parse::parse(&mail.raw).expect("our mail parses");
+    parsed.text
+}
+
+#[test]
+fn html_only_mail_is_quoted_as_text() {
+    let raw = b"From: Bob <bob@customer.test>\r\nSubject: html\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+<html><body><p>The <b>login</b> page is blank.</p><img src=\"https://tracker.test/x.png\"></body></html>\r\n";
+    let text = ack_text(raw);
+    assert!(text.contains("> The login page is blank."), "{text}");
+    assert!(
+        !text.contains("<b>") && !text.contains("tracker.test"),
+        "{text}"
+    );
+}
+
+#[test]
+fn latin1_mail_is_quoted_decoded() {
+    let raw = b"From: =?iso-8859-1?q?Ren=E9_M=FCller?= <rene@customer.test>\r\nSubject: Rechnung\r\n\
+Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\nDie Rechnung f\xfcr M\xe4rz fehlt.\r\n";
+    let text = ack_text(raw);
+    assert!(text.contains("Hello Ren\u{e9} M\u{fc}ller,"), "{text}");
+    assert!(
+        text.contains("> Die Rechnung f\u{fc}r M\u{e4}rz fehlt."),
+        "{text}"
+    );
+}
+
+#[test]
+fn follow_up_joins_without_acknowledgement() {
+    let mut mem = Mem::default();
+    mem.ids
+        .insert("<ack.1001.3@example.test>".into(), TicketId::new(1001));
+    let raw = b"From: alice@customer.test\r\nSubject: Re: Help\r\nIn-Reply-To: <ack.1001.3@example.test>\r\n\r\nmore\r\n";
+    match run(raw, &mem) {
+        Plan::Join { ticket, reason, .. } => {
+            assert_eq!(ticket, TicketId::new(1001));
+            assert_eq!(reason, SuppressReason::FollowUp);
+        }
+        other => panic!("expected a join, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_person_asking_for_no_auto_reply_gets_a_ticket_without_one() {
+    let raw = b"From: Olive <olive@customer.test>\r\nX-Auto-Response-Suppress: All\r\nSubject: Quote\r\n\r\nPlease send a quote.\r\n";
+    let Plan::NewTicket {
+        not_acknowledged,
+        outgoing,
+        ..
+    } = run(raw, &Mem::default())
+    else {
+        panic!("expected a new ticket");
+    };
+    assert_eq!(not_acknowledged, Some(SuppressReason::AutoResponseSuppress));
+    assert!(of_kind(&outgoing, MailKind::Acknowledgement).is_none());
+    assert!(of_kind(&outgoing, MailKind::AgentNotification).is_some());
+}
+
+#[test]
+fn spoofed_sender_gets_a_ticket_but_no_acknowledgement() {
+    let raw = b"Return-Path: <spammer@evil.test>\r\nFrom: Victim <victim@customer.test>\r\nSubject: Buy now\r\n\r\nSpam text.\r\n";
+    let Plan::NewTicket {
+        not_acknowledged,
+        outgoing,
+        ..
+    } = run(raw, &Mem::default())
+    else {
+        panic!("expected a new ticket");
+    };
+    assert_eq!(not_acknowledged, Some(SuppressReason::UnverifiedSender));
+    assert!(
+        of_kind(&outgoing, MailKind::Acknowledgement).is_none(),
+        "nothing goes to the impersonated address"
+    );
+}
+
+#[test]
+fn sender_over_the_daily_cap_gets_a_ticket_but_no_acknowledgement() {
+    let mem = Mem {
+        acks: 3,
+        ..Mem::default()
+    };
+    let Plan::NewTicket {
+        not_acknowledged,
+        outgoing,
+        ..
+    } = run(ALICE, &mem)
+    else {
+        panic!("expected a new ticket");
+    };
+    assert_eq!(not_acknowledged, Some(SuppressReason::RateLimited));
+    assert!(of_kind(&outgoing, MailKind::Acknowledgement).is_none());
+    assert!(
+        of_kind(&outgoing, MailKind::AgentNotification).is_some(),
+        "the agent still gets the ticket"
+    );
+}
+
+#[test]
+fn a_global_storm_withholds_acknowledgements_but_not_tickets() {
+    let mem = Mem {
+        acks_this_hour: 5000,
+        ..Mem::default()
+    };
+    let Plan::NewTicket {
+        not_acknowledged,
+        outgoing,
+        ..
+    } = run(ALICE, &mem)
+    else {
+        panic!("expected a new ticket");
+    };
+    assert_eq!(not_acknowledged, Some(SuppressReason::GlobalRateLimited));
+    assert!(of_kind(&outgoing, MailKind::Acknowledgement).is_none());
+    assert!(of_kind(&outgoing, MailKind::AgentNotification).is_some());
+}
+
+#[test]
+fn a_flood_from_one_sender_joins_their_ticket_and_spares_the_agent() {
+    // Alice opened three tickets within the window (the clock in `run` is 1,000,000).
+    let mut mem = with_ticket();
+    let template = mem.tickets[&TicketId::new(1001)].clone();
+    for n in 1001..=1003 {
+        let mut t = template.clone();
+        t.id = TicketId::new(n);
+        t.created_at = 1_000_000 - 60;
+        mem.tickets.insert(t.id, t);
+        mem.by_customer.push(TicketId::new(n));
+    }
+    let storm = b"From: Alice Doe <alice@customer.test>\r\nTo: support@example.test\r\n\
+Subject: Again\r\nMessage-ID: <storm@customer.test>\r\n\r\nStill broken.\r\n";
+    let Plan::Join {
+        ticket,
+        via,
+        outgoing,
+        ..
+    } = run(storm, &mem)
+    else {
+        panic!("a fourth ticket in ten minutes must join the newest");
+    };
+    assert_eq!(ticket, TicketId::new(1003));
+    assert_eq!(via, crate::domain::JoinedVia::Flood);
+    assert!(of_kind(&outgoing, MailKind::Acknowledgement).is_none());
+    assert!(
+        of_kind(&outgoing, MailKind::AgentNotification).is_some(),
+        "first follow-ups still reach the agent"
+    );
+
+    // Once the ticket had three notifications in the window, follow-ups are only recorded.
+    let t = mem.tickets.get_mut(&TicketId::new(1003)).expect("ticket");
+    for _ in 0..3 {
+        t.messages.push(TicketMessage {
+            at: 1_000_000 - 30,
+            direction: Direction::AgentNotification,
+            message_id: None,
+            from: None,
+            subject: "Again".into(),
+            inbound_seq: None,
+            outbox_id: Some(1),
+            suppressed: None,
+            note: None,
+        });
+    }
+    let Plan::Join {
+        reason,
+        outgoing,
+        message,
+        ..
+    } = run(storm, &mem)
+    else {
+        panic!("joins");
+    };
+    assert_eq!(reason, SuppressReason::Flood);
+    assert!(
+        outgoing.is_empty(),
+        "the agent is not flooded: {outgoing:?}"
+    );
+    assert_eq!(message.suppressed, Some(SuppressReason::Flood));
+
+    // After a quiet minute the flood is owed one summary.
+    let t = mem.tickets.get_mut(&TicketId::new(1003)).expect("ticket");
+    t.messages.push(message);
+    let quiet = std::time::Duration::from_secs(60);
+    assert!(
+        t.unsummarised_flood(1_000_030, quiet).is_empty(),
+        "not while it goes on"
+    );
+    assert_eq!(t.unsummarised_flood(1_000_060, quiet).len(), 1);
+}
+
+fn with_ticket() -> Mem {
+    let mut mem = Mem::default();
+    let jason =
+        crate::domain::AgentEmail::new(EmailAddress::parse("jason@example.test").expect("valid"));
+    let alice = EmailAddress::parse("alice@customer.test").expect("valid");
+    mem.tickets.insert(
+        TicketId::new(1001),
+        Ticket {
+            id: TicketId::new(1001),
+            customer: alice.clone(),
+            customer_name: Some("Alice Doe".into()),
+            subject: "Help".into(),
+            state: TicketState::Open,
+            agent: jason,
+            created_at: 0,
+            updated_at: 0,
+            messages: vec![TicketMessage {
+                at: 0,
+                direction: Direction::Inbound,
+                message_id: Some("<a1@customer.test>".into()),
+                from: Some(alice),
+                subject: "Help".into(),
+                inbound_seq: Some(1),
+                outbox_id: None,
+                suppressed: None,
+                note: None,
+            }],
+            first_response_at: None,
+            notify_root: Some("<notify.1001.1@example.test>".into()),
+            closed_at: None,
+            linked_from: None,
+            escalated_at: None,
+            pool: None,
+            inbox: None,
+            forgotten_at: None,
+        },
+    );
+    mem
+}
+
+fn agent_mail_to(token_ticket: u64, from: &str, body: &str, extra: &str) -> Vec<u8> {
+    let jason =
+        crate::domain::AgentEmail::new(EmailAddress::parse("jason@example.test").expect("valid"));
+    let token = relay::mint(crate::testutil::TEST_KEY, TicketId::new(1001), &jason);
+    let envelope = from
+        .rsplit('<')
+        .next()
+        .unwrap_or(from)
+        .trim_end_matches('>');
+    format!(
+        "Return-Path: <{envelope}>\r\nFrom: {from}\r\nTo: support+{token_ticket}.{token}@example.test\r\nSubject: Re: [Acme Support #1001] Help\r\n{extra}\
+Message-ID: <j1@example.test>\r\n\r\n{body}"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_reply_to_a_long_closed_ticket_opens_a_linked_one() {
+    let reply = b"From: Alice Doe <alice@customer.test>\r\nSubject: Re: Help\r\nIn-Reply-To: <a1@customer.test>\r\n\r\nIt broke again.\r\n";
+    let mut mem = with_ticket();
+    mem.ids
+        .insert("<a1@customer.test>".into(), TicketId::new(1001));
+    let closed = |mem: &mut Mem, at: UnixTime| {
+        let t = mem.tickets.get_mut(&TicketId::new(1001)).expect("ticket");
+        t.state = TicketState::Closed;
+        t.closed_at = Some(at);
+    };
+    // Closed yesterday (now = 1_000_000): the old ticket reopens.
+    closed(&mut mem, 1_000_000 - 86_400);
+    match run(reply, &mem) {
+        Plan::Join { reopen, ticket, .. } => assert!(reopen && ticket == TicketId::new(1001)),
+        other => panic!("expected a reopening join, got {other:?}"),
+    }
+    // Closed a month ago: a new ticket, linked, acknowledged.
+    closed(&mut mem, 1_000_000 - 30 * 86_400);
+    match run(reply, &mem) {
+        Plan::NewTicket {
+            ticket, outgoing, ..
+        } => {
+            assert_eq!(ticket.linked_from, Some(TicketId::new(1001)));
+            assert!(of_kind(&outgoing, MailKind::Acknowledgement).is_some());
+        }
+        other => panic!("expected a new linked ticket, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_agents_forward_opens_the_customers_ticket() {
+    let raw = b"Return-Path: <jason@example.test>\r\nFrom: Jason Miller <jason@example.test>\r\nTo: support@example.test\r\n\
+Subject: Fwd: Broken\r\n\r\nFor the queue.\r\n\r\n---------- Forwarded message ---------\r\n\
+From: Alice Doe <alice@customer.test>\r\nSubject: Broken\r\n\r\nMy printer broke.\r\n";
+    let Plan::NewTicket {
+        ticket, outgoing, ..
+    } = run(raw, &Mem::default())
+    else {
+        panic!("expected a new ticket");
+    };
+    assert_eq!(ticket.customer.as_str(), "alice@customer.test");
+    assert_eq!(ticket.agent.to_string(), "jason@example.test");
+    let ack = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+    assert_eq!(
+        ack.recipients[0].as_str(),
+        "alice@customer.test",
+        "the customer, not the agent"
+    );
+    assert!(String::from_utf8_lossy(&ack.raw).contains("My printer broke."));
+
+    // A forged "agent" forward (foreign envelope) does not make us write to a stranger.
+    let forged = String::from_utf8_lossy(raw).replace(
+        "Return-Path: <jason@example.test>",
+        "Return-Path: <x@evil.test>",
+    );
+    let plan = run(forged.as_bytes(), &Mem::default());
+    assert!(
+        !matches!(&plan, Plan::NewTicket { ticket, .. } if ticket.customer.as_str() == "alice@customer.test"),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn a_reply_all_quoting_the_customer_is_not_a_forward() {
+    let mut mem = with_ticket();
+    mem.ids
+        .insert("<a1@customer.test>".into(), TicketId::new(1001));
+    let raw = b"Return-Path: <jason@example.test>\r\nFrom: jason@example.test\r\nTo: alice@customer.test\r\n\
+Cc: support@example.test\r\nSubject: RE: Help\r\nIn-Reply-To: <a1@customer.test>\r\n\r\nOn it.\r\n\r\n\
+-----Original Message-----\r\nFrom: Alice Doe <alice@customer.test>\r\nSent: today\r\n\r\nHelp\r\n";
+    let plan = run(raw, &mem);
+    assert!(
+        !matches!(plan, Plan::NewTicket { .. }),
+        "no duplicate ticket, no second acknowledgement: {plan:?}"
+    );
+}
+
+#[test]
+fn with_a_trusted_authserv_id_a_forward_must_be_authenticated() {
+    let mut cfg = config();
+    cfg.service.trusted_authserv_id = Some("mx.example.test".into());
+    let templates = Templates::load(None).expect("templates");
+    let forward = |auth: &str| {
+        format!(
+            "Return-Path: <jason@example.test>\r\n{auth}From: jason@example.test\r\nTo: support@example.test\r\n\
+Subject: Fwd: Broken\r\n\r\n---------- Forwarded message ---------\r\nFrom: Victim <victim@elsewhere.test>\r\n\
+Subject: Broken\r\n\r\nBuy cheap watches.\r\n"
+        )
+    };
+    let forged = decide(
+        forward("").as_bytes(),
+        7,
+        &cfg,
+        &templates,
+        &Mem::default(),
+        1_000_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides");
+    assert!(
+        !matches!(&forged.plan, Plan::NewTicket { ticket, .. } if ticket.customer.as_str() == "victim@elsewhere.test"),
+        "an unauthenticated 'forward' must not make us write to a third party"
+    );
+    let real =
+        forward("Authentication-Results: mx.example.test; dkim=pass header.d=example.test\r\n");
+    let d = decide(
+        real.as_bytes(),
+        7,
+        &cfg,
+        &templates,
+        &Mem::default(),
+        1_000_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides");
+    assert!(
+        matches!(&d.plan, Plan::NewTicket { ticket, .. } if ticket.customer.as_str() == "victim@elsewhere.test")
+    );
+}
+
+#[test]
+fn verified_agent_answer_is_relayed_to_the_customer() {
+    let raw = agent_mail_to(
+        1001,
+        "Jason Miller <jason@example.test>",
+        "Unplug it.\r\n\r\nOn Mon, X wrote:\r\n> Help\r\n",
+        "",
+    );
+    let Plan::Agent {
+        outgoing, action, ..
+    } = run(&raw, &with_ticket())
+    else {
+        panic!("expected an agent plan");
+    };
+    assert_eq!(action, AgentAction::Relayed { then: None });
+    let reply = of_kind(&outgoing, MailKind::AgentReply).expect("relayed");
+    assert_eq!(reply.recipients[0].as_str(), "alice@customer.test");
+    let parsed = crate::mail::parse::parse(&reply.raw).expect("parses");
+    assert_eq!(parsed.text.trim(), "Unplug it.");
+    assert_eq!(parsed.in_reply_to, vec!["<a1@customer.test>"]);
+    assert_eq!(
+        parsed.from.expect("from").name.as_deref(),
+        Some("Jason Miller, Acme Support")
+    );
+}
+
+#[test]
+fn forged_or_misused_tokens_are_never_relayed() {
+    let mem = with_ticket();
+    for (name, raw) in [
+        (
+            "stranger with a valid token",
+            agent_mail_to(1001, "mallory@evil.test", "Pay me.", ""),
+        ),
+        (
+            "agent name spoofed",
+            agent_mail_to(1001, "Jason Miller <jason@evil.test>", "Pay me.", ""),
+        ),
+        (
+            "token of another ticket",
+            agent_mail_to(1002, "jason@example.test", "Pay me.", ""),
+        ),
+    ] {
+        match run(&raw, &mem) {
+            Plan::Quarantine(reason) => {
+                assert!(reason.contains("not relayed"), "{name}: {reason}")
+            }
+            other => panic!("{name}: expected quarantine, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn subject_mode_carries_the_token_in_the_subject() {
+    let mut cfg = config();
+    cfg.service.reply_tokens = crate::config::ReplyTokens::Subject;
+    let templates = Templates::load(None).expect("templates");
+    let d = decide(
+        ALICE,
+        7,
+        &cfg,
+        &templates,
+        &Mem::default(),
+        1_000_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides");
+    let Plan::NewTicket { outgoing, .. } = d.plan else {
+        panic!("expected a new ticket");
+    };
+    let n = crate::mail::parse::parse(
+        &of_kind(&outgoing, MailKind::AgentNotification)
+            .expect("notified")
+            .raw,
+    )
+    .expect("parses");
+    assert!(
+        n.reply_to.is_none(),
+        "replies go to the plain support address"
+    );
+    assert_eq!(
+        relay::find_subject_token(&n.subject)
+            .expect("marker")
+            .ticket,
+        TicketId::new(1042)
+    );
+
+    let jason =
+        crate::domain::AgentEmail::new(EmailAddress::parse("jason@example.test").expect("valid"));
+    let token = relay::mint(crate::testutil::TEST_KEY, TicketId::new(1001), &jason);
+    let raw = format!(
+        "Return-Path: <jason@example.test>\r\nFrom: jason@example.test\r\nTo: support@example.test\r\n\
+Subject: Re: [Acme Support #1001] Help {{ref:1001.{token}}}\r\nMessage-ID: <s1@example.test>\r\n\r\nUnplug it.\r\n"
+    );
+    let d = decide(
+        raw.as_bytes(),
+        8,
+        &cfg,
+        &templates,
+        &with_ticket(),
+        1_000_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides");
+    let Plan::Agent {
+        outgoing, action, ..
+    } = d.plan
+    else {
+        panic!("expected a relay");
+    };
+    assert_eq!(action, AgentAction::Relayed { then: None });
+    let reply = crate::mail::parse::parse(&outgoing[0].raw).expect("parses");
+    assert!(
+        !reply.subject.contains("{ref:"),
+        "the token never reaches the customer: {}",
+        reply.subject
+    );
+}
+
+#[test]
+fn a_bounced_answer_is_recorded_and_the_agent_told() {
+    let mut mem = with_ticket();
+    mem.ids
+        .insert("<reply.1001.abc@example.test>".into(), TicketId::new(1001));
+    let raw = b"Return-Path: <>\r\nFrom: MAILER-DAEMON@mail.example.test\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
+--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mail.example.test\r\n\r\n\
+Final-Recipient: rfc822; alice@customer.test\r\nAction: failed\r\nStatus: 5.2.2\r\n\
+Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\r\n\r\n\
+--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <reply.1001.abc@example.test>\r\n\r\n--B--\r\n";
+    let Plan::Join {
+        ticket,
+        outgoing,
+        reason,
+        ..
+    } = run(raw, &mem)
+    else {
+        panic!("expected the bounce on its ticket");
+    };
+    assert_eq!(ticket, TicketId::new(1001));
+    assert_eq!(reason, SuppressReason::DeliveryReport);
+    assert_eq!(outgoing.len(), 1);
+    assert_eq!(outgoing[0].kind, MailKind::AgentNotice);
+    let text = crate::mail::parse::parse(&outgoing[0].raw)
+        .expect("parses")
+        .text;
+    assert!(text.contains("552 5.2.2 Mailbox full"), "{text}");
+}
+
+#[test]
+fn a_quote_the_stripper_missed_is_caught_by_the_notification_marker() {
+    // A client whose quote header is in no language we know: the marker line still shows.
+    let body = format!(
+        "Done.\r\n\r\nUnknown quote header:\r\n{}\r\nInternal details.\r\n",
+        crate::compose::notification_marker(TicketId::new(1001))
+    );
+    let raw = agent_mail_to(1001, "jason@example.test", &body, "");
+    let Plan::Agent {
+        action, outgoing, ..
+    } = run(&raw, &with_ticket())
+    else {
+        panic!("expected a refusal");
+    };
+    assert!(refused(&action, RefusalKind::QuoteNotSeparated), "{action}");
+    assert!(outgoing.iter().all(|m| m.kind == MailKind::AgentNotice));
+    // And every notification carries the marker.
+    let Plan::NewTicket { outgoing, .. } = run(ALICE, &Mem::default()) else {
+        panic!("expected a new ticket");
+    };
+    let n = of_kind(&outgoing, MailKind::AgentNotification).expect("notified");
+    let text = crate::mail::parse::parse(&n.raw).expect("parses").text;
+    assert!(
+        text.starts_with(&crate::compose::notification_marker(TicketId::new(1042))),
+        "{text}"
+    );
+}
+
+#[test]
+fn relay_attacks_from_the_review_are_refused() {
+    let mem = with_ticket();
+    // The agent's exact address in From, but the envelope is someone else's.
+    let forged = String::from_utf8_lossy(&agent_mail_to(
+        1001,
+        "jason@example.test",
+        "Pay to IBAN X.",
+        "",
+    ))
+    .replace(
+        "Return-Path: <jason@example.test>",
+        "Return-Path: <mallory@evil.test>",
+    );
+    assert!(
+        matches!(run(forged.as_bytes(), &mem), Plan::Quarantine(r) if r.contains("envelope")),
+        "an exact-address forgery must not be relayed"
+    );
+    // Two tickets' reply addresses in one mail: which customer? Neither.
+    let two = String::from_utf8_lossy(&agent_mail_to(
+        1001,
+        "jason@example.test",
+        "Answer.",
+        "Cc: support+1002.abcdefghij@example.test\r\n",
+    ))
+    .into_owned();
+    let Plan::Agent {
+        outgoing, action, ..
+    } = run(two.as_bytes(), &mem)
+    else {
+        panic!("expected a refusal");
+    };
+    assert!(refused(&action, RefusalKind::SeveralTickets), "{action}");
+    assert!(outgoing.iter().all(|m| m.kind == MailKind::AgentNotice));
+    // A fresh mail to a remembered reply address: not an answer to the ticket.
+    let fresh =
+        String::from_utf8_lossy(&agent_mail_to(1001, "jason@example.test", "Unrelated.", ""))
+            .replace("Subject: Re: [Acme Support #1001] Help", "Subject: Lunch?");
+    let Plan::Agent {
+        outgoing, action, ..
+    } = run(fresh.as_bytes(), &mem)
+    else {
+        panic!("expected a refusal");
+    };
+    assert!(
+        refused(&action, RefusalKind::NotInThread)
+            && outgoing.iter().all(|m| m.kind == MailKind::AgentNotice),
+        "{action}"
+    );
+    // A #note placed under the quote is still a note, never relayed.
+    let note = agent_mail_to(
+        1001,
+        "jason@example.test",
+        "On Wed, 25 Nov 2026, Acme wrote:\r\n> Help\r\n\r\n#note she is rude\r\n",
+        "",
+    );
+    let Plan::Agent {
+        outgoing, action, ..
+    } = run(&note, &mem)
+    else {
+        panic!("expected a note");
+    };
+    assert_eq!(action, AgentAction::Noted { then: None });
+    assert!(outgoing.is_empty());
+}
+
+#[test]
+fn agent_out_of_office_and_unknown_commands_do_not_reach_the_customer() {
+    let mem = with_ticket();
+    let ooo = agent_mail_to(
+        1001,
+        "jason@example.test",
+        "Away.",
+        "Auto-Submitted: auto-replied\r\n",
+    );
+    let Plan::Agent {
+        outgoing, action, ..
+    } = run(&ooo, &mem)
+    else {
+        panic!("expected an agent plan");
+    };
+    assert!(
+        outgoing.is_empty() && matches!(action, AgentAction::IgnoredAutomated(_)),
+        "{action}"
+    );
+
+    let assign = agent_mail_to(
+        1001,
+        "jason@example.test",
+        "#assign Maria\r\nPlease take this.",
+        "",
+    );
+    let Plan::Agent {
+        outgoing, action, ..
+    } = run(&assign, &mem)
+    else {
+        panic!("expected an agent plan");
+    };
+    assert!(refused(&action, RefusalKind::Command), "{action}");
+    assert_eq!(outgoing.len(), 1);
+    assert_eq!(outgoing[0].kind, MailKind::AgentNotice);
+    assert_eq!(
+        outgoing[0].recipients[0].as_str(),
+        "jason@example.test",
+        "the notice goes to the agent"
+    );
+}
+
+#[test]
+fn assign_hands_the_ticket_and_the_customer_mail_to_the_new_agent() {
+    let raw = agent_mail_to(
+        1001,
+        "jason@example.test",
+        "#assign Maria Lopez\r\nBilling question, over to you.",
+        "",
+    );
+    let Plan::Agent {
+        outgoing,
+        reassign,
+        action,
+        message,
+        ..
+    } = run(&raw, &with_ticket())
+    else {
+        panic!("expected an agent plan");
+    };
+    assert_eq!(
+        reassign.map(|a| a.to_string()).as_deref(),
+        Some("maria@example.test"),
+        "{action}"
+    );
+    assert_eq!(
+        message.note.as_deref(),
+        Some("Billing question, over to you.")
+    );
+    assert_eq!(outgoing.len(), 1);
+    let n = &outgoing[0];
+    assert_eq!(
+        (n.kind, n.recipients[0].as_str()),
+        (MailKind::AgentNotification, "maria@example.test")
+    );
+    let text = crate::mail::parse::parse(&n.raw).expect("parses").text;
+    assert!(text.contains("assigned to you by Jason Miller"), "{text}");
+    assert!(
+        text.contains("My printer is on fire."),
+        "the customer's mail goes along: {text}"
+    );
+    let reply_to = crate::mail::parse::parse(&n.raw)
+        .expect("parses")
+        .reply_to
+        .expect("reply-to");
+    let maria =
+        crate::domain::AgentEmail::new(EmailAddress::parse("maria@example.test").expect("valid"));
+    let token = relay::find_token_address(
+        &[reply_to.address],
+        &EmailAddress::parse("support@example.test").expect("valid"),
+    )
+    .expect("token address");
+    assert!(relay::verify(
+        crate::testutil::TEST_KEY,
+        TicketId::new(1001),
+        &maria,
+        &token.token
+    ));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Any bytes at all: a defined outcome, never a panic.
+    #[test]
+    fn decide_never_panics_on_arbitrary_bytes(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+        let _ = run(&raw, &Mem::default());
+    }
+
+    /// Hostile text in the fields that reach our headers (delivered as encoded words, the
+    /// way an attacker would): never a panic, never a header the customer controls.
+    #[test]
+    fn hostile_fields_never_reach_our_headers(
+        name in "\\PC{0,40}",
+        subject in "\\PC{0,80}",
+        header in "[A-Za-z\u{e9}\u{130}-]{1,12}",
+        body in "\\PC{0,200}",
+    ) {
+        let b64 = |s: String| data_encoding::BASE64.encode(s.as_bytes());
+        let raw = format!(
+            "From: =?utf-8?b?{}?= <p@customer.test>\r\nX-{header}: v\r\nSubject: =?utf-8?b?{}?=\r\n\r\n{body}",
+            b64(format!("{name}\r\nBcc: x@evil.test")),
+            b64(format!("{subject}\r\nBcc-Me: 1")),
+        );
+        let Plan::NewTicket { outgoing, .. } = run(raw.as_bytes(), &Mem::default()) else {
+            return Err(proptest::test_runner::TestCaseError::fail("a valid sender must open a ticket"));
+        };
+        proptest::prop_assert_eq!(outgoing.len(), 2, "acknowledgement and notification");
+        for mail in outgoing {
+            let text = String::from_utf8_lossy(&mail.raw);
+            let headers = text.split("\r\n\r\n").next().unwrap_or_default();
+            proptest::prop_assert!(!headers.contains("\r\nBcc:"), "{}", headers);
+            proptest::prop_assert!(!headers.contains("\r\nBcc-Me:"), "{}", headers);
+        }
+    }
+}
+
+/// Broken and hostile input: each gets a defined outcome, none panics.
+#[test]
+fn hostile_input_table() {
+    let huge_subject = format!(
+        "From: a@customer.test\r\nSubject: {}\r\n\r\nx",
+        "s".repeat(90_000)
+    );
+    let too_big = format!("From: a@customer.test\r\n\r\n{}", "x".repeat(200_000));
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", b"".to_vec(), "quarantine:unparseable"),
+        ("binary garbage", vec![0, 159, 146, 150, 255, 0, 13, 10], "any"),
+        ("no From", b"Subject: hi\r\n\r\nbody".to_vec(), "quarantine:no valid sender"),
+        ("broken From", b"From: <<@@@\r\nSubject: hi\r\n\r\nbody".to_vec(), "quarantine:no valid sender"),
+        ("too big", too_big.into_bytes(), "quarantine:message of 200025 bytes exceeds limits.max_message_bytes (100000)"),
+        ("1 MB-ish subject", huge_subject.into_bytes(), "new-ticket"),
+        (
+            "CRLF in display name",
+            b"From: =?utf-8?q?Eve=0D=0ABcc=3A_v=40x.test?= <eve@customer.test>\r\nSubject: x\r\n\r\nhi".to_vec(),
+            "new-ticket",
+        ),
+        (
+            "truncated MIME",
+            b"From: a@customer.test\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nContent-Type: text/pl".to_vec(),
+            "new-ticket",
+        ),
+        (
+            "unknown charset",
+            b"From: a@customer.test\r\nContent-Type: text/plain; charset=x-klingon\r\n\r\nqapla'".to_vec(),
+            "new-ticket",
+        ),
+    ];
+    for (name, raw, expected) in cases {
+        let plan = run(&raw, &Mem::default());
+        let got = match &plan {
+            Plan::Quarantine(r) => format!("quarantine:{r}"),
+            Plan::NewTicket { outgoing, .. } => {
+                for mail in outgoing {
+                    let text = String::from_utf8_lossy(&mail.raw);
+                    let headers = text.split("\r\n\r\n").next().unwrap_or_default();
+                    assert!(
+                        !headers.contains("\r\nBcc:"),
+                        "{name}: injected header in {headers}"
+                    );
+                }
+                "new-ticket".into()
+            }
+            Plan::Join { .. } => "join".into(),
+            Plan::Agent { .. } => "agent".into(),
+            Plan::Suppress(r) => format!("suppress:{r}"),
+        };
+        assert!(
+            expected == "any" || got.starts_with(expected),
+            "{name}: expected {expected}, got {got}"
+        );
+    }
+}
