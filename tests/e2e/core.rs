@@ -1,6 +1,4 @@
-//! End-to-end tests against the real Dovecot + Postfix of `scripts/mailstack`. They are
-//! `#[ignore]`d so that a bare `cargo test` needs no servers; `scripts/test` starts the stack
-//! and runs them with `--include-ignored`.
+//! The core pipeline, end to end against the real Dovecot + Postfix of `scripts/mailstack`.
 //!
 //! Index (one test per acceptance item of the core pipeline):
 //! - `customer_gets_one_personal_acknowledgement_and_reply_joins_ticket`
@@ -25,11 +23,7 @@
 //! - `xoauth2_refused_or_failing_tokens_are_clear_errors_not_dead_letters`
 //! - `xoauth2_refused_token_is_replaced_by_running_the_command_again`
 
-mod common;
-
-use common::*;
-
-const NEEDS_STACK: &str = "needs the local mail stack: run scripts/test";
+use crate::common::*;
 
 fn tag_number(subject: &str) -> u64 {
     let start = subject
@@ -46,7 +40,6 @@ fn tag_number(subject: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the local mail stack: run scripts/test"]
 async fn customer_gets_one_personal_acknowledgement_and_reply_joins_ticket() {
-    let _ = NEEDS_STACK;
     let stack = Stack::get();
     let mut d = Daemon::start(&stack, Options::default()).await;
     let alice = format!("{}@customer.test", unique("alice"));

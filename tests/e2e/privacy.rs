@@ -2,9 +2,7 @@
 //! data exported and forgotten beside the running daemon, and no secret or message body in the
 //! logs. `#[ignore]`d like the other end-to-end tests; `scripts/test` runs them.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the local mail stack: run scripts/test"]

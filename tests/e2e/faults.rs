@@ -10,14 +10,12 @@
 //! - `imap_connection_cut_mid_fetch_is_fetched_again_and_acknowledged_once`
 //! - `refused_recipient_is_a_dead_letter_until_fixed_and_retried`
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -10,13 +10,11 @@
 //!
 //! - `sigkill_during_a_burst_loses_nothing_and_duplicates_only_in_the_window`
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

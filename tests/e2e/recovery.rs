@@ -3,9 +3,7 @@
 //! and skips nothing that arrived meanwhile; backups restore a store.
 //! `#[ignore]`d like the other end-to-end tests; `scripts/test` runs them.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// UIDs in `user`'s INBOX that match an IMAP SEARCH `query`.
 async fn search(stack: &Stack, user: &str, query: &str) -> Vec<u32> {

@@ -5,19 +5,20 @@
 //! customer's mailbox has only our own, well-formed header fields, is addressed to that
 //! customer alone and carries no attachment; nobody else named in a hostile mail gets one;
 //! the agent's notifications have well-formed headers of ours too, and the 25 MB file.
-//! `#[ignore]`d like `tests/e2e.rs`: `scripts/test` starts the stack and runs it.
+//! `#[ignore]`d like the other end-to-end tests: `scripts/test` starts the stack and runs it.
 //!
 //! The mails go in over LMTP, straight into the support mailbox, byte for byte: Postfix
 //! treats a loopback client as local and repairs what it gets (adds a missing From,
 //! Message-ID, Date), which would hide several cases. Acknowledgements and notifications
 //! go out through Postfix as always.
 
-mod common;
+// Shared with `tests/hostile.rs` (and the fuzz target), so it stays beside that binary.
+#[path = "../hostile_support/mod.rs"]
 mod hostile_support;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use hostile_support::{Case, LIMIT, cases, header_fields, matches};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 

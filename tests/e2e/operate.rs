@@ -2,11 +2,9 @@
 //! reload on SIGHUP, a drain on SIGTERM that loses nothing, and `/metrics` + `/healthz`.
 //! `#[ignore]`d like the other end-to-end tests; `scripts/test` runs them.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A loopback port nobody listens on right now.

@@ -3,11 +3,9 @@
 //! thousand, and the agent gets a handful of notifications. `#[ignore]`d like the other
 //! end-to-end tests; `scripts/test` runs them.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use futures::StreamExt;
 
 #[tokio::test(flavor = "multi_thread")]

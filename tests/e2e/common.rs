@@ -3,8 +3,6 @@
 //! and its own addresses, SMTP injection with lettre, mailbox reads with async-imap, and the
 //! daemon's JSON log as the observable record of what it decided. Waits poll with deadlines.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,7 +13,9 @@ use futures::TryStreamExt;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor, address::Envelope};
 
 /// End-to-end tests share one Postfix queue and one Dovecot: they run one at a time, so
-/// "the system is quiet" means exactly that.
+/// "the system is quiet" means exactly that. One lock for the whole `e2e` binary: the test
+/// harness runs the tests of every module on several threads of this one process, and each
+/// test takes it (`Stack::get`) before it touches a server and holds it to its end.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The running mail stack, read from `stack.env`. Holding it holds the test lock.
@@ -204,7 +204,6 @@ pub async fn imap(stack: &Stack, user: &str) -> TestSession {
 /// One message as a test sees it.
 #[derive(Debug, Clone)]
 pub struct Fetched {
-    pub uid: u32,
     pub raw: Vec<u8>,
     pub seen: bool,
 }
@@ -246,9 +245,10 @@ pub async fn folder(stack: &Stack, user: &str, name: &str) -> Vec<Fetched> {
             .await
             .expect("fetch")
             .iter()
+            // The answers to this UID FETCH, each with its UID (no unsolicited FETCH).
+            .filter(|f| f.uid.is_some())
             .filter_map(|f| {
                 Some(Fetched {
-                    uid: f.uid?,
                     raw: f.body()?.to_vec(),
                     seen: f.flags().any(|fl| fl == async_imap::types::Flag::Seen),
                 })
@@ -356,7 +356,6 @@ pub struct Daemon {
     pub config: PathBuf,
     child: Option<Child>,
     log: PathBuf,
-    runs: u32,
 }
 
 impl Daemon {
@@ -465,7 +464,6 @@ team = "billing"
             config,
             dir,
             child: None,
-            runs: 0,
         }
     }
 
@@ -517,7 +515,6 @@ team = "billing"
             .spawn()
             .expect("spawn frontdesk");
         self.child = Some(child);
-        self.runs += 1;
     }
 
     /// Kills the daemon with SIGKILL (no drain, no flush: a crash) and reaps it. Panics if

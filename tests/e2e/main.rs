@@ -1,0 +1,38 @@
+//! End-to-end tests against the real Dovecot + Postfix of `scripts/mailstack`, in one test
+//! binary (`cargo test --test e2e`). They are `#[ignore]`d so that a bare `cargo test` needs
+//! no servers; `scripts/test` starts the stack and runs them with `--include-ignored`
+//! (`scripts/test --test e2e faults::` runs one module). They run one at a time, whatever the
+//! harness's thread count: each holds the lock in `common` (`Stack::get`) throughout.
+
+// The harness: the stack's ports and the test lock, a `frontdesk run` process per test,
+// SMTP injection, mailbox reads over IMAP, waits with deadlines.
+mod common;
+
+// The core pipeline, one test per acceptance item: acknowledgement and threading, loops and
+// automated mail, TLS, agents answering by mail, routing, escalation, systemd, XOAUTH2.
+mod core;
+
+// SIGKILL again and again during a burst: nothing lost, no ticket twice, duplicates only
+// inside the window ARCHITECTURE.md describes.
+mod crash;
+
+// Server faults: Dovecot restarts, Postfix down for a minute, the IMAP connection cut
+// mid-FETCH, a recipient refused for good.
+mod faults;
+
+// The hostile corpus (`tests/corpus/hostile/`) delivered to a running daemon: each case's
+// outcome, and nothing but well-formed mail of ours reaches anyone.
+mod hostile;
+
+// Operating the daemon: SIGHUP reload, SIGTERM drain, `/metrics` and `/healthz`, several
+// inboxes in one daemon.
+mod operate;
+
+// A customer's data exported and forgotten; no secret or body in the logs.
+mod privacy;
+
+// A lost state directory and a restored backup answer nobody twice (`$Frontdesk` keywords).
+mod recovery;
+
+// A thousand mails from one sender cost a few tickets' worth of mail.
+mod storm;
