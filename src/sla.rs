@@ -6,28 +6,13 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
 use tokio::sync::{Notify, watch};
 use tracing::{error, info};
 
-use crate::compose::{
-    Envelope, PersonVars, ServiceVars, Templates, TicketVars, build_mail, person_vars,
-    service_vars, ticket_vars,
-};
+use crate::compose::{Templates, escalation};
 use crate::config::Config;
-use crate::domain::{EmailAddress, MailKind, OutgoingMail, Ticket, TicketState, UnixTime};
+use crate::domain::{EmailAddress, Escalation, Ticket, UnixTime};
 use crate::store::Store;
-
-/// A ticket that has missed its first-response target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Escalation {
-    /// Who is told.
-    pub lead: EmailAddress,
-    /// The target it missed.
-    pub target: Duration,
-    /// Working time it has waited.
-    pub waited: Duration,
-}
 
 /// The target and lead that apply to a ticket: the first of its agent's teams that sets a
 /// target, else `[sla]`.
@@ -49,10 +34,7 @@ pub fn target_for(cfg: &Config, ticket: &Ticket) -> Option<(Duration, EmailAddre
 /// Whether `ticket` is due for escalation at `now`: open, unanswered, not escalated yet, and
 /// past its target in its agent's working time.
 pub fn due(cfg: &Config, ticket: &Ticket, now: UnixTime) -> Option<Escalation> {
-    if ticket.state != TicketState::Open
-        || ticket.first_response_at.is_some()
-        || ticket.escalated_at.is_some()
-    {
+    if !ticket.may_escalate() {
         return None;
     }
     let (target, lead) = target_for(cfg, ticket)?;
@@ -68,119 +50,6 @@ pub fn due(cfg: &Config, ticket: &Ticket, now: UnixTime) -> Option<Escalation> {
         target,
         waited: Duration::from_secs(waited),
     })
-}
-
-/// "3 h 12 min", "45 min".
-pub fn describe(d: Duration) -> String {
-    let minutes = d.as_secs() / 60;
-    match (minutes / 60, minutes % 60) {
-        (0, m) => format!("{m} min"),
-        (h, 0) => format!("{h} h"),
-        (h, m) => format!("{h} h {m} min"),
-    }
-}
-
-/// Variables of `escalation.txt.hbs`.
-#[derive(Debug, Clone, Serialize)]
-pub struct EscalationContext {
-    /// The ticket.
-    pub ticket: TicketVars,
-    /// The customer.
-    pub customer: PersonVars,
-    /// The agent who has not answered.
-    pub agent: PersonVars,
-    /// Us.
-    pub service: ServiceVars,
-    /// The ticket's subject.
-    pub subject: String,
-    /// Working time waited, e.g. "4 h 10 min".
-    pub waited: String,
-    /// The target, e.g. "4 h".
-    pub target: String,
-}
-
-impl EscalationContext {
-    /// Sample data for `check-config`.
-    pub fn sample() -> EscalationContext {
-        let support = EmailAddress::parse("support@example.com")
-            .unwrap_or_else(|| unreachable!("valid literal"));
-        EscalationContext {
-            ticket: ticket_vars("Acme Support", crate::domain::TicketId::new(1042)),
-            customer: PersonVars {
-                name: "Alice Doe".into(),
-                first_name: "Alice".into(),
-                address: "alice@customer.example".into(),
-            },
-            agent: PersonVars {
-                name: "Jason Miller".into(),
-                first_name: "Jason".into(),
-                address: "jason@example.com".into(),
-            },
-            service: service_vars("Acme Support", &support),
-            subject: "Printer on fire".into(),
-            waited: "4 h 10 min".into(),
-            target: "4 h".into(),
-        }
-    }
-}
-
-/// The escalation mail for `ticket`.
-pub fn compose(
-    cfg: &Config,
-    templates: &Templates,
-    ticket: &Ticket,
-    esc: &Escalation,
-    date: SystemTime,
-) -> Result<OutgoingMail, crate::compose::ComposeError> {
-    let service = &cfg.service;
-    let agent_name = cfg
-        .agent(&ticket.agent)
-        .map_or_else(|| ticket.agent.to_string(), |a| a.name.clone());
-    let text = templates.escalation_text(&EscalationContext {
-        ticket: ticket_vars(&service.name, ticket.id),
-        customer: person_vars(
-            ticket
-                .customer_name
-                .as_deref()
-                .unwrap_or(ticket.customer.as_str()),
-            &ticket.customer,
-        ),
-        agent: person_vars(&agent_name, ticket.agent.address()),
-        service: service_vars(&service.name, &service.address),
-        subject: ticket.subject.clone(),
-        waited: describe(esc.waited),
-        target: describe(esc.target),
-    })?;
-    let secret = cfg.token_key();
-    let tag = crate::mail::thread::ticket_tag(&service.name, ticket.id);
-    build_mail(
-        MailKind::Escalation,
-        &Envelope {
-            from_name: &service.name,
-            service_address: &service.address,
-            to: (None, &esc.lead),
-            reply_to: None,
-            subject: &format!(
-                "Escalation: {tag} {} (no first answer after {})",
-                ticket.subject,
-                describe(esc.target)
-            ),
-            message_id: crate::mail::relay::message_id(
-                secret,
-                crate::domain::MessageIdKind::Escalation,
-                ticket.id,
-                0,
-                service.address.domain(),
-            ),
-            in_reply_to: None,
-            references: Vec::new(),
-            auto_submitted: Some("auto-generated"),
-            date,
-        },
-        text,
-        &[],
-        Some(service.address.clone()),
-    )
 }
 
 /// Whether any first-response target is configured (otherwise there is nothing to check).
@@ -289,7 +158,7 @@ async fn check(
         let Some(esc) = due(cfg, &ticket, now) else {
             continue;
         };
-        match compose(cfg, templates, &ticket, &esc, SystemTime::now()) {
+        match escalation(cfg, templates, &ticket, &esc, SystemTime::now()) {
             Ok(mail) => {
                 if store.record_escalation(ticket.id, &mail, now)? {
                     info!(event = "sla.escalation", ticket = %ticket.id, waited_min = esc.waited.as_secs() / 60, "first-response target missed");
@@ -313,7 +182,8 @@ async fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AgentEmail, TicketId};
+    use crate::compose::describe;
+    use crate::domain::{AgentEmail, TicketId, TicketState};
 
     fn config(extra: &str) -> Config {
         crate::testutil::config(&format!(

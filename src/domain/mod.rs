@@ -23,6 +23,6 @@ pub use outbox::{DeadLetter, OutboxEntry};
 pub use outcome::{JoinedVia, Outcome, Plan, ServerMark};
 pub use suppress::SuppressReason;
 pub use ticket::{
-    Direction, FORGOTTEN, OpenCounts, Ticket, TicketChange, TicketMessage, TicketState,
+    Direction, Escalation, FORGOTTEN, OpenCounts, Ticket, TicketChange, TicketMessage, TicketState,
     TicketSummary,
 };

@@ -1,5 +1,7 @@
 //! A ticket and its history: the conversation with one customer, owned by one agent.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::{AgentEmail, EmailAddress, MailKind, OutgoingMail, SuppressReason, TicketId, UnixTime};
@@ -158,7 +160,7 @@ impl Ticket {
 
     /// How many notifications about this ticket went to its agent within `window` before
     /// `now` (a flood stops notifying after a few).
-    pub fn notifications_within(&self, now: UnixTime, window: std::time::Duration) -> usize {
+    pub fn notifications_within(&self, now: UnixTime, window: Duration) -> usize {
         let since = now - window.as_secs() as i64;
         self.messages
             .iter()
@@ -169,11 +171,7 @@ impl Ticket {
     /// The follow-ups recorded without a notification during a flood and not yet summarised
     /// to the agent: those after the last notification or notice. Summarised once the
     /// sender has been quiet for `quiet`; empty until then.
-    pub fn unsummarised_flood(
-        &self,
-        now: UnixTime,
-        quiet: std::time::Duration,
-    ) -> Vec<&TicketMessage> {
+    pub fn unsummarised_flood(&self, now: UnixTime, quiet: Duration) -> Vec<&TicketMessage> {
         let last_told = self
             .messages
             .iter()
@@ -351,4 +349,15 @@ pub struct TicketChange<'a> {
     pub note: &'a str,
     /// Apply only if the ticket is still open and unanswered.
     pub only_if_unanswered: bool,
+}
+
+/// A ticket that has missed its first-response target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Escalation {
+    /// Who is told.
+    pub lead: EmailAddress,
+    /// The target it missed.
+    pub target: Duration,
+    /// Working time it has waited.
+    pub waited: Duration,
 }

@@ -1,0 +1,200 @@
+//! The acknowledgement of a new ticket: a personal reply in the customer's thread (text and
+//! HTML alternatives), quoting the first lines of their mail.
+
+use std::time::SystemTime;
+
+use lettre::message::header::ContentType;
+use lettre::message::{MultiPart, SinglePart};
+use serde::Serialize;
+
+use super::build::{AutoResponseSuppress, AutoSubmitted, LoopMarker, lettre_mailbox};
+use super::{
+    AvailabilityVars, ComposeError, PersonVars, ServiceVars, Templates, TicketVars, greeting_name,
+    person, quote_lines, reply_subject,
+};
+use crate::domain::{EmailAddress, MailKind, OutgoingMail, TicketId};
+use crate::mail::parse::Mailbox;
+use crate::mail::thread::ticket_tag;
+
+/// Variables of the acknowledgement templates.
+#[derive(Debug, Clone, Serialize)]
+pub struct AckContext {
+    /// The customer.
+    pub customer: PersonVars,
+    /// The agent who owns the ticket.
+    pub agent: PersonVars,
+    /// The ticket.
+    pub ticket: TicketVars,
+    /// Us.
+    pub service: ServiceVars,
+    /// The first lines of the customer's own text, one entry per line.
+    pub quote: Vec<String>,
+    /// Whether the agent is at work now, and when they are back if not.
+    pub availability: AvailabilityVars,
+}
+
+impl AckContext {
+    pub(super) fn sample() -> AckContext {
+        AckContext {
+            customer: person("Alice Doe", "alice@customer.example"),
+            agent: person("Jason Miller", "jason@example.com"),
+            ticket: TicketVars {
+                number: 1042,
+                tag: "[Acme Support #1042]".into(),
+            },
+            service: ServiceVars {
+                name: "Acme Support".into(),
+                address: "support@example.com".into(),
+            },
+            quote: vec!["My printer is on fire.".into()],
+            availability: AvailabilityVars {
+                available: false,
+                back_at: "Monday at 09:00 CET".into(),
+            },
+        }
+    }
+}
+
+/// Everything the acknowledgement needs.
+#[derive(Debug, Clone)]
+pub struct AckInput<'a> {
+    /// Service display name.
+    pub service_name: &'a str,
+    /// Support address.
+    pub service_address: &'a EmailAddress,
+    /// The new ticket.
+    pub ticket: TicketId,
+    /// The customer as they wrote.
+    pub customer: &'a Mailbox,
+    /// The agent's display name.
+    pub agent_name: &'a str,
+    /// The agent's address.
+    pub agent_address: &'a EmailAddress,
+    /// The customer's subject.
+    pub subject: &'a str,
+    /// The customer's Message-ID, if any.
+    pub parent_message_id: Option<&'a str>,
+    /// The customer's References.
+    pub parent_references: &'a [String],
+    /// The customer's In-Reply-To.
+    pub parent_in_reply_to: &'a [String],
+    /// The customer's text.
+    pub text: &'a str,
+    /// How many lines to quote.
+    pub quote_lines: usize,
+    /// Our Message-ID for it (see [`crate::mail::relay::message_id`]).
+    pub message_id: String,
+    /// Whether the agent is at work now.
+    pub agent_available: bool,
+    /// When they are back, described for the customer.
+    pub agent_back: Option<String>,
+    /// The Date header.
+    pub date: SystemTime,
+}
+
+/// Composes the acknowledgement of a new ticket: a reply in the customer's thread, with the
+/// ticket tag, `Auto-Submitted: auto-replied`, our loop marker and a null envelope sender.
+pub fn acknowledgement(
+    templates: &Templates,
+    input: &AckInput<'_>,
+) -> Result<OutgoingMail, ComposeError> {
+    let ctx = AckContext::of(input);
+    let text = templates.render("ack.txt.hbs", &ctx)?;
+    let html = templates.render("ack.html.hbs", &ctx)?;
+    let message_id = input.message_id.clone();
+    let mut builder = lettre::Message::builder()
+        .from(lettre_mailbox(
+            Some(input.service_name),
+            input.service_address,
+        )?)
+        .to(lettre_mailbox(
+            input.customer.name.as_deref(),
+            &input.customer.address,
+        )?)
+        .subject(reply_subject(
+            input.subject,
+            input.service_name,
+            input.ticket,
+        ))
+        .message_id(Some(message_id.clone()))
+        .date(input.date)
+        .header(AutoSubmitted("auto-replied".into()))
+        .header(AutoResponseSuppress("All".into()))
+        .header(LoopMarker(input.service_address.to_string()));
+    if let Some(parent) = input.parent_message_id {
+        builder = builder
+            .in_reply_to(parent.to_string())
+            .references(references(input, parent).join(" "));
+    }
+    let alternatives = MultiPart::alternative()
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_PLAIN)
+                .body(text),
+        )
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_HTML)
+                .body(html),
+        );
+    let message = builder
+        .multipart(alternatives)
+        .map_err(|e| ComposeError::Build(e.to_string()))?;
+    Ok(OutgoingMail {
+        kind: MailKind::Acknowledgement,
+        message_id,
+        envelope_from: None,
+        recipients: vec![input.customer.address.clone()],
+        raw: message.formatted(),
+    })
+}
+
+/// RFC 5322 §3.6.4: References = the parent's References (or its In-Reply-To) + the
+/// parent's id, the last ten.
+fn references<'a>(input: &AckInput<'a>, parent: &'a str) -> Vec<&'a str> {
+    let mut refs: Vec<&str> = if input.parent_references.is_empty() {
+        input
+            .parent_in_reply_to
+            .iter()
+            .map(String::as_str)
+            .collect()
+    } else {
+        input.parent_references.iter().map(String::as_str).collect()
+    };
+    let keep_from = refs.len().saturating_sub(9);
+    refs.drain(..keep_from);
+    refs.push(parent);
+    refs
+}
+
+impl AckContext {
+    /// The templates' variables for an acknowledgement.
+    fn of(input: &AckInput<'_>) -> AckContext {
+        let customer_name = greeting_name(input.customer);
+        AckContext {
+            customer: PersonVars {
+                first_name: customer_name
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("there")
+                    .to_string(),
+                name: customer_name,
+                address: input.customer.address.to_string(),
+            },
+            agent: person(input.agent_name, input.agent_address.as_str()),
+            ticket: TicketVars {
+                number: input.ticket.get(),
+                tag: ticket_tag(input.service_name, input.ticket),
+            },
+            service: ServiceVars {
+                name: input.service_name.into(),
+                address: input.service_address.to_string(),
+            },
+            quote: quote_lines(input.text, input.quote_lines),
+            availability: AvailabilityVars {
+                available: input.agent_available,
+                back_at: input.agent_back.clone().unwrap_or_default(),
+            },
+        }
+    }
+}

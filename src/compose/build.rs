@@ -1,0 +1,192 @@
+//! The envelope and headers every mail we send shares, and the message bytes (lettre).
+//! Header values come only from cleaned data, never from template output.
+
+use std::time::SystemTime;
+
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox as LettreMailbox, MultiPart, SinglePart};
+
+use super::ComposeError;
+use crate::domain::{EmailAddress, MailKind, OutgoingMail, TicketId};
+use crate::mail::parse::{Attachment, LOOP_HEADER};
+use crate::mail::sanitize;
+use crate::mail::thread::ticket_tag;
+
+macro_rules! plain_header {
+    ($ty:ident, $name:expr) => {
+        #[derive(Debug, Clone)]
+        pub(super) struct $ty(pub(super) String);
+        impl Header for $ty {
+            fn name() -> HeaderName {
+                HeaderName::new_from_ascii_str($name)
+            }
+            fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+                Ok($ty(s.to_string()))
+            }
+            fn display(&self) -> HeaderValue {
+                HeaderValue::new(Self::name(), self.0.clone())
+            }
+        }
+    };
+}
+
+plain_header!(AutoSubmitted, "Auto-Submitted");
+plain_header!(AutoResponseSuppress, "X-Auto-Response-Suppress");
+plain_header!(LoopMarker, LOOP_HEADER);
+
+/// Headers shared by a mail we send: who, threading and markers.
+#[derive(Debug, Clone)]
+pub struct Envelope<'a> {
+    /// Display name of the From (the address is always the support address).
+    pub from_name: &'a str,
+    /// The support address.
+    pub service_address: &'a EmailAddress,
+    /// Recipient.
+    pub to: (Option<&'a str>, &'a EmailAddress),
+    /// Reply-To, if not the From.
+    pub reply_to: Option<(Option<&'a str>, &'a EmailAddress)>,
+    /// Subject (cleaned here again).
+    pub subject: &'a str,
+    /// Our Message-ID for it.
+    pub message_id: String,
+    /// The message it answers.
+    pub in_reply_to: Option<&'a str>,
+    /// The thread's ids, oldest first (capped to the last ten).
+    pub references: Vec<&'a str>,
+    /// `Auto-Submitted` value, for automatic mail.
+    pub auto_submitted: Option<&'a str>,
+    /// The Date header.
+    pub date: SystemTime,
+}
+
+/// Builds a text mail (with attachments) from an [`Envelope`] and a body.
+pub fn build_mail(
+    kind: MailKind,
+    env: &Envelope<'_>,
+    body: String,
+    attachments: &[Attachment],
+    envelope_from: Option<EmailAddress>,
+) -> Result<OutgoingMail, ComposeError> {
+    let mut builder = lettre::Message::builder()
+        .from(lettre_mailbox(Some(env.from_name), env.service_address)?)
+        .to(lettre_mailbox(env.to.0, env.to.1)?)
+        .subject(sanitize::header_text(env.subject, 250))
+        .message_id(Some(env.message_id.clone()))
+        .date(env.date)
+        .header(LoopMarker(env.service_address.to_string()));
+    if let Some((name, addr)) = env.reply_to {
+        builder = builder.reply_to(lettre_mailbox(name, addr)?);
+    }
+    if let Some(v) = env.auto_submitted {
+        builder = builder
+            .header(AutoSubmitted(v.into()))
+            .header(AutoResponseSuppress("All".into()));
+    }
+    if let Some(parent) = env.in_reply_to {
+        let keep_from = env.references.len().saturating_sub(10);
+        builder = builder
+            .in_reply_to(parent.to_string())
+            .references(env.references[keep_from..].join(" "));
+    }
+    let text = SinglePart::builder()
+        .header(ContentType::TEXT_PLAIN)
+        .body(body);
+    let message = if attachments.is_empty() {
+        builder.singlepart(text)
+    } else {
+        let mut mixed = MultiPart::mixed().singlepart(text);
+        for a in attachments {
+            let ct = ContentType::parse(&a.content_type).unwrap_or(
+                ContentType::parse("application/octet-stream")
+                    .map_err(|e| ComposeError::Build(e.to_string()))?,
+            );
+            mixed = mixed.singlepart(
+                lettre::message::Attachment::new(a.name.clone()).body(a.data.clone(), ct),
+            );
+        }
+        builder.multipart(mixed)
+    }
+    .map_err(|e| ComposeError::Build(e.to_string()))?;
+    Ok(OutgoingMail {
+        kind,
+        message_id: env.message_id.clone(),
+        envelope_from,
+        recipients: vec![env.to.1.clone()],
+        raw: message.formatted(),
+    })
+}
+
+pub(super) fn lettre_mailbox(
+    name: Option<&str>,
+    address: &EmailAddress,
+) -> Result<LettreMailbox, ComposeError> {
+    let addr = address
+        .to_lettre()
+        .ok_or_else(|| ComposeError::Build(format!("invalid address {address}")))?;
+    let name = name
+        .map(|n| sanitize::header_text(n, 80))
+        .filter(|n| !n.is_empty());
+    Ok(LettreMailbox::new(name, addr))
+}
+
+/// The reply subject: `Re: <original> [Acme Support #N]`, without piling up `Re:` prefixes,
+/// and with any other ticket tag of ours removed (a customer who copied someone else's tag
+/// must not see it echoed back as if it were theirs).
+pub fn reply_subject(original: &str, service_name: &str, ticket: TicketId) -> String {
+    let tag = ticket_tag(service_name, ticket);
+    let without_tags = strip_ticket_tags(original, service_name);
+    let mut base = without_tags.trim();
+    loop {
+        let lower = base.to_ascii_lowercase();
+        let stripped = ["re:", "aw:", "sv:", "fwd:", "fw:"]
+            .iter()
+            .find(|p| lower.starts_with(**p))
+            .map(|p| base[p.len()..].trim_start());
+        match stripped {
+            Some(rest) => base = rest,
+            None => break,
+        }
+    }
+    let base = sanitize::header_text(base, 200);
+    let base = if base.is_empty() {
+        "Your message".to_string()
+    } else {
+        base
+    };
+    format!("Re: {base} {tag}")
+}
+
+/// Removes every `[<service name> #digits]` from a subject, case-insensitively.
+fn strip_ticket_tags(subject: &str, service_name: &str) -> String {
+    let mut out = String::with_capacity(subject.len());
+    let mut last = 0;
+    for (range, _) in crate::mail::thread::ticket_tags(subject, service_name) {
+        out.push_str(&subject[last..range.start]);
+        last = range.end;
+    }
+    out.push_str(&subject[last..]);
+    sanitize::header_text(&out, 250)
+}
+
+/// The first `max_lines` lines worth quoting from the customer's text: blank lines, their
+/// own quotes (`>`), and everything from a signature or an "On … wrote:" line on are left out.
+pub fn quote_lines(text: &str, max_lines: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if out.len() >= max_lines {
+            break;
+        }
+        let trimmed = line.trim();
+        if line == "-- " || trimmed == "--" {
+            break;
+        }
+        if trimmed.starts_with("On ") && trimmed.ends_with("wrote:") {
+            break;
+        }
+        if trimmed.starts_with('>') || trimmed.is_empty() {
+            continue;
+        }
+        out.push(sanitize::body_line(line, 200));
+    }
+    out
+}

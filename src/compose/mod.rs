@@ -1,0 +1,199 @@
+//! Outgoing mail built from templates (spec flow step 5, "Templates"). Pure: data in, bytes
+//! out. Handlebars runs in strict mode so a misspelt variable is an error at `check-config`
+//! time, not a blank in a customer's mail; text templates are rendered without HTML escaping
+//! and HTML templates with it. Header values come only from cleaned data, never from template
+//! output.
+//!
+//! | file | what it composes |
+//! |---|---|
+//! | `mod.rs` | the compiled [`Templates`] (built in, or overridden from `templates_dir`) and their self-test |
+//! | `vars.rs` | how people, tickets and the service look to templates; the greeting name |
+//! | `ack.rs` | the acknowledgement (text + HTML) |
+//! | `agent.rs` | the variables of notifications, notices and relayed answers; the notification's fingerprint |
+//! | `escalation.rs` | the mail to a team lead about a missed first-response target |
+//! | `alert.rs` | the mail to ops about an inbox that is not being read |
+//! | `build.rs` | the shared envelope, headers and bytes (lettre); subjects and quotes |
+
+use std::path::Path;
+
+use handlebars::Handlebars;
+use serde::Serialize;
+
+mod ack;
+mod agent;
+mod alert;
+mod build;
+mod escalation;
+#[cfg(test)]
+mod tests;
+mod vars;
+
+pub use ack::{AckContext, AckInput, acknowledgement};
+pub use agent::{
+    NOTIFICATION_SENTENCES, NoticeContext, NotifyContext, RelayContext, leaks_notification,
+    notification_marker,
+};
+pub use alert::{Alert, ops_alert};
+pub use build::{Envelope, build_mail, quote_lines, reply_subject};
+pub use escalation::{EscalationContext, describe, escalation};
+use vars::person;
+pub use vars::{
+    AvailabilityVars, HistoryVars, PersonVars, ServiceVars, TicketVars, greeting_name, known_name,
+    person_vars, service_vars, ticket_vars,
+};
+
+/// A template we ship: its file name and built-in text.
+struct Builtin {
+    name: &'static str,
+    text: &'static str,
+    html: bool,
+}
+
+const BUILTINS: &[Builtin] = &[
+    Builtin {
+        name: "ack.txt.hbs",
+        text: include_str!("../../templates/ack.txt.hbs"),
+        html: false,
+    },
+    Builtin {
+        name: "ack.html.hbs",
+        text: include_str!("../../templates/ack.html.hbs"),
+        html: true,
+    },
+    Builtin {
+        name: "agent_notify.txt.hbs",
+        text: include_str!("../../templates/agent_notify.txt.hbs"),
+        html: false,
+    },
+    Builtin {
+        name: "relay.txt.hbs",
+        text: include_str!("../../templates/relay.txt.hbs"),
+        html: false,
+    },
+    Builtin {
+        name: "agent_notice.txt.hbs",
+        text: include_str!("../../templates/agent_notice.txt.hbs"),
+        html: false,
+    },
+    Builtin {
+        name: "escalation.txt.hbs",
+        text: include_str!("../../templates/escalation.txt.hbs"),
+        html: false,
+    },
+];
+
+/// A template that could not be loaded or rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// An override file could not be read.
+    #[error("template {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Handlebars refused the template text.
+    #[error("template {name}: {source}")]
+    Syntax {
+        /// Template file name.
+        name: String,
+        /// The parser's message with line and column.
+        source: Box<handlebars::TemplateError>,
+    },
+    /// Rendering failed, e.g. a variable that does not exist (strict mode).
+    #[error("template {name}: {source}")]
+    Render {
+        /// Template file name.
+        name: String,
+        /// The renderer's message.
+        source: Box<handlebars::RenderError>,
+    },
+}
+
+/// The compiled templates: one registry for text (no escaping), one for HTML (escaping).
+#[derive(Debug, Clone)]
+pub struct Templates {
+    text: Handlebars<'static>,
+    html: Handlebars<'static>,
+}
+
+impl Templates {
+    /// Compiles the built-in templates, each replaced by a file of the same name in
+    /// `overrides` when that file exists.
+    pub fn load(overrides: Option<&Path>) -> Result<Templates, TemplateError> {
+        let mut text = Handlebars::new();
+        text.set_strict_mode(true);
+        text.register_escape_fn(handlebars::no_escape);
+        let mut html = Handlebars::new();
+        html.set_strict_mode(true);
+        for b in BUILTINS {
+            let source = match overrides.map(|d| d.join(b.name)) {
+                Some(path) if path.is_file() => {
+                    std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    })?
+                }
+                _ => b.text.to_string(),
+            };
+            let registry = if b.html { &mut html } else { &mut text };
+            registry
+                .register_template_string(b.name, source)
+                .map_err(|e| TemplateError::Syntax {
+                    name: b.name.into(),
+                    source: Box::new(e),
+                })?;
+        }
+        Ok(Templates { text, html })
+    }
+
+    pub(crate) fn render(
+        &self,
+        name: &str,
+        data: &impl Serialize,
+    ) -> Result<String, TemplateError> {
+        let registry = if name.ends_with(".html.hbs") {
+            &self.html
+        } else {
+            &self.text
+        };
+        registry
+            .render(name, data)
+            .map_err(|e| TemplateError::Render {
+                name: name.into(),
+                source: Box::new(e),
+            })
+    }
+
+    /// Renders every template once with sample data: what `check-config` runs.
+    pub fn self_test(&self) -> Result<Vec<String>, TemplateError> {
+        let ack = AckContext::sample();
+        let notify = NotifyContext::sample();
+        let relay = RelayContext::sample();
+        let notice = NoticeContext::sample();
+        let mut names = Vec::new();
+        for b in BUILTINS {
+            match b.name {
+                "agent_notify.txt.hbs" => self.render(b.name, &notify)?,
+                "relay.txt.hbs" => self.render(b.name, &relay)?,
+                "agent_notice.txt.hbs" => self.render(b.name, &notice)?,
+                "escalation.txt.hbs" => self.render(b.name, &EscalationContext::sample())?,
+                _ => self.render(b.name, &ack)?,
+            };
+            names.push(b.name.to_string());
+        }
+        Ok(names)
+    }
+}
+
+/// A mail that could not be composed.
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    /// A template failed.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// lettre refused to build the message.
+    #[error("building the message: {0}")]
+    Build(String),
+}

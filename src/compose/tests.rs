@@ -1,0 +1,223 @@
+//! The composed mails, checked as a customer's or agent's client will read them.
+use std::time::SystemTime;
+
+use super::*;
+use crate::domain::{EmailAddress, OutgoingMail, TicketId};
+use crate::mail::parse::{Mailbox, parse};
+
+fn mailbox(name: Option<&str>, addr: &str) -> Mailbox {
+    Mailbox {
+        name: name.map(String::from),
+        address: EmailAddress::parse(addr).expect("valid"),
+    }
+}
+
+fn compose(
+    customer: &Mailbox,
+    subject: &str,
+    text: &str,
+) -> (OutgoingMail, crate::mail::parse::ParsedMail) {
+    let templates = Templates::load(None).expect("builtin templates compile");
+    let support = EmailAddress::parse("support@example.test").expect("valid");
+    let agent = EmailAddress::parse("jason@example.test").expect("valid");
+    let refs = vec!["<m0@customer.test>".to_string()];
+    let out = acknowledgement(
+        &templates,
+        &AckInput {
+            service_name: "Acme Support",
+            service_address: &support,
+            ticket: TicketId::new(1042),
+            customer,
+            agent_name: "Jason Miller",
+            agent_address: &agent,
+            subject,
+            parent_message_id: Some("<m1@customer.test>"),
+            parent_references: &refs,
+            parent_in_reply_to: &[],
+            text,
+            quote_lines: 6,
+            message_id: "<ack.1042.x7@example.test>".into(),
+            agent_available: true,
+            agent_back: None,
+            date: SystemTime::UNIX_EPOCH,
+        },
+    )
+    .expect("composes");
+    let parsed = parse(&out.raw).expect("our own mail parses");
+    (out, parsed)
+}
+
+#[test]
+fn acknowledgement_is_a_personal_threaded_auto_reply() {
+    let alice = mailbox(Some("Alice Doe"), "alice@customer.test");
+    let (out, m) = compose(
+        &alice,
+        "Printer on fire",
+        "My printer is on fire.\n\nPlease help!\n-- \nAlice",
+    );
+    assert_eq!(
+        out.envelope_from, None,
+        "null envelope sender (RFC 3834 §3.3)"
+    );
+    assert_eq!(out.message_id, "<ack.1042.x7@example.test>");
+    assert_eq!(m.subject, "Re: Printer on fire [Acme Support #1042]");
+    assert_eq!(m.in_reply_to, vec!["<m1@customer.test>"]);
+    assert_eq!(
+        m.references,
+        vec!["<m0@customer.test>", "<m1@customer.test>"]
+    );
+    assert_eq!(m.automation.auto_submitted.as_deref(), Some("auto-replied"));
+    assert_eq!(
+        m.automation.loop_marker.as_deref(),
+        Some("support@example.test")
+    );
+    let from = m.from.expect("from");
+    assert_eq!(from.address.as_str(), "support@example.test");
+    assert_eq!(from.name.as_deref(), Some("Acme Support"));
+    assert!(m.text.contains("Hello Alice Doe,"), "{}", m.text);
+    assert!(m.text.contains("Jason Miller"), "{}", m.text);
+    assert!(m.text.contains("> My printer is on fire."), "{}", m.text);
+    assert!(m.text.contains("> Please help!"), "{}", m.text);
+    assert!(
+        !m.text.contains("> Alice"),
+        "signature is not quoted: {}",
+        m.text
+    );
+}
+
+#[test]
+fn the_promise_is_honest_when_the_agent_is_not_at_work() {
+    let templates = Templates::load(None).expect("templates");
+    let mut ctx = AckContext::sample();
+    ctx.availability = AvailabilityVars {
+        available: false,
+        back_at: "Monday at 09:00 CET".into(),
+    };
+    let text = templates.render("ack.txt.hbs", &ctx).expect("renders");
+    assert!(
+        text.contains("Jason is back Monday at 09:00 CET and will answer you then."),
+        "{text}"
+    );
+    ctx.availability.back_at = String::new();
+    let text = templates.render("ack.txt.hbs", &ctx).expect("renders");
+    assert!(text.contains("Jason is away at the moment"), "{text}");
+    ctx.availability.available = true;
+    let text = templates.render("ack.txt.hbs", &ctx).expect("renders");
+    assert!(text.contains("answer you personally."), "{text}");
+    assert!(
+        !text.contains("24") && !text.contains("48 hours"),
+        "never a vague promise: {text}"
+    );
+}
+
+#[test]
+fn display_name_with_crlf_cannot_inject_headers() {
+    let eve = mailbox(Some("Eve\r\nBcc: victim@x.test"), "eve@customer.test");
+    let (out, m) = compose(&eve, "hi\r\nX-Evil: 1", "text");
+    let raw = String::from_utf8_lossy(&out.raw);
+    let (headers, body) = raw.split_once("\r\n\r\n").expect("header block");
+    assert!(!headers.contains("\r\nBcc:"), "{headers}");
+    assert!(!headers.contains("\r\nX-Evil:"), "{headers}");
+    assert!(
+        !body.contains("Eve\r\nBcc"),
+        "greeting is cleaned too: {body}"
+    );
+    assert_eq!(
+        m.from.expect("from").address.as_str(),
+        "support@example.test"
+    );
+}
+
+#[test]
+fn html_part_escapes_customer_text() {
+    let bob = mailbox(Some("Bob"), "bob@customer.test");
+    let (out, _) = compose(&bob, "x", "<script>alert(1)</script>");
+    let msg = mail_parser::MessageParser::default()
+        .parse(&out.raw)
+        .expect("parses");
+    let html = msg.body_html(0).expect("html part");
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    let text = msg.body_text(0).expect("text part");
+    assert!(
+        text.contains("> <script>alert(1)</script>"),
+        "text is not HTML-escaped: {text}"
+    );
+}
+
+#[test]
+fn the_notification_fingerprints_are_in_the_shipped_template() {
+    let template = include_str!("../../templates/agent_notify.txt.hbs");
+    for sentence in NOTIFICATION_SENTENCES {
+        assert!(
+            template.contains(sentence),
+            "{sentence:?} is not in the template"
+        );
+    }
+    assert!(template.starts_with("Ticket #{{ticket.number}} ·"));
+}
+
+#[test]
+fn greeting_never_empty() {
+    assert_eq!(
+        greeting_name(&mailbox(None, "jane.doe@customer.test")),
+        "Jane Doe"
+    );
+    assert_eq!(
+        greeting_name(&mailbox(None, "jd4711@customer.test")),
+        "there"
+    );
+    assert_eq!(
+        greeting_name(&mailbox(Some("  "), "x@customer.test")),
+        "there"
+    );
+    assert_eq!(
+        greeting_name(&mailbox(Some("Doe, Jane"), "x@customer.test")),
+        "Jane Doe"
+    );
+    let (_, m) = compose(&mailbox(None, "jd4711@customer.test"), "", "hi");
+    assert!(m.text.contains("Hello there,"), "{}", m.text);
+    assert_eq!(m.subject, "Re: Your message [Acme Support #1042]");
+}
+
+#[test]
+fn subject_does_not_pile_up_or_echo_foreign_tags() {
+    let s = |subject: &str| reply_subject(subject, "Acme Support", TicketId::new(7));
+    assert_eq!(s("RE: Re: hi"), "Re: hi [Acme Support #7]");
+    assert_eq!(s("Re: hi [Acme Support #7]"), "Re: hi [Acme Support #7]");
+    assert_eq!(
+        s("Re: hi [acme support #1001] there"),
+        "Re: hi there [Acme Support #7]"
+    );
+    assert_eq!(
+        s("[Acme Support #x] stays"),
+        "Re: [Acme Support #x] stays [Acme Support #7]"
+    );
+    assert_eq!(
+        s("İ[Acme Support #é Ω"),
+        "Re: İ[Acme Support #é Ω [Acme Support #7]"
+    );
+    assert_eq!(
+        s("[Acme Support #1001]"),
+        "Re: Your message [Acme Support #7]"
+    );
+}
+
+#[test]
+fn quote_skips_own_quotes_and_stops_at_attribution() {
+    let q = quote_lines("first\n\n> old\nsecond\nOn Mon, Bob wrote:\n> x\nthird", 6);
+    assert_eq!(q, vec!["first", "second"]);
+    assert_eq!(quote_lines("a\nb\nc", 2), vec!["a", "b"]);
+}
+
+#[test]
+fn strict_mode_rejects_unknown_variables() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("ack.txt.hbs"), "Dear {{customer.nmae}},").expect("write");
+    let t = Templates::load(Some(dir.path())).expect("compiles");
+    let err = t.self_test().expect_err("strict");
+    assert!(err.to_string().contains("ack.txt.hbs"), "{err}");
+}
