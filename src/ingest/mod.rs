@@ -8,6 +8,7 @@
 //! async-imap has no timeouts of its own: every command here is bounded by
 //! `imap.command_timeout`.
 
+mod alerts;
 mod connect;
 
 pub use connect::{ImapSession, ImapStream, connect, tls_config};
@@ -21,7 +22,6 @@ use futures::TryStreamExt;
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
-use crate::compose::{Alert, ops_alert};
 use crate::config::Imap;
 use crate::domain::{Cursor, Fetched, FlagJob, Outcome, now};
 use crate::metrics::Metrics;
@@ -689,69 +689,6 @@ impl Ingest {
         self.store.flush().await?;
         self.outbox_wake.notify_one();
         Ok(())
-    }
-
-    /// After `[alerts] after_failures` failures in a row, tells ops by mail (once an outage).
-    fn alert_down(&self, failures: u32, error: &str) {
-        let snap = self.live.snapshot();
-        let Some(alerts) = &snap.cfg.alerts else {
-            return;
-        };
-        if failures < alerts.after_failures
-            || self.alerted.swap(true, std::sync::atomic::Ordering::SeqCst)
-        {
-            return;
-        }
-        self.queue_alert(&Alert::InboxDown {
-            inbox: &self.inbox,
-            failures,
-            error,
-        });
-    }
-
-    /// The end of a reported outage, reported too.
-    fn alert_up(&self) {
-        if self
-            .alerted
-            .swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
-            self.queue_alert(&Alert::InboxUp { inbox: &self.inbox });
-        }
-    }
-
-    fn queue_alert(&self, alert: &Alert<'_>) {
-        let snap = self.live.snapshot();
-        let (cfg, Some(alerts)) = (&snap.cfg, &snap.cfg.alerts) else {
-            return;
-        };
-        let message_id = format!(
-            "<alert.{:016x}@{}>",
-            rand::random::<u64>(),
-            cfg.service.address.domain()
-        );
-        let queued = ops_alert(
-            &cfg.service.name,
-            &cfg.service.address,
-            &alerts.to,
-            alert,
-            message_id,
-            std::time::SystemTime::now(),
-        )
-        .map_err(|e| e.to_string())
-        .and_then(|mail| {
-            self.store
-                .queue_standalone(&mail, now())
-                .map_err(|e| e.to_string())
-        });
-        match queued {
-            Ok(()) => {
-                info!(event = "alert.queued", inbox = %self.inbox, to = %alerts.to, "ops alert queued");
-                self.outbox_wake.notify_one();
-            }
-            Err(e) => {
-                tracing::error!(inbox = %self.inbox, error = e, "ops alert could not be queued")
-            }
-        }
     }
 
     /// Stores a fresh cursor (first start, or a lost store) durably.
