@@ -8,11 +8,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::TryStreamExt;
+use time::OffsetDateTime;
 use tokio::sync::watch;
 use tracing::warn;
 
+use super::cursor::{self, HeldBack, NoBody, Selected};
 use super::{HANDLED, ImapSession, Ingest, IngestError, bounded, uid_set};
-use crate::domain::{Cursor, Fetched, Outcome, now};
+use crate::domain::{Fetched, Outcome, UnixTime, now};
 
 /// UIDs fetched together, and their total size.
 struct SizeBatch {
@@ -120,73 +122,63 @@ impl Ingest {
         let leftovers = self.store.pending()?;
         self.process(&leftovers).await?;
         let last = self.store.cursor(&self.key)?.map_or(0, |c| c.last_uid);
-        // `UID n:*` always matches the highest UID even below n (RFC 3501 §6.4.8): filter.
-        // Mail already marked handled is skipped: after a restore from an older backup the
-        // cursor is behind, but nobody is answered twice.
-        let unhandled = if keywords {
-            format!(" UNKEYWORD {HANDLED}")
-        } else {
-            String::new()
-        };
-        let mut uids: Vec<u32> = bounded(
-            t,
-            "UID SEARCH",
-            session.uid_search(format!("UID {}:*{unhandled}", last.saturating_add(1))),
-        )
-        .await?
-        .into_iter()
-        .filter(|&u| u > last)
-        .collect();
-        uids.sort_unstable();
-        for chunk in uids.chunks(self.cfg.fetch_batch) {
-            let mut batch = self.fetch_bodies(session, chunk).await?;
-            let missing: Vec<u32> = chunk
-                .iter()
-                .copied()
-                .filter(|u| !batch.iter().any(|f| f.uid == *u))
-                .collect();
-            // A UID without a body is skipped only if it is really gone (expunged between
-            // SEARCH and FETCH); otherwise the cursor stops before it and we try again.
-            let blocked = self.blocking_uid(session, &missing).await?;
-            if let Some(b) = blocked {
-                batch.retain(|f| f.uid < b);
-            }
-            let seqs = self
-                .store
-                .store_fetched(&self.key, uid_validity, &batch, now())?;
-            self.metrics.ingested(seqs.len());
-            let reached = match blocked {
-                Some(b) => b.saturating_sub(1),
-                None => chunk.last().copied().unwrap_or(last),
-            };
-            let mut c = self.store.cursor(&self.key)?.unwrap_or(Cursor {
-                uid_validity,
-                last_uid: 0,
-                last_stored_at: now(),
-            });
-            if c.last_uid < reached {
-                c.last_uid = reached;
-                self.store.set_cursor(&self.key, c)?;
-            }
-            // The raw mail is durable before anything else happens to it.
-            self.store.flush().await?;
-            self.process(&seqs).await?;
-            if blocked.is_some() || *shutdown.borrow() {
+        let query = cursor::new_mail_query(last, keywords);
+        let found = bounded(t, "UID SEARCH", session.uid_search(query)).await?;
+        for chunk in cursor::new_mail(last, found).chunks(self.cfg.fetch_batch) {
+            let held_back = self.store_chunk(session, uid_validity, chunk, last).await?;
+            if held_back.is_some() || *shutdown.borrow() {
                 break;
             }
         }
         Ok(())
     }
 
-    /// Of UIDs the server sent no body for, the first one that still exists, unless it has
-    /// failed so often that holding the whole mailbox back for it would do more harm.
-    async fn blocking_uid(
+    /// Fetches one chunk of new mail, stores what may be stored with the cursor moved past
+    /// it (flush #1), then processes it. Returns the UID held back, if one is.
+    async fn store_chunk(
+        &self,
+        session: &mut ImapSession,
+        uid_validity: u32,
+        chunk: &[u32],
+        last: u32,
+    ) -> Result<Option<u32>, IngestError> {
+        let mut batch = self.fetch_bodies(session, chunk).await?;
+        let missing: Vec<u32> = chunk
+            .iter()
+            .copied()
+            .filter(|u| !batch.iter().any(|f| f.uid == *u))
+            .collect();
+        // A UID without a body is skipped only if it is really gone (expunged between
+        // SEARCH and FETCH); otherwise the cursor stops before it and we try again.
+        let held = self.held_back(session, &missing).await?;
+        batch.retain(|f| held.keeps(f.uid));
+        let seqs = self
+            .store
+            .store_fetched(&self.key, uid_validity, &batch, now())?;
+        self.metrics.ingested(seqs.len());
+        let reached = cursor::reached(chunk, held.first, last);
+        let stored = self.store.cursor(&self.key)?;
+        if let Some(c) = cursor::advance(stored, uid_validity, reached, now()) {
+            self.store.set_cursor(&self.key, c)?;
+        }
+        // The raw mail is durable before anything else happens to it.
+        self.store.flush().await?;
+        self.process(&seqs).await?;
+        Ok(held.first)
+    }
+
+    /// Of UIDs the server sent no body for, which hold the cursor back: those that still
+    /// exist, unless one has failed so often that holding the whole mailbox back for it
+    /// would do more harm ([`BodyFailures::judge`]).
+    ///
+    /// [`BodyFailures::judge`]: cursor::BodyFailures::judge
+    async fn held_back(
         &self,
         session: &mut ImapSession,
         missing: &[u32],
-    ) -> Result<Option<u32>, IngestError> {
+    ) -> Result<HeldBack, IngestError> {
         if missing.is_empty() {
-            return Ok(None);
+            return Ok(HeldBack::default());
         }
         let t = self.cfg.command_timeout;
         let still: Vec<u32> = bounded(
@@ -196,32 +188,118 @@ impl Ingest {
         )
         .await?
         .into_iter()
-        .filter(|u| missing.contains(u))
         .collect();
-        let mut failures = self.body_failures.lock().unwrap_or_else(|p| p.into_inner());
-        let mut blocked = None;
-        for uid in missing.iter().copied().filter(|u| still.contains(u)) {
-            let n = failures.entry(uid).or_insert(0);
-            *n += 1;
-            if *n >= 5 {
-                tracing::error!(
+        let held = self
+            .body_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .judge(missing, &still);
+        for &(uid, verdict) in &held.verdicts {
+            match verdict {
+                NoBody::Skip => tracing::error!(
                     event = "imap.no-body",
                     uid,
                     "the server returns no body for this message; skipping it (it stays unread on the server)"
-                );
-                continue;
+                ),
+                NoBody::Retry { attempt } => warn!(
+                    event = "imap.no-body",
+                    uid, attempt, "the server returned no body; will retry"
+                ),
             }
-            warn!(
-                event = "imap.no-body",
-                uid,
-                attempt = *n,
-                "the server returned no body; will retry"
-            );
-            blocked = Some(blocked.map_or(uid, |b: u32| b.min(uid)));
         }
-        Ok(blocked)
+        Ok(held)
     }
 
+    /// Re-reads the mail SEARCH SINCE `since` finds after the UIDs were reset, chunk by
+    /// chunk: `store_fetched` keeps only content it has not stored before (by digest) and
+    /// moves the cursor in the same transaction. Then [`cursor::after_resync`] settles it.
+    pub(super) async fn resync(
+        &self,
+        session: &mut ImapSession,
+        selected: Selected,
+        since: OffsetDateTime,
+    ) -> Result<(), IngestError> {
+        for chunk in self
+            .search_since(session, since)
+            .await?
+            .chunks(self.cfg.fetch_batch)
+        {
+            let batch = self.fetch_bodies(session, chunk).await?;
+            let seqs = self
+                .store
+                .store_fetched(&self.key, selected.uid_validity, &batch, now())?;
+            self.store.flush().await?;
+            self.process(&seqs).await?;
+        }
+        // Anything below UIDNEXT that was not in the window is history.
+        let stored = self.store.cursor(&self.key)?;
+        if let Some(c) = cursor::after_resync(stored, selected, now()) {
+            self.store.set_cursor(&self.key, c)?;
+            self.store.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// The UIDs a first start's backfill window may hold (SEARCH SINCE its day), each with
+    /// its INTERNALDATE, for [`cursor::backfill_start`].
+    pub(super) async fn backfill_dates(
+        &self,
+        session: &mut ImapSession,
+        since: OffsetDateTime,
+    ) -> Result<Vec<(u32, Option<UnixTime>)>, IngestError> {
+        let uids = self.search_since(session, since).await?;
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let dates = bounded(self.cfg.command_timeout, "UID FETCH", async {
+            session
+                .uid_fetch(uid_set(&uids), "(UID INTERNALDATE)")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        Ok(dates
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.internal_date().map(|d| d.timestamp()))))
+            .collect())
+    }
+
+    /// `UID SEARCH SINCE` the day of `since`, ascending.
+    async fn search_since(
+        &self,
+        session: &mut ImapSession,
+        since: OffsetDateTime,
+    ) -> Result<Vec<u32>, IngestError> {
+        let query = format!("SINCE {}", cursor::imap_date(since));
+        let mut uids: Vec<u32> = bounded(
+            self.cfg.command_timeout,
+            "UID SEARCH",
+            session.uid_search(query),
+        )
+        .await?
+        .into_iter()
+        .collect();
+        uids.sort_unstable();
+        Ok(uids)
+    }
+
+    /// The highest UID the server marks as handled by us, if any.
+    pub(super) async fn handled_on_server(
+        &self,
+        session: &mut ImapSession,
+    ) -> Result<Option<u32>, IngestError> {
+        let uids = bounded(
+            self.cfg.command_timeout,
+            "UID SEARCH",
+            session.uid_search(format!("KEYWORD {HANDLED}")),
+        )
+        .await?;
+        Ok(uids.into_iter().max())
+    }
+
+    /// Hands stored mail to the processor, flushes its decisions (flush #2) and wakes the
+    /// outbox; the acknowledgement latency of new tickets starts at the last notice.
     pub(super) async fn process(&self, seqs: &[u64]) -> Result<(), IngestError> {
         if seqs.is_empty() {
             return Ok(());

@@ -10,18 +10,17 @@
 
 mod alerts;
 mod connect;
+mod cursor;
 mod fetch;
 mod flags;
 
 pub use connect::{ImapSession, ImapStream, connect, tls_config};
 pub use flags::HANDLED;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
@@ -32,6 +31,7 @@ use crate::oauth2::TokenError;
 use crate::processor::Processor;
 use crate::reload::Live;
 use crate::store::{Store, StoreError};
+use cursor::{BodyFailures, Plan, Selected};
 
 /// Why the IMAP loop lost its session.
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +156,7 @@ pub struct Ingest {
     /// acknowledgement latency of what the next fetch finds.
     noticed: std::sync::Mutex<std::time::Instant>,
     /// How often the server returned no body for a UID that still exists.
-    body_failures: std::sync::Mutex<HashMap<u32, u32>>,
+    body_failures: std::sync::Mutex<BodyFailures>,
 }
 
 impl Ingest {
@@ -184,7 +184,7 @@ impl Ingest {
             alerted: std::sync::atomic::AtomicBool::new(false),
             inbox,
             noticed: std::sync::Mutex::new(std::time::Instant::now()),
-            body_failures: std::sync::Mutex::new(HashMap::new()),
+            body_failures: std::sync::Mutex::new(BodyFailures::default()),
         }
     }
 
@@ -277,8 +277,11 @@ impl Ingest {
                 all.into_iter().max().unwrap_or(0).saturating_add(1)
             }
         };
-        self.reconcile_cursor(&mut session, uid_validity, uid_next, keywords)
-            .await?;
+        let selected = Selected {
+            uid_validity,
+            uid_next,
+        };
+        self.settle_cursor(&mut session, selected, keywords).await?;
         // The store is open and the session up, with the cursor settled: ready (systemd's
         // READY=1). Catching up on a large backlog happens after this, not before.
         if !*self.ready.borrow() {
@@ -355,123 +358,58 @@ impl Ingest {
         }
     }
 
-    /// Makes the stored cursor fit the mailbox: first start, UIDVALIDITY change, or nothing.
-    async fn reconcile_cursor(
+    /// Makes the stored cursor fit the mailbox: gathers the facts [`cursor::plan`] needs and
+    /// carries out its plan (nothing, a recovery, a first start, or a re-sync).
+    async fn settle_cursor(
         &self,
         session: &mut ImapSession,
-        uid_validity: u32,
-        uid_next: u32,
+        selected: Selected,
         keywords: bool,
     ) -> Result<(), IngestError> {
-        let t = self.cfg.command_timeout;
-        let cursor = self.store.cursor(&self.key)?;
-        let handled = match cursor {
-            None if keywords => self.handled_on_server(session).await?,
-            _ => None,
+        let stored = self.store.cursor(&self.key)?;
+        let handled = if cursor::needs_handled(stored.as_ref(), keywords) {
+            self.handled_on_server(session).await?
+        } else {
+            None
         };
-        match cursor {
-            // UIDs only grow: a cursor at or beyond UIDNEXT means the mailbox was restored or
-            // rebuilt with the same UIDVALIDITY, so UIDs cannot be trusted: re-sync by content.
-            Some(c) if c.uid_validity == uid_validity && c.last_uid < uid_next => Ok(()),
-            None if handled.is_some() => {
-                // No cursor, but the server shows mail we handled: the store was lost (or
-                // replaced by an old backup). Continue after the last handled mail, so that
-                // nothing is answered twice and what arrived since is not skipped.
-                let last_uid = handled.unwrap_or(0);
+        let now = time::OffsetDateTime::now_utc();
+        match cursor::plan(stored, selected, handled, self.cfg.backfill, now) {
+            Plan::Continue => Ok(()),
+            Plan::Recover { after_uid } => {
                 warn!(
                     event = "imap.recovered",
                     inbox = %self.inbox,
                     mailbox = %self.cfg.mailbox,
-                    after_uid = last_uid,
+                    after_uid,
                     "no stored cursor, but the mailbox marks handled mail ({HANDLED}): continuing after the last one"
                 );
-                self.start_cursor(uid_validity, last_uid).await
+                self.start_cursor(selected.uid_validity, after_uid).await
             }
-            None => {
-                // First start: old mail is history, not a queue (unless a backfill is asked).
-                let mut last_uid = uid_next.saturating_sub(1);
-                if !self.cfg.backfill.is_zero() {
-                    let since = time::OffsetDateTime::now_utc() - self.cfg.backfill;
-                    let query = format!("SINCE {}", imap_date(since));
-                    let mut uids: Vec<u32> = bounded(t, "UID SEARCH", session.uid_search(query))
-                        .await?
-                        .into_iter()
-                        .collect();
-                    uids.sort_unstable();
-                    // SEARCH SINCE has day granularity: the exact window is INTERNALDATE's.
-                    let cutoff = now() - self.cfg.backfill.as_secs() as i64;
-                    let dates: Vec<_> = if uids.is_empty() {
-                        Vec::new()
-                    } else {
-                        bounded(t, "UID FETCH", async {
-                            session
-                                .uid_fetch(uid_set(&uids), "(UID INTERNALDATE)")
-                                .await?
-                                .try_collect::<Vec<_>>()
-                                .await
-                        })
-                        .await?
-                    };
-                    let first_in_window = dates
-                        .iter()
-                        .filter(|f| f.internal_date().is_some_and(|d| d.timestamp() >= cutoff))
-                        .filter_map(|f| f.uid)
-                        .min();
-                    if let Some(min) = first_in_window {
-                        last_uid = last_uid.min(min.saturating_sub(1));
+            Plan::FirstStart { last_uid, backfill } => {
+                let last_uid = match backfill {
+                    Some(window) => {
+                        let dates = self.backfill_dates(session, window.since).await?;
+                        cursor::backfill_start(last_uid, window.cutoff, &dates)
                     }
-                }
+                    None => last_uid,
+                };
                 info!(
                     event = "imap.first-start",
                     mailbox = %self.cfg.mailbox,
                     skipped_through_uid = last_uid,
                     "first start: existing mail up to this UID is left alone"
                 );
-                self.start_cursor(uid_validity, last_uid).await
+                self.start_cursor(selected.uid_validity, last_uid).await
             }
-            Some(old) => {
-                // The mailbox was rebuilt: UIDs restarted. Re-read what arrived since shortly
-                // before our last stored mail; `store_fetched` keeps only content it has not
-                // stored before (by digest) and moves the cursor in the same transaction.
+            Plan::Resync { old, since } => {
                 warn!(
                     event = "imap.uidvalidity-changed",
                     mailbox = %self.cfg.mailbox,
                     old = old.uid_validity,
-                    new = uid_validity,
+                    new = selected.uid_validity,
                     "mailbox UIDs were reset; re-synchronising by content"
                 );
-                let since = time::OffsetDateTime::from_unix_timestamp(old.last_stored_at - 86_400)
-                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-                let mut uids: Vec<u32> = bounded(
-                    t,
-                    "UID SEARCH",
-                    session.uid_search(format!("SINCE {}", imap_date(since))),
-                )
-                .await?
-                .into_iter()
-                .collect();
-                uids.sort_unstable();
-                for chunk in uids.chunks(self.cfg.fetch_batch) {
-                    let batch = self.fetch_bodies(session, chunk).await?;
-                    let seqs = self
-                        .store
-                        .store_fetched(&self.key, uid_validity, &batch, now())?;
-                    self.store.flush().await?;
-                    self.process(&seqs).await?;
-                }
-                // Anything below UIDNEXT that was not in the window is history.
-                let mut c = self.store.cursor(&self.key)?.unwrap_or(Cursor {
-                    uid_validity,
-                    last_uid: 0,
-                    last_stored_at: now(),
-                });
-                if c.uid_validity != uid_validity || c.last_uid < uid_next.saturating_sub(1) {
-                    c.uid_validity = uid_validity;
-                    c.last_uid = c.last_uid.max(uid_next.saturating_sub(1));
-                    self.store.set_cursor(&self.key, c)?;
-                    self.store.flush().await?;
-                }
-                Ok(())
+                self.resync(session, selected, since).await
             }
         }
     }
@@ -494,33 +432,6 @@ impl Ingest {
     fn notice(&self) {
         *self.noticed.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
     }
-
-    /// The highest UID the server marks as handled by us, if any.
-    async fn handled_on_server(
-        &self,
-        session: &mut ImapSession,
-    ) -> Result<Option<u32>, IngestError> {
-        let uids = bounded(
-            self.cfg.command_timeout,
-            "UID SEARCH",
-            session.uid_search(format!("KEYWORD {HANDLED}")),
-        )
-        .await?;
-        Ok(uids.into_iter().max())
-    }
-}
-
-/// RFC 3501 date for SEARCH SINCE: `25-Nov-2026`.
-fn imap_date(t: time::OffsetDateTime) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}-{}-{}",
-        t.day(),
-        MONTHS[(u8::from(t.month()) - 1) as usize],
-        t.year()
-    )
 }
 
 #[cfg(test)]
@@ -540,11 +451,5 @@ mod tests {
         assert_eq!(reconnect_delay(3, 1.0), Duration::from_secs(8));
         assert_eq!(reconnect_delay(30, 1.0), Duration::from_secs(256));
         assert!(reconnect_delay(30, 1.25) <= Duration::from_secs(320));
-    }
-
-    #[test]
-    fn imap_dates_are_rfc3501() {
-        let t = time::macros::datetime!(2026-11-05 10:00 UTC);
-        assert_eq!(imap_date(t), "5-Nov-2026");
     }
 }
