@@ -235,16 +235,62 @@ impl Ingest {
         }
     }
 
+    /// One session: open it and settle the cursor, then fetch, flag and wait, round after
+    /// round, until shutdown (`Ok`) or the first failure.
     async fn session(
         &self,
         shutdown: &mut watch::Receiver<bool>,
         failures: &mut u32,
     ) -> Result<(), IngestError> {
+        let (mut session, opened) = self.open().await?;
+        let uid_validity = opened.selected.uid_validity;
+        self.settle_cursor(&mut session, opened.selected, opened.keywords)
+            .await?;
+        // The store is open and the session up, with the cursor settled: ready (systemd's
+        // READY=1). Catching up on a large backlog happens after this, not before.
+        if !*self.ready.borrow() {
+            self.ready.send_replace(true);
+            info!(event = "ingest.ready", mailbox = %self.cfg.mailbox, "watching the mailbox");
+        }
+        *failures = 0;
+        self.metrics.imap_up(&self.inbox);
+        self.alert_up();
+        self.notice();
+        info!(
+            event = "imap.connected",
+            mailbox = %self.cfg.mailbox,
+            uid_validity,
+            idle = opened.has_idle,
+            "IMAP session up"
+        );
+        loop {
+            self.fetch_new(&mut session, uid_validity, opened.keywords, shutdown)
+                .await?;
+            self.apply_flags(&mut session, uid_validity, opened.has_move, opened.keywords)
+                .await?;
+            // New mail announced while we fetched (EXISTS in a command's response) is not
+            // announced again in IDLE: look once more before waiting.
+            if drain_news(&mut session) && !*shutdown.borrow() {
+                self.notice();
+                continue;
+            }
+            if *shutdown.borrow() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
+                return Ok(());
+            }
+            session = if opened.has_idle {
+                self.idle(session, shutdown).await?
+            } else {
+                self.poll(session, shutdown).await?
+            };
+        }
+    }
+
+    /// Connects, creates `processed_mailbox` (if one is configured) and selects the mailbox.
+    async fn open(&self) -> Result<(ImapSession, Opened), IngestError> {
         let t = self.cfg.command_timeout;
         let mut session = connect(&self.cfg).await?;
         let caps = bounded(t, "CAPABILITY", session.capabilities()).await?;
-        let has_idle = caps.has_str("IDLE");
-        let has_move = caps.has_str("MOVE");
         if let Some(target) = &self.cfg.processed_mailbox {
             // Create the target once; "already exists" is the usual answer and is fine.
             match tokio::time::timeout(t, session.create(target)).await {
@@ -277,85 +323,61 @@ impl Ingest {
                 all.into_iter().max().unwrap_or(0).saturating_add(1)
             }
         };
-        let selected = Selected {
-            uid_validity,
-            uid_next,
+        let opened = Opened {
+            selected: Selected {
+                uid_validity,
+                uid_next,
+            },
+            keywords,
+            has_idle: caps.has_str("IDLE"),
+            has_move: caps.has_str("MOVE"),
         };
-        self.settle_cursor(&mut session, selected, keywords).await?;
-        // The store is open and the session up, with the cursor settled: ready (systemd's
-        // READY=1). Catching up on a large backlog happens after this, not before.
-        if !*self.ready.borrow() {
-            self.ready.send_replace(true);
-            info!(event = "ingest.ready", mailbox = %self.cfg.mailbox, "watching the mailbox");
-        }
-        *failures = 0;
-        self.metrics.imap_up(&self.inbox);
-        self.alert_up();
-        self.notice();
-        info!(
-            event = "imap.connected",
-            mailbox = %self.cfg.mailbox,
-            uid_validity,
-            idle = has_idle,
-            "IMAP session up"
-        );
-        loop {
-            self.fetch_new(&mut session, uid_validity, keywords, shutdown)
-                .await?;
-            self.apply_flags(&mut session, uid_validity, has_move, keywords)
-                .await?;
+        Ok((session, opened))
+    }
 
-            // New mail announced while we fetched (EXISTS in a command's response) is not
-            // announced again in IDLE: look once more before waiting. A full channel (async-imap
-            // drops beyond 100) certainly held such news too.
-            let (mut news, mut drained) = (false, 0);
-            while let Ok(r) = session.unsolicited_responses.try_recv() {
-                news |= matches!(
-                    r,
-                    async_imap::types::UnsolicitedResponse::Exists(_)
-                        | async_imap::types::UnsolicitedResponse::Recent(_)
-                );
-                drained += 1;
+    /// Waits in IDLE until the server reports something, `shutdown` changes or
+    /// `idle_renew` passes, then ends it with DONE and gives the session back.
+    async fn idle(
+        &self,
+        session: ImapSession,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<ImapSession, IngestError> {
+        let t = self.cfg.command_timeout;
+        let mut idle = session.idle();
+        bounded(t, "IDLE", idle.init()).await?;
+        let woke = {
+            let (wait, _stop) =
+                idle.wait_with_timeout(self.cfg.idle_renew.min(Duration::from_secs(300)));
+            tokio::pin!(wait);
+            tokio::select! {
+                r = &mut wait => Some(r),
+                _ = shutdown.changed() => None,
+                // async-imap's own timeout restarts at every server keepalive, so it
+                // never fires on a healthy link: renew IDLE ourselves (RFC 2177).
+                _ = tokio::time::sleep(self.cfg.idle_renew) => None,
             }
-            news |= drained >= 100;
-            if news && !*shutdown.borrow() {
-                self.notice();
-                continue;
-            }
-            if *shutdown.borrow() {
-                let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
-                return Ok(());
-            }
-            if has_idle {
-                let mut idle = session.idle();
-                bounded(t, "IDLE", idle.init()).await?;
-                let woke = {
-                    let (wait, _stop) =
-                        idle.wait_with_timeout(self.cfg.idle_renew.min(Duration::from_secs(300)));
-                    tokio::pin!(wait);
-                    tokio::select! {
-                        r = &mut wait => Some(r),
-                        _ = shutdown.changed() => None,
-                        // async-imap's own timeout restarts at every server keepalive, so it
-                        // never fires on a healthy link: renew IDLE ourselves (RFC 2177).
-                        _ = tokio::time::sleep(self.cfg.idle_renew) => None,
-                    }
-                };
-                if let Some(Err(e)) = woke {
-                    return Err(IngestError::Imap("IDLE", e));
-                }
-                self.notice();
-                debug!(?woke, "IDLE ended");
-                session = bounded(t, "DONE", idle.done()).await?;
-            } else {
-                tokio::select! {
-                    _ = tokio::time::sleep(self.cfg.poll_interval) => {}
-                    _ = shutdown.changed() => {}
-                }
-                self.notice();
-                bounded(t, "NOOP", session.noop()).await?;
-            }
+        };
+        if let Some(Err(e)) = woke {
+            return Err(IngestError::Imap("IDLE", e));
         }
+        self.notice();
+        debug!(?woke, "IDLE ended");
+        bounded(t, "DONE", idle.done()).await
+    }
+
+    /// For servers without IDLE: waits `poll_interval` (or for `shutdown`), then NOOP.
+    async fn poll(
+        &self,
+        mut session: ImapSession,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<ImapSession, IngestError> {
+        tokio::select! {
+            _ = tokio::time::sleep(self.cfg.poll_interval) => {}
+            _ = shutdown.changed() => {}
+        }
+        self.notice();
+        bounded(self.cfg.command_timeout, "NOOP", session.noop()).await?;
+        Ok(session)
     }
 
     /// Makes the stored cursor fit the mailbox: gathers the facts [`cursor::plan`] needs and
@@ -432,6 +454,34 @@ impl Ingest {
     fn notice(&self) {
         *self.noticed.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
     }
+}
+
+/// What the server told a new session about itself and the selected mailbox.
+struct Opened {
+    /// UIDVALIDITY and UIDNEXT, for the cursor rules.
+    selected: Selected,
+    /// `\*` in PERMANENTFLAGS: the server keeps the [`HANDLED`] keyword.
+    keywords: bool,
+    /// IDLE (RFC 2177); without it we poll.
+    has_idle: bool,
+    /// UID MOVE (RFC 6851); without it a move is COPY and `\Deleted`.
+    has_move: bool,
+}
+
+/// Drains the responses the server sent unasked, and tells whether they announced new
+/// mail (EXISTS or RECENT). A full channel (async-imap drops beyond 100) certainly held
+/// such news too.
+fn drain_news(session: &mut ImapSession) -> bool {
+    let (mut news, mut drained) = (false, 0);
+    while let Ok(r) = session.unsolicited_responses.try_recv() {
+        news |= matches!(
+            r,
+            async_imap::types::UnsolicitedResponse::Exists(_)
+                | async_imap::types::UnsolicitedResponse::Recent(_)
+        );
+        drained += 1;
+    }
+    news || drained >= 100
 }
 
 #[cfg(test)]
