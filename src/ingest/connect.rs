@@ -50,6 +50,8 @@ pub fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<ClientConfig>
     Ok(Arc::new(config))
 }
 
+/// TLS over `stream` for `cfg.host`, with the roots of [`tls_config`]; bounded by
+/// `connect_timeout`.
 async fn tls_wrap<S: AsyncRead + AsyncWrite + Unpin + Send + Debug + 'static>(
     cfg: &Imap,
     stream: S,
@@ -71,6 +73,7 @@ async fn tls_wrap<S: AsyncRead + AsyncWrite + Unpin + Send + Debug + 'static>(
     Ok(Box::new(stream))
 }
 
+/// Reads the server's greeting (async-imap leaves that to us), bounded by `connect_timeout`.
 async fn read_greeting(
     cfg: &Imap,
     client: &mut Client<Box<dyn ImapStream>>,
@@ -135,6 +138,7 @@ pub async fn connect(cfg: &Imap) -> Result<ImapSession, IngestError> {
     login(cfg, client).await
 }
 
+/// LOGIN with the password, or XOAUTH2 with a token from the configured token source.
 async fn login(
     cfg: &Imap,
     client: Client<Box<dyn ImapStream>>,
@@ -195,6 +199,7 @@ enum Authenticated {
     Refused(String, Client<Box<dyn ImapStream>>),
 }
 
+/// One `AUTHENTICATE XOAUTH2` with `token`.
 async fn authenticate(
     cfg: &Imap,
     client: Client<Box<dyn ImapStream>>,

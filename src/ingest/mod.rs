@@ -1,12 +1,23 @@
-//! The IMAP side (spec flow step 1): one long-lived loop per mailbox. It connects, selects
-//! the mailbox, fetches every UID above the stored cursor with `BODY.PEEK[]` (so `\Seen` is
-//! never the measure of progress), stores the raw bytes durably, hands them to the
-//! [`Processor`], flags them, and waits in IDLE (re-issued well before RFC 2177's 29
-//! minutes), or polls when the server has no IDLE. Any failure drops the connection and
-//! reconnects with exponential backoff and jitter.
+//! The IMAP side (flow step 1): one long-lived loop per mailbox. [`Ingest::run`] opens a
+//! session ([`connect`], then SELECT) and makes the stored cursor fit the mailbox; then it
+//! goes round: fetch every UID above the cursor with `BODY.PEEK[]` (so `\Seen` is never the
+//! measure of progress), store the raw bytes durably, hand them to the [`Processor`], flag
+//! what was decided, and wait in IDLE (re-issued well before RFC 2177's 29 minutes), or
+//! poll when the server has no IDLE. Any failure drops the session and reconnects with
+//! exponential backoff and jitter; a run of failures is reported to ops by mail.
+//!
+//! The files continue that one loop:
+//! - `connect.rs`: TCP, TLS (rustls; implicit or STARTTLS; a private CA), the greeting,
+//!   LOGIN or XOAUTH2;
+//! - `cursor.rs`: the cursor rules as pure, unit-tested functions (first start, a lost
+//!   store, the UIDVALIDITY re-sync, UIDs the server returns no body for);
+//! - `fetch.rs`: new UIDs, size batches, bodies, storing (flush #1) and processing; the
+//!   re-sync's fetching;
+//! - `flags.rs`: `\Seen`, the [`HANDLED`] keyword and moves, once a decision is durable;
+//! - `alerts.rs`: the ops mail when an inbox stops being read, and when it is back.
 //!
 //! async-imap has no timeouts of its own: every command here is bounded by
-//! `imap.command_timeout`.
+//! `imap.command_timeout` (connecting and the greeting by `imap.connect_timeout`).
 
 mod alerts;
 mod connect;
@@ -74,6 +85,7 @@ pub enum IngestError {
     Store(#[from] StoreError),
 }
 
+/// Runs one IMAP command under the timeout `d`; `what` names the command in the error.
 async fn bounded<T, E>(
     d: Duration,
     what: &'static str,
