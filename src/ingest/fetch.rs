@@ -1,0 +1,324 @@
+//! Taking mail off the server: the UIDs above the cursor, fetched with `BODY.PEEK[]` in
+//! batches sized by RFC822.SIZE, stored with the cursor in one transaction and flushed
+//! (flush #1, before anything else happens to a mail), then handed to the [`Processor`].
+//! Also the searches the cursor rules ask for (the highest UID marked handled, a backfill
+//! window's dates) and the re-sync after the UIDs were reset.
+//!
+//! [`Processor`]: crate::processor::Processor
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tracing::warn;
+
+use super::cursor::{self, HeldBack, NoBody, Selected};
+use super::{HANDLED, ImapSession, Ingest, IngestError, bounded, uid_set};
+use crate::domain::{Fetched, Outcome, UnixTime, now};
+
+/// UIDs fetched together, and their total size.
+struct SizeBatch {
+    uids: Vec<u32>,
+    bytes: u64,
+}
+
+impl Ingest {
+    /// Fetches, stores (durably) and processes every UID above the cursor.
+    /// Stops between batches once `shutdown` turns true: what is stored is processed, the
+    /// rest waits on the server for the next run.
+    pub(super) async fn fetch_new(
+        &self,
+        session: &mut ImapSession,
+        uid_validity: u32,
+        keywords: bool,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<(), IngestError> {
+        let t = self.cfg.command_timeout;
+        // Mail stored earlier whose processing failed (e.g. a store error): retry it first.
+        let leftovers = self.store.pending()?;
+        self.process(&leftovers).await?;
+        let last = self.store.cursor(&self.key)?.map_or(0, |c| c.last_uid);
+        let query = cursor::new_mail_query(last, keywords);
+        let found = bounded(t, "UID SEARCH", session.uid_search(query)).await?;
+        for chunk in cursor::new_mail(last, found).chunks(self.cfg.fetch_batch) {
+            let held_back = self.store_chunk(session, uid_validity, chunk, last).await?;
+            if held_back.is_some() || *shutdown.borrow() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetches one chunk of new mail, stores what may be stored with the cursor moved past
+    /// it (flush #1), then processes it. Returns the UID held back, if one is.
+    async fn store_chunk(
+        &self,
+        session: &mut ImapSession,
+        uid_validity: u32,
+        chunk: &[u32],
+        last: u32,
+    ) -> Result<Option<u32>, IngestError> {
+        let mut batch = self.fetch_bodies(session, chunk).await?;
+        let missing: Vec<u32> = chunk
+            .iter()
+            .copied()
+            .filter(|u| !batch.iter().any(|f| f.uid == *u))
+            .collect();
+        // A UID without a body is skipped only if it is really gone (expunged between
+        // SEARCH and FETCH); otherwise the cursor stops before it and we try again.
+        let held = self.held_back(session, &missing).await?;
+        batch.retain(|f| held.keeps(f.uid));
+        let seqs = self
+            .store
+            .store_fetched(&self.key, uid_validity, &batch, now())?;
+        self.metrics.ingested(seqs.len());
+        let reached = cursor::reached(chunk, held.first, last);
+        let stored = self.store.cursor(&self.key)?;
+        if let Some(c) = cursor::advance(stored, uid_validity, reached, now()) {
+            self.store.set_cursor(&self.key, c)?;
+        }
+        // The raw mail is durable before anything else happens to it.
+        self.store.flush().await?;
+        self.process(&seqs).await?;
+        Ok(held.first)
+    }
+
+    /// Of UIDs the server sent no body for, which hold the cursor back: those that still
+    /// exist, unless one has failed so often that holding the whole mailbox back for it
+    /// would do more harm ([`BodyFailures::judge`]).
+    ///
+    /// [`BodyFailures::judge`]: cursor::BodyFailures::judge
+    async fn held_back(
+        &self,
+        session: &mut ImapSession,
+        missing: &[u32],
+    ) -> Result<HeldBack, IngestError> {
+        if missing.is_empty() {
+            return Ok(HeldBack::default());
+        }
+        let t = self.cfg.command_timeout;
+        let still: Vec<u32> = bounded(
+            t,
+            "UID SEARCH",
+            session.uid_search(format!("UID {}", uid_set(missing))),
+        )
+        .await?
+        .into_iter()
+        .collect();
+        let held = self
+            .body_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .judge(missing, &still);
+        for &(uid, verdict) in &held.verdicts {
+            match verdict {
+                NoBody::Skip => tracing::error!(
+                    event = "imap.no-body",
+                    uid,
+                    "the server returns no body for this message; skipping it (it stays unread on the server)"
+                ),
+                NoBody::Retry { attempt } => warn!(
+                    event = "imap.no-body",
+                    uid, attempt, "the server returned no body; will retry"
+                ),
+            }
+        }
+        Ok(held)
+    }
+
+    /// Fetches the bodies of `uids` with `BODY.PEEK[]`, in batches by size. A UID the
+    /// server sends no body for is missing from the result.
+    async fn fetch_bodies(
+        &self,
+        session: &mut ImapSession,
+        uids: &[u32],
+    ) -> Result<Vec<Fetched>, IngestError> {
+        let mut out = Vec::new();
+        for batch in self.size_batches(session, uids).await? {
+            out.extend(self.fetch_batch(session, &batch.uids, batch.bytes).await?);
+        }
+        Ok(out)
+    }
+
+    /// Splits UIDs into FETCH batches of about 16 MiB by RFC822.SIZE, so that one slow or
+    /// huge batch cannot exceed its timeout on every attempt. A single UID (the common
+    /// case, a new mail) costs no extra round trip.
+    async fn size_batches(
+        &self,
+        session: &mut ImapSession,
+        uids: &[u32],
+    ) -> Result<Vec<SizeBatch>, IngestError> {
+        const BATCH_BYTES: u64 = 16 * 1024 * 1024;
+        if uids.len() <= 1 {
+            return Ok(vec![SizeBatch {
+                uids: uids.to_vec(),
+                bytes: 0,
+            }]);
+        }
+        let sizes: HashMap<u32, u64> = bounded(self.cfg.command_timeout, "UID FETCH", async {
+            session
+                .uid_fetch(uid_set(uids), "(UID RFC822.SIZE)")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?
+        .iter()
+        .filter_map(|f| Some((f.uid?, u64::from(f.size?))))
+        .collect();
+        let mut batches: Vec<SizeBatch> = Vec::new();
+        for &uid in uids {
+            let size = sizes.get(&uid).copied().unwrap_or(0);
+            match batches.last_mut() {
+                Some(b) if b.bytes + size <= BATCH_BYTES => {
+                    b.uids.push(uid);
+                    b.bytes += size;
+                }
+                _ => batches.push(SizeBatch {
+                    uids: vec![uid],
+                    bytes: size,
+                }),
+            }
+        }
+        Ok(batches)
+    }
+
+    /// One `UID FETCH (UID BODY.PEEK[])` of about `bytes` in all.
+    async fn fetch_batch(
+        &self,
+        session: &mut ImapSession,
+        uids: &[u32],
+        bytes: u64,
+    ) -> Result<Vec<Fetched>, IngestError> {
+        let set = uid_set(uids);
+        // Allow for slow links: the command timeout, plus a second per MiB.
+        let t = self.cfg.command_timeout + Duration::from_secs(bytes / (1024 * 1024));
+        let fetches: Vec<_> = bounded(t, "UID FETCH", async {
+            session
+                .uid_fetch(&set, "(UID BODY.PEEK[])")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        let mut by_uid: HashMap<u32, Vec<u8>> = HashMap::new();
+        for f in &fetches {
+            if let (Some(uid), Some(body)) = (f.uid, f.body()) {
+                by_uid.insert(uid, body.to_vec());
+            }
+        }
+        Ok(uids
+            .iter()
+            .filter_map(|uid| by_uid.remove(uid).map(|raw| Fetched { uid: *uid, raw }))
+            .collect())
+    }
+
+    /// Hands stored mail to the processor, flushes its decisions (flush #2) and wakes the
+    /// outbox; the acknowledgement latency of new tickets starts at the last notice.
+    pub(super) async fn process(&self, seqs: &[u64]) -> Result<(), IngestError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let noticed = *self.noticed.lock().unwrap_or_else(|p| p.into_inner());
+        for &seq in seqs {
+            if let Some(Outcome::NewTicket { ticket, .. } | Outcome::Joined { ticket, .. }) =
+                self.processor.process(seq)?
+            {
+                self.metrics.ack_started(ticket, noticed);
+            }
+        }
+        self.store.flush().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// The highest UID the server marks as handled by us, if any.
+    pub(super) async fn handled_on_server(
+        &self,
+        session: &mut ImapSession,
+    ) -> Result<Option<u32>, IngestError> {
+        let uids = bounded(
+            self.cfg.command_timeout,
+            "UID SEARCH",
+            session.uid_search(format!("KEYWORD {HANDLED}")),
+        )
+        .await?;
+        Ok(uids.into_iter().max())
+    }
+
+    /// The UIDs a first start's backfill window may hold (SEARCH SINCE its day), each with
+    /// its INTERNALDATE, for [`cursor::backfill_start`].
+    pub(super) async fn backfill_dates(
+        &self,
+        session: &mut ImapSession,
+        since: OffsetDateTime,
+    ) -> Result<Vec<(u32, Option<UnixTime>)>, IngestError> {
+        let uids = self.search_since(session, since).await?;
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let dates = bounded(self.cfg.command_timeout, "UID FETCH", async {
+            session
+                .uid_fetch(uid_set(&uids), "(UID INTERNALDATE)")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        Ok(dates
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.internal_date().map(|d| d.timestamp()))))
+            .collect())
+    }
+
+    /// Re-reads the mail SEARCH SINCE `since` finds after the UIDs were reset, chunk by
+    /// chunk: `store_fetched` keeps only content it has not stored before (by digest) and
+    /// moves the cursor in the same transaction. Then [`cursor::after_resync`] settles it.
+    pub(super) async fn resync(
+        &self,
+        session: &mut ImapSession,
+        selected: Selected,
+        since: OffsetDateTime,
+    ) -> Result<(), IngestError> {
+        for chunk in self
+            .search_since(session, since)
+            .await?
+            .chunks(self.cfg.fetch_batch)
+        {
+            let batch = self.fetch_bodies(session, chunk).await?;
+            let seqs = self
+                .store
+                .store_fetched(&self.key, selected.uid_validity, &batch, now())?;
+            self.store.flush().await?;
+            self.process(&seqs).await?;
+        }
+        // Anything below UIDNEXT that was not in the window is history.
+        let stored = self.store.cursor(&self.key)?;
+        if let Some(c) = cursor::after_resync(stored, selected, now()) {
+            self.store.set_cursor(&self.key, c)?;
+            self.store.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// `UID SEARCH SINCE` the day of `since`, ascending.
+    async fn search_since(
+        &self,
+        session: &mut ImapSession,
+        since: OffsetDateTime,
+    ) -> Result<Vec<u32>, IngestError> {
+        let query = format!("SINCE {}", cursor::imap_date(since));
+        let mut uids: Vec<u32> = bounded(
+            self.cfg.command_timeout,
+            "UID SEARCH",
+            session.uid_search(query),
+        )
+        .await?
+        .into_iter()
+        .collect();
+        uids.sort_unstable();
+        Ok(uids)
+    }
+}
