@@ -1,0 +1,113 @@
+//! The parts a notification or a relayed answer carries along: attachments (and which of
+//! them an answer may pass on) and an answer's own text.
+
+use mail_parser::MimeHeaders;
+
+use super::parse_message;
+use crate::mail::sanitize;
+
+/// An attachment with its decoded bytes, to pass along to an agent or a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// File name, cleaned; a generic name when the sender gave none.
+    pub name: String,
+    /// MIME type, e.g. `application/pdf`.
+    pub content_type: String,
+    /// Decoded bytes.
+    pub data: Vec<u8>,
+}
+
+/// The attachments of a raw mail with their bytes (nested messages included as `.eml`).
+pub fn attachments(raw: &[u8]) -> Vec<Attachment> {
+    let Ok(Some(msg)) = parse_message(raw) else {
+        return Vec::new();
+    };
+    msg.attachments()
+        .enumerate()
+        .map(|(i, part)| {
+            let content_type = part
+                .content_type()
+                .map(|ct| match ct.subtype() {
+                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                    None => ct.ctype().to_string(),
+                })
+                .map(|s| sanitize::header_text(&s, 100).to_ascii_lowercase())
+                .filter(|s| s.contains('/') && !s.contains([' ', ';', '"']))
+                .unwrap_or_else(|| "application/octet-stream".into());
+            let name = part
+                .attachment_name()
+                .map(|n| sanitize::header_text(n, 200).replace(['/', '\\', '"'], "_"))
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| format!("attachment-{}", i + 1));
+            let data = match part.message() {
+                Some(inner) => inner.raw_message().to_vec(),
+                None => part.contents().to_vec(),
+            };
+            Attachment {
+                name,
+                content_type,
+                data,
+            }
+        })
+        .collect()
+}
+
+/// The attachments an agent's answer may pass on to a customer: not attached messages
+/// (they carry our notification and its reply token), not Outlook's `winmail.dat`, not
+/// inline images of a signature.
+pub fn relay_attachments(raw: &[u8]) -> Vec<Attachment> {
+    let Ok(Some(msg)) = parse_message(raw) else {
+        return Vec::new();
+    };
+    let keep: Vec<bool> = msg
+        .attachments()
+        .map(|part| {
+            let ct = part
+                .content_type()
+                .map(|ct| {
+                    format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase()
+                })
+                .unwrap_or_default();
+            let inline = part
+                .content_disposition()
+                .is_none_or(|d| d.ctype().eq_ignore_ascii_case("inline"));
+            part.message().is_none()
+                && !ct.starts_with("message/")
+                && ct != "text/rfc822-headers"
+                && ct != "application/ms-tnef"
+                && !(inline && part.content_id().is_some())
+        })
+        .collect();
+    attachments(raw)
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(a, k)| k.then_some(a))
+        .collect()
+}
+
+/// The text of a reply with as much of the quote removed as the HTML allows: for HTML-only
+/// mail (Gmail, Outlook on the web), the HTML is cut at the client's quote container before
+/// it is turned into text, since converted quotes carry no `>` marks.
+pub fn reply_text(raw: &[u8]) -> Option<String> {
+    let msg = parse_message(raw).ok()??;
+    if msg.text_part(0).is_some_and(|p| !p.is_text_html()) {
+        return msg.body_text(0).map(|t| t.into_owned());
+    }
+    let html = msg.body_html(0)?.into_owned();
+    let lower = html.to_ascii_lowercase();
+    let cut = [
+        "class=\"gmail_quote",
+        "class=\"gmail_attr",
+        "<blockquote type=\"cite",
+        "id=\"divrplyfwdmsg",
+        "id=\"x_divrplyfwdmsg",
+        "id=\"appendonsend",
+        "class=\"moz-cite-prefix",
+    ]
+    .iter()
+    .filter_map(|m| lower.find(m))
+    .min()
+    .map(|pos| lower[..pos].rfind('<').unwrap_or(pos))
+    .unwrap_or(html.len());
+    Some(mail_parser::decoders::html::html_to_text(&html[..cut]))
+}
