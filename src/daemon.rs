@@ -41,127 +41,28 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let live = Arc::new(Live::new(first));
     let metrics = Arc::new(Metrics::new());
     let processor = Arc::new(Processor::new(store.clone(), live.clone(), metrics.clone()));
+    finish_pending(&store, &processor).await?;
 
-    // Mail stored by a previous run but not processed (it was killed in between).
-    let pending = store.pending()?;
-    if !pending.is_empty() {
-        info!(
-            count = pending.len(),
-            "processing mail left over from the previous run"
-        );
-        for seq in pending {
-            processor.process(seq)?;
-        }
-        store.flush().await?;
-    }
-
-    let transport = build_transport(&cfg.smtp)?;
-    let wake = Arc::new(Notify::new());
-    wake.notify_one();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (ready_tx, mut ready_rx) = watch::channel(false);
-
-    let mut outbox = tokio::spawn(
-        Outbox::new(
-            store.clone(),
-            transport,
-            cfg.smtp.clone(),
-            wake.clone(),
-            metrics.clone(),
-        )
-        .run(stop_rx.clone()),
-    );
-    let mut sla = tokio::spawn(crate::sla::run(
-        store.clone(),
-        live.clone(),
-        wake.clone(),
-        stop_rx.clone(),
-    ));
-    let backups = tokio::spawn(crate::backup::run(
-        store.clone(),
-        live.clone(),
-        stop_rx.clone(),
-    ));
-    let retention = tokio::spawn(crate::privacy::run_retention(
-        store.clone(),
-        live.clone(),
-        stop_rx.clone(),
-    ));
-    // Ops commands beside the running daemon (it holds the store).
-    let control = tokio::spawn(crate::ops::serve(
-        cfg.service.state_dir.clone(),
-        store.clone(),
-        live.clone(),
-        metrics.clone(),
-        wake.clone(),
-        stop_rx.clone(),
-    ));
-    let http = match cfg.metrics_listen {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("metrics.listen: cannot listen on {addr}"))?;
-            Some(tokio::spawn(crate::metrics::serve(
-                listener,
-                metrics.clone(),
-                store.clone(),
-                live.clone(),
-                stop_rx.clone(),
-            )))
-        }
-        None => None,
-    };
-    // One loop per inbox: a server that is down or slow delays only its own inbox.
-    let shared = Shared {
+    let (ready_tx, ready_rx) = watch::channel(false);
+    let core = Core {
         store: store.clone(),
-        processor,
-        outbox_wake: wake,
-        ready: ready_tx,
-        metrics: metrics.clone(),
         live: live.clone(),
+        metrics: metrics.clone(),
+        wake: Arc::new(Notify::new()),
+        stop: stop_rx,
     };
-    let mut ingests: Vec<tokio::task::JoinHandle<()>> = cfg
-        .all_inboxes()
-        .into_iter()
-        .map(|inbox| {
-            tokio::spawn(Ingest::new(inbox.name, inbox.imap, shared.clone()).run(stop_rx.clone()))
-        })
-        .collect();
-    drop(shared);
-
-    // Either worker ending on its own is a bug: exit non-zero so the supervisor restarts us,
-    // rather than linger as a process that no longer reads mail.
-    // The main loop: tell systemd when we are ready (an IMAP session is up and caught up; an
-    // inbox that is down must not keep the others from running), feed its watchdog while
-    // this loop runs, and notice a worker that died.
-    let watchdog = sd_notify::watchdog_enabled();
-    let mut ticker = tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |d| d / 2));
-    ticker.tick().await; // the first tick is immediate: ping only from the loop
-    let mut announced = false;
-    tokio::pin!(shutdown);
-    let failed = loop {
-        tokio::select! {
-            _ = &mut shutdown => break None,
-            (r, _, _) = futures::future::select_all(ingests.iter_mut()) => break Some(("ingest", r)),
-            r = &mut outbox => break Some(("outbox", r)),
-            r = &mut sla => break Some(("sla", r)),
-            Some(()) = hangup.recv() => reload(&live, &metrics, &cfg.source).await,
-            Ok(()) = ready_rx.changed(), if !announced => {
-                if *ready_rx.borrow() {
-                    announced = true;
-                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-                    info!(
-                        event = "daemon.ready",
-                        took_ms = started.elapsed().as_secs_f64() * 1000.0,
-                        "ready"
-                    );
-                }
-            }
-            _ = ticker.tick(), if watchdog.is_some() => {
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
-            }
-        }
+    core.wake.notify_one();
+    let mut workers = Workers::spawn(&core, &cfg, processor, ready_tx).await?;
+    let supervisor = Supervisor {
+        live: &live,
+        metrics: &metrics,
+        config_file: &cfg.source,
+        started,
     };
+    let failed = supervisor
+        .watch(&mut workers, &mut hangup, ready_rx, shutdown)
+        .await;
     if let Some((name, result)) = failed {
         let _ = stop_tx.send(true);
         store.flush().await?;
@@ -175,32 +76,211 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         "shutting down: finishing the work in flight"
     );
     let _ = stop_tx.send(true);
-    let mut tasks = vec![
-        ("outbox", outbox),
-        ("control", control),
-        ("sla", sla),
-        ("backup", backups),
-        ("retention", retention),
-    ];
-    tasks.extend(ingests.into_iter().map(|i| ("ingest", i)));
-    if let Some(http) = http {
-        tasks.push(("metrics", tokio::spawn(async move { drop(http.await) })));
+    workers.drain().await;
+    store.flush().await?;
+    info!(event = "daemon.stopped", "stopped");
+    Ok(())
+}
+
+/// Processes mail a previous run stored but did not process (it was killed in between).
+async fn finish_pending(store: &Store, processor: &Processor) -> anyhow::Result<()> {
+    let pending = store.pending()?;
+    if pending.is_empty() {
+        return Ok(());
     }
-    // One deadline for all of them, well inside systemd's TimeoutStopSec (30 s).
-    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
-    for (name, task) in tasks {
-        let abort = task.abort_handle();
-        match tokio::time::timeout_at(deadline, task).await {
-            Ok(_) => {}
-            Err(_) => {
+    info!(
+        count = pending.len(),
+        "processing mail left over from the previous run"
+    );
+    for seq in pending {
+        processor.process(seq)?;
+    }
+    store.flush().await?;
+    Ok(())
+}
+
+/// What every worker shares: the store, the live configuration, the metrics, the outbox's
+/// wake-up and the stop signal.
+struct Core {
+    store: Store,
+    live: Arc<Live>,
+    metrics: Arc<Metrics>,
+    wake: Arc<Notify>,
+    stop: watch::Receiver<bool>,
+}
+
+type Task = tokio::task::JoinHandle<()>;
+
+/// The running workers. The ones that must never end on their own are watched.
+struct Workers {
+    outbox: Task,
+    sla: Task,
+    ingests: Vec<Task>,
+    /// Backups, retention, the control socket and the metrics listener.
+    others: Vec<(&'static str, Task)>,
+}
+
+impl Workers {
+    /// Spawns one ingest loop per inbox (a server that is down or slow delays only its own
+    /// inbox), the outbox, the SLA loop, backups, retention, the control socket and, when
+    /// configured, the metrics listener.
+    async fn spawn(
+        core: &Core,
+        cfg: &Config,
+        processor: Arc<Processor>,
+        ready: watch::Sender<bool>,
+    ) -> anyhow::Result<Workers> {
+        let (store, live, metrics, stop) = (&core.store, &core.live, &core.metrics, &core.stop);
+        let transport = build_transport(&cfg.smtp)?;
+        let outbox = Outbox::new(
+            store.clone(),
+            transport,
+            cfg.smtp.clone(),
+            core.wake.clone(),
+            metrics.clone(),
+        );
+        let outbox = tokio::spawn(outbox.run(stop.clone()));
+        let sla = crate::sla::run(store.clone(), live.clone(), core.wake.clone(), stop.clone());
+        let sla = tokio::spawn(sla);
+        let mut others = vec![
+            (
+                "backup",
+                tokio::spawn(crate::backup::run(
+                    store.clone(),
+                    live.clone(),
+                    stop.clone(),
+                )),
+            ),
+            (
+                "retention",
+                tokio::spawn(crate::privacy::run_retention(
+                    store.clone(),
+                    live.clone(),
+                    stop.clone(),
+                )),
+            ),
+            // Ops commands beside the running daemon (it holds the store).
+            (
+                "control",
+                tokio::spawn(crate::ops::serve(
+                    cfg.service.state_dir.clone(),
+                    store.clone(),
+                    live.clone(),
+                    metrics.clone(),
+                    core.wake.clone(),
+                    stop.clone(),
+                )),
+            ),
+        ];
+        if let Some(addr) = cfg.metrics_listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics.listen: cannot listen on {addr}"))?;
+            let serve = crate::metrics::serve(
+                listener,
+                metrics.clone(),
+                store.clone(),
+                live.clone(),
+                stop.clone(),
+            );
+            let http = tokio::spawn(serve);
+            others.push(("metrics", tokio::spawn(async move { drop(http.await) })));
+        }
+        let shared = Shared {
+            store: store.clone(),
+            processor,
+            outbox_wake: core.wake.clone(),
+            ready,
+            metrics: metrics.clone(),
+            live: live.clone(),
+        };
+        let ingests = cfg
+            .all_inboxes()
+            .into_iter()
+            .map(|inbox| {
+                tokio::spawn(Ingest::new(inbox.name, inbox.imap, shared.clone()).run(stop.clone()))
+            })
+            .collect();
+        Ok(Workers {
+            outbox,
+            sla,
+            ingests,
+            others,
+        })
+    }
+
+    /// Waits for every worker to finish its work in flight, within one deadline well inside
+    /// systemd's TimeoutStopSec (30 s); those that do not are aborted.
+    async fn drain(self) {
+        let mut tasks = vec![("outbox", self.outbox)];
+        tasks.extend(self.others);
+        tasks.push(("sla", self.sla));
+        tasks.extend(self.ingests.into_iter().map(|i| ("ingest", i)));
+        let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+        for (name, task) in tasks {
+            let abort = task.abort_handle();
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
                 warn!(task = name, "did not finish in time; aborting it");
                 abort.abort();
             }
         }
     }
-    store.flush().await?;
-    info!(event = "daemon.stopped", "stopped");
-    Ok(())
+}
+
+/// The main loop's duties besides waiting for the shutdown signal.
+struct Supervisor<'a> {
+    live: &'a Live,
+    metrics: &'a Metrics,
+    config_file: &'a std::path::Path,
+    started: std::time::Instant,
+}
+
+/// A watched worker that ended on its own, and how.
+type Failure = (&'static str, Result<(), tokio::task::JoinError>);
+
+impl Supervisor<'_> {
+    /// Tells systemd when we are ready (an IMAP session is up and caught up; an inbox that is
+    /// down must not keep the others from running), feeds its watchdog while this loop runs,
+    /// reloads on SIGHUP, and notices a worker that died. A worker ending on its own is a
+    /// bug: it is returned, so the daemon exits non-zero and the supervisor restarts it
+    /// rather than leaving a process that no longer reads mail. `None`: shutdown.
+    async fn watch(
+        &self,
+        workers: &mut Workers,
+        hangup: &mut tokio::signal::unix::Signal,
+        mut ready: watch::Receiver<bool>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Option<Failure> {
+        let watchdog = sd_notify::watchdog_enabled();
+        let mut ticker =
+            tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |d| d / 2));
+        ticker.tick().await; // the first tick is immediate: ping only from the loop
+        let mut announced = false;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return None,
+                (r, _, _) = futures::future::select_all(workers.ingests.iter_mut()) => return Some(("ingest", r)),
+                r = &mut workers.outbox => return Some(("outbox", r)),
+                r = &mut workers.sla => return Some(("sla", r)),
+                Some(()) = hangup.recv() => reload(self.live, self.metrics, self.config_file).await,
+                Ok(()) = ready.changed(), if !announced => {
+                    if *ready.borrow() {
+                        announced = true;
+                        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+                        info!(
+                            event = "daemon.ready",
+                            took_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+                            "ready"
+                        );
+                    }
+                }
+                _ = ticker.tick(), if watchdog.is_some() => {
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                }
+            }
+        }
+    }
 }
 
 /// SIGHUP: load the configuration file and templates again and put them in force at once, or
