@@ -196,7 +196,7 @@ fn flood_join<S: State>(
 
 /// A mail that joins `ticket`. A person's follow-up reaches the ticket's agent; automated
 /// replies do not, and in a flood only the first few do (the rest is summarised once, see
-/// [`crate::actions::flood_summary`]). Only a person reopens a closed ticket.
+/// `actions::flood_summary`). Only a person reopens a closed ticket.
 fn join<S: State>(
     ctx: &Ctx<'_, S>,
     mail: &ParsedMail,

@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `customer.rs` | a customer's mail: a new ticket (routed, acknowledged, its agent notified), a follow-up, a flood, a bounce, an agent's forward |
 //! | `agent.rs` | mail to a ticket's reply address: verified, its commands read, relayed or refused |
-//! | [`notify`] | every mail to an agent: notification, notice, handover (also used by [`crate::actions`]) |
+//! | [`notify`] | every mail to an agent: notification, notice, handover (also used by the `actions` module) |
 
 mod agent;
 mod customer;

@@ -1,6 +1,6 @@
 //! Every mail to an agent: the notification of a ticket (new, a follow-up, or handed over by
 //! `#assign`), and the short notice that explains why nothing was sent. Used by the
-//! decision and by operators' and the SLA loop's actions ([`crate::actions`]), so nothing
+//! decision and by operators' and the SLA loop's actions (`actions`), so nothing
 //! here depends on an incoming mail being processed.
 
 use std::time::SystemTime;
