@@ -218,30 +218,51 @@ pub fn assign(
     }
     for pool in &pools {
         let ready: Vec<&AgentEmail> = pool.members.iter().filter(|e| avail(e)).collect();
-        if ready.is_empty() {
-            continue;
+        if let Some(chosen) = pick(strategy_of(cfg, pool), &ready, counter(&pool.key), load) {
+            return Some(Assignment {
+                agent: chosen.clone(),
+                pool_key: pool.key.clone(),
+                available: true,
+                back_at: None,
+                sticky: false,
+            });
         }
-        let n = counter(&pool.key);
-        let chosen = match strategy_of(cfg, pool) {
-            Strategy::RoundRobin => ready[(n % ready.len() as u64) as usize],
-            Strategy::LeastOpen => {
-                let min = ready.iter().map(|e| load(e).open).min().unwrap_or(0);
-                let tied: Vec<&&AgentEmail> =
-                    ready.iter().filter(|e| load(e).open == min).collect();
-                tied[(n % tied.len() as u64) as usize]
-            }
-        };
-        return Some(Assignment {
-            agent: chosen.clone(),
-            pool_key: pool.key.clone(),
-            available: true,
-            back_at: None,
-            sticky: false,
-        });
     }
+    soonest_back(cfg, first, now, load, counter)
+}
 
-    // Nobody available: the member of the first pool who is back soonest (away agents last).
-    let members: Vec<&Agent> = first.members.iter().filter_map(agent_of).collect();
+/// One of the agents `ready` now, by the pool's strategy and its round-robin count `n`;
+/// `None` if nobody is ready.
+fn pick<'a>(
+    strategy: Strategy,
+    ready: &[&'a AgentEmail],
+    n: u64,
+    load: &dyn Fn(&AgentEmail) -> AgentLoad,
+) -> Option<&'a AgentEmail> {
+    if ready.is_empty() {
+        return None;
+    }
+    Some(match strategy {
+        Strategy::RoundRobin => ready[(n % ready.len() as u64) as usize],
+        Strategy::LeastOpen => {
+            let min = ready.iter().map(|e| load(e).open).min().unwrap_or(0);
+            let tied: Vec<&&AgentEmail> = ready.iter().filter(|e| load(e).open == min).collect();
+            tied[(n % tied.len() as u64) as usize]
+        }
+    })
+}
+
+/// Nobody is available: the member of the first pool who is back soonest (away agents
+/// last), so the acknowledgement can say when; at work but at capacity gives no time to
+/// promise, and then the pool's turn decides.
+fn soonest_back(
+    cfg: &Config,
+    first: Pool,
+    now: Timestamp,
+    load: &dyn Fn(&AgentEmail) -> AgentLoad,
+    counter: &dyn Fn(&str) -> u64,
+) -> Option<Assignment> {
+    let members: Vec<&Agent> = first.members.iter().filter_map(|e| cfg.agent(e)).collect();
     let soonest = members
         .iter()
         .filter(|a| !is_away(a, load(&a.email)))
