@@ -26,10 +26,10 @@ use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tracing::{debug, info, warn};
 
 use crate::compose::{Alert, ops_alert};
-use crate::config::{Auth, Imap, TlsMode};
+use crate::config::{Imap, TlsMode};
 use crate::domain::{Cursor, Fetched, FlagJob, Outcome, now};
 use crate::metrics::Metrics;
-use crate::oauth2::{AccessToken, ImapXOAuth2, TokenError, TokenSource};
+use crate::oauth2::{AccessToken, ImapXOAuth2, Login, TokenError, TokenSource};
 use crate::processor::Processor;
 use crate::reload::Live;
 use crate::store::{Store, StoreError};
@@ -163,8 +163,8 @@ async fn read_greeting(
     }
 }
 
-/// Connects, secures and logs in as configured.
-pub async fn connect(cfg: &Imap) -> Result<ImapSession, IngestError> {
+/// Connects, secures and logs in as configured, with `creds` made from `cfg.auth`.
+pub async fn connect(cfg: &Imap, creds: &Login) -> Result<ImapSession, IngestError> {
     let tcp = tokio::time::timeout(
         cfg.connect_timeout,
         TcpStream::connect((cfg.host.as_str(), cfg.port)),
@@ -200,20 +200,21 @@ pub async fn connect(cfg: &Imap) -> Result<ImapSession, IngestError> {
             let secured = tls_wrap(cfg, plain.into_inner()).await?;
             // After STARTTLS there is no second greeting (RFC 3501 §6.2.1).
             let client = Client::new(secured);
-            return login(cfg, client).await;
+            return login(cfg, creds, client).await;
         }
     };
     read_greeting(cfg, &mut client).await?;
-    login(cfg, client).await
+    login(cfg, creds, client).await
 }
 
 async fn login(
     cfg: &Imap,
+    creds: &Login,
     client: Client<Box<dyn ImapStream>>,
 ) -> Result<ImapSession, IngestError> {
-    let password = match &cfg.auth {
-        Auth::Password(password) => password,
-        Auth::OAuth2(source) => return xoauth2_login(cfg, source, client).await,
+    let password = match creds {
+        Login::Password(password) => password,
+        Login::OAuth2(source) => return xoauth2_login(cfg, source, client).await,
     };
     match tokio::time::timeout(
         cfg.command_timeout,
@@ -339,6 +340,8 @@ pub struct Shared {
 /// The loop for one mailbox.
 pub struct Ingest {
     cfg: Imap,
+    /// How the loop logs in: its token cache outlives every reconnect.
+    creds: Login,
     /// Store key of this mailbox's cursor: changing server, user or mailbox starts afresh.
     key: String,
     store: Store,
@@ -372,6 +375,7 @@ impl Ingest {
             live,
         } = shared;
         Ingest {
+            creds: Login::new(&cfg.auth),
             cfg,
             key,
             store,
@@ -440,7 +444,7 @@ impl Ingest {
         failures: &mut u32,
     ) -> Result<(), IngestError> {
         let t = self.cfg.command_timeout;
-        let mut session = connect(&self.cfg).await?;
+        let mut session = connect(&self.cfg, &self.creds).await?;
         let caps = bounded(t, "CAPABILITY", session.capabilities()).await?;
         let has_idle = caps.has_str("IDLE");
         let has_move = caps.has_str("MOVE");
