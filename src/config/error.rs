@@ -35,6 +35,7 @@ pub enum ConfigError {
     },
 }
 
+/// The text of [`ConfigError::Invalid`]: a count, then every problem with its fix.
 fn format_problems(file: &Path, problems: &[Problem]) -> String {
     let mut s = format!(
         "configuration {} has {} problem{}:",

@@ -8,7 +8,7 @@
 //! | `raw`      | stage one: the serde types and their defaults |
 //! | `model`    | stage two: [`Config`] and its parts, lookups, the per-inbox views |
 //! | `load`     | the entry points: [`Config::load`] and friends read the file and environment |
-//! | `validate` | stage one → stage two, every problem with key and fix |
+//! | `validate` | stage one → stage two, one file per section |
 //! | `secrets`  | [`Secret`], and reading secret files (`$CREDENTIALS_DIRECTORY`) |
 //! | `error`    | [`ConfigError`] and its [`Problem`]s |
 //!

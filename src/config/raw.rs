@@ -414,3 +414,47 @@ pub(super) struct RawRoute {
     pub(super) team: Option<String>,
     pub(super) agent: Option<String>,
 }
+
+/// The login keys of `[imap]` or `[smtp]`, as written.
+pub(super) struct RawLogin {
+    pub(super) password: Option<String>,
+    pub(super) password_file: Option<PathBuf>,
+    pub(super) oauth2_token_command: Option<String>,
+    pub(super) oauth2_token_lifetime_minutes: u64,
+    pub(super) oauth2_token_timeout_seconds: u64,
+}
+
+impl RawLogin {
+    /// Not one of password, password_file and oauth2_token_command is set.
+    pub(super) fn is_unset(&self) -> bool {
+        self.password.is_none()
+            && self.password_file.is_none()
+            && self.oauth2_token_command.is_none()
+    }
+}
+
+impl RawImap {
+    /// Its login keys.
+    pub(super) fn login(&self) -> RawLogin {
+        RawLogin {
+            password: self.password.clone(),
+            password_file: self.password_file.clone(),
+            oauth2_token_command: self.oauth2_token_command.clone(),
+            oauth2_token_lifetime_minutes: self.oauth2_token_lifetime_minutes,
+            oauth2_token_timeout_seconds: self.oauth2_token_timeout_seconds,
+        }
+    }
+}
+
+impl RawSmtp {
+    /// Its login keys.
+    pub(super) fn login(&self) -> RawLogin {
+        RawLogin {
+            password: self.password.clone(),
+            password_file: self.password_file.clone(),
+            oauth2_token_command: self.oauth2_token_command.clone(),
+            oauth2_token_lifetime_minutes: self.oauth2_token_lifetime_minutes,
+            oauth2_token_timeout_seconds: self.oauth2_token_timeout_seconds,
+        }
+    }
+}
