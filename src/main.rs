@@ -596,7 +596,8 @@ async fn check_config(cfg: Config, connect: bool) -> anyhow::Result<()> {
         rendered.join(", ")
     );
     if connect {
-        let mut session = frontdesk::ingest::connect(&cfg.imap)
+        let login = frontdesk::oauth2::Login::new(&cfg.imap.auth);
+        let mut session = frontdesk::ingest::connect(&cfg.imap, &login)
             .await
             .context("IMAP login")?;
         let _ = session.logout().await;

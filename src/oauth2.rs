@@ -10,6 +10,10 @@
 //! caches the token until shortly before it expires, runs the command once for concurrent
 //! callers, and forgets a token the server refused so the next login runs the command again.
 //! Tokens are never logged and never part of an error message.
+//!
+//! The configuration only describes the command ([`TokenCommand`]); the live cache is made
+//! here, by whoever logs in: each inbox's IMAP loop and the SMTP transport own one
+//! ([`Login::new`], [`TokenSource::new`]) for as long as they run.
 
 use std::fmt;
 use std::process::Stdio;
@@ -18,15 +22,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use crate::config::Secret;
-
-/// How long a token printed without `expires_in` is reused: Google's and Microsoft's access
-/// tokens live an hour, and ten minutes of that are left as a margin.
-pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(50 * 60);
-
-/// How long the command may take before it is stopped and the login fails (below the SMTP
-/// default `timeout_seconds` of 30, which bounds a whole send including getting a token).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+use crate::config::{Auth, Secret, TokenCommand};
 
 /// A token whose `expires_in` is known is dropped this long before it expires (or halfway
 /// through its life, if that is sooner), so it never expires in the middle of a login.
@@ -37,38 +33,6 @@ const MAX_CACHE: Duration = Duration::from_secs(24 * 3600);
 
 /// How much of the command's stderr an error message quotes.
 const STDERR_CHARS: usize = 200;
-
-/// The configured way to get a token: the command and its limits.
-#[derive(Clone, PartialEq, Eq)]
-pub struct TokenCommand {
-    /// The configuration section it belongs to (`imap`, `smtp`), for messages.
-    pub section: String,
-    /// The shell command line.
-    pub command: String,
-    /// How long a token is reused when the command does not say (`0`: run it for every login).
-    pub lifetime: Duration,
-    /// How long the command may run.
-    pub timeout: Duration,
-}
-
-impl TokenCommand {
-    /// The configuration key that names the command, e.g. `imap.oauth2_token_command`.
-    pub fn key(&self) -> String {
-        format!("{}.oauth2_token_command", self.section)
-    }
-}
-
-impl fmt::Debug for TokenCommand {
-    // The command line may carry a client secret: it stays out of Debug output.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenCommand")
-            .field("key", &self.key())
-            .field("command", &"[redacted]")
-            .field("lifetime", &self.lifetime)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
-}
 
 /// What is wrong with the command's output (never quoting it: it may hold a token).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -283,7 +247,7 @@ struct Inner {
 }
 
 /// Tokens from one `oauth2_token_command`, cached until they expire. Clones share the cache,
-/// so the IMAP loop, its reconnects and `check-config` reuse one token.
+/// so an IMAP loop's reconnects, and every send of the SMTP transport, reuse one token.
 #[derive(Clone)]
 pub struct TokenSource {
     inner: Arc<Inner>,
@@ -292,14 +256,6 @@ pub struct TokenSource {
 impl fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("TokenSource").field(&self.inner.cmd).finish()
-    }
-}
-
-/// Two sources are the same configuration when they run the same command with the same
-/// limits (their caches may differ): what a reload compares.
-impl PartialEq for TokenSource {
-    fn eq(&self, other: &Self) -> bool {
-        self.inner.cmd == other.inner.cmd
     }
 }
 
@@ -416,6 +372,27 @@ impl TokenSource {
     }
 }
 
+/// A configured login made ready to use: the password, or a [`TokenSource`] with its own
+/// cache for the token command. Make it once per connection owner and keep it, so that
+/// reconnects reuse the cached token.
+#[derive(Debug, Clone)]
+pub enum Login {
+    /// Log in with this password.
+    Password(Secret),
+    /// Log in with XOAUTH2, taking tokens from this source.
+    OAuth2(TokenSource),
+}
+
+impl Login {
+    /// The login for `auth`, with an empty token cache for a token command.
+    pub fn new(auth: &Auth) -> Login {
+        match auth {
+            Auth::Password(password) => Login::Password(password.clone()),
+            Auth::OAuth2(cmd) => Login::OAuth2(TokenSource::new(cmd.clone())),
+        }
+    }
+}
+
 /// async-imap's side of `AUTHENTICATE XOAUTH2`. It is stateful: the first challenge (`+ `)
 /// gets the SASL string; a second one, which carries the server's JSON error, gets an empty
 /// line, after which the server answers NO. Replying with the token again would make the
@@ -497,7 +474,7 @@ mod tests {
 
     #[test]
     fn lifetimes_keep_a_margin() {
-        let default = DEFAULT_LIFETIME;
+        let default = TokenCommand::DEFAULT_LIFETIME;
         assert_eq!(cache_lifetime(None, default), Duration::from_secs(3000));
         assert_eq!(
             cache_lifetime(Some(Duration::from_secs(3599)), default),

@@ -76,10 +76,11 @@ pub fn build_transport(cfg: &Smtp) -> Result<SmtpTransport, TransportError> {
                 .authentication(vec![Mechanism::Plain, Mechanism::Login])
                 .build(),
         ),
-        Some((user, Auth::OAuth2(source))) => Pools::OAuth2(Box::new(XOAuth2Pools {
+        Some((user, Auth::OAuth2(cmd))) => Pools::OAuth2(Box::new(XOAuth2Pools {
             builder,
             user: user.clone(),
-            source: source.clone(),
+            // The transport's own token cache, shared by every send while it lives.
+            source: TokenSource::new(cmd.clone()),
             current: std::sync::Mutex::new(None),
         })),
     };

@@ -15,8 +15,8 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
 use super::IngestError;
-use crate::config::{Auth, Imap, TlsMode};
-use crate::oauth2::{AccessToken, ImapXOAuth2, TokenSource};
+use crate::config::{Imap, TlsMode};
+use crate::oauth2::{AccessToken, ImapXOAuth2, Login, TokenSource};
 
 /// A byte stream async-imap can run on: plain TCP or TLS over it.
 pub trait ImapStream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
@@ -94,8 +94,8 @@ async fn read_greeting(
     }
 }
 
-/// Connects, secures and logs in as configured.
-pub async fn connect(cfg: &Imap) -> Result<ImapSession, IngestError> {
+/// Connects, secures and logs in as configured, with `creds` made from `cfg.auth`.
+pub async fn connect(cfg: &Imap, creds: &Login) -> Result<ImapSession, IngestError> {
     let tcp = tokio::time::timeout(
         cfg.connect_timeout,
         TcpStream::connect((cfg.host.as_str(), cfg.port)),
@@ -131,21 +131,22 @@ pub async fn connect(cfg: &Imap) -> Result<ImapSession, IngestError> {
             let secured = tls_wrap(cfg, plain.into_inner()).await?;
             // After STARTTLS there is no second greeting (RFC 3501 §6.2.1).
             let client = Client::new(secured);
-            return login(cfg, client).await;
+            return login(cfg, creds, client).await;
         }
     };
     read_greeting(cfg, &mut client).await?;
-    login(cfg, client).await
+    login(cfg, creds, client).await
 }
 
 /// LOGIN with the password, or XOAUTH2 with a token from the configured token source.
 async fn login(
     cfg: &Imap,
+    creds: &Login,
     client: Client<Box<dyn ImapStream>>,
 ) -> Result<ImapSession, IngestError> {
-    let password = match &cfg.auth {
-        Auth::Password(password) => password,
-        Auth::OAuth2(source) => return xoauth2_login(cfg, source, client).await,
+    let password = match creds {
+        Login::Password(password) => password,
+        Login::OAuth2(source) => return xoauth2_login(cfg, source, client).await,
     };
     match tokio::time::timeout(
         cfg.command_timeout,

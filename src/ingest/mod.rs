@@ -38,7 +38,7 @@ use tracing::{debug, info, warn};
 use crate::config::Imap;
 use crate::domain::{Cursor, now};
 use crate::metrics::Metrics;
-use crate::oauth2::TokenError;
+use crate::oauth2::{Login, TokenError};
 use crate::processor::Processor;
 use crate::reload::Live;
 use crate::store::{Store, StoreError};
@@ -152,6 +152,8 @@ pub struct Shared {
 /// The loop for one mailbox.
 pub struct Ingest {
     cfg: Imap,
+    /// How the loop logs in: its token cache outlives every reconnect.
+    creds: Login,
     /// Store key of this mailbox's cursor: changing server, user or mailbox starts afresh.
     key: String,
     store: Store,
@@ -185,6 +187,7 @@ impl Ingest {
             live,
         } = shared;
         Ingest {
+            creds: Login::new(&cfg.auth),
             cfg,
             key,
             store,
@@ -301,7 +304,7 @@ impl Ingest {
     /// Connects, creates `processed_mailbox` (if one is configured) and selects the mailbox.
     async fn open(&self) -> Result<(ImapSession, Opened), IngestError> {
         let t = self.cfg.command_timeout;
-        let mut session = connect(&self.cfg).await?;
+        let mut session = connect(&self.cfg, &self.creds).await?;
         let caps = bounded(t, "CAPABILITY", session.capabilities()).await?;
         if let Some(target) = &self.cfg.processed_mailbox {
             // Create the target once; "already exists" is the usual answer and is fine.
