@@ -106,6 +106,14 @@ impl Metrics {
             state: Mutex::new(State::default()),
             registry: Registry::default(),
         };
+        m.register_mail_flow(&mut registry);
+        m.register_health(&mut registry);
+        Metrics { registry, ..m }
+    }
+
+    /// The mail flow: in, decided, out, and how long it took.
+    fn register_mail_flow(&self, registry: &mut Registry) {
+        let m = self;
         registry.register(
             "mails_ingested",
             "Mails fetched from IMAP and stored",
@@ -151,6 +159,11 @@ impl Metrics {
             "From a ticket's opening to its agent's first answer",
             m.first_response.clone(),
         );
+    }
+
+    /// The daemon's health: inboxes, outbox, tickets, reloads.
+    fn register_health(&self, registry: &mut Registry) {
+        let m = self;
         registry.register(
             "imap_connected",
             "1 while the inbox's IMAP session is up",
@@ -186,7 +199,6 @@ impl Metrics {
             "Configuration reloads by result (ok, refused)",
             m.reloads.clone(),
         );
-        Metrics { registry, ..m }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -468,43 +480,14 @@ pub async fn serve(
                 async move {
                     let path = req.uri().path().to_string();
                     // Store reads are quick but blocking: keep them off the runtime's threads.
-                    let answer = tokio::task::spawn_blocking(move || match path.as_str() {
-                        "/metrics" => {
-                            let agents: Vec<_> = live
-                                .snapshot()
-                                .cfg
-                                .agents
-                                .iter()
-                                .map(|a| a.email.clone())
-                                .collect();
-                            (
-                                StatusCode::OK,
-                                "text/plain; version=0.0.4; charset=utf-8",
-                                metrics.render(&store, &agents),
-                            )
-                        }
-                        "/healthz" => {
-                            let h = metrics.health(&store);
-                            let code = if h.problems.is_empty() {
-                                StatusCode::OK
-                            } else {
-                                StatusCode::SERVICE_UNAVAILABLE
-                            };
-                            let body = serde_json::to_string_pretty(&h).unwrap_or_default();
-                            (code, "application/json", body + "\n")
-                        }
-                        _ => (
-                            StatusCode::NOT_FOUND,
-                            "text/plain",
-                            "not found: try /metrics or /healthz\n".to_string(),
-                        ),
-                    })
-                    .await
-                    .unwrap_or((
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "text/plain",
-                        "internal error\n".to_string(),
-                    ));
+                    let answer =
+                        tokio::task::spawn_blocking(move || answer(&path, &metrics, &store, &live))
+                            .await
+                            .unwrap_or((
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                "text/plain",
+                                "internal error\n".to_string(),
+                            ));
                     let (code, ctype, body) = answer;
                     Response::builder()
                         .status(code)
@@ -521,6 +504,47 @@ pub async fn serve(
                 tracing::debug!(error = %e, "metrics connection ended with an error");
             }
         });
+    }
+}
+
+/// The answer to a GET of `path`: status, content type, body.
+fn answer(
+    path: &str,
+    metrics: &Metrics,
+    store: &Store,
+    live: &crate::reload::Live,
+) -> (hyper::StatusCode, &'static str, String) {
+    use hyper::StatusCode;
+    match path {
+        "/metrics" => {
+            let agents: Vec<_> = live
+                .snapshot()
+                .cfg
+                .agents
+                .iter()
+                .map(|a| a.email.clone())
+                .collect();
+            (
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                metrics.render(store, &agents),
+            )
+        }
+        "/healthz" => {
+            let h = metrics.health(store);
+            let code = if h.problems.is_empty() {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            let body = serde_json::to_string_pretty(&h).unwrap_or_default();
+            (code, "application/json", body + "\n")
+        }
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: try /metrics or /healthz\n".to_string(),
+        ),
     }
 }
 

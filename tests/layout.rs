@@ -174,7 +174,11 @@ fn modules_depend_only_downwards() {
             }
         }
     }
-    assert!(wrong.is_empty(), "upward dependencies:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "upward dependencies:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
