@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use crate::compose::{ComposeError, Templates};
-use crate::config::Config;
+use crate::config::{AgentLookupError, Config};
 use crate::decide::notify::{Composer, LatestMail};
 use crate::domain::{AgentEmail, Ticket, TicketChange, TicketId, TicketState, UnixTime};
 use crate::store::{Store, StoreError};
@@ -24,9 +24,9 @@ pub enum ActionError {
     /// The ticket does not exist.
     #[error("no ticket #{0}")]
     NoTicket(TicketId),
-    /// The agent named cannot be found (the text says why).
-    #[error("{0}")]
-    Agent(String),
+    /// The agent named cannot be found.
+    #[error(transparent)]
+    Agent(#[from] AgentLookupError),
     /// The ticket already belongs to that agent.
     #[error("ticket #{ticket} is already assigned to {name}")]
     AlreadyAssigned {
@@ -120,7 +120,7 @@ pub fn ops_change(
     };
     let mut outgoing = Vec::new();
     if let Some(who) = change.assign_to {
-        let target = cfg.find_agent(who).map_err(ActionError::Agent)?;
+        let target = cfg.find_agent(who)?;
         if target.email == t.agent {
             let name = target.name.clone();
             return Err(ActionError::AlreadyAssigned { ticket, name });

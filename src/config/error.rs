@@ -51,3 +51,18 @@ fn format_problems(file: &Path, problems: &[Problem]) -> String {
     }
     s
 }
+
+/// Why [`Config::find_agent`](super::Config::find_agent) found nobody; the texts are what an
+/// agent (`#assign`) or an operator (`tickets assign`) reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AgentLookupError {
+    /// Nothing was given.
+    #[error("name an agent, e.g. #assign Maria Lopez")]
+    Unnamed,
+    /// No agent has that address, name or first name.
+    #[error("no agent is called {0:?}")]
+    Unknown(String),
+    /// More than one agent has that first name.
+    #[error("{0:?} matches several agents; use the full name or the address")]
+    Ambiguous(String),
+}

@@ -25,7 +25,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use error::{ConfigError, Problem};
+pub use error::{AgentLookupError, ConfigError, Problem};
 pub use model::{
     AckPolicy, Agent, Alerts, Auth, Backup, Config, Imap, Inbox, Limits, ReplyTokens, Retention,
     RetryPolicy, Route, RouteTarget, Routing, Service, Sla, Smtp, Strategy, Team, TlsMode,

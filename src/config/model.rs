@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::error::AgentLookupError;
 use super::secrets::Secret;
 use crate::domain::{AgentEmail, EmailAddress, Ticket};
 
@@ -121,7 +122,7 @@ impl Config {
     }
 
     /// The configured agent `who` names: an address, a full name or a unique first name.
-    pub fn find_agent(&self, who: &str) -> Result<&Agent, String> {
+    pub fn find_agent(&self, who: &str) -> Result<&Agent, AgentLookupError> {
         let who = who.trim();
         // "Maria Lopez <maria@example.com>": the address decides.
         let who = match (who.rfind('<'), who.rfind('>')) {
@@ -129,7 +130,7 @@ impl Config {
             _ => who,
         };
         if who.is_empty() {
-            return Err("name an agent, e.g. #assign Maria Lopez".into());
+            return Err(AgentLookupError::Unnamed);
         }
         if let Some(a) = EmailAddress::parse(who)
             .and_then(|e| self.agents.iter().find(|a| a.email.address() == &e))
@@ -156,10 +157,8 @@ impl Config {
             .collect();
         match by_first.as_slice() {
             [one] => Ok(one),
-            [] => Err(format!("no agent is called {who:?}")),
-            _ => Err(format!(
-                "{who:?} matches several agents; use the full name or the address"
-            )),
+            [] => Err(AgentLookupError::Unknown(who.to_string())),
+            _ => Err(AgentLookupError::Ambiguous(who.to_string())),
         }
     }
 

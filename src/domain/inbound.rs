@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Outcome, UnixTime};
+use super::{Outcome, ServerMark, UnixTime};
 
 /// Where an IMAP mailbox's progress is recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +52,7 @@ pub struct FlagJob {
     pub uid_validity: u32,
     /// The UID.
     pub uid: u32,
-    /// It became part of a ticket: mark it read (or move it). Otherwise (suppressed mail) it
-    /// only gets the handled keyword and stays unread where a person sees it.
-    pub ticket: bool,
+    /// What the server is told: read (or moved) for ticket mail, only the handled keyword
+    /// for suppressed mail, which stays unread where a person sees it.
+    pub mark: ServerMark,
 }

@@ -7,7 +7,7 @@ use futures::TryStreamExt;
 use tracing::warn;
 
 use super::{ImapSession, Ingest, IngestError, bounded, uid_set};
-use crate::domain::FlagJob;
+use crate::domain::{FlagJob, ServerMark};
 
 /// The IMAP keyword on every mail Frontdesk has decided (a ticket, or a suppression): what a
 /// store rebuilt from scratch recognises, so that a lost store never answers a mail twice.
@@ -32,10 +32,11 @@ impl Ingest {
             .partition(|j| j.uid_validity == uid_validity);
         self.store.flag_jobs_done(&self.key, &stale)?;
         // Suppressed mail only gets the handled keyword; ticket mail is also read or moved.
-        let (tickets, others): (Vec<FlagJob>, Vec<FlagJob>) =
-            current.into_iter().partition(|j| j.ticket);
+        let (tickets, others): (Vec<FlagJob>, Vec<FlagJob>) = current
+            .into_iter()
+            .partition(|j| j.mark == ServerMark::Handled);
         for group in [others, tickets] {
-            let is_ticket = group.first().is_some_and(|j| j.ticket);
+            let is_ticket = group.first().is_some_and(|j| j.mark == ServerMark::Handled);
             let mut uids: Vec<u32> = group.iter().map(|j| j.uid).collect();
             uids.sort_unstable();
             for chunk in uids.chunks(500) {

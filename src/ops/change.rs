@@ -62,7 +62,7 @@ pub(super) fn set_away(
     who: &str,
     away: bool,
 ) -> Result<(), OpsError> {
-    let agent = cfg.find_agent(who).map_err(OpsError)?;
+    let agent = cfg.find_agent(who).map_err(|e| OpsError(e.to_string()))?;
     store.set_away(&agent.email, away)?;
     outln!(
         out,

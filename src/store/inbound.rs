@@ -9,7 +9,7 @@ use super::commit::KEYWORD_ONLY;
 use super::{
     Result, Store, StoreError, be, decode, digest, encode, from_be, tx_get, uid_key, unwrap_tx,
 };
-use crate::domain::{Cursor, Fetched, FlagJob, Inbound, Outcome, UnixTime};
+use crate::domain::{Cursor, Fetched, FlagJob, Inbound, Outcome, ServerMark, UnixTime};
 
 impl Store {
     /// The recorded progress of a mailbox, if any.
@@ -158,7 +158,11 @@ impl Store {
                 Ok(FlagJob {
                     uid_validity: from_be(&tail[..4]) as u32,
                     uid: from_be(&tail[4..8]) as u32,
-                    ticket: &*v != KEYWORD_ONLY,
+                    mark: if &*v == KEYWORD_ONLY {
+                        ServerMark::KeywordOnly
+                    } else {
+                        ServerMark::Handled
+                    },
                 })
             })
             .collect()

@@ -1,7 +1,8 @@
 //! The store's own tests: transactions, indexes, counters, locking.
 use super::*;
 use crate::domain::{
-    Direction, Fetched, FlagJob, Outcome, Plan, SuppressReason, Ticket, TicketMessage, TicketState,
+    Direction, Fetched, FlagJob, Outcome, Plan, ServerMark, SuppressReason, Ticket, TicketMessage,
+    TicketState,
 };
 
 fn addr(s: &str) -> EmailAddress {
@@ -304,7 +305,7 @@ fn ticket_numbers_count_up_and_outcome_is_recorded_once() {
         vec![FlagJob {
             uid_validity: 1,
             uid: 1,
-            ticket: true,
+            mark: ServerMark::Handled,
         }]
     );
     // Suppressed mail gets only the handled keyword (it stays unread).
@@ -320,5 +321,9 @@ fn ticket_numbers_count_up_and_outcome_is_recorded_once() {
     assert!(matches!(suppressed.outcome, Outcome::Suppressed { .. }));
     let jobs = store.flag_jobs("INBOX").expect("jobs");
     assert_eq!(jobs.len(), 2, "{jobs:?}");
-    assert!(jobs.iter().any(|j| j.uid == 2 && !j.ticket), "{jobs:?}");
+    assert!(
+        jobs.iter()
+            .any(|j| j.uid == 2 && j.mark == ServerMark::KeywordOnly),
+        "{jobs:?}"
+    );
 }
