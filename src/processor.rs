@@ -43,7 +43,7 @@ impl Processor {
 
     /// Processes stored mail `seq` and commits its outcome (not yet flushed: the caller
     /// flushes once per batch). Idempotent: a mail already processed keeps its outcome.
-    /// A mail that fails [`MAX_ATTEMPTS`] times is quarantined with the last error.
+    /// A mail that fails five times in a row is quarantined with the last error.
     pub fn process(&self, seq: u64) -> Result<Option<Outcome>, StoreError> {
         let result = self.process_once(seq);
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
