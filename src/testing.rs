@@ -4,10 +4,11 @@
 //!
 //! Unit tests reach it as `crate::testing`. `tests/`, `examples/` and the fuzz crate enable
 //! the `testing` feature: the crate's dev-dependency on itself does that for the first two,
-//! `fuzz/Cargo.toml` names the feature. A plain `cargo build` leaves the module out, so
-//! nothing here can end up in the daemon. It needs nothing beyond the crate's own
-//! dependencies (no `tempfile`, which is a dev-dependency): outside `cfg(test)` those are
-//! all it can use.
+//! `fuzz/Cargo.toml` names the feature. `cargo build` of the library and the daemon leaves
+//! the module out (the release binary has none of it); a build that includes tests or
+//! examples compiles it into the library, where the daemon never calls it. It needs
+//! nothing beyond the crate's own dependencies (no `tempfile`, which is a dev-dependency):
+//! outside `cfg(test)` those are all it can use.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
