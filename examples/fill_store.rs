@@ -13,12 +13,13 @@
 //!   outbox does after the server's 2xx. That costs about 1 ms per ticket on a 2-core
 //!   machine (one sled transaction per mail and per sent mail), too slow for a million.
 //! * **bulk** (the rest): the same records, built from the library's own types
-//!   ([`Ticket`], [`Inbound`], [`route::assign`], [`relay::message_id`]) and written with
-//!   one sled batch per tree per `--batch` mails, flushed once at the end. Only what the
-//!   exact path writes and then deletes again is left out: the outbox entries and their
-//!   bytes (sent at once) and the IMAP flag jobs. A check at the end reads bulk tickets back
-//!   through [`Store`] (ticket, Message-ID index, customer history and caps, counters,
-//!   UID and digest indexes) and fails loudly if the layout no longer matches the store's.
+//!   ([`Ticket`] through the test kit's [`TicketBuilder`], [`Inbound`], [`route::assign`],
+//!   [`relay::message_id`]) and written with one sled batch per tree per `--batch` mails,
+//!   flushed once at the end. Only what the exact path writes and then deletes again is
+//!   left out: the outbox entries and their bytes (sent at once) and the IMAP flag jobs. A
+//!   check at the end reads bulk tickets back through [`Store`] (ticket, Message-ID index,
+//!   customer history and caps, counters, UID and digest indexes) and fails loudly if the
+//!   layout no longer matches the store's.
 //!
 //! Differences from a live daemon, on purpose: the mails are stored under a mailbox key of
 //! their own (`fill/INBOX`), so the daemon's cursor for its real mailbox stays untouched (its
@@ -42,11 +43,12 @@ use frontdesk::config::Config;
 use frontdesk::decide::decide;
 use frontdesk::domain::{
     AgentEmail, AgentLoad, Cursor, Direction, EmailAddress, Fetched, Inbound, MailKind, Outcome,
-    SuppressReason, Ticket, TicketId, TicketMessage, TicketState, UnixTime,
+    SuppressReason, Ticket, TicketId, TicketMessage, UnixTime,
 };
 use frontdesk::mail::thread::ThreadLookup;
 use frontdesk::route::{self, MailFacts};
 use frontdesk::store::Store;
+use frontdesk::testing::TicketBuilder;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
@@ -579,16 +581,12 @@ fn fill_bulk(
                 None
             };
 
-            let mut ticket = Ticket {
-                id,
-                customer: mail.from.clone(),
-                customer_name: Some(format!("Customer {}", mail.customer)),
-                subject: mail.subject.clone(),
-                state: TicketState::Open,
-                agent: assignment.agent.clone(),
-                created_at: t,
-                updated_at: t,
-                messages: vec![TicketMessage {
+            let mut ticket = TicketBuilder::new(id, mail.from.clone())
+                .customer_name(format!("Customer {}", mail.customer))
+                .subject(mail.subject.clone())
+                .agent(assignment.agent.clone())
+                .created_at(t)
+                .messages(vec![TicketMessage {
                     at: t,
                     direction: Direction::Inbound,
                     message_id: Some(mail.message_id.clone()),
@@ -598,16 +596,9 @@ fn fill_bulk(
                     outbox_id: None,
                     suppressed: not_acknowledged,
                     note: None,
-                }],
-                first_response_at: None,
-                notify_root: None,
-                closed_at: None,
-                linked_from: None,
-                escalated_at: None,
-                pool: Some(assignment.pool_key.clone()),
-                inbox: None,
-                forgotten_at: None,
-            };
+                }])
+                .pool(assignment.pool_key.clone())
+                .build();
             cust.record.tickets.push(id);
             cust.record.acks.retain(|&a| a > t.saturating_sub(86_400));
             let mut outgoing = Vec::with_capacity(2);

@@ -51,5 +51,5 @@ pub mod route;
 pub mod sla;
 pub mod store;
 
-#[cfg(test)]
-mod testutil;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

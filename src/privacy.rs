@@ -157,7 +157,7 @@ mod tests {
     fn store_with_alice() -> (tempfile::TempDir, Store, EmailAddress) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("store");
-        let cfg = crate::testutil::config(
+        let cfg = crate::testing::config(
             "[[agents]]\nname = \"Jason\"\nemail = \"jason@example.test\"\n",
         );
         let templates = crate::compose::Templates::load(None).expect("templates");

@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn connection_settings_wait_for_a_restart_and_the_rest_applies() {
-        let cfg = crate::testutil::config(
+        let cfg = crate::testing::config(
             "[[agents]]\nname = \"A\"\nemail = \"a@example.test\"\n[[agents]]\nname = \"B\"\nemail = \"b@example.test\"\n",
         );
         let live = Live::new(Snapshot::with_config(cfg.clone()).expect("snapshot"));

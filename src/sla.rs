@@ -183,10 +183,10 @@ async fn check(
 mod tests {
     use super::*;
     use crate::compose::describe;
-    use crate::domain::{AgentEmail, TicketId, TicketState};
+    use crate::domain::TicketState;
 
     fn config(extra: &str) -> Config {
-        crate::testutil::config(&format!(
+        crate::testing::config(&format!(
             r#"
 [sla]
 first_response_minutes = 240
@@ -203,26 +203,9 @@ timezone = "UTC"
     }
 
     fn ticket(created: &str) -> Ticket {
-        let created: jiff::Timestamp = created.parse().expect("ts");
-        Ticket {
-            id: TicketId::new(1001),
-            customer: EmailAddress::parse("alice@customer.test").expect("valid"),
-            customer_name: None,
-            subject: "Help".into(),
-            state: TicketState::Open,
-            agent: AgentEmail::new(EmailAddress::parse("jason@example.test").expect("valid")),
-            created_at: created.as_second(),
-            updated_at: created.as_second(),
-            messages: vec![],
-            first_response_at: None,
-            notify_root: None,
-            closed_at: None,
-            linked_from: None,
-            escalated_at: None,
-            pool: None,
-            inbox: None,
-            forgotten_at: None,
-        }
+        crate::testing::ticket(1001, "alice@customer.test")
+            .created_at(at(created))
+            .build()
     }
 
     fn at(s: &str) -> UnixTime {

@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use frontdesk::testing::{agent, ticket};
+
 fn frontdesk(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_frontdesk"))
         .args(args)
@@ -164,29 +166,11 @@ fn seeded(dir: &tempfile::TempDir, seed: impl FnOnce(&frontdesk::store::Store)) 
     store.flush_blocking().expect("flush");
 }
 
+/// Alice's open ticket, Jason's (an agent of the shipped example).
 fn ticket_for(id: u64) -> frontdesk::domain::Ticket {
-    let alice = frontdesk::domain::EmailAddress::parse("alice@customer.test").expect("valid");
-    frontdesk::domain::Ticket {
-        id: frontdesk::domain::TicketId::new(id),
-        customer: alice,
-        customer_name: None,
-        subject: "Help".into(),
-        state: frontdesk::domain::TicketState::Open,
-        agent: frontdesk::domain::AgentEmail::new(
-            frontdesk::domain::EmailAddress::parse("jason@example.com").expect("valid"),
-        ),
-        created_at: 0,
-        updated_at: 0,
-        messages: vec![],
-        first_response_at: None,
-        notify_root: None,
-        closed_at: None,
-        linked_from: None,
-        escalated_at: None,
-        pool: None,
-        inbox: None,
-        forgotten_at: None,
-    }
+    ticket(id, "alice@customer.test")
+        .agent(agent("jason@example.com"))
+        .build()
 }
 
 #[test]

@@ -1,19 +1,28 @@
 //! Hostile and broken input through the pure pipeline (`frontdesk::decide::decide`): every
 //! case of `tests/corpus/hostile/README.md` (files, and big cases generated here) gets the
 //! outcome its row names, nothing panics, and every mail we would send keeps the invariants
-//! of `hostile_support::check` (well-formed headers of ours only, the right single recipient,
+//! of `hostile_support::decide::check` (well-formed headers of ours only, the right single recipient,
 //! a small acknowledgement without attachments whose HTML escapes the customer's text).
 //!
 //! `short_fuzz_*` are the short fuzz run of the test command: proptest mutations of the corpus
 //! through the same function and checks as the cargo-fuzz target `fuzz/fuzz_targets/pipeline.rs`
 //! (`HOSTILE_FUZZ_CASES` sets the number of cases; ARCHITECTURE.md tells how to fuzz long).
 
-mod hostile_support;
+/// The corpus, the pure pipeline with its checks, and what the two share
+/// (`tests/hostile_support/`): this binary uses all of it.
+mod hostile_support {
+    pub mod corpus;
+    pub mod decide;
+    pub mod shared;
+}
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use frontdesk::domain::{MailKind, Plan};
-use hostile_support::*;
+use frontdesk::testing::{MemStore, describe_plan, matches};
+use hostile_support::corpus::{cases, corpus_dir, generated};
+use hostile_support::decide::{check, config, html_tags, run, store, templates};
+use hostile_support::shared::{LIMIT, header_fields};
 use proptest::prelude::*;
 
 /// Every row of the README table, through `decide`: the expected outcome and the invariants.
@@ -21,8 +30,8 @@ use proptest::prelude::*;
 fn every_hostile_case_gets_its_defined_outcome() {
     let cfg = config(LIMIT);
     let templates = templates();
-    let state = MemState::default();
-    let cases = cases();
+    let state = store();
+    let cases = cases("outcome");
     assert!(
         cases.len() >= 50,
         "the README's table lists {}",
@@ -33,17 +42,13 @@ fn every_hostile_case_gets_its_defined_outcome() {
         let raw = case.bytes();
         let decided = catch_unwind(AssertUnwindSafe(|| run(&raw, &cfg, &templates, &state)));
         let decision = match decided {
-            Ok(Ok(d)) => d,
-            Ok(Err(e)) => {
-                failures.push(format!("{}: store error {e}", case.name));
-                continue;
-            }
+            Ok(d) => d,
             Err(_) => {
                 failures.push(format!("{}: PANICKED", case.name));
                 continue;
             }
         };
-        let got = describe(&decision.plan);
+        let got = describe_plan(&decision.plan);
         if !matches(&case.expect, &got) {
             failures.push(format!(
                 "{}: expected {}, got {got}",
@@ -60,7 +65,7 @@ fn every_hostile_case_gets_its_defined_outcome() {
 /// The corpus and the table agree: every file has a row, every row a file or a generator.
 #[test]
 fn the_readme_lists_every_file_and_every_row_exists() {
-    let rows: Vec<String> = cases().into_iter().map(|c| c.name).collect();
+    let rows: Vec<String> = cases("outcome").into_iter().map(|c| c.name).collect();
     let mut files: Vec<String> = std::fs::read_dir(corpus_dir())
         .expect("corpus directory")
         .filter_map(|e| e.ok())
@@ -87,12 +92,12 @@ fn the_readme_lists_every_file_and_every_row_exists() {
 fn the_size_limit_is_configuration() {
     let raw = generated("subject-1mb").expect("generated");
     let templates = templates();
-    let state = MemState::default();
-    let big = run(&raw, &config(LIMIT), &templates, &state).expect("decides");
-    assert_eq!(describe(&big.plan), "ack");
-    let small = run(&raw, &config(500_000), &templates, &state).expect("decides");
+    let state = store();
+    let big = run(&raw, &config(LIMIT), &templates, &state);
+    assert_eq!(describe_plan(&big.plan), "ack");
+    let small = run(&raw, &config(500_000), &templates, &state);
     assert_eq!(
-        describe(&small.plan),
+        describe_plan(&small.plan),
         format!(
             "quarantined:message of {} bytes exceeds limits.max_message_bytes (500000)",
             raw.len()
@@ -106,9 +111,9 @@ fn the_size_limit_is_configuration() {
 fn a_big_attachment_reaches_the_agent_not_the_customer() {
     let raw = generated("attachment-25mb").expect("generated");
     let cfg = config(LIMIT);
-    let d = run(&raw, &cfg, &templates(), &MemState::default()).expect("decides");
+    let d = run(&raw, &cfg, &templates(), &store());
     let Plan::NewTicket { outgoing, .. } = &d.plan else {
-        panic!("expected a new ticket, got {}", describe(&d.plan));
+        panic!("expected a new ticket, got {}", describe_plan(&d.plan));
     };
     let ack = outgoing
         .iter()
@@ -155,8 +160,8 @@ folded\r\nMessage-ID: <m@example.test>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\
     // And `check` on a real decision, tampered with the way a bug would.
     let raw = std::fs::read(corpus_dir().join("8bit-headers.eml")).expect("fixture");
     let cfg = config(LIMIT);
-    let state = MemState::default();
-    let good = run(&raw, &cfg, &templates(), &state).expect("decides");
+    let state = store();
+    let good = run(&raw, &cfg, &templates(), &state);
     check(&raw, &good, &cfg, &state).expect("a real acknowledgement passes");
     type Tamper = fn(&mut frontdesk::domain::OutgoingMail);
     let tampers: [(&str, &str, Tamper); 4] = [
@@ -320,12 +325,11 @@ fn fuzz_cases() -> u32 {
 /// Runs one input through the pipeline and the invariants.
 fn fuzz_one(raw: &[u8]) -> Result<(), TestCaseError> {
     thread_local! {
-        static FIXTURE: (frontdesk::config::Config, frontdesk::compose::Templates, MemState) =
-            (config(LIMIT), templates(), MemState::default());
+        static FIXTURE: (frontdesk::config::Config, frontdesk::compose::Templates, MemStore) =
+            (config(LIMIT), templates(), store());
     }
     FIXTURE.with(|(cfg, templates, state)| {
-        let d = run(raw, cfg, templates, state)
-            .map_err(|e| TestCaseError::fail(format!("store error {e}")))?;
+        let d = run(raw, cfg, templates, state);
         check(raw, &d, cfg, state).map_err(TestCaseError::fail)
     })
 }

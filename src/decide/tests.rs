@@ -1,63 +1,17 @@
 //! The decision, end to end without a store: customer mail, agents' answers, hostile input.
 use super::*;
-use std::collections::HashMap;
-use std::convert::Infallible;
 
 use crate::domain::{AgentAction, MailKind, OutgoingMail, RefusalKind, TicketState};
+use crate::testing::{MemStore, TEST_KEY, addr, agent, describe_plan, matches, ticket};
 
-/// The store as a map, so the whole pipeline runs without sled.
-#[derive(Default)]
-struct Mem {
-    ids: HashMap<String, TicketId>,
-    customers: HashMap<TicketId, EmailAddress>,
-    tickets: HashMap<TicketId, Ticket>,
-    acks: usize,
-    acks_this_hour: usize,
-    by_customer: Vec<TicketId>,
-}
-
-impl ThreadLookup for Mem {
-    type Error = Infallible;
-    fn ticket_by_message_id(&self, id: &str) -> Result<Option<TicketId>, Infallible> {
-        Ok(self.ids.get(id).copied())
-    }
-    fn ticket_customer(&self, t: TicketId) -> Result<Option<EmailAddress>, Infallible> {
-        Ok(self.customers.get(&t).cloned())
-    }
-}
-
-impl State for Mem {
-    fn next_ticket(&self) -> Result<TicketId, Infallible> {
-        Ok(TicketId::new(1042))
-    }
-    fn pool_counter(&self, _: &str) -> Result<u64, Infallible> {
-        Ok(0)
-    }
-    fn acks_since(&self, _: &EmailAddress, _: UnixTime) -> Result<usize, Infallible> {
-        Ok(self.acks)
-    }
-    fn acks_in_hour(&self, _: UnixTime) -> Result<usize, Infallible> {
-        Ok(self.acks_this_hour)
-    }
-    fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, Infallible> {
-        Ok(self.tickets.get(&id).cloned())
-    }
-    fn customer_tickets(&self, _: &EmailAddress) -> Result<Vec<TicketId>, Infallible> {
-        Ok(self.by_customer.clone())
-    }
-    fn inbound_raw(&self, seq: u64) -> Result<Option<Vec<u8>>, Infallible> {
-        Ok((seq == 1).then(|| ALICE.to_vec()))
-    }
-    fn agent_load(
-        &self,
-        _: &crate::domain::AgentEmail,
-    ) -> Result<crate::domain::AgentLoad, Infallible> {
-        Ok(crate::domain::AgentLoad::default())
-    }
+/// The store as the decisions here see it: empty, but for Alice's first mail stored as
+/// mail 1 (what a notification or handover about her ticket quotes).
+fn mem() -> MemStore {
+    MemStore::default().with_inbound(1, ALICE)
 }
 
 fn config() -> Config {
-    crate::testutil::config(
+    crate::testing::config(
         r#"
 [limits]
 max_message_bytes = 100000
@@ -74,7 +28,7 @@ email = "mschmidt@example.test"
     )
 }
 
-fn run(raw: &[u8], state: &Mem) -> Plan {
+fn run(raw: &[u8], state: &MemStore) -> Plan {
     let cfg = config();
     let templates = Templates::load(None).expect("templates");
     decide(
@@ -109,7 +63,7 @@ fn new_customer_mail_opens_a_ticket_with_an_acknowledgement() {
         outgoing,
         pool_key,
         not_acknowledged,
-    } = run(ALICE, &Mem::default())
+    } = run(ALICE, &mem())
     else {
         panic!("expected a new ticket");
     };
@@ -124,7 +78,7 @@ fn new_customer_mail_opens_a_ticket_with_an_acknowledgement() {
 }
 
 fn ack_text(raw: &[u8]) -> String {
-    let Plan::NewTicket { outgoing, .. } = run(raw, &Mem::default()) else {
+    let Plan::NewTicket { outgoing, .. } = run(raw, &mem()) else {
         panic!("expected a new ticket");
     };
     let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
@@ -158,9 +112,7 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
 
 #[test]
 fn follow_up_joins_without_acknowledgement() {
-    let mut mem = Mem::default();
-    mem.ids
-        .insert("<ack.1001.3@example.test>".into(), TicketId::new(1001));
+    let mem = mem().with_message_id("<ack.1001.3@example.test>", TicketId::new(1001));
     let raw = b"From: alice@customer.test\r\nSubject: Re: Help\r\nIn-Reply-To: <ack.1001.3@example.test>\r\n\r\nmore\r\n";
     match run(raw, &mem) {
         Plan::Join { ticket, reason, .. } => {
@@ -178,7 +130,7 @@ fn a_person_asking_for_no_auto_reply_gets_a_ticket_without_one() {
         not_acknowledged,
         outgoing,
         ..
-    } = run(raw, &Mem::default())
+    } = run(raw, &mem())
     else {
         panic!("expected a new ticket");
     };
@@ -194,7 +146,7 @@ fn spoofed_sender_gets_a_ticket_but_no_acknowledgement() {
         not_acknowledged,
         outgoing,
         ..
-    } = run(raw, &Mem::default())
+    } = run(raw, &mem())
     else {
         panic!("expected a new ticket");
     };
@@ -207,10 +159,8 @@ fn spoofed_sender_gets_a_ticket_but_no_acknowledgement() {
 
 #[test]
 fn sender_over_the_daily_cap_gets_a_ticket_but_no_acknowledgement() {
-    let mem = Mem {
-        acks: 3,
-        ..Mem::default()
-    };
+    // Alice's three acknowledgements of the last day (the clock in `run` is 1,000,000).
+    let mem = mem().with_acks(&addr("alice@customer.test"), &[1_000_000 - 60; 3]);
     let Plan::NewTicket {
         not_acknowledged,
         outgoing,
@@ -229,10 +179,7 @@ fn sender_over_the_daily_cap_gets_a_ticket_but_no_acknowledgement() {
 
 #[test]
 fn a_global_storm_withholds_acknowledgements_but_not_tickets() {
-    let mem = Mem {
-        acks_this_hour: 5000,
-        ..Mem::default()
-    };
+    let mem = mem().with_acks_in_hour(1_000_000, 5000);
     let Plan::NewTicket {
         not_acknowledged,
         outgoing,
@@ -250,13 +197,8 @@ fn a_global_storm_withholds_acknowledgements_but_not_tickets() {
 fn a_flood_from_one_sender_joins_their_ticket_and_spares_the_agent() {
     // Alice opened three tickets within the window (the clock in `run` is 1,000,000).
     let mut mem = with_ticket();
-    let template = mem.tickets[&TicketId::new(1001)].clone();
     for n in 1001..=1003 {
-        let mut t = template.clone();
-        t.id = TicketId::new(n);
-        t.created_at = 1_000_000 - 60;
-        mem.tickets.insert(t.id, t);
-        mem.by_customer.push(TicketId::new(n));
+        mem = mem.with_ticket(alices_ticket(n).created_at(1_000_000 - 60).build());
     }
     let storm = b"From: Alice Doe <alice@customer.test>\r\nTo: support@example.test\r\n\
 Subject: Again\r\nMessage-ID: <storm@customer.test>\r\n\r\nStill broken.\r\n";
@@ -278,7 +220,7 @@ Subject: Again\r\nMessage-ID: <storm@customer.test>\r\n\r\nStill broken.\r\n";
     );
 
     // Once the ticket had three notifications in the window, follow-ups are only recorded.
-    let t = mem.tickets.get_mut(&TicketId::new(1003)).expect("ticket");
+    let t = mem.ticket_mut(TicketId::new(1003));
     for _ in 0..3 {
         t.messages.push(TicketMessage {
             at: 1_000_000 - 30,
@@ -309,7 +251,7 @@ Subject: Again\r\nMessage-ID: <storm@customer.test>\r\n\r\nStill broken.\r\n";
     assert_eq!(message.suppressed, Some(SuppressReason::Flood));
 
     // After a quiet minute the flood is owed one summary.
-    let t = mem.tickets.get_mut(&TicketId::new(1003)).expect("ticket");
+    let t = mem.ticket_mut(TicketId::new(1003));
     t.messages.push(message);
     let quiet = std::time::Duration::from_secs(60);
     assert!(
@@ -319,50 +261,21 @@ Subject: Again\r\nMessage-ID: <storm@customer.test>\r\n\r\nStill broken.\r\n";
     assert_eq!(t.unsummarised_flood(1_000_060, quiet).len(), 1);
 }
 
-fn with_ticket() -> Mem {
-    let mut mem = Mem::default();
-    let jason =
-        crate::domain::AgentEmail::new(EmailAddress::parse("jason@example.test").expect("valid"));
-    let alice = EmailAddress::parse("alice@customer.test").expect("valid");
-    mem.tickets.insert(
-        TicketId::new(1001),
-        Ticket {
-            id: TicketId::new(1001),
-            customer: alice.clone(),
-            customer_name: Some("Alice Doe".into()),
-            subject: "Help".into(),
-            state: TicketState::Open,
-            agent: jason,
-            created_at: 0,
-            updated_at: 0,
-            messages: vec![TicketMessage {
-                at: 0,
-                direction: Direction::Inbound,
-                message_id: Some("<a1@customer.test>".into()),
-                from: Some(alice),
-                subject: "Help".into(),
-                inbound_seq: Some(1),
-                outbox_id: None,
-                suppressed: None,
-                note: None,
-            }],
-            first_response_at: None,
-            notify_root: Some("<notify.1001.1@example.test>".into()),
-            closed_at: None,
-            linked_from: None,
-            escalated_at: None,
-            pool: None,
-            inbox: None,
-            forgotten_at: None,
-        },
-    );
-    mem
+/// Alice's ticket `n` as her first mail (stored as mail 1) opened it: Jason's, notified.
+fn alices_ticket(n: u64) -> crate::testing::TicketBuilder {
+    ticket(n, "alice@customer.test")
+        .customer_name("Alice Doe")
+        .inbound(0, "<a1@customer.test>", 1)
+        .notify_root("<notify.1001.1@example.test>")
+}
+
+/// The store with Alice's open ticket #1001.
+fn with_ticket() -> MemStore {
+    mem().with_ticket(alices_ticket(1001).build())
 }
 
 fn agent_mail_to(token_ticket: u64, from: &str, body: &str, extra: &str) -> Vec<u8> {
-    let jason =
-        crate::domain::AgentEmail::new(EmailAddress::parse("jason@example.test").expect("valid"));
-    let token = relay::mint(crate::testutil::TEST_KEY, TicketId::new(1001), &jason);
+    let token = relay::mint(TEST_KEY, TicketId::new(1001), &agent("jason@example.test"));
     let envelope = from
         .rsplit('<')
         .next()
@@ -378,11 +291,9 @@ Message-ID: <j1@example.test>\r\n\r\n{body}"
 #[test]
 fn a_reply_to_a_long_closed_ticket_opens_a_linked_one() {
     let reply = b"From: Alice Doe <alice@customer.test>\r\nSubject: Re: Help\r\nIn-Reply-To: <a1@customer.test>\r\n\r\nIt broke again.\r\n";
-    let mut mem = with_ticket();
-    mem.ids
-        .insert("<a1@customer.test>".into(), TicketId::new(1001));
-    let closed = |mem: &mut Mem, at: UnixTime| {
-        let t = mem.tickets.get_mut(&TicketId::new(1001)).expect("ticket");
+    let mut mem = with_ticket().with_message_id("<a1@customer.test>", TicketId::new(1001));
+    let closed = |mem: &mut MemStore, at: UnixTime| {
+        let t = mem.ticket_mut(TicketId::new(1001));
         t.state = TicketState::Closed;
         t.closed_at = Some(at);
     };
@@ -412,7 +323,7 @@ Subject: Fwd: Broken\r\n\r\nFor the queue.\r\n\r\n---------- Forwarded message -
 From: Alice Doe <alice@customer.test>\r\nSubject: Broken\r\n\r\nMy printer broke.\r\n";
     let Plan::NewTicket {
         ticket, outgoing, ..
-    } = run(raw, &Mem::default())
+    } = run(raw, &mem())
     else {
         panic!("expected a new ticket");
     };
@@ -431,7 +342,7 @@ From: Alice Doe <alice@customer.test>\r\nSubject: Broken\r\n\r\nMy printer broke
         "Return-Path: <jason@example.test>",
         "Return-Path: <x@evil.test>",
     );
-    let plan = run(forged.as_bytes(), &Mem::default());
+    let plan = run(forged.as_bytes(), &mem());
     assert!(
         !matches!(&plan, Plan::NewTicket { ticket, .. } if ticket.customer.as_str() == "alice@customer.test"),
         "{plan:?}"
@@ -440,9 +351,7 @@ From: Alice Doe <alice@customer.test>\r\nSubject: Broken\r\n\r\nMy printer broke
 
 #[test]
 fn a_reply_all_quoting_the_customer_is_not_a_forward() {
-    let mut mem = with_ticket();
-    mem.ids
-        .insert("<a1@customer.test>".into(), TicketId::new(1001));
+    let mem = with_ticket().with_message_id("<a1@customer.test>", TicketId::new(1001));
     let raw = b"Return-Path: <jason@example.test>\r\nFrom: jason@example.test\r\nTo: alice@customer.test\r\n\
 Cc: support@example.test\r\nSubject: RE: Help\r\nIn-Reply-To: <a1@customer.test>\r\n\r\nOn it.\r\n\r\n\
 -----Original Message-----\r\nFrom: Alice Doe <alice@customer.test>\r\nSent: today\r\n\r\nHelp\r\n";
@@ -470,7 +379,7 @@ Subject: Broken\r\n\r\nBuy cheap watches.\r\n"
         7,
         &cfg,
         &templates,
-        &Mem::default(),
+        &mem(),
         1_000_000,
         SystemTime::UNIX_EPOCH,
     )
@@ -486,7 +395,7 @@ Subject: Broken\r\n\r\nBuy cheap watches.\r\n"
         7,
         &cfg,
         &templates,
-        &Mem::default(),
+        &mem(),
         1_000_000,
         SystemTime::UNIX_EPOCH,
     )
@@ -558,7 +467,7 @@ fn subject_mode_carries_the_token_in_the_subject() {
         7,
         &cfg,
         &templates,
-        &Mem::default(),
+        &mem(),
         1_000_000,
         SystemTime::UNIX_EPOCH,
     )
@@ -583,9 +492,7 @@ fn subject_mode_carries_the_token_in_the_subject() {
         TicketId::new(1042)
     );
 
-    let jason =
-        crate::domain::AgentEmail::new(EmailAddress::parse("jason@example.test").expect("valid"));
-    let token = relay::mint(crate::testutil::TEST_KEY, TicketId::new(1001), &jason);
+    let token = relay::mint(TEST_KEY, TicketId::new(1001), &agent("jason@example.test"));
     let raw = format!(
         "Return-Path: <jason@example.test>\r\nFrom: jason@example.test\r\nTo: support@example.test\r\n\
 Subject: Re: [Acme Support #1001] Help {{ref:1001.{token}}}\r\nMessage-ID: <s1@example.test>\r\n\r\nUnplug it.\r\n"
@@ -617,9 +524,7 @@ Subject: Re: [Acme Support #1001] Help {{ref:1001.{token}}}\r\nMessage-ID: <s1@e
 
 #[test]
 fn a_bounced_answer_is_recorded_and_the_agent_told() {
-    let mut mem = with_ticket();
-    mem.ids
-        .insert("<reply.1001.abc@example.test>".into(), TicketId::new(1001));
+    let mem = with_ticket().with_message_id("<reply.1001.abc@example.test>", TicketId::new(1001));
     let raw = b"Return-Path: <>\r\nFrom: MAILER-DAEMON@mail.example.test\r\nSubject: Undelivered Mail Returned to Sender\r\n\
 Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
 --B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mail.example.test\r\n\r\n\
@@ -662,7 +567,7 @@ fn a_quote_the_stripper_missed_is_caught_by_the_notification_marker() {
     assert!(refused(&action, RefusalKind::QuoteNotSeparated), "{action}");
     assert!(outgoing.iter().all(|m| m.kind == MailKind::AgentNotice));
     // And every notification carries the marker.
-    let Plan::NewTicket { outgoing, .. } = run(ALICE, &Mem::default()) else {
+    let Plan::NewTicket { outgoing, .. } = run(ALICE, &mem()) else {
         panic!("expected a new ticket");
     };
     let n = of_kind(&outgoing, MailKind::AgentNotification).expect("notified");
@@ -824,15 +729,11 @@ fn assign_hands_the_ticket_and_the_customer_mail_to_the_new_agent() {
         .expect("parses")
         .reply_to
         .expect("reply-to");
-    let maria =
-        crate::domain::AgentEmail::new(EmailAddress::parse("maria@example.test").expect("valid"));
-    let token = relay::find_token_address(
-        &[reply_to.address],
-        &EmailAddress::parse("support@example.test").expect("valid"),
-    )
-    .expect("token address");
+    let maria = agent("maria@example.test");
+    let token = relay::find_token_address(&[reply_to.address], &addr(crate::testing::SUPPORT))
+        .expect("token address");
     assert!(relay::verify(
-        crate::testutil::TEST_KEY,
+        TEST_KEY,
         TicketId::new(1001),
         &maria,
         &token.token
@@ -845,7 +746,7 @@ proptest::proptest! {
     /// Any bytes at all: a defined outcome, never a panic.
     #[test]
     fn decide_never_panics_on_arbitrary_bytes(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
-        let _ = run(&raw, &Mem::default());
+        let _ = run(&raw, &mem());
     }
 
     /// Hostile text in the fields that reach our headers (delivered as encoded words, the
@@ -863,7 +764,7 @@ proptest::proptest! {
             b64(format!("{name}\r\nBcc: x@evil.test")),
             b64(format!("{subject}\r\nBcc-Me: 1")),
         );
-        let Plan::NewTicket { outgoing, .. } = run(raw.as_bytes(), &Mem::default()) else {
+        let Plan::NewTicket { outgoing, .. } = run(raw.as_bytes(), &mem()) else {
             return Err(proptest::test_runner::TestCaseError::fail("a valid sender must open a ticket"));
         };
         proptest::prop_assert_eq!(outgoing.len(), 2, "acknowledgement and notification");
@@ -876,7 +777,8 @@ proptest::proptest! {
     }
 }
 
-/// Broken and hostile input: each gets a defined outcome, none panics.
+/// Broken and hostile input: each gets a defined outcome, none panics. Outcomes in the words
+/// of the hostile corpus's table (`crate::testing::describe`); `any`: whatever, but no panic.
 #[test]
 fn hostile_input_table() {
     let huge_subject = format!(
@@ -885,49 +787,43 @@ fn hostile_input_table() {
     );
     let too_big = format!("From: a@customer.test\r\n\r\n{}", "x".repeat(200_000));
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("empty", b"".to_vec(), "quarantine:unparseable"),
+        ("empty", b"".to_vec(), "quarantined:unparseable"),
         ("binary garbage", vec![0, 159, 146, 150, 255, 0, 13, 10], "any"),
-        ("no From", b"Subject: hi\r\n\r\nbody".to_vec(), "quarantine:no valid sender"),
-        ("broken From", b"From: <<@@@\r\nSubject: hi\r\n\r\nbody".to_vec(), "quarantine:no valid sender"),
-        ("too big", too_big.into_bytes(), "quarantine:message of 200025 bytes exceeds limits.max_message_bytes (100000)"),
-        ("1 MB-ish subject", huge_subject.into_bytes(), "new-ticket"),
+        ("no From", b"Subject: hi\r\n\r\nbody".to_vec(), "quarantined:no valid sender"),
+        ("broken From", b"From: <<@@@\r\nSubject: hi\r\n\r\nbody".to_vec(), "quarantined:no valid sender"),
+        ("too big", too_big.into_bytes(), "quarantined:message of 200025 bytes exceeds limits.max_message_bytes (100000)"),
+        ("1 MB-ish subject", huge_subject.into_bytes(), "ack"),
         (
             "CRLF in display name",
             b"From: =?utf-8?q?Eve=0D=0ABcc=3A_v=40x.test?= <eve@customer.test>\r\nSubject: x\r\n\r\nhi".to_vec(),
-            "new-ticket",
+            "ack",
         ),
         (
             "truncated MIME",
             b"From: a@customer.test\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nContent-Type: text/pl".to_vec(),
-            "new-ticket",
+            "ack",
         ),
         (
             "unknown charset",
             b"From: a@customer.test\r\nContent-Type: text/plain; charset=x-klingon\r\n\r\nqapla'".to_vec(),
-            "new-ticket",
+            "ack",
         ),
     ];
     for (name, raw, expected) in cases {
-        let plan = run(&raw, &Mem::default());
-        let got = match &plan {
-            Plan::Quarantine(r) => format!("quarantine:{r}"),
-            Plan::NewTicket { outgoing, .. } => {
-                for mail in outgoing {
-                    let text = String::from_utf8_lossy(&mail.raw);
-                    let headers = text.split("\r\n\r\n").next().unwrap_or_default();
-                    assert!(
-                        !headers.contains("\r\nBcc:"),
-                        "{name}: injected header in {headers}"
-                    );
-                }
-                "new-ticket".into()
+        let plan = run(&raw, &mem());
+        if let Plan::NewTicket { outgoing, .. } = &plan {
+            for mail in outgoing {
+                let text = String::from_utf8_lossy(&mail.raw);
+                let headers = text.split("\r\n\r\n").next().unwrap_or_default();
+                assert!(
+                    !headers.contains("\r\nBcc:"),
+                    "{name}: injected header in {headers}"
+                );
             }
-            Plan::Join { .. } => "join".into(),
-            Plan::Agent { .. } => "agent".into(),
-            Plan::Suppress(r) => format!("suppress:{r}"),
-        };
+        }
+        let got = describe_plan(&plan);
         assert!(
-            expected == "any" || got.starts_with(expected),
+            expected == "any" || matches(expected, &got),
             "{name}: expected {expected}, got {got}"
         );
     }

@@ -119,36 +119,15 @@ pub fn thread<L: ThreadLookup>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::testing::{MemStore, addr, ticket};
 
-    struct Map {
-        ids: HashMap<String, TicketId>,
-        customers: HashMap<TicketId, EmailAddress>,
-    }
-
-    impl ThreadLookup for Map {
-        type Error = std::convert::Infallible;
-        fn ticket_by_message_id(&self, id: &str) -> Result<Option<TicketId>, Self::Error> {
-            Ok(self.ids.get(id).copied())
-        }
-        fn ticket_customer(&self, t: TicketId) -> Result<Option<EmailAddress>, Self::Error> {
-            Ok(self.customers.get(&t).cloned())
-        }
-    }
-
-    fn addr(s: &str) -> EmailAddress {
-        EmailAddress::parse(s).expect("valid")
-    }
-
-    fn world() -> Map {
+    /// Alice's ticket #1042, with our acknowledgement and one of her mails indexed.
+    fn world() -> MemStore {
         let t = TicketId::new(1042);
-        Map {
-            ids: HashMap::from([
-                ("<ack.1042.7@example.test>".to_string(), t),
-                ("<m1@customer.test>".to_string(), t),
-            ]),
-            customers: HashMap::from([(t, addr("alice@customer.test"))]),
-        }
+        MemStore::default()
+            .with_ticket(ticket(1042, "alice@customer.test").build())
+            .with_message_id("<ack.1042.7@example.test>", t)
+            .with_message_id("<m1@customer.test>", t)
     }
 
     #[test]

@@ -1,36 +1,15 @@
 //! The store's own tests: transactions, indexes, counters, locking.
 use super::*;
 use crate::domain::{
-    Direction, Fetched, FlagJob, Outcome, Plan, ServerMark, SuppressReason, Ticket, TicketMessage,
+    Direction, Fetched, FlagJob, Outcome, Plan, ServerMark, SuppressReason, TicketMessage,
     TicketState,
 };
-
-fn addr(s: &str) -> EmailAddress {
-    EmailAddress::parse(s).expect("valid")
-}
+use crate::testing::{TicketBuilder, addr};
 
 fn new_ticket(store: &Store, customer: &str) -> Plan {
     let id = store.peek_next_ticket().expect("peek");
     Plan::NewTicket {
-        ticket: Ticket {
-            id,
-            customer: addr(customer),
-            customer_name: None,
-            subject: "s".into(),
-            state: TicketState::Open,
-            agent: AgentEmail::new(addr("jason@example.test")),
-            created_at: 0,
-            updated_at: 0,
-            messages: vec![],
-            first_response_at: None,
-            notify_root: None,
-            closed_at: None,
-            linked_from: None,
-            escalated_at: None,
-            pool: None,
-            inbox: None,
-            forgotten_at: None,
-        },
+        ticket: TicketBuilder::new(id, addr(customer)).subject("s").build(),
         pool_key: "all".into(),
         not_acknowledged: Some(SuppressReason::RateLimited),
         outgoing: vec![],

@@ -12,14 +12,20 @@
 //! Message-ID, Date), which would hide several cases. Acknowledgements and notifications
 //! go out through Postfix as always.
 
-// Shared with `tests/hostile.rs` (and the fuzz target), so it stays beside that binary.
-#[path = "../hostile_support/mod.rs"]
-mod hostile_support;
+/// The corpus and the header check, shared with `tests/hostile.rs` (and, the check, with the
+/// fuzz target), so they stay beside that binary; the pure pipeline's part is not needed here.
+#[path = "../hostile_support"]
+mod hostile_support {
+    pub mod corpus;
+    pub mod shared;
+}
 
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use hostile_support::{Case, LIMIT, cases, header_fields, matches};
+use frontdesk::testing::{describe_listed, matches};
+use hostile_support::corpus::{Case, cases};
+use hostile_support::shared::{LIMIT, header_fields};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// The LMTP port of the running stack (`STACK_LMTP_PORT` in its `stack.env`).
@@ -114,23 +120,6 @@ fn for_daemon(raw: &[u8], support: &str, local: &str) -> Vec<u8> {
     out
 }
 
-/// One `mail list --json` entry's outcome in the README's words (`None`: not processed yet).
-fn outcome_words(entry: &serde_json::Value) -> Option<String> {
-    let o = &entry["outcome"];
-    let text = |k: &str| o[k].as_str().unwrap_or_default().to_string();
-    Some(match o["outcome"].as_str()? {
-        "new-ticket" => match o["not_acknowledged"].as_str() {
-            None => "ack".into(),
-            Some(r) => format!("ticket-no-ack:{r}"),
-        },
-        "joined" => format!("joined:{}", text("reason")),
-        "agent" => format!("agent:{}", text("action")),
-        "suppressed" => format!("suppressed:{}", text("reason")),
-        "quarantined" => format!("quarantined:{}", text("reason")),
-        other => format!("unknown:{other}"),
-    })
-}
-
 /// The header section of a delivered mail without the fields the delivery path put on top
 /// (Dovecot's Return-Path and Delivered-To, Postfix's Received): what our daemon wrote.
 fn as_sent(raw: &[u8]) -> Vec<u8> {
@@ -178,7 +167,7 @@ async fn hostile_mail_gets_its_outcome_and_the_daemon_stays_up() {
     let started = Instant::now();
 
     // Deliver every case in the table's order; UIDs follow that order.
-    let cases: Vec<Case> = cases();
+    let cases: Vec<Case> = cases("e2e");
     let mut sent: Vec<(Case, Vec<u8>)> = Vec::new();
     for case in cases {
         let raw = for_daemon(&case.bytes(), &d.support, &local);
@@ -194,7 +183,7 @@ async fn hostile_mail_gets_its_outcome_and_the_daemon_stays_up() {
     let list = loop {
         let list = d.cli_json(&["mail", "list"]);
         let all = list.as_array().cloned().unwrap_or_default();
-        if all.len() >= n && all.iter().all(|e| outcome_words(e).is_some()) {
+        if all.len() >= n && all.iter().all(|e| describe_listed(e).is_some()) {
             break all;
         }
         if Instant::now() > deadline {
@@ -203,7 +192,7 @@ async fn hostile_mail_gets_its_outcome_and_the_daemon_stays_up() {
             panic!(
                 "{} of {n} mails stored, {} with an outcome, after 90 s; the daemon's log ends:\n{}",
                 all.len(),
-                all.iter().filter(|e| outcome_words(e).is_some()).count(),
+                all.iter().filter(|e| describe_listed(e).is_some()).count(),
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             );
         }
@@ -214,11 +203,11 @@ async fn hostile_mail_gets_its_outcome_and_the_daemon_stays_up() {
     by_uid.sort_by_key(|e| e["uid"].as_u64());
     let mut failures = Vec::new();
     for ((case, _), entry) in sent.iter().zip(&by_uid) {
-        let got = outcome_words(entry).unwrap_or_default();
-        if !matches(&case.expect_e2e, &got) {
+        let got = describe_listed(entry).unwrap_or_default();
+        if !matches(&case.expect, &got) {
             failures.push(format!(
                 "{}: expected {}, got {got}",
-                case.name, case.expect_e2e
+                case.name, case.expect
             ));
         }
     }
@@ -252,7 +241,7 @@ async fn hostile_mail_gets_its_outcome_and_the_daemon_stays_up() {
     };
     let mut acked = 0;
     for (case, raw) in &sent {
-        if case.expect_e2e != "ack" {
+        if case.expect != "ack" {
             continue;
         }
         let Some(customer) = deliverable_sender(raw) else {
