@@ -42,8 +42,8 @@ use frontdesk::compose::Templates;
 use frontdesk::config::Config;
 use frontdesk::decide::decide;
 use frontdesk::domain::{
-    AgentEmail, AgentLoad, Cursor, Direction, EmailAddress, Fetched, Inbound, MailKind, Outcome,
-    SuppressReason, Ticket, TicketId, TicketMessage, UnixTime,
+    AgentEmail, AgentLoad, Cursor, CustomerRecord, Direction, EmailAddress, Fetched, Inbound,
+    MailKind, Outcome, SuppressReason, Ticket, TicketId, TicketMessage, UnixTime,
 };
 use frontdesk::mail::thread::ThreadLookup;
 use frontdesk::route::{self, MailFacts};
@@ -312,14 +312,6 @@ fn fill_exact(
     store.flush_blocking()?;
     counts.seconds = started.elapsed().as_secs_f64();
     Ok(counts)
-}
-
-/// The store's customer record (private to `store`; its JSON form is the contract here,
-/// checked by [`verify`]).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct CustomerRecord {
-    tickets: Vec<TicketId>,
-    acks: Vec<UnixTime>,
 }
 
 /// The store's record of a sent mail.

@@ -27,6 +27,7 @@
 //! | [`privacy`]  | customer export/forget, retention of message bodies |
 //! | [`ops`]      | the ops commands, on a free store or over the daemon's control socket |
 //! | [`daemon`]   | wiring, signals and shutdown for `frontdesk run` |
+//! | `testing`    | the test kit: an in-memory store, a configuration and ticket builder (tests only) |
 //!
 //! ARCHITECTURE.md describes the flow, the sled trees and what is durable when.
 
