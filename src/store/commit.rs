@@ -344,22 +344,7 @@ impl Store {
         change: &TicketChange<'_>,
         now: UnixTime,
     ) -> Result<bool> {
-        let _gate = self.write_gate();
-        let trees = (
-            &self.tickets,
-            &self.outbox,
-            &self.outbox_raw,
-            &self.msgids,
-            &self.meta,
-        );
-        let res = trees.transaction(|(tickets, outbox, outbox_raw, msgids, meta)| {
-            let tx = TicketTx {
-                tickets,
-                msgids,
-                outbox,
-                outbox_raw,
-                meta,
-            };
+        let done = self.ticket_transaction(|tx| {
             let mut t = tx.load(ticket)?;
             if change.only_if_unanswered && !t.unanswered() {
                 return Ok(false);
@@ -372,8 +357,7 @@ impl Store {
             t.updated_at = now;
             tx.save(&t)?;
             Ok(true)
-        });
-        let done = unwrap_tx(res)?;
+        })?;
         self.db.flush()?;
         Ok(done)
     }
@@ -386,23 +370,9 @@ impl Store {
         mail: &OutgoingMail,
         now: UnixTime,
     ) -> Result<bool> {
-        let _gate = self.write_gate();
-        let trees = (
-            &self.tickets,
-            &self.outbox,
-            &self.outbox_raw,
-            &self.msgids,
-            &self.meta,
-        );
-        let res = trees.transaction(|(tickets, outbox, outbox_raw, msgids, meta)| {
-            let tx = TicketTx {
-                tickets,
-                msgids,
-                outbox,
-                outbox_raw,
-                meta,
-            };
-            let Some(mut t): Option<Ticket> = tx_get(tickets, "tickets", &be(ticket.get()))? else {
+        self.ticket_transaction(|tx| {
+            let Some(mut t): Option<Ticket> = tx_get(tx.tickets, "tickets", &be(ticket.get()))?
+            else {
                 return Ok(false);
             };
             if !t.may_escalate() {
@@ -412,7 +382,29 @@ impl Store {
             tx.queue(&mut t, mail, now, None)?;
             tx.save(&t)?;
             Ok(true)
-        });
-        unwrap_tx(res)
+        })
+    }
+
+    /// Runs `change` on a ticket's trees in one transaction, under the write gate.
+    fn ticket_transaction<T>(&self, change: impl Fn(&TicketTx<'_>) -> TxResult<T>) -> Result<T> {
+        let _gate = self.write_gate();
+        let trees = (
+            &self.tickets,
+            &self.outbox,
+            &self.outbox_raw,
+            &self.msgids,
+            &self.meta,
+        );
+        unwrap_tx(
+            trees.transaction(|(tickets, outbox, outbox_raw, msgids, meta)| {
+                change(&TicketTx {
+                    tickets,
+                    msgids,
+                    outbox,
+                    outbox_raw,
+                    meta,
+                })
+            }),
+        )
     }
 }
