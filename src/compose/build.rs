@@ -9,6 +9,7 @@ use lettre::message::{Mailbox as LettreMailbox, MultiPart, SinglePart};
 use super::ComposeError;
 use crate::domain::{EmailAddress, MailKind, OutgoingMail, TicketId};
 use crate::mail::parse::{Attachment, LOOP_HEADER};
+use crate::mail::relay::text_before_quote;
 use crate::mail::sanitize;
 use crate::mail::thread::ticket_tag;
 
@@ -168,25 +169,15 @@ fn strip_ticket_tags(subject: &str, service_name: &str) -> String {
     sanitize::header_text(&out, 250)
 }
 
-/// The first `max_lines` lines worth quoting from the customer's text: blank lines, their
-/// own quotes (`>`), and everything from a signature or an "On … wrote:" line on are left out.
+/// The first `max_lines` lines worth quoting from the customer's text: their own words above
+/// any quote (the relay's quote recognition, [`text_before_quote`]), without blank lines and
+/// without their signature (`-- `).
 pub fn quote_lines(text: &str, max_lines: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if out.len() >= max_lines {
-            break;
-        }
-        let trimmed = line.trim();
-        if line == "-- " || trimmed == "--" {
-            break;
-        }
-        if trimmed.starts_with("On ") && trimmed.ends_with("wrote:") {
-            break;
-        }
-        if trimmed.starts_with('>') || trimmed.is_empty() {
-            continue;
-        }
-        out.push(sanitize::body_line(line, 200));
-    }
-    out
+    text_before_quote(text)
+        .lines()
+        .take_while(|line| *line != "-- " && line.trim() != "--")
+        .filter(|line| !line.trim().is_empty())
+        .take(max_lines)
+        .map(|line| sanitize::body_line(line, 200))
+        .collect()
 }

@@ -7,7 +7,7 @@ use super::notify::LatestMail;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
 use crate::compose::{
     ComposeError, Envelope, RelayContext, build_mail, greeting_name, leaks_notification,
-    person_vars, reply_subject, service_vars, ticket_vars,
+    notification_marker, person_vars, reply_subject, service_vars, ticket_vars,
 };
 use crate::config::Agent;
 use crate::domain::{
@@ -16,7 +16,7 @@ use crate::domain::{
 };
 use crate::mail::classify::Classified;
 use crate::mail::parse::{self, Attachment, Mailbox, ParsedMail};
-use crate::mail::relay::{self, AgentMessage, Command, TokenAddress};
+use crate::mail::relay::{self, AgentMessage, Command, OurQuote, TokenAddress};
 use crate::mail::thread;
 
 /// An agent's mail about a ticket, verified: whose, which ticket, the history entry.
@@ -94,7 +94,15 @@ pub(super) fn answer<S: State>(
         return Ok(refuse(ctx, answer, refusal));
     }
     let text = parse::reply_text(ctx.raw).unwrap_or_else(|| mail.text.clone());
-    let read = relay::read_agent_message(&text);
+    let marker = notification_marker(answer.ticket.id);
+    let header = format!("Ticket #{} ·", answer.ticket.id);
+    let service = &ctx.cfg.service;
+    let ours = OurQuote {
+        marker: &marker,
+        header: &header,
+        sender: [&service.name, service.address.as_str()],
+    };
+    let read = relay::read_agent_message(&text, &ours);
     if let Some(refusal) = command_problems(ctx, &answer.ticket, &read) {
         return Ok(refuse(ctx, answer, refusal));
     }

@@ -551,8 +551,9 @@ Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\r\n\r\n\
 }
 
 #[test]
-fn a_quote_the_stripper_missed_is_caught_by_the_notification_marker() {
-    // A client whose quote header is in no language we know: the marker line still shows.
+fn a_quote_in_no_known_format_is_cut_at_the_marker_and_pasted_internals_are_refused() {
+    // A client whose quote header is in no language we know: the marker line shows where our
+    // notification starts, and nothing from there on reaches the customer.
     let body = format!(
         "Done.\r\n\r\nUnknown quote header:\r\n{}\r\nInternal details.\r\n",
         crate::compose::notification_marker(TicketId::new(1001))
@@ -561,6 +562,34 @@ fn a_quote_the_stripper_missed_is_caught_by_the_notification_marker() {
     let Plan::Agent {
         action, outgoing, ..
     } = run(&raw, &with_ticket())
+    else {
+        panic!("expected a relay");
+    };
+    assert_eq!(action, AgentAction::Relayed { then: None });
+    let reply = crate::mail::parse::parse(&outgoing[0].raw).expect("parses");
+    assert!(reply.text.contains("Done."), "{}", reply.text);
+    for leak in [
+        "Unknown quote header",
+        "Reply above this line",
+        "Internal details",
+    ] {
+        assert!(
+            !reply.text.contains(leak),
+            "{leak:?} leaked: {}",
+            reply.text
+        );
+    }
+    // A line of the notification's guidance pasted into the answer (no marker, no header
+    // block to cut at): the last guard refuses it.
+    let pasted = agent_mail_to(
+        1001,
+        "jason@example.test",
+        "Done.\r\n\r\nReply to this mail to answer Alice; your answer goes out from support@example.test\r\n",
+        "",
+    );
+    let Plan::Agent {
+        action, outgoing, ..
+    } = run(&pasted, &with_ticket())
     else {
         panic!("expected a refusal");
     };

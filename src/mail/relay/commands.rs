@@ -1,7 +1,7 @@
 //! The `#commands` an agent writes at the top of an answer (`#note`, `#close`, `#reopen`,
 //! `#assign WHO`), read after the quote is stripped.
 
-use super::strip_quoted;
+use super::{OurQuote, strip_answer};
 
 /// Whether any line looks like one of our commands (`#note`, `# close:` …): below the text
 /// such a line means the agent misplaced it, and relaying would leak an internal note.
@@ -69,8 +69,8 @@ pub struct AgentMessage {
 
 /// Strips the quoted notification first (so a bottom-posted command is never missed), then
 /// reads the `#command` lines at the top of what is left (blank lines between them allowed).
-pub fn read_agent_message(text: &str) -> AgentMessage {
-    let stripped = strip_quoted(text);
+pub fn read_agent_message(text: &str, ours: &OurQuote<'_>) -> AgentMessage {
+    let stripped = strip_answer(text, ours);
     let mut commands = Vec::new();
     let mut lines = stripped.lines().peekable();
     while let Some(line) = lines.peek() {

@@ -14,7 +14,7 @@ mod tests;
 mod token;
 
 pub use commands::{AgentMessage, Command, has_command_line, read_agent_message};
-pub use quote::strip_quoted;
+pub use quote::{OurQuote, cut_our_quote, strip_answer, strip_quoted, text_before_quote};
 pub use token::{
     TOKENS_BOUND_SINCE, TokenAddress, find_subject_token, find_token_address, find_token_addresses,
     message_id, mint, reply_address, subject_marker, ticket_key, verify,

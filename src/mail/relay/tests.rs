@@ -3,6 +3,19 @@ use super::token::TOKEN_CHARS;
 use super::*;
 use crate::domain::{AgentEmail, EmailAddress, MessageIdKind, TicketId};
 
+/// An agent's message read as the relay reads an answer about ticket #1001.
+fn read(text: &str) -> AgentMessage {
+    let marker = crate::compose::notification_marker(TicketId::new(1001));
+    read_agent_message(
+        text,
+        &OurQuote {
+            marker: &marker,
+            header: "Ticket #1001 ·",
+            sender: ["Acme Support", "support@example.test"],
+        },
+    )
+}
+
 fn agent(s: &str) -> AgentEmail {
     AgentEmail::new(EmailAddress::parse(s).expect("valid"))
 }
@@ -253,12 +266,12 @@ fn note_variants_never_fail_open() {
         "\u{200b}#note she is rude",
         "#NOTE she is rude",
     ] {
-        let m = read_agent_message(text);
+        let m = read(text);
         assert_eq!(m.commands, vec![Command::Note], "{text:?}");
         assert_eq!(m.body, "she is rude", "{text:?}");
     }
     // Bottom-posted after the quote (mutt style): still a command, the quote goes first.
-    let m = read_agent_message("On Wed, 25 Nov 2026, Acme wrote:\n> hi\n\n#note called her");
+    let m = read("On Wed, 25 Nov 2026, Acme wrote:\n> hi\n\n#note called her");
     assert_eq!(m.commands, vec![Command::Note]);
     // A #note in the middle is caught by the safety net.
     assert!(has_command_line("Hello Alice,\n#note she is rude\nBye"));
@@ -297,7 +310,7 @@ fn real_client_replies_are_stripped_to_the_answer() {
     ];
     for (client, raw) in fixtures {
         let text = crate::mail::parse::reply_text(raw).expect("text");
-        let m = read_agent_message(&text);
+        let m = read(&text);
         assert!(m.commands.is_empty(), "{client}");
         assert!(
             m.body
@@ -327,15 +340,15 @@ fn real_client_replies_are_stripped_to_the_answer() {
 
 #[test]
 fn commands_at_the_top_are_read() {
-    let m = read_agent_message("#note called her, waiting for photos\n\nOn Mon, X wrote:\n> hi");
+    let m = read("#note called her, waiting for photos\n\nOn Mon, X wrote:\n> hi");
     assert_eq!(m.commands, vec![Command::Note]);
     assert_eq!(m.body, "called her, waiting for photos");
 
-    let m = read_agent_message("#close\n\nThanks, all done!\n");
+    let m = read("#close\n\nThanks, all done!\n");
     assert_eq!(m.commands, vec![Command::Close]);
     assert_eq!(m.body, "Thanks, all done!");
 
-    let m = read_agent_message("#assign Maria Lopez\n#frobnicate\nText");
+    let m = read("#assign Maria Lopez\n#frobnicate\nText");
     assert_eq!(
         m.commands,
         vec![
@@ -345,10 +358,130 @@ fn commands_at_the_top_are_read() {
     );
     assert_eq!(m.body, "Text");
 
-    let m = read_agent_message("Hello\n#close\n");
+    let m = read("Hello\n#close\n");
     assert!(m.commands.is_empty(), "commands only count at the top");
     assert_eq!(m.body, "Hello\n#close");
 
-    let m = read_agent_message("#1 is the answer");
+    let m = read("#1 is the answer");
     assert!(m.commands.is_empty());
+}
+
+/// The notification as agents' clients quote it: the marker line first, the header block,
+/// the template's rule, then the customer's words.
+fn notification_lines() -> Vec<String> {
+    vec![
+        crate::compose::notification_marker(TicketId::new(1001)),
+        String::new(),
+        "Ticket #1001 · Casey Customer <casey@customer.test>".into(),
+        "First ticket from this customer.".into(),
+        String::new(),
+        "Reply to this mail to answer Casey; your answer goes out from support@example.test as \"Jason Miller, Acme Support\".".into(),
+        "Lines at the top of your reply: #note (internal, nothing is sent), #close, #reopen, #assign NAME.".into(),
+        "------------------------------------------------------------------------".into(),
+        String::new(),
+        "Is the printer covered by the warranty?".into(),
+        "And can you send a technician on Monday?".into(),
+    ]
+}
+
+fn prefixed(lines: &[String]) -> String {
+    lines
+        .iter()
+        .map(|l| {
+            if l.is_empty() {
+                ">".to_string()
+            } else {
+                format!("> {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn cut(text: &str) -> Option<String> {
+    let marker = crate::compose::notification_marker(TicketId::new(1001));
+    cut_our_quote(
+        text,
+        &OurQuote {
+            marker: &marker,
+            header: "Ticket #1001 ·",
+            sender: ["Acme Support", "support@example.test"],
+        },
+    )
+}
+
+#[test]
+fn the_quote_is_cut_at_our_notification_whatever_the_attribution_language() {
+    let answer = "Yes, it is covered. A technician comes Monday at nine.\n\nJason";
+    let quote = prefixed(&notification_lines());
+    let attributions = [
+        "Am Do., 3. Dez. 2026 um 14:09 Uhr schrieb Casey Customer via Acme Support <\nsupport@example.test>:",
+        "Op do 3 dec. 2026 om 14:09 schreef Casey Customer via Acme Support <support@example.test>:",
+        "W dniu 3.12.2026 o 14:09, Casey Customer via Acme Support pisze:",
+        "чт, 3 дек. 2026 г. в 14:09, Casey Customer via Acme Support <support@example.test>:",
+        "Em qui., 3 de dez. de 2026 às 14:09, Casey Customer via Acme Support <\nsupport@example.test> escreveu:",
+        "to 3. jouluk. 2026 klo 14.09 Casey Customer via Acme Support (support@example.test) kirjoitti:",
+        "Vào Th 5, 3 thg 12, 2026 vào lúc 14:09 Casey Customer via Acme Support <\nsupport@example.test> đã viết:",
+        "On 12/3/2026 2:09 PM, Casey Customer via Acme Support wrote:",
+        "---- On Thu, 03 Dec 2026 14:09:00 +0100 Casey Customer via Acme Support <support@example.test> wrote ----",
+    ];
+    for attribution in attributions {
+        let text = format!("{answer}\n\n{attribution}\n\n{quote}\n");
+        assert_eq!(cut(&text).as_deref(), Some(answer), "{attribution}");
+    }
+}
+
+#[test]
+fn an_unprefixed_quote_after_a_header_block_in_any_language_runs_to_the_end() {
+    let answer = "Yes, it is covered.\n\nSent from my iPhone";
+    let body = notification_lines().join("\n");
+    let blocks = [
+        "________________________________\nFrom: Casey Customer via Acme Support <support@example.test>\nSent: Thursday, December 3, 2026 2:09 PM\nTo: Jason Miller <jason@example.test>\nSubject: [Acme Support #1001] Warranty",
+        "От: Casey Customer via Acme Support <support@example.test>\nОтправлено: 3 декабря 2026 г. 14:09\nКому: Jason Miller\nТема: [Acme Support #1001] Warranty",
+        "-----Ursprüngliche Nachricht-----\nVon: Casey Customer via Acme Support <support@example.test>\nGesendet: Donnerstag, 3. Dezember 2026 14:09\nAn: Jason Miller\nBetreff: [Acme Support #1001] Warranty",
+        "On Dec 3, 2026, at 14:09, Casey Customer via Acme Support <support@example.test> wrote:",
+    ];
+    for block in blocks {
+        let text = format!("{answer}\n\n{block}\n\n{body}\n");
+        assert_eq!(cut(&text).as_deref(), Some(answer), "{block}");
+    }
+}
+
+#[test]
+fn a_marker_the_client_rewrapped_is_still_found() {
+    let lines = notification_lines();
+    let marker = &lines[0];
+    let (a, b) = marker.split_at(40);
+    let mut wrapped = vec![a.trim_end().to_string(), b.trim_start().to_string()];
+    wrapped.extend(lines[1..].iter().cloned());
+    let text = format!(
+        "Covered.\n\nOn Thu, Dec 3, 2026 at 2:09 PM Casey via Acme Support wrote:\n{}",
+        prefixed(&wrapped)
+    );
+    assert_eq!(cut(&text).as_deref(), Some("Covered."));
+}
+
+#[test]
+fn an_inline_answer_keeps_the_questions_it_answers_and_never_the_header_block() {
+    let lines = notification_lines();
+    let text = format!(
+        "On Thu, Dec 3, 2026 at 2:09 PM Casey Customer via Acme Support <support@example.test> wrote:\n{}\n> {}\n\nYes, for two years.\n\n> {}\n\nMonday at nine works.\n\nJason",
+        prefixed(&lines[..9]),
+        lines[9],
+        lines[10]
+    );
+    let got = cut(&text).expect("our quote is there");
+    assert_eq!(
+        got,
+        "> Is the printer covered by the warranty?\n\nYes, for two years.\n\n> And can you send a technician on Monday?\n\nMonday at nine works.\n\nJason"
+    );
+}
+
+#[test]
+fn an_answer_without_our_quote_is_left_to_the_known_formats() {
+    assert_eq!(cut("Just the answer.\n\nJason"), None);
+    assert_eq!(
+        cut("Answer.\n\nOn Mon, X <x@y.test> wrote:\n> something else"),
+        None
+    );
 }
