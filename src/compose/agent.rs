@@ -123,12 +123,19 @@ pub const NOTIFICATION_SENTENCES: [&str; 2] = [
     "Lines at the top of your reply",
 ];
 
-/// Whether an agent's answer (after quote stripping) still holds part of the notification
-/// of `ticket`: relaying it would leak the internal header block to the customer.
-pub fn leaks_notification(body: &str, ticket: TicketId) -> bool {
-    body.contains(&notification_marker(ticket))
-        || NOTIFICATION_SENTENCES.iter().any(|s| body.contains(s))
-        || body.contains(&format!("Ticket #{ticket} ·"))
+/// The lines of an agent's answer (after quote stripping) that hold part of the notification
+/// of `ticket`: relaying them would leak the internal header block to the customer. Empty
+/// when there are none.
+pub fn notification_lines(body: &str, ticket: TicketId) -> Vec<&str> {
+    let marker = notification_marker(ticket);
+    let header = format!("Ticket #{ticket} ·");
+    body.lines()
+        .filter(|line| {
+            line.contains(&marker)
+                || line.contains(&header)
+                || NOTIFICATION_SENTENCES.iter().any(|s| line.contains(s))
+        })
+        .collect()
 }
 
 impl Templates {

@@ -30,7 +30,7 @@ mod vars;
 
 pub use ack::{AckContext, AckInput, acknowledgement};
 pub use agent::{
-    NOTIFICATION_SENTENCES, NoticeContext, NotifyContext, RelayContext, leaks_notification,
+    NOTIFICATION_SENTENCES, NoticeContext, NotifyContext, RelayContext, notification_lines,
     notification_marker,
 };
 pub use alert::{Alert, ops_alert};

@@ -6,7 +6,7 @@
 use super::notify::LatestMail;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
 use crate::compose::{
-    ComposeError, Envelope, RelayContext, build_mail, greeting_name, leaks_notification,
+    ComposeError, Envelope, RelayContext, build_mail, greeting_name, notification_lines,
     notification_marker, person_vars, reply_subject, service_vars, ticket_vars,
 };
 use crate::config::Agent;
@@ -237,8 +237,13 @@ fn command_problems<S: State>(
     } else {
         RefusalKind::Command
     };
-    if leaks_notification(&read.body, ticket.id) {
-        problems.push("the quoted notification could not be separated from your answer (please reply above the quote)".into());
+    let leaked = notification_lines(&read.body, ticket.id);
+    if !leaked.is_empty() {
+        let lines: Vec<String> = leaked.iter().map(|l| format!("\"{}\"", l.trim())).collect();
+        problems.push(format!(
+            "the quoted notification could not be separated from your answer (please reply above the quote); these lines are the notification's: {}",
+            lines.join(", ")
+        ));
     }
     if problems.is_empty() {
         return None;

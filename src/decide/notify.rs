@@ -125,7 +125,7 @@ impl Composer<'_> {
             text: mail.mail.text.clone(),
         })?;
         // Written by code, not the template: an override cannot remove the line that lets us
-        // recognise a quoted notification in an answer (see `leaks_notification`).
+        // recognise a quoted notification in an answer (see `notification_lines`).
         let text = format!("{}\n\n{text}", notification_marker(ticket.id));
         let subject = notification_subject(service, ticket, mail.mail, followup);
         let from_name = format!(

@@ -595,6 +595,15 @@ fn a_quote_in_no_known_format_is_cut_at_the_marker_and_pasted_internals_are_refu
     };
     assert!(refused(&action, RefusalKind::QuoteNotSeparated), "{action}");
     assert!(outgoing.iter().all(|m| m.kind == MailKind::AgentNotice));
+    // The notice quotes the line that blocked it, so the agent can fix it and send again.
+    let notice = crate::mail::parse::parse(&outgoing[0].raw).expect("parses");
+    assert!(
+        notice
+            .text
+            .contains("\"Reply to this mail to answer Alice;"),
+        "{}",
+        notice.text
+    );
     // And every notification carries the marker.
     let Plan::NewTicket { outgoing, .. } = run(ALICE, &mem()) else {
         panic!("expected a new ticket");
