@@ -25,7 +25,9 @@ use replies_support::render::Shape;
 use replies_support::scenario::{self, CUSTOMER_TEXT, Notification, TICKET};
 use replies_support::table::{Case, Expect, cases, corpus_dir, hand_made};
 
-/// Issue 10: today's cut leaks these (notification content reaches the customer).
+/// Issue 10: today's cut leaks these (notification content reaches the customer). None does
+/// today: the fingerprint check refuses an answer that still holds the marker or a tag line,
+/// so a quote the cut misses shows up as REFUSED or WRONG instead.
 const KNOWN_LEAKS: &[&str] = &[];
 
 /// Issue 10: today's cut does not relay these exactly (wrong text, or refused although the
@@ -191,6 +193,9 @@ fn judge(case: &Case, raw: &[u8], expected: &str, ctx: &Ctx) -> Result<Verdict, 
     match action {
         AgentAction::Relayed { .. } => {}
         AgentAction::Refused(r) => {
+            if !outgoing.iter().any(|m| m.kind == MailKind::AgentNotice) {
+                return Err("refused without a notice to the agent".into());
+            }
             return Ok(match case.expect {
                 Expect::Refuse => Verdict::Pass,
                 Expect::Relay => Verdict::Refused(r.detail.clone()),
