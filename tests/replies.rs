@@ -4,10 +4,10 @@
 //! through `frontdesk::decide::decide` exactly as the daemon would, and the table of what
 //! each customer would receive is printed (`cargo test --test replies -- --nocapture`).
 //!
-//! What is asserted is what holds today (issue 10 will raise the bar): every case decides;
-//! no case outside [`KNOWN_LEAKS`] lets notification content reach the customer; every case
-//! outside [`KNOWN_WRONG`] and [`KNOWN_LEAKS`] reaches the customer exactly. Both lists must
-//! stay true, so they shrink as the cut improves. The corpus itself is checked to be built
+//! Asserted: every case decides; no case outside [`KNOWN_LEAKS`] lets notification content
+//! reach the customer; every case outside [`KNOWN_WRONG`] and [`KNOWN_LEAKS`] reaches the
+//! customer exactly (both lists must stay true, so they shrink as the cut improves); and
+//! issue 10's bar: at least 98 % exact, no leak, no answer refused that the agent wrote. The corpus itself is checked to be built
 //! from today's notification (`FRONTDESK_REGENERATE_REPLIES=1` rebuilds it).
 
 /// The ticket and its notification, the shapes' renderer, and the README's table.
@@ -25,95 +25,16 @@ use replies_support::render::Shape;
 use replies_support::scenario::{self, CUSTOMER_TEXT, Notification, TICKET};
 use replies_support::table::{Case, Expect, cases, corpus_dir, hand_made};
 
-/// Issue 10: today's cut leaks these (notification content reaches the customer). None does
-/// today: the fingerprint check refuses an answer that still holds the marker or a tag line,
-/// so a quote the cut misses shows up as REFUSED or WRONG instead.
+/// Cases where today's cut lets notification content reach the customer: none (the cut finds
+/// the notification by its own lines, and the last guard refuses what is left).
 const KNOWN_LEAKS: &[&str] = &[];
 
-/// Issue 10: today's cut does not relay these exactly (wrong text, or refused although the
-/// agent wrote an answer), each with the pattern it misses.
+/// Cases today's cut does not relay exactly, each with the pattern it misses.
 #[rustfmt::skip]
 const KNOWN_WRONG: &[&str] = &[
-    "gh-inline-answers", // every `>` line is dropped: the customer's quoted questions are lost
-    "gh-outlook-bold-header-block", // the dashed rule above the bold `*From:*` block stays
-    "zapier-inbox-unprefixed", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-polish-w-dniu", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-polish-dnia", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-finnish-numeric-quoted-name", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-gmail-iso-date", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-wrote-without-colon", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-time-first", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-mailru-from", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-gmail-dutch-wrapped", // attribution reaches the customer: `Op 3 december 2026 14:09 schreef Casey Customer …`
-    "crisp-french-message-du", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-hungarian-signature-below", // attribution reaches the customer: `2026.12.03. 14:09 keltezéssel, "Casey Customer via Acme Support" …`
-    "crisp-gmail-android-wrapped", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-finnish", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-gmail-french-wrapped", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-german-quote-in-name", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-outlook-android-german-no-header", // no attribution above the unprefixed quote: the notification stays, refused
-    "crisp-italian-in-data", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-gmail-norwegian", // attribution reaches the customer: `tor. 3. des. 2026 kl. 14:09 skrev Casey …`
-    "crisp-portuguese-parenthesised", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-gmail-russian", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-typeapp", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-you-wrote", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-zoho", // attribution or header not recognised above an unprefixed quote: refused
-    "crisp-sent-from-phone-no-header", // no attribution above the unprefixed quote: the notification stays, refused
-    "crisp-forward-included", // the forwarded message is cut as if it were a quote
-    "crisp-inline-three-answers", // every `>` line is dropped: the customer's quoted questions are lost
-    "crisp-inline-header-block-deleted", // every `>` line is dropped: the customer's quoted questions are lost
-    "disc-outlook-bold-header-dashed-rule", // the dashed rule above the bold `*From:*` block stays
-    "disc-outlook-mobile", // attribution or header not recognised above an unprefixed quote: refused
-    "disc-polymail", // attribution or header not recognised above an unprefixed quote: refused
-    "disc-eudora-you-wrote", // attribution reaches the customer: `At 12/3/2026 02:09 PM, you wrote: …`
-    "disc-gmail-iso-date-wrapped", // attribution reaches the customer: `2026-12-03 14:09 GMT+00:00 Casey Customer via Acme Support …`
-    "disc-zoho-entities", // attribution or header not recognised above an unprefixed quote: refused
-    "disc-pipe-prefix", // quote prefix not `>` (`|`-prefixed): the notification stays, refused
-    "disc-name-wrote-no-date", // attribution or header not recognised above an unprefixed quote: refused
-    "disc-original-message-bold", // attribution or header not recognised above an unprefixed quote: refused
-    "disc-android-dutch-wrapped", // attribution reaches the customer: `Op 3 dec. 2026 14:09 schreef "Casey Customer …`
-    "disc-k9-german", // attribution reaches the customer: `Casey Customer via Acme Support <support@example.test> schrieb: -- …`
-    "disc-android-german-nachm", // attribution reaches the customer: `Am 03.12.2026 2:09 nachm. schrieb Casey Customer via …`
-    "disc-inbox-german-wrapped", // attribution reaches the customer: `Casey Customer via Acme Support <support@example.test> schrieb am …`
-    "disc-gmail-german-signature-after", // attribution reaches the customer: `Casey Customer via Acme Support <support@example.test> schrieb am …`
-    "disc-android-german-bracket-wrapped", // attribution reaches the customer: `Am 03.12.2026 14:09 schrieb "Casey Customer via Acme …`
-    "disc-ipad-norwegian", // attribution or header not recognised above an unprefixed quote: refused
-    "disc-iphone-polish", // attribution reaches the customer: `Dnia 3 gru 2026 o godz. 14:09 Casey …`
-    "disc-android-polish", // attribution reaches the customer: `3 gru 2026 14:09 "Casey Customer via Acme …`
-    "disc-gmail-portuguese", // attribution reaches the customer: `Em 3 de dezembro de 2026 14:09, Casey …`
-    "disc-gmail-mobile-russian", // attribution reaches the customer: `четверг, 3 декабря 2026 г. пользователь Casey Customer …`
-    "disc-android-russian-wrapped", // attribution reaches the customer: `3 дек. 2026 г. 14:09 пользователь "Casey Customer …`
-    "disc-android-ukrainian", // attribution reaches the customer: `3 груд. 2026 р. 14:09 "Casey Customer via …`
-    "disc-gmail-forward-included", // the forwarded message is cut as if it were a quote
-    "disc-apple-forward-included", // the forwarded message is cut as if it were a quote
-    "disc-forward-only-above-quote", // the forwarded message is cut as a quote, nothing is left: refused as empty
-    "disc-outlook-ios-quoted-name", // attribution or header not recognised above an unprefixed quote: refused
-    "disc-supercite-prefix", // quote prefix not `>` (`Name>`-prefixed): the notification stays, refused
-    "talon-polymail", // attribution or header not recognised above an unprefixed quote: refused
-    "talon-samsung-mobile", // `Sent from Samsung Mobile` glued to the attribution: the whole line stays
-    "talon-dutch-op-schreef", // attribution or header not recognised above an unprefixed quote: refused
-    "talon-sent-instead-of-wrote", // attribution reaches the customer: `On 3-Dec-2026, at 2:09 PM, Casey Customer via …`
-    "talon-android-four-dashes", // attribution reaches the customer: `---- Casey Customer via Acme Support wrote ---- …`
-    "talon-attribution-three-lines-unprefixed", // attribution or header not recognised above an unprefixed quote: refused
-    "talon-acompli", // attribution or header not recognised above an unprefixed quote: refused
-    "talon-date-address-no-verb", // attribution reaches the customer: `2026/12/3 Casey Customer via Acme Support <support@example.test> …`
-    "talon-apple-french-no-space-colon", // attribution or header not recognised above an unprefixed quote: refused
-    "talon-gmail-polish-wrapped", // attribution or header not recognised above an unprefixed quote: refused
-    "talon-swedish-den-skrev", // attribution or header not recognised above an unprefixed quote: refused
-    "talon-norwegian-pa-skrev", // attribution or header not recognised above an unprefixed quote: refused
-    "talon-apple-dutch-heeft", // attribution or header not recognised above an unprefixed quote: refused
-    "talon-gmail-vietnamese", // attribution reaches the customer: `Vào 14:09 3 tháng 12, 2026, Casey Customer …`
-    "talon-date-block-first", // attribution or header not recognised above an unprefixed quote: refused
-    "talon-forward-then-quote", // the forwarded message is cut as if it were a quote
-    "talon-html-gmail", // HTML to text joins the `<div>` lines: `Thanks,Alex`
-    "talon-html-hotmail-hr", // HTML quote not cut (`<hr>` and a Date/Subject/From/To block): the flattened text keeps it, refused
-    "talon-html-mailru", // HTML quote not cut (a plain `<blockquote>`): the flattened text keeps it, refused
-    "talon-html-windows-mail-russian", // HTML quote not cut (a bold `От:`/`Отправлено:` block): the flattened text keeps it, refused
-    "talon-html-yandex", // HTML quote not cut (a plain `<blockquote>`): the flattened text keeps it, refused
-    "talon-html-zimbra-hr", // HTML quote not cut (`<hr>` and a bold From/To/Sent/Subject block): the flattened text keeps it, refused
-    "talon-html-outlook-mac-olk", // HTML quote not cut (the `OLK_SRC_BODY_SECTION` span): the flattened text keeps it, refused
-    "talon-android-russian-base64", // attribution reaches the customer: `03.12.2026 14:09 пользователь "Casey Customer via Acme Support" …`
+    "disc-polymail", // Polymail's attribution spans blank lines and a lone `<` line: part of it stays
+    "talon-polymail", // the same Polymail attribution
+    "talon-samsung-mobile", // "Sent from Samsung Mobile" glued to the attribution: the signature goes with it
 ];
 
 /// What became of one case.
@@ -253,7 +174,7 @@ impl Ctx {
 
 /// Every case, decided as the daemon would; the table printed, today's lists asserted.
 #[test]
-fn every_reply_reaches_the_customer_as_today_s_cut_allows() {
+fn every_reply_reaches_the_customer_as_the_agent_wrote_it() {
     let ctx = Ctx::new();
     let cases = cases();
     assert!(cases.len() >= 120, "the README lists {} cases", cases.len());
@@ -323,6 +244,18 @@ fn every_reply_reaches_the_customer_as_today_s_cut_allows() {
         }
     }
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+    // Issue 10's bar: at least 98 % exact, no leak, no answer refused that the agent wrote.
+    assert!(
+        count("PASS") * 100 >= total * 98,
+        "{} of {total} exact",
+        count("PASS")
+    );
+    assert_eq!(count("LEAK"), 0, "answers leaked notification content");
+    assert_eq!(
+        count("REFUSED"),
+        0,
+        "answers refused although the agent wrote one"
+    );
 }
 
 /// The committed mails are their shapes around today's notification: a changed

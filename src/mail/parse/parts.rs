@@ -109,5 +109,40 @@ pub fn reply_text(raw: &[u8]) -> Option<String> {
     .min()
     .map(|pos| lower[..pos].rfind('<').unwrap_or(pos))
     .unwrap_or(html.len());
-    Some(mail_parser::decoders::html::html_to_text(&html[..cut]))
+    Some(mail_parser::decoders::html::html_to_text(&line_per_block(
+        &html[..cut],
+    )))
+}
+
+/// Closing tags of the block elements clients write one line each in (Gmail's `<div>`s),
+/// which the HTML-to-text step would otherwise run together ("Thanks,Alex").
+const BLOCK_ENDS: [&str; 6] = [
+    "</div>",
+    "</li>",
+    "</tr>",
+    "</blockquote>",
+    "</table>",
+    "</h",
+];
+
+/// `html` with a line break after every block element's end, so its text keeps the lines.
+fn line_per_block(html: &str) -> String {
+    let lower = html.to_ascii_lowercase();
+    let mut out = String::with_capacity(html.len() + html.len() / 16);
+    let mut from = 0;
+    while let Some((at, tag)) = BLOCK_ENDS
+        .iter()
+        .filter_map(|t| lower[from..].find(t).map(|i| (from + i, *t)))
+        .min()
+    {
+        let end = lower[at + tag.len()..]
+            .find('>')
+            .map_or(lower.len(), |i| at + tag.len() + i + 1);
+        out.push_str(&html[from..end]);
+        out.push_str("<br>");
+        from = end;
+    }
+    out.push_str(&html[from..]);
+    // A rule (Hotmail and Zimbra put one above the quoted header block) starts a new line.
+    out.replace("<hr", "<br><hr").replace("<HR", "<br><HR")
 }

@@ -113,11 +113,22 @@ pub fn text_before_quote(text: &str) -> String {
 pub fn strip_quoted(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let cut = quoted_message_start(&lines);
+    // Quoted lines the agent answers between (an inline answer, no attribution above them)
+    // stay as quotes; a quote after an attribution, or at the end, goes.
+    let attribution = (0..cut).find(|&i| {
+        is_attribution_start(lines[i]) && (i..cut.min(i + 3)).any(|j| is_attribution_end(lines[j]))
+    });
+    let last_own = lines[..attribution.unwrap_or(cut)]
+        .iter()
+        .rposition(|l| !l.trim().is_empty() && !l.trim_start().starts_with('>'));
     let mut kept: Vec<&str> = Vec::new();
     let mut i = 0;
     while i < cut {
         let line = lines[i];
         if line.trim_start().starts_with('>') {
+            if attribution.is_none_or(|a| i < a) && last_own.is_some_and(|own| i < own) {
+                kept.push(line);
+            }
             i += 1;
             continue;
         }
@@ -153,18 +164,29 @@ pub struct OurQuote<'a> {
     /// The first words of the notification's header block, e.g. `Ticket #1001 ·`, for a
     /// client that dropped the marker line.
     pub header: &'a str,
-    /// Our service name and support address, as attributions name the notification's
-    /// sender ("… via Acme Support <support@example.com>").
+    /// Our service name and support address (in this order), as attributions name the
+    /// notification's sender ("… via Acme Support <support@example.com>").
     pub sender: [&'a str; 2],
 }
 
-/// A line as a reader sees it inside a quote: how many `>` marks, and the text after them.
+/// A line as a reader sees it inside a quote: how many quote marks, and the text after them.
+/// Marks are `>` and `|`, and supercite's `Name>` (a short word before `>`).
 fn unquote(line: &str) -> (usize, &str) {
     let mut depth = 0;
     let mut rest = line.trim_start();
-    while let Some(r) = rest.strip_prefix('>') {
+    loop {
+        if let Some(r) = rest.strip_prefix(['>', '|']) {
+            rest = r.trim_start();
+        } else if let Some((name, r)) = rest.split_once('>')
+            && depth == 0
+            && (1..=12).contains(&name.len())
+            && name.chars().all(char::is_alphabetic)
+        {
+            rest = r.trim_start();
+        } else {
+            break;
+        }
         depth += 1;
-        rest = r.trim_start();
     }
     (depth, rest.trim_end())
 }
@@ -200,43 +222,116 @@ fn find_notification(lines: &[&str], ours: &OurQuote<'_>) -> Option<usize> {
     })
 }
 
-/// Whether a block of lines directly above the quote introduces it: it names our service or
-/// address, is a header block (`From: …` / `Sent: …` in any language: two or more
-/// `Label: value` lines), or ends in a colon ("… wrote:", "… schrieb …:", "… napisał:").
-fn introduces_quote(block: &[&str], ours: &OurQuote<'_>) -> bool {
-    let text = block.join(" ").to_lowercase();
-    let names_us = ours
-        .sender
+/// Whether a line names our service or address, as attributions name the notification's
+/// sender.
+fn names_us(line: &str, ours: &OurQuote<'_>) -> bool {
+    let line = line.to_lowercase();
+    ours.sender
         .iter()
-        .any(|s| !s.is_empty() && text.contains(&s.to_lowercase()));
-    let header_lines = block
-        .iter()
-        .filter(|l| {
-            let t = unquote(l).1.trim_start_matches('*');
-            t.split_once(':').is_some_and(|(label, _)| {
-                let label = label.trim_end_matches('*').trim();
-                !label.is_empty()
-                    && label.split_whitespace().count() <= 2
-                    && label
-                        .chars()
-                        .all(|c| c.is_alphabetic() || c == ' ' || c == '-')
-            })
-        })
-        .count();
-    let ends_in_colon = block.last().is_some_and(|l| {
-        let t = unquote(l).1.trim_end_matches(['-', ' ']);
-        t.ends_with(':')
-    });
-    names_us || header_lines >= 2 || ends_in_colon
+        .any(|s| !s.is_empty() && line.contains(&s.to_lowercase()))
 }
 
-/// A rule or banner a client puts above a quote: `____`, `-----Original Message-----`,
-/// `---- On … wrote ----`, `<hr>` turned into dashes.
+/// Whether a line names the notification's sender as clients write it: our address, or
+/// "… via Acme Support" (the notification's From name). An agent's sign-off naming just the
+/// service does not.
+fn names_sender(line: &str, ours: &OurQuote<'_>) -> bool {
+    let line = line.to_lowercase();
+    let [service, address] = ours.sender;
+    (!address.is_empty() && line.contains(&address.to_lowercase()))
+        || (!service.is_empty() && line.contains(&format!("via {}", service.to_lowercase())))
+}
+
+/// Whether a line carries a time (`14:09`, `14.09`) or a date (`2026`, `3.12.`, `12/3`):
+/// every attribution dates the quoted mail.
+fn has_date_or_time(line: &str) -> bool {
+    let b = line.as_bytes();
+    (0..b.len()).any(|i| {
+        let digit = |j: usize| b.get(j).is_some_and(u8::is_ascii_digit);
+        // 14:09, 2:09, 14.09
+        (digit(i) && matches!(b.get(i + 1), Some(b':' | b'.')) && digit(i + 2) && digit(i + 3))
+            // 2026 (a year between 1990 and 2099)
+            || (digit(i) && digit(i + 1) && digit(i + 2) && digit(i + 3)
+                && (b[i] == b'2' && b[i + 1] == b'0' || b[i] == b'1' && b[i + 1] == b'9'))
+            // 3/12 or 12-03
+            || (digit(i) && matches!(b.get(i + 1), Some(b'/' | b'-')) && digit(i + 2))
+    })
+}
+
+/// A `Label: value` line of a quoted header block, in any language (`From:`, `Von:`,
+/// `От:`, `De :`, bold `*Sent:*` …): a short alphabetic label before the colon; the value
+/// may be empty (`Cc:`).
+fn is_header_line(line: &str) -> bool {
+    let t = unquote(line).1.trim_start_matches('*');
+    t.split_once(':').is_some_and(|(label, _)| {
+        let label = label.trim_end_matches('*').trim();
+        !label.is_empty()
+            && label.split_whitespace().count() <= 2
+            && label
+                .chars()
+                .all(|c| c.is_alphabetic() || c == ' ' || c == '-')
+    })
+}
+
+/// How many lines directly above `top` are the attribution of our quote, in any language:
+/// up to four lines (a client may wrap it) that name our service or address or date the
+/// mail, the last of them possibly only ending in a colon ("… wrote:", "… schrieb:"). A
+/// wrapped attribution starts by dating the mail and its lines end mid-sentence, so an
+/// agent's sign-off naming the service just above it stays with the answer.
+fn attribution_lines(lines: &[&str], top: usize, ours: &OurQuote<'_>) -> usize {
+    let text = |n: usize| unquote(lines[top - n - 1]).1;
+    let part = |n: usize| {
+        let t = text(n);
+        !t.is_empty()
+            && (names_us(t, ours)
+                || has_date_or_time(t)
+                || (n == 0 && t.trim_end_matches(['-', ' ']).ends_with(':')))
+    };
+    let valid = |n: usize| {
+        (0..n).all(part)
+            && (0..n).map(|k| text(k).len()).sum::<usize>() <= 320
+            && (n == 1
+                || ((has_date_or_time(text(n - 1)) || names_sender(text(n - 1), ours))
+                    && (1..n).all(|k| !ends_sentence(text(k)))))
+    };
+    (1..=top.min(4)).rev().find(|&n| valid(n)).unwrap_or(0)
+}
+
+/// Whether a line ends a sentence (`.`, `!`, `?`), which a line a client wrapped mid-way
+/// does not; `3.` (a German day) is a date, not a sentence's end.
+fn ends_sentence(line: &str) -> bool {
+    let mut rev = line.chars().rev();
+    match rev.next() {
+        Some('!' | '?') => true,
+        Some('.') => !rev.next().is_some_and(|c| c.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+/// How many lines directly above `top` are a quoted header block: two or more `Label:
+/// value` lines, with the lines a client wrapped a long value onto.
+fn header_block_lines(lines: &[&str], top: usize) -> usize {
+    let (mut n, mut headers) = (0, 0);
+    while n < 10 && n < top {
+        let k = top - n - 1;
+        let t = unquote(lines[k]).1;
+        if t.is_empty() {
+            break;
+        }
+        if is_header_line(lines[k]) {
+            headers += 1;
+        } else if !(k > 0 && is_header_line(lines[k - 1])) {
+            break;
+        }
+        n += 1;
+    }
+    if headers >= 2 { n } else { 0 }
+}
+
+/// A rule or banner a client puts above a quote: `____`, `====`, `-----Original
+/// Message-----`, `---- On … wrote ----`, `<hr>` turned into dashes, bold or not.
 fn is_rule(line: &str) -> bool {
-    let t = unquote(line).1;
-    (t.len() >= 10
-        && t.chars()
-            .all(|c| c == '_' || c == '-' || c == '=' || c == '—'))
+    let t = unquote(line).1.trim_matches('*').trim();
+    (t.len() >= 4 && t.chars().all(|c| matches!(c, '_' | '-' | '=' | '—')))
         || is_separator_banner(t)
         || (t.starts_with("----") && t.ends_with("----"))
 }
@@ -249,22 +344,19 @@ fn quote_start(lines: &[&str], anchor: usize, ours: &OurQuote<'_>) -> usize {
     while top > 0 && blank(lines[top - 1]) {
         top -= 1;
     }
-    let mut first = top;
-    while first > 0 && !blank(lines[first - 1]) && top - first < 8 {
-        first -= 1;
+    let block = match header_block_lines(lines, top) {
+        0 => attribution_lines(lines, top, ours),
+        n => n,
+    };
+    top -= block;
+    // A rule above the block (or alone above the quote), directly or after one blank line.
+    let mut up = top;
+    if block > 0 && up > 0 && blank(lines[up - 1]) {
+        up -= 1;
     }
-    if first < top && introduces_quote(&lines[first..top], ours) {
-        top = first;
-        // A rule above the block, directly or after one blank line.
-        let mut up = top;
-        while up > 0 && blank(lines[up - 1]) && top - up < 1 {
-            up -= 1;
-        }
-        if up > 0 && is_rule(lines[up - 1]) {
-            top = up - 1;
-        }
-    } else if first < top && lines[first..top].iter().all(|l| is_rule(l)) {
-        top = first;
+    while up > 0 && is_rule(lines[up - 1]) {
+        up -= 1;
+        top = up;
     }
     top
 }
@@ -298,21 +390,39 @@ pub fn cut_our_quote(text: &str, ours: &OurQuote<'_>) -> Option<String> {
     let top = quote_start(&lines, anchor, ours);
     let mut kept: Vec<&str> = lines[..top].to_vec();
     if unquote(lines[anchor]).0 > 0 {
-        let below = &lines[notification_body(&lines, anchor)..];
-        let last_own = below.iter().rposition(|l| {
-            let (depth, t) = unquote(l);
-            depth == 0 && !t.is_empty()
-        });
-        if let Some(last) = last_own {
-            kept.push("");
-            kept.extend(
-                below[..=last]
-                    .iter()
-                    .skip_while(|l| unquote(l).1.is_empty()),
-            );
-        }
+        kept.push("");
+        kept.extend(written_below(&lines[notification_body(&lines, anchor)..]));
     }
     Some(tidy(&kept))
+}
+
+/// What the agent wrote below the quoted notification's header part. Written between the
+/// customer's quoted lines (an inline answer), it keeps those lines as quotes up to the agent's
+/// last line, so the customer sees the questions the answers belong to; written only after the
+/// quote (bottom-posting, a signature under the quote), it is just the agent's lines.
+fn written_below<'a>(below: &[&'a str]) -> Vec<&'a str> {
+    let own = |l: &&str| {
+        let (depth, t) = unquote(l);
+        depth == 0 && !t.is_empty()
+    };
+    let quoted = |l: &&str| {
+        let (depth, t) = unquote(l);
+        depth > 0 && !t.is_empty()
+    };
+    let (Some(first), Some(last)) = (below.iter().position(own), below.iter().rposition(own))
+    else {
+        return Vec::new();
+    };
+    let inline = below[first..].iter().any(quoted);
+    let start = if inline {
+        below
+            .iter()
+            .position(|l| !unquote(l).1.is_empty())
+            .unwrap_or(first)
+    } else {
+        first
+    };
+    below[start..=last].to_vec()
 }
 
 /// Trims blank and empty-quote lines at both ends and collapses runs of blank lines.
