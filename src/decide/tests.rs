@@ -157,6 +157,23 @@ fn spoofed_sender_gets_a_ticket_but_no_acknowledgement() {
     );
 }
 
+/// Issue 16: registrants under one public suffix (`.me.uk`) are not one organization, so
+/// Mallory's envelope does not back a From of Alice's: a ticket, no acknowledgement.
+#[test]
+fn a_forgery_under_a_shared_public_suffix_is_not_acknowledged() {
+    let raw = b"Return-Path: <mallory@bob.me.uk>\r\nFrom: Victim <victim@alice.me.uk>\r\nSubject: Order\r\n\r\nSend it.\r\n";
+    let Plan::NewTicket {
+        not_acknowledged,
+        outgoing,
+        ..
+    } = run(raw, &mem())
+    else {
+        panic!("expected a new ticket");
+    };
+    assert_eq!(not_acknowledged, Some(SuppressReason::UnverifiedSender));
+    assert!(of_kind(&outgoing, MailKind::Acknowledgement).is_none());
+}
+
 #[test]
 fn sender_over_the_daily_cap_gets_a_ticket_but_no_acknowledgement() {
     // Alice's three acknowledgements of the last day (the clock in `run` is 1,000,000).

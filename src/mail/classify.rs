@@ -123,24 +123,15 @@ fn token(value: &str) -> String {
     out.trim().to_ascii_lowercase()
 }
 
-/// An approximation of the organizational domain (RFC 7489 §3.2) without the public suffix
-/// list: the last two labels, or three when the second-level label is a common registry
-/// label (`example.co.uk`).
+/// The organizational domain (RFC 7489 §3.2) of `domain`: its registrable domain by the
+/// public suffix list (ICANN and private sections, so `alice.me.uk`, `bob.github.io` and
+/// `x.s3.amazonaws.com` are each their own), in one form for comparison: lowercase A-labels
+/// (UTS 46), so `bücher.example` and `xn--bcher-kva.example` are the same. A name that is
+/// itself a public suffix, or that IDNA refuses, stands for itself (lowercased).
 pub fn organizational_domain(domain: &str) -> String {
-    let labels: Vec<&str> = domain.trim_end_matches('.').split('.').collect();
-    let n = labels.len();
-    let take = if n >= 3
-        && matches!(
-            labels[n - 2],
-            "co" | "com" | "org" | "net" | "ac" | "gov" | "edu" | "or" | "ne"
-        ) {
-        3
-    } else {
-        2
-    };
-    labels[n.saturating_sub(take)..]
-        .join(".")
-        .to_ascii_lowercase()
+    let name = domain.trim().trim_end_matches('.');
+    let ascii = idna::domain_to_ascii(name).unwrap_or_else(|_| name.to_ascii_lowercase());
+    psl::domain_str(&ascii).unwrap_or(&ascii).to_string()
 }
 
 /// Whether the envelope sender (Return-Path) backs the From address: the same
@@ -369,6 +360,60 @@ mod tests {
         assert!(!aligned(
             "Return-Path: <x@other.co.uk>\r\nFrom: a@shop.co.uk"
         ));
+    }
+
+    /// Issue 16: two registrants under one public suffix are two organizations. The
+    /// heuristic took the last two labels, so `alice.me.uk` and `bob.me.uk` were both
+    /// "me.uk" and a forged From was acknowledged (backscatter to an innocent third party).
+    #[test]
+    fn registrants_under_a_shared_suffix_are_not_aligned() {
+        let aligned = |rp: &str, from: &str| {
+            sender_aligned(
+                &parse(format!("Return-Path: <{rp}>\r\nFrom: {from}\r\n\r\nx").as_bytes())
+                    .expect("parses"),
+            )
+        };
+        for (rp, from) in [
+            ("mallory@bob.me.uk", "victim@alice.me.uk"),
+            ("mallory@bob.github.io", "victim@alice.github.io"),
+            ("x@evil.s3.amazonaws.com", "a@shop.s3.amazonaws.com"),
+            ("x@tax.gob.mx", "a@health.gob.mx"),
+            ("x@evil.ltd.uk", "a@shop.ltd.uk"),
+            ("x@evil.blogspot.com", "a@diary.blogspot.com"),
+        ] {
+            assert!(!aligned(rp, from), "{rp} must not back {from}");
+        }
+        for (rp, from) in [
+            ("bounce@example.com", "a@mail.example.com"),
+            ("bounce-7@em.shop.me.uk", "a@shop.me.uk"),
+            ("x@deep.sub.alice.github.io", "a@alice.github.io"),
+            ("x@mail.health.gob.mx", "a@health.gob.mx"),
+            ("x@XN--BCHER-KVA.example", "a@bücher.example"),
+        ] {
+            assert!(aligned(rp, from), "{rp} backs {from}");
+        }
+    }
+
+    /// The organizational domain by the public suffix list, in one (A-label) form.
+    #[test]
+    fn organizational_domains() {
+        for (domain, org) in [
+            ("mail.example.com", "example.com"),
+            ("Example.COM.", "example.com"),
+            ("a.b.shop.co.uk", "shop.co.uk"),
+            ("alice.me.uk", "alice.me.uk"),
+            ("x.alice.github.io", "alice.github.io"),
+            ("bucket.s3.amazonaws.com", "bucket.s3.amazonaws.com"),
+            ("www.health.gob.mx", "health.gob.mx"),
+            ("shop.ltd.uk", "shop.ltd.uk"),
+            ("mail.bücher.example", "xn--bcher-kva.example"),
+            ("xn--bcher-kva.example", "xn--bcher-kva.example"),
+            ("em.customer.test", "customer.test"),
+            ("github.io", "github.io"),
+            ("localhost", "localhost"),
+        ] {
+            assert_eq!(organizational_domain(domain), org, "{domain}");
+        }
     }
 
     #[test]
