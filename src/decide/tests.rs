@@ -422,6 +422,63 @@ Subject: Broken\r\n\r\nBuy cheap watches.\r\n"
     );
 }
 
+/// Issue 16: with `trusted_authserv_id`, an agent's answer carrying OpenDKIM's usual field
+/// (a comment holding `;`) below OpenDMARC's (no DMARC policy published: `dmarc=none`) is
+/// the agent's; the same fields under another id, or a pass for another domain, are not.
+#[test]
+fn with_a_trusted_authserv_id_opendkim_and_opendmarc_fields_verify_an_agent() {
+    let mut cfg = config();
+    cfg.service.trusted_authserv_id = Some("mx.example.test".into());
+    let templates = Templates::load(None).expect("templates");
+    let answer = |id: &str, signer: &str| {
+        let fields = format!(
+            "Authentication-Results: {id}; dmarc=none (p=none dis=none) header.from=example.test\r\n\
+Authentication-Results: {id};\r\n\tdkim=pass (2048-bit key; unprotected) header.d={signer} header.i=@{signer} header.b=\"AbC/dEf+\"\r\n"
+        );
+        // An envelope that backs nothing: with the id set, only the fields count.
+        let raw = agent_mail_to(
+            1001,
+            "Jason Miller <jason@example.test>",
+            "Unplug it.\r\n",
+            &fields,
+        );
+        let raw = String::from_utf8(raw).expect("utf-8").replace(
+            "Return-Path: <jason@example.test>",
+            "Return-Path: <jason.miller@elsewhere.test>",
+        );
+        decide(
+            raw.as_bytes(),
+            7,
+            &cfg,
+            &templates,
+            &with_ticket(),
+            1_000_000,
+            SystemTime::UNIX_EPOCH,
+        )
+        .expect("decides")
+        .plan
+    };
+    assert!(
+        matches!(
+            answer("mx.example.test", "example.test"),
+            Plan::Agent {
+                action: AgentAction::Relayed { .. },
+                ..
+            }
+        ),
+        "our MTA vouched for the agent's domain"
+    );
+    for (id, signer) in [
+        ("mx.evil.test", "example.test"),
+        ("mx.example.test", "evil.test"),
+    ] {
+        assert!(
+            matches!(answer(id, signer), Plan::Quarantine(ref r) if r.contains("not relayed")),
+            "{id} / {signer}"
+        );
+    }
+}
+
 #[test]
 fn verified_agent_answer_is_relayed_to_the_customer() {
     let raw = agent_mail_to(

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{EmailAddress, SuppressReason};
+use crate::mail::auth_results;
 use crate::mail::parse::{ParsedMail, ReturnPath};
 
 /// The outcome of classification.
@@ -70,40 +71,39 @@ fn is_auto_reply_subject(subject: &str) -> bool {
     .any(|p| s.starts_with(p))
 }
 
-/// Whether our own MTA (`authserv_id`, RFC 8601) vouched for mail from `domain`: the topmost
-/// Authentication-Results with that id shows dkim=pass with a signing domain, spf=pass with an
-/// envelope domain, or dmarc=pass with a header.from domain in the same organizational
-/// domain. Results with other ids (an attacker can add any) are ignored.
+/// Whether our own MTA (`authserv_id`, RFC 8601) vouched for mail from `domain`: one of the
+/// Authentication-Results fields that carry exactly that authserv-id (all of them: OpenDKIM
+/// and OpenDMARC each add their own) shows, for a domain in `domain`'s organizational
+/// domain, `dkim=pass` with that signing domain (`header.d`, or `header.i` when no
+/// `header.d` is given), `spf=pass` with that envelope domain (`smtp.mailfrom`), or
+/// `dmarc=pass` with that `header.from`. Fields with any other id, or with none (Microsoft
+/// 365 writes none), are ignored: anyone can write them. That the MTA strips incoming fields
+/// with its own id (RFC 8601 §5) is its part of the bargain.
 pub fn authenticated(mail: &ParsedMail, authserv_id: &str, domain: &str) -> bool {
-    let Some(results) = mail.auth_results.iter().find(|r| {
-        r.split(';')
-            .next()
-            .and_then(|id| id.split_whitespace().next())
-            .is_some_and(|id| id.eq_ignore_ascii_case(authserv_id))
-    }) else {
-        return false;
-    };
     let want = organizational_domain(domain);
-    results.split(';').skip(1).any(|method| {
-        let m = method.trim().to_ascii_lowercase();
-        let value_of = |key: &str| {
-            m.split_whitespace()
-                .find_map(|kv| kv.strip_prefix(key))
-                .map(|v| {
-                    v.trim_matches(|c| c == '"' || c == '(' || c == ')')
-                        .rsplit('@')
-                        .next()
-                        .unwrap_or("")
-                        .to_string()
-                })
-        };
-        let aligned = |key: &str| {
-            value_of(key).is_some_and(|d| !d.is_empty() && organizational_domain(&d) == want)
-        };
-        (m.starts_with("dkim=pass") && (aligned("header.d=") || aligned("header.i=")))
-            || (m.starts_with("spf=pass") && aligned("smtp.mailfrom="))
-            || (m.starts_with("dmarc=pass") && aligned("header.from="))
-    })
+    let aligned = |value: Option<&str>| {
+        value
+            .map(|v| v.trim().trim_start_matches('<').trim_end_matches('>'))
+            .map(|v| v.rsplit('@').next().unwrap_or_default())
+            .is_some_and(|d| !d.is_empty() && organizational_domain(d) == want)
+    };
+    mail.auth_results
+        .iter()
+        .map(|value| auth_results::parse(value))
+        .filter(|field| field.added_by(authserv_id))
+        .flat_map(|field| field.results)
+        .any(|r| {
+            r.result == "pass"
+                && match r.method.as_str() {
+                    "dkim" => aligned(
+                        r.property("header", "d")
+                            .or_else(|| r.property("header", "i")),
+                    ),
+                    "spf" => aligned(r.property("smtp", "mailfrom")),
+                    "dmarc" => aligned(r.property("header", "from")),
+                    _ => false,
+                }
+        })
 }
 
 /// The token of a structured header value before any `;` parameters, lowercased, with
@@ -443,6 +443,77 @@ mod tests {
             &mail("Subject: none"),
             "mx.example.test",
             "example.test"
+        ));
+    }
+
+    fn mail_with(headers: &str) -> ParsedMail {
+        parse(format!("{headers}\r\nSubject: answer\r\n\r\nx").as_bytes()).expect("parses")
+    }
+
+    /// Issue 16: OpenDKIM's usual field has a comment holding `;`, and OpenDMARC adds a field
+    /// of its own with the same authserv-id (above OpenDKIM's). Both must be read, comments
+    /// skipped. A real list mail's two fields and its From line, verbatim:
+    /// linux-mailinglist-archives/osmocom-net-gprs.lists.osmocom.org.0, m at
+    /// 92ff96c0de0adf6a1d2c1c0fdfc1cc570f0fe2f8 (lines 10–12, and the From further down).
+    /// The other two mails are shaped on them for an agent's domain.
+    #[test]
+    fn opendkim_and_opendmarc_fields_are_believed() {
+        let real = mail_with(
+            "Authentication-Results: lists.osmocom.org; dmarc=pass (p=none dis=none) header.from=gmail.com\nAuthentication-Results: lists.osmocom.org;\n\tdkim=pass (2048-bit key; unprotected) header.d=gmail.com header.i=@gmail.com header.b=uAJR7L9S\nFrom: Mirko Kovacevic <northmirko@gmail.com>",
+        );
+        assert!(authenticated(&real, "lists.osmocom.org", "gmail.com"));
+        assert!(!authenticated(&real, "mx.example.test", "gmail.com"));
+        assert!(!authenticated(&real, "lists.osmocom.org", "example.test"));
+        // The same agent's domain without a DMARC policy: OpenDMARC's field (on top) says
+        // none, OpenDKIM's (below) vouches. The old reader stopped at the first field.
+        let no_policy = mail_with(
+            "Authentication-Results: mx.example.test; dmarc=none (p=none dis=none) header.from=example.test\r\nAuthentication-Results: mx.example.test;\r\n\tdkim=pass (2048-bit key; unprotected) header.d=example.test header.i=@example.test header.b=\"AbC/dEf+\"\r\nFrom: jason@example.test",
+        );
+        assert!(authenticated(&no_policy, "mx.example.test", "example.test"));
+        // OpenDKIM alone: the `;` in its comment split the old reader's result in two.
+        let dkim_only = mail_with(
+            "Authentication-Results: mx.example.test;\r\n\tdkim=pass (2048-bit key; unprotected) header.d=example.test header.i=@example.test header.b=\"AbC/dEf+\"\r\nFrom: jason@example.test",
+        );
+        assert!(authenticated(&dkim_only, "mx.example.test", "example.test"));
+    }
+
+    /// What counts: a pass for the From's organizational domain by the method's own
+    /// identity, from our authserv-id only.
+    #[test]
+    fn what_vouches_for_a_domain() {
+        let ok = |h: &str| authenticated(&mail_with(h), "mx.example.test", "example.test");
+        let ar = |results: &str| format!("Authentication-Results: mx.example.test; {results}");
+        assert!(ok(&ar("spf=pass smtp.mailfrom=bounce@em.example.test")));
+        assert!(ok(&ar("dkim=pass header.i=@mail.example.test")));
+        assert!(ok(&ar("dmarc=pass header.from=example.test")));
+        assert!(ok(&ar(
+            "dkim=fail header.d=example.test; dkim=pass header.d=example.test"
+        )));
+        assert!(ok(
+            "Authentication-Results: MX.Example.Test (our mx) 1; dkim = pass (ok) header . d = example.test"
+        ));
+        assert!(!ok(&ar("dkim=pass header.d=example.test.evil.test")));
+        assert!(!ok(&ar(
+            "dkim=pass header.d=evil.test header.i=@example.test"
+        )));
+        assert!(!ok(&ar("spf=softfail smtp.mailfrom=example.test")));
+        assert!(!ok(&ar("dmarc=bestguesspass header.from=example.test")));
+        assert!(!ok(&ar(
+            "iprev=pass policy.iprev=192.0.2.1 smtp.mailfrom=example.test"
+        )));
+        assert!(!ok(&ar(
+            "spf=pass smtp.mailfrom=\"x;dkim=pass header.d=example.test\"@evil.test"
+        )));
+        assert!(!ok(&ar(
+            "dkim=fail (x; dkim=pass header.d=example.test) header.d=evil.test"
+        )));
+        // Microsoft 365's field names no authserv-id: nothing to trust it by.
+        assert!(!ok(
+            "Authentication-Results: spf=pass (sender IP is 192.0.2.1) smtp.mailfrom=example.test; dkim=pass (signature was verified) header.d=example.test;dmarc=pass action=none header.from=example.test;compauth=pass reason=100"
+        ));
+        // Someone else's id, even beside ours.
+        assert!(!ok(
+            "Authentication-Results: evil.test; dkim=pass header.d=example.test\r\nAuthentication-Results: mx.example.test; dkim=none"
         ));
     }
 
