@@ -517,6 +517,20 @@ mod tests {
         ));
     }
 
+    /// A field was cut at 2000 characters: padding chosen so the cut fell right after
+    /// `header.d=example.test` of a signature by `example.test.evil.test` made it vouch for
+    /// the wrong domain. Fields are now kept whole (or dropped when absurdly long).
+    #[test]
+    fn a_long_field_is_not_cut_into_another_domain() {
+        let head = "Authentication-Results: mx.example.test; dkim=pass (";
+        let tail = ") header.d=example.test";
+        let pad = "x".repeat(2000 - (head.len() - "Authentication-Results: ".len()) - tail.len());
+        let mail = mail_with(&format!(
+            "{head}{pad}{tail}.evil.test\r\nFrom: a@example.test"
+        ));
+        assert!(!authenticated(&mail, "mx.example.test", "example.test"));
+    }
+
     #[test]
     fn reason_names_are_stable() {
         assert_eq!(SuppressReason::AutoSubmitted.as_str(), "auto-submitted");
