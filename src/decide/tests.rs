@@ -174,6 +174,24 @@ fn a_forgery_under_a_shared_public_suffix_is_not_acknowledged() {
     assert!(of_kind(&outgoing, MailKind::Acknowledgement).is_none());
 }
 
+/// Issue 16: a customer whose mail passed a forwarder (SRS) is compared by the original
+/// envelope and acknowledged.
+#[test]
+fn a_customer_forwarded_with_srs_is_acknowledged() {
+    let raw = b"Return-Path: <SRS0=hash=tt=kreata.ee=andris@srs1.zonevs.eu>\r\nFrom: Andris <andris@kreata.ee>\r\nSubject: Help\r\n\r\nIt broke.\r\n";
+    let Plan::NewTicket {
+        not_acknowledged,
+        outgoing,
+        ..
+    } = run(raw, &mem())
+    else {
+        panic!("expected a new ticket");
+    };
+    assert_eq!(not_acknowledged, None);
+    let ack = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+    assert_eq!(ack.recipients[0].as_str(), "andris@kreata.ee");
+}
+
 #[test]
 fn sender_over_the_daily_cap_gets_a_ticket_but_no_acknowledgement() {
     // Alice's three acknowledgements of the last day (the clock in `run` is 1,000,000).

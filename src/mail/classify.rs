@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{EmailAddress, SuppressReason};
-use crate::mail::auth_results;
 use crate::mail::parse::{ParsedMail, ReturnPath};
+use crate::mail::{auth_results, envelope};
 
 /// The outcome of classification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,13 +134,23 @@ pub fn organizational_domain(domain: &str) -> String {
     psl::domain_str(&ascii).unwrap_or(&ascii).to_string()
 }
 
-/// Whether the envelope sender (Return-Path) backs the From address: the same
-/// organizational domain, or no Return-Path to compare with.
+/// The envelope sender as the address it stands for (SRS and BATV undone), if the mail has
+/// a valid one.
+fn envelope_sender(mail: &ParsedMail) -> Option<EmailAddress> {
+    match &mail.return_path {
+        ReturnPath::Address(rp) => EmailAddress::parse(rp).map(|a| envelope::original(&a)),
+        _ => None,
+    }
+}
+
+/// Whether the envelope sender (Return-Path, with a forwarder's SRS or a relay's BATV
+/// rewriting undone) backs the From address: the same organizational domain, or no
+/// Return-Path to compare with.
 pub fn sender_aligned(mail: &ParsedMail) -> bool {
-    let (Some(from), ReturnPath::Address(rp)) = (mail.from.as_ref(), &mail.return_path) else {
+    let (Some(from), ReturnPath::Address(_)) = (mail.from.as_ref(), &mail.return_path) else {
         return true;
     };
-    let Some(rp) = EmailAddress::parse(rp) else {
+    let Some(rp) = envelope_sender(mail) else {
         return false;
     };
     organizational_domain(from.address.domain()) == organizational_domain(rp.domain())
@@ -189,10 +199,7 @@ pub fn classify(mail: &ParsedMail, me: &Identity) -> Classified {
         Some(AutoReplySubject)
     } else {
         let sender = mail.from.as_ref().map(|f| &f.address);
-        let return_local = match &mail.return_path {
-            ReturnPath::Address(a) => EmailAddress::parse(a).map(|a| a.local_part().to_string()),
-            _ => None,
-        };
+        let return_local = envelope_sender(mail).map(|a| a.local_part().to_string());
         let locals = sender
             .map(|s| s.local_part().to_string())
             .into_iter()
@@ -529,6 +536,41 @@ mod tests {
             "{head}{pad}{tail}.evil.test\r\nFrom: a@example.test"
         ));
         assert!(!authenticated(&mail, "mx.example.test", "example.test"));
+    }
+
+    /// Issue 16: a customer whose mail passed a forwarder is compared by the address the SRS
+    /// (or BATV) envelope stands for.
+    #[test]
+    fn forwarded_and_signed_envelopes_are_compared_by_their_original() {
+        let aligned = |rp: &str, from: &str| {
+            sender_aligned(
+                &parse(format!("Return-Path: <{rp}>\r\nFrom: {from}\r\n\r\nx").as_bytes())
+                    .expect("parses"),
+            )
+        };
+        assert!(aligned(
+            "SRS0=hash=tt=kreata.ee=andris@srs1.zonevs.eu",
+            "Andris <andris@kreata.ee>"
+        ));
+        assert!(aligned(
+            "SRS1=JIBX=fwd.example==ab12=XY=customer.test=alice@example.org",
+            "alice@customer.test"
+        ));
+        assert!(aligned(
+            "prvs=16481e4b5d=yun.zhou@windriver.com",
+            "Yun Zhou <yun.zhou@windriver.com>"
+        ));
+        assert!(!aligned(
+            "SRS0=hash=tt=evil.test=mallory@srs1.zonevs.eu",
+            "andris@kreata.ee"
+        ));
+        // A forwarded bounce address is still a bounce address.
+        assert_eq!(
+            class(
+                "From: alice@customer.test\r\nReturn-Path: <SRS0=ab12=XY=esp.test=bounces@fwd.test>"
+            ),
+            Classified::Suppress(SuppressReason::SystemSender)
+        );
     }
 
     #[test]
