@@ -157,6 +157,41 @@ fn spoofed_sender_gets_a_ticket_but_no_acknowledgement() {
     );
 }
 
+/// Issue 16: registrants under one public suffix (`.me.uk`) are not one organization, so
+/// Mallory's envelope does not back a From of Alice's: a ticket, no acknowledgement.
+#[test]
+fn a_forgery_under_a_shared_public_suffix_is_not_acknowledged() {
+    let raw = b"Return-Path: <mallory@bob.me.uk>\r\nFrom: Victim <victim@alice.me.uk>\r\nSubject: Order\r\n\r\nSend it.\r\n";
+    let Plan::NewTicket {
+        not_acknowledged,
+        outgoing,
+        ..
+    } = run(raw, &mem())
+    else {
+        panic!("expected a new ticket");
+    };
+    assert_eq!(not_acknowledged, Some(SuppressReason::UnverifiedSender));
+    assert!(of_kind(&outgoing, MailKind::Acknowledgement).is_none());
+}
+
+/// Issue 16: a customer whose mail passed a forwarder (SRS) is compared by the original
+/// envelope and acknowledged.
+#[test]
+fn a_customer_forwarded_with_srs_is_acknowledged() {
+    let raw = b"Return-Path: <SRS0=hash=tt=kreata.ee=andris@srs1.zonevs.eu>\r\nFrom: Andris <andris@kreata.ee>\r\nSubject: Help\r\n\r\nIt broke.\r\n";
+    let Plan::NewTicket {
+        not_acknowledged,
+        outgoing,
+        ..
+    } = run(raw, &mem())
+    else {
+        panic!("expected a new ticket");
+    };
+    assert_eq!(not_acknowledged, None);
+    let ack = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+    assert_eq!(ack.recipients[0].as_str(), "andris@kreata.ee");
+}
+
 #[test]
 fn sender_over_the_daily_cap_gets_a_ticket_but_no_acknowledgement() {
     // Alice's three acknowledgements of the last day (the clock in `run` is 1,000,000).
@@ -403,6 +438,63 @@ Subject: Broken\r\n\r\nBuy cheap watches.\r\n"
     assert!(
         matches!(&d.plan, Plan::NewTicket { ticket, .. } if ticket.customer.as_str() == "victim@elsewhere.test")
     );
+}
+
+/// Issue 16: with `trusted_authserv_id`, an agent's answer carrying OpenDKIM's usual field
+/// (a comment holding `;`) below OpenDMARC's (no DMARC policy published: `dmarc=none`) is
+/// the agent's; the same fields under another id, or a pass for another domain, are not.
+#[test]
+fn with_a_trusted_authserv_id_opendkim_and_opendmarc_fields_verify_an_agent() {
+    let mut cfg = config();
+    cfg.service.trusted_authserv_id = Some("mx.example.test".into());
+    let templates = Templates::load(None).expect("templates");
+    let answer = |id: &str, signer: &str| {
+        let fields = format!(
+            "Authentication-Results: {id}; dmarc=none (p=none dis=none) header.from=example.test\r\n\
+Authentication-Results: {id};\r\n\tdkim=pass (2048-bit key; unprotected) header.d={signer} header.i=@{signer} header.b=\"AbC/dEf+\"\r\n"
+        );
+        // An envelope that backs nothing: with the id set, only the fields count.
+        let raw = agent_mail_to(
+            1001,
+            "Jason Miller <jason@example.test>",
+            "Unplug it.\r\n",
+            &fields,
+        );
+        let raw = String::from_utf8(raw).expect("utf-8").replace(
+            "Return-Path: <jason@example.test>",
+            "Return-Path: <jason.miller@elsewhere.test>",
+        );
+        decide(
+            raw.as_bytes(),
+            7,
+            &cfg,
+            &templates,
+            &with_ticket(),
+            1_000_000,
+            SystemTime::UNIX_EPOCH,
+        )
+        .expect("decides")
+        .plan
+    };
+    assert!(
+        matches!(
+            answer("mx.example.test", "example.test"),
+            Plan::Agent {
+                action: AgentAction::Relayed { .. },
+                ..
+            }
+        ),
+        "our MTA vouched for the agent's domain"
+    );
+    for (id, signer) in [
+        ("mx.evil.test", "example.test"),
+        ("mx.example.test", "evil.test"),
+    ] {
+        assert!(
+            matches!(answer(id, signer), Plan::Quarantine(ref r) if r.contains("not relayed")),
+            "{id} / {signer}"
+        );
+    }
 }
 
 #[test]

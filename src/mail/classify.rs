@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{EmailAddress, SuppressReason};
 use crate::mail::parse::{ParsedMail, ReturnPath};
+use crate::mail::{auth_results, envelope};
 
 /// The outcome of classification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,40 +71,39 @@ fn is_auto_reply_subject(subject: &str) -> bool {
     .any(|p| s.starts_with(p))
 }
 
-/// Whether our own MTA (`authserv_id`, RFC 8601) vouched for mail from `domain`: the topmost
-/// Authentication-Results with that id shows dkim=pass with a signing domain, spf=pass with an
-/// envelope domain, or dmarc=pass with a header.from domain in the same organizational
-/// domain. Results with other ids (an attacker can add any) are ignored.
+/// Whether our own MTA (`authserv_id`, RFC 8601) vouched for mail from `domain`: one of the
+/// Authentication-Results fields that carry exactly that authserv-id (all of them: OpenDKIM
+/// and OpenDMARC each add their own) shows, for a domain in `domain`'s organizational
+/// domain, `dkim=pass` with that signing domain (`header.d`, or `header.i` when no
+/// `header.d` is given), `spf=pass` with that envelope domain (`smtp.mailfrom`), or
+/// `dmarc=pass` with that `header.from`. Fields with any other id, or with none (Microsoft
+/// 365 writes none), are ignored: anyone can write them. That the MTA strips incoming fields
+/// with its own id (RFC 8601 §5) is its part of the bargain.
 pub fn authenticated(mail: &ParsedMail, authserv_id: &str, domain: &str) -> bool {
-    let Some(results) = mail.auth_results.iter().find(|r| {
-        r.split(';')
-            .next()
-            .and_then(|id| id.split_whitespace().next())
-            .is_some_and(|id| id.eq_ignore_ascii_case(authserv_id))
-    }) else {
-        return false;
-    };
     let want = organizational_domain(domain);
-    results.split(';').skip(1).any(|method| {
-        let m = method.trim().to_ascii_lowercase();
-        let value_of = |key: &str| {
-            m.split_whitespace()
-                .find_map(|kv| kv.strip_prefix(key))
-                .map(|v| {
-                    v.trim_matches(|c| c == '"' || c == '(' || c == ')')
-                        .rsplit('@')
-                        .next()
-                        .unwrap_or("")
-                        .to_string()
-                })
-        };
-        let aligned = |key: &str| {
-            value_of(key).is_some_and(|d| !d.is_empty() && organizational_domain(&d) == want)
-        };
-        (m.starts_with("dkim=pass") && (aligned("header.d=") || aligned("header.i=")))
-            || (m.starts_with("spf=pass") && aligned("smtp.mailfrom="))
-            || (m.starts_with("dmarc=pass") && aligned("header.from="))
-    })
+    let aligned = |value: Option<&str>| {
+        value
+            .map(|v| v.trim().trim_start_matches('<').trim_end_matches('>'))
+            .map(|v| v.rsplit('@').next().unwrap_or_default())
+            .is_some_and(|d| !d.is_empty() && organizational_domain(d) == want)
+    };
+    mail.auth_results
+        .iter()
+        .map(|value| auth_results::parse(value))
+        .filter(|field| field.added_by(authserv_id))
+        .flat_map(|field| field.results)
+        .any(|r| {
+            r.result == "pass"
+                && match r.method.as_str() {
+                    "dkim" => aligned(
+                        r.property("header", "d")
+                            .or_else(|| r.property("header", "i")),
+                    ),
+                    "spf" => aligned(r.property("smtp", "mailfrom")),
+                    "dmarc" => aligned(r.property("header", "from")),
+                    _ => false,
+                }
+        })
 }
 
 /// The token of a structured header value before any `;` parameters, lowercased, with
@@ -123,33 +123,34 @@ fn token(value: &str) -> String {
     out.trim().to_ascii_lowercase()
 }
 
-/// An approximation of the organizational domain (RFC 7489 §3.2) without the public suffix
-/// list: the last two labels, or three when the second-level label is a common registry
-/// label (`example.co.uk`).
+/// The organizational domain (RFC 7489 §3.2) of `domain`: its registrable domain by the
+/// public suffix list (ICANN and private sections, so `alice.me.uk`, `bob.github.io` and
+/// `x.s3.amazonaws.com` are each their own), in one form for comparison: lowercase A-labels
+/// (UTS 46), so `bücher.example` and `xn--bcher-kva.example` are the same. A name that is
+/// itself a public suffix, or that IDNA refuses, stands for itself (lowercased).
 pub fn organizational_domain(domain: &str) -> String {
-    let labels: Vec<&str> = domain.trim_end_matches('.').split('.').collect();
-    let n = labels.len();
-    let take = if n >= 3
-        && matches!(
-            labels[n - 2],
-            "co" | "com" | "org" | "net" | "ac" | "gov" | "edu" | "or" | "ne"
-        ) {
-        3
-    } else {
-        2
-    };
-    labels[n.saturating_sub(take)..]
-        .join(".")
-        .to_ascii_lowercase()
+    let name = domain.trim().trim_end_matches('.');
+    let ascii = idna::domain_to_ascii(name).unwrap_or_else(|_| name.to_ascii_lowercase());
+    psl::domain_str(&ascii).unwrap_or(&ascii).to_string()
 }
 
-/// Whether the envelope sender (Return-Path) backs the From address: the same
-/// organizational domain, or no Return-Path to compare with.
+/// The envelope sender as the address it stands for (SRS and BATV undone), if the mail has
+/// a valid one.
+fn envelope_sender(mail: &ParsedMail) -> Option<EmailAddress> {
+    match &mail.return_path {
+        ReturnPath::Address(rp) => EmailAddress::parse(rp).map(|a| envelope::original(&a)),
+        _ => None,
+    }
+}
+
+/// Whether the envelope sender (Return-Path, with a forwarder's SRS or a relay's BATV
+/// rewriting undone) backs the From address: the same organizational domain, or no
+/// Return-Path to compare with.
 pub fn sender_aligned(mail: &ParsedMail) -> bool {
-    let (Some(from), ReturnPath::Address(rp)) = (mail.from.as_ref(), &mail.return_path) else {
+    let (Some(from), ReturnPath::Address(_)) = (mail.from.as_ref(), &mail.return_path) else {
         return true;
     };
-    let Some(rp) = EmailAddress::parse(rp) else {
+    let Some(rp) = envelope_sender(mail) else {
         return false;
     };
     organizational_domain(from.address.domain()) == organizational_domain(rp.domain())
@@ -198,10 +199,7 @@ pub fn classify(mail: &ParsedMail, me: &Identity) -> Classified {
         Some(AutoReplySubject)
     } else {
         let sender = mail.from.as_ref().map(|f| &f.address);
-        let return_local = match &mail.return_path {
-            ReturnPath::Address(a) => EmailAddress::parse(a).map(|a| a.local_part().to_string()),
-            _ => None,
-        };
+        let return_local = envelope_sender(mail).map(|a| a.local_part().to_string());
         let locals = sender
             .map(|s| s.local_part().to_string())
             .into_iter()
@@ -371,6 +369,60 @@ mod tests {
         ));
     }
 
+    /// Issue 16: two registrants under one public suffix are two organizations. The
+    /// heuristic took the last two labels, so `alice.me.uk` and `bob.me.uk` were both
+    /// "me.uk" and a forged From was acknowledged (backscatter to an innocent third party).
+    #[test]
+    fn registrants_under_a_shared_suffix_are_not_aligned() {
+        let aligned = |rp: &str, from: &str| {
+            sender_aligned(
+                &parse(format!("Return-Path: <{rp}>\r\nFrom: {from}\r\n\r\nx").as_bytes())
+                    .expect("parses"),
+            )
+        };
+        for (rp, from) in [
+            ("mallory@bob.me.uk", "victim@alice.me.uk"),
+            ("mallory@bob.github.io", "victim@alice.github.io"),
+            ("x@evil.s3.amazonaws.com", "a@shop.s3.amazonaws.com"),
+            ("x@tax.gob.mx", "a@health.gob.mx"),
+            ("x@evil.ltd.uk", "a@shop.ltd.uk"),
+            ("x@evil.blogspot.com", "a@diary.blogspot.com"),
+        ] {
+            assert!(!aligned(rp, from), "{rp} must not back {from}");
+        }
+        for (rp, from) in [
+            ("bounce@example.com", "a@mail.example.com"),
+            ("bounce-7@em.shop.me.uk", "a@shop.me.uk"),
+            ("x@deep.sub.alice.github.io", "a@alice.github.io"),
+            ("x@mail.health.gob.mx", "a@health.gob.mx"),
+            ("x@XN--BCHER-KVA.example", "a@bücher.example"),
+        ] {
+            assert!(aligned(rp, from), "{rp} backs {from}");
+        }
+    }
+
+    /// The organizational domain by the public suffix list, in one (A-label) form.
+    #[test]
+    fn organizational_domains() {
+        for (domain, org) in [
+            ("mail.example.com", "example.com"),
+            ("Example.COM.", "example.com"),
+            ("a.b.shop.co.uk", "shop.co.uk"),
+            ("alice.me.uk", "alice.me.uk"),
+            ("x.alice.github.io", "alice.github.io"),
+            ("bucket.s3.amazonaws.com", "bucket.s3.amazonaws.com"),
+            ("www.health.gob.mx", "health.gob.mx"),
+            ("shop.ltd.uk", "shop.ltd.uk"),
+            ("mail.bücher.example", "xn--bcher-kva.example"),
+            ("xn--bcher-kva.example", "xn--bcher-kva.example"),
+            ("em.customer.test", "customer.test"),
+            ("github.io", "github.io"),
+            ("localhost", "localhost"),
+        ] {
+            assert_eq!(organizational_domain(domain), org, "{domain}");
+        }
+    }
+
     #[test]
     fn only_our_own_authentication_results_count() {
         let mail = |h: &str| {
@@ -399,6 +451,126 @@ mod tests {
             "mx.example.test",
             "example.test"
         ));
+    }
+
+    fn mail_with(headers: &str) -> ParsedMail {
+        parse(format!("{headers}\r\nSubject: answer\r\n\r\nx").as_bytes()).expect("parses")
+    }
+
+    /// Issue 16: OpenDKIM's usual field has a comment holding `;`, and OpenDMARC adds a field
+    /// of its own with the same authserv-id (above OpenDKIM's). Both must be read, comments
+    /// skipped. A real list mail's two fields and its From line, verbatim:
+    /// linux-mailinglist-archives/osmocom-net-gprs.lists.osmocom.org.0, m at
+    /// 92ff96c0de0adf6a1d2c1c0fdfc1cc570f0fe2f8 (lines 10–12, and the From further down).
+    /// The other two mails are shaped on them for an agent's domain.
+    #[test]
+    fn opendkim_and_opendmarc_fields_are_believed() {
+        let real = mail_with(
+            "Authentication-Results: lists.osmocom.org; dmarc=pass (p=none dis=none) header.from=gmail.com\nAuthentication-Results: lists.osmocom.org;\n\tdkim=pass (2048-bit key; unprotected) header.d=gmail.com header.i=@gmail.com header.b=uAJR7L9S\nFrom: Mirko Kovacevic <northmirko@gmail.com>",
+        );
+        assert!(authenticated(&real, "lists.osmocom.org", "gmail.com"));
+        assert!(!authenticated(&real, "mx.example.test", "gmail.com"));
+        assert!(!authenticated(&real, "lists.osmocom.org", "example.test"));
+        // The same agent's domain without a DMARC policy: OpenDMARC's field (on top) says
+        // none, OpenDKIM's (below) vouches. The old reader stopped at the first field.
+        let no_policy = mail_with(
+            "Authentication-Results: mx.example.test; dmarc=none (p=none dis=none) header.from=example.test\r\nAuthentication-Results: mx.example.test;\r\n\tdkim=pass (2048-bit key; unprotected) header.d=example.test header.i=@example.test header.b=\"AbC/dEf+\"\r\nFrom: jason@example.test",
+        );
+        assert!(authenticated(&no_policy, "mx.example.test", "example.test"));
+        // OpenDKIM alone: the `;` in its comment split the old reader's result in two.
+        let dkim_only = mail_with(
+            "Authentication-Results: mx.example.test;\r\n\tdkim=pass (2048-bit key; unprotected) header.d=example.test header.i=@example.test header.b=\"AbC/dEf+\"\r\nFrom: jason@example.test",
+        );
+        assert!(authenticated(&dkim_only, "mx.example.test", "example.test"));
+    }
+
+    /// What counts: a pass for the From's organizational domain by the method's own
+    /// identity, from our authserv-id only.
+    #[test]
+    fn what_vouches_for_a_domain() {
+        let ok = |h: &str| authenticated(&mail_with(h), "mx.example.test", "example.test");
+        let ar = |results: &str| format!("Authentication-Results: mx.example.test; {results}");
+        assert!(ok(&ar("spf=pass smtp.mailfrom=bounce@em.example.test")));
+        assert!(ok(&ar("dkim=pass header.i=@mail.example.test")));
+        assert!(ok(&ar("dmarc=pass header.from=example.test")));
+        assert!(ok(&ar(
+            "dkim=fail header.d=example.test; dkim=pass header.d=example.test"
+        )));
+        assert!(ok(
+            "Authentication-Results: MX.Example.Test (our mx) 1; dkim = pass (ok) header . d = example.test"
+        ));
+        assert!(!ok(&ar("dkim=pass header.d=example.test.evil.test")));
+        assert!(!ok(&ar(
+            "dkim=pass header.d=evil.test header.i=@example.test"
+        )));
+        assert!(!ok(&ar("spf=softfail smtp.mailfrom=example.test")));
+        assert!(!ok(&ar("dmarc=bestguesspass header.from=example.test")));
+        assert!(!ok(&ar(
+            "iprev=pass policy.iprev=192.0.2.1 smtp.mailfrom=example.test"
+        )));
+        assert!(!ok(&ar(
+            "spf=pass smtp.mailfrom=\"x;dkim=pass header.d=example.test\"@evil.test"
+        )));
+        assert!(!ok(&ar(
+            "dkim=fail (x; dkim=pass header.d=example.test) header.d=evil.test"
+        )));
+        // Microsoft 365's field names no authserv-id: nothing to trust it by.
+        assert!(!ok(
+            "Authentication-Results: spf=pass (sender IP is 192.0.2.1) smtp.mailfrom=example.test; dkim=pass (signature was verified) header.d=example.test;dmarc=pass action=none header.from=example.test;compauth=pass reason=100"
+        ));
+        // Someone else's id, even beside ours.
+        assert!(!ok(
+            "Authentication-Results: evil.test; dkim=pass header.d=example.test\r\nAuthentication-Results: mx.example.test; dkim=none"
+        ));
+    }
+
+    /// A field was cut at 2000 characters: padding chosen so the cut fell right after
+    /// `header.d=example.test` of a signature by `example.test.evil.test` made it vouch for
+    /// the wrong domain. Fields are now kept whole (or dropped when absurdly long).
+    #[test]
+    fn a_long_field_is_not_cut_into_another_domain() {
+        let head = "Authentication-Results: mx.example.test; dkim=pass (";
+        let tail = ") header.d=example.test";
+        let pad = "x".repeat(2000 - (head.len() - "Authentication-Results: ".len()) - tail.len());
+        let mail = mail_with(&format!(
+            "{head}{pad}{tail}.evil.test\r\nFrom: a@example.test"
+        ));
+        assert!(!authenticated(&mail, "mx.example.test", "example.test"));
+    }
+
+    /// Issue 16: a customer whose mail passed a forwarder is compared by the address the SRS
+    /// (or BATV) envelope stands for.
+    #[test]
+    fn forwarded_and_signed_envelopes_are_compared_by_their_original() {
+        let aligned = |rp: &str, from: &str| {
+            sender_aligned(
+                &parse(format!("Return-Path: <{rp}>\r\nFrom: {from}\r\n\r\nx").as_bytes())
+                    .expect("parses"),
+            )
+        };
+        assert!(aligned(
+            "SRS0=hash=tt=kreata.ee=andris@srs1.zonevs.eu",
+            "Andris <andris@kreata.ee>"
+        ));
+        assert!(aligned(
+            "SRS1=JIBX=fwd.example==ab12=XY=customer.test=alice@example.org",
+            "alice@customer.test"
+        ));
+        assert!(aligned(
+            "prvs=16481e4b5d=yun.zhou@windriver.com",
+            "Yun Zhou <yun.zhou@windriver.com>"
+        ));
+        assert!(!aligned(
+            "SRS0=hash=tt=evil.test=mallory@srs1.zonevs.eu",
+            "andris@kreata.ee"
+        ));
+        // A forwarded bounce address is still a bounce address.
+        assert_eq!(
+            class(
+                "From: alice@customer.test\r\nReturn-Path: <SRS0=ab12=XY=esp.test=bounces@fwd.test>"
+            ),
+            Classified::Suppress(SuppressReason::SystemSender)
+        );
     }
 
     #[test]

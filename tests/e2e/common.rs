@@ -325,6 +325,8 @@ pub struct Options {
     pub smtp_login: Option<String>,
     /// Extra lines for the agent's `[[agents]]` entry.
     pub agent_extra: String,
+    /// Extra lines for the `[service]` section (e.g. `trusted_authserv_id`).
+    pub service_extra: String,
     pub extra: String,
 }
 
@@ -338,6 +340,7 @@ impl Default for Options {
             imap_login: None,
             smtp_login: None,
             agent_extra: String::new(),
+            service_extra: String::new(),
             extra: String::new(),
         }
     }
@@ -403,6 +406,7 @@ name = "Acme Support"
 address = "{support}"
 state_dir = "{state}"
 token_secret_file = "{key}"
+{service_extra}
 
 [imap]
 host = "{host}"
@@ -452,6 +456,7 @@ team = "billing"
             },
             imap_extra = opts.imap_extra,
             agent_extra = opts.agent_extra,
+            service_extra = opts.service_extra,
             extra = opts.extra,
         );
         std::fs::write(&config, text).expect("config");

@@ -36,3 +36,7 @@ mod recovery;
 
 // A thousand mails from one sender cost a few tickets' worth of mail.
 mod storm;
+
+// Whom Frontdesk believes: a forged From under a shared public suffix, a customer forwarded
+// with SRS, an agent vouched for by our MTA's OpenDKIM and OpenDMARC fields.
+mod trust;

@@ -98,9 +98,14 @@ pub struct ParsedMail {
     pub text: String,
     /// Attachments.
     pub attachments: Vec<AttachmentInfo>,
-    /// `Authentication-Results` header values (RFC 8601), topmost first.
+    /// `Authentication-Results` header values (RFC 8601), topmost first, each whole (one
+    /// longer than 16 KiB is left out rather than cut).
     pub auth_results: Vec<String>,
 }
+
+/// The longest `Authentication-Results` field kept, in bytes (a verifier's field with a dozen
+/// signatures and their comments stays far below it); longer ones are dropped, not cut.
+const MAX_AUTH_RESULTS: usize = 16 * 1024;
 
 /// Why a mail could not be parsed at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -192,7 +197,11 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
         auth_results: msg
             .headers_raw()
             .filter(|(n, _)| n.eq_ignore_ascii_case("Authentication-Results"))
-            .map(|(_, v)| sanitize::header_text(v, 2000))
+            // Whole or not at all: a cut field can end inside a value, and
+            // `header.d=example.com.evil.test` cut after `example.com` would vouch for the
+            // wrong domain.
+            .filter(|(_, v)| v.len() <= MAX_AUTH_RESULTS)
+            .map(|(_, v)| sanitize::header_text(v, MAX_AUTH_RESULTS))
             .collect(),
     })
 }
