@@ -303,6 +303,7 @@ async fn notifications(socket: &tokio::net::UnixDatagram, window: Duration) -> V
     out
 }
 
+/// How many of `notes` are watchdog pings.
 fn pings(notes: &[String]) -> usize {
     notes.iter().filter(|n| n.contains("WATCHDOG=1")).count()
 }
