@@ -13,6 +13,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::ingest::{Ingest, Shared};
+use crate::liveness::Liveness;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, build_transport};
 use crate::processor::Processor;
@@ -51,12 +52,14 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         metrics: metrics.clone(),
         wake: Arc::new(Notify::new()),
         stop: stop_rx,
+        liveness: Liveness::default(),
     };
     core.wake.notify_one();
     let mut workers = Workers::spawn(&core, &cfg, processor, ready_tx).await?;
     let supervisor = Supervisor {
         live: &live,
         metrics: &metrics,
+        liveness: &core.liveness,
         config_file: &cfg.source,
         started,
     };
@@ -100,13 +103,14 @@ async fn finish_pending(store: &Store, processor: &Processor) -> anyhow::Result<
 }
 
 /// What every worker shares: the store, the live configuration, the metrics, the outbox's
-/// wake-up and the stop signal.
+/// wake-up, the stop signal, and the heartbeats the watchdog waits for.
 struct Core {
     store: Store,
     live: Arc<Live>,
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
     stop: watch::Receiver<bool>,
+    liveness: Liveness,
 }
 
 type Task = tokio::task::JoinHandle<()>;
@@ -138,9 +142,16 @@ impl Workers {
             cfg.smtp.clone(),
             core.wake.clone(),
             metrics.clone(),
+            core.liveness.register("outbox"),
         );
         let outbox = tokio::spawn(outbox.run(stop.clone()));
-        let sla = crate::sla::run(store.clone(), live.clone(), core.wake.clone(), stop.clone());
+        let sla = crate::sla::run(
+            store.clone(),
+            live.clone(),
+            core.wake.clone(),
+            core.liveness.register("sla"),
+            stop.clone(),
+        );
         let sla = tokio::spawn(sla);
         let mut others = vec![
             (
@@ -193,6 +204,7 @@ impl Workers {
             ready,
             metrics: metrics.clone(),
             live: live.clone(),
+            liveness: core.liveness.clone(),
         };
         let ingests = cfg
             .all_inboxes()
@@ -231,8 +243,19 @@ impl Workers {
 struct Supervisor<'a> {
     live: &'a Live,
     metrics: &'a Metrics,
+    /// The heartbeats of the ingest loops, the outbox and the SLA loop.
+    liveness: &'a Liveness,
     config_file: &'a std::path::Path,
     started: std::time::Instant,
+}
+
+/// How often the supervisor looks at the workers' heartbeats, and how long a worker may work
+/// without progress before it is stalled: half of systemd's watchdog interval and the
+/// interval itself; without a watchdog every 30 s and a minute (a stall is then only logged
+/// and reported on `/healthz`).
+fn liveness_timing(watchdog: Option<Duration>) -> (Duration, Duration) {
+    let limit = watchdog.unwrap_or(Duration::from_secs(60));
+    (limit / 2, limit)
 }
 
 /// A watched worker that ended on its own, and how.
@@ -240,10 +263,12 @@ type Failure = (&'static str, Result<(), tokio::task::JoinError>);
 
 impl Supervisor<'_> {
     /// Tells systemd when we are ready (an IMAP session is up and caught up; an inbox that is
-    /// down must not keep the others from running), feeds its watchdog while this loop runs,
-    /// reloads on SIGHUP, and notices a worker that died. A worker ending on its own is a
-    /// bug: it is returned, so the daemon exits non-zero and the supervisor restarts it
-    /// rather than leaving a process that no longer reads mail. `None`: shutdown.
+    /// down must not keep the others from running), feeds its watchdog while every worker
+    /// makes progress or has nothing to do (so a worker stuck in our code or the store gets
+    /// the daemon restarted), reloads on SIGHUP, and notices a worker that died. A worker
+    /// ending on its own is a bug: it is returned, so the daemon exits non-zero and the
+    /// supervisor restarts it rather than leaving a process that no longer reads mail.
+    /// `None`: shutdown.
     async fn watch(
         &self,
         workers: &mut Workers,
@@ -252,10 +277,11 @@ impl Supervisor<'_> {
         shutdown: impl Future<Output = ()>,
     ) -> Option<Failure> {
         let watchdog = sd_notify::watchdog_enabled();
-        let mut ticker =
-            tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |d| d / 2));
+        let (period, limit) = liveness_timing(watchdog);
+        let mut ticker = tokio::time::interval(period);
         ticker.tick().await; // the first tick is immediate: ping only from the loop
         let mut announced = false;
+        let mut stalled = false;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -275,11 +301,57 @@ impl Supervisor<'_> {
                         );
                     }
                 }
-                _ = ticker.tick(), if watchdog.is_some() => {
-                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                _ = ticker.tick() => {
+                    let alive = self.look(limit, &mut stalled, watchdog.is_some());
+                    if alive && watchdog.is_some() {
+                        let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                    }
                 }
             }
         }
+    }
+
+    /// Looks at the workers' heartbeats: records the stalled ones for `/healthz`, logs when a
+    /// stall begins and when it ends, and tells whether the pipeline is alive (the watchdog
+    /// may be fed). `stalled` carries what the previous look found.
+    fn look(&self, limit: Duration, stalled: &mut bool, watchdog: bool) -> bool {
+        let stalls = self.liveness.stalls(std::time::Instant::now(), limit);
+        self.metrics.stalls(&stalls);
+        let now_stalled = !stalls.is_empty();
+        if now_stalled && !*stalled {
+            let workers = stalls
+                .iter()
+                .map(|s| s.worker.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let silent_s = stalls
+                .iter()
+                .map(|s| s.silent_for.as_secs())
+                .max()
+                .unwrap_or_default();
+            if watchdog {
+                tracing::error!(
+                    event = "daemon.stalled",
+                    workers,
+                    silent_s,
+                    "no progress: stuck in the daemon's own work or the store; no longer feeding systemd's watchdog, which restarts the service"
+                );
+            } else {
+                tracing::error!(
+                    event = "daemon.stalled",
+                    workers,
+                    silent_s,
+                    "no progress: stuck in the daemon's own work or the store; restart the service (no watchdog is configured to do it)"
+                );
+            }
+        } else if !now_stalled && *stalled {
+            info!(
+                event = "daemon.progressing",
+                "the stalled workers make progress again; the watchdog is fed again"
+            );
+        }
+        *stalled = now_stalled;
+        !now_stalled
     }
 }
 
@@ -317,4 +389,23 @@ async fn reload(live: &Live, metrics: &Metrics, path: &std::path::Path) {
         }
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_are_checked_at_half_the_watchdog_interval_and_stalled_after_it() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(
+            liveness_timing(Some(minute)),
+            (Duration::from_secs(30), minute)
+        );
+        assert_eq!(
+            liveness_timing(Some(Duration::from_secs(2))),
+            (Duration::from_secs(1), Duration::from_secs(2))
+        );
+        assert_eq!(liveness_timing(None), (Duration::from_secs(30), minute));
+    }
 }

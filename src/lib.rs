@@ -15,6 +15,7 @@
 //! | [`compose`]  | templates → the bytes of every mail we send (pure) |
 //! | [`decide`]   | the pure [`decide::decide`]: one stored mail → one [`domain::Plan`] |
 //! | [`store`]    | the only module that touches sled: typed, transactional operations |
+//! | [`liveness`] | the workers' heartbeats and the rule that says one is stalled (the watchdog's) |
 //! | [`reload`]   | the live configuration + templates, replaced as one on SIGHUP |
 //! | [`oauth2`]   | XOAUTH2 access tokens from `oauth2_token_command`, cached until they expire |
 //! | [`metrics`]  | counters and health, served as `/metrics` and `/healthz` |
@@ -40,6 +41,7 @@ pub mod decide;
 pub mod domain;
 pub mod hours;
 pub mod ingest;
+pub mod liveness;
 pub mod mail;
 pub mod metrics;
 pub mod oauth2;

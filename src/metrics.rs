@@ -18,6 +18,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::domain::{MailKind, Outcome, TicketId};
+use crate::liveness::Stall;
 use crate::store::Store;
 
 /// One label: `name="value"`.
@@ -65,6 +66,8 @@ struct State {
     /// When the daemon learned of the mail that opened or joined a ticket, until its
     /// acknowledgement is accepted by SMTP.
     ack_clocks: HashMap<TicketId, Instant>,
+    /// The workers the supervisor last found stalled.
+    stalls: Vec<Stall>,
 }
 
 #[derive(Default, Clone)]
@@ -315,6 +318,11 @@ impl Metrics {
         self.state().inboxes.entry(inbox.to_string()).or_default();
     }
 
+    /// The workers the supervisor found stalled (none: the pipeline makes progress).
+    pub fn stalls(&self, stalls: &[Stall]) {
+        self.state().stalls = stalls.to_vec();
+    }
+
     /// A configuration reload was applied (`ok`) or refused.
     pub fn reload(&self, ok: bool) {
         self.reloads
@@ -345,7 +353,8 @@ impl Metrics {
         out
     }
 
-    /// The health summary: degraded when an inbox is down or the outbox is stuck.
+    /// The health summary: degraded when a worker is stalled, an inbox is down or the
+    /// outbox is stuck.
     pub fn health(&self, store: &Store) -> Health {
         let s = self.state();
         let mut inboxes: Vec<InboxHealth> = s
@@ -362,12 +371,22 @@ impl Metrics {
             .collect();
         inboxes.sort_by(|a, b| a.inbox.cmp(&b.inbox));
         let last_send = s.last_send.map(unix);
+        let stalls = s.stalls.clone();
         drop(s);
         let (depth, dead) = store.outbox_counts().unwrap_or((0, 0));
         let oldest = store.oldest_queued().ok().flatten();
         let now = crate::domain::now();
         let oldest_queued_age_s = oldest.map(|t| (now - t).max(0) as u64);
-        let mut problems = Vec::new();
+        let mut problems: Vec<String> = stalls
+            .iter()
+            .map(|st| {
+                format!(
+                    "{} has made no progress for {} s: stuck in the daemon's own work or the store",
+                    st.worker,
+                    st.silent_for.as_secs()
+                )
+            })
+            .collect();
         for i in inboxes.iter().filter(|i| !i.connected) {
             problems.push(format!(
                 "inbox {} is not connected{}",
@@ -614,6 +633,27 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn health_degrades_while_a_worker_is_stalled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let m = Metrics::new();
+        m.stalls(&[Stall {
+            worker: "ingest support".into(),
+            silent_for: Duration::from_secs(75),
+        }]);
+        let h = m.health(&store);
+        assert_eq!(h.status, "degraded");
+        assert_eq!(
+            h.problems,
+            [
+                "ingest support has made no progress for 75 s: stuck in the daemon's own work or the store"
+            ]
+        );
+        m.stalls(&[]);
+        assert_eq!(m.health(&store).status, "ok");
     }
 
     #[test]

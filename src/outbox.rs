@@ -19,6 +19,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{Auth, RetryPolicy, Smtp, TlsMode};
 use crate::domain::{OutboxEntry, UnixTime, message_id_hash, now};
+use crate::liveness::Heartbeat;
 use crate::metrics::Metrics;
 use crate::oauth2::{AccessToken, TokenError, TokenSource};
 use crate::store::{Store, StoreError};
@@ -288,17 +289,20 @@ pub struct Outbox {
     cfg: Smtp,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
+    beat: Heartbeat,
 }
 
 impl Outbox {
     /// A worker sending the store's outbox through `transport`; `wake` is notified whenever
-    /// new mail is queued. Sends, retries and dead letters are counted in `metrics`.
+    /// new mail is queued. Sends, retries and dead letters are counted in `metrics`; `beat`
+    /// tells the watchdog whether it is idle, waiting on the SMTP server, or working.
     pub fn new(
         store: Store,
         transport: SmtpTransport,
         cfg: Smtp,
         wake: Arc<Notify>,
         metrics: Arc<Metrics>,
+        beat: Heartbeat,
     ) -> Self {
         Outbox {
             store,
@@ -306,6 +310,7 @@ impl Outbox {
             cfg,
             wake,
             metrics,
+            beat,
         }
     }
 
@@ -328,6 +333,7 @@ impl Outbox {
             if sleep_for.is_zero() {
                 continue;
             }
+            let _idle = self.beat.idle();
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(sleep_for) => {}
@@ -420,6 +426,7 @@ impl Outbox {
             Err(e) => return SendResult::Failure(format!("invalid envelope: {e}")),
         };
         // lettre bounds only the connect; bound the whole dialogue ourselves.
+        let _wait = self.beat.server_wait(self.cfg.timeout);
         match tokio::time::timeout(self.cfg.timeout, self.transport.send_raw(&envelope, raw)).await
         {
             Err(_) => {

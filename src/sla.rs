@@ -12,6 +12,7 @@ use tracing::{error, info};
 use crate::compose::{Templates, escalation};
 use crate::config::Config;
 use crate::domain::{EmailAddress, Escalation, Ticket, UnixTime};
+use crate::liveness::Heartbeat;
 use crate::store::Store;
 
 /// The target and lead that apply to a ticket: the first of its agent's teams that sets a
@@ -59,11 +60,13 @@ pub fn enabled(cfg: &Config) -> bool {
 
 /// Checks open tickets every `sla.check_interval` until `shutdown`; escalations are queued
 /// in the outbox (durably, with the ticket's `escalated_at`) and the outbox is woken. Each
-/// round reads the live configuration, so a reload can switch targets on or off.
+/// round reads the live configuration, so a reload can switch targets on or off. `beat`
+/// tells the watchdog when the loop is only waiting for its next round.
 pub async fn run(
     store: Store,
     live: Arc<crate::reload::Live>,
     wake: Arc<Notify>,
+    beat: Heartbeat,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -86,6 +89,7 @@ pub async fn run(
             }
             Err(e) => error!(error = %e, "SLA check failed; will retry"),
         }
+        let _idle = beat.idle();
         tokio::select! {
             _ = tokio::time::sleep(cfg.sla.check_interval) => {}
             _ = shutdown.changed() => {}

@@ -18,6 +18,7 @@ const BANDS: &[(&str, &[&str])] = &[
     (
         "I/O and shells",
         &[
+            "liveness",
             "reload",
             "oauth2",
             "metrics",

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use super::cursor::{self, HeldBack, NoBody, Selected};
-use super::{HANDLED, ImapSession, Ingest, IngestError, bounded, uid_set};
+use super::{HANDLED, ImapSession, Ingest, IngestError, uid_set};
 use crate::domain::{Fetched, Outcome, UnixTime, now};
 
 /// UIDs fetched together, and their total size.
@@ -41,7 +41,9 @@ impl Ingest {
         self.process(&leftovers).await?;
         let last = self.store.cursor(&self.key)?.map_or(0, |c| c.last_uid);
         let query = cursor::new_mail_query(last, keywords);
-        let found = bounded(t, "UID SEARCH", session.uid_search(query)).await?;
+        let found = self
+            .bounded(t, "UID SEARCH", session.uid_search(query))
+            .await?;
         for chunk in cursor::new_mail(last, found).chunks(self.cfg.fetch_batch) {
             let held_back = self.store_chunk(session, uid_validity, chunk, last).await?;
             if held_back.is_some() || *shutdown.borrow() {
@@ -99,14 +101,15 @@ impl Ingest {
             return Ok(HeldBack::default());
         }
         let t = self.cfg.command_timeout;
-        let still: Vec<u32> = bounded(
-            t,
-            "UID SEARCH",
-            session.uid_search(format!("UID {}", uid_set(missing))),
-        )
-        .await?
-        .into_iter()
-        .collect();
+        let still: Vec<u32> = self
+            .bounded(
+                t,
+                "UID SEARCH",
+                session.uid_search(format!("UID {}", uid_set(missing))),
+            )
+            .await?
+            .into_iter()
+            .collect();
         let held = self
             .body_failures
             .lock()
@@ -157,17 +160,18 @@ impl Ingest {
                 bytes: 0,
             }]);
         }
-        let sizes: HashMap<u32, u64> = bounded(self.cfg.command_timeout, "UID FETCH", async {
-            session
-                .uid_fetch(uid_set(uids), "(UID RFC822.SIZE)")
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .await?
-        .iter()
-        .filter_map(|f| Some((f.uid?, u64::from(f.size?))))
-        .collect();
+        let sizes: HashMap<u32, u64> = self
+            .bounded(self.cfg.command_timeout, "UID FETCH", async {
+                session
+                    .uid_fetch(uid_set(uids), "(UID RFC822.SIZE)")
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await?
+            .iter()
+            .filter_map(|f| Some((f.uid?, u64::from(f.size?))))
+            .collect();
         let mut batches: Vec<SizeBatch> = Vec::new();
         for &uid in uids {
             let size = sizes.get(&uid).copied().unwrap_or(0);
@@ -195,14 +199,15 @@ impl Ingest {
         let set = uid_set(uids);
         // Allow for slow links: the command timeout, plus a second per MiB.
         let t = self.cfg.command_timeout + Duration::from_secs(bytes / (1024 * 1024));
-        let fetches: Vec<_> = bounded(t, "UID FETCH", async {
-            session
-                .uid_fetch(&set, "(UID BODY.PEEK[])")
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .await?;
+        let fetches: Vec<_> = self
+            .bounded(t, "UID FETCH", async {
+                session
+                    .uid_fetch(&set, "(UID BODY.PEEK[])")
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await?;
         let mut by_uid: HashMap<u32, Vec<u8>> = HashMap::new();
         for f in &fetches {
             if let (Some(uid), Some(body)) = (f.uid, f.body()) {
@@ -228,6 +233,7 @@ impl Ingest {
             {
                 self.metrics.ack_started(ticket, noticed);
             }
+            self.beat.progress();
         }
         self.store.flush().await?;
         self.outbox_wake.notify_one();
@@ -239,12 +245,13 @@ impl Ingest {
         &self,
         session: &mut ImapSession,
     ) -> Result<Option<u32>, IngestError> {
-        let uids = bounded(
-            self.cfg.command_timeout,
-            "UID SEARCH",
-            session.uid_search(format!("KEYWORD {HANDLED}")),
-        )
-        .await?;
+        let uids = self
+            .bounded(
+                self.cfg.command_timeout,
+                "UID SEARCH",
+                session.uid_search(format!("KEYWORD {HANDLED}")),
+            )
+            .await?;
         Ok(uids.into_iter().max())
     }
 
@@ -259,14 +266,15 @@ impl Ingest {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
-        let dates = bounded(self.cfg.command_timeout, "UID FETCH", async {
-            session
-                .uid_fetch(uid_set(&uids), "(UID INTERNALDATE)")
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .await?;
+        let dates = self
+            .bounded(self.cfg.command_timeout, "UID FETCH", async {
+                session
+                    .uid_fetch(uid_set(&uids), "(UID INTERNALDATE)")
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await?;
         Ok(dates
             .iter()
             .filter_map(|f| Some((f.uid?, f.internal_date().map(|d| d.timestamp()))))
@@ -310,14 +318,15 @@ impl Ingest {
         since: OffsetDateTime,
     ) -> Result<Vec<u32>, IngestError> {
         let query = format!("SINCE {}", cursor::imap_date(since));
-        let mut uids: Vec<u32> = bounded(
-            self.cfg.command_timeout,
-            "UID SEARCH",
-            session.uid_search(query),
-        )
-        .await?
-        .into_iter()
-        .collect();
+        let mut uids: Vec<u32> = self
+            .bounded(
+                self.cfg.command_timeout,
+                "UID SEARCH",
+                session.uid_search(query),
+            )
+            .await?
+            .into_iter()
+            .collect();
         uids.sort_unstable();
         Ok(uids)
     }

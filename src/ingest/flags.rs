@@ -6,7 +6,7 @@
 use futures::TryStreamExt;
 use tracing::warn;
 
-use super::{ImapSession, Ingest, IngestError, bounded, uid_set};
+use super::{ImapSession, Ingest, IngestError, uid_set};
 use crate::domain::{FlagJob, ServerMark};
 
 /// The IMAP keyword on every mail Frontdesk has decided (a ticket, or a suppression): what a
@@ -85,9 +85,12 @@ impl Ingest {
         };
         self.mark_handled(session, set, keywords).await?;
         if has_move {
-            return bounded(t, "UID MOVE", session.uid_mv(set, target)).await;
+            return self
+                .bounded(t, "UID MOVE", session.uid_mv(set, target))
+                .await;
         }
-        bounded(t, "UID COPY", session.uid_copy(set, target)).await?;
+        self.bounded(t, "UID COPY", session.uid_copy(set, target))
+            .await?;
         self.store_flags(session, set, "+FLAGS.SILENT (\\Seen \\Deleted)")
             .await
     }
@@ -113,7 +116,7 @@ impl Ingest {
         set: &str,
         flags: &str,
     ) -> Result<(), IngestError> {
-        bounded(self.cfg.command_timeout, "UID STORE", async {
+        self.bounded(self.cfg.command_timeout, "UID STORE", async {
             session
                 .uid_store(set, flags)
                 .await?

@@ -35,8 +35,9 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
-use crate::config::Imap;
+use crate::config::{Auth, Imap};
 use crate::domain::{Cursor, now};
+use crate::liveness::{Heartbeat, Liveness};
 use crate::metrics::Metrics;
 use crate::oauth2::{Login, TokenError};
 use crate::processor::Processor;
@@ -85,20 +86,15 @@ pub enum IngestError {
     Store(#[from] StoreError),
 }
 
-/// Runs one IMAP command under the timeout `d`; `what` names the command in the error.
-async fn bounded<T, E>(
-    d: Duration,
-    what: &'static str,
-    fut: impl Future<Output = Result<T, E>>,
-) -> Result<T, IngestError>
-where
-    E: Into<async_imap::error::Error>,
-{
-    match tokio::time::timeout(d, fut).await {
-        Err(_) => Err(IngestError::Timeout(what)),
-        Ok(Err(e)) => Err(IngestError::Imap(what, e.into())),
-        Ok(Ok(v)) => Ok(v),
-    }
+/// The longest one connection attempt can take: TCP, TLS and the greeting under
+/// `connect_timeout`; STARTTLS and up to two logins under `command_timeout`; up to two runs
+/// of the token command.
+fn connect_bound(cfg: &Imap) -> Duration {
+    let token = match &cfg.auth {
+        Auth::OAuth2(command) => command.timeout,
+        Auth::Password(_) => Duration::ZERO,
+    };
+    cfg.connect_timeout * 3 + cfg.command_timeout * 3 + token * 2
 }
 
 /// Exponential reconnect delay: 2 s, 4 s, 8 s … capped at 256 s, scaled by the jitter
@@ -147,6 +143,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// For the `[alerts]` settings in force (they follow a reload).
     pub live: Arc<Live>,
+    /// Where each loop registers its heartbeat for the watchdog.
+    pub liveness: Liveness,
 }
 
 /// The loop for one mailbox.
@@ -171,6 +169,9 @@ pub struct Ingest {
     noticed: std::sync::Mutex<std::time::Instant>,
     /// How often the server returned no body for a UID that still exists.
     body_failures: std::sync::Mutex<BodyFailures>,
+    /// What the loop is doing, for the watchdog: idle in IDLE or a reconnect backoff,
+    /// waiting on the server under a command's timeout, or working.
+    beat: Heartbeat,
 }
 
 impl Ingest {
@@ -185,7 +186,9 @@ impl Ingest {
             ready,
             metrics,
             live,
+            liveness,
         } = shared;
+        let beat = liveness.register(format!("ingest {inbox}"));
         Ingest {
             creds: Login::new(&cfg.auth),
             cfg,
@@ -200,6 +203,26 @@ impl Ingest {
             inbox,
             noticed: std::sync::Mutex::new(std::time::Instant::now()),
             body_failures: std::sync::Mutex::new(BodyFailures::default()),
+            beat,
+        }
+    }
+
+    /// Runs one IMAP command under the timeout `d` (a wait on the server, for the
+    /// watchdog); `what` names the command in the error.
+    async fn bounded<T, E>(
+        &self,
+        d: Duration,
+        what: &'static str,
+        fut: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, IngestError>
+    where
+        E: Into<async_imap::error::Error>,
+    {
+        let _wait = self.beat.server_wait(d);
+        match tokio::time::timeout(d, fut).await {
+            Err(_) => Err(IngestError::Timeout(what)),
+            Ok(Err(e)) => Err(IngestError::Imap(what, e.into())),
+            Ok(Ok(v)) => Ok(v),
         }
     }
 
@@ -241,6 +264,8 @@ impl Ingest {
                         );
                     }
                     self.alert_down(failures, &error);
+                    // A server that is down is loud above, not a stall of ours.
+                    let _idle = self.beat.idle();
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = shutdown.changed() => return,
@@ -290,7 +315,9 @@ impl Ingest {
                 continue;
             }
             if *shutdown.borrow() {
-                let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
+                let bye = Duration::from_secs(5);
+                let _wait = self.beat.server_wait(bye);
+                let _ = tokio::time::timeout(bye, session.logout()).await;
                 return Ok(());
             }
             session = if opened.has_idle {
@@ -304,18 +331,24 @@ impl Ingest {
     /// Connects, creates `processed_mailbox` (if one is configured) and selects the mailbox.
     async fn open(&self) -> Result<(ImapSession, Opened), IngestError> {
         let t = self.cfg.command_timeout;
-        let mut session = connect(&self.cfg, &self.creds).await?;
-        let caps = bounded(t, "CAPABILITY", session.capabilities()).await?;
+        let mut session = {
+            let _wait = self.beat.server_wait(connect_bound(&self.cfg));
+            connect(&self.cfg, &self.creds).await?
+        };
+        let caps = self
+            .bounded(t, "CAPABILITY", session.capabilities())
+            .await?;
         if let Some(target) = &self.cfg.processed_mailbox {
             // Create the target once; "already exists" is the usual answer and is fine.
-            match tokio::time::timeout(t, session.create(target)).await {
-                Ok(Ok(())) => info!(mailbox = %target, "created the processed mailbox"),
-                Ok(Err(async_imap::error::Error::No(_))) => {}
-                Ok(Err(e)) => return Err(IngestError::Imap("CREATE", e)),
-                Err(_) => return Err(IngestError::Timeout("CREATE")),
+            match self.bounded(t, "CREATE", session.create(target)).await {
+                Ok(()) => info!(mailbox = %target, "created the processed mailbox"),
+                Err(IngestError::Imap(_, async_imap::error::Error::No(_))) => {}
+                Err(e) => return Err(e),
             }
         }
-        let mailbox = bounded(t, "SELECT", session.select(&self.cfg.mailbox)).await?;
+        let mailbox = self
+            .bounded(t, "SELECT", session.select(&self.cfg.mailbox))
+            .await?;
         let uid_validity = mailbox
             .uid_validity
             .ok_or_else(|| IngestError::NoUidValidity(self.cfg.mailbox.clone()))?;
@@ -334,7 +367,9 @@ impl Ingest {
         let uid_next = match mailbox.uid_next {
             Some(n) => n,
             None => {
-                let all = bounded(t, "UID SEARCH", session.uid_search("ALL")).await?;
+                let all = self
+                    .bounded(t, "UID SEARCH", session.uid_search("ALL"))
+                    .await?;
                 all.into_iter().max().unwrap_or(0).saturating_add(1)
             }
         };
@@ -359,8 +394,10 @@ impl Ingest {
     ) -> Result<ImapSession, IngestError> {
         let t = self.cfg.command_timeout;
         let mut idle = session.idle();
-        bounded(t, "IDLE", idle.init()).await?;
+        self.bounded(t, "IDLE", idle.init()).await?;
         let woke = {
+            // Waiting for mail, however long: idle, not stalled.
+            let _idle = self.beat.idle();
             let (wait, _stop) =
                 idle.wait_with_timeout(self.cfg.idle_renew.min(Duration::from_secs(300)));
             tokio::pin!(wait);
@@ -377,7 +414,7 @@ impl Ingest {
         }
         self.notice();
         debug!(?woke, "IDLE ended");
-        bounded(t, "DONE", idle.done()).await
+        self.bounded(t, "DONE", idle.done()).await
     }
 
     /// For servers without IDLE: waits `poll_interval` (or for `shutdown`), then NOOP.
@@ -386,12 +423,16 @@ impl Ingest {
         mut session: ImapSession,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<ImapSession, IngestError> {
-        tokio::select! {
-            _ = tokio::time::sleep(self.cfg.poll_interval) => {}
-            _ = shutdown.changed() => {}
+        {
+            let _idle = self.beat.idle();
+            tokio::select! {
+                _ = tokio::time::sleep(self.cfg.poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
         }
         self.notice();
-        bounded(self.cfg.command_timeout, "NOOP", session.noop()).await?;
+        self.bounded(self.cfg.command_timeout, "NOOP", session.noop())
+            .await?;
         Ok(session)
     }
 

@@ -6,6 +6,7 @@
 //! The tree layout is in ARCHITECTURE.md.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -92,6 +93,10 @@ pub enum StoreError {
     /// `quarantine release` on a mail that is not quarantined.
     #[error("stored mail {0} is not quarantined")]
     NotQuarantined(u64),
+    /// The thread running a flush ended without finishing it (the runtime is shutting
+    /// down); nothing written since the last finished flush is known to be durable.
+    #[error("the store's flush did not finish: {0}")]
+    FlushAborted(String),
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -125,6 +130,8 @@ pub struct Store {
     db: sled::Db,
     /// Held shared by every write, exclusively by a backup: a backup sees no write half done.
     gate: Arc<RwLock<()>>,
+    /// Shares one flush among the callers that ask for one meanwhile.
+    flusher: Arc<GroupFlush>,
     meta: Tree,
     cursors: Tree,
     inbound: Tree,
@@ -232,6 +239,7 @@ impl Store {
         let t = |name: &str| db.open_tree(name);
         let store = Store {
             gate: Arc::new(RwLock::new(())),
+            flusher: Arc::default(),
             meta: t("meta")?,
             cursors: t("cursors")?,
             inbound: t("inbound")?,
@@ -281,9 +289,32 @@ impl Store {
         Ok(())
     }
 
-    /// Makes everything written so far durable. Called at every durability point.
+    /// Makes everything written so far durable: returns once a flush that began after this
+    /// call has finished. Called at every durability point.
+    ///
+    /// Callers that ask while a flush runs share the next one (group commit): a single
+    /// flush is in flight at a time, and it covers every request made before it began. It
+    /// is sled's blocking flush on a blocking thread, never `flush_async`: that one runs on
+    /// sled's own pool of seven threads and waits there for a log write queued on the same
+    /// pool, so seven at once deadlock for good (sled 0.34.7, sled issue #1308).
     pub async fn flush(&self) -> Result<()> {
-        self.db.flush_async().await?;
+        let f = &self.flusher;
+        // Our writes happened before this: a flush that starts after it covers them.
+        let ticket = f.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut covered = f.covered.lock().await;
+        if *covered >= ticket {
+            return Ok(());
+        }
+        let upto = f.requested.load(Ordering::SeqCst);
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            #[cfg(any(test, feature = "testing"))]
+            hold_flush_for_tests();
+            db.flush()
+        })
+        .await
+        .map_err(|e| StoreError::FlushAborted(e.to_string()))??;
+        *covered = upto;
         Ok(())
     }
 
@@ -299,6 +330,33 @@ impl Store {
     }
 
     // ---- outbox -----------------------------------------------------------------------
+}
+
+/// The state of [`Store::flush`]'s group commit.
+#[derive(Default)]
+struct GroupFlush {
+    /// Flush requests so far: each caller takes the next number.
+    requested: AtomicU64,
+    /// The highest request covered by a finished flush. Held while a flush runs, so the
+    /// callers that arrive meanwhile queue here and the first of them flushes for all.
+    covered: tokio::sync::Mutex<u64>,
+}
+
+/// The environment variable naming a file: while that file exists, [`Store::flush`] waits
+/// (before flushing, on its blocking thread), as a store that hangs would. End-to-end tests
+/// stall the daemon's store with it; only builds with the test kit have it.
+#[cfg(any(test, feature = "testing"))]
+pub const HOLD_FLUSH_ENV: &str = "FRONTDESK_TEST_HOLD_FLUSH";
+
+/// Waits while the file named by [`HOLD_FLUSH_ENV`] exists.
+#[cfg(any(test, feature = "testing"))]
+fn hold_flush_for_tests() {
+    let Some(file) = std::env::var_os(HOLD_FLUSH_ENV) else {
+        return;
+    };
+    while Path::new(&file).exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 impl ThreadLookup for Store {

@@ -306,3 +306,80 @@ fn ticket_numbers_count_up_and_outcome_is_recorded_once() {
         "{jobs:?}"
     );
 }
+
+/// Set in the child process that [`many_concurrent_flushes_all_finish`] runs the storm in.
+const FLUSH_STORM: &str = "FRONTDESK_TEST_FLUSH_STORM";
+
+/// sled 0.34.7's `flush_async` runs the flush on sled's own pool of seven threads and
+/// queues the log write that flush waits for on the same pool: seven flushes at once wait
+/// for ever (sled issue #1308), and writes block behind them. One inbox loop each, the
+/// outbox and the SLA loop can line up that many. The storm runs in a child process (this
+/// test binary, filtered to [`flush_storm`]): a deadlocked pool cannot be recovered inside
+/// a process, it would hang every later test here, and it blocks the runtime's own threads,
+/// so only a deadline outside the process turns the hang into a failure.
+#[test]
+fn many_concurrent_flushes_all_finish() {
+    let deadline = std::time::Duration::from_secs(60);
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut child = std::process::Command::new(exe)
+        .args(["--exact", "store::tests::flush_storm", "--nocapture"])
+        .env(FLUSH_STORM, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the flush storm");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the flush storm") {
+            break status;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("concurrent flushes still waiting after {deadline:?}: deadlocked");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let output = child.wait_with_output().expect("the storm's output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        status.success() && stdout.contains("test store::tests::flush_storm ... ok"),
+        "the flush storm failed ({status}):\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The storm itself: every round writes from twelve tasks at once, each flushing after its
+/// own write, and every flush must finish. Does nothing unless [`FLUSH_STORM`] is set (a
+/// plain `cargo test` runs it through [`many_concurrent_flushes_all_finish`]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_storm() {
+    const FLUSHERS: u32 = 12;
+    const ROUNDS: u32 = 20;
+    if std::env::var_os(FLUSH_STORM).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    for round in 0..ROUNDS {
+        let flushes = (0..FLUSHERS).map(|task| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let raw = format!("Subject: round {round} task {task}\r\n\r\nx").into_bytes();
+                let batch = [Fetched {
+                    uid: round + 1,
+                    raw,
+                }];
+                store.store_fetched(&format!("INBOX{task}"), 1, &batch, 100)?;
+                store.flush().await
+            })
+        });
+        for flushed in futures::future::join_all(flushes).await {
+            flushed.expect("the task ran").expect("flush");
+        }
+    }
+    assert_eq!(
+        store.pending().expect("pending").len(),
+        (FLUSHERS * ROUNDS) as usize
+    );
+}

@@ -25,7 +25,7 @@ mod faults;
 mod hostile;
 
 // Operating the daemon: SIGHUP reload, SIGTERM drain, `/metrics` and `/healthz`, several
-// inboxes in one daemon.
+// inboxes in one daemon, systemd's watchdog left unfed while the store hangs.
 mod operate;
 
 // A customer's data exported and forgotten; no secret or body in the logs.

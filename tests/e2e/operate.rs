@@ -291,3 +291,88 @@ listen = "127.0.0.1:{port}"
         "{text}"
     );
 }
+
+/// The notifications (`READY=1`, `WATCHDOG=1` …) that reach `socket` within `window`.
+async fn notifications(socket: &tokio::net::UnixDatagram, window: Duration) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 512];
+    let end = tokio::time::Instant::now() + window;
+    while let Ok(Ok(n)) = tokio::time::timeout_at(end, socket.recv(&mut buf)).await {
+        out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    out
+}
+
+/// How many of `notes` are watchdog pings.
+fn pings(notes: &[String]) -> usize {
+    notes.iter().filter(|n| n.contains("WATCHDOG=1")).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn a_stalled_store_stops_the_watchdog_pings_until_it_moves_again() {
+    let stack = Stack::get();
+    let port = free_port();
+    let mut d = Daemon::configure(
+        &stack,
+        Options {
+            extra: format!("\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+            ..Options::default()
+        },
+    );
+    let socket_path = d.dir.path().join("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&socket_path).expect("bind the notify socket");
+    // The test kit's hook: while this file exists, every flush of the store waits.
+    let hold = d.dir.path().join("hold-flush");
+    d.env = vec![
+        ("NOTIFY_SOCKET".into(), socket_path.display().to_string()),
+        ("WATCHDOG_USEC".into(), "2000000".into()),
+        (
+            frontdesk::store::HOLD_FLUSH_ENV.into(),
+            hold.display().to_string(),
+        ),
+    ];
+    d.launch().await;
+    let before = notifications(&socket, Duration::from_secs(3)).await;
+    assert!(pings(&before) >= 2, "pinged every second: {before:?}");
+
+    // The store hangs in the flush after the new mail is stored (flush #1).
+    std::fs::write(&hold, "").expect("hold the store's flushes");
+    let gus = format!("{}@customer.test", unique("gus"));
+    send_customer_mail(&stack, "Gus", &gus, &d.support, "Stalled", "Hello?").await;
+    let stalled = eventually(
+        Duration::from_secs(30),
+        "the stall to be noticed",
+        async || d.events("daemon.stalled").pop(),
+    )
+    .await;
+    let workers = stalled["workers"].as_str().unwrap_or_default();
+    assert_eq!(
+        workers,
+        format!("ingest {}", d.support.split('@').next().unwrap_or_default())
+    );
+    // Earlier pings are queued on the socket: take them, then none may come.
+    notifications(&socket, Duration::from_millis(200)).await;
+    let during = notifications(&socket, Duration::from_secs(5)).await;
+    assert_eq!(pings(&during), 0, "no ping while stalled: {during:?}");
+    let (code, health) = http_get(port, "/healthz").await;
+    assert_eq!(code, 503, "{health}");
+    assert!(health.contains("has made no progress"), "{health}");
+    assert!(d.running(), "only systemd's watchdog ends a stalled daemon");
+    assert!(
+        mailbox(&stack, &gus).await.is_empty(),
+        "nothing sent while stalled"
+    );
+
+    // Unstuck, it carries on: the pings come back, the mail is answered once.
+    std::fs::remove_file(&hold).expect("release the store");
+    let after = notifications(&socket, Duration::from_secs(4)).await;
+    assert!(pings(&after) >= 1, "pinged again: {after:?}");
+    assert_eq!(d.events("daemon.progressing").len(), 1, "{}", d.log_text());
+    wait_for_mail(&stack, &gus, 1).await;
+    wait_quiet(&stack, &d).await;
+    assert_eq!(mailbox(&stack, &gus).await.len(), 1, "one acknowledgement");
+    let (code, health) = http_get(port, "/healthz").await;
+    assert_eq!(code, 200, "{health}");
+    d.stop().await;
+}
