@@ -9,7 +9,7 @@
 mod common;
 
 // Issue 10's acceptance: corpus answers (tests/corpus/replies/) in their clients' shapes
-// around real notifications reach the customer as written.
+// around real notifications, and mutt driven in tmux, reach the customer as written.
 mod answers;
 
 // The core pipeline, one test per acceptance item: acknowledgement and threading, loops and
