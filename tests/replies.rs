@@ -271,7 +271,7 @@ fn the_corpus_is_built_from_today_s_notification() {
         let text = std::fs::read_to_string(case.shape())
             .unwrap_or_else(|e| panic!("{}: {e}", case.shape().display()));
         let shape = Shape::parse(&text);
-        let customer = shape.customer.clone().unwrap_or(CUSTOMER_TEXT.to_string());
+        let customer = shape.customer_text().to_string();
         let n = notifications
             .entry(customer.clone())
             .or_insert_with(|| scenario::open(&cfg, &templates, &customer).notification());

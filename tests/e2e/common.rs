@@ -146,7 +146,7 @@ pub async fn eventually<T>(
 }
 
 /// Injects a raw mail over SMTP, the way a customer's provider would deliver it.
-pub async fn send_raw(stack: &Stack, envelope_from: Option<&str>, to: &str, raw: &str) {
+pub async fn send_raw(stack: &Stack, envelope_from: Option<&str>, to: &str, raw: impl AsRef<[u8]>) {
     let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
         .port(stack.smtp_port)
         .build();
@@ -156,7 +156,7 @@ pub async fn send_raw(stack: &Stack, envelope_from: Option<&str>, to: &str, raw:
     )
     .expect("envelope");
     transport
-        .send_raw(&envelope, raw.as_bytes())
+        .send_raw(&envelope, raw.as_ref())
         .await
         .unwrap_or_else(|e| panic!("SMTP injection to {to} failed: {e}"));
 }

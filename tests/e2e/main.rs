@@ -8,6 +8,10 @@
 // SMTP injection, mailbox reads over IMAP, waits with deadlines.
 mod common;
 
+// Issue 10's acceptance: corpus answers (tests/corpus/replies/) in their clients' shapes
+// around real notifications, and mutt driven in tmux, reach the customer as written.
+mod answers;
+
 // The core pipeline, one test per acceptance item: acknowledgement and threading, loops and
 // automated mail, TLS, agents answering by mail, routing, escalation, systemd, XOAUTH2.
 mod core;

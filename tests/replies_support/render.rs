@@ -3,8 +3,11 @@
 //! notification put where the client quotes it. The shape's language:
 //!
 //! - `%customer: LINE` lines at the very top: Casey's mail for this case (an inline answer
-//!   needs the questions it answers); without them, [`CUSTOMER_TEXT`](super::scenario::CUSTOMER_TEXT).
+//!   needs the questions it answers); without them, [`CUSTOMER_TEXT`].
 //! - `{{reply_to}}`, `{{subject}}`, `{{message_id}}`: the notification's.
+//! - The shape's literal addresses are the scenario's: [`SHAPE_AGENT`] (the agent's own, in
+//!   From) becomes the address the notification was sent to, [`SHAPE_SERVICE`] (named by
+//!   attributions and header blocks) the address it came from, as a client writes them.
 //! - `{{quote "P"}}`: the notification's text, every line prefixed with `P` (an empty line
 //!   gets `P` without its trailing spaces); `{{quote "P" W}}` re-wraps lines longer than `W`
 //!   at spaces as the client does, `{{quote "P" W flowed}}` marks the soft breaks with a
@@ -18,8 +21,66 @@
 //!   with `latin1`).
 //!
 //! Every line of the mail ends in CRLF.
+//!
+//! The notification is read from a mail ([`Notification::from_mail`]): the one the crate
+//! composes for the corpus (`scenario.rs`), or the one a running daemon delivered to the
+//! agent's mailbox (the end-to-end test, `tests/e2e/answers.rs`).
 
-use super::scenario::Notification;
+/// What Casey wrote, unless a shape gives the text its inline answer needs.
+pub const CUSTOMER_TEXT: &str = "Hello,\n\nI was charged twice for order 4417 (invoice INV-2026-0912). Could you\nrefund one of the two payments?\n\nThanks,\nCasey\n";
+
+/// The agent's address as the shapes write it (From, Return-Path).
+pub const SHAPE_AGENT: &str = "jason@example.test";
+/// The support address as the shapes write it (attributions, header blocks).
+pub const SHAPE_SERVICE: &str = "support@example.test";
+
+/// A notification as the agent's client received it: what a reply quotes and answers.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    /// Its text, decoded (marker, header block, Casey's text), with LF line ends.
+    pub text: String,
+    /// Its Message-ID, with angle brackets.
+    pub message_id: String,
+    /// Its Subject.
+    pub subject: String,
+    /// The Reply-To address that carries the token.
+    pub reply_to: String,
+    /// The address it was sent to: the agent's own, who answers from it.
+    pub agent: String,
+    /// The address it came from: the support address.
+    pub service: String,
+}
+
+impl Notification {
+    /// Reads a notification from its mail's bytes.
+    pub fn from_mail(raw: &[u8]) -> Result<Notification, String> {
+        let parsed = mail_parser::MessageParser::default()
+            .parse(raw)
+            .ok_or("the notification does not parse")?;
+        let first = |a: Option<&mail_parser::Address>, what: &str| {
+            a.and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .map(str::to_string)
+                .ok_or(format!("the notification has no {what} address"))
+        };
+        Ok(Notification {
+            text: parsed
+                .body_text(0)
+                .ok_or("the notification has no text")?
+                .replace("\r\n", "\n"),
+            message_id: format!(
+                "<{}>",
+                parsed
+                    .message_id()
+                    .ok_or("the notification has no Message-ID")?
+            ),
+            subject: parsed.subject().unwrap_or_default().to_string(),
+            reply_to: first(parsed.reply_to(), "Reply-To")?,
+            agent: first(parsed.to(), "To")?,
+            service: first(parsed.from(), "From")?,
+        })
+    }
+}
 
 /// A case's shape, read: Casey's text for it (if it has its own) and the template.
 pub struct Shape {
@@ -47,9 +108,19 @@ impl Shape {
         }
     }
 
-    /// The mail: placeholders filled with `n`'s content, encoded parts encoded, CRLF.
+    /// Casey's text for this shape: its own, or [`CUSTOMER_TEXT`].
+    pub fn customer_text(&self) -> &str {
+        self.customer.as_deref().unwrap_or(CUSTOMER_TEXT)
+    }
+
+    /// The mail: the shape's addresses made `n`'s, placeholders filled with `n`'s content,
+    /// encoded parts encoded, CRLF.
     pub fn render(&self, n: &Notification) -> Result<Vec<u8>, String> {
-        let filled = fill(&self.template, n)?;
+        let template = self
+            .template
+            .replace(SHAPE_AGENT, &n.agent)
+            .replace(SHAPE_SERVICE, &n.service);
+        let filled = fill(&template, n)?;
         let filled = filled.strip_suffix('\n').unwrap_or(&filled);
         let mut out = Vec::new();
         let mut lines = filled.split('\n');

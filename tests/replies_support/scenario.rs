@@ -22,8 +22,7 @@ const CUSTOMER_SEQ: u64 = 1;
 /// The stored mail number of the agent's answer.
 const ANSWER_SEQ: u64 = 2;
 
-/// What Casey wrote, unless a case gives the text its inline answer needs.
-pub const CUSTOMER_TEXT: &str = "Hello,\n\nI was charged twice for order 4417 (invoice INV-2026-0912). Could you\nrefund one of the two payments?\n\nThanks,\nCasey\n";
+pub use super::render::{CUSTOMER_TEXT, Notification};
 
 /// The configuration: two agents, Jason first.
 pub fn config() -> Config {
@@ -60,18 +59,6 @@ Content-Transfer-Encoding: 8bit\r\n\r\n{}",
         text.replace('\n', "\r\n")
     )
     .into_bytes()
-}
-
-/// The notification of ticket #1001 as Jason's client received it.
-pub struct Notification {
-    /// Its text, decoded (marker, header block, Casey's text).
-    pub text: String,
-    /// Its Message-ID, with angle brackets.
-    pub message_id: String,
-    /// Its Subject.
-    pub subject: String,
-    /// The Reply-To address that carries the token.
-    pub reply_to: String,
 }
 
 /// The ticket as the daemon holds it after Casey's mail, with the mails that decision sent.
@@ -123,29 +110,16 @@ impl Opened {
             .iter()
             .find(|m| m.kind == MailKind::AgentNotification)
             .expect("a notification");
-        let parsed = mail_parser::MessageParser::default()
-            .parse(&mail.raw)
-            .expect("our notification parses");
-        let reply_to = match parsed.reply_to() {
-            Some(a) => a
-                .first()
-                .and_then(|a| a.address())
-                .expect("a Reply-To address")
-                .to_string(),
-            None => panic!("the notification has no Reply-To"),
-        };
-        let to = parsed
-            .to()
-            .and_then(|a| a.first())
-            .and_then(|a| a.address())
-            .unwrap_or_default();
-        assert_eq!(to, "jason@example.test", "the notification goes to Jason");
-        Notification {
-            text: parsed.body_text(0).expect("a text").replace("\r\n", "\n"),
-            message_id: mail.message_id.clone(),
-            subject: parsed.subject().unwrap_or_default().to_string(),
-            reply_to,
-        }
+        let n = Notification::from_mail(&mail.raw).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            n.agent, "jason@example.test",
+            "the notification goes to Jason"
+        );
+        assert_eq!(
+            n.message_id, mail.message_id,
+            "the Message-ID it was sent with"
+        );
+        n
     }
 
     /// The store the daemon holds once the decision is committed.
