@@ -4,11 +4,13 @@
 //! |---|---|
 //! | [`parse`] | raw bytes → [`parse::ParsedMail`]: addresses re-validated, text decoded |
 //! | [`classify`] | may this be auto-answered? RFC 3834 → [`classify::Classified`] |
+//! | [`html`] | an HTML part read as lines (to cut it), and the sanitizer for HTML a customer gets |
 //! | [`thread`] | which ticket does it join? headers first, a subject tag only from its customer |
 //! | [`relay`] | reply tokens, token addresses, quote stripping, agents' `#commands` |
 //! | [`sanitize`] | customer text → safe header text |
 
 pub mod classify;
+pub mod html;
 pub mod parse;
 pub mod relay;
 pub mod sanitize;
