@@ -2,7 +2,7 @@
 //! allow-list, narrowed. What stays is text formatting, links, lists, tables, blockquotes
 //! and the inline images the mail itself carries; nothing that runs, loads or submits.
 //!
-//! - Scripts, styles sheets, `<head>`, frames, objects, forms' fields and templates go with
+//! - Scripts, style sheets, `<head>`, frames, objects, forms' fields and templates go with
 //!   their content; every other element not on the list goes, its text stays.
 //! - No event handler, `id`, `class` or other attribute outside the list.
 //! - Links: `http`, `https`, `mailto` and `tel` only, never relative, with `rel="noopener
