@@ -62,6 +62,37 @@ fn every_hostile_case_gets_its_defined_outcome() {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
+/// The hostile agent's answer (HTML only: a script, a Gmail quote of the notification's header
+/// line) reaches the customer as sanitized HTML and its text: the answer, without the script
+/// or the quote.
+#[test]
+fn the_hostile_agent_answer_goes_out_sanitized() {
+    let raw = std::fs::read(corpus_dir().join("agent-reply-hostile.eml")).expect("the case");
+    let decision = run(&raw, &config(LIMIT), &templates(), &store());
+    let relayed = decision
+        .plan
+        .outgoing()
+        .iter()
+        .find(|m| m.kind == MailKind::AgentReply)
+        .expect("relayed");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&relayed.raw)
+        .expect("parses");
+    let text = parsed.body_text(0).expect("a text part");
+    assert_eq!(text.trim(), "Please unplug it.");
+    let html = parsed.body_html(0).expect("an HTML part");
+    assert!(html.contains("<p>Please unplug it.</p>"), "{html}");
+    for gone in [
+        "script",
+        "alert",
+        "Ticket #1001",
+        "gmail_quote",
+        "blockquote",
+    ] {
+        assert!(!html.contains(gone), "{gone} in {html}");
+    }
+}
+
 /// The corpus and the table agree: every file has a row, every row a file or a generator.
 #[test]
 fn the_readme_lists_every_file_and_every_row_exists() {

@@ -7,8 +7,17 @@
 //! Asserted: every case decides; no case outside [`KNOWN_LEAKS`] lets notification content
 //! reach the customer; every case outside [`KNOWN_WRONG`] and [`KNOWN_LEAKS`] reaches the
 //! customer exactly (both lists must stay true, so they shrink as the cut improves); and
-//! issue 10's bar: at least 98 % exact, no leak, no answer refused that the agent wrote. The corpus itself is checked to be built
-//! from today's notification (`FRONTDESK_REGENERATE_REPLIES=1` rebuilds it).
+//! issue 10's bar: at least 98 % exact, no leak, no answer refused that the agent wrote.
+//!
+//! An answer written in HTML is judged twice: on the relay's text part, and on its HTML part
+//! (which it must have: an HTML answer relayed as text only is not exact). The HTML part's
+//! text (its text nodes, [`html_words`]) must be the expected text, compared as words without
+//! quote, emphasis marks and link targets (the HTML shows those as blockquotes, `<b>` and
+//! `href`s), and hold
+//! nothing of the notification, in its text or its markup. The same bar holds for the HTML
+//! parts, with their own list of known misses ([`KNOWN_HTML_WRONG`]). The corpus itself is
+//! checked to be built from today's notification (`FRONTDESK_REGENERATE_REPLIES=1` rebuilds
+//! it).
 
 /// The ticket and its notification, the shapes' renderer, and the README's table.
 mod replies_support {
@@ -36,6 +45,10 @@ const KNOWN_WRONG: &[&str] = &[
     "talon-polymail", // the same Polymail attribution
     "talon-samsung-mobile", // "Sent from Samsung Mobile" glued to the attribution: the signature goes with it
 ];
+
+/// HTML answers whose relayed HTML part is not exact, each with the pattern it misses.
+#[rustfmt::skip]
+const KNOWN_HTML_WRONG: &[&str] = &[];
 
 /// What became of one case.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,8 +115,65 @@ fn word_diff(expected: &str, got: &str) -> String {
     )
 }
 
-/// Decides one case and judges what the customer would receive.
-fn judge(case: &Case, raw: &[u8], expected: &str, ctx: &Ctx) -> Result<Verdict, String> {
+/// What the customer got of one case: the verdict on the text part, and on the HTML part for
+/// an answer the agent wrote in HTML (`None` for a text-only answer).
+struct Judged {
+    text: Verdict,
+    html: Option<Verdict>,
+}
+
+/// Words as the HTML judge compares them: quote marks (`>`), emphasis marks (`*bold*`,
+/// `_italic_`) and link targets in brackets (`<https://…>`, `(https://…)`, `<mailto:…>`) are
+/// markup in HTML, not text.
+fn plain_words(text: &str) -> Vec<&str> {
+    text.split_whitespace()
+        .map(|w| w.trim_start_matches('>').trim_matches(['*', '_']))
+        .filter(|w| {
+            let target = (w.starts_with('<') || w.starts_with('(') || w.starts_with('['))
+                && (w.contains("://") || w.contains("mailto:"));
+            !w.is_empty() && !target
+        })
+        .collect()
+}
+
+/// The text of an HTML part's body as its text nodes (outside `<head>`, scripts and
+/// styles), each apart from the next: read independently of the crate's own HTML reader.
+fn html_words(html: &str) -> String {
+    let doc = scraper::Html::parse_document(html);
+    let mut out = String::new();
+    for node in doc.tree.root().descendants() {
+        let Some(text) = node.value().as_text() else {
+            continue;
+        };
+        let hidden = node.ancestors().any(|a| {
+            a.value()
+                .as_element()
+                .is_some_and(|e| matches!(e.name(), "head" | "script" | "style" | "title"))
+        });
+        if !hidden {
+            out.push_str(text);
+            out.push(' ');
+        }
+    }
+    out
+}
+
+/// The notification lines found in `text` or (lowercased) in `raw`.
+fn leaks(text: &str, raw: &str) -> Option<Verdict> {
+    let mut names: Vec<&str> = internal_lines()
+        .into_iter()
+        .filter(|(_, line)| {
+            text.contains(line.as_str()) || raw.contains(&line.to_ascii_lowercase())
+        })
+        .map(|(name, _)| name)
+        .collect();
+    names.dedup();
+    (!names.is_empty()).then(|| Verdict::Leak(names.join(", ")))
+}
+
+/// Decides one case and judges what the customer would receive, in both parts.
+fn judge(case: &Case, raw: &[u8], expected: &str, ctx: &Ctx) -> Result<Judged, String> {
+    let written_in_html = frontdesk::mail::parse::reply_html(raw).is_some();
     let decision = scenario::answer(raw, &ctx.cfg, &ctx.templates, &ctx.store);
     let Plan::Agent {
         action, outgoing, ..
@@ -117,9 +187,13 @@ fn judge(case: &Case, raw: &[u8], expected: &str, ctx: &Ctx) -> Result<Verdict, 
             if !outgoing.iter().any(|m| m.kind == MailKind::AgentNotice) {
                 return Err("refused without a notice to the agent".into());
             }
-            return Ok(match case.expect {
+            let v = match case.expect {
                 Expect::Refuse => Verdict::Pass,
                 Expect::Relay => Verdict::Refused(r.detail.clone()),
+            };
+            return Ok(Judged {
+                html: written_in_html.then(|| v.clone()),
+                text: v,
             });
         }
         other => return Err(format!("neither relayed nor refused: {other:?}")),
@@ -133,23 +207,97 @@ fn judge(case: &Case, raw: &[u8], expected: &str, ctx: &Ctx) -> Result<Verdict, 
         .ok_or("the relayed mail does not parse")?;
     let text = parsed.body_text(0).unwrap_or_default().into_owned();
     let raw_text = String::from_utf8_lossy(&relayed.raw).to_ascii_lowercase();
-    let leaked: Vec<&str> = internal_lines()
-        .into_iter()
-        .filter(|(_, line)| {
-            text.contains(line.as_str()) || raw_text.contains(&line.to_ascii_lowercase())
-        })
-        .map(|(name, _)| name)
-        .collect();
-    if !leaked.is_empty() {
-        let mut names = leaked;
-        names.dedup();
-        return Ok(Verdict::Leak(names.join(", ")));
-    }
-    Ok(match case.expect {
+    let html = parsed
+        .html_part(0)
+        .filter(|p| p.is_text_html())
+        .and_then(|_| parsed.body_html(0))
+        .map(|h| h.into_owned());
+    let verdict = |got: &str, exact: bool| match case.expect {
         Expect::Refuse => Verdict::Wrong("relayed, but nothing of the agent's was left".into()),
-        Expect::Relay if words(&text) == words(expected) => Verdict::Pass,
-        Expect::Relay => Verdict::Wrong(word_diff(expected, &text)),
+        Expect::Relay if exact => Verdict::Pass,
+        Expect::Relay => Verdict::Wrong(word_diff(expected, got)),
+    };
+    let text_verdict =
+        leaks(&text, &raw_text).unwrap_or_else(|| verdict(&text, words(&text) == words(expected)));
+    let html_verdict = match (&html, written_in_html) {
+        (_, false) => None,
+        (None, true) => Some(Verdict::Wrong("relayed as text only".into())),
+        (Some(html), true) => {
+            let got = html_words(html);
+            let exact = plain_words(&got) == plain_words(expected);
+            Some(leaks(&got, &html.to_ascii_lowercase()).unwrap_or_else(|| verdict(&got, exact)))
+        }
+    };
+    Ok(Judged {
+        text: text_verdict,
+        html: html_verdict,
     })
+}
+
+/// Checks one part's verdicts against its lists of known leaks and misses, and issue 10's
+/// bar (at least 98 % exact, no leak, no answer refused that the agent wrote); prints its
+/// summary.
+fn check_part(
+    part: &str,
+    verdicts: &BTreeMap<String, Verdict>,
+    known_leaks: &[&str],
+    known_wrong: &[&str],
+) -> Vec<String> {
+    let count = |w: &str| verdicts.values().filter(|v| v.word() == w).count();
+    let total = verdicts.len().max(1);
+    let pct = |n: usize| 100.0 * n as f64 / total as f64;
+    println!(
+        "{part}: {total} cases: {} exact ({:.1} %), {} wrong ({:.1} %), {} refused ({:.1} %), {} leaked ({:.1} %)",
+        count("PASS"),
+        pct(count("PASS")),
+        count("WRONG"),
+        pct(count("WRONG")),
+        count("REFUSED"),
+        pct(count("REFUSED")),
+        count("LEAK"),
+        pct(count("LEAK")),
+    );
+    let mut problems = Vec::new();
+    for name in known_leaks.iter().chain(known_wrong) {
+        if !verdicts.contains_key(*name) {
+            problems.push(format!("{part}: {name} is listed but is not a case"));
+        }
+    }
+    for (name, v) in verdicts {
+        let (leak_listed, wrong_listed) = (
+            known_leaks.contains(&name.as_str()),
+            known_wrong.contains(&name.as_str()),
+        );
+        match v {
+            Verdict::Leak(d) if !leak_listed => problems.push(format!("{part}: {name} LEAKS: {d}")),
+            Verdict::Leak(_) => {}
+            _ if leak_listed => problems.push(format!(
+                "{part}: {name} no longer leaks ({}): take it off its known leaks",
+                v.word()
+            )),
+            Verdict::Pass if wrong_listed => problems.push(format!(
+                "{part}: {name} is exact now: take it off its known misses"
+            )),
+            Verdict::Pass => {}
+            Verdict::Wrong(d) | Verdict::Refused(d) if !wrong_listed => {
+                problems.push(format!("{part}: {name} {}: {d}", v.word()))
+            }
+            Verdict::Wrong(_) | Verdict::Refused(_) => {}
+        }
+    }
+    // Issue 10's bar: at least 98 % exact, no leak, no answer refused that the agent wrote.
+    if count("PASS") * 100 < total * 98 {
+        problems.push(format!("{part}: {} of {total} exact", count("PASS")));
+    }
+    if count("LEAK") > 0 {
+        problems.push(format!("{part}: answers leaked notification content"));
+    }
+    if count("REFUSED") > 0 {
+        problems.push(format!(
+            "{part}: answers refused although the agent wrote one"
+        ));
+    }
+    problems
 }
 
 /// The configuration, templates and store every case is decided with.
@@ -180,7 +328,8 @@ fn every_reply_reaches_the_customer_as_the_agent_wrote_it() {
     assert!(cases.len() >= 120, "the README lists {} cases", cases.len());
     let mut errors = Vec::new();
     let mut verdicts: BTreeMap<String, Verdict> = BTreeMap::new();
-    println!("{:<44} {:<8} detail", "case", "result");
+    let mut html_verdicts: BTreeMap<String, Verdict> = BTreeMap::new();
+    println!("{:<44} {:<8} {:<8} detail", "case", "text", "html");
     for case in &cases {
         let raw = std::fs::read(case.eml()).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let expected = match case.expect {
@@ -189,73 +338,37 @@ fn every_reply_reaches_the_customer_as_the_agent_wrote_it() {
             Expect::Refuse => String::new(),
         };
         match judge(case, &raw, &expected, &ctx) {
-            Ok(v) => {
-                println!("{:<44} {:<8} {}", case.name, v.word(), v.detail());
-                verdicts.insert(case.name.clone(), v);
+            Ok(Judged { text, html }) => {
+                let detail = match &html {
+                    Some(h) if !h.detail().is_empty() && h.detail() != text.detail() => {
+                        format!("{} | html: {}", text.detail(), h.detail())
+                    }
+                    _ => text.detail().to_string(),
+                };
+                let html_word = html.as_ref().map_or("-", Verdict::word);
+                println!(
+                    "{:<44} {:<8} {:<8} {detail}",
+                    case.name,
+                    text.word(),
+                    html_word
+                );
+                verdicts.insert(case.name.clone(), text);
+                if let Some(h) = html {
+                    html_verdicts.insert(case.name.clone(), h);
+                }
             }
             Err(e) => errors.push(format!("{}: {e}", case.name)),
         }
     }
-    let count = |w: &str| verdicts.values().filter(|v| v.word() == w).count();
-    let total = verdicts.len().max(1);
-    let pct = |n: usize| 100.0 * n as f64 / total as f64;
-    println!(
-        "\n{total} cases: {} exact ({:.1} %), {} wrong ({:.1} %), {} refused ({:.1} %), {} leaked ({:.1} %)",
-        count("PASS"),
-        pct(count("PASS")),
-        count("WRONG"),
-        pct(count("WRONG")),
-        count("REFUSED"),
-        pct(count("REFUSED")),
-        count("LEAK"),
-        pct(count("LEAK")),
-    );
+    println!();
+    let mut problems = check_part("text", &verdicts, KNOWN_LEAKS, KNOWN_WRONG);
+    problems.extend(check_part("html", &html_verdicts, &[], KNOWN_HTML_WRONG));
     assert!(
         errors.is_empty(),
         "cases that did not decide:\n{}",
         errors.join("\n")
     );
-    let mut problems = Vec::new();
-    for name in KNOWN_LEAKS.iter().chain(KNOWN_WRONG) {
-        if !verdicts.contains_key(*name) {
-            problems.push(format!("{name} is listed but is not a case"));
-        }
-    }
-    for (name, v) in &verdicts {
-        let (leak_listed, wrong_listed) = (
-            KNOWN_LEAKS.contains(&name.as_str()),
-            KNOWN_WRONG.contains(&name.as_str()),
-        );
-        match v {
-            Verdict::Leak(d) if !leak_listed => problems.push(format!("{name} LEAKS: {d}")),
-            Verdict::Leak(_) => {}
-            _ if leak_listed => problems.push(format!(
-                "{name} no longer leaks ({}): take it off KNOWN_LEAKS",
-                v.word()
-            )),
-            Verdict::Pass if wrong_listed => {
-                problems.push(format!("{name} is exact now: take it off KNOWN_WRONG"))
-            }
-            Verdict::Pass => {}
-            Verdict::Wrong(d) | Verdict::Refused(d) if !wrong_listed => {
-                problems.push(format!("{name} {}: {d}", v.word()))
-            }
-            Verdict::Wrong(_) | Verdict::Refused(_) => {}
-        }
-    }
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
-    // Issue 10's bar: at least 98 % exact, no leak, no answer refused that the agent wrote.
-    assert!(
-        count("PASS") * 100 >= total * 98,
-        "{} of {total} exact",
-        count("PASS")
-    );
-    assert_eq!(count("LEAK"), 0, "answers leaked notification content");
-    assert_eq!(
-        count("REFUSED"),
-        0,
-        "answers refused although the agent wrote one"
-    );
 }
 
 /// The committed mails are their shapes around today's notification: a changed

@@ -56,11 +56,15 @@ impl NotifyContext {
     }
 }
 
-/// Variables of `relay.txt.hbs`.
+/// Variables of `relay.txt.hbs` and `relay.html.hbs`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RelayContext {
     /// The agent's answer, quotes removed.
     pub body: String,
+    /// The agent's answer as sanitized HTML (quote and commands removed, then
+    /// `mail::html::clean`); empty for an answer relayed as text. `relay.html.hbs` inserts it
+    /// unescaped, the one value an HTML template may insert so ([`super::RAW_HTML`]).
+    pub body_html: String,
     /// The agent.
     pub agent: PersonVars,
     /// The customer.
@@ -76,6 +80,7 @@ impl RelayContext {
         let a = AckContext::sample();
         RelayContext {
             body: "Please unplug it.".into(),
+            body_html: "<p>Please <b>unplug</b> it.</p>".into(),
             agent: a.agent,
             customer: a.customer,
             ticket: a.ticket,
@@ -138,6 +143,29 @@ pub fn notification_lines(body: &str, ticket: TicketId) -> Vec<&str> {
         .collect()
 }
 
+/// What of the notification of `ticket` a relayed answer's HTML part holds: the lines of its
+/// text (as a reader sees it) that [`notification_lines`] finds, and those of its markup (an
+/// attribute or a comment shows no text but goes along all the same). Empty when there are
+/// none.
+pub fn html_notification_lines(html: &str, ticket: TicketId) -> Vec<String> {
+    let text = crate::mail::relay::html_text(html);
+    let mut found: Vec<String> = notification_lines(&text, ticket)
+        .into_iter()
+        .map(|l| l.trim().to_string())
+        .collect();
+    let marker = notification_marker(ticket);
+    let header = format!("Ticket #{ticket} ·");
+    let fingerprints = [marker.as_str(), header.as_str()]
+        .into_iter()
+        .chain(NOTIFICATION_SENTENCES);
+    for f in fingerprints {
+        if html.contains(f) && !found.iter().any(|l| l.contains(f)) {
+            found.push(f.to_string());
+        }
+    }
+    found
+}
+
 impl Templates {
     /// Renders the agent notification's text.
     pub fn notify_text(&self, ctx: &NotifyContext) -> Result<String, TemplateError> {
@@ -147,6 +175,11 @@ impl Templates {
     /// Renders a relayed answer's text.
     pub fn relay_text(&self, ctx: &RelayContext) -> Result<String, TemplateError> {
         self.render("relay.txt.hbs", ctx)
+    }
+
+    /// Renders a relayed answer's HTML part (variables escaped, but for `body_html`).
+    pub fn relay_html(&self, ctx: &RelayContext) -> Result<String, TemplateError> {
+        self.render("relay.html.hbs", ctx)
     }
 
     /// Renders a notice to an agent.

@@ -60,11 +60,36 @@ pub struct Envelope<'a> {
     pub date: SystemTime,
 }
 
+/// An HTML alternative to a mail's text, and the inline images it shows.
+#[derive(Debug, Clone, Copy)]
+pub struct HtmlBody<'a> {
+    /// The whole HTML document (a rendered HTML template).
+    pub html: &'a str,
+    /// The images it shows as `cid:…`: each part with its `content_id` set (the one the
+    /// HTML names); they go in a `multipart/related` with the HTML.
+    pub images: &'a [Attachment],
+}
+
 /// Builds a text mail (with attachments) from an [`Envelope`] and a body.
 pub fn build_mail(
     kind: MailKind,
     env: &Envelope<'_>,
     body: String,
+    attachments: &[Attachment],
+    envelope_from: Option<EmailAddress>,
+) -> Result<OutgoingMail, ComposeError> {
+    build_mail_with_html(kind, env, body, None, attachments, envelope_from)
+}
+
+/// Builds a mail from an [`Envelope`], a text body and, if given, an HTML alternative with
+/// its inline images: `multipart/alternative` (text, then the HTML or a `multipart/related`
+/// of the HTML and its images), in a `multipart/mixed` with the attachments if there are
+/// any. Without HTML it is exactly [`build_mail`]'s text mail.
+pub fn build_mail_with_html(
+    kind: MailKind,
+    env: &Envelope<'_>,
+    body: String,
+    html: Option<HtmlBody<'_>>,
     attachments: &[Attachment],
     envelope_from: Option<EmailAddress>,
 ) -> Result<OutgoingMail, ComposeError> {
@@ -92,20 +117,17 @@ pub fn build_mail(
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)
         .body(body);
-    let message = if attachments.is_empty() {
-        builder.singlepart(text)
-    } else {
-        let mut mixed = MultiPart::mixed().singlepart(text);
-        for a in attachments {
-            let ct = ContentType::parse(&a.content_type).unwrap_or(
-                ContentType::parse("application/octet-stream")
-                    .map_err(|e| ComposeError::Build(e.to_string()))?,
-            );
-            mixed = mixed.singlepart(
-                lettre::message::Attachment::new(a.name.clone()).body(a.data.clone(), ct),
-            );
-        }
-        builder.multipart(mixed)
+    let message = match (html, attachments.is_empty()) {
+        (None, true) => builder.singlepart(text),
+        (None, false) => builder.multipart(with_attachments(
+            MultiPart::mixed().singlepart(text),
+            attachments,
+        )?),
+        (Some(html), true) => builder.multipart(alternative(text, html)?),
+        (Some(html), false) => builder.multipart(with_attachments(
+            MultiPart::mixed().multipart(alternative(text, html)?),
+            attachments,
+        )?),
     }
     .map_err(|e| ComposeError::Build(e.to_string()))?;
     Ok(OutgoingMail {
@@ -115,6 +137,48 @@ pub fn build_mail(
         recipients: vec![env.to.1.clone()],
         raw: message.formatted(),
     })
+}
+
+/// An attachment's content type, `application/octet-stream` when it does not parse.
+fn content_type(a: &Attachment) -> Result<ContentType, ComposeError> {
+    match ContentType::parse(&a.content_type) {
+        Ok(ct) => Ok(ct),
+        Err(_) => ContentType::parse("application/octet-stream")
+            .map_err(|e| ComposeError::Build(e.to_string())),
+    }
+}
+
+/// `mixed` with every attachment added.
+fn with_attachments(
+    mut mixed: MultiPart,
+    attachments: &[Attachment],
+) -> Result<MultiPart, ComposeError> {
+    for a in attachments {
+        mixed = mixed.singlepart(
+            lettre::message::Attachment::new(a.name.clone()).body(a.data.clone(), content_type(a)?),
+        );
+    }
+    Ok(mixed)
+}
+
+/// The text and its HTML alternative; the HTML with its inline images when it has some.
+fn alternative(text: SinglePart, html: HtmlBody<'_>) -> Result<MultiPart, ComposeError> {
+    let html_part = SinglePart::builder()
+        .header(ContentType::TEXT_HTML)
+        .body(html.html.to_string());
+    let alternative = MultiPart::alternative().singlepart(text);
+    if html.images.is_empty() {
+        return Ok(alternative.singlepart(html_part));
+    }
+    let mut related = MultiPart::related().singlepart(html_part);
+    for image in html.images {
+        let id = image.content_id.clone().unwrap_or_default();
+        related = related.singlepart(
+            lettre::message::Attachment::new_inline_with_name(id, image.name.clone())
+                .body(image.data.clone(), content_type(image)?),
+        );
+    }
+    Ok(alternative.multipart(related))
 }
 
 pub(super) fn lettre_mailbox(

@@ -9,10 +9,10 @@
 //! | `mod.rs` | the compiled [`Templates`] (built in, or overridden from `templates_dir`) and their self-test |
 //! | `vars.rs` | how people, tickets and the service look to templates; the greeting name |
 //! | `ack.rs` | the acknowledgement (text + HTML) |
-//! | `agent.rs` | the variables of notifications, notices and relayed answers; the notification's fingerprint |
+//! | `agent.rs` | the variables of notifications, notices and relayed answers (text and HTML); the notification's fingerprint |
 //! | `escalation.rs` | the mail to a team lead about a missed first-response target |
 //! | `alert.rs` | the mail to ops about an inbox that is not being read |
-//! | `build.rs` | the shared envelope, headers and bytes (lettre); subjects and quotes |
+//! | `build.rs` | the shared envelope, headers and bytes (lettre; text, or text and HTML with inline images); subjects and quotes |
 
 use std::path::Path;
 
@@ -30,11 +30,11 @@ mod vars;
 
 pub use ack::{AckContext, AckInput, acknowledgement};
 pub use agent::{
-    NOTIFICATION_SENTENCES, NoticeContext, NotifyContext, RelayContext, notification_lines,
-    notification_marker,
+    NOTIFICATION_SENTENCES, NoticeContext, NotifyContext, RelayContext, html_notification_lines,
+    notification_lines, notification_marker,
 };
 pub use alert::{Alert, ops_alert};
-pub use build::{Envelope, build_mail, quote_lines, reply_subject};
+pub use build::{Envelope, HtmlBody, build_mail, build_mail_with_html, quote_lines, reply_subject};
 pub use escalation::{EscalationContext, describe, escalation};
 use vars::person;
 pub use vars::{
@@ -71,6 +71,11 @@ const BUILTINS: &[Builtin] = &[
         html: false,
     },
     Builtin {
+        name: "relay.html.hbs",
+        text: include_str!("../../templates/relay.html.hbs"),
+        html: true,
+    },
+    Builtin {
         name: "agent_notice.txt.hbs",
         text: include_str!("../../templates/agent_notice.txt.hbs"),
         html: false,
@@ -100,6 +105,15 @@ pub enum TemplateError {
         name: String,
         /// The parser's message with line and column.
         source: Box<handlebars::TemplateError>,
+    },
+    /// An HTML template inserts a value unescaped (`{{{…}}}`, `{{&…}}`), or `relay.html.hbs`
+    /// does not insert the answer exactly once as [`RAW_HTML`].
+    #[error("template {name}: {reason}")]
+    Unescaped {
+        /// Template file name.
+        name: String,
+        /// What is wrong, and what is allowed.
+        reason: String,
     },
     /// Rendering failed, e.g. a variable that does not exist (strict mode).
     #[error("template {name}: {source}")]
@@ -137,6 +151,9 @@ impl Templates {
                 }
                 _ => b.text.to_string(),
             };
+            if b.html {
+                check_unescaped(b.name, &source)?;
+            }
             let registry = if b.html { &mut html } else { &mut text };
             registry
                 .register_template_string(b.name, source)
@@ -176,7 +193,7 @@ impl Templates {
         for b in BUILTINS {
             match b.name {
                 "agent_notify.txt.hbs" => self.render(b.name, &notify)?,
-                "relay.txt.hbs" => self.render(b.name, &relay)?,
+                "relay.txt.hbs" | "relay.html.hbs" => self.render(b.name, &relay)?,
                 "agent_notice.txt.hbs" => self.render(b.name, &notice)?,
                 "escalation.txt.hbs" => self.render(b.name, &EscalationContext::sample())?,
                 _ => self.render(b.name, &ack)?,
@@ -185,6 +202,36 @@ impl Templates {
         }
         Ok(names)
     }
+}
+
+/// The one value an HTML template may insert unescaped, and where: the relayed answer's
+/// HTML (already sanitized, `mail::html::clean`) in `relay.html.hbs`. Every other value is
+/// HTML-escaped, so a customer's or an agent's text can never become markup.
+pub const RAW_HTML: (&str, &str) = ("relay.html.hbs", "{{{body_html}}}");
+
+/// Refuses an HTML template that inserts a value unescaped, except [`RAW_HTML`] in its
+/// template, where it must appear exactly once (or the customer would get an empty or a
+/// doubled answer).
+fn check_unescaped(name: &str, source: &str) -> Result<(), TemplateError> {
+    let unescaped: usize = ["{{{", "{{~{", "{{&", "{{~&"]
+        .iter()
+        .map(|p| source.matches(p).count())
+        .sum();
+    let (raw_name, raw) = RAW_HTML;
+    let expected = usize::from(name == raw_name);
+    if unescaped == expected && source.matches(raw).count() == expected {
+        return Ok(());
+    }
+    let reason = if name == raw_name {
+        format!("it must insert the answer exactly once as {raw}, and nothing else unescaped")
+    } else {
+        "an HTML template inserts every value escaped ({{name}}), never with {{{…}}} or {{&…}}"
+            .to_string()
+    };
+    Err(TemplateError::Unescaped {
+        name: name.into(),
+        reason,
+    })
 }
 
 /// A mail that could not be composed.

@@ -221,3 +221,142 @@ fn strict_mode_rejects_unknown_variables() {
     let err = t.self_test().expect_err("strict");
     assert!(err.to_string().contains("ack.txt.hbs"), "{err}");
 }
+
+#[test]
+fn an_html_template_inserts_nothing_unescaped_but_the_relayed_answer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("ack.html.hbs"),
+        "<p>Hello {{{customer.name}}}</p>",
+    )
+    .expect("write");
+    let err = Templates::load(Some(dir.path())).expect_err("unescaped");
+    assert!(err.to_string().contains("ack.html.hbs"), "{err}");
+    std::fs::remove_file(dir.path().join("ack.html.hbs")).expect("remove");
+    for relay in [
+        "<body>{{body}}</body>",
+        "<body>{{{body_html}}}{{{body_html}}}</body>",
+        "<body>{{{body_html}}} {{&customer.name}}</body>",
+    ] {
+        std::fs::write(dir.path().join("relay.html.hbs"), relay).expect("write");
+        let err = Templates::load(Some(dir.path())).expect_err(relay);
+        assert!(err.to_string().contains("relay.html.hbs"), "{err}");
+    }
+    std::fs::write(
+        dir.path().join("relay.html.hbs"),
+        "<p>For {{customer.name}}:</p>{{{body_html}}}",
+    )
+    .expect("write");
+    let t = Templates::load(Some(dir.path())).expect("the one raw insertion");
+    t.self_test().expect("renders");
+}
+
+#[test]
+fn the_relay_html_escapes_every_variable_but_the_sanitized_answer() {
+    let templates = Templates::load(None).expect("builtin templates compile");
+    let mut vars = RelayContext::sample();
+    vars.customer.name = "<b>Eve</b>".into();
+    vars.body_html = "<p>Please <b>unplug</b> it.</p>".into();
+    let html = templates.relay_html(&vars).expect("renders");
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(html.contains("<p>Please <b>unplug</b> it.</p>"), "{html}");
+    assert!(!html.contains("<b>Eve</b>"), "{html}");
+}
+
+fn relay_envelope<'a>(support: &'a EmailAddress, customer: &'a EmailAddress) -> Envelope<'a> {
+    Envelope {
+        from_name: "Jason Miller, Acme Support",
+        service_address: support,
+        to: (Some("Casey"), customer),
+        reply_to: None,
+        subject: "Re: Refund [Acme Support #1001]",
+        message_id: "<reply.1001.x@example.test>".into(),
+        in_reply_to: None,
+        references: Vec::new(),
+        auto_submitted: None,
+        date: SystemTime::UNIX_EPOCH,
+    }
+}
+
+fn part(
+    name: &str,
+    content_type: &str,
+    content_id: Option<&str>,
+) -> crate::mail::parse::Attachment {
+    crate::mail::parse::Attachment {
+        name: name.into(),
+        content_type: content_type.into(),
+        data: b"GIF89a".to_vec(),
+        content_id: content_id.map(String::from),
+    }
+}
+
+#[test]
+fn an_html_relay_is_an_alternative_with_its_images_related_and_attachments_mixed() {
+    let support = EmailAddress::parse("support@example.test").expect("valid");
+    let customer = EmailAddress::parse("casey@customer.test").expect("valid");
+    let env = relay_envelope(&support, &customer);
+    let images = [part(
+        "shot.png",
+        "image/png",
+        Some("image1.reply.1001.x@example.test"),
+    )];
+    let files = [part("invoice.pdf", "application/pdf", None)];
+    let html = HtmlBody {
+        html: "<p>See <img src=\"cid:image1.reply.1001.x@example.test\"></p>",
+        images: &images,
+    };
+    let kind = crate::domain::MailKind::AgentReply;
+    let out = build_mail_with_html(kind, &env, "See [image]".into(), Some(html), &files, None)
+        .expect("builds");
+    let raw = String::from_utf8_lossy(&out.raw).to_string();
+    let order = [
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "multipart/related",
+        "text/html",
+        "Content-ID: <image1.reply.1001.x@example.test>",
+        "application/pdf",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|p| {
+            raw.find(p)
+                .unwrap_or_else(|| panic!("{p} missing in {raw}"))
+        })
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{raw}");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&out.raw)
+        .expect("parses");
+    assert_eq!(parsed.body_text(0).as_deref(), Some("See [image]"));
+    assert!(
+        parsed
+            .body_html(0)
+            .is_some_and(|h| h.contains("cid:image1"))
+    );
+    // Without HTML, the mail is the text mail it always was.
+    let text = build_mail(kind, &env, "Hi".into(), &[], None).expect("builds");
+    let none = build_mail_with_html(kind, &env, "Hi".into(), None, &[], None).expect("builds");
+    assert_eq!(text.raw, none.raw);
+    assert!(!String::from_utf8_lossy(&text.raw).contains("multipart"));
+}
+
+#[test]
+fn the_leak_guard_reads_an_html_parts_text_and_markup() {
+    let ticket = TicketId::new(1001);
+    let marker = notification_marker(ticket);
+    assert!(html_notification_lines("<p>Refunded.</p>", ticket).is_empty());
+    assert_eq!(
+        html_notification_lines(
+            "<p>Refunded.</p><blockquote><div>Ticket #1001 &middot; Casey</div></blockquote>",
+            ticket
+        ),
+        ["> Ticket #1001 · Casey"]
+    );
+    assert_eq!(
+        html_notification_lines(&format!("<p title=\"{marker}\">Refunded.</p>"), ticket),
+        [marker.as_str()]
+    );
+}

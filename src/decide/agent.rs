@@ -1,22 +1,25 @@
 //! Mail sent to a ticket's reply address. Only a configured agent whose envelope backs the
-//! From, holding a token that verifies, answering that ticket's thread, gets text relayed to
-//! the customer; everything doubtful is refused with a notice to the agent or quarantined,
-//! never sent. The checks run in a fixed order, cheapest and most certain first.
+//! From, holding a token that verifies, answering that ticket's thread, gets an answer
+//! relayed to the customer (as text, and as sanitized HTML when the agent wrote HTML and its
+//! quote could be cut in the document); everything doubtful is refused with a notice to the
+//! agent or quarantined, never sent. The checks run in a fixed order, cheapest and most
+//! certain first.
 
 use super::notify::LatestMail;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
 use crate::compose::{
-    ComposeError, Envelope, RelayContext, build_mail, greeting_name, notification_lines,
-    notification_marker, person_vars, reply_subject, service_vars, ticket_vars,
+    ComposeError, Envelope, HtmlBody, RelayContext, build_mail_with_html, greeting_name,
+    html_notification_lines, notification_lines, notification_marker, person_vars, reply_subject,
+    service_vars, ticket_vars,
 };
 use crate::config::Agent;
 use crate::domain::{
     AgentAction, AgentEmail, Direction, MailKind, MessageIdKind, OutgoingMail, Plan, Refusal,
-    RefusalKind, SuppressReason, Ticket, TicketMessage, TicketState,
+    RefusalKind, SuppressReason, Ticket, TicketId, TicketMessage, TicketState,
 };
 use crate::mail::classify::Classified;
 use crate::mail::parse::{self, Attachment, Mailbox, ParsedMail};
-use crate::mail::relay::{self, AgentMessage, Command, OurQuote, TokenAddress};
+use crate::mail::relay::{self, AgentMessage, Command, HtmlAnswer, OurQuote, TokenAddress};
 use crate::mail::thread;
 
 /// An agent's mail about a ticket, verified: whose, which ticket, the history entry.
@@ -93,7 +96,6 @@ pub(super) fn answer<S: State>(
     if let Some(refusal) = misaddressed(ctx, mail, &answer.ticket)? {
         return Ok(refuse(ctx, answer, refusal));
     }
-    let text = parse::reply_text(ctx.raw).unwrap_or_else(|| mail.text.clone());
     let marker = notification_marker(answer.ticket.id);
     let header = format!("Ticket #{} ·", answer.ticket.id);
     let service = &ctx.cfg.service;
@@ -102,11 +104,62 @@ pub(super) fn answer<S: State>(
         header: &header,
         sender: [&service.name, service.address.as_str()],
     };
-    let read = relay::read_agent_message(&text, &ours);
+    let html = read_html(ctx, &ours, answer.ticket.id);
+    // An HTML-only answer is read from its cut document; one with a text body, from that
+    // text, as a text-only answer is (its HTML goes along if it passes the same guard).
+    let read = match &html {
+        Some(h) if !h.with_text => h.answer.message.clone(),
+        _ => {
+            let text = parse::reply_text(ctx.raw).unwrap_or_else(|| mail.text.clone());
+            relay::read_agent_message(&text, &ours)
+        }
+    };
     if let Some(refusal) = command_problems(ctx, &answer.ticket, &read) {
         return Ok(refuse(ctx, answer, refusal));
     }
-    act(ctx, answer, read)
+    act(ctx, answer, read, html)
+}
+
+/// An agent's HTML answer with the quote of our notification cut out of its document, and
+/// whether the mail has a text body beside it.
+struct Html {
+    answer: HtmlAnswer,
+    with_text: bool,
+}
+
+/// The answer's HTML body cut and sanitized (`relay::read_html_answer`), if it has one and
+/// the cut could be made; its inline images are named after the relay's Message-ID.
+fn read_html<S: State>(ctx: &Ctx<'_, S>, ours: &OurQuote<'_>, ticket: TicketId) -> Option<Html> {
+    let reply = parse::reply_html(ctx.raw)?;
+    let parts = parse::attachments(ctx.raw);
+    let relay_id = ctx.composer().message_id(MessageIdKind::Reply, ticket);
+    let name = |cid: &str| image_part(&parts, cid).map(|k| image_id(k, &relay_id));
+    let answer = relay::read_html_answer(&reply.html, ours, &name)?;
+    Some(Html {
+        answer,
+        with_text: reply.with_text,
+    })
+}
+
+/// Whether a cut HTML answer may go to the customer: the leak guard finds nothing of the
+/// notification in its text or markup, no command line is left in it, it does not carry the
+/// ticket's reply address, and (beside a text body) it says what the cut text says. When it
+/// may not, the answer goes as text.
+fn html_passes<S: State>(
+    ctx: &Ctx<'_, S>,
+    ticket: &Ticket,
+    html: &Html,
+    read: &AgentMessage,
+) -> bool {
+    let fingerprint = format!("{}+{}.", ctx.cfg.service.address.local_part(), ticket.id);
+    html_notification_lines(&html.answer.html, ticket.id).is_empty()
+        && !relay::has_command_line(&html.answer.text)
+        && !html
+            .answer
+            .html
+            .to_ascii_lowercase()
+            .contains(&fingerprint.to_ascii_lowercase())
+        && (!html.with_text || relay::html_agrees_with_text(&read.body, &html.answer.text))
 }
 
 /// The ticket the token names and the configured agent who sent it, if the token is theirs;
@@ -259,6 +312,7 @@ fn act<S: State>(
     ctx: &Ctx<'_, S>,
     mut answer: Answer<'_>,
     read: AgentMessage,
+    html: Option<Html>,
 ) -> Result<Decision, S::Error> {
     let state = if read.commands.contains(&Command::Close) {
         Some(TicketState::Closed)
@@ -279,8 +333,21 @@ fn act<S: State>(
         answer.message.direction = Direction::Note;
         return Ok(answer.plan(Vec::new(), state, None, AgentAction::Noted { then: state }));
     }
-    let attachments = parse::relay_attachments(ctx.raw);
-    if carries_reply_address(ctx, &answer.ticket, &attachments) {
+    let mut attachments = parse::relay_attachments(ctx.raw);
+    let html = html.filter(|h| html_passes(ctx, &answer.ticket, h, &read));
+    let images = match &html {
+        Some(h) => inline_images(ctx, answer.ticket.id, &h.answer),
+        None => Vec::new(),
+    };
+    // An image the HTML shows goes with the HTML, not as an attachment too.
+    attachments.retain(|a| {
+        a.content_id
+            .as_ref()
+            .is_none_or(|c| !html.as_ref().is_some_and(|h| h.answer.images.contains(c)))
+    });
+    if carries_reply_address(ctx, &answer.ticket, &attachments)
+        || carries_reply_address(ctx, &answer.ticket, &images)
+    {
         let refusal = Refusal::new(
             RefusalKind::NotificationAttached,
             "an attachment contains this ticket's reply address (a copy of the notification?); nothing was sent",
@@ -314,8 +381,15 @@ fn act<S: State>(
         );
         return Ok(refuse(ctx, answer, refusal));
     }
+    // The text part is the answer's own text body, cut; for an HTML-only answer, the text
+    // of the HTML that goes along. The guard has read both.
+    let body = match &html {
+        Some(h) if !h.with_text => h.answer.text.as_str(),
+        _ => read.body.as_str(),
+    };
+    let html = html.as_ref().map(|h| (h.answer.html.as_str(), &images[..]));
     Ok(
-        match relay(ctx, ticket, answer.agent, &read.body, &attachments) {
+        match relay(ctx, ticket, answer.agent, body, html, &attachments) {
             Ok(out) => answer.plan(vec![out], state, None, AgentAction::Relayed { then: state }),
             Err(e) => Decision::quarantine(
                 answer.message_id,
@@ -370,13 +444,56 @@ fn carries_reply_address<S: State>(
     })
 }
 
+/// The inline images a cut HTML answer shows, in its order, each with the Content-ID its
+/// HTML now names it by ([`image_id`]).
+fn inline_images<S: State>(
+    ctx: &Ctx<'_, S>,
+    ticket: TicketId,
+    answer: &HtmlAnswer,
+) -> Vec<Attachment> {
+    let parts = parse::attachments(ctx.raw);
+    let relay_id = ctx.composer().message_id(MessageIdKind::Reply, ticket);
+    let mut images: Vec<Attachment> = Vec::new();
+    for cid in &answer.images {
+        let Some(k) = image_part(&parts, cid) else {
+            continue;
+        };
+        let renamed = image_id(k, &relay_id);
+        if images
+            .iter()
+            .any(|i| i.content_id.as_deref() == Some(renamed.as_str()))
+        {
+            continue;
+        }
+        let mut image = parts[k].clone();
+        image.content_id = Some(renamed);
+        images.push(image);
+    }
+    images
+}
+
+/// Which of a mail's parts is the image with Content-ID `cid`.
+fn image_part(parts: &[Attachment], cid: &str) -> Option<usize> {
+    parts
+        .iter()
+        .position(|a| a.content_id.as_deref() == Some(cid) && a.content_type.starts_with("image/"))
+}
+
+/// The Content-ID the mail's part `k` goes out under in the relay with Message-ID
+/// `relay_id`: ours, not the agent's client's.
+fn image_id(k: usize, relay_id: &str) -> String {
+    format!("image{}.{}", k + 1, relay_id.trim_matches(['<', '>']))
+}
+
 /// The agent's answer as the customer receives it: from the support address in the agent's
-/// name, threaded on the customer's latest mail, with the attachments.
+/// name, threaded on the customer's latest mail, with the attachments; with `html` (the
+/// sanitized HTML and its inline images) as `multipart/alternative`.
 fn relay<S: State>(
     ctx: &Ctx<'_, S>,
     ticket: &Ticket,
     agent: &Agent,
     body: &str,
+    html: Option<(&str, &[Attachment])>,
     attachments: &[Attachment],
 ) -> Result<OutgoingMail, ComposeError> {
     let service = &ctx.cfg.service;
@@ -384,14 +501,24 @@ fn relay<S: State>(
         name: ticket.customer_name.clone(),
         address: ticket.customer.clone(),
     };
-    let text = ctx.templates.relay_text(&RelayContext {
+    let vars = RelayContext {
         body: body.to_string(),
+        body_html: html.map(|(h, _)| h.to_string()).unwrap_or_default(),
         agent: person_vars(&agent.name, agent.email.address()),
         customer: person_vars(&greeting_name(&customer), &customer.address),
         ticket: ticket_vars(&service.name, ticket.id),
         service: service_vars(&service.name, &service.address),
-    })?;
-    build_mail(
+    };
+    let text = ctx.templates.relay_text(&vars)?;
+    let html_doc = match html {
+        Some(_) => Some(ctx.templates.relay_html(&vars)?),
+        None => None,
+    };
+    let html = html_doc
+        .as_deref()
+        .zip(html)
+        .map(|(doc, (_, images))| HtmlBody { html: doc, images });
+    build_mail_with_html(
         MailKind::AgentReply,
         &Envelope {
             from_name: &format!("{}, {}", agent.name, service.name),
@@ -406,6 +533,7 @@ fn relay<S: State>(
             date: ctx.date,
         },
         text,
+        html,
         attachments,
         Some(service.address.clone()),
     )

@@ -523,6 +523,91 @@ fn verified_agent_answer_is_relayed_to_the_customer() {
     );
 }
 
+/// The relayed mail of an answer that must be relayed, parsed.
+fn relayed(raw: &[u8]) -> (Vec<u8>, mail_parser::Message<'static>) {
+    let Plan::Agent {
+        outgoing, action, ..
+    } = run(raw, &with_ticket())
+    else {
+        panic!("expected an agent plan");
+    };
+    assert!(matches!(action, AgentAction::Relayed { .. }), "{action:?}");
+    let reply = of_kind(&outgoing, MailKind::AgentReply).expect("relayed");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&reply.raw)
+        .expect("parses")
+        .into_owned();
+    (reply.raw.clone(), parsed)
+}
+
+/// An HTML-only answer with Gmail's quote of the notification and a pasted inline image.
+const GMAIL_HTML_ANSWER: &str = "MIME-Version: 1.0\r\n\
+Content-Type: multipart/related; boundary=\"r\"\r\n\r\n\
+--r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+<div>#close</div><div>Unplug it, <b>then</b> wait:</div><div><img src=\"cid:ii_1\" alt=\"the switch\"></div>\
+<img src=\"https://track.test/o.gif\" width=\"1\" height=\"1\"><script>x()</script>\
+<div class=\"gmail_quote\">On Mon, Alice Doe via Acme Support &lt;support@example.test&gt; wrote:<br>\
+<blockquote class=\"gmail_quote\">Ticket #1001 &middot; Alice Doe<br>Reply to this mail to answer Alice</blockquote></div>\r\n\
+--r\r\nContent-Type: image/png; name=\"switch.png\"\r\nContent-ID: <ii_1>\r\n\
+Content-Disposition: inline; filename=\"switch.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+iVBORw0KGgo=\r\n--r--\r\n";
+
+#[test]
+fn an_html_answer_is_relayed_as_html_with_its_pasted_image() {
+    let raw = agent_mail_to(
+        1001,
+        "Jason Miller <jason@example.test>",
+        "",
+        GMAIL_HTML_ANSWER,
+    );
+    let (bytes, parsed) = relayed(&raw);
+    assert_eq!(
+        parsed.body_text(0).map(|t| t.trim().replace("\r\n", "\n")),
+        Some("Unplug it, then wait:\n[image: the switch]".to_string())
+    );
+    let html = parsed.body_html(0).expect("an HTML part");
+    assert!(
+        html.contains("<div>Unplug it, <b>then</b> wait:</div>"),
+        "{html}"
+    );
+    for gone in [
+        "#close",
+        "script",
+        "track.test",
+        "Ticket #1001",
+        "Reply to this mail",
+    ] {
+        assert!(!html.contains(gone), "{gone} in {html}");
+    }
+    let raw = String::from_utf8_lossy(&bytes);
+    assert!(raw.contains("multipart/related"), "{raw}");
+    let cid = html
+        .split("cid:")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the image is shown");
+    assert!(raw.contains(&format!("Content-ID: <{cid}>")), "{raw}");
+    assert!(cid.starts_with("image1.reply.1001."), "{cid}");
+    assert_eq!(
+        parsed.attachment_count(),
+        1,
+        "the image, inline; no attachment"
+    );
+}
+
+#[test]
+fn an_html_part_that_says_other_than_the_text_goes_as_text() {
+    let body = "MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"a\"\r\n\r\n\
+--a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nUnplug it.\r\n\r\nJason\r\n\
+--a\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<div>Something else entirely.</div>\r\n--a--\r\n";
+    let (bytes, parsed) = relayed(&agent_mail_to(1001, "jason@example.test", "", body));
+    assert_eq!(
+        parsed.body_text(0).map(|t| t.trim().replace("\r\n", "\n")),
+        Some("Unplug it.\n\nJason".to_string())
+    );
+    assert!(!String::from_utf8_lossy(&bytes).contains("text/html"));
+}
+
 #[test]
 fn forged_or_misused_tokens_are_never_relayed() {
     let mem = with_ticket();

@@ -5,6 +5,7 @@
 //! | [`parse`] | raw bytes → [`parse::ParsedMail`]: addresses re-validated, text decoded |
 //! | [`auth_results`] | an `Authentication-Results` field (RFC 8601) → who vouches for what |
 //! | [`classify`] | may this be auto-answered? RFC 3834 → [`classify::Classified`] |
+//! | [`html`] | an HTML part read as lines (to cut it), and the sanitizer for HTML a customer gets |
 //! | [`thread`] | which ticket does it join? headers first, a subject tag only from its customer |
 //! | [`envelope`] | an envelope sender → the address it stands for (SRS, BATV undone) |
 //! | [`relay`] | reply tokens, token addresses, quote stripping, agents' `#commands` |
@@ -13,6 +14,7 @@
 pub mod auth_results;
 pub mod classify;
 pub mod envelope;
+pub mod html;
 pub mod parse;
 pub mod relay;
 pub mod sanitize;

@@ -117,6 +117,37 @@ pub fn html_tags(html: &str) -> Vec<String> {
         .collect()
 }
 
+/// What an agent's answer relayed as HTML must never carry: elements that run, load, frame or
+/// submit; an event handler; an image not relayed with it (`cid:`); a style that loads.
+pub fn unsafe_html(html: &str) -> Option<String> {
+    const FORBIDDEN: &[&str] = &[
+        "script", "style", "iframe", "frame", "object", "embed", "form", "input", "button",
+        "textarea", "select", "link", "base", "svg", "math", "applet",
+    ];
+    // The crate's own parse (html5ever, as a client parses it): the fuzz target shares this
+    // file and depends on nothing more than the crate and mail-parser.
+    let doc = frontdesk::mail::html::document(html);
+    for node in doc.tree.root().descendants() {
+        let Some(el) = node.value().as_element() else {
+            continue;
+        };
+        if FORBIDDEN.contains(&el.name()) {
+            return Some(format!("<{}>", el.name()));
+        }
+        for (name, value) in el.attrs() {
+            let lower = value.to_ascii_lowercase();
+            if name.starts_with("on")
+                || (name == "src" && !lower.starts_with("cid:"))
+                || (name == "href" && lower.trim_start().starts_with("javascript:"))
+                || (name == "style" && lower.contains("url("))
+            {
+                return Some(format!("<{} {name}=\"{value}\">", el.name()));
+            }
+        }
+    }
+    None
+}
+
 /// The invariants of every decision, whatever the input:
 /// - every outgoing mail's header section is well formed ([`header_fields`]) and has only
 ///   our fields, so a customer cannot add one (no `Bcc:`, no second `To:`);
@@ -125,6 +156,7 @@ pub fn html_tags(html: &str) -> Vec<String> {
 ///   ticket's customer; the `To:` header names exactly that address;
 /// - the acknowledgement goes out with the null sender, is small, carries no attachment,
 ///   and its HTML part holds no tag but the template's own;
+/// - a relayed answer's HTML part is sanitized ([`unsafe_html`]);
 /// - a quarantine or suppression sends nothing.
 pub fn check(
     raw: &[u8],
@@ -185,6 +217,18 @@ pub fn check(
             .map(str::to_ascii_lowercase);
         if from.as_deref() != Some(cfg.service.address.as_str()) {
             return fail(format!("From: is {from:?}"));
+        }
+        if kind == MailKind::AgentReply {
+            let Some(parsed) = mail_parser::MessageParser::default().parse(&mail.raw) else {
+                return fail("the relayed answer does not parse".into());
+            };
+            let html = parsed
+                .html_part(0)
+                .filter(|p| p.is_text_html())
+                .and_then(|_| parsed.body_html(0));
+            if let Some(what) = html.and_then(|h| unsafe_html(&h)) {
+                return fail(format!("the relayed HTML carries {what}"));
+            }
         }
         if kind == MailKind::Acknowledgement {
             if mail.envelope_from.is_some() {

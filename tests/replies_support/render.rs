@@ -15,7 +15,8 @@
 //!   halves: the marker and header block down to the rule and the blank line after it, and
 //!   the customer's text (an inline answer writes that part out itself).
 //! - `{{quote_html}}`: the text HTML-escaped, lines joined with `<br>`; `{{quote_html_div}}`:
-//!   one `<div>` a line, `<div><br></div>` for an empty one.
+//!   one `<div>` a line, `<div><br></div>` for an empty one; `{{quote_html_head}}`: the
+//!   first half as `{{quote_html}}` writes it (an inline answer in HTML writes the rest).
 //! - A line `{{encode E [latin1]}}` … `{{end}}` (E: `qp`, `base64`, `8bit`): the lines between
 //!   are the part's decoded content, written out in that transfer encoding (and ISO-8859-1
 //!   with `latin1`).
@@ -194,6 +195,11 @@ fn placeholder(inner: &str, n: &Notification) -> Result<Option<String>, String> 
         "quote_head" => quoted(&head, args)?,
         "quote_body" => quoted(&body, args)?,
         "quote_html" => all
+            .iter()
+            .map(|l| escape(l))
+            .collect::<Vec<_>>()
+            .join("<br>\n"),
+        "quote_html_head" => head
             .iter()
             .map(|l| escape(l))
             .collect::<Vec<_>>()

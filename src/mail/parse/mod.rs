@@ -15,7 +15,7 @@ mod parts;
 
 pub use bounce::{Bounce, bounce};
 pub use forward::{Forwarded, forwarded, is_forward_subject};
-pub use parts::{Attachment, attachments, relay_attachments, reply_text};
+pub use parts::{Attachment, ReplyHtml, attachments, relay_attachments, reply_html, reply_text};
 
 /// A sender or recipient with a display name that is already safe for a header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

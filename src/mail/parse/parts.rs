@@ -15,6 +15,9 @@ pub struct Attachment {
     pub content_type: String,
     /// Decoded bytes.
     pub data: Vec<u8>,
+    /// Its Content-ID without angle brackets, cleaned, if it has one (an inline image's,
+    /// which an HTML body shows as `cid:…`).
+    pub content_id: Option<String>,
 }
 
 /// The attachments of a raw mail with their bytes (nested messages included as `.eml`).
@@ -43,10 +46,19 @@ pub fn attachments(raw: &[u8]) -> Vec<Attachment> {
                 Some(inner) => inner.raw_message().to_vec(),
                 None => part.contents().to_vec(),
             };
+            let content_id = part
+                .content_id()
+                .map(|c| {
+                    sanitize::header_text(c, 250)
+                        .trim_matches(['<', '>'])
+                        .to_string()
+                })
+                .filter(|c| !c.is_empty());
             Attachment {
                 name,
                 content_type,
                 data,
+                content_id,
             }
         })
         .collect()
@@ -83,6 +95,28 @@ pub fn relay_attachments(raw: &[u8]) -> Vec<Attachment> {
         .zip(keep)
         .filter_map(|(a, k)| k.then_some(a))
         .collect()
+}
+
+/// An answer's HTML body, and whether a text body goes beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyHtml {
+    /// The HTML, decoded.
+    pub html: String,
+    /// Whether the answer has a `text/plain` body too (`multipart/alternative`).
+    pub with_text: bool,
+}
+
+/// The HTML body of an answer, if it has one (not the HTML that mail-parser makes of a text
+/// body).
+pub fn reply_html(raw: &[u8]) -> Option<ReplyHtml> {
+    let msg = parse_message(raw).ok()??;
+    if !msg.html_part(0)?.is_text_html() {
+        return None;
+    }
+    Some(ReplyHtml {
+        html: msg.body_html(0)?.into_owned(),
+        with_text: msg.text_part(0).is_some_and(|p| !p.is_text_html()),
+    })
 }
 
 /// The text of a reply with as much of the quote removed as the HTML allows: for HTML-only

@@ -70,7 +70,12 @@ pub struct AgentMessage {
 /// Strips the quoted notification first (so a bottom-posted command is never missed), then
 /// reads the `#command` lines at the top of what is left (blank lines between them allowed).
 pub fn read_agent_message(text: &str, ours: &OurQuote<'_>) -> AgentMessage {
-    let stripped = strip_answer(text, ours);
+    read_commands(&strip_answer(text, ours))
+}
+
+/// Reads the `#command` lines at the top of an answer whose quote is already cut (blank lines
+/// between them allowed); the rest is the body.
+pub fn read_commands(stripped: &str) -> AgentMessage {
     let mut commands = Vec::new();
     let mut lines = stripped.lines().peekable();
     while let Some(line) = lines.peek() {
@@ -111,4 +116,17 @@ pub fn read_agent_message(text: &str, ours: &OurQuote<'_>) -> AgentMessage {
         commands,
         body: remaining.join("\n").trim().to_string(),
     }
+}
+
+/// How many lines at the top of `lines` [`read_commands`] reads as commands (or blank lines
+/// between them): the lines an HTML answer loses with its commands.
+pub(super) fn leading_command_lines(lines: &[&str]) -> usize {
+    let last = lines
+        .iter()
+        .take_while(|l| trim_invisible(l).is_empty() || parse_command(l).is_some())
+        .enumerate()
+        .filter(|(_, l)| !trim_invisible(l).is_empty())
+        .map(|(i, _)| i + 1)
+        .last();
+    last.unwrap_or(0)
 }

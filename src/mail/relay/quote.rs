@@ -171,7 +171,7 @@ pub struct OurQuote<'a> {
 
 /// A line as a reader sees it inside a quote: how many quote marks, and the text after them.
 /// Marks are `>` and `|`, and supercite's `Name>` (a short word before `>`).
-fn unquote(line: &str) -> (usize, &str) {
+pub(super) fn unquote(line: &str) -> (usize, &str) {
     let mut depth = 0;
     let mut rest = line.trim_start();
     loop {
@@ -386,21 +386,45 @@ fn notification_body(lines: &[&str], anchor: usize) -> usize {
 /// sees the questions the answers belong to. An unprefixed quote (Outlook) runs to the end.
 pub fn cut_our_quote(text: &str, ours: &OurQuote<'_>) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();
-    let anchor = find_notification(&lines, ours)?;
-    let top = quote_start(&lines, anchor, ours);
-    let mut kept: Vec<&str> = lines[..top].to_vec();
-    if unquote(lines[anchor]).0 > 0 {
+    let cut = plan_cut(&lines, ours)?;
+    let mut kept: Vec<&str> = lines[..cut.top].to_vec();
+    if let Some(below) = cut.below {
         kept.push("");
-        kept.extend(written_below(&lines[notification_body(&lines, anchor)..]));
+        kept.extend(&lines[below]);
     }
     Some(tidy(&kept))
 }
 
-/// What the agent wrote below the quoted notification's header part. Written between the
-/// customer's quoted lines (an inline answer), it keeps those lines as quotes up to the agent's
-/// last line, so the customer sees the questions the answers belong to; written only after the
-/// quote (bottom-posting, a signature under the quote), it is just the agent's lines.
-fn written_below<'a>(below: &[&'a str]) -> Vec<&'a str> {
+/// Which lines of an answer stay once the quote of our notification is cut: the lines above
+/// `top`, and the lines of `below` (an inline answer's, or text under a `>` quote).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Cut {
+    /// The first line of the quote (its attribution or header block, or a rule above it).
+    pub(super) top: usize,
+    /// What the agent wrote below the quoted notification's header part, with the customer's
+    /// quoted lines between (`None` for an unprefixed quote, which runs to the end).
+    pub(super) below: Option<std::ops::Range<usize>>,
+}
+
+/// Where the quote of our notification is in an answer's lines (`>`-prefixed for quotes), by
+/// the rules of [`cut_our_quote`]; `None` when it holds no quote of it. The HTML cut reads a
+/// document as such lines, so both follow the same rules.
+pub(super) fn plan_cut(lines: &[&str], ours: &OurQuote<'_>) -> Option<Cut> {
+    let anchor = find_notification(lines, ours)?;
+    let top = quote_start(lines, anchor, ours);
+    let below = (unquote(lines[anchor]).0 > 0).then(|| {
+        let from = notification_body(lines, anchor);
+        written_below(&lines[from..]).map_or(from..from, |r| from + r.start..from + r.end)
+    });
+    Some(Cut { top, below })
+}
+
+/// What the agent wrote below the quoted notification's header part, as a range of `below`.
+/// Written between the customer's quoted lines (an inline answer), it keeps those lines as
+/// quotes up to the agent's last line, so the customer sees the questions the answers belong
+/// to; written only after the quote (bottom-posting, a signature under the quote), it is just
+/// the agent's lines.
+fn written_below(below: &[&str]) -> Option<std::ops::Range<usize>> {
     let own = |l: &&str| {
         let (depth, t) = unquote(l);
         depth == 0 && !t.is_empty()
@@ -409,10 +433,7 @@ fn written_below<'a>(below: &[&'a str]) -> Vec<&'a str> {
         let (depth, t) = unquote(l);
         depth > 0 && !t.is_empty()
     };
-    let (Some(first), Some(last)) = (below.iter().position(own), below.iter().rposition(own))
-    else {
-        return Vec::new();
-    };
+    let (first, last) = (below.iter().position(own)?, below.iter().rposition(own)?);
     let inline = below[first..].iter().any(quoted);
     let start = if inline {
         below
@@ -422,11 +443,11 @@ fn written_below<'a>(below: &[&'a str]) -> Vec<&'a str> {
     } else {
         first
     };
-    below[start..=last].to_vec()
+    Some(start..last + 1)
 }
 
 /// Trims blank and empty-quote lines at both ends and collapses runs of blank lines.
-fn tidy(lines: &[&str]) -> String {
+pub(super) fn tidy(lines: &[&str]) -> String {
     let empty = |l: &&str| unquote(l).1.is_empty();
     let start = lines.iter().position(|l| !empty(l)).unwrap_or(lines.len());
     let end = lines

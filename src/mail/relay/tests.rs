@@ -1,4 +1,5 @@
-//! Reply tokens, agents' commands and quote stripping, with real clients' replies.
+//! Reply tokens, agents' commands and quote stripping (text and HTML), with real clients'
+//! replies.
 use super::token::TOKEN_CHARS;
 use super::*;
 use crate::domain::{AgentEmail, EmailAddress, MessageIdKind, TicketId};
@@ -483,5 +484,189 @@ fn an_answer_without_our_quote_is_left_to_the_known_formats() {
     assert_eq!(
         cut("Answer.\n\nOn Mon, X <x@y.test> wrote:\n> something else"),
         None
+    );
+}
+
+/// An HTML answer about ticket #1001 cut as the relay cuts it; inline images named `imgN`.
+fn cut_html(html: &str) -> Option<HtmlAnswer> {
+    let marker = crate::compose::notification_marker(TicketId::new(1001));
+    let ours = OurQuote {
+        marker: &marker,
+        header: "Ticket #1001 ·",
+        sender: ["Acme Support", "support@example.test"],
+    };
+    read_html_answer(html, &ours, &|cid: &str| Some(format!("img.{cid}")))
+}
+
+/// The HTML body of a corpus case.
+fn corpus_html(raw: &[u8]) -> String {
+    crate::mail::parse::reply_html(raw)
+        .expect("an HTML body")
+        .html
+}
+
+/// What no cut HTML may hold: the notification's lines and the quote's attribution.
+fn assert_no_quote(client: &str, a: &HtmlAnswer) {
+    for part in [&a.html, &a.text] {
+        for leak in [
+            "Reply above this line",
+            "Ticket #1001",
+            "Reply to this mail",
+            "Lines at the top",
+            "charged twice",
+            "via Acme Support",
+            "blockquote",
+        ] {
+            assert!(!part.contains(leak), "{client}: {leak:?} in {part:?}");
+        }
+    }
+}
+
+#[test]
+fn html_answers_of_real_clients_lose_the_quote_and_its_container() {
+    let hi = "Hi. I am fine.\n\nThanks,\nAlex";
+    let fixtures: [(&str, &[u8], &str); 7] = [
+        (
+            "Gmail (gmail_quote)",
+            include_bytes!("../../../tests/corpus/replies/talon-html-gmail.eml"),
+            hi,
+        ),
+        (
+            "Thunderbird (moz-cite-prefix, blockquote type=cite)",
+            include_bytes!("../../../tests/corpus/replies/talon-html-thunderbird.eml"),
+            hi,
+        ),
+        (
+            "Outlook for Mac (OLK_SRC_BODY_SECTION)",
+            include_bytes!("../../../tests/corpus/replies/talon-html-outlook-mac-olk.eml"),
+            "Reply",
+        ),
+        (
+            "Hotmail (<hr> and a header block)",
+            include_bytes!("../../../tests/corpus/replies/talon-html-hotmail-hr.eml"),
+            hi,
+        ),
+        (
+            "Yandex (a plain blockquote)",
+            include_bytes!("../../../tests/corpus/replies/talon-html-yandex.eml"),
+            hi,
+        ),
+        (
+            "Outlook 2007 (a border-top div with a bold header block)",
+            include_bytes!("../../../tests/corpus/replies/talon-html-outlook-2007.eml"),
+            // Its blank paragraph holds a plain space: a browser shows no line.
+            "Hi. I am fine.\nThanks,\nAlex",
+        ),
+        (
+            "Outlook on the web (appendonsend, <hr>, divRplyFwdMsg)",
+            include_bytes!("../../../tests/corpus/replies/outlook-web.eml"),
+            "Hi Alice, please unplug it and wait ten minutes.\nJason",
+        ),
+    ];
+    for (client, raw, text) in fixtures {
+        // The hand-made Outlook on the web file declares ISO-8859-1 but carries the header
+        // line's `·` in UTF-8.
+        let html = corpus_html(raw).replace("Â·", "·");
+        let a = cut_html(&html).unwrap_or_else(|| panic!("{client}: not cut"));
+        assert_eq!(a.text, text, "{client}");
+        assert!(a.message.commands.is_empty(), "{client}");
+        assert_no_quote(client, &a);
+        assert!(!a.html.contains("<hr"), "{client}: {}", a.html);
+    }
+}
+
+#[test]
+fn an_html_answer_keeps_the_signature_under_the_quote_and_a_forward_above_it() {
+    let raw = include_bytes!("../../../tests/corpus/replies/disc-gmail-signature-after-quote.eml");
+    let a = cut_html(&corpus_html(raw)).expect("cut");
+    assert_eq!(
+        a.text,
+        "This is the reply.\n\nThanks,\nSome One\n\n--\nSome One\nCommunity Manager\nfoo@bar.com\n(123) 456-7890"
+    );
+    assert_no_quote("Gmail, signature below", &a);
+    let raw = include_bytes!("../../../tests/corpus/replies/disc-gmail-forward-included.eml");
+    let a = cut_html(&corpus_html(raw)).expect("cut");
+    assert!(
+        a.text.contains(
+            "---------- Forwarded message ---------\nFrom: Foo Discourse <foo@discourse.org>"
+        ),
+        "{}",
+        a.text
+    );
+    assert!(a.text.ends_with("gravida convallis."), "{}", a.text);
+    assert_no_quote("Gmail, forward included", &a);
+}
+
+#[test]
+fn an_inline_html_answer_keeps_the_customers_questions_as_blockquotes() {
+    let raw = include_bytes!("../../../tests/corpus/replies/gh-inline-answers.eml");
+    let a = cut_html(&corpus_html(raw)).expect("cut");
+    assert!(
+        a.text
+            .starts_with("> okay.  Well, here's some stuff I can write."),
+        "{}",
+        a.text
+    );
+    assert!(
+        a.text.contains("I will reply under this one\n\n>\n> okay?"),
+        "{}",
+        a.text
+    );
+    assert!(
+        a.text.ends_with("Hey there, this is my signature"),
+        "{}",
+        a.text
+    );
+    assert_eq!(a.html.matches("<blockquote").count(), 2, "{}", a.html);
+    for leak in [
+        "Reply above this line",
+        "Ticket #1001",
+        "Reply to this mail",
+        "wrote:",
+    ] {
+        assert!(!a.html.contains(leak), "{leak} in {}", a.html);
+    }
+}
+
+#[test]
+fn commands_at_the_top_of_an_html_answer_are_read_and_leave_it() {
+    let a = cut_html(
+        "<div>#close</div><div><br></div><div>Refunded, see <b>you</b>.</div>\
+         <div class=\"gmail_quote\">On Thu, Casey via Acme Support wrote:<blockquote>Ticket #1001 · Casey</blockquote></div>",
+    )
+    .expect("cut");
+    assert_eq!(a.message.commands, [Command::Close]);
+    assert_eq!(a.message.body, "Refunded, see you.");
+    assert_eq!(a.html, "<div>Refunded, see <b>you</b>.</div>");
+    assert_eq!(a.text, "Refunded, see you.");
+}
+
+#[test]
+fn an_html_answer_without_our_quote_goes_whole_or_as_text() {
+    // Nothing quoted at all: the whole answer, sanitized.
+    let a = cut_html("<p>Just the answer.</p><p>Jason</p><script>x()</script>").expect("whole");
+    assert_eq!(a.html, "<p>Just the answer.</p><p>Jason</p>");
+    assert_eq!(a.text, "Just the answer.\nJason");
+    // Something else quoted (not our notification): not cut here, the text cut decides.
+    assert_eq!(
+        cut_html(
+            "<p>Answer.</p><div>On Mon, X &lt;x@y.test&gt; wrote:<blockquote>other</blockquote></div>"
+        ),
+        None
+    );
+}
+
+#[test]
+fn an_html_answer_shows_the_inline_images_it_carries() {
+    let a = cut_html(
+        "<div>See the screenshot:</div><div><img src=\"cid:ii_m1\" alt=\"shot\"></div>\
+         <img src=\"https://tracker.test/o.gif\" width=\"1\" height=\"1\">\
+         <div class=\"gmail_quote\">On Thu, Casey via Acme Support wrote:<blockquote>Ticket #1001 · Casey<img src=\"cid:quoted\"></blockquote></div>",
+    )
+    .expect("cut");
+    assert_eq!(a.images, ["ii_m1"]);
+    assert_eq!(
+        a.html,
+        "<div>See the screenshot:</div><div><img alt=\"shot\" src=\"cid:img.ii_m1\"></div>"
     );
 }
