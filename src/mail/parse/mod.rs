@@ -171,7 +171,7 @@ fn id_list(value: &HeaderValue<'_>) -> Vec<String> {
 /// Parses raw bytes. Fails only when no header at all is found; every other oddity yields a
 /// `ParsedMail` with the missing parts empty, for the classifier to judge.
 pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
-    let msg = parse_message(raw)?.ok_or(ParseError::NoHeaders)?;
+    let msg = parse_message(after_blank_lines(raw))?.ok_or(ParseError::NoHeaders)?;
     if msg.headers().is_empty() {
         return Err(ParseError::NoHeaders);
     }
@@ -204,6 +204,25 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
             .map(|(_, v)| sanitize::header_text(v, MAX_AUTH_RESULTS))
             .collect(),
     })
+}
+
+/// `raw` from its first line that is not blank. Some relays and exports put empty lines, or
+/// lines of spaces, above the header (Exchange reports saved from Gmail start with `\n`,
+/// 100 spaces, `\n`); read from the top, the first of them ends an empty header and the
+/// real one becomes the body. A header field never starts with a blank, so skipping them
+/// loses nothing.
+fn after_blank_lines(raw: &[u8]) -> &[u8] {
+    let mut rest = raw;
+    while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+        if !rest[..end]
+            .iter()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\r'))
+        {
+            break;
+        }
+        rest = &rest[end + 1..];
+    }
+    rest
 }
 
 /// Every recipient: To, Cc, and the envelope recipients the delivering server recorded
