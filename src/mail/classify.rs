@@ -306,6 +306,39 @@ mod tests {
                 s(MailingList),
             ),
             (
+                "From: alice@customer.test\r\nMailing-List: contact users-help@lists.test; run by ezmlm",
+                s(MailingList),
+            ),
+            (
+                "From: alice@customer.test\r\nX-Mailing-List: <users@lists.test> archive/latest/7",
+                s(MailingList),
+            ),
+            (
+                "From: alice@customer.test\r\nX-Google-Group-Id: 859317214201",
+                s(MailingList),
+            ),
+            (
+                "From: alice@customer.test\r\nX-MLServer: fml [fml 4.0.3 release (20011202/4.0.3)]",
+                s(MailingList),
+            ),
+            (
+                "From: alice@customer.test\r\nDelivered-To: mailing list users@lists.test",
+                s(MailingList),
+            ),
+            (
+                "From: alice@customer.test\r\nDelivered-To: support@example.test",
+                Ack,
+            ),
+            (
+                "From: alice@customer.test\r\nX-Apple-Action: VACATION",
+                s(AutoReplyHeader),
+            ),
+            ("From: alice@customer.test\r\nX-Apple-Action: FORWARD", Ack),
+            (
+                "From: alice@customer.test\r\nX-Bluebottle-Request: <1234>",
+                s(AutoReplyHeader),
+            ),
+            (
                 "From: alice@customer.test\r\nPrecedence: bulk",
                 s(BulkPrecedence),
             ),
