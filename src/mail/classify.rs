@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{EmailAddress, SuppressReason};
 use crate::mail::parse::{ParsedMail, ReturnPath};
-use crate::mail::{auth_results, envelope};
+use crate::mail::{auth_results, envelope, signals};
 
 /// The outcome of classification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,33 +22,6 @@ pub enum Classified {
 pub struct Identity {
     /// The support address and any other address we send from or log in as.
     pub own_addresses: Vec<EmailAddress>,
-}
-
-fn local_part_is_noreply(local: &str) -> bool {
-    let l: String = local
-        .chars()
-        .filter(|c| !matches!(c, '-' | '_' | '.'))
-        .collect::<String>()
-        .to_ascii_lowercase();
-    let l = l.split('+').next().unwrap_or_default();
-    l.starts_with("noreply") || l.starts_with("donotreply") || l.starts_with("noresponse")
-}
-
-fn local_part_is_system(local: &str) -> bool {
-    let l = local.to_ascii_lowercase();
-    let base = l.split('+').next().unwrap_or_default();
-    matches!(
-        base,
-        "mailer-daemon"
-            | "mailerdaemon"
-            | "postmaster"
-            | "listserv"
-            | "majordomo"
-            | "bounce"
-            | "bounces"
-    ) || base.starts_with("owner-")
-        || base.ends_with("-request")
-        || base.ends_with("-bounces")
 }
 
 /// Subjects that out-of-office tools write without any header saying so.
@@ -206,11 +179,11 @@ pub fn classify(mail: &ParsedMail, me: &Identity) -> Classified {
             .chain(return_local);
         let mut found = None;
         for local in locals {
-            if local_part_is_system(&local) {
+            if signals::system_local_part(&local) {
                 found = Some(SystemSender);
                 break;
             }
-            if local_part_is_noreply(&local) {
+            if signals::noreply_local_part(&local) {
                 found = Some(NoReplySender);
                 break;
             }
@@ -353,6 +326,20 @@ mod tests {
             ("From: noreply@shop.test", s(NoReplySender)),
             ("From: No-Reply <no-reply@shop.test>", s(NoReplySender)),
             ("From: do_not_reply@bank.test", s(NoReplySender)),
+            (
+                "From: Google Alerts <newsalerts-noreply@google.test>",
+                s(NoReplySender),
+            ),
+            ("From: DoNotReply@bank.test", s(NoReplySender)),
+            ("From: arno.reply@customer.test", Ack),
+            ("From: post_master@vtext.test", s(SystemSender)),
+            ("From: mailer_daemon@mx.test", s(SystemSender)),
+            ("From: Nobody <nobody@registry.test>", s(SystemSender)),
+            ("From: owner@shop.test", Ack),
+            (
+                "From: alice@customer.test\r\nReturn-Path: <bounce-rcringely-0000000@mailcontrol.test>",
+                s(SystemSender),
+            ),
             ("From: MAILER-DAEMON@mx.test", s(SystemSender)),
             ("From: postmaster@customer.test", s(SystemSender)),
             ("From: owner-users@lists.test", s(SystemSender)),

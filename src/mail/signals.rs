@@ -61,9 +61,171 @@ pub fn list_header(name: &str, value: &str) -> bool {
                 .starts_with("mailing list "))
 }
 
+/// The local part before a `+detail`, lowercase, in its pieces: `No_Reply.EU+x` → `no`,
+/// `reply`, `eu`.
+fn pieces(local: &str) -> Vec<String> {
+    local
+        .split('+')
+        .next()
+        .unwrap_or_default()
+        .to_lowercase()
+        .split(['-', '_', '.', '='])
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// "Do not reply" in the spellings of senders' local parts, separators left out.
+const NOREPLY: [&str; 14] = [
+    "noreply",
+    "donotreply",
+    "dontreply",
+    "noresponse",
+    "donotrespond",
+    "nichtantworten",
+    "keineantwort",
+    "nepasrepondre",
+    "noresponder",
+    "naoresponda",
+    "nonrispondere",
+    "nietbeantwoorden",
+    "nieodpowiadaj",
+    "ikkesvar",
+];
+
+/// Whether a local part says nobody reads answers to it: consecutive pieces of it spell
+/// one of [`NOREPLY`], optionally with a number: `noreply`, `no-reply`, `no_reply`,
+/// `No.Reply`, `do-not-reply`, `DoNotReply`, `newsalerts-noreply`, `noreply-eu`,
+/// `noreply2`, `ne-pas-repondre`. `arno.reply` is Arno.
+pub fn noreply_local_part(local: &str) -> bool {
+    let pieces = pieces(local);
+    (0..pieces.len()).any(|start| {
+        let mut joined = String::new();
+        pieces[start..].iter().any(|piece| {
+            joined.push_str(piece);
+            NOREPLY.iter().any(|n| {
+                joined
+                    .strip_prefix(n)
+                    .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit()))
+            })
+        })
+    })
+}
+
+/// System mailboxes, separators left out (so `mailer_daemon` and `post_master` are here).
+const SYSTEM: [&str; 10] = [
+    "mailerdaemon",
+    "postmaster",
+    "listserv",
+    "majordomo",
+    "bounce",
+    "bounces",
+    "nobody",
+    "autoreply",
+    "autoresponder",
+    "autoresponse",
+];
+
+/// Whether a local part is a system mailbox (RFC 5230 §4.5 and the mail servers' own):
+/// `MAILER-DAEMON`, `mailer_daemon`, `postmaster`, `post_master`, `listserv`, `majordomo`,
+/// `nobody`, `autoreply`; a list's `owner-*`, `*-request` or `*-bounces`; or a bulk
+/// sender's bounce address (`bounce`, `bounces+…`, `bounce-123-abc`).
+pub fn system_local_part(local: &str) -> bool {
+    let base = local.split('+').next().unwrap_or_default().to_lowercase();
+    let pieces = pieces(local);
+    SYSTEM.contains(&pieces.concat().as_str())
+        || [
+            "bounce-", "bounces-", "bounce_", "bounces_", "bounce=", "bounces=",
+        ]
+        .iter()
+        .any(|p| base.starts_with(p))
+        || base.starts_with("owner-")
+        || base.ends_with("-request")
+        || base.ends_with("-bounces")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn noreply_spellings() {
+        for local in [
+            "noreply",
+            "no-reply",
+            "no_reply",
+            "No.Reply",
+            "NoReply",
+            "do-not-reply",
+            "do_not_reply",
+            "DoNotReply",
+            "donotreply+bounce",
+            "dont-reply",
+            "newsalerts-noreply",
+            "gmail-noreply",
+            "noreply-eu",
+            "noreply2",
+            "info.noreply.de",
+            "no-response",
+            "ne-pas-repondre",
+            "nicht-antworten",
+            "no-responder",
+        ] {
+            assert!(noreply_local_part(local), "{local}");
+        }
+        for local in [
+            "alice",
+            "arno.reply",
+            "reply",
+            "replies",
+            "norene.plys",
+            "noreplyx",
+            "no",
+            "support",
+            "",
+        ] {
+            assert!(!noreply_local_part(local), "{local}");
+        }
+    }
+
+    #[test]
+    fn system_mailboxes() {
+        for local in [
+            "MAILER-DAEMON",
+            "mailer_daemon",
+            "MailerDaemon",
+            "postmaster",
+            "post_master",
+            "Post.Master",
+            "listserv",
+            "majordomo",
+            "nobody",
+            "autoreply",
+            "auto-responder",
+            "owner-users",
+            "users-request",
+            "users-bounces",
+            "users-bounces+alice=customer.test",
+            "bounce",
+            "bounces+123",
+            "bounce-rcringely-0000000",
+            "bounces-abc",
+        ] {
+            assert!(system_local_part(local), "{local}");
+        }
+        for local in [
+            "alice",
+            "owner",
+            "product-owner",
+            "requests",
+            "bouncer",
+            "bounce.house.rentals",
+            "postmasters-assistant",
+            "",
+        ] {
+            assert!(!system_local_part(local), "{local}");
+        }
+    }
 
     #[test]
     fn list_header_families() {
