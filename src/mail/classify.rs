@@ -24,26 +24,6 @@ pub struct Identity {
     pub own_addresses: Vec<EmailAddress>,
 }
 
-/// Subjects that out-of-office tools write without any header saying so.
-fn is_auto_reply_subject(subject: &str) -> bool {
-    let s = subject.trim().to_lowercase();
-    [
-        "out of office",
-        "out of the office",
-        "automatic reply",
-        "auto-reply",
-        "autoreply",
-        "abwesenheitsnotiz",
-        "automatische antwort",
-        "réponse automatique",
-        "respuesta automática",
-        "automatisch antwoord",
-        "risposta automatica",
-    ]
-    .iter()
-    .any(|p| s.starts_with(p))
-}
-
 /// Whether our own MTA (`authserv_id`, RFC 8601) vouched for mail from `domain`: one of the
 /// Authentication-Results fields that carry exactly that authserv-id (all of them: OpenDKIM
 /// and OpenDMARC each add their own) shows, for a domain in `domain`'s organizational
@@ -168,8 +148,6 @@ pub fn classify(mail: &ParsedMail, me: &Identity) -> Classified {
         .is_some_and(|v| matches!(token(v).as_str(), "bulk" | "list" | "junk" | "auto_reply"))
     {
         Some(BulkPrecedence)
-    } else if is_auto_reply_subject(&mail.subject) {
-        Some(AutoReplySubject)
     } else {
         let sender = mail.from.as_ref().map(|f| &f.address);
         let return_local = envelope_sender(mail).map(|a| a.local_part().to_string());
@@ -188,7 +166,8 @@ pub fn classify(mail: &ParsedMail, me: &Identity) -> Classified {
                 break;
             }
         }
-        found
+        // The weakest signal last: a subject is free text that a person may write.
+        found.or_else(|| signals::auto_reply_subject(&mail.subject).then_some(AutoReplySubject))
     };
     match reason {
         Some(r) => Classified::Suppress(r),
@@ -362,6 +341,43 @@ mod tests {
         for (headers, expected) in cases {
             assert_eq!(&class(headers), expected, "headers: {headers:?}");
         }
+    }
+
+    /// Issue 17: the subject is the weakest signal, checked last, and only where an
+    /// auto-reply tool puts it. A person writing about being out of office is answered.
+    #[test]
+    fn subjects_are_the_weakest_signal() {
+        let subject = |from: &str, subject: &str| {
+            let raw = format!("From: {from}\r\nSubject: {subject}\r\n\r\nbody\r\n");
+            classify(&parse(raw.as_bytes()).expect("parses"), &me())
+        };
+        let weak = Classified::Suppress(SuppressReason::AutoReplySubject);
+        for s in [
+            "Automatic reply: Order 4417",
+            "Auto reply: Nyaan",
+            "AUTO: Smith, John is out of the office. (returning 05/01/2010)",
+            "Réponse automatique : Commande 4417",
+            "自动回复：订单",
+            "complaint about message from 192.0.2.222",
+        ] {
+            assert_eq!(subject("alice@customer.test", s), weak, "{s}");
+        }
+        for s in [
+            "I was out of office last week, where is my order?",
+            "Out of office hours support",
+            "Auto: Termin für die Reparatur",
+        ] {
+            assert_eq!(
+                subject("alice@customer.test", s),
+                Classified::Acknowledge,
+                "{s}"
+            );
+        }
+        // A stronger signal names the reason.
+        assert_eq!(
+            subject("mailer_daemon@mx.test", "Automatic reply: x"),
+            Classified::Suppress(SuppressReason::SystemSender)
+        );
     }
 
     #[test]

@@ -61,6 +61,187 @@ pub fn list_header(name: &str, value: &str) -> bool {
                 .starts_with("mailing list "))
 }
 
+/// What auto-reply tools put before the original subject, lowercase, in the words of the
+/// mail products (Exchange and Outlook in every language they ship, Gmail, iCloud, Zimbra,
+/// Yahoo, GMX and web.de, WP, Mail.ru …) and of people setting up a vacation message. Each
+/// counts only when a delimiter or nothing follows it (see [`auto_reply_subject`]).
+const AUTO_REPLY_PHRASES: &[&str] = &[
+    // English
+    "out of office",
+    "out of the office",
+    "out of office autoreply",
+    "out of office auto reply",
+    "out of office reply",
+    "out of office notification",
+    "automatic reply",
+    "automatic response",
+    "automated reply",
+    "automated response",
+    "auto reply",
+    "auto-reply",
+    "autoreply",
+    "auto response",
+    "auto-response",
+    "autoresponse",
+    "auto-responder",
+    "autoresponder",
+    "vacation reply",
+    "vacation response",
+    "vacation auto-reply",
+    "vacation autoreply",
+    "away from the office",
+    "away from office",
+    // German
+    "abwesenheitsnotiz",
+    "abwesenheitsnachricht",
+    "abwesenheit",
+    "abwesend",
+    "automatische antwort",
+    "automatische antwort (abwesenheit)",
+    "automatische abwesenheitsnachricht",
+    "nicht im büro",
+    // French
+    "réponse automatique",
+    "reponse automatique",
+    "répondeur automatique",
+    "message d'absence",
+    "absence du bureau",
+    "absent du bureau",
+    "absente du bureau",
+    // Spanish, Catalan, Portuguese, Italian
+    "respuesta automática",
+    "respuesta automatica",
+    "fuera de la oficina",
+    "fuera de oficina",
+    "resposta automàtica",
+    "resposta automática",
+    "resposta automatica",
+    "fora do escritório",
+    "fora do escritorio",
+    "risposta automatica",
+    "fuori sede",
+    "fuori ufficio",
+    // Dutch, Scandinavian, Finnish
+    "automatisch antwoord",
+    "afwezig",
+    "buiten kantoor",
+    "automatiskt svar",
+    "frånvaro",
+    "automatisk svar",
+    "autosvar",
+    "fraværende",
+    "fravær",
+    "automaattinen vastaus",
+    "poissa toimistolta",
+    // Central and Eastern European, Baltic
+    "automatyczna odpowiedź",
+    "automatyczna odpowiedz",
+    "odpowiedź automatyczna",
+    "nieobecność",
+    "poza biurem",
+    "automatická odpověď",
+    "automaticka odpoved",
+    "automatická odpoveď",
+    "automatikus válasz",
+    "házon kívül",
+    "răspuns automat",
+    "raspuns automat",
+    "automatski odgovor",
+    "samodejni odgovor",
+    "automaatvastus",
+    "automātiskā atbilde",
+    "automatinis atsakymas",
+    // Greek, Cyrillic
+    "αυτόματη απάντηση",
+    "автоматический ответ",
+    "автоответ",
+    "автоматична відповідь",
+    "автоматичен отговор",
+    // Turkish, Hebrew, Arabic, Asian
+    "otomatik yanıt",
+    "otomatik cevap",
+    "ofis dışında",
+    "מענה אוטומטי",
+    "תשובה אוטומטית",
+    "رد تلقائي",
+    "الرد التلقائي",
+    "自動応答",
+    "自動返信",
+    "不在通知",
+    "自动回复",
+    "自动答复",
+    "自動回覆",
+    "自動回復",
+    "자동 회신",
+    "자동 응답",
+    "부재중",
+    "balasan otomatis",
+    "trả lời tự động",
+    "ตอบกลับอัตโนมัติ",
+];
+
+/// Subjects of other automatic mail that no header marks: Hotmail's feedback-loop
+/// complaints ("complaint about message from 192.0.2.1").
+const REPORT_SUBJECTS: &[&str] = &["complaint about message from "];
+
+/// Whether a subject says its mail is an automatic reply (or a report no header marks):
+/// it starts with one of [`AUTO_REPLY_PHRASES`] followed by nothing or a delimiter
+/// (`Automatic reply: …`, `Out of Office`, `Abwesend: …`, `自动回复：…`), it starts with one
+/// in brackets (`[Automatyczna odpowiedź] …`) or ends with one in parentheses
+/// (`Re: … (Automatic Response)`, AOL), or it is Lotus and HCL Notes' `AUTO: … is out of the
+/// office`. Free text is not enough: "Out of office hours support", "I was out of office
+/// last week", "Auto repair quote" or "Vacation rental" are a person's.
+pub fn auto_reply_subject(subject: &str) -> bool {
+    let raw = subject.trim();
+    // Notes writes its prefix in capitals in every language; "Auto: Termin" is a car.
+    if raw.starts_with("AUTO:") {
+        return true;
+    }
+    let s = normalise(raw);
+    if REPORT_SUBJECTS.iter().any(|p| s.starts_with(p)) {
+        return true;
+    }
+    if AUTO_REPLY_PHRASES
+        .iter()
+        .any(|p| s.strip_prefix(p).is_some_and(delimited))
+    {
+        return true;
+    }
+    let bracketed = |open: char, close: char, text: &str| {
+        text.strip_prefix(open)
+            .and_then(|t| t.split_once(close))
+            .is_some_and(|(inner, _)| AUTO_REPLY_PHRASES.contains(&inner.trim()))
+    };
+    if bracketed('[', ']', &s) || bracketed('(', ')', &s) {
+        return true;
+    }
+    let ends_with = |open: char, close: char| {
+        s.strip_suffix(close)
+            .and_then(|t| t.rsplit_once(open))
+            .is_some_and(|(_, inner)| AUTO_REPLY_PHRASES.contains(&inner.trim()))
+    };
+    ends_with('(', ')') || ends_with('[', ']')
+}
+
+/// A subject in one form for comparison: lowercase, runs of whitespace as one space,
+/// full-width colons as `:`.
+fn normalise(subject: &str) -> String {
+    subject
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+        .replace('：', ":")
+}
+
+/// Whether what follows a phrase ends it: nothing, or a delimiter (after optional spaces).
+fn delimited(rest: &str) -> bool {
+    let rest = rest.trim_start();
+    rest.is_empty()
+        || rest.starts_with([':', '-', '–', '—', '(', '[', '|', ',', '/', '!'])
+        || rest.starts_with("re:")
+}
+
 /// The local part before a `+detail`, lowercase, in its pieces: `No_Reply.EU+x` → `no`,
 /// `reply`, `eu`.
 fn pieces(local: &str) -> Vec<String> {
@@ -147,6 +328,79 @@ pub fn system_local_part(local: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_reply_subjects_in_products_and_languages() {
+        for subject in [
+            "Automatic reply: Your order 4417",
+            "Out of Office: Your order 4417",
+            "Out of Office AutoReply: Your order",
+            "Out of office",
+            "OUT OF OFFICE - back on Monday",
+            "Out of the office (returning 5 May)",
+            "Auto reply: Nyaan",
+            "Auto-Reply: Re: question",
+            "AutoReply",
+            "Automatic Response",
+            "Vacation reply: Re: invoice",
+            "AUTO: Smith, John is out of the office. (returning 05/01/2010)",
+            "AUTO: Jan Müller ist außer Haus (Rückkehr am 05.01.2026)",
+            "Re: blah blah blah (Automatic Response)",
+            "[Automatyczna odpowiedź ] test",
+            "[Auto-Reply] Your message",
+            "Automatische Antwort: Rechnung",
+            "Abwesenheitsnotiz: Rechnung",
+            "Abwesend: Rechnung",
+            "Réponse automatique : Facture",
+            "Reponse automatique: Facture",
+            "Respuesta automática: Factura",
+            "Resposta automática: Fatura",
+            "Risposta automatica: Fattura",
+            "Automatisch antwoord: Factuur",
+            "Automatiskt svar: Faktura",
+            "Automatisk svar: Faktura",
+            "Automaattinen vastaus: Lasku",
+            "Automatyczna odpowiedź: Faktura",
+            "Automatická odpověď: Faktura",
+            "Automatikus válasz: Számla",
+            "Otomatik yanıt: Fatura",
+            "Αυτόματη απάντηση: Τιμολόγιο",
+            "Автоматический ответ: Счёт",
+            "Автоматична відповідь: Рахунок",
+            "自动回复：发票",
+            "自動回覆: 發票",
+            "自動応答: 請求書",
+            "자동 회신: 청구서",
+            "complaint about message from 192.0.2.222",
+        ] {
+            assert!(auto_reply_subject(subject), "{subject}");
+        }
+    }
+
+    /// People write these: they must still get their acknowledgement.
+    #[test]
+    fn person_written_subjects_are_not_auto_replies() {
+        for subject in [
+            "I was out of office last week, is my order lost?",
+            "Out of office hours support",
+            "Out of officeworks stock",
+            "Re: out-of-office policy question",
+            "Auto: Termin für die Reparatur",
+            "Auto repair quote",
+            "Autoreplies keep arriving from your server",
+            "Vacation rental booking",
+            "Vacation",
+            "Holiday: cancellation request",
+            "Abwesenheit meines Kollegen",
+            "Automatic replies do not work in my Outlook",
+            "My automatic response settings are broken",
+            "Question about automatic reply rules",
+            "Fwd: Returned mail: see transcript for details",
+            "",
+        ] {
+            assert!(!auto_reply_subject(subject), "{subject}");
+        }
+    }
 
     #[test]
     fn noreply_spellings() {
