@@ -206,27 +206,83 @@ enum QuarantineCommand {
     },
 }
 
-fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    // async_imap at trace level would log the LOGIN line with the password: keep it at warn
-    // unless the operator explicitly asks for more.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,async_imap=warn,lettre=warn,sled=warn"));
-    let terminal = std::io::stderr().is_terminal();
+/// The dependencies whose debug and trace lines are protocol transcripts or data: lettre
+/// writes every SMTP command and reply (`AUTH PLAIN` with the base64 password, each line of
+/// DATA), async-imap every IMAP line both ways (`LOGIN` with the password, `AUTHENTICATE`
+/// with the token, every fetched mail), imap-proto what it parses, rustls and tokio-rustls the
+/// handshakes, hyper and hyper-util the HTTP requests, sled its pages (stored mail), handlebars
+/// the values it renders (customer text), mail-parser what it reads. They are held at `warn`
+/// whatever `RUST_LOG` says.
+const PROTOCOL_TARGETS: &[&str] = &[
+    "lettre",
+    "async_imap",
+    "imap_proto",
+    "rustls",
+    "tokio_rustls",
+    "rustls_platform_verifier",
+    "webpki",
+    "hyper",
+    "hyper_util",
+    "sled",
+    "handlebars",
+    "mail_parser",
+];
+
+/// The ceiling every log line must pass on top of the `RUST_LOG` filter, so that no setting
+/// of `RUST_LOG` logs a secret or a mail: our own targets (`frontdesk…`) as `RUST_LOG` says,
+/// the protocol crates ([`PROTOCOL_TARGETS`]) at `warn` at most, and every other dependency
+/// (including any added later) at `info` at most. Our own events never hold a password, a key,
+/// a token or a body line at any level.
+fn hygiene() -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    Targets::new()
+        .with_default(LevelFilter::INFO)
+        .with_targets(PROTOCOL_TARGETS.iter().map(|t| (*t, LevelFilter::WARN)))
+        .with_target("frontdesk", LevelFilter::TRACE)
+}
+
+/// The `RUST_LOG` filter, or `info` without one (or with one that does not parse).
+fn env_filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+}
+
+/// The log subscriber for `format`, writing to `writer` (`terminal` when that is a terminal):
+/// `filter` (from `RUST_LOG`) and then [`hygiene`] decide what is written.
+fn subscriber<W>(
+    format: LogFormat,
+    terminal: bool,
+    filter: tracing_subscriber::EnvFilter,
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::layer::SubscriberExt;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Human => builder.with_ansi(terminal).init(),
-        LogFormat::Auto if terminal => builder.init(),
+        LogFormat::Json => Box::new(builder.json().flatten_event(true).finish().with(hygiene())),
+        LogFormat::Human => Box::new(builder.with_ansi(terminal).finish().with(hygiene())),
+        LogFormat::Auto if terminal => Box::new(builder.finish().with(hygiene())),
         // journald stamps every line itself and shows no colours.
-        LogFormat::Auto | LogFormat::Journald => builder
-            .without_time()
-            .with_ansi(false)
-            .with_target(false)
-            .init(),
+        LogFormat::Auto | LogFormat::Journald => Box::new(
+            builder
+                .without_time()
+                .with_ansi(false)
+                .with_target(false)
+                .finish()
+                .with(hygiene()),
+        ),
     }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::util::SubscriberInitExt;
+    let terminal = std::io::stderr().is_terminal();
+    // Also routes the `log` records of dependencies (async-imap, sled, rustls) through it.
+    subscriber(format, terminal, env_filter(), std::io::stderr).init();
 }
 
 fn main() -> ExitCode {
@@ -390,7 +446,11 @@ fn man_page() -> std::io::Result<Vec<u8>> {
     roff.text([roman("The configuration file, when --config is not given.")]);
     roff.control("TP", []);
     roff.text([bold("RUST_LOG")]);
-    roff.text([roman("Log filter, e.g. info,frontdesk=debug.")]);
+    roff.text([roman(
+        "Log filter, e.g. info,frontdesk=debug. It opens up the daemon's own lines only: the \
+         libraries that speak IMAP, SMTP, TLS and HTTP or hold mail stay at warn, every other \
+         one at info, so no setting logs a password, token or mail.",
+    )]);
     roff.control("SH", ["SEE ALSO"]);
     roff.text([roman("systemctl(1), journalctl(1)")]);
     roff.to_writer(&mut out)?;
@@ -611,4 +671,118 @@ async fn check_config(cfg: Config, connect: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A log writer into memory.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Buffer {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+        }
+    }
+
+    /// What a subscriber built from `rust_log` writes for one event per target and level.
+    fn written(rust_log: &str) -> String {
+        let buffer = Buffer::default();
+        let sink = buffer.clone();
+        let filter = tracing_subscriber::EnvFilter::new(rust_log);
+        let subscriber = subscriber(LogFormat::Json, false, filter, move || sink.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            macro_rules! each_level {
+                ($target:literal) => {
+                    tracing::error!(target: $target, "{} error", $target);
+                    tracing::warn!(target: $target, "{} warn", $target);
+                    tracing::info!(target: $target, "{} info", $target);
+                    tracing::debug!(target: $target, "{} debug", $target);
+                    tracing::trace!(target: $target, "{} trace", $target);
+                };
+            }
+            each_level!("frontdesk::ingest");
+            each_level!("frontdesk");
+            each_level!("lettre::transport::smtp::client::async_connection");
+            each_level!("async_imap::imap_stream");
+            each_level!("rustls::client::hs");
+            each_level!("sled::pagecache");
+            each_level!("handlebars::render");
+            each_level!("hyper::proto::h1::io");
+            each_level!("some_future_dependency::wire");
+        });
+        buffer.text()
+    }
+
+    /// Issue 17: `RUST_LOG` cannot open up the libraries' transcripts, however it is
+    /// written; it still opens up our own lines.
+    #[test]
+    fn rust_log_opens_our_lines_and_never_the_transcripts() {
+        for rust_log in [
+            "trace",
+            "debug",
+            "lettre=trace,async_imap=trace,trace",
+            "lettre::transport::smtp::client::async_connection=trace,async_imap::imap_stream=trace",
+            "[{x}]=trace,trace",
+            "rustls=trace,sled=trace,handlebars=trace,hyper=trace,some_future_dependency=trace",
+        ] {
+            let out = written(rust_log);
+            for target in [
+                "lettre::transport::smtp::client::async_connection",
+                "async_imap::imap_stream",
+                "rustls::client::hs",
+                "sled::pagecache",
+                "handlebars::render",
+                "hyper::proto::h1::io",
+            ] {
+                if rust_log == "trace" || rust_log == "debug" {
+                    assert!(
+                        out.contains(&format!("{target} warn")),
+                        "{rust_log}: {target}"
+                    );
+                }
+                for level in ["info", "debug", "trace"] {
+                    assert!(
+                        !out.contains(&format!("{target} {level}")),
+                        "{rust_log}: {target} {level}:\n{out}"
+                    );
+                }
+            }
+            assert!(
+                !out.contains("some_future_dependency::wire debug"),
+                "{rust_log}"
+            );
+            assert!(
+                !out.contains("some_future_dependency::wire trace"),
+                "{rust_log}"
+            );
+        }
+        assert!(written("trace").contains("some_future_dependency::wire info"));
+        let ours = written("frontdesk=trace");
+        assert!(ours.contains("frontdesk::ingest trace"), "{ours}");
+        assert!(ours.contains("frontdesk trace"), "{ours}");
+        assert!(!ours.contains("lettre"), "{ours}");
+        let default = written("info");
+        assert!(default.contains("frontdesk::ingest info"));
+        assert!(!default.contains("frontdesk::ingest debug"));
+        let quiet = written("error");
+        assert!(quiet.contains("lettre::transport::smtp::client::async_connection error"));
+        assert!(!quiet.contains("warn"), "{quiet}");
+    }
 }

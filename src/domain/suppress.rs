@@ -44,9 +44,10 @@ pub enum SuppressReason {
     AcknowledgementsDisabled,
     /// The mail joined an existing ticket, which was acknowledged already.
     FollowUp,
-    /// The subject says it is an automatic reply ("Out of Office", "Automatic reply", …) but
-    /// no header does: a weak signal, so a customer still gets a ticket (without a reply) and
-    /// an agent's such mail is never relayed.
+    /// The subject says it is an automatic reply ("Out of Office", "Automatic reply", Notes'
+    /// "AUTO:" … in the mail products' languages) or a report (Hotmail's "complaint about
+    /// message from") but no header does: a weak signal, so a customer still gets a ticket
+    /// (without a reply) and an agent's such mail is never relayed.
     AutoReplySubject,
     /// The envelope sender's domain does not match the From domain: the From may be forged,
     /// and an acknowledgement would send our mail to whoever was impersonated.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{EmailAddress, SuppressReason};
 use crate::mail::parse::{ParsedMail, ReturnPath};
-use crate::mail::{auth_results, envelope};
+use crate::mail::{auth_results, envelope, signals};
 
 /// The outcome of classification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,53 +22,6 @@ pub enum Classified {
 pub struct Identity {
     /// The support address and any other address we send from or log in as.
     pub own_addresses: Vec<EmailAddress>,
-}
-
-fn local_part_is_noreply(local: &str) -> bool {
-    let l: String = local
-        .chars()
-        .filter(|c| !matches!(c, '-' | '_' | '.'))
-        .collect::<String>()
-        .to_ascii_lowercase();
-    let l = l.split('+').next().unwrap_or_default();
-    l.starts_with("noreply") || l.starts_with("donotreply") || l.starts_with("noresponse")
-}
-
-fn local_part_is_system(local: &str) -> bool {
-    let l = local.to_ascii_lowercase();
-    let base = l.split('+').next().unwrap_or_default();
-    matches!(
-        base,
-        "mailer-daemon"
-            | "mailerdaemon"
-            | "postmaster"
-            | "listserv"
-            | "majordomo"
-            | "bounce"
-            | "bounces"
-    ) || base.starts_with("owner-")
-        || base.ends_with("-request")
-        || base.ends_with("-bounces")
-}
-
-/// Subjects that out-of-office tools write without any header saying so.
-fn is_auto_reply_subject(subject: &str) -> bool {
-    let s = subject.trim().to_lowercase();
-    [
-        "out of office",
-        "out of the office",
-        "automatic reply",
-        "auto-reply",
-        "autoreply",
-        "abwesenheitsnotiz",
-        "automatische antwort",
-        "réponse automatique",
-        "respuesta automática",
-        "automatisch antwoord",
-        "risposta automatica",
-    ]
-    .iter()
-    .any(|p| s.starts_with(p))
 }
 
 /// Whether our own MTA (`authserv_id`, RFC 8601) vouched for mail from `domain`: one of the
@@ -195,8 +148,6 @@ pub fn classify(mail: &ParsedMail, me: &Identity) -> Classified {
         .is_some_and(|v| matches!(token(v).as_str(), "bulk" | "list" | "junk" | "auto_reply"))
     {
         Some(BulkPrecedence)
-    } else if is_auto_reply_subject(&mail.subject) {
-        Some(AutoReplySubject)
     } else {
         let sender = mail.from.as_ref().map(|f| &f.address);
         let return_local = envelope_sender(mail).map(|a| a.local_part().to_string());
@@ -206,16 +157,17 @@ pub fn classify(mail: &ParsedMail, me: &Identity) -> Classified {
             .chain(return_local);
         let mut found = None;
         for local in locals {
-            if local_part_is_system(&local) {
+            if signals::system_local_part(&local) {
                 found = Some(SystemSender);
                 break;
             }
-            if local_part_is_noreply(&local) {
+            if signals::noreply_local_part(&local) {
                 found = Some(NoReplySender);
                 break;
             }
         }
-        found
+        // The weakest signal last: a subject is free text that a person may write.
+        found.or_else(|| signals::auto_reply_subject(&mail.subject).then_some(AutoReplySubject))
     };
     match reason {
         Some(r) => Classified::Suppress(r),
@@ -306,6 +258,39 @@ mod tests {
                 s(MailingList),
             ),
             (
+                "From: alice@customer.test\r\nMailing-List: contact users-help@lists.test; run by ezmlm",
+                s(MailingList),
+            ),
+            (
+                "From: alice@customer.test\r\nX-Mailing-List: <users@lists.test> archive/latest/7",
+                s(MailingList),
+            ),
+            (
+                "From: alice@customer.test\r\nX-Google-Group-Id: 859317214201",
+                s(MailingList),
+            ),
+            (
+                "From: alice@customer.test\r\nX-MLServer: fml [fml 4.0.3 release (20011202/4.0.3)]",
+                s(MailingList),
+            ),
+            (
+                "From: alice@customer.test\r\nDelivered-To: mailing list users@lists.test",
+                s(MailingList),
+            ),
+            (
+                "From: alice@customer.test\r\nDelivered-To: support@example.test",
+                Ack,
+            ),
+            (
+                "From: alice@customer.test\r\nX-Apple-Action: VACATION",
+                s(AutoReplyHeader),
+            ),
+            ("From: alice@customer.test\r\nX-Apple-Action: FORWARD", Ack),
+            (
+                "From: alice@customer.test\r\nX-Bluebottle-Request: <1234>",
+                s(AutoReplyHeader),
+            ),
+            (
                 "From: alice@customer.test\r\nPrecedence: bulk",
                 s(BulkPrecedence),
             ),
@@ -320,6 +305,20 @@ mod tests {
             ("From: noreply@shop.test", s(NoReplySender)),
             ("From: No-Reply <no-reply@shop.test>", s(NoReplySender)),
             ("From: do_not_reply@bank.test", s(NoReplySender)),
+            (
+                "From: Google Alerts <newsalerts-noreply@google.test>",
+                s(NoReplySender),
+            ),
+            ("From: DoNotReply@bank.test", s(NoReplySender)),
+            ("From: arno.reply@customer.test", Ack),
+            ("From: post_master@vtext.test", s(SystemSender)),
+            ("From: mailer_daemon@mx.test", s(SystemSender)),
+            ("From: Nobody <nobody@registry.test>", s(SystemSender)),
+            ("From: owner@shop.test", Ack),
+            (
+                "From: alice@customer.test\r\nReturn-Path: <bounce-rcringely-0000000@mailcontrol.test>",
+                s(SystemSender),
+            ),
             ("From: MAILER-DAEMON@mx.test", s(SystemSender)),
             ("From: postmaster@customer.test", s(SystemSender)),
             ("From: owner-users@lists.test", s(SystemSender)),
@@ -342,6 +341,43 @@ mod tests {
         for (headers, expected) in cases {
             assert_eq!(&class(headers), expected, "headers: {headers:?}");
         }
+    }
+
+    /// Issue 17: the subject is the weakest signal, checked last, and only where an
+    /// auto-reply tool puts it. A person writing about being out of office is answered.
+    #[test]
+    fn subjects_are_the_weakest_signal() {
+        let subject = |from: &str, subject: &str| {
+            let raw = format!("From: {from}\r\nSubject: {subject}\r\n\r\nbody\r\n");
+            classify(&parse(raw.as_bytes()).expect("parses"), &me())
+        };
+        let weak = Classified::Suppress(SuppressReason::AutoReplySubject);
+        for s in [
+            "Automatic reply: Order 4417",
+            "Auto reply: Nyaan",
+            "AUTO: Smith, John is out of the office. (returning 05/01/2010)",
+            "Réponse automatique : Commande 4417",
+            "自动回复：订单",
+            "complaint about message from 192.0.2.222",
+        ] {
+            assert_eq!(subject("alice@customer.test", s), weak, "{s}");
+        }
+        for s in [
+            "I was out of office last week, where is my order?",
+            "Out of office hours support",
+            "Auto: Termin für die Reparatur",
+        ] {
+            assert_eq!(
+                subject("alice@customer.test", s),
+                Classified::Acknowledge,
+                "{s}"
+            );
+        }
+        // A stronger signal names the reason.
+        assert_eq!(
+            subject("mailer_daemon@mx.test", "Automatic reply: x"),
+            Classified::Suppress(SuppressReason::SystemSender)
+        );
     }
 
     #[test]

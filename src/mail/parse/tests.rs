@@ -183,6 +183,39 @@ fn a_parser_panic_is_an_unparseable_mail_not_a_crash() {
 #[test]
 fn bytes_without_headers_are_an_error() {
     assert_eq!(parse(b""), Err(ParseError::NoHeaders));
+    assert_eq!(parse(b"\n   \r\n\t\n"), Err(ParseError::NoHeaders));
+}
+
+/// Issue 17: a header that follows blank lines, or a line of spaces, is still the header.
+/// Exchange reports saved from Gmail (PHP-Bounce-Handler's `eml/exchange1.eml`) begin with
+/// `\n`, 100 spaces, `\n`; mail-parser took the first blank line for the end of an empty
+/// header and the mail was quarantined as having none.
+#[test]
+fn a_header_after_blank_lines_is_still_the_header() {
+    let spaces = " ".repeat(100);
+    for prefix in [
+        "\n",
+        "\r\n",
+        "\n\n",
+        &format!("\n{spaces}\n"),
+        "\r\n \t \r\n",
+    ] {
+        let raw = format!(
+            "{prefix}Return-Path: <>\r\nFrom: postmaster@example.net\r\nSubject: Delivery Status Notification (Failure)\r\n\r\nbody\r\n"
+        );
+        let m = parse(raw.as_bytes()).unwrap_or_else(|e| panic!("{prefix:?}: {e}"));
+        assert_eq!(
+            m.from.map(|f| f.address.to_string()).as_deref(),
+            Some("postmaster@example.net"),
+            "{prefix:?}"
+        );
+        assert_eq!(m.subject, "Delivery Status Notification (Failure)");
+        assert_eq!(m.return_path, ReturnPath::Null);
+        assert_eq!(m.text.trim(), "body");
+    }
+    // A line with text is where the header starts, whatever it holds.
+    let m = parse(b"\nnot a header\r\nFrom: a@customer.test\r\n\r\nbody").expect("parses");
+    assert!(m.text.contains("body"));
 }
 
 #[test]
