@@ -11,7 +11,8 @@
 //! - no cursor, but mail marked [`HANDLED`]: the store was lost; continue after the highest
 //!   marked UID;
 //! - UIDVALIDITY changed, or the cursor at or beyond UIDNEXT (a restored mailbox): UIDs mean
-//!   nothing; re-read mail since the day before the last stored one, by content;
+//!   nothing; re-read mail since the day before the last stored one that is not marked
+//!   [`HANDLED`], by content;
 //! - a UID the server returns no body for holds the cursor back (unless a search shows it
 //!   was expunged) for up to [`NO_BODY_ROUNDS`] rounds; then it is skipped and stays unread.
 
@@ -155,6 +156,20 @@ pub fn new_mail_query(last_uid: u32, keywords: bool) -> String {
         String::new()
     };
     format!("UID {}:*{unhandled}", last_uid.saturating_add(1))
+}
+
+/// The search for the mail a day-based window holds (SEARCH SINCE knows only days). For a
+/// re-sync, `keywords` leaves out mail already marked [`HANDLED`]: its UIDs were reset, and
+/// its bytes may not be among the stored digests (a store restored from an older backup)
+/// or may differ (a migration that rewrote a header), so only the keyword shows it was
+/// answered. A backfill reads every mail's date (`keywords` false).
+pub fn since_query(since: OffsetDateTime, keywords: bool) -> String {
+    let unhandled = if keywords {
+        format!(" UNKEYWORD {HANDLED}")
+    } else {
+        String::new()
+    };
+    format!("SINCE {}{unhandled}", imap_date(since))
 }
 
 /// The UIDs to fetch, ascending. `UID n:*` always matches the highest UID even below n
@@ -533,6 +548,16 @@ mod tests {
         ] {
             assert_eq!(new_mail_query(last_uid, keywords), query);
         }
+    }
+
+    #[test]
+    fn a_resync_searches_the_window_without_handled_mail() {
+        let since = datetime!(2026-11-03 18:30 UTC);
+        assert_eq!(since_query(since, false), "SINCE 3-Nov-2026");
+        assert_eq!(
+            since_query(since, true),
+            "SINCE 3-Nov-2026 UNKEYWORD $Frontdesk"
+        );
     }
 
     #[test]

@@ -262,7 +262,7 @@ impl Ingest {
         session: &mut ImapSession,
         since: OffsetDateTime,
     ) -> Result<Vec<(u32, Option<UnixTime>)>, IngestError> {
-        let uids = self.search_since(session, since).await?;
+        let uids = self.search_since(session, since, false).await?;
         if uids.is_empty() {
             return Ok(Vec::new());
         }
@@ -282,16 +282,18 @@ impl Ingest {
     }
 
     /// Re-reads the mail SEARCH SINCE `since` finds after the UIDs were reset, chunk by
-    /// chunk: `store_fetched` keeps only content it has not stored before (by digest) and
-    /// moves the cursor in the same transaction. Then [`cursor::after_resync`] settles it.
+    /// chunk, leaving out mail marked handled when the server keeps `keywords`:
+    /// `store_fetched` keeps only content it has not stored before (by digest) and moves
+    /// the cursor in the same transaction. Then [`cursor::after_resync`] settles it.
     pub(super) async fn resync(
         &self,
         session: &mut ImapSession,
         selected: Selected,
         since: OffsetDateTime,
+        keywords: bool,
     ) -> Result<(), IngestError> {
         for chunk in self
-            .search_since(session, since)
+            .search_since(session, since, keywords)
             .await?
             .chunks(self.cfg.fetch_batch)
         {
@@ -311,13 +313,15 @@ impl Ingest {
         Ok(())
     }
 
-    /// `UID SEARCH SINCE` the day of `since`, ascending.
+    /// `UID SEARCH SINCE` the day of `since` (without mail marked handled, with
+    /// `unhandled`), ascending.
     async fn search_since(
         &self,
         session: &mut ImapSession,
         since: OffsetDateTime,
+        unhandled: bool,
     ) -> Result<Vec<u32>, IngestError> {
-        let query = format!("SINCE {}", cursor::imap_date(since));
+        let query = cursor::since_query(since, unhandled);
         let mut uids: Vec<u32> = self
             .bounded(
                 self.cfg.command_timeout,

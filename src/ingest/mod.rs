@@ -487,7 +487,7 @@ impl Ingest {
                     new = selected.uid_validity,
                     "mailbox UIDs were reset; re-synchronising by content"
                 );
-                self.resync(session, selected, since).await
+                self.resync(session, selected, since, keywords).await
             }
         }
     }
