@@ -171,6 +171,16 @@ pub enum ServerMark {
 }
 
 impl Outcome {
+    /// The ticket the mail became part of, if any.
+    pub fn ticket(&self) -> Option<TicketId> {
+        match self {
+            Outcome::NewTicket { ticket, .. }
+            | Outcome::Joined { ticket, .. }
+            | Outcome::Agent { ticket, .. } => Some(*ticket),
+            Outcome::Suppressed { .. } | Outcome::Quarantined { .. } => None,
+        }
+    }
+
     /// What the server is told; `None` for quarantined mail, which stays untouched for a
     /// person.
     pub fn server_mark(&self) -> Option<ServerMark> {
