@@ -153,18 +153,25 @@ mod tests {
     use super::*;
     use crate::domain::Fetched;
 
+    /// Alice's first mail: it opens her ticket.
+    const ALICE_FIRST: &str = "From: Alice <alice@customer.test>\r\nTo: support@example.test\r\nSubject: Secret plans\r\nMessage-ID: <a1@customer.test>\r\n\r\nMy account number is 12345.\r\n";
+
     /// A store with one ticket from Alice (raw mail stored) and one suppressed mail of hers.
     fn store_with_alice() -> (tempfile::TempDir, Store, EmailAddress) {
+        store_with(&[
+            ALICE_FIRST,
+            "From: alice@customer.test\r\nTo: support@example.test\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\r\naway\r\n",
+        ])
+    }
+
+    /// A store that fetched and processed `raws` from the support INBOX, in order.
+    fn store_with(raws: &[&str]) -> (tempfile::TempDir, Store, EmailAddress) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("store");
         let cfg = crate::testing::config(
             "[[agents]]\nname = \"Jason\"\nemail = \"jason@example.test\"\n",
         );
         let templates = crate::compose::Templates::load(None).expect("templates");
-        let raws = [
-            "From: Alice <alice@customer.test>\r\nTo: support@example.test\r\nSubject: Secret plans\r\nMessage-ID: <a1@customer.test>\r\n\r\nMy account number is 12345.\r\n",
-            "From: alice@customer.test\r\nTo: support@example.test\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\r\naway\r\n",
-        ];
         let fetched: Vec<Fetched> = raws
             .iter()
             .enumerate()
@@ -220,6 +227,49 @@ mod tests {
         assert!(after.tickets.is_empty() && after.mails.is_empty() && after.outbox.is_empty());
         for m in &export.mails {
             assert_eq!(store.raw(m.record.seq).expect("raw"), None, "bytes erased");
+        }
+    }
+
+    /// Whether any tree of `store` holds `text` (in a key or a value).
+    fn stored_anywhere(store: &Store, text: &str) -> bool {
+        let mut all = Vec::new();
+        store.backup(&mut all).expect("every tree");
+        all.windows(text.len()).any(|w| w == text.as_bytes())
+    }
+
+    /// Issue 17: forget leaves none of the customer's Message-IDs in any tree: not in the
+    /// records of her mails (her first mail, another delivery of it, a suppressed one), not
+    /// in the threading index, not on the tombstone; also once retention has purged the
+    /// bodies that showed whose mail it was.
+    #[test]
+    fn forget_leaves_no_message_id_in_any_tree() {
+        let raws = [
+            ALICE_FIRST.to_string(),
+            format!("Delivered-To: support+billing@example.test\r\n{ALICE_FIRST}"),
+            "From: alice@customer.test\r\nTo: support@example.test\r\nSubject: Away\r\n\
+Message-ID: <ooo1@customer.test>\r\nAuto-Submitted: auto-replied\r\n\r\naway\r\n"
+                .to_string(),
+        ];
+        let raws: Vec<&str> = raws.iter().map(String::as_str).collect();
+        for purged_first in [false, true] {
+            let (_dir, store, alice) = store_with(&raws);
+            let ids: &[&str] = if purged_first {
+                // Without the bodies, only her tickets show which mails were hers.
+                assert_eq!(store.purge_raw_before(101).expect("purge"), 3);
+                &["<a1@customer.test>"]
+            } else {
+                &["<a1@customer.test>", "<ooo1@customer.test>"]
+            };
+            for id in ids {
+                assert!(stored_anywhere(&store, id), "{id} stored before");
+            }
+            forget(&store, &alice).expect("forget");
+            for id in ids {
+                assert!(
+                    !stored_anywhere(&store, id),
+                    "{id} left after forget (purged first: {purged_first})"
+                );
+            }
         }
     }
 

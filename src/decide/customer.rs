@@ -1,8 +1,9 @@
 //! A customer's mail: which ticket it belongs to (a follow-up joins, a stranger's copied tag
 //! and a reply long after closing open a ticket of their own, a burst from one sender joins
-//! their newest ticket), and for a new ticket its agent, its acknowledgement (unless
-//! withheld, with the reason) and the agent's notification. Bounces of our own mail are
-//! recorded on their ticket; an agent's forward opens the customer's ticket.
+//! their newest ticket, another delivery of a mail joins the ticket that holds it), and for
+//! a new ticket its agent, its acknowledgement (unless withheld, with the reason) and the
+//! agent's notification. Bounces of our own mail are recorded on their ticket; an agent's
+//! forward opens the customer's ticket.
 
 use tracing::info;
 
@@ -63,6 +64,9 @@ pub(super) fn forwarded<S: State>(
         recipients: mail.recipients.clone(),
         ..ParsedMail::default()
     };
+    if let Some(copy) = redelivered(ctx, &original)? {
+        return Ok(Some(copy));
+    }
     let class = classify(&original, identity);
     if matches!(class, Classified::Suppress(r) if r.is_automated()) {
         return Ok(None);
@@ -83,6 +87,9 @@ pub(super) fn customer_mail<S: State>(
     mail: &ParsedMail,
     class: Classified,
 ) -> Result<Decision, S::Error> {
+    if let Some(copy) = redelivered(ctx, mail)? {
+        return Ok(copy);
+    }
     // A person, not a bounce or an out-of-office: only a person reopens, links or floods.
     let by_person = !matches!(class, Classified::Suppress(r) if r.is_automated());
     let threading = trusted_threading(ctx, mail)?;
@@ -137,6 +144,42 @@ pub(super) fn customer_mail<S: State>(
             new_ticket(ctx, mail, &opening)
         }
     }
+}
+
+/// Another delivery of a mail a ticket holds already: its bytes differ (Delivered-To,
+/// Received: To support@ and Cc billing@, a plus-addressed copy, a client that sent it
+/// again), so the digest did not catch it, but its Message-ID is on the ticket from the same
+/// sender. Recorded there with reason `duplicate-delivery`; nothing is sent, nothing
+/// reopens. `None`: not such a copy (a stranger with a copied id is not one).
+fn redelivered<S: State>(
+    ctx: &Ctx<'_, S>,
+    mail: &ParsedMail,
+) -> Result<Option<Decision>, S::Error> {
+    let (Some(id), Some(sender)) = (mail.message_id.as_deref(), mail.from.as_ref()) else {
+        return Ok(None);
+    };
+    let Some(ticket) = ctx.state.ticket_by_message_id(id)? else {
+        return Ok(None);
+    };
+    if !ctx
+        .state
+        .ticket(ticket)?
+        .is_some_and(|t| t.holds(id, &sender.address))
+    {
+        return Ok(None);
+    }
+    let reason = SuppressReason::DuplicateDelivery;
+    Ok(Some(Decision {
+        message_id: mail.message_id.clone(),
+        plan: Plan::Join {
+            ticket,
+            via: JoinedVia::Header,
+            message: ctx.message(mail, Some(reason)),
+            reason,
+            outgoing: Vec::new(),
+            reopen: false,
+        },
+    }))
 }
 
 /// The mail's ticket by its headers or subject tag. A subject tag is easy to copy and From is

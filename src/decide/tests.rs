@@ -309,6 +309,96 @@ fn with_ticket() -> MemStore {
     mem().with_ticket(alices_ticket(1001).build())
 }
 
+/// Issue 17: one mail delivered twice (To support@ and Cc billing@, a plus-addressed Cc, a
+/// client that sends again) differs in Delivered-To or Received, so its bytes are new; its
+/// Message-ID from the same sender (`+detail` aside) is on the ticket already. The copy is
+/// recorded there, and nobody is acknowledged or notified again.
+#[test]
+fn a_mail_delivered_twice_joins_its_ticket_without_a_second_acknowledgement() {
+    let mem = with_ticket().with_message_id("<a1@customer.test>", TicketId::new(1001));
+    let to_billing = [b"Delivered-To: billing@example.test\r\n".as_slice(), ALICE].concat();
+    let from_detail = String::from_utf8_lossy(ALICE)
+        .replace("<alice@customer.test>", "<alice+shop@customer.test>")
+        .into_bytes();
+    for copy in [to_billing, from_detail] {
+        let Plan::Join {
+            ticket,
+            reason,
+            message,
+            outgoing,
+            reopen,
+            ..
+        } = run(&copy, &mem)
+        else {
+            panic!("another delivery must join the ticket that holds its Message-ID");
+        };
+        assert_eq!(ticket, TicketId::new(1001));
+        assert_eq!(reason, SuppressReason::DuplicateDelivery);
+        assert_eq!(reason.as_str(), "duplicate-delivery");
+        assert!(outgoing.is_empty(), "nothing sent: {outgoing:?}");
+        assert!(!reopen);
+        assert_eq!(message.suppressed, Some(SuppressReason::DuplicateDelivery));
+        assert_eq!(
+            message.inbound_seq,
+            Some(7),
+            "the extra delivery is on record"
+        );
+    }
+}
+
+/// An agent who forwards a mail the desk has already (the customer wrote to both) adds
+/// another delivery of it to its ticket, not a second ticket.
+#[test]
+fn an_agents_forward_of_a_mail_the_desk_has_joins_its_ticket() {
+    let mem = with_ticket().with_message_id("<a1@customer.test>", TicketId::new(1001));
+    let raw = b"Return-Path: <jason@example.test>\r\nFrom: Jason Miller <jason@example.test>\r\n\
+To: support@example.test\r\nSubject: Fwd: Help\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"fw\"\r\n\r\n--fw\r\nContent-Type: text/plain\r\n\r\n\
+For the queue.\r\n--fw\r\nContent-Type: message/rfc822\r\n\r\n\
+From: Alice Doe <alice@customer.test>\r\nSubject: Help\r\nMessage-ID: <a1@customer.test>\r\n\r\n\
+My printer is on fire.\r\n--fw--\r\n";
+    let Plan::Join {
+        ticket,
+        reason,
+        outgoing,
+        ..
+    } = run(raw, &mem)
+    else {
+        panic!("the forwarded mail is on ticket #1001 already");
+    };
+    assert_eq!(ticket, TicketId::new(1001));
+    assert_eq!(reason, SuppressReason::DuplicateDelivery);
+    assert!(outgoing.is_empty(), "{outgoing:?}");
+}
+
+/// The Message-ID index is first come, first served, and anyone can copy an id: only the
+/// sender of the mail the ticket holds makes another delivery of it. A stranger with
+/// Alice's Message-ID, or Alice with one of our own ids, opens a ticket as before.
+#[test]
+fn a_copied_message_id_is_no_second_delivery() {
+    let mem = with_ticket()
+        .with_message_id("<a1@customer.test>", TicketId::new(1001))
+        .with_message_id("<ack.1001.3@example.test>", TicketId::new(1001));
+    let stranger = String::from_utf8_lossy(ALICE)
+        .replace(
+            "Alice Doe <alice@customer.test>",
+            "Mallory <mallory@evil.test>",
+        )
+        .into_bytes();
+    let ours = String::from_utf8_lossy(ALICE)
+        .replace("<a1@customer.test>", "<ack.1001.3@example.test>")
+        .into_bytes();
+    for (raw, customer) in [
+        (stranger, "mallory@evil.test"),
+        (ours, "alice@customer.test"),
+    ] {
+        let Plan::NewTicket { ticket, .. } = run(&raw, &mem) else {
+            panic!("expected a ticket of {customer}'s own");
+        };
+        assert_eq!(ticket.customer.as_str(), customer);
+    }
+}
+
 fn agent_mail_to(token_ticket: u64, from: &str, body: &str, extra: &str) -> Vec<u8> {
     let token = relay::mint(TEST_KEY, TicketId::new(1001), &agent("jason@example.test"));
     let envelope = from

@@ -171,6 +171,16 @@ pub enum ServerMark {
 }
 
 impl Outcome {
+    /// The ticket the mail became part of, if any.
+    pub fn ticket(&self) -> Option<TicketId> {
+        match self {
+            Outcome::NewTicket { ticket, .. }
+            | Outcome::Joined { ticket, .. }
+            | Outcome::Agent { ticket, .. } => Some(*ticket),
+            Outcome::Suppressed { .. } | Outcome::Quarantined { .. } => None,
+        }
+    }
+
     /// What the server is told; `None` for quarantined mail, which stays untouched for a
     /// person.
     pub fn server_mark(&self) -> Option<ServerMark> {
@@ -188,7 +198,9 @@ impl Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JoinedVia {
-    /// In-Reply-To or References named a message of the ticket.
+    /// A Message-ID header named a message of the ticket: In-Reply-To or References, or
+    /// the mail's own Message-ID when it is another delivery of a mail the ticket holds
+    /// (then with reason `duplicate-delivery`).
     Header,
     /// The subject carried the ticket's tag and the sender is the ticket's customer.
     SubjectTag,

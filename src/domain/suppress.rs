@@ -52,11 +52,16 @@ pub enum SuppressReason {
     /// The envelope sender's domain does not match the From domain: the From may be forged,
     /// and an acknowledgement would send our mail to whoever was impersonated.
     UnverifiedSender,
+    /// Another delivery of a mail its ticket holds already: the same Message-ID from the same
+    /// sender, in bytes that differ only in what delivery added (To support@ and Cc
+    /// billing@, a plus-addressed copy, a client that sent it again). Recorded on the
+    /// ticket; nobody is acknowledged or notified again.
+    DuplicateDelivery,
 }
 
 impl SuppressReason {
     /// Every reason, for reading a name back.
-    pub const ALL: [SuppressReason; 18] = [
+    pub const ALL: [SuppressReason; 19] = [
         SuppressReason::LoopMarker,
         SuppressReason::OwnAddress,
         SuppressReason::DeliveryReport,
@@ -75,6 +80,7 @@ impl SuppressReason {
         SuppressReason::FollowUp,
         SuppressReason::AutoReplySubject,
         SuppressReason::UnverifiedSender,
+        SuppressReason::DuplicateDelivery,
     ];
 
     /// The reason whose [`SuppressReason::as_str`] name is `name`.
@@ -103,6 +109,7 @@ impl SuppressReason {
             SuppressReason::FollowUp => "follow-up",
             SuppressReason::UnverifiedSender => "unverified-sender",
             SuppressReason::AutoReplySubject => "auto-reply-subject",
+            SuppressReason::DuplicateDelivery => "duplicate-delivery",
         }
     }
 
@@ -122,6 +129,8 @@ impl SuppressReason {
                 | SuppressReason::AutoResponseSuppress
                 | SuppressReason::UnverifiedSender
                 | SuppressReason::AutoReplySubject
+                // A copy of a person's mail is still a person's.
+                | SuppressReason::DuplicateDelivery
         )
     }
 }

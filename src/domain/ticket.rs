@@ -144,6 +144,20 @@ impl Ticket {
             .find_map(|m| m.message_id.as_deref())
     }
 
+    /// Whether the ticket holds a mail with this Message-ID from `sender` (`+detail` aside on
+    /// both sides): a mail with that id and sender is another delivery of it. The sender
+    /// must match because anyone can copy a Message-ID.
+    pub fn holds(&self, message_id: &str, sender: &EmailAddress) -> bool {
+        let sender = sender.without_detail();
+        self.messages.iter().any(|m| {
+            m.direction == Direction::Inbound
+                && m.message_id.as_deref() == Some(message_id)
+                && m.from
+                    .as_ref()
+                    .is_some_and(|f| f.without_detail() == sender)
+        })
+    }
+
     /// Every Message-ID of the conversation with the customer, oldest first.
     pub fn thread_ids(&self) -> Vec<&str> {
         self.messages

@@ -8,10 +8,15 @@
 //! - same UIDVALIDITY, cursor below UIDNEXT: fetch above `last_uid`;
 //! - no cursor, nothing marked [`HANDLED`]: a first start; existing mail is history, the
 //!   cursor starts at UIDNEXT − 1, or just before the `backfill_hours` window;
-//! - no cursor, but mail marked [`HANDLED`]: the store was lost; continue after the highest
-//!   marked UID;
+//! - no cursor, but mail marked [`HANDLED`], in the mailbox or moved to `processed_mailbox`:
+//!   the store was lost; continue after the highest marked UID, and after the mail that
+//!   arrived before the newest moved one;
+//! - no cursor, and the mailbox knows the keyword but no mail carries it (handled mail went
+//!   where we do not look): a lost store that cannot be told from history; a first start,
+//!   flagged so that it is logged loudly;
 //! - UIDVALIDITY changed, or the cursor at or beyond UIDNEXT (a restored mailbox): UIDs mean
-//!   nothing; re-read mail since the day before the last stored one, by content;
+//!   nothing; re-read mail since the day before the last stored one that is not marked
+//!   [`HANDLED`], by content;
 //! - a UID the server returns no body for holds the cursor back (unless a search shows it
 //!   was expunged) for up to [`NO_BODY_ROUNDS`] rounds; then it is skipped and stays unread.
 
@@ -41,12 +46,18 @@ pub struct Selected {
 pub enum Plan {
     /// The cursor fits the mailbox: fetch above its `last_uid`, as every round does.
     Continue,
-    /// No cursor, but mail marked [`HANDLED`]: the store was lost (or replaced by an old
-    /// backup). The cursor starts after the highest marked UID, so nothing is answered
-    /// twice and nothing that arrived since is skipped.
+    /// No cursor, but mail marked [`HANDLED`] in the mailbox or in `processed_mailbox`: the
+    /// store was lost (or replaced by an old backup). The cursor starts after the highest
+    /// marked UID and after the mail that arrived before the newest moved one
+    /// ([`recovered`]), so nothing is answered twice and nothing that arrived since is
+    /// skipped.
     Recover {
-        /// The highest UID marked [`HANDLED`].
+        /// The highest UID marked [`HANDLED`] in the mailbox (0: none is).
         after_uid: u32,
+        /// When the newest handled mail moved to `processed_mailbox` arrived: the mailbox's
+        /// mail from before then was there while the store was. Its dates are read from
+        /// SEARCH SINCE the window's day, for [`recovered`].
+        moved: Option<Window>,
     },
     /// No cursor and nothing marked: old mail is history, not a queue.
     FirstStart {
@@ -54,6 +65,11 @@ pub enum Plan {
         last_uid: u32,
         /// `backfill_hours` asks for the mail of a recent window: see [`backfill_start`].
         backfill: Option<Window>,
+        /// The mailbox knows the [`HANDLED`] keyword, but no mail here or in
+        /// `processed_mailbox` carries it: an earlier store handled mail here and is gone,
+        /// and nothing shows where it stopped, so what arrived meanwhile is left alone.
+        /// Worth an error in the log, not an info line.
+        store_lost: bool,
     },
     /// UIDs cannot be trusted (UIDVALIDITY changed, or the cursor is at or beyond UIDNEXT,
     /// which UIDs that only grow never allow): re-read mail SINCE `since`; the store keeps
@@ -66,7 +82,23 @@ pub enum Plan {
     },
 }
 
-/// A first start's backfill window.
+/// What the server shows of mail an earlier store handled, gathered only when there is no
+/// cursor: what tells a lost store from a first start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traces {
+    /// The highest UID of the mailbox marked [`HANDLED`] (`UID SEARCH KEYWORD`, when
+    /// [`needs_handled`] asks for it).
+    pub highest_handled: Option<u32>,
+    /// When the newest mail marked [`HANDLED`] in `processed_mailbox` arrived: a move keeps
+    /// the INTERNALDATE, and the keyword, which is set before the move.
+    pub newest_moved: Option<UnixTime>,
+    /// The mailbox's FLAGS name the keyword: mail here was marked once, whether or not any
+    /// still carries it.
+    pub keyword_known: bool,
+}
+
+/// A window of arrival times: a first start's backfill, or the mail that arrived since the
+/// newest moved handled mail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     /// Where the window starts, for SEARCH SINCE (which only knows days: it finds more).
@@ -81,12 +113,12 @@ pub fn needs_handled(stored: Option<&Cursor>, keywords: bool) -> bool {
     stored.is_none() && keywords
 }
 
-/// The cursor rules after SELECT. `highest_handled` is what `UID SEARCH KEYWORD $Frontdesk`
-/// found, when [`needs_handled`] asked for it; `now` places a backfill window.
+/// The cursor rules after SELECT. `traces` is what the server shows of handled mail (only
+/// gathered when there is no cursor); `now` places a backfill window.
 pub fn plan(
     stored: Option<Cursor>,
     selected: Selected,
-    highest_handled: Option<u32>,
+    traces: Traces,
     backfill: Duration,
     now: OffsetDateTime,
 ) -> Plan {
@@ -99,17 +131,39 @@ pub fn plan(
             since: OffsetDateTime::from_unix_timestamp(old.last_stored_at - 86_400)
                 .unwrap_or(OffsetDateTime::UNIX_EPOCH),
         },
-        None => match highest_handled {
-            Some(after_uid) => Plan::Recover { after_uid },
-            None => Plan::FirstStart {
+        None => match (traces.highest_handled, traces.newest_moved) {
+            (None, None) => Plan::FirstStart {
                 last_uid: selected.uid_next.saturating_sub(1),
                 backfill: (!backfill.is_zero()).then(|| Window {
                     since: now - backfill,
                     cutoff: now.unix_timestamp() - backfill.as_secs() as i64,
                 }),
+                store_lost: traces.keyword_known,
+            },
+            (after_uid, moved) => Plan::Recover {
+                after_uid: after_uid.unwrap_or(0),
+                moved: moved.map(|at| Window {
+                    since: OffsetDateTime::from_unix_timestamp(at)
+                        .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                    cutoff: at,
+                }),
             },
         },
     }
+}
+
+/// Where a recovery puts the cursor when handled mail was moved away: after the highest
+/// handled UID still in the mailbox, and just before the first mail that arrived at or
+/// after the newest moved one (`moved_at`; mail from before it was there while the store
+/// was: decided then, or history). Never above `last_uid` (UIDNEXT − 1). `dates` as for
+/// [`backfill_start`]: the UIDs SEARCH SINCE `moved_at`'s day found, with INTERNALDATEs.
+pub fn recovered(
+    after_uid: u32,
+    last_uid: u32,
+    moved_at: UnixTime,
+    dates: &[(u32, Option<UnixTime>)],
+) -> u32 {
+    after_uid.max(backfill_start(last_uid, moved_at, dates))
 }
 
 /// Where a first start with a backfill puts the cursor: just before the lowest UID whose
@@ -155,6 +209,20 @@ pub fn new_mail_query(last_uid: u32, keywords: bool) -> String {
         String::new()
     };
     format!("UID {}:*{unhandled}", last_uid.saturating_add(1))
+}
+
+/// The search for the mail a day-based window holds (SEARCH SINCE knows only days). For a
+/// re-sync, `keywords` leaves out mail already marked [`HANDLED`]: its UIDs were reset, and
+/// its bytes may not be among the stored digests (a store restored from an older backup)
+/// or may differ (a migration that rewrote a header), so only the keyword shows it was
+/// answered. A backfill reads every mail's date (`keywords` false).
+pub fn since_query(since: OffsetDateTime, keywords: bool) -> String {
+    let unhandled = if keywords {
+        format!(" UNKEYWORD {HANDLED}")
+    } else {
+        String::new()
+    };
+    format!("SINCE {}{unhandled}", imap_date(since))
 }
 
 /// The UIDs to fetch, ascending. `UID n:*` always matches the highest UID even below n
@@ -292,12 +360,35 @@ mod tests {
         Duration::from_secs(n * 3600)
     }
 
+    /// The server shows `uid` as the highest handled UID of the mailbox, and nothing else.
+    fn in_mailbox(uid: u32) -> Traces {
+        Traces {
+            highest_handled: Some(uid),
+            ..Traces::default()
+        }
+    }
+
+    /// Every trace a lost store can leave.
+    fn everything() -> Traces {
+        Traces {
+            highest_handled: Some(90),
+            newest_moved: Some(NOW.unix_timestamp() - DAY),
+            keyword_known: true,
+        }
+    }
+
     #[test]
     fn a_cursor_below_uidnext_under_the_same_validity_continues_above_last_uid() {
         for (last_uid, uid_next) in [(0, 1), (41, 42), (10, 500), (0, u32::MAX)] {
             let stored = Some(cursor(7, last_uid));
             assert_eq!(
-                plan(stored, selected(7, uid_next), None, NO_BACKFILL, NOW),
+                plan(
+                    stored,
+                    selected(7, uid_next),
+                    Traces::default(),
+                    NO_BACKFILL,
+                    NOW
+                ),
                 Plan::Continue,
                 "last_uid {last_uid}, UIDNEXT {uid_next}"
             );
@@ -309,7 +400,13 @@ mod tests {
         let old = cursor(7, 41);
         for uid_next in [1, 42, 500] {
             assert_eq!(
-                plan(Some(old), selected(8, uid_next), None, NO_BACKFILL, NOW),
+                plan(
+                    Some(old),
+                    selected(8, uid_next),
+                    Traces::default(),
+                    NO_BACKFILL,
+                    NOW
+                ),
                 Plan::Resync {
                     old,
                     since: datetime!(2026-11-03 18:30 UTC),
@@ -324,7 +421,13 @@ mod tests {
         for (last_uid, uid_next) in [(42, 42), (500, 42), (1, 0), (0, 0)] {
             let old = cursor(7, last_uid);
             assert_eq!(
-                plan(Some(old), selected(7, uid_next), None, NO_BACKFILL, NOW),
+                plan(
+                    Some(old),
+                    selected(7, uid_next),
+                    Traces::default(),
+                    NO_BACKFILL,
+                    NOW
+                ),
                 Plan::Resync {
                     old,
                     since: datetime!(2026-11-03 18:30 UTC),
@@ -347,7 +450,13 @@ mod tests {
                 last_stored_at,
             };
             assert_eq!(
-                plan(Some(old), selected(8, 10), None, NO_BACKFILL, NOW),
+                plan(
+                    Some(old),
+                    selected(8, 10),
+                    Traces::default(),
+                    NO_BACKFILL,
+                    NOW
+                ),
                 Plan::Resync { old, since },
                 "last stored at {last_stored_at}"
             );
@@ -358,11 +467,11 @@ mod tests {
     fn a_stored_cursor_wins_over_handled_mail_on_the_server() {
         let old = cursor(7, 41);
         assert_eq!(
-            plan(Some(old), selected(7, 42), Some(90), hours(24), NOW),
+            plan(Some(old), selected(7, 42), everything(), hours(24), NOW),
             Plan::Continue
         );
         assert!(matches!(
-            plan(Some(old), selected(8, 42), Some(90), hours(24), NOW),
+            plan(Some(old), selected(8, 42), everything(), hours(24), NOW),
             Plan::Resync { .. }
         ));
     }
@@ -371,10 +480,17 @@ mod tests {
     fn a_first_start_leaves_existing_mail_up_to_uidnext_alone() {
         for (uid_next, last_uid) in [(42, 41), (1, 0), (0, 0), (u32::MAX, u32::MAX - 1)] {
             assert_eq!(
-                plan(None, selected(7, uid_next), None, NO_BACKFILL, NOW),
+                plan(
+                    None,
+                    selected(7, uid_next),
+                    Traces::default(),
+                    NO_BACKFILL,
+                    NOW
+                ),
                 Plan::FirstStart {
                     last_uid,
                     backfill: None,
+                    store_lost: false,
                 },
                 "UIDNEXT {uid_next}"
             );
@@ -388,13 +504,14 @@ mod tests {
             (hours(48), datetime!(2026-11-03 10:00 UTC)),
         ] {
             assert_eq!(
-                plan(None, selected(7, 42), None, backfill, NOW),
+                plan(None, selected(7, 42), Traces::default(), backfill, NOW),
                 Plan::FirstStart {
                     last_uid: 41,
                     backfill: Some(Window {
                         since,
                         cutoff: since.unix_timestamp(),
                     }),
+                    store_lost: false,
                 },
                 "backfill {backfill:?}"
             );
@@ -405,11 +522,90 @@ mod tests {
     fn a_lost_store_continues_after_the_highest_handled_uid() {
         for (handled, backfill) in [(40, NO_BACKFILL), (40, hours(24)), (1, NO_BACKFILL)] {
             assert_eq!(
-                plan(None, selected(7, 42), Some(handled), backfill, NOW),
-                Plan::Recover { after_uid: handled },
+                plan(None, selected(7, 42), in_mailbox(handled), backfill, NOW),
+                Plan::Recover {
+                    after_uid: handled,
+                    moved: None,
+                },
                 "highest handled {handled}, backfill {backfill:?}"
             );
         }
+    }
+
+    #[test]
+    fn handled_mail_moved_away_shows_a_lost_store_and_when_it_stopped() {
+        let moved_at = datetime!(2026-11-04 18:30 UTC);
+        for highest_handled in [None, Some(12)] {
+            let traces = Traces {
+                highest_handled,
+                newest_moved: Some(moved_at.unix_timestamp()),
+                keyword_known: true,
+            };
+            assert_eq!(
+                plan(None, selected(7, 42), traces, hours(24), NOW),
+                Plan::Recover {
+                    after_uid: highest_handled.unwrap_or(0),
+                    moved: Some(Window {
+                        since: moved_at,
+                        cutoff: moved_at.unix_timestamp(),
+                    }),
+                },
+                "highest handled in the mailbox {highest_handled:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_known_keyword_that_no_mail_carries_is_a_lost_store_without_a_trace() {
+        let traces = Traces {
+            keyword_known: true,
+            ..Traces::default()
+        };
+        for (backfill, window) in [(NO_BACKFILL, false), (hours(1), true)] {
+            let Plan::FirstStart {
+                last_uid,
+                backfill,
+                store_lost,
+            } = plan(None, selected(7, 42), traces, backfill, NOW)
+            else {
+                panic!("nothing shows where the store stopped: a first start");
+            };
+            assert_eq!(
+                (last_uid, backfill.is_some(), store_lost),
+                (41, window, true)
+            );
+        }
+    }
+
+    #[test]
+    fn a_recovery_skips_what_arrived_before_the_newest_moved_mail() {
+        let moved_at = 1_000;
+        // UIDs 20..=22 arrived before the last handled mail moved away; 23 in the same
+        // second (not known to be older), 24 after it.
+        let dates = [
+            (20, Some(900)),
+            (21, Some(999)),
+            (22, Some(999)),
+            (23, Some(1_000)),
+            (24, Some(5_000)),
+        ];
+        assert_eq!(recovered(0, 41, moved_at, &dates), 22);
+        assert_eq!(
+            recovered(30, 41, moved_at, &dates),
+            30,
+            "a handled UID above"
+        );
+        assert_eq!(
+            recovered(0, 41, moved_at, &dates[..3]),
+            41,
+            "nothing since: all old"
+        );
+        assert_eq!(recovered(0, 41, moved_at, &[]), 41);
+        assert_eq!(
+            recovered(0, 41, moved_at, &[(1, Some(2_000))]),
+            0,
+            "all new"
+        );
     }
 
     #[test]
@@ -533,6 +729,16 @@ mod tests {
         ] {
             assert_eq!(new_mail_query(last_uid, keywords), query);
         }
+    }
+
+    #[test]
+    fn a_resync_searches_the_window_without_handled_mail() {
+        let since = datetime!(2026-11-03 18:30 UTC);
+        assert_eq!(since_query(since, false), "SINCE 3-Nov-2026");
+        assert_eq!(
+            since_query(since, true),
+            "SINCE 3-Nov-2026 UNKEYWORD $Frontdesk"
+        );
     }
 
     #[test]

@@ -18,6 +18,10 @@ use super::cursor::{self, HeldBack, NoBody, Selected};
 use super::{HANDLED, ImapSession, Ingest, IngestError, uid_set};
 use crate::domain::{Fetched, Outcome, UnixTime, now};
 
+/// How many of the highest handled UIDs in `processed_mailbox` are read for their dates:
+/// the most recently moved, among which is the newest arrival.
+const MOVED_SAMPLE: usize = 100;
+
 /// UIDs fetched together, and their total size.
 struct SizeBatch {
     uids: Vec<u32>,
@@ -255,14 +259,60 @@ impl Ingest {
         Ok(uids.into_iter().max())
     }
 
-    /// The UIDs a first start's backfill window may hold (SEARCH SINCE its day), each with
-    /// its INTERNALDATE, for [`cursor::backfill_start`].
+    /// When the newest mail marked handled in `processed` arrived (its INTERNALDATE, which
+    /// a move keeps, like the keyword set before the move), if any is. `processed` is
+    /// EXAMINEd (read-only): the caller selects its own mailbox afterwards. Only the
+    /// [`MOVED_SAMPLE`] highest UIDs are read: the most recently moved.
+    pub(super) async fn newest_moved(
+        &self,
+        session: &mut ImapSession,
+        processed: &str,
+    ) -> Result<Option<UnixTime>, IngestError> {
+        let t = self.cfg.command_timeout;
+        match self.bounded(t, "EXAMINE", session.examine(processed)).await {
+            Ok(_) => {}
+            // Not there (a person removed it): nothing moved there can be seen.
+            Err(IngestError::Imap(_, async_imap::error::Error::No(_))) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let mut uids: Vec<u32> = self
+            .bounded(
+                t,
+                "UID SEARCH",
+                session.uid_search(format!("KEYWORD {HANDLED}")),
+            )
+            .await?
+            .into_iter()
+            .collect();
+        uids.sort_unstable();
+        let newest = &uids[uids.len().saturating_sub(MOVED_SAMPLE)..];
+        if newest.is_empty() {
+            return Ok(None);
+        }
+        let dates = self
+            .bounded(t, "UID FETCH", async {
+                session
+                    .uid_fetch(uid_set(newest), "(UID INTERNALDATE)")
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await?;
+        Ok(dates
+            .iter()
+            .filter_map(|f| f.internal_date().map(|d| d.timestamp()))
+            .max())
+    }
+
+    /// The UIDs a window of arrival times may hold (SEARCH SINCE its day), each with its
+    /// INTERNALDATE: a first start's backfill ([`cursor::backfill_start`]), or the mail
+    /// since the newest moved handled one ([`cursor::recovered`]).
     pub(super) async fn backfill_dates(
         &self,
         session: &mut ImapSession,
         since: OffsetDateTime,
     ) -> Result<Vec<(u32, Option<UnixTime>)>, IngestError> {
-        let uids = self.search_since(session, since).await?;
+        let uids = self.search_since(session, since, false).await?;
         if uids.is_empty() {
             return Ok(Vec::new());
         }
@@ -282,16 +332,18 @@ impl Ingest {
     }
 
     /// Re-reads the mail SEARCH SINCE `since` finds after the UIDs were reset, chunk by
-    /// chunk: `store_fetched` keeps only content it has not stored before (by digest) and
-    /// moves the cursor in the same transaction. Then [`cursor::after_resync`] settles it.
+    /// chunk, leaving out mail marked handled when the server keeps `keywords`:
+    /// `store_fetched` keeps only content it has not stored before (by digest) and moves
+    /// the cursor in the same transaction. Then [`cursor::after_resync`] settles it.
     pub(super) async fn resync(
         &self,
         session: &mut ImapSession,
         selected: Selected,
         since: OffsetDateTime,
+        keywords: bool,
     ) -> Result<(), IngestError> {
         for chunk in self
-            .search_since(session, since)
+            .search_since(session, since, keywords)
             .await?
             .chunks(self.cfg.fetch_batch)
         {
@@ -311,13 +363,15 @@ impl Ingest {
         Ok(())
     }
 
-    /// `UID SEARCH SINCE` the day of `since`, ascending.
+    /// `UID SEARCH SINCE` the day of `since` (without mail marked handled, with
+    /// `unhandled`), ascending.
     async fn search_since(
         &self,
         session: &mut ImapSession,
         since: OffsetDateTime,
+        unhandled: bool,
     ) -> Result<Vec<u32>, IngestError> {
-        let query = format!("SINCE {}", cursor::imap_date(since));
+        let query = cursor::since_query(since, unhandled);
         let mut uids: Vec<u32> = self
             .bounded(
                 self.cfg.command_timeout,

@@ -36,14 +36,14 @@ use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
 use crate::config::{Auth, Imap};
-use crate::domain::{Cursor, now};
+use crate::domain::{Cursor, UnixTime, now};
 use crate::liveness::{Heartbeat, Liveness};
 use crate::metrics::Metrics;
 use crate::oauth2::{Login, TokenError};
 use crate::processor::Processor;
 use crate::reload::Live;
 use crate::store::{Store, StoreError};
-use cursor::{BodyFailures, Plan, Selected};
+use cursor::{BodyFailures, Plan, Selected, Traces};
 
 /// Why the IMAP loop lost its session.
 #[derive(Debug, thiserror::Error)]
@@ -284,8 +284,7 @@ impl Ingest {
     ) -> Result<(), IngestError> {
         let (mut session, opened) = self.open().await?;
         let uid_validity = opened.selected.uid_validity;
-        self.settle_cursor(&mut session, opened.selected, opened.keywords)
-            .await?;
+        self.settle_cursor(&mut session, &opened).await?;
         // The store is open and the session up, with the cursor settled: ready (systemd's
         // READY=1). Catching up on a large backlog happens after this, not before.
         if !*self.ready.borrow() {
@@ -328,7 +327,8 @@ impl Ingest {
         }
     }
 
-    /// Connects, creates `processed_mailbox` (if one is configured) and selects the mailbox.
+    /// Connects, creates `processed_mailbox` (if one is configured; without a cursor, also
+    /// reads when the newest handled mail moved there arrived) and selects the mailbox.
     async fn open(&self) -> Result<(ImapSession, Opened), IngestError> {
         let t = self.cfg.command_timeout;
         let mut session = {
@@ -346,6 +346,14 @@ impl Ingest {
                 Err(e) => return Err(e),
             }
         }
+        // With no cursor, handled mail moved away shows where a lost store stopped. Read
+        // before SELECT, so that the mailbox is selected once.
+        let newest_moved = match &self.cfg.processed_mailbox {
+            Some(target) if self.store.cursor(&self.key)?.is_none() => {
+                self.newest_moved(&mut session, target).await?
+            }
+            _ => None,
+        };
         let mailbox = self
             .bounded(t, "SELECT", session.select(&self.cfg.mailbox))
             .await?;
@@ -373,12 +381,17 @@ impl Ingest {
                 all.into_iter().max().unwrap_or(0).saturating_add(1)
             }
         };
+        let keyword_known = mailbox.flags.iter().any(
+            |f| matches!(f, async_imap::types::Flag::Custom(k) if k.eq_ignore_ascii_case(HANDLED)),
+        );
         let opened = Opened {
             selected: Selected {
                 uid_validity,
                 uid_next,
             },
             keywords,
+            keyword_known,
+            newest_moved,
             has_idle: caps.has_str("IDLE"),
             has_move: caps.has_str("MOVE"),
         };
@@ -441,29 +454,46 @@ impl Ingest {
     async fn settle_cursor(
         &self,
         session: &mut ImapSession,
-        selected: Selected,
-        keywords: bool,
+        opened: &Opened,
     ) -> Result<(), IngestError> {
+        let (selected, keywords) = (opened.selected, opened.keywords);
         let stored = self.store.cursor(&self.key)?;
-        let handled = if cursor::needs_handled(stored.as_ref(), keywords) {
-            self.handled_on_server(session).await?
-        } else {
-            None
+        let traces = Traces {
+            highest_handled: if cursor::needs_handled(stored.as_ref(), keywords) {
+                self.handled_on_server(session).await?
+            } else {
+                None
+            },
+            newest_moved: opened.newest_moved,
+            keyword_known: opened.keyword_known,
         };
         let now = time::OffsetDateTime::now_utc();
-        match cursor::plan(stored, selected, handled, self.cfg.backfill, now) {
+        match cursor::plan(stored, selected, traces, self.cfg.backfill, now) {
             Plan::Continue => Ok(()),
-            Plan::Recover { after_uid } => {
+            Plan::Recover { after_uid, moved } => {
+                let last_uid = match moved {
+                    Some(window) => {
+                        let dates = self.backfill_dates(session, window.since).await?;
+                        let top = selected.uid_next.saturating_sub(1);
+                        cursor::recovered(after_uid, top, window.cutoff, &dates)
+                    }
+                    None => after_uid,
+                };
                 warn!(
                     event = "imap.recovered",
                     inbox = %self.inbox,
                     mailbox = %self.cfg.mailbox,
-                    after_uid,
-                    "no stored cursor, but the mailbox marks handled mail ({HANDLED}): continuing after the last one"
+                    after_uid = last_uid,
+                    moved = moved.is_some(),
+                    "no stored cursor, but the server marks handled mail ({HANDLED}): continuing after the last one"
                 );
-                self.start_cursor(selected.uid_validity, after_uid).await
+                self.start_cursor(selected.uid_validity, last_uid).await
             }
-            Plan::FirstStart { last_uid, backfill } => {
+            Plan::FirstStart {
+                last_uid,
+                backfill,
+                store_lost,
+            } => {
                 let last_uid = match backfill {
                     Some(window) => {
                         let dates = self.backfill_dates(session, window.since).await?;
@@ -471,6 +501,15 @@ impl Ingest {
                     }
                     None => last_uid,
                 };
+                if store_lost {
+                    tracing::error!(
+                        event = "imap.store-lost",
+                        inbox = %self.inbox,
+                        mailbox = %self.cfg.mailbox,
+                        skipped_through_uid = last_uid,
+                        "no stored cursor, and mail here was marked {HANDLED} once but none is now (moved where frontdesk does not look): the store was lost and where it stopped cannot be told; mail up to this UID is left alone, so check what arrived meanwhile by hand (or set processed_mailbox to where handled mail goes)"
+                    );
+                }
                 info!(
                     event = "imap.first-start",
                     mailbox = %self.cfg.mailbox,
@@ -487,7 +526,7 @@ impl Ingest {
                     new = selected.uid_validity,
                     "mailbox UIDs were reset; re-synchronising by content"
                 );
-                self.resync(session, selected, since).await
+                self.resync(session, selected, since, keywords).await
             }
         }
     }
@@ -518,6 +557,11 @@ struct Opened {
     selected: Selected,
     /// `\*` in PERMANENTFLAGS: the server keeps the [`HANDLED`] keyword.
     keywords: bool,
+    /// The mailbox's FLAGS name [`HANDLED`]: mail here was marked once.
+    keyword_known: bool,
+    /// Read only with no cursor: when the newest mail marked [`HANDLED`] in
+    /// `processed_mailbox` arrived.
+    newest_moved: Option<UnixTime>,
     /// IDLE (RFC 2177); without it we poll.
     has_idle: bool,
     /// UID MOVE (RFC 6851); without it a move is COPY and `\Deleted`.

@@ -1,17 +1,23 @@
 //! Erasing a customer (`customer forget`) and purging old message bodies (retention).
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 use sled::Transactional;
 
 use super::commit::count_open;
 use super::{Result, Store, be, decode, encode, flood_key, from_be, tx_get, unwrap_tx};
-use crate::domain::{DeadLetter, EmailAddress, Inbound, OutboxEntry, Ticket, TicketId, UnixTime};
+use crate::domain::{
+    DeadLetter, EmailAddress, Inbound, OutboxEntry, Outcome, Ticket, TicketId, UnixTime,
+};
 
 impl Store {
     /// Erases a customer (`customer forget`): their tickets become tombstones (closed, no
     /// address, name, subjects, Message-IDs or notes), the raw bytes of `seqs` (their mail) go,
-    /// mail still queued to them is dropped, and the customer record with it. One transaction,
-    /// flushed. Returns what was erased.
+    /// mail still queued to them is dropped, and the customer record with it. No Message-ID
+    /// of theirs stays: not in the records of `seqs` and of the mails on their tickets, not
+    /// in the threading index (whichever ticket an id points to). One transaction, flushed.
+    /// Returns what was erased.
     pub fn forget_customer(
         &self,
         customer: &EmailAddress,
@@ -42,10 +48,41 @@ impl Store {
                 dead_ids.push(d.entry.id);
             }
         }
+        // Their Message-IDs: those on their tickets (read before they become tombstones), and
+        // those of their stored mails.
+        let mut ids: HashSet<String> = HashSet::new();
+        for id in &tickets {
+            if let Some(t) = self.ticket(*id)? {
+                ids.extend(t.messages.into_iter().filter_map(|m| m.message_id));
+            }
+        }
+        // Stored mails with an id: its sequence, the id, and the ticket it is part of.
+        let mut with_id = Vec::new();
+        for v in self.inbound.iter().values() {
+            let r: Inbound = decode("inbound", &v?)?;
+            if let Some(id) = r.message_id {
+                if seqs.contains(&r.seq) {
+                    ids.insert(id.clone());
+                }
+                with_id.push((r.seq, id, r.outcome.as_ref().and_then(Outcome::ticket)));
+            }
+        }
+        // Every stored mail of theirs, part of their tickets, or carrying one of their ids.
+        let records: Vec<u64> = with_id
+            .into_iter()
+            .filter(|(seq, id, ticket)| {
+                seqs.contains(seq)
+                    || ids.contains(id)
+                    || ticket.is_some_and(|t| tickets.contains(&t))
+            })
+            .map(|(seq, ..)| seq)
+            .collect();
         let mut msgid_keys = Vec::new();
         for kv in self.msgids.iter() {
             let (k, v) = kv?;
-            if tickets.contains(&TicketId::new(from_be(&v))) {
+            if tickets.contains(&TicketId::new(from_be(&v)))
+                || std::str::from_utf8(&k).is_ok_and(|id| ids.contains(id))
+            {
                 msgid_keys.push(k.to_vec());
             }
         }
@@ -59,13 +96,14 @@ impl Store {
             &self.meta,
             &self.customers,
             &self.msgids,
+            &self.inbound,
             &self.raw,
             &self.outbox,
             &self.outbox_raw,
             &self.dead,
         )
             .transaction(
-                |(t_tree, meta, customers, msgids, raw, outbox, outbox_raw, dead)| {
+                |(t_tree, meta, customers, msgids, inbound, raw, outbox, outbox_raw, dead)| {
                     for id in &tickets {
                         let Some(mut t): Option<Ticket> = tx_get(t_tree, "tickets", &be(id.get()))?
                         else {
@@ -78,6 +116,12 @@ impl Store {
                     customers.remove(customer.without_detail().as_str())?;
                     for k in &msgid_keys {
                         msgids.remove(k.as_slice())?;
+                    }
+                    for seq in &records {
+                        if let Some(mut r) = tx_get::<Inbound>(inbound, "inbound", &be(*seq))? {
+                            r.message_id = None;
+                            inbound.insert(&be(*seq), encode(&r))?;
+                        }
                     }
                     for seq in seqs {
                         raw.remove(&be(*seq))?;

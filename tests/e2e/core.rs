@@ -714,6 +714,57 @@ In-Reply-To: {ack_id}\r\nReferences: {shared} {ack_id}\r\n\r\nMore from Hal.\r\n
     );
 }
 
+/// Issue 17: one mail delivered twice to the support mailbox (To the support address and
+/// Cc its plus-address, as the customer's server delivers one copy per recipient, each with
+/// its own Delivered-To and Received) is one ticket and one acknowledgement; the second
+/// delivery is on the ticket's record and tells the agent nothing new.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn one_mail_delivered_twice_is_one_ticket_and_one_acknowledgement() {
+    let stack = Stack::get();
+    let mut d = Daemon::start(&stack, Options::default()).await;
+    let jo = format!("{}@customer.test", unique("jo"));
+    let (local, domain) = d.support.split_once('@').expect("an address");
+    let billing = format!("{local}+billing@{domain}");
+    let raw = format!(
+        "From: Jo Jones <{jo}>\r\nTo: {support}\r\nCc: {billing}\r\nSubject: Charged twice?\r\n\
+Message-ID: <{}@customer.test>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\n\r\nWas I charged twice?\r\n",
+        unique("jo"),
+        support = d.support
+    );
+    for rcpt in [&d.support, &billing] {
+        send_raw(&stack, Some(&jo), rcpt, &raw).await;
+    }
+    let processed = d.wait_processed(2).await;
+    wait_quiet(&stack, &d).await;
+    assert_eq!(processed[0]["outcome"], "new-ticket", "{processed:?}");
+    assert_eq!(processed[1]["outcome"], "joined", "{processed:?}");
+    assert_eq!(
+        processed[1]["reason"], "duplicate-delivery",
+        "{processed:?}"
+    );
+    assert_eq!(mailbox(&stack, &jo).await.len(), 1, "one acknowledgement");
+    assert_eq!(d.sent("Acknowledgement"), 1);
+    assert_eq!(d.sent("AgentNotification"), 1, "the agent is told once");
+    d.stop().await;
+    let tickets = d.cli_json(&["tickets", "list"]);
+    let tickets = tickets.as_array().expect("tickets");
+    assert_eq!(tickets.len(), 1, "one ticket: {tickets:?}");
+    let number = tickets[0]["id"]
+        .as_u64()
+        .expect("ticket number")
+        .to_string();
+    let shown = d.cli_json(&["tickets", "show", &number]);
+    let inbound: Vec<_> = shown["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["direction"] == "inbound")
+        .collect();
+    assert_eq!(inbound.len(), 2, "both deliveries on record: {shown}");
+    assert_eq!(inbound[1]["suppressed"], "duplicate-delivery", "{shown}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the local mail stack: run scripts/test"]
 async fn agent_answers_by_mail_and_forgeries_are_refused() {

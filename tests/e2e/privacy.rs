@@ -14,7 +14,7 @@ async fn a_customer_is_exported_then_forgotten_beside_the_daemon() {
     let stack = Stack::get();
     let mut d = Daemon::start(&stack, Options::default()).await;
     let alice = format!("{}@customer.test", unique("alice"));
-    send_customer_mail(
+    let mid = send_customer_mail(
         &stack,
         "Alice Secret",
         &alice,
@@ -35,6 +35,7 @@ async fn a_customer_is_exported_then_forgotten_beside_the_daemon() {
     );
     let number = json["tickets"][0]["id"].as_u64().expect("ticket number");
 
+    assert!(d.cli(&["mail", "list", "--json"]).contains(&mid));
     let forgot = d.cli(&["customer", "forget", &alice]);
     assert!(
         forgot.contains("1 ticket(s) kept as tombstones"),
@@ -57,6 +58,8 @@ async fn a_customer_is_exported_then_forgotten_beside_the_daemon() {
         "{again}"
     );
     assert_eq!(again["mails"].as_array().map(Vec::len), Some(0), "{again}");
+    let listed = d.cli(&["mail", "list", "--json"]);
+    assert!(!listed.contains(&mid), "her Message-ID left in {listed}");
     // The body never reached the log either.
     assert!(!d.log_text().contains("4711-0815"), "a body in the log");
     d.stop().await;
