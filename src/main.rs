@@ -509,8 +509,6 @@ fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs an ops command on the store when it is free, or asks the running daemon (which holds
-/// the store) over its control socket.
 /// `frontdesk restore FILE`: only into a state directory nobody holds and that has no store.
 fn restore(config: &std::path::Path, file: &std::path::Path) -> anyhow::Result<()> {
     let state_dir = Config::state_dir(config)?;
@@ -523,8 +521,9 @@ fn restore(config: &std::path::Path, file: &std::path::Path) -> anyhow::Result<(
     }
     let mut input = std::fs::File::open(file)
         .with_context(|| format!("cannot open the backup {}", file.display()))?;
-    let (store, stats) = Store::restore(&state_dir, &mut input)?;
+    let (store, restored) = Store::restore(&state_dir, &mut input)?;
     drop(store);
+    let stats = restored.stats;
     println!(
         "restored {} tickets ({} records, {} bytes) into {}",
         stats.tickets,
@@ -532,6 +531,31 @@ fn restore(config: &std::path::Path, file: &std::path::Path) -> anyhow::Result<(
         stats.bytes,
         state_dir.display()
     );
+    if !restored.held_outbox.is_empty() {
+        println!(
+            "held {} queued mail(s) as dead letters: each may have been sent after the backup \
+             was taken. Look for its Message-ID in the mail server's log, and send the ones \
+             that are not there with `frontdesk outbox retry ID`:",
+            restored.held_outbox.len()
+        );
+        for held in &restored.held_outbox {
+            println!("  {}  {}", held.id, held.message_id);
+        }
+    }
+    if !restored.held_mail.is_empty() {
+        println!(
+            "held {} stored mail(s) not yet decided in quarantine: each may have been answered \
+             after the backup was taken. If the IMAP server shows it marked $Frontdesk it was; \
+             otherwise `frontdesk quarantine release ID`: {}",
+            restored.held_mail.len(),
+            restored
+                .held_mail
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     println!(
         "start the daemon: mail handled after the backup was taken is marked $Frontdesk on the \
          server and is not answered again (its tickets are not in the restored store)"
@@ -539,6 +563,8 @@ fn restore(config: &std::path::Path, file: &std::path::Path) -> anyhow::Result<(
     Ok(())
 }
 
+/// Runs an ops command on the store when it is free, or asks the running daemon (which holds
+/// the store) over its control socket.
 fn run_ops(config: &std::path::Path, req: &frontdesk::ops::Request) -> anyhow::Result<()> {
     use frontdesk::ops::{Context, Request};
     // Only what the command needs: reading tickets must not require the service's secrets.

@@ -233,7 +233,8 @@ mod tests {
     /// Whether any tree of `store` holds `text` (in a key or a value).
     fn stored_anywhere(store: &Store, text: &str) -> bool {
         let mut all = Vec::new();
-        store.backup(&mut all).expect("every tree");
+        let scratch = tempfile::tempfile().expect("scratch file");
+        store.backup(&mut all, scratch).expect("every tree");
         all.windows(text.len()).any(|w| w == text.as_bytes())
     }
 

@@ -52,7 +52,7 @@ pub fn ask(state_dir: &Path, req: &Request) -> Result<String, OpsError> {
 }
 
 /// Serves ops commands on `state_dir/control.sock` until `shutdown`: the same code as the
-/// CLI, on the daemon's open store. Write commands wake the outbox.
+/// CLI, on the daemon's open store, each on a blocking thread. Write commands wake the outbox.
 pub async fn serve(
     state_dir: PathBuf,
     store: Store,
@@ -98,14 +98,21 @@ pub async fn serve(
                 },
                 Ok(req) => {
                     let snap = live.snapshot();
-                    let ctx = Context {
-                        store: &store,
-                        cfg: Some(&snap.cfg),
-                        templates: Some(&snap.templates),
-                        metrics: Some(metrics),
-                    };
-                    let result = run(&req, &ctx);
-                    if req.writes() {
+                    let writes = req.writes();
+                    // Commands read and write the store synchronously, a backup for as long
+                    // as the copy takes: never on an async worker.
+                    let result = tokio::task::spawn_blocking(move || {
+                        let ctx = Context {
+                            store: &store,
+                            cfg: Some(&snap.cfg),
+                            templates: Some(&snap.templates),
+                            metrics: Some(metrics),
+                        };
+                        run(&req, &ctx)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(OpsError(format!("the command did not finish: {e}"))));
+                    if writes {
                         wake.notify_one();
                     }
                     match result {

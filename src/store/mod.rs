@@ -19,19 +19,22 @@ use crate::mail::thread::ThreadLookup;
 
 mod backup;
 mod commit;
+mod feed;
 mod inbound;
 mod outbox;
 mod privacy;
+mod restore;
 mod tickets;
 
 pub use backup::BackupStats;
 pub use commit::Committed;
 pub use privacy::ForgetStats;
+pub use restore::{HeldOutbox, Restored};
 
 /// The layout version written by this build; [`Store::open`] migrates older ones.
 const SCHEMA_VERSION: u64 = 1;
 
-/// Every tree of the store, in backup order.
+/// Every tree of the store, in the order a backup copies them.
 const TREES: [&str; 16] = [
     "meta",
     "cursors",
@@ -128,7 +131,8 @@ fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
-    /// Held shared by every write, exclusively by a backup: a backup sees no write half done.
+    /// Held shared by every write; exclusively by a backup for two moments (when it starts
+    /// watching the writes, and at its cut), so it sees no write half done.
     gate: Arc<RwLock<()>>,
     /// Shares one flush among the callers that ask for one meanwhile.
     flusher: Arc<GroupFlush>,
@@ -220,10 +224,16 @@ impl Store {
     /// flusher thread ends), not at the drop itself.
     pub fn open(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
+        Store::open_at(dir, &dir.join("db"), Some(1000))
+    }
+
+    /// [`Store::open`] of the sled directory `path` (`dir` names the state directory in
+    /// errors), flushed in the background every `flush_every_ms`, or only when asked.
+    fn open_at(dir: &Path, path: &Path, flush_every_ms: Option<u64>) -> Result<Store> {
         let db = sled::Config::new()
-            .path(dir.join("db"))
+            .path(path)
             .cache_capacity(16 * 1024 * 1024)
-            .flush_every_ms(Some(1000))
+            .flush_every_ms(flush_every_ms)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(ref io)
@@ -277,8 +287,8 @@ impl Store {
         }
     }
 
-    /// Taken by every write: a running backup waits for the writes in progress and holds off
-    /// new ones, so it copies a state with no transaction half applied.
+    /// Taken by every write: a backup, at its start and at its cut, waits for the writes in
+    /// progress and holds off new ones for a moment, so it sees no transaction half applied.
     fn write_gate(&self) -> std::sync::RwLockReadGuard<'_, ()> {
         self.gate.read().unwrap_or_else(|p| p.into_inner())
     }

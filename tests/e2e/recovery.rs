@@ -95,13 +95,37 @@ fn backup(d: &Daemon) -> std::path::PathBuf {
     path
 }
 
+/// Points the daemon's `[smtp]` from port `from` to port `to`, retrying every second or two
+/// (not 10 s and doubling) so that a retry comes soon after the server is back.
+fn smtp_port(d: &Daemon, from: u16, to: u16) {
+    let text = std::fs::read_to_string(&d.config).expect("config");
+    let (head, tail) = text.split_once("[smtp]\n").expect("an [smtp] section");
+    let tail = tail.replacen(&format!("port = {from}\n"), &format!("port = {to}\n"), 1);
+    let retry = if tail.contains("retry_initial_seconds") {
+        ""
+    } else {
+        "retry_initial_seconds = 1\nretry_max_seconds = 2\n"
+    };
+    std::fs::write(&d.config, format!("{head}[smtp]\n{retry}{tail}")).expect("write config");
+}
+
+/// Issue 17, point 7: a restore sends nothing twice. Dave's acknowledgement and his agent's
+/// notification are queued when a backup is taken beside the running daemon (the SMTP server
+/// cannot be reached), and sent after it; then the store is lost and the backup restored.
+/// The restore holds both as dead letters instead of sending them again, and says so; mail
+/// handled after the backup (Bob's) is not answered again; new mail (Carol's) is answered.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the local mail stack: run scripts/test"]
 async fn a_backup_taken_beside_the_daemon_restores_without_answering_twice() {
     let stack = Stack::get();
     let mut d = Daemon::start(&stack, Options::default()).await;
     let customer = |name: &str| format!("{}@customer.test", unique(name));
-    let (alice, bob, carol) = (customer("alice"), customer("bob"), customer("carol"));
+    let (alice, bob, carol, dave) = (
+        customer("alice"),
+        customer("bob"),
+        customer("carol"),
+        customer("dave"),
+    );
     send_customer_mail(
         &stack,
         "Alice",
@@ -114,6 +138,34 @@ async fn a_backup_taken_beside_the_daemon_restores_without_answering_twice() {
     wait_for_mail(&stack, &alice, 1).await;
     wait_quiet(&stack, &d).await;
 
+    // The SMTP server cannot be reached: Dave's mail is decided, its two mails wait queued.
+    d.stop().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    smtp_port(&d, stack.smtp_port, closed);
+    d.launch().await;
+    send_customer_mail(
+        &stack,
+        "Dave",
+        &dave,
+        &d.support,
+        "While SMTP is down",
+        "Hi.",
+    )
+    .await;
+    d.wait_processed(2).await;
+    eventually(
+        std::time::Duration::from_secs(30),
+        "Dave's mails queued",
+        async || {
+            let outbox = d.cli_json(&["outbox", "list"]);
+            (outbox["pending"].as_array().map_or(0, Vec::len) == 2).then_some(())
+        },
+    )
+    .await;
+
     // A backup while the daemon runs (it holds the store; the CLI asks it).
     let path = backup(&d);
     // Restoring under a running daemon is refused.
@@ -124,15 +176,26 @@ async fn a_backup_taken_beside_the_daemon_restores_without_answering_twice() {
         "{refused:?}"
     );
 
+    // SMTP is back: Dave's mails go out after the backup; Bob writes and is answered.
+    d.stop().await;
+    smtp_port(&d, closed, stack.smtp_port);
+    d.launch().await;
+    let dave_mail = wait_for_mail(&stack, &dave, 1).await;
     send_customer_mail(&stack, "Bob", &bob, &d.support, "After the backup", "Hi.").await;
     wait_for_mail(&stack, &bob, 1).await;
     wait_quiet(&stack, &d).await;
     d.stop().await;
 
-    // The store breaks; the backup comes back.
+    // The store breaks; the backup comes back, holding what it had queued.
     std::fs::remove_dir_all(d.dir.path().join("state").join("db")).expect("remove the store");
     let restored = d.cli(&["restore", path.to_str().expect("path")]);
-    assert!(restored.contains("restored 1 tickets"), "{restored}");
+    assert!(restored.contains("restored 2 tickets"), "{restored}");
+    assert!(
+        restored.contains("held 2 queued mail(s) as dead letters"),
+        "{restored}"
+    );
+    let ack_id = dave_mail[0].header("Message-ID").expect("Message-ID");
+    assert!(restored.contains(ack_id.trim()), "{ack_id} in {restored}");
     d.launch().await;
     send_customer_mail(
         &stack,
@@ -145,8 +208,45 @@ async fn a_backup_taken_beside_the_daemon_restores_without_answering_twice() {
     .await;
     wait_for_mail(&stack, &carol, 1).await;
     wait_quiet(&stack, &d).await;
-    for (who, addr) in [("Alice", &alice), ("Bob", &bob), ("Carol", &carol)] {
+    for (who, addr) in [
+        ("Alice", &alice),
+        ("Bob", &bob),
+        ("Carol", &carol),
+        ("Dave", &dave),
+    ] {
         assert_eq!(mailbox(&stack, addr).await.len(), 1, "{who} answered once");
+    }
+    // The agent got each notification once. They are told apart by subject, not by
+    // Message-ID: ticket numbers opened after the backup (Bob's) are lost with the store and
+    // given again after the restore (Carol's), and with them, today, the Message-IDs.
+    let notes = mailbox(&stack, &d.agent).await;
+    let mut subjects: Vec<String> = notes
+        .iter()
+        .map(|n| {
+            let subject = n.header("Subject").unwrap_or_default();
+            [
+                "Before the backup",
+                "While SMTP is down",
+                "After the backup",
+                "After the restore",
+            ]
+            .into_iter()
+            .find(|s| subject.contains(s))
+            .unwrap_or_else(|| panic!("a notification about {subject}"))
+            .to_string()
+        })
+        .collect();
+    subjects.sort();
+    subjects.dedup();
+    assert_eq!((notes.len(), subjects.len()), (4, 4), "{subjects:?}");
+    // Dave's two wait as dead letters, saying why and how to send them.
+    let outbox = d.cli_json(&["outbox", "list"]);
+    let dead = outbox["dead"].as_array().expect("dead letters");
+    assert_eq!(dead.len(), 2, "{outbox}");
+    for letter in dead {
+        let error = letter.to_string();
+        assert!(error.contains("held at restore"), "{letter}");
+        assert!(error.contains("frontdesk outbox retry"), "{letter}");
     }
     let tickets = d.cli_json(&["tickets", "list"]);
     let customers: Vec<&str> = tickets
@@ -157,10 +257,12 @@ async fn a_backup_taken_beside_the_daemon_restores_without_answering_twice() {
         .collect();
     assert_eq!(
         customers.len(),
-        2,
-        "Alice's from the backup and Carol's: {tickets}"
+        3,
+        "Alice's and Dave's from the backup, and Carol's: {tickets}"
     );
-    assert!(customers.contains(&alice.as_str()) && customers.contains(&carol.as_str()));
+    for c in [&alice, &dave, &carol] {
+        assert!(customers.contains(&c.as_str()), "{c}: {tickets}");
+    }
     d.stop().await;
 }
 
