@@ -15,7 +15,7 @@ use crate::compose::{
 use crate::config::Agent;
 use crate::domain::{
     AgentAction, AgentEmail, Direction, MailKind, MessageIdKind, OutgoingMail, Plan, Refusal,
-    RefusalKind, SuppressReason, Ticket, TicketId, TicketMessage, TicketState,
+    RefusalKind, SuppressReason, Ticket, TicketMessage, TicketStamp, TicketState,
 };
 use crate::mail::classify::Classified;
 use crate::mail::parse::{self, Attachment, Mailbox, ParsedMail};
@@ -104,7 +104,7 @@ pub(super) fn answer<S: State>(
         header: &header,
         sender: [&service.name, service.address.as_str()],
     };
-    let html = read_html(ctx, &ours, answer.ticket.id);
+    let html = read_html(ctx, &ours, answer.ticket.stamp());
     // An HTML-only answer is read from its cut document; one with a text body, from that
     // text, as a text-only answer is (its HTML goes along if it passes the same guard).
     let read = match &html {
@@ -129,7 +129,7 @@ struct Html {
 
 /// The answer's HTML body cut and sanitized (`relay::read_html_answer`), if it has one and
 /// the cut could be made; its inline images are named after the relay's Message-ID.
-fn read_html<S: State>(ctx: &Ctx<'_, S>, ours: &OurQuote<'_>, ticket: TicketId) -> Option<Html> {
+fn read_html<S: State>(ctx: &Ctx<'_, S>, ours: &OurQuote<'_>, ticket: TicketStamp) -> Option<Html> {
     let reply = parse::reply_html(ctx.raw)?;
     let parts = parse::attachments(ctx.raw);
     let relay_id = ctx.composer().message_id(MessageIdKind::Reply, ticket);
@@ -336,7 +336,7 @@ fn act<S: State>(
     let mut attachments = parse::relay_attachments(ctx.raw);
     let html = html.filter(|h| html_passes(ctx, &answer.ticket, h, &read));
     let images = match &html {
-        Some(h) => inline_images(ctx, answer.ticket.id, &h.answer),
+        Some(h) => inline_images(ctx, answer.ticket.stamp(), &h.answer),
         None => Vec::new(),
     };
     // An image the HTML shows goes with the HTML, not as an attachment too.
@@ -448,7 +448,7 @@ fn carries_reply_address<S: State>(
 /// HTML now names it by ([`image_id`]).
 fn inline_images<S: State>(
     ctx: &Ctx<'_, S>,
-    ticket: TicketId,
+    ticket: TicketStamp,
     answer: &HtmlAnswer,
 ) -> Vec<Attachment> {
     let parts = parse::attachments(ctx.raw);
@@ -526,7 +526,9 @@ fn relay<S: State>(
             to: (ticket.customer_name.as_deref(), &ticket.customer),
             reply_to: None,
             subject: &reply_subject(&ticket.subject, &service.name, ticket.id),
-            message_id: ctx.composer().message_id(MessageIdKind::Reply, ticket.id),
+            message_id: ctx
+                .composer()
+                .message_id(MessageIdKind::Reply, ticket.stamp()),
             in_reply_to: ticket.last_customer_message_id(),
             references: ticket.thread_ids(),
             auto_submitted: None,

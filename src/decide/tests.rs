@@ -112,7 +112,7 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
 
 #[test]
 fn follow_up_joins_without_acknowledgement() {
-    let mem = mem().with_message_id("<ack.1001.3@example.test>", TicketId::new(1001));
+    let mem = with_ticket().with_message_id("<ack.1001.3@example.test>", TicketId::new(1001));
     let raw = b"From: alice@customer.test\r\nSubject: Re: Help\r\nIn-Reply-To: <ack.1001.3@example.test>\r\n\r\nmore\r\n";
     match run(raw, &mem) {
         Plan::Join { ticket, reason, .. } => {
@@ -1042,4 +1042,124 @@ fn hostile_input_table() {
             "{name}: expected {expected}, got {got}"
         );
     }
+}
+
+/// Opens a ticket for `raw` (stored as mail 7, as every first mail after a lost store may
+/// be) at `now` in `state`; returns the ticket and the acknowledgement's Message-ID, and
+/// `state` holding the ticket with every id it sent, as committing it would leave it.
+fn open_at(raw: &[u8], state: MemStore, now: UnixTime) -> (MemStore, TicketId, String) {
+    let cfg = config();
+    let templates = Templates::load(None).expect("templates");
+    let d = decide(
+        raw,
+        7,
+        &cfg,
+        &templates,
+        &state,
+        now,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides");
+    let Plan::NewTicket {
+        ticket, outgoing, ..
+    } = d.plan
+    else {
+        panic!("expected a new ticket, got {:?}", d.plan);
+    };
+    let ack = of_kind(&outgoing, MailKind::Acknowledgement)
+        .expect("acknowledged")
+        .message_id
+        .clone();
+    let id = ticket.id;
+    let mut state = state.with_ticket(ticket);
+    for mail in &outgoing {
+        state = state.with_message_id(&mail.message_id, id);
+    }
+    (state, id, ack)
+}
+
+#[test]
+fn after_a_lost_store_an_old_customers_reply_never_joins_a_strangers_ticket() {
+    // Before the loss: Alice's mail opens ticket #1001 on 2026-11-27.
+    let fresh = || mem().with_next_ticket(TicketId::new(1001));
+    let (_, old, old_ack) = open_at(ALICE, fresh(), 1_796_169_600);
+    assert_eq!(old, TicketId::new(1001));
+    // The store is lost and rebuilt a week later: numbers and mail sequences restart, and
+    // a stranger's mail opens #1001 again.
+    let bob = b"From: Bob <bob@other.test>\r\nTo: support@example.test\r\nSubject: Invoice\r\n\
+Message-ID: <b1@other.test>\r\n\r\nWhere is my invoice?\r\n";
+    let (rebuilt, new, new_ack) = open_at(bob, fresh(), 1_796_774_400);
+    assert_eq!(new, old, "the number is handed out again");
+    assert_ne!(new_ack, old_ack, "but never the id the old customer holds");
+    // Alice answers the acknowledgement she still has, with her card's number in it.
+    let reply = format!(
+        "From: Alice Doe <alice@customer.test>\r\nTo: support@example.test\r\n\
+Subject: Re: [Acme Support #1001] Help\r\nMessage-ID: <a2@customer.test>\r\n\
+In-Reply-To: {old_ack}\r\nReferences: <a1@customer.test> {old_ack}\r\n\r\nMy card is 4111 1111 1111 1111.\r\n"
+    );
+    let cfg = config();
+    let templates = Templates::load(None).expect("templates");
+    let d = decide(
+        reply.as_bytes(),
+        8,
+        &cfg,
+        &templates,
+        &rebuilt,
+        1_796_780_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides");
+    match d.plan {
+        Plan::NewTicket { ticket, .. } => {
+            assert_eq!(ticket.customer.as_str(), "alice@customer.test");
+        }
+        other => panic!("Alice's mail must open a ticket of her own, got {other:?}"),
+    }
+    // Even naming the stranger's own acknowledgement (forwarded to her, say) gets her no
+    // seat in his ticket; he himself still joins it.
+    let named = reply.replace(&old_ack, &new_ack);
+    let d = decide(
+        named.as_bytes(),
+        9,
+        &cfg,
+        &templates,
+        &rebuilt,
+        1_796_780_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides");
+    assert!(matches!(d.plan, Plan::NewTicket { .. }), "{:?}", d.plan);
+    let his = format!(
+        "From: Bob <bob@other.test>\r\nTo: support@example.test\r\nSubject: Re: Invoice\r\n\
+In-Reply-To: {new_ack}\r\n\r\nAny news?\r\n"
+    );
+    let d = decide(
+        his.as_bytes(),
+        10,
+        &cfg,
+        &templates,
+        &rebuilt,
+        1_796_780_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides");
+    assert!(
+        matches!(d.plan, Plan::Join { ticket, .. } if ticket == new),
+        "{:?}",
+        d.plan
+    );
+}
+
+#[test]
+fn an_agent_replying_to_a_notification_at_the_plain_address_is_told_not_made_a_customer() {
+    // Jason is no customer of #1001, so threading passes the header over; he still gets
+    // the notice that nothing was sent, and no ticket opens in his name.
+    let mem = with_ticket().with_message_id("<notify.1001.1@example.test>", TicketId::new(1001));
+    let raw = b"Return-Path: <jason@example.test>\r\nFrom: Jason Miller <jason@example.test>\r\n\
+To: support@example.test\r\nSubject: Re: Help\r\nIn-Reply-To: <notify.1001.1@example.test>\r\n\r\nUnplug it.\r\n";
+    let Plan::Agent { ticket, action, .. } = run(raw, &mem) else {
+        panic!("expected a refusal");
+    };
+    assert_eq!(ticket, TicketId::new(1001));
+    assert!(refused(&action, RefusalKind::PlainAddress), "{action}");
 }
