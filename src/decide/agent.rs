@@ -5,6 +5,7 @@
 //! agent or quarantined, never sent. The checks run in a fixed order, cheapest and most
 //! certain first.
 
+use super::leaks;
 use super::notify::LatestMail;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
 use crate::compose::{
@@ -19,7 +20,9 @@ use crate::domain::{
 };
 use crate::mail::classify::Classified;
 use crate::mail::parse::{self, Attachment, Mailbox, ParsedMail};
-use crate::mail::relay::{self, AgentMessage, Command, HtmlAnswer, OurQuote, TokenAddress};
+use crate::mail::relay::{
+    self, AgentMessage, Command, Fingerprints, HtmlAnswer, OurQuote, TokenAddress,
+};
 use crate::mail::thread;
 
 /// An agent's mail about a ticket, verified: whose, which ticket, the history entry.
@@ -142,23 +145,18 @@ fn read_html<S: State>(ctx: &Ctx<'_, S>, ours: &OurQuote<'_>, ticket: TicketStam
 }
 
 /// Whether a cut HTML answer may go to the customer: the leak guard finds nothing of the
-/// notification in its text or markup, no command line is left in it, it does not carry the
-/// ticket's reply address, and (beside a text body) it says what the cut text says. When it
-/// may not, the answer goes as text.
-fn html_passes<S: State>(
-    ctx: &Ctx<'_, S>,
+/// notification in its text or markup, no command line is left in it, none of the ticket's
+/// notification fingerprints is in it (`leaks`), and (beside a text body) it says what the
+/// cut text says. When it may not, the answer goes as text.
+fn html_passes(
     ticket: &Ticket,
+    fingerprints: &Fingerprints,
     html: &Html,
     read: &AgentMessage,
 ) -> bool {
-    let fingerprint = format!("{}+{}.", ctx.cfg.service.address.local_part(), ticket.id);
     html_notification_lines(&html.answer.html, ticket.id).is_empty()
         && !relay::has_command_line(&html.answer.text)
-        && !html
-            .answer
-            .html
-            .to_ascii_lowercase()
-            .contains(&fingerprint.to_ascii_lowercase())
+        && fingerprints.in_bytes(html.answer.html.as_bytes()).is_none()
         && (!html.with_text || relay::html_agrees_with_text(&read.body, &html.answer.text))
 }
 
@@ -334,7 +332,8 @@ fn act<S: State>(
         return Ok(answer.plan(Vec::new(), state, None, AgentAction::Noted { then: state }));
     }
     let mut attachments = parse::relay_attachments(ctx.raw);
-    let html = html.filter(|h| html_passes(ctx, &answer.ticket, h, &read));
+    let fingerprints = leaks::fingerprints(ctx, &answer.ticket);
+    let html = html.filter(|h| html_passes(&answer.ticket, &fingerprints, h, &read));
     let images = match &html {
         Some(h) => inline_images(ctx, answer.ticket.stamp(), &h.answer),
         None => Vec::new(),
@@ -345,13 +344,13 @@ fn act<S: State>(
             .as_ref()
             .is_none_or(|c| !html.as_ref().is_some_and(|h| h.answer.images.contains(c)))
     });
-    if carries_reply_address(ctx, &answer.ticket, &attachments)
-        || carries_reply_address(ctx, &answer.ticket, &images)
-    {
-        let refusal = Refusal::new(
-            RefusalKind::NotificationAttached,
-            "an attachment contains this ticket's reply address (a copy of the notification?); nothing was sent",
-        );
+    // The text part is the answer's own text body, cut; for an HTML-only answer, the text
+    // of the HTML that goes along. The guard has read both.
+    let body = match &html {
+        Some(h) if !h.with_text => h.answer.text.as_str(),
+        _ => read.body.as_str(),
+    };
+    if let Some(refusal) = leaks::leaked(ctx, &fingerprints, body, &[&attachments, &images]) {
         return Ok(refuse(ctx, answer, refusal));
     }
     if read.body.trim().is_empty() && attachments.is_empty() {
@@ -381,12 +380,6 @@ fn act<S: State>(
         );
         return Ok(refuse(ctx, answer, refusal));
     }
-    // The text part is the answer's own text body, cut; for an HTML-only answer, the text
-    // of the HTML that goes along. The guard has read both.
-    let body = match &html {
-        Some(h) if !h.with_text => h.answer.text.as_str(),
-        _ => read.body.as_str(),
-    };
     let html = html.as_ref().map(|h| (h.answer.html.as_str(), &images[..]));
     Ok(
         match relay(ctx, ticket, answer.agent, body, html, &attachments) {
@@ -426,21 +419,6 @@ fn hand_over<S: State>(
             answer.message_id,
             format!("notification could not be composed: {e}"),
         ),
-    })
-}
-
-/// Whether an attachment contains this ticket's reply address: a copy of the notification
-/// must never reach the customer.
-fn carries_reply_address<S: State>(
-    ctx: &Ctx<'_, S>,
-    ticket: &Ticket,
-    attachments: &[Attachment],
-) -> bool {
-    let fingerprint = format!("{}+{}.", ctx.cfg.service.address.local_part(), ticket.id);
-    attachments.iter().any(|a| {
-        a.data
-            .windows(fingerprint.len())
-            .any(|w| w.eq_ignore_ascii_case(fingerprint.as_bytes()))
     })
 }
 
