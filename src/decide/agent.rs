@@ -332,7 +332,15 @@ fn act<S: State>(
         return Ok(answer.plan(Vec::new(), state, None, AgentAction::Noted { then: state }));
     }
     let mut attachments = parse::relay_attachments(ctx.raw);
-    let fingerprints = leaks::fingerprints(ctx, &answer.ticket);
+    let fingerprints = match leaks::fingerprints(ctx, &answer.ticket) {
+        Ok(f) => f,
+        Err(e) => {
+            return Ok(Decision::quarantine(
+                answer.message_id,
+                format!("{e}; not relayed"),
+            ));
+        }
+    };
     let html = html.filter(|h| html_passes(&answer.ticket, &fingerprints, h, &read));
     let images = match &html {
         Some(h) => inline_images(ctx, answer.ticket.stamp(), &h.answer),

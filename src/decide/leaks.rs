@@ -6,12 +6,15 @@
 use super::{Ctx, State};
 use crate::domain::{Direction, Refusal, RefusalKind, Ticket};
 use crate::mail::parse::{self, Attachment};
-use crate::mail::relay::{self, Fingerprints, Notifications};
+use crate::mail::relay::{self, FingerprintError, Fingerprints, Notifications};
 
 /// The fingerprints of `ticket`'s notifications: its reply address, the reply token of every
 /// configured agent (whoever had it, their copy is as internal), the Message-IDs of the mails
 /// its agents got, and our domains.
-pub(super) fn fingerprints<S: State>(ctx: &Ctx<'_, S>, ticket: &Ticket) -> Fingerprints {
+pub(super) fn fingerprints<S: State>(
+    ctx: &Ctx<'_, S>,
+    ticket: &Ticket,
+) -> Result<Fingerprints, FingerprintError> {
     let cfg = ctx.cfg;
     let key = relay::ticket_key(cfg.token_key(), ticket.created_at);
     let tokens = cfg

@@ -3,7 +3,8 @@
 //! or attaches a forward whose parts are base64 or quoted-printable: the reply address in
 //! ASCII is not in any of those, so the guard looks for the notification by what survives
 //! every encoding. Its fingerprints are looked for in every part as sent, as UTF-16 (little-
-//! and big-endian), and, in a part that is a message, in every decoded part and id inside it:
+//! and big-endian) in one pass, and, in a part that is a message, in every decoded part and
+//! id inside it:
 //! - the ticket's reply address (`support+N.`) and every reply token of the ticket, as the
 //!   Reply-To or a subject marker (`{ref:N.token}`) carries them;
 //! - the notification's first line (code writes it, so no template removes it) and the first
@@ -13,7 +14,7 @@
 
 use std::fmt;
 
-use memchr::memmem;
+use aho_corasick::AhoCorasick;
 
 use crate::domain::{MessageIdKind, TicketId};
 use crate::mail::parse::{Inside, search_embedded};
@@ -57,93 +58,67 @@ pub struct Notifications<'a> {
     pub domains: Vec<String>,
 }
 
-/// One fingerprint in the three forms it is looked for in, lowercased.
-#[derive(Debug, Clone)]
-struct Needle {
-    trace: Trace,
-    forms: [Vec<u8>; 3],
-}
-
-impl Needle {
-    fn new(trace: Trace, text: &str) -> Needle {
-        let text = text.to_ascii_lowercase();
-        let le = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
-        let be = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
-        Needle {
-            trace,
-            forms: [text.into_bytes(), le, be],
-        }
-    }
-}
-
-/// The fingerprints of one ticket's notifications, ready to search parts for.
+/// The fingerprints of one ticket's notifications, ready to search parts for: every one in
+/// the three forms it is looked for in (as written, UTF-16LE, UTF-16BE), all found in one
+/// pass over a part, ASCII case-insensitively (Aho-Corasick).
 #[derive(Debug, Clone)]
 pub struct Fingerprints {
-    needles: Vec<Needle>,
-    longest: usize,
+    searcher: AhoCorasick,
+    traces: Vec<Trace>,
     domains: Vec<String>,
 }
 
-/// Bytes searched at once: parts are lowercased a window at a time, not copied whole.
-const WINDOW: usize = 1 << 16;
+/// The fingerprints could not be prepared (the automaton grew beyond its limits); an answer
+/// that cannot be checked is not relayed.
+#[derive(Debug, thiserror::Error)]
+#[error("the notification's fingerprints could not be prepared: {0}")]
+pub struct FingerprintError(#[from] aho_corasick::BuildError);
 
 impl Fingerprints {
     /// The fingerprints of `ours`.
-    pub fn new(ours: &Notifications<'_>) -> Fingerprints {
+    pub fn new(ours: &Notifications<'_>) -> Result<Fingerprints, FingerprintError> {
         let n = ours.ticket;
-        let mut needles = vec![
-            Needle::new(Trace::ReplyAddress, &format!("{}+{n}.", ours.local_part)),
-            Needle::new(Trace::ReplyToken, &format!("{{ref:{n}.")),
-            Needle::new(Trace::Marker, MARKER_WORDS),
-            Needle::new(Trace::Marker, &format!("Ticket #{n} ·")),
+        let mut texts = vec![
+            (Trace::ReplyAddress, format!("{}+{n}.", ours.local_part)),
+            (Trace::ReplyToken, format!("{{ref:{n}.")),
+            (Trace::Marker, MARKER_WORDS.to_string()),
+            (Trace::Marker, format!("Ticket #{n} ·")),
         ];
-        needles.extend(
+        texts.extend(
             ours.tokens
                 .iter()
                 .filter(|t| !t.is_empty())
-                .map(|t| Needle::new(Trace::ReplyToken, &format!("{n}.{t}"))),
+                .map(|t| (Trace::ReplyToken, format!("{n}.{t}"))),
         );
-        needles.extend(
+        texts.extend(
             ours.message_ids
                 .iter()
                 .map(|id| id.trim_matches(['<', '>']))
                 .filter(|id| !id.is_empty())
-                .map(|id| Needle::new(Trace::MessageId, id)),
+                .map(|id| (Trace::MessageId, id.to_string())),
         );
-        let longest = needles
-            .iter()
-            .flat_map(|n| n.forms.iter().map(Vec::len))
-            .max()
-            .unwrap_or(0);
-        Fingerprints {
-            needles,
-            longest,
-            domains: ours.domains.clone(),
+        let mut patterns: Vec<Vec<u8>> = Vec::with_capacity(texts.len() * 3);
+        let mut traces = Vec::with_capacity(texts.len() * 3);
+        for (trace, text) in texts {
+            patterns.push(text.encode_utf16().flat_map(u16::to_le_bytes).collect());
+            patterns.push(text.encode_utf16().flat_map(u16::to_be_bytes).collect());
+            patterns.push(text.into_bytes());
+            traces.extend([trace; 3]);
         }
+        let searcher = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&patterns)?;
+        Ok(Fingerprints {
+            searcher,
+            traces,
+            domains: ours.domains.clone(),
+        })
     }
 
     /// A fingerprint in `data` as it is (ASCII or UTF-8) or as UTF-16, case-insensitively.
     pub fn in_bytes(&self, data: &[u8]) -> Option<Trace> {
-        let overlap = self.longest.saturating_sub(1);
-        let mut window = Vec::with_capacity(WINDOW + overlap);
-        let mut start = 0;
-        loop {
-            let end = data.len().min(start + WINDOW + overlap);
-            window.clear();
-            window.extend(data.get(start..end)?.iter().map(u8::to_ascii_lowercase));
-            let found = self.needles.iter().find(|n| {
-                n.forms
-                    .iter()
-                    .any(|f| !f.is_empty() && memmem::find(&window, f).is_some())
-            });
-            if let Some(n) = found {
-                return Some(n.trace);
-            }
-            if end == data.len() {
-                return None;
-            }
-            start += WINDOW;
-        }
+        let found = self.searcher.find(data)?;
+        self.traces.get(found.pattern().as_usize()).copied()
     }
 
     /// A fingerprint in a part an answer would carry: in its bytes, or, if it is a message,
@@ -196,13 +171,14 @@ mod tests {
     use super::*;
 
     fn fingerprints() -> Fingerprints {
-        Fingerprints::new(&Notifications {
+        let f = Fingerprints::new(&Notifications {
             ticket: TicketId::new(1001),
             local_part: "support",
             tokens: vec!["k7q2m9d4xa".into()],
             message_ids: vec!["<notify.1001.abcdefgh@example.test>".into()],
             domains: vec!["example.test".into()],
-        })
+        });
+        f.expect("a few short fingerprints always build")
     }
 
     fn utf16le(text: &str) -> Vec<u8> {
@@ -272,9 +248,9 @@ mod tests {
     }
 
     #[test]
-    fn a_fingerprint_across_a_window_boundary_is_found() {
+    fn a_fingerprint_deep_in_a_large_part_is_found() {
         let f = fingerprints();
-        for at in [WINDOW - 20, WINDOW - 1, WINDOW, 3 * WINDOW - 7] {
+        for at in [0, 1, 65_535, 3 << 20] {
             let mut data = vec![b'x'; at];
             data.extend_from_slice(&utf16le("Ticket #1001 · Alice"));
             data.extend(vec![b'y'; 100]);

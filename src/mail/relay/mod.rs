@@ -18,7 +18,7 @@ mod token;
 
 pub use commands::{AgentMessage, Command, has_command_line, read_agent_message, read_commands};
 pub use html::{HtmlAnswer, html_agrees_with_text, html_text, read_html_answer};
-pub use leak::{Fingerprints, Notifications, Trace, is_agents_only_id};
+pub use leak::{FingerprintError, Fingerprints, Notifications, Trace, is_agents_only_id};
 pub use quote::{OurQuote, cut_our_quote, strip_answer, strip_quoted, text_before_quote};
 pub use token::{
     TOKENS_BOUND_SINCE, TokenAddress, find_subject_token, find_token_address, find_token_addresses,
