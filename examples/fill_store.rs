@@ -593,6 +593,7 @@ fn fill_bulk(
                 .build();
             cust.record.tickets.push(id);
             cust.record.acks.retain(|&a| a > t.saturating_sub(86_400));
+            let stamp = frontdesk::domain::TicketStamp { id, opened: t };
             let mut outgoing = Vec::with_capacity(2);
             if not_acknowledged.is_none() {
                 outgoing.push((
@@ -600,7 +601,7 @@ fn fill_bulk(
                     frontdesk::mail::relay::message_id(
                         &secret,
                         frontdesk::domain::MessageIdKind::Ack,
-                        id,
+                        stamp,
                         seq,
                         &domain,
                     ),
@@ -613,7 +614,7 @@ fn fill_bulk(
                 frontdesk::mail::relay::message_id(
                     &secret,
                     frontdesk::domain::MessageIdKind::Notify,
-                    id,
+                    stamp,
                     seq,
                     &domain,
                 ),

@@ -115,7 +115,7 @@ pub fn escalation(
             message_id: relay::message_id(
                 secret,
                 MessageIdKind::Escalation,
-                ticket.id,
+                ticket.stamp(),
                 0,
                 service.address.domain(),
             ),

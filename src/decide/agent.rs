@@ -5,6 +5,7 @@
 //! agent or quarantined, never sent. The checks run in a fixed order, cheapest and most
 //! certain first.
 
+use super::leaks;
 use super::notify::LatestMail;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
 use crate::compose::{
@@ -15,11 +16,13 @@ use crate::compose::{
 use crate::config::Agent;
 use crate::domain::{
     AgentAction, AgentEmail, Direction, MailKind, MessageIdKind, OutgoingMail, Plan, Refusal,
-    RefusalKind, SuppressReason, Ticket, TicketId, TicketMessage, TicketState,
+    RefusalKind, SuppressReason, Ticket, TicketMessage, TicketStamp, TicketState,
 };
 use crate::mail::classify::Classified;
 use crate::mail::parse::{self, Attachment, Mailbox, ParsedMail};
-use crate::mail::relay::{self, AgentMessage, Command, HtmlAnswer, OurQuote, TokenAddress};
+use crate::mail::relay::{
+    self, AgentMessage, Command, Fingerprints, HtmlAnswer, OurQuote, TokenAddress,
+};
 use crate::mail::thread;
 
 /// An agent's mail about a ticket, verified: whose, which ticket, the history entry.
@@ -104,7 +107,7 @@ pub(super) fn answer<S: State>(
         header: &header,
         sender: [&service.name, service.address.as_str()],
     };
-    let html = read_html(ctx, &ours, answer.ticket.id);
+    let html = read_html(ctx, &ours, answer.ticket.stamp());
     // An HTML-only answer is read from its cut document; one with a text body, from that
     // text, as a text-only answer is (its HTML goes along if it passes the same guard).
     let read = match &html {
@@ -129,7 +132,7 @@ struct Html {
 
 /// The answer's HTML body cut and sanitized (`relay::read_html_answer`), if it has one and
 /// the cut could be made; its inline images are named after the relay's Message-ID.
-fn read_html<S: State>(ctx: &Ctx<'_, S>, ours: &OurQuote<'_>, ticket: TicketId) -> Option<Html> {
+fn read_html<S: State>(ctx: &Ctx<'_, S>, ours: &OurQuote<'_>, ticket: TicketStamp) -> Option<Html> {
     let reply = parse::reply_html(ctx.raw)?;
     let parts = parse::attachments(ctx.raw);
     let relay_id = ctx.composer().message_id(MessageIdKind::Reply, ticket);
@@ -142,23 +145,18 @@ fn read_html<S: State>(ctx: &Ctx<'_, S>, ours: &OurQuote<'_>, ticket: TicketId) 
 }
 
 /// Whether a cut HTML answer may go to the customer: the leak guard finds nothing of the
-/// notification in its text or markup, no command line is left in it, it does not carry the
-/// ticket's reply address, and (beside a text body) it says what the cut text says. When it
-/// may not, the answer goes as text.
-fn html_passes<S: State>(
-    ctx: &Ctx<'_, S>,
+/// notification in its text or markup, no command line is left in it, none of the ticket's
+/// notification fingerprints is in it (`leaks`), and (beside a text body) it says what the
+/// cut text says. When it may not, the answer goes as text.
+fn html_passes(
     ticket: &Ticket,
+    fingerprints: &Fingerprints,
     html: &Html,
     read: &AgentMessage,
 ) -> bool {
-    let fingerprint = format!("{}+{}.", ctx.cfg.service.address.local_part(), ticket.id);
     html_notification_lines(&html.answer.html, ticket.id).is_empty()
         && !relay::has_command_line(&html.answer.text)
-        && !html
-            .answer
-            .html
-            .to_ascii_lowercase()
-            .contains(&fingerprint.to_ascii_lowercase())
+        && fingerprints.in_bytes(html.answer.html.as_bytes()).is_none()
         && (!html.with_text || relay::html_agrees_with_text(&read.body, &html.answer.text))
 }
 
@@ -334,9 +332,18 @@ fn act<S: State>(
         return Ok(answer.plan(Vec::new(), state, None, AgentAction::Noted { then: state }));
     }
     let mut attachments = parse::relay_attachments(ctx.raw);
-    let html = html.filter(|h| html_passes(ctx, &answer.ticket, h, &read));
+    let fingerprints = match leaks::fingerprints(ctx, &answer.ticket) {
+        Ok(f) => f,
+        Err(e) => {
+            return Ok(Decision::quarantine(
+                answer.message_id,
+                format!("{e}; not relayed"),
+            ));
+        }
+    };
+    let html = html.filter(|h| html_passes(&answer.ticket, &fingerprints, h, &read));
     let images = match &html {
-        Some(h) => inline_images(ctx, answer.ticket.id, &h.answer),
+        Some(h) => inline_images(ctx, answer.ticket.stamp(), &h.answer),
         None => Vec::new(),
     };
     // An image the HTML shows goes with the HTML, not as an attachment too.
@@ -345,13 +352,13 @@ fn act<S: State>(
             .as_ref()
             .is_none_or(|c| !html.as_ref().is_some_and(|h| h.answer.images.contains(c)))
     });
-    if carries_reply_address(ctx, &answer.ticket, &attachments)
-        || carries_reply_address(ctx, &answer.ticket, &images)
-    {
-        let refusal = Refusal::new(
-            RefusalKind::NotificationAttached,
-            "an attachment contains this ticket's reply address (a copy of the notification?); nothing was sent",
-        );
+    // The text part is the answer's own text body, cut; for an HTML-only answer, the text
+    // of the HTML that goes along. The guard has read both.
+    let body = match &html {
+        Some(h) if !h.with_text => h.answer.text.as_str(),
+        _ => read.body.as_str(),
+    };
+    if let Some(refusal) = leaks::leaked(ctx, &fingerprints, body, &[&attachments, &images]) {
         return Ok(refuse(ctx, answer, refusal));
     }
     if read.body.trim().is_empty() && attachments.is_empty() {
@@ -381,12 +388,6 @@ fn act<S: State>(
         );
         return Ok(refuse(ctx, answer, refusal));
     }
-    // The text part is the answer's own text body, cut; for an HTML-only answer, the text
-    // of the HTML that goes along. The guard has read both.
-    let body = match &html {
-        Some(h) if !h.with_text => h.answer.text.as_str(),
-        _ => read.body.as_str(),
-    };
     let html = html.as_ref().map(|h| (h.answer.html.as_str(), &images[..]));
     Ok(
         match relay(ctx, ticket, answer.agent, body, html, &attachments) {
@@ -429,26 +430,11 @@ fn hand_over<S: State>(
     })
 }
 
-/// Whether an attachment contains this ticket's reply address: a copy of the notification
-/// must never reach the customer.
-fn carries_reply_address<S: State>(
-    ctx: &Ctx<'_, S>,
-    ticket: &Ticket,
-    attachments: &[Attachment],
-) -> bool {
-    let fingerprint = format!("{}+{}.", ctx.cfg.service.address.local_part(), ticket.id);
-    attachments.iter().any(|a| {
-        a.data
-            .windows(fingerprint.len())
-            .any(|w| w.eq_ignore_ascii_case(fingerprint.as_bytes()))
-    })
-}
-
 /// The inline images a cut HTML answer shows, in its order, each with the Content-ID its
 /// HTML now names it by ([`image_id`]).
 fn inline_images<S: State>(
     ctx: &Ctx<'_, S>,
-    ticket: TicketId,
+    ticket: TicketStamp,
     answer: &HtmlAnswer,
 ) -> Vec<Attachment> {
     let parts = parse::attachments(ctx.raw);
@@ -526,7 +512,9 @@ fn relay<S: State>(
             to: (ticket.customer_name.as_deref(), &ticket.customer),
             reply_to: None,
             subject: &reply_subject(&ticket.subject, &service.name, ticket.id),
-            message_id: ctx.composer().message_id(MessageIdKind::Reply, ticket.id),
+            message_id: ctx
+                .composer()
+                .message_id(MessageIdKind::Reply, ticket.stamp()),
             in_reply_to: ticket.last_customer_message_id(),
             references: ticket.thread_ids(),
             auto_submitted: None,

@@ -13,7 +13,7 @@ use crate::compose::{AckInput, acknowledgement};
 use crate::config::Agent;
 use crate::domain::{
     AgentEmail, EmailAddress, JoinedVia, MessageIdKind, OutgoingMail, Plan, SuppressReason, Ticket,
-    TicketId, TicketState,
+    TicketId, TicketStamp, TicketState,
 };
 use crate::mail::classify::{self, Classified, Identity, classify};
 use crate::mail::parse::{self, Mailbox, ParsedMail};
@@ -94,11 +94,17 @@ pub(super) fn customer_mail<S: State>(
     let by_person = !matches!(class, Classified::Suppress(r) if r.is_automated());
     let threading = trusted_threading(ctx, mail)?;
     // An agent writing to the plain support address about a ticket (replying to a notice
-    // without its Reply-To, say) is not a customer: tell them, send nothing.
-    if let (Threading::Join { ticket, .. }, Some(agent)) =
-        (&threading, sending_agent(ctx.cfg, mail))
+    // without its Reply-To, say) is not a customer: tell them, send nothing. Their headers
+    // name a ticket that is not theirs as customer, which threading passes over.
+    let about = match &threading {
+        Threading::Join { ticket, .. } => Some(*ticket),
+        Threading::New {
+            untrusted_header, ..
+        } => *untrusted_header,
+    };
+    if let (Some(ticket), Some(agent)) = (about, sending_agent(ctx.cfg, mail))
         && by_person
-        && let Some(t) = ctx.state.ticket(*ticket)?
+        && let Some(t) = ctx.state.ticket(ticket)?
     {
         return Ok(super::agent::refuse_plain_address(ctx, mail, &t, agent));
     }
@@ -110,10 +116,7 @@ pub(super) fn customer_mail<S: State>(
                 if t.state == TicketState::Closed
                     && closed_long_ago(ctx.cfg, t.closed_at, ctx.now) =>
             {
-                let new = Threading::New {
-                    untrusted_tag: None,
-                };
-                (new, Some(ticket))
+                (Threading::new_ticket(), Some(ticket))
             }
             _ => (threading, None),
         },
@@ -134,7 +137,16 @@ pub(super) fn customer_mail<S: State>(
                 plan,
             })
         }
-        (Threading::New { untrusted_tag }, class) => {
+        (
+            Threading::New {
+                untrusted_tag,
+                untrusted_header,
+            },
+            class,
+        ) => {
+            if let Some(other) = untrusted_header {
+                info!(ticket = %other, "threading headers name another customer's ticket: opening a new ticket");
+            }
             let opening = Opening {
                 class,
                 untrusted_tag,
@@ -201,6 +213,7 @@ fn trusted_threading<S: State>(ctx: &Ctx<'_, S>, mail: &ParsedMail) -> Result<Th
             via: JoinedVia::SubjectTag,
         } if !classify::sender_aligned(mail) => Threading::New {
             untrusted_tag: Some(ticket),
+            untrusted_header: None,
         },
         other => other,
     })
@@ -399,10 +412,14 @@ fn new_ticket<S: State>(
         return Ok(Decision::quarantine(message_id, reason));
     };
     let id = ctx.state.next_ticket()?;
+    let stamp = TicketStamp {
+        id,
+        opened: ctx.now,
+    };
     let mut outgoing = Vec::new();
     let not_acknowledged = match withheld(ctx, mail, &customer, &opening.class)? {
         Some(reason) => Some(reason),
-        None => match acknowledge(ctx, mail, &customer, id, agent, &assignment) {
+        None => match acknowledge(ctx, mail, &customer, stamp, agent, &assignment) {
             Ok(ack) => {
                 outgoing.push(ack);
                 None
@@ -417,7 +434,7 @@ fn new_ticket<S: State>(
         subject: mail.subject.clone(),
         state: TicketState::Open,
         agent: agent.email.clone(),
-        created_at: ctx.now,
+        created_at: stamp.opened,
         updated_at: ctx.now,
         messages: vec![ctx.message(mail, not_acknowledged)],
         first_response_at: None,
@@ -513,7 +530,7 @@ fn acknowledge<S: State>(
     ctx: &Ctx<'_, S>,
     mail: &ParsedMail,
     customer: &Mailbox,
-    id: TicketId,
+    ticket: TicketStamp,
     agent: &Agent,
     assignment: &Assignment,
 ) -> Result<OutgoingMail, String> {
@@ -521,7 +538,7 @@ fn acknowledge<S: State>(
     let input = AckInput {
         service_name: &cfg.service.name,
         service_address: &cfg.service.address,
-        ticket: id,
+        ticket: ticket.id,
         customer,
         agent_name: &agent.name,
         agent_address: agent.email.address(),
@@ -531,7 +548,7 @@ fn acknowledge<S: State>(
         parent_in_reply_to: &mail.in_reply_to,
         text: &mail.text,
         quote_lines: cfg.ack.quote_lines,
-        message_id: ctx.composer().message_id(MessageIdKind::Ack, id),
+        message_id: ctx.composer().message_id(MessageIdKind::Ack, ticket),
         agent_available: assignment.available,
         agent_back: assignment
             .back_at

@@ -13,6 +13,7 @@ use crate::compose::{
 use crate::config::{Agent, Config, ReplyTokens, Service};
 use crate::domain::{
     AgentEmail, Direction, EmailAddress, MailKind, MessageIdKind, OutgoingMail, Ticket, TicketId,
+    TicketStamp,
 };
 use crate::mail::parse::{self, Mailbox, ParsedMail};
 use crate::mail::relay;
@@ -61,7 +62,7 @@ pub struct CustomerMail<'a> {
 
 impl Composer<'_> {
     /// Our Message-ID for a mail of `kind` about `ticket`.
-    pub fn message_id(&self, kind: MessageIdKind, ticket: TicketId) -> String {
+    pub fn message_id(&self, kind: MessageIdKind, ticket: TicketStamp) -> String {
         relay::message_id(
             self.cfg.token_key(),
             kind,
@@ -144,7 +145,7 @@ impl Composer<'_> {
                 to: (Some(&agent.name), agent.email.address()),
                 reply_to: reply_to_header(service, &reply_to),
                 subject: &with_marker(service, &subject, ticket.id, &token),
-                message_id: self.message_id(MessageIdKind::Notify, ticket.id),
+                message_id: self.message_id(MessageIdKind::Notify, ticket.stamp()),
                 in_reply_to: ticket.notify_root.as_deref().filter(|_| followup),
                 references: ticket.notify_root.iter().map(String::as_str).collect(),
                 auto_submitted: Some("auto-generated"),
@@ -182,7 +183,7 @@ impl Composer<'_> {
                 to: (Some(&agent.name), agent.email.address()),
                 reply_to: reply_to_header(service, &reply_to),
                 subject: &with_marker(service, &subject, ticket.id, &token),
-                message_id: self.message_id(MessageIdKind::Notice, ticket.id),
+                message_id: self.message_id(MessageIdKind::Notice, ticket.stamp()),
                 in_reply_to: ticket.notify_root.as_deref(),
                 references: ticket.notify_root.iter().map(String::as_str).collect(),
                 auto_submitted: Some("auto-replied"),

@@ -112,7 +112,7 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\
 
 #[test]
 fn follow_up_joins_without_acknowledgement() {
-    let mem = mem().with_message_id("<ack.1001.3@example.test>", TicketId::new(1001));
+    let mem = with_ticket().with_message_id("<ack.1001.3@example.test>", TicketId::new(1001));
     let raw = b"From: alice@customer.test\r\nSubject: Re: Help\r\nIn-Reply-To: <ack.1001.3@example.test>\r\n\r\nmore\r\n";
     match run(raw, &mem) {
         Plan::Join { ticket, reason, .. } => {
@@ -1132,4 +1132,342 @@ fn hostile_input_table() {
             "{name}: expected {expected}, got {got}"
         );
     }
+}
+
+/// Opens a ticket for `raw` (stored as mail 7, as every first mail after a lost store may
+/// be) at `now` in `state`; returns the ticket and the acknowledgement's Message-ID, and
+/// `state` holding the ticket with every id it sent, as committing it would leave it.
+fn open_at(raw: &[u8], state: MemStore, now: UnixTime) -> (MemStore, TicketId, String) {
+    let cfg = config();
+    let templates = Templates::load(None).expect("templates");
+    let d = decide(
+        raw,
+        7,
+        &cfg,
+        &templates,
+        &state,
+        now,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides");
+    let Plan::NewTicket {
+        ticket, outgoing, ..
+    } = d.plan
+    else {
+        panic!("expected a new ticket, got {:?}", d.plan);
+    };
+    let ack = of_kind(&outgoing, MailKind::Acknowledgement)
+        .expect("acknowledged")
+        .message_id
+        .clone();
+    let id = ticket.id;
+    let mut state = state.with_ticket(ticket);
+    for mail in &outgoing {
+        state = state.with_message_id(&mail.message_id, id);
+    }
+    (state, id, ack)
+}
+
+#[test]
+fn after_a_lost_store_an_old_customers_reply_never_joins_a_strangers_ticket() {
+    // Before the loss: Alice's mail opens ticket #1001 on 2026-11-27.
+    let fresh = || mem().with_next_ticket(TicketId::new(1001));
+    let (_, old, old_ack) = open_at(ALICE, fresh(), 1_796_169_600);
+    assert_eq!(old, TicketId::new(1001));
+    // The store is lost and rebuilt a week later: numbers and mail sequences restart, and
+    // a stranger's mail opens #1001 again.
+    let bob = b"From: Bob <bob@other.test>\r\nTo: support@example.test\r\nSubject: Invoice\r\n\
+Message-ID: <b1@other.test>\r\n\r\nWhere is my invoice?\r\n";
+    let (rebuilt, new, new_ack) = open_at(bob, fresh(), 1_796_774_400);
+    assert_eq!(new, old, "the number is handed out again");
+    assert_ne!(new_ack, old_ack, "but never the id the old customer holds");
+    // Alice answers the acknowledgement she still has, with her card's number in it.
+    let reply = format!(
+        "From: Alice Doe <alice@customer.test>\r\nTo: support@example.test\r\n\
+Subject: Re: [Acme Support #1001] Help\r\nMessage-ID: <a2@customer.test>\r\n\
+In-Reply-To: {old_ack}\r\nReferences: <a1@customer.test> {old_ack}\r\n\r\nMy card is 4111 1111 1111 1111.\r\n"
+    );
+    let cfg = config();
+    let templates = Templates::load(None).expect("templates");
+    let d = decide(
+        reply.as_bytes(),
+        8,
+        &cfg,
+        &templates,
+        &rebuilt,
+        1_796_780_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides");
+    match d.plan {
+        Plan::NewTicket { ticket, .. } => {
+            assert_eq!(ticket.customer.as_str(), "alice@customer.test");
+        }
+        other => panic!("Alice's mail must open a ticket of her own, got {other:?}"),
+    }
+    // Even naming the stranger's own acknowledgement (forwarded to her, say) gets her no
+    // seat in his ticket; he himself still joins it.
+    let named = reply.replace(&old_ack, &new_ack);
+    let d = decide(
+        named.as_bytes(),
+        9,
+        &cfg,
+        &templates,
+        &rebuilt,
+        1_796_780_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides");
+    assert!(matches!(d.plan, Plan::NewTicket { .. }), "{:?}", d.plan);
+    let his = format!(
+        "From: Bob <bob@other.test>\r\nTo: support@example.test\r\nSubject: Re: Invoice\r\n\
+In-Reply-To: {new_ack}\r\n\r\nAny news?\r\n"
+    );
+    let d = decide(
+        his.as_bytes(),
+        10,
+        &cfg,
+        &templates,
+        &rebuilt,
+        1_796_780_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides");
+    assert!(
+        matches!(d.plan, Plan::Join { ticket, .. } if ticket == new),
+        "{:?}",
+        d.plan
+    );
+}
+
+#[test]
+fn an_agent_replying_to_a_notification_at_the_plain_address_is_told_not_made_a_customer() {
+    // Jason is no customer of #1001, so threading passes the header over; he still gets
+    // the notice that nothing was sent, and no ticket opens in his name.
+    let mem = with_ticket().with_message_id("<notify.1001.1@example.test>", TicketId::new(1001));
+    let raw = b"Return-Path: <jason@example.test>\r\nFrom: Jason Miller <jason@example.test>\r\n\
+To: support@example.test\r\nSubject: Re: Help\r\nIn-Reply-To: <notify.1001.1@example.test>\r\n\r\nUnplug it.\r\n";
+    let Plan::Agent { ticket, action, .. } = run(raw, &mem) else {
+        panic!("expected a refusal");
+    };
+    assert_eq!(ticket, TicketId::new(1001));
+    assert!(refused(&action, RefusalKind::PlainAddress), "{action}");
+}
+
+/// The notification of Alice's ticket #1001, as our code renders it under `cfg`.
+fn notification_1001(cfg: &Config) -> OutgoingMail {
+    let templates = Templates::load(None).expect("templates");
+    let store = mem().with_next_ticket(TicketId::new(1001));
+    let d = decide(
+        ALICE,
+        1,
+        cfg,
+        &templates,
+        &store,
+        1_000_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides");
+    let Plan::NewTicket { outgoing, .. } = d.plan else {
+        panic!("expected a new ticket");
+    };
+    of_kind(&outgoing, MailKind::AgentNotification)
+        .expect("notified")
+        .clone()
+}
+
+/// Jason's answer to #1001, "See the attached.", with one more MIME part (`part`: its
+/// headers, a blank line, its body); its token in the subject for subject mode, else in To.
+fn answer_with_part(subject_mode: bool, part: &str) -> Vec<u8> {
+    let token = relay::mint(TEST_KEY, TicketId::new(1001), &agent("jason@example.test"));
+    let (to, marker) = if subject_mode {
+        (
+            "support@example.test".to_string(),
+            format!(" {{ref:1001.{token}}}"),
+        )
+    } else {
+        (format!("support+1001.{token}@example.test"), String::new())
+    };
+    format!(
+        "Return-Path: <jason@example.test>\r\nFrom: Jason Miller <jason@example.test>\r\nTo: {to}\r\n\
+Subject: Re: [Acme Support #1001] Help{marker}\r\nMessage-ID: <j7@example.test>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+See the attached.\r\n\r\nJason\r\n--b\r\n{part}\r\n--b--\r\n"
+    )
+    .into_bytes()
+}
+
+/// Decides `raw` on Alice's ticket #1001 under `cfg`: the action and the mails it sends.
+fn decide_answer(cfg: &Config, raw: &[u8]) -> (AgentAction, Vec<OutgoingMail>) {
+    let templates = Templates::load(None).expect("templates");
+    let d = decide(
+        raw,
+        8,
+        cfg,
+        &templates,
+        &with_ticket(),
+        1_000_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides");
+    let Plan::Agent {
+        action, outgoing, ..
+    } = d.plan
+    else {
+        panic!("expected an agent plan, got {:?}", d.plan);
+    };
+    (action, outgoing)
+}
+
+/// Asserts the answer was refused as a copy of the notification, nothing went to the
+/// customer, and the notice tells the agent which attachment and why.
+fn assert_refused_as_copy(cfg: &Config, raw: &[u8], name: &str, why: &str) {
+    let (action, outgoing) = decide_answer(cfg, raw);
+    assert!(
+        refused(&action, RefusalKind::NotificationAttached),
+        "{name}: {action:?}"
+    );
+    assert!(
+        outgoing.iter().all(|m| m.kind == MailKind::AgentNotice),
+        "{name}: nothing may reach the customer"
+    );
+    let notice = crate::mail::parse::parse(&outgoing[0].raw).expect("parses");
+    assert!(
+        notice
+            .text
+            .contains(&format!("\"{name}\" is a copy of the notification")),
+        "{}",
+        notice.text
+    );
+    assert!(notice.text.contains(why), "{why}: {}", notice.text);
+}
+
+#[test]
+fn subject_mode_a_notification_forwarded_as_an_attachment_is_refused() {
+    // No Reply-To in subject mode, and the attached copy is base64 with a quoted-printable
+    // body inside: the old guard, looking for "support+1001." in the bytes, relayed it.
+    let mut cfg = config();
+    cfg.service.reply_tokens = crate::config::ReplyTokens::Subject;
+    let n = notification_1001(&cfg);
+    assert!(!String::from_utf8_lossy(&n.raw).contains("support+1001."));
+    let b64 = data_encoding::BASE64_MIME.encode(&n.raw);
+    let eml = format!(
+        "Content-Type: application/octet-stream; name=\"Help.eml\"\r\n\
+Content-Disposition: attachment; filename=\"Help.eml\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}"
+    );
+    assert_refused_as_copy(
+        &cfg,
+        &answer_with_part(true, &eml),
+        "Help.eml",
+        "reply token",
+    );
+    // As message/rfc822 (Thunderbird's and Gmail's forward as attachment) it was left out
+    // without a word; now the agent is told.
+    let rfc822 = format!(
+        "Content-Type: message/rfc822\r\nContent-Disposition: attachment; filename=\"Help.eml\"\r\n\r\n{}",
+        String::from_utf8_lossy(&n.raw)
+    );
+    assert_refused_as_copy(
+        &cfg,
+        &answer_with_part(true, &rfc822),
+        "Help.eml",
+        "reply token",
+    );
+}
+
+#[test]
+fn an_outlook_msg_attachment_carrying_the_notification_in_utf16_is_refused() {
+    // Outlook stores a dragged-out mail as a compound file whose strings are UTF-16LE
+    // property streams (`__substg1.0_0037001F` the subject, `__substg1.0_1000001F` the
+    // body), as bbottema/outlook-message-parser's test message "simple reply with CC.msg"
+    // shows; this one carries the notification our code renders, so no ASCII of it is left.
+    let cfg = config();
+    let n = notification_1001(&cfg);
+    let parsed = crate::mail::parse::parse(&n.raw).expect("parses");
+    let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    let mut msg = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1".to_vec();
+    msg.resize(512, 0);
+    for (stream, value) in [
+        ("__substg1.0_0037001F", parsed.subject.as_str()),
+        ("__substg1.0_1000001F", parsed.text.as_str()),
+    ] {
+        msg.extend(utf16(stream));
+        msg.resize(msg.len().next_multiple_of(64), 0);
+        msg.extend(utf16(value));
+        msg.resize(msg.len().next_multiple_of(512), 0);
+    }
+    assert!(!msg.windows(13).any(|w| w == b"support+1001."));
+    let part = format!(
+        "Content-Type: application/vnd.ms-outlook; name=\"Help.msg\"\r\n\
+Content-Disposition: attachment; filename=\"Help.msg\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+        data_encoding::BASE64_MIME.encode(&msg)
+    );
+    assert_refused_as_copy(
+        &cfg,
+        &answer_with_part(false, &part),
+        "Help.msg",
+        "marker line",
+    );
+}
+
+#[test]
+fn an_attached_message_that_is_our_notification_by_its_message_id_is_refused() {
+    // Nothing in it but the Message-ID says what it is (the agent's client re-encoded the
+    // rest): its id is one only a notification has. The old code left it out silently.
+    let cfg = config();
+    let n = notification_1001(&cfg);
+    let bare = |header: &str| {
+        format!(
+            "Content-Type: message/rfc822\r\nContent-Disposition: attachment; filename=\"original.eml\"\r\n\r\n\
+{header}\r\nFrom: Alice Doe <alice@customer.test>\r\nSubject: Help\r\n\
+Content-Type: text/plain; charset=utf-16\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            data_encoding::BASE64_MIME.encode(
+                &"\u{feff}My printer is on fire."
+                    .encode_utf16()
+                    .flat_map(u16::to_be_bytes)
+                    .collect::<Vec<u8>>()
+            )
+        )
+    };
+    let ours = format!("Message-ID: {}", n.message_id);
+    assert_refused_as_copy(
+        &cfg,
+        &answer_with_part(false, &bare(&ours)),
+        "original.eml",
+        "Message-ID",
+    );
+    // An earlier answer of the agent's to a notification quotes it: its In-Reply-To says so.
+    let answered = format!(
+        "Message-ID: <j1@example.test>\r\nIn-Reply-To: {}",
+        n.message_id
+    );
+    assert_refused_as_copy(
+        &cfg,
+        &answer_with_part(false, &bare(&answered)),
+        "original.eml",
+        "Message-ID",
+    );
+    // The customer's own mail attached is no notification: left out as before, the answer goes.
+    let customers = bare("Message-ID: <a1@customer.test>");
+    let (action, outgoing) = decide_answer(&cfg, &answer_with_part(false, &customers));
+    assert_eq!(action, AgentAction::Relayed { then: None });
+    assert_eq!(outgoing[0].kind, MailKind::AgentReply);
+}
+
+#[test]
+fn a_reply_token_pasted_into_the_text_is_refused() {
+    let mut cfg = config();
+    cfg.service.reply_tokens = crate::config::ReplyTokens::Subject;
+    let token = relay::mint(TEST_KEY, TicketId::new(1001), &agent("jason@example.test"));
+    let raw = format!(
+        "Return-Path: <jason@example.test>\r\nFrom: jason@example.test\r\nTo: support@example.test\r\n\
+Subject: Re: [Acme Support #1001] Help {{ref:1001.{token}}}\r\nMessage-ID: <s1@example.test>\r\n\r\n\
+Unplug it. (Internal: [Acme Support #1001] Help {{ref:1001.{token}}})\r\n"
+    );
+    let (action, outgoing) = decide_answer(&cfg, raw.as_bytes());
+    assert!(
+        refused(&action, RefusalKind::QuoteNotSeparated),
+        "{action:?}"
+    );
+    assert!(outgoing.iter().all(|m| m.kind == MailKind::AgentNotice));
 }

@@ -60,7 +60,7 @@ pub enum RefusalKind {
     Command,
     /// The quoted notification could not be separated from the answer.
     QuoteNotSeparated,
-    /// An attachment carries the ticket's reply address (a copy of the notification).
+    /// An attachment is a copy of the notification (by its fingerprints or Message-ID).
     NotificationAttached,
     /// Nothing was left once the quote was removed.
     Empty,
@@ -88,7 +88,7 @@ impl RefusalKind {
 
     /// The kind of a stored refusal, recognised by its words.
     fn of_detail(detail: &str) -> RefusalKind {
-        const KNOWN: [(&str, RefusalKind); 7] = [
+        const KNOWN: [(&str, RefusalKind); 8] = [
             (
                 "reached the plain support address",
                 RefusalKind::PlainAddress,
@@ -104,6 +104,10 @@ impl RefusalKind {
             ),
             (
                 "an attachment contains this ticket's reply address",
+                RefusalKind::NotificationAttached,
+            ),
+            (
+                "is a copy of the notification",
                 RefusalKind::NotificationAttached,
             ),
             ("the answer was empty", RefusalKind::Empty),

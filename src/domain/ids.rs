@@ -45,6 +45,18 @@ impl FromStr for TicketId {
     }
 }
 
+/// A ticket as the ids we generate for it name it: its number and the moment it opened.
+/// The number alone repeats after a lost store or a restore from an older backup (numbers
+/// restart from what the store remembers); with the opening time, a ticket that gets an old
+/// number again never gets the ids of the ticket that had it before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TicketStamp {
+    /// The ticket's number.
+    pub id: TicketId,
+    /// When it was opened (`Ticket::created_at`).
+    pub opened: UnixTime,
+}
+
 /// An e-mail address normalised for comparison and lookup: trimmed, the domain lowercased
 /// (RFC 5321 §2.4 makes local parts case-sensitive in theory; in practice every provider
 /// folds them, so we fold the whole address to recognise a customer who writes "Alice@").

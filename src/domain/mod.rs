@@ -16,7 +16,7 @@ mod ticket;
 pub use action::{AgentAction, Refusal, RefusalKind};
 pub use agent::AgentLoad;
 pub use customer::{ACK_MEMORY_SECONDS, CustomerRecord};
-pub use ids::{AgentEmail, EmailAddress, TicketId, UnixTime, message_id_hash, now};
+pub use ids::{AgentEmail, EmailAddress, TicketId, TicketStamp, UnixTime, message_id_hash, now};
 pub use inbound::{Cursor, Fetched, FlagJob, Inbound};
 pub use mail::{MailKind, MessageIdKind, OutgoingMail};
 pub use outbox::{DeadLetter, OutboxEntry};

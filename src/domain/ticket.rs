@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AgentEmail, EmailAddress, MailKind, OutgoingMail, SuppressReason, TicketId, UnixTime};
+use super::{
+    AgentEmail, EmailAddress, MailKind, OutgoingMail, SuppressReason, TicketId, TicketStamp,
+    UnixTime,
+};
 
 /// The address a forgotten ticket shows instead of the customer's.
 pub const FORGOTTEN: &str = "forgotten@invalid";
@@ -131,6 +134,14 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// Its number and opening time, which every id we generate for it is bound to.
+    pub fn stamp(&self) -> TicketStamp {
+        TicketStamp {
+            id: self.id,
+            opened: self.created_at,
+        }
+    }
+
     /// The Message-ID of the customer's most recent mail, to thread answers on.
     pub fn last_customer_message_id(&self) -> Option<&str> {
         self.messages

@@ -2,9 +2,13 @@
 //! small [`ThreadLookup`] trait so that tests use a map.
 //!
 //! Threading headers (In-Reply-To, References; RFC 5322 §3.6.4) naming a Message-ID we sent or
-//! received are trusted: only the people in the conversation know those ids. A subject tag
-//! `[Acme Support #1042]` is easy to copy, so alone it is trusted only from the ticket's
-//! customer; anyone else who copies a tag gets a ticket of their own.
+//! received join the ticket that holds it, when the sender is that ticket's customer: only
+//! the people in the conversation know those ids, but an id is not a secret forever (a
+//! customer of a ticket whose number was handed out again after a lost store still holds
+//! ours; anyone the customer forwarded a mail to holds theirs), so a header match on another
+//! customer's ticket counts as no match. A subject tag `[Acme Support #1042]` is easy to
+//! copy, so alone it is trusted only from the ticket's customer too. Anyone else gets a
+//! ticket of their own, never a seat in a stranger's thread.
 
 use crate::domain::{EmailAddress, JoinedVia, TicketId};
 
@@ -33,7 +37,20 @@ pub enum Threading {
     New {
         /// A tag in the subject that was not trusted (a stranger copied it), for the log.
         untrusted_tag: Option<TicketId>,
+        /// A ticket of another customer's that the threading headers named (the first one),
+        /// which the sender may not join.
+        untrusted_header: Option<TicketId>,
     },
+}
+
+impl Threading {
+    /// A new ticket, with nothing untrusted on record.
+    pub fn new_ticket() -> Threading {
+        Threading::New {
+            untrusted_tag: None,
+            untrusted_header: None,
+        }
+    }
 }
 
 /// The ticket tag as it appears in subjects: `[Acme Support #1042]`.
@@ -82,8 +99,18 @@ pub fn find_subject_tag(subject: &str, service_name: &str) -> Option<TicketId> {
         .map(|(_, id)| *id)
 }
 
+/// Whether `sender` is the customer of a ticket whose customer is `customer` (`None`: no such
+/// ticket). A `+detail` on either side is the same mailbox (RFC 5233).
+pub fn is_ticket_customer(customer: Option<&EmailAddress>, sender: Option<&EmailAddress>) -> bool {
+    match (customer, sender) {
+        (Some(customer), Some(sender)) => customer.without_detail() == sender.without_detail(),
+        _ => false,
+    }
+}
+
 /// Decides which ticket the mail joins. `in_reply_to` is checked first, then `references`
-/// from the newest to the oldest, then the subject tag.
+/// from the newest to the oldest, then the subject tag; a header or tag naming a ticket
+/// whose customer is not the sender is passed over.
 pub fn thread<L: ThreadLookup>(
     sender: Option<&EmailAddress>,
     subject: &str,
@@ -92,27 +119,34 @@ pub fn thread<L: ThreadLookup>(
     service_name: &str,
     lookup: &L,
 ) -> Result<Threading, L::Error> {
+    let mut untrusted_header = None;
     for id in in_reply_to.iter().chain(references.iter().rev()) {
-        if let Some(ticket) = lookup.ticket_by_message_id(id)? {
+        let Some(ticket) = lookup.ticket_by_message_id(id)? else {
+            continue;
+        };
+        if is_ticket_customer(lookup.ticket_customer(ticket)?.as_ref(), sender) {
             return Ok(Threading::Join {
                 ticket,
                 via: JoinedVia::Header,
             });
         }
+        untrusted_header = untrusted_header.or(Some(ticket));
     }
-    Ok(match find_subject_tag(subject, service_name) {
-        None => Threading::New {
-            untrusted_tag: None,
-        },
-        Some(ticket) => match (lookup.ticket_customer(ticket)?, sender) {
-            (Some(customer), Some(sender)) if customer == *sender => Threading::Join {
-                ticket,
-                via: JoinedVia::SubjectTag,
-            },
-            _ => Threading::New {
-                untrusted_tag: Some(ticket),
-            },
-        },
+    let untrusted_tag = match find_subject_tag(subject, service_name) {
+        None => None,
+        Some(ticket) => {
+            if is_ticket_customer(lookup.ticket_customer(ticket)?.as_ref(), sender) {
+                return Ok(Threading::Join {
+                    ticket,
+                    via: JoinedVia::SubjectTag,
+                });
+            }
+            Some(ticket)
+        }
+    };
+    Ok(Threading::New {
+        untrusted_tag,
+        untrusted_header,
     })
 }
 
@@ -128,6 +162,7 @@ mod tests {
             .with_ticket(ticket(1042, "alice@customer.test").build())
             .with_message_id("<ack.1042.7@example.test>", t)
             .with_message_id("<m1@customer.test>", t)
+            .with_message_id("<ack.1043.1@example.test>", TicketId::new(1043))
     }
 
     #[test]
@@ -178,28 +213,85 @@ mod tests {
         Threading,
     );
 
+    fn new(untrusted_tag: Option<u64>, untrusted_header: Option<u64>) -> Threading {
+        Threading::New {
+            untrusted_tag: untrusted_tag.map(TicketId::new),
+            untrusted_header: untrusted_header.map(TicketId::new),
+        }
+    }
+
     #[test]
     fn threading_table() {
-        let w = world();
+        let w = world().with_ticket(ticket(1043, "bob@other.test").build());
         let alice = addr("alice@customer.test");
+        let alice_plus = addr("Alice+shop@customer.test");
         let mallory = addr("mallory@evil.test");
         let t = TicketId::new(1042);
         let join = |via| Threading::Join { ticket: t, via };
+        let ours = || vec!["<ack.1042.7@example.test>".to_string()];
         let cases: Vec<Case> = vec![
             (
                 "reply to our ack",
                 Some(&alice),
                 "Re: hi",
-                vec!["<ack.1042.7@example.test>".into()],
+                ours(),
                 vec![],
                 join(JoinedVia::Header),
             ),
             (
                 "references only",
-                Some(&mallory),
+                Some(&alice),
                 "x",
                 vec![],
                 vec!["<zzz@x>".into(), "<m1@customer.test>".into()],
+                join(JoinedVia::Header),
+            ),
+            (
+                "the customer under a +detail",
+                Some(&alice_plus),
+                "Re: hi",
+                ours(),
+                vec![],
+                join(JoinedVia::Header),
+            ),
+            (
+                "a stranger naming our ack (an id handed out again, or passed on)",
+                Some(&mallory),
+                "Re: hi",
+                ours(),
+                vec![],
+                new(None, Some(1042)),
+            ),
+            (
+                "a stranger naming the customer's own id",
+                Some(&mallory),
+                "x",
+                vec![],
+                vec!["<m1@customer.test>".into()],
+                new(None, Some(1042)),
+            ),
+            (
+                "a stranger's header and a copied tag",
+                Some(&mallory),
+                "Re: [Acme Support #1042]",
+                ours(),
+                vec![],
+                new(Some(1042), Some(1042)),
+            ),
+            (
+                "no sender, our id",
+                None,
+                "Re: hi",
+                ours(),
+                vec![],
+                new(None, Some(1042)),
+            ),
+            (
+                "another customer's id first, then the sender's own",
+                Some(&alice),
+                "Re: hi",
+                vec!["<ack.1043.1@example.test>".into()],
+                ours(),
                 join(JoinedVia::Header),
             ),
             (
@@ -216,9 +308,7 @@ mod tests {
                 "[Acme Support #1042] gimme",
                 vec![],
                 vec![],
-                Threading::New {
-                    untrusted_tag: Some(t),
-                },
+                new(Some(1042), None),
             ),
             (
                 "tag of unknown ticket",
@@ -226,9 +316,7 @@ mod tests {
                 "[Acme Support #9999]",
                 vec![],
                 vec![],
-                Threading::New {
-                    untrusted_tag: Some(TicketId::new(9999)),
-                },
+                new(Some(9999), None),
             ),
             (
                 "nothing",
@@ -236,9 +324,7 @@ mod tests {
                 "Hello",
                 vec!["<unknown@x>".into()],
                 vec![],
-                Threading::New {
-                    untrusted_tag: None,
-                },
+                new(None, None),
             ),
             (
                 "no sender with tag",
@@ -246,9 +332,7 @@ mod tests {
                 "[Acme Support #1042]",
                 vec![],
                 vec![],
-                Threading::New {
-                    untrusted_tag: Some(t),
-                },
+                new(Some(1042), None),
             ),
         ];
         for (name, sender, subject, irt, refs, expected) in cases {

@@ -1,6 +1,7 @@
 //! Losing the store, end to end against the real Dovecot + Postfix of `scripts/mailstack`: the
 //! mailbox itself marks what was handled (`$Frontdesk`), so a fresh store answers nothing twice
-//! and skips nothing that arrived meanwhile; backups restore a store.
+//! and skips nothing that arrived meanwhile; a ticket number handed out again never lets an
+//! old customer into a stranger's ticket; backups restore a store.
 //! `#[ignore]`d like the other end-to-end tests; `scripts/test` runs them.
 
 use crate::common::*;
@@ -81,6 +82,72 @@ Auto-Submitted: auto-generated\r\n\r\nnightly report\r\n",
         "only Bob's: {tickets}"
     );
     d.stop().await;
+}
+
+/// The number in a subject's `[Acme Support #N]`.
+fn ticket_in(subject: &str) -> Option<u64> {
+    let (_, rest) = subject.split_once("[Acme Support #")?;
+    rest.split(']').next()?.parse().ok()
+}
+
+/// The Message-ID and ticket number of the acknowledgement in `customer`'s mailbox.
+async fn acknowledgement(stack: &Stack, customer: &str) -> (String, u64) {
+    let acks = wait_for_mail(stack, customer, 1).await;
+    let id = acks[0].header("Message-ID").expect("a Message-ID");
+    let subject = acks[0].parsed().subject().unwrap_or_default().to_string();
+    (id, ticket_in(&subject).expect("a ticket tag"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn after_a_lost_store_an_old_customers_reply_opens_her_own_ticket() {
+    let stack = Stack::get();
+    let mut d = Daemon::start(&stack, Options::default()).await;
+    let alice = format!("{}@customer.test", unique("alice"));
+    send_customer_mail(&stack, "Alice", &alice, &d.support, "My order", "Hello.").await;
+    let (alice_ack, alice_ticket) = acknowledgement(&stack, &alice).await;
+    wait_quiet(&stack, &d).await;
+    d.stop().await;
+
+    // The store is lost: ticket numbers and mail sequences start again, and a stranger's
+    // mail is the first the new store keeps, as Alice's was in the old one.
+    std::fs::remove_dir_all(d.dir.path().join("state")).expect("remove the state directory");
+    d.launch().await;
+    let bob = format!("{}@customer.test", unique("bob"));
+    send_customer_mail(&stack, "Bob", &bob, &d.support, "Invoice", "Where is it?").await;
+    let (bob_ack, bob_ticket) = acknowledgement(&stack, &bob).await;
+    assert_eq!(bob_ticket, alice_ticket, "the number is handed out again");
+    assert_ne!(bob_ack, alice_ack, "but not the id Alice holds");
+
+    // Alice answers her acknowledgement, with her card in it.
+    let reply = format!(
+        "From: Alice <{alice}>\r\nTo: {support}\r\nSubject: Re: [Acme Support #{alice_ticket}] My order\r\n\
+Message-ID: <{id}@customer.test>\r\nIn-Reply-To: {alice_ack}\r\nReferences: {alice_ack}\r\n\r\n\
+My card is 4111 1111 1111 1111.\r\n",
+        support = d.support,
+        id = unique("a2")
+    );
+    send_raw(&stack, Some(&alice), &d.support, &reply).await;
+    let mails = wait_for_mail(&stack, &alice, 2).await;
+    wait_quiet(&stack, &d).await;
+    let subject = mails[1].parsed().subject().unwrap_or_default().to_string();
+    let hers = ticket_in(&subject).expect("a ticket tag");
+    assert_ne!(
+        hers, bob_ticket,
+        "a ticket of her own, acknowledged: {subject}"
+    );
+    d.stop().await;
+    let bobs = d.cli_json(&["tickets", "show", &bob_ticket.to_string()]);
+    assert_eq!(bobs["customer"], bob);
+    let inbound: Vec<&serde_json::Value> = bobs["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["direction"] == "inbound")
+        .collect();
+    assert_eq!(inbound.len(), 1, "Bob's ticket holds only his mail: {bobs}");
+    let herst = d.cli_json(&["tickets", "show", &hers.to_string()]);
+    assert_eq!(herst["customer"], alice);
 }
 
 /// A backup of the running daemon's store (the CLI asks the daemon); its path.

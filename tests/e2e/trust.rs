@@ -8,6 +8,7 @@
 //! - `a_forged_from_under_a_shared_suffix_gets_a_ticket_and_no_acknowledgement`
 //! - `a_customer_forwarded_with_srs_is_acknowledged`
 //! - `opendkim_and_opendmarc_fields_of_our_mta_vouch_for_an_agent`
+//! - `a_notification_attached_in_subject_mode_never_reaches_the_customer`
 
 use crate::common::*;
 
@@ -178,5 +179,75 @@ Message-ID: <{}@customer.test>\r\nIn-Reply-To: {notify_id}\r\n\r\nPay to IBAN XX
         "only the acknowledgement and the real answer reached the customer"
     );
     assert_eq!(d.sent("AgentReply"), 1);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn a_notification_attached_in_subject_mode_never_reaches_the_customer() {
+    let stack = Stack::get();
+    let mut d = Daemon::start(
+        &stack,
+        Options {
+            service_extra: "reply_tokens = \"subject\"".into(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let lee = format!("{}@customer.test", unique("lee"));
+    send_customer_mail(
+        &stack,
+        "Lee Lane",
+        &lee,
+        &d.support,
+        "Refund",
+        "Order 4417, please.",
+    )
+    .await;
+    wait_for_mail(&stack, &lee, 1).await;
+    let notes = wait_for_mail(&stack, &d.agent, 1).await;
+    let n = &notes[0];
+    let subject = n.parsed().subject().expect("subject").to_string();
+    assert!(subject.contains("{ref:"), "{subject}");
+    let notify_id = n.header("Message-ID").expect("id");
+
+    // The agent answers with the notification, exactly as delivered, attached as a file.
+    let answer = format!(
+        "From: Jason Miller <{agent}>\r\nTo: {support}\r\nSubject: Re: {subject}\r\n\
+Message-ID: <{id}@example.test>\r\nIn-Reply-To: {notify_id}\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+The refund is on its way; details attached.\r\n--b\r\n\
+Content-Type: application/octet-stream; name=\"Refund.eml\"\r\n\
+Content-Disposition: attachment; filename=\"Refund.eml\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+{eml}\r\n--b--\r\n",
+        agent = d.agent,
+        support = d.support,
+        id = unique("answer"),
+        eml = data_encoding::BASE64_MIME.encode(&n.raw)
+    );
+    send_raw(&stack, Some(&d.agent), &d.support, &answer).await;
+    let agent_box = wait_for_mail(&stack, &d.agent, 2).await;
+    wait_quiet(&stack, &d).await;
+    let notice = &agent_box[1];
+    assert!(
+        notice
+            .parsed()
+            .subject()
+            .is_some_and(|s| s.starts_with("Not sent:")),
+        "the agent is told"
+    );
+    assert!(
+        notice
+            .text()
+            .contains("\"Refund.eml\" is a copy of the notification"),
+        "{}",
+        notice.text()
+    );
+    assert_eq!(
+        mailbox(&stack, &lee).await.len(),
+        1,
+        "only the acknowledgement reached the customer"
+    );
+    assert_eq!(d.sent("AgentReply"), 0);
     d.stop().await;
 }

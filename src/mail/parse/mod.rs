@@ -10,10 +10,12 @@ use crate::domain::EmailAddress;
 use crate::mail::{sanitize, signals};
 
 mod bounce;
+mod embedded;
 mod forward;
 mod parts;
 
 pub use bounce::{Bounce, bounce};
+pub use embedded::{Inside, search_embedded};
 pub use forward::{Forwarded, forwarded, is_forward_subject};
 pub use parts::{Attachment, ReplyHtml, attachments, relay_attachments, reply_html, reply_text};
 

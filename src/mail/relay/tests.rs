@@ -2,7 +2,7 @@
 //! replies.
 use super::token::TOKEN_CHARS;
 use super::*;
-use crate::domain::{AgentEmail, EmailAddress, MessageIdKind, TicketId};
+use crate::domain::{AgentEmail, EmailAddress, MessageIdKind, TicketId, TicketStamp};
 
 /// An agent's message read as the relay reads an answer about ticket #1001.
 fn read(text: &str) -> AgentMessage {
@@ -80,54 +80,50 @@ fn tokens_bind_ticket_and_agent() {
     assert!(!verify(key, TicketId::new(1042), &jason, ""), "empty");
 }
 
+/// Ticket #1042 as opened at `opened`.
+fn stamp(opened: i64) -> TicketStamp {
+    TicketStamp {
+        id: TicketId::new(1042),
+        opened,
+    }
+}
+
 #[test]
 fn message_ids_are_stable_but_unguessable() {
     let key = b"0123456789abcdef0123456789abcdef";
-    let a = message_id(
-        key,
-        MessageIdKind::Ack,
-        TicketId::new(1042),
-        7,
-        "example.test",
-    );
-    assert_eq!(
-        a,
-        message_id(
-            key,
-            MessageIdKind::Ack,
-            TicketId::new(1042),
-            7,
-            "example.test"
-        )
-    );
+    let id =
+        |key: &[u8], ticket, seq| message_id(key, MessageIdKind::Ack, ticket, seq, "example.test");
+    let a = id(key, stamp(1_000), 7);
+    assert_eq!(a, id(key, stamp(1_000), 7), "a re-send carries the same id");
     assert!(
         a.starts_with("<ack.1042.") && a.ends_with("@example.test>"),
         "{a}"
     );
-    assert_ne!(
-        a,
-        message_id(
-            key,
-            MessageIdKind::Ack,
-            TicketId::new(1042),
-            8,
-            "example.test"
-        )
-    );
-    assert_ne!(
-        a,
-        message_id(
-            b"other key of sufficient length!",
-            MessageIdKind::Ack,
-            TicketId::new(1042),
-            7,
-            "example.test"
-        )
-    );
+    assert_ne!(a, id(key, stamp(1_000), 8));
+    assert_ne!(a, id(b"other key of sufficient length!", stamp(1_000), 7));
     assert!(
         !a.contains(".7@"),
         "the sequence number is not visible: {a}"
     );
+}
+
+#[test]
+fn a_ticket_number_handed_out_again_never_repeats_an_id() {
+    // After a lost store, ticket #1042 and mail sequence 7 come round again for someone
+    // else: only the opening time tells the two tickets apart, and it must.
+    let key = b"0123456789abcdef0123456789abcdef";
+    for kind in [
+        MessageIdKind::Ack,
+        MessageIdKind::Notify,
+        MessageIdKind::Notice,
+        MessageIdKind::Reply,
+        MessageIdKind::Escalation,
+    ] {
+        let before = message_id(key, kind, stamp(1_795_600_000), 7, "example.test");
+        let again = message_id(key, kind, stamp(1_795_700_000), 7, "example.test");
+        assert_ne!(before, again, "{kind:?}");
+        assert_eq!(MessageIdKind::of(&again), Some(kind));
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ use data_encoding::BASE32_NOPAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::domain::{AgentEmail, EmailAddress, MessageIdKind, TicketId, UnixTime};
+use crate::domain::{AgentEmail, EmailAddress, MessageIdKind, TicketId, TicketStamp, UnixTime};
 
 /// Characters of base32 in a token (10 × 5 = 50 bits).
 pub(super) const TOKEN_CHARS: usize = 10;
@@ -63,22 +63,27 @@ pub fn verify(secret: &[u8], ticket: TicketId, agent: &AgentEmail, token: &str) 
         == 0
 }
 
-/// An unguessable but deterministic Message-ID for a mail we send: `kind`, ticket and the
-/// store sequence of the mail that caused it, authenticated with the token key. Deterministic,
-/// so a re-send after a crash carries the same id; unguessable, so nobody can claim a seat in
-/// a thread by naming a neighbouring id in References.
+/// An unguessable but deterministic Message-ID for a mail we send: `kind`, the ticket (its
+/// number and opening time) and the store sequence of the mail that caused it, authenticated
+/// with the token key. Deterministic, so a re-send after a crash carries the same id;
+/// unguessable, so nobody can claim a seat in a thread by naming a neighbouring id in
+/// References; bound to the opening time, so a ticket number handed out again after a lost
+/// store or an older restore (with the sequence restarting too) never repeats an id that the
+/// ticket which had the number before sent to its customer (`v1` ids, made of number and
+/// sequence alone, did).
 pub fn message_id(
     secret: &[u8],
     kind: MessageIdKind,
-    ticket: TicketId,
+    ticket: TicketStamp,
     seq: u64,
     domain: &str,
 ) -> String {
     let kind = kind.as_str();
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    m.update(b"frontdesk-message-id-v1\n");
-    m.update(format!("{kind}\n{ticket}\n{seq}").as_bytes());
+    m.update(b"frontdesk-message-id-v2\n");
+    m.update(format!("{kind}\n{}\n{}\n{seq}", ticket.id, ticket.opened).as_bytes());
+    let ticket = ticket.id;
     let tag = m.finalize().into_bytes();
     let mut code = BASE32_NOPAD.encode(&tag[..10]).to_ascii_lowercase();
     code.truncate(16);
