@@ -8,9 +8,8 @@
 use super::notify::LatestMail;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
 use crate::compose::{
-    ComposeError, Envelope, HtmlBody, RelayContext, build_mail_with_html, greeting_name,
-    html_notification_lines, notification_lines, notification_marker, person_vars, reply_subject,
-    service_vars, ticket_vars,
+    ComposeError, Envelope, HtmlBody, NotificationPrint, RelayContext, build_mail_with_html,
+    greeting_name, person_vars, reply_subject, service_vars, ticket_vars,
 };
 use crate::config::Agent;
 use crate::domain::{
@@ -96,12 +95,11 @@ pub(super) fn answer<S: State>(
     if let Some(refusal) = misaddressed(ctx, mail, &answer.ticket)? {
         return Ok(refuse(ctx, answer, refusal));
     }
-    let marker = notification_marker(answer.ticket.id);
-    let header = format!("Ticket #{} ·", answer.ticket.id);
+    let print = ctx.composer().notification_print(answer.ticket.id);
     let service = &ctx.cfg.service;
     let ours = OurQuote {
-        marker: &marker,
-        header: &header,
+        anchors: print.anchors(),
+        header: print.header(),
         sender: [&service.name, service.address.as_str()],
     };
     let html = read_html(ctx, &ours, answer.ticket.id);
@@ -114,10 +112,10 @@ pub(super) fn answer<S: State>(
             relay::read_agent_message(&text, &ours)
         }
     };
-    if let Some(refusal) = command_problems(ctx, &answer.ticket, &read) {
+    if let Some(refusal) = command_problems(ctx, &answer.ticket, &read, &print) {
         return Ok(refuse(ctx, answer, refusal));
     }
-    act(ctx, answer, read, html)
+    act(ctx, answer, read, html, &print)
 }
 
 /// An agent's HTML answer with the quote of our notification cut out of its document, and
@@ -150,9 +148,10 @@ fn html_passes<S: State>(
     ticket: &Ticket,
     html: &Html,
     read: &AgentMessage,
+    print: &NotificationPrint,
 ) -> bool {
     let fingerprint = format!("{}+{}.", ctx.cfg.service.address.local_part(), ticket.id);
-    html_notification_lines(&html.answer.html, ticket.id).is_empty()
+    print.html_lines(&html.answer.html).is_empty()
         && !relay::has_command_line(&html.answer.text)
         && !html
             .answer
@@ -260,6 +259,7 @@ fn command_problems<S: State>(
     ctx: &Ctx<'_, S>,
     ticket: &Ticket,
     read: &AgentMessage,
+    print: &NotificationPrint,
 ) -> Option<Refusal> {
     let mut problems: Vec<String> = Vec::new();
     for c in &read.commands {
@@ -290,7 +290,7 @@ fn command_problems<S: State>(
     } else {
         RefusalKind::Command
     };
-    let leaked = notification_lines(&read.body, ticket.id);
+    let leaked = print.lines(&read.body);
     if !leaked.is_empty() {
         let lines: Vec<String> = leaked.iter().map(|l| format!("\"{}\"", l.trim())).collect();
         problems.push(format!(
@@ -313,6 +313,7 @@ fn act<S: State>(
     mut answer: Answer<'_>,
     read: AgentMessage,
     html: Option<Html>,
+    print: &NotificationPrint,
 ) -> Result<Decision, S::Error> {
     let state = if read.commands.contains(&Command::Close) {
         Some(TicketState::Closed)
@@ -334,7 +335,7 @@ fn act<S: State>(
         return Ok(answer.plan(Vec::new(), state, None, AgentAction::Noted { then: state }));
     }
     let mut attachments = parse::relay_attachments(ctx.raw);
-    let html = html.filter(|h| html_passes(ctx, &answer.ticket, h, &read));
+    let html = html.filter(|h| html_passes(ctx, &answer.ticket, h, &read, print));
     let images = match &html {
         Some(h) => inline_images(ctx, answer.ticket.id, &h.answer),
         None => Vec::new(),
