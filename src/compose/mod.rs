@@ -30,8 +30,8 @@ mod vars;
 
 pub use ack::{AckContext, AckInput, acknowledgement};
 pub use agent::{
-    NOTIFICATION_SENTENCES, NoticeContext, NotifyContext, RelayContext, html_notification_lines,
-    notification_lines, notification_marker,
+    AnchorContext, NOTIFICATION_SENTENCES, NoticeContext, NotificationPrint, NotifyContext,
+    RelayContext, notification_marker,
 };
 pub use alert::{Alert, ops_alert};
 pub use build::{Envelope, HtmlBody, build_mail, build_mail_with_html, quote_lines, reply_subject};
@@ -63,6 +63,11 @@ const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "agent_notify.txt.hbs",
         text: include_str!("../../templates/agent_notify.txt.hbs"),
+        html: false,
+    },
+    Builtin {
+        name: "agent_anchor.txt.hbs",
+        text: include_str!("../../templates/agent_anchor.txt.hbs"),
         html: false,
     },
     Builtin {
@@ -113,6 +118,13 @@ pub enum TemplateError {
         /// Template file name.
         name: String,
         /// What is wrong, and what is allowed.
+        reason: String,
+    },
+    /// `agent_anchor.txt.hbs` does not render to one line that names the ticket: answers to
+    /// notifications could not be cut at it.
+    #[error("template agent_anchor.txt.hbs: {reason}")]
+    Anchor {
+        /// What is wrong, and the fix.
         reason: String,
     },
     /// Rendering failed, e.g. a variable that does not exist (strict mode).
@@ -195,6 +207,7 @@ impl Templates {
                 "agent_notify.txt.hbs" => self.render(b.name, &notify)?,
                 "relay.txt.hbs" | "relay.html.hbs" => self.render(b.name, &relay)?,
                 "agent_notice.txt.hbs" => self.render(b.name, &notice)?,
+                "agent_anchor.txt.hbs" => self.anchor(&AnchorContext::sample())?,
                 "escalation.txt.hbs" => self.render(b.name, &EscalationContext::sample())?,
                 _ => self.render(b.name, &ack)?,
             };

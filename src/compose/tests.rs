@@ -223,6 +223,46 @@ fn strict_mode_rejects_unknown_variables() {
 }
 
 #[test]
+fn the_shipped_anchor_is_the_built_in_one() {
+    // Answers to notifications sent before an override are cut at the built-in anchor, so
+    // the shipped template must render exactly it.
+    let t = Templates::load(None).expect("templates");
+    let ticket = TicketId::new(1042);
+    let ctx = AnchorContext::new(
+        "Acme Support",
+        &EmailAddress::parse("support@example.test").expect("valid"),
+        ticket,
+    );
+    assert_eq!(
+        t.anchor(&ctx).expect("renders"),
+        notification_marker(ticket)
+    );
+}
+
+#[test]
+fn an_anchor_that_cannot_mark_the_quote_is_refused_with_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (anchor, why) in [
+        ("{{#if false}}x{{/if}}\n", "renders empty"),
+        (
+            "--- Reply above ---\n(ticket #{{ticket.number}})\n",
+            "more than one line",
+        ),
+        (
+            "--- Reply above this line ---\n",
+            "does not name the ticket",
+        ),
+    ] {
+        std::fs::write(dir.path().join("agent_anchor.txt.hbs"), anchor).expect("write");
+        let t = Templates::load(Some(dir.path())).expect("compiles");
+        let err = t.self_test().expect_err(anchor).to_string();
+        assert!(err.contains("agent_anchor.txt.hbs"), "{err}");
+        assert!(err.contains(why), "{anchor:?}: {err}");
+        assert!(err.contains("{{ticket.number}}"), "the fix is named: {err}");
+    }
+}
+
+#[test]
 fn an_html_template_inserts_nothing_unescaped_but_the_relayed_answer() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(
@@ -347,16 +387,16 @@ fn an_html_relay_is_an_alternative_with_its_images_related_and_attachments_mixed
 fn the_leak_guard_reads_an_html_parts_text_and_markup() {
     let ticket = TicketId::new(1001);
     let marker = notification_marker(ticket);
-    assert!(html_notification_lines("<p>Refunded.</p>", ticket).is_empty());
+    let print = NotificationPrint::new(marker.clone(), ticket);
+    assert!(print.html_lines("<p>Refunded.</p>").is_empty());
     assert_eq!(
-        html_notification_lines(
-            "<p>Refunded.</p><blockquote><div>Ticket #1001 &middot; Casey</div></blockquote>",
-            ticket
+        print.html_lines(
+            "<p>Refunded.</p><blockquote><div>Ticket #1001 &middot; Casey</div></blockquote>"
         ),
         ["> Ticket #1001 · Casey"]
     );
     assert_eq!(
-        html_notification_lines(&format!("<p title=\"{marker}\">Refunded.</p>"), ticket),
+        print.html_lines(&format!("<p title=\"{marker}\">Refunded.</p>")),
         [marker.as_str()]
     );
 }

@@ -9,9 +9,8 @@ use super::leaks;
 use super::notify::LatestMail;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
 use crate::compose::{
-    ComposeError, Envelope, HtmlBody, RelayContext, build_mail_with_html, greeting_name,
-    html_notification_lines, notification_lines, notification_marker, person_vars, reply_subject,
-    service_vars, ticket_vars,
+    ComposeError, Envelope, HtmlBody, NotificationPrint, RelayContext, build_mail_with_html,
+    greeting_name, person_vars, reply_subject, service_vars, ticket_vars,
 };
 use crate::config::Agent;
 use crate::domain::{
@@ -99,12 +98,11 @@ pub(super) fn answer<S: State>(
     if let Some(refusal) = misaddressed(ctx, mail, &answer.ticket)? {
         return Ok(refuse(ctx, answer, refusal));
     }
-    let marker = notification_marker(answer.ticket.id);
-    let header = format!("Ticket #{} ·", answer.ticket.id);
+    let print = ctx.composer().notification_print(answer.ticket.id);
     let service = &ctx.cfg.service;
     let ours = OurQuote {
-        marker: &marker,
-        header: &header,
+        anchors: print.anchors(),
+        header: print.header(),
         sender: [&service.name, service.address.as_str()],
     };
     let html = read_html(ctx, &ours, answer.ticket.stamp());
@@ -117,10 +115,10 @@ pub(super) fn answer<S: State>(
             relay::read_agent_message(&text, &ours)
         }
     };
-    if let Some(refusal) = command_problems(ctx, &answer.ticket, &read) {
+    if let Some(refusal) = command_problems(ctx, &answer.ticket, &read, &print) {
         return Ok(refuse(ctx, answer, refusal));
     }
-    act(ctx, answer, read, html)
+    act(ctx, answer, read, html, &print)
 }
 
 /// An agent's HTML answer with the quote of our notification cut out of its document, and
@@ -149,12 +147,12 @@ fn read_html<S: State>(ctx: &Ctx<'_, S>, ours: &OurQuote<'_>, ticket: TicketStam
 /// notification fingerprints is in it (`leaks`), and (beside a text body) it says what the
 /// cut text says. When it may not, the answer goes as text.
 fn html_passes(
-    ticket: &Ticket,
     fingerprints: &Fingerprints,
     html: &Html,
     read: &AgentMessage,
+    print: &NotificationPrint,
 ) -> bool {
-    html_notification_lines(&html.answer.html, ticket.id).is_empty()
+    print.html_lines(&html.answer.html).is_empty()
         && !relay::has_command_line(&html.answer.text)
         && fingerprints.in_bytes(html.answer.html.as_bytes()).is_none()
         && (!html.with_text || relay::html_agrees_with_text(&read.body, &html.answer.text))
@@ -258,6 +256,7 @@ fn command_problems<S: State>(
     ctx: &Ctx<'_, S>,
     ticket: &Ticket,
     read: &AgentMessage,
+    print: &NotificationPrint,
 ) -> Option<Refusal> {
     let mut problems: Vec<String> = Vec::new();
     for c in &read.commands {
@@ -288,7 +287,7 @@ fn command_problems<S: State>(
     } else {
         RefusalKind::Command
     };
-    let leaked = notification_lines(&read.body, ticket.id);
+    let leaked = print.lines(&read.body);
     if !leaked.is_empty() {
         let lines: Vec<String> = leaked.iter().map(|l| format!("\"{}\"", l.trim())).collect();
         problems.push(format!(
@@ -311,6 +310,7 @@ fn act<S: State>(
     mut answer: Answer<'_>,
     read: AgentMessage,
     html: Option<Html>,
+    print: &NotificationPrint,
 ) -> Result<Decision, S::Error> {
     let state = if read.commands.contains(&Command::Close) {
         Some(TicketState::Closed)
@@ -332,7 +332,7 @@ fn act<S: State>(
         return Ok(answer.plan(Vec::new(), state, None, AgentAction::Noted { then: state }));
     }
     let mut attachments = parse::relay_attachments(ctx.raw);
-    let fingerprints = match leaks::fingerprints(ctx, &answer.ticket) {
+    let fingerprints = match leaks::fingerprints(ctx, &answer.ticket, print) {
         Ok(f) => f,
         Err(e) => {
             return Ok(Decision::quarantine(
@@ -341,7 +341,7 @@ fn act<S: State>(
             ));
         }
     };
-    let html = html.filter(|h| html_passes(&answer.ticket, &fingerprints, h, &read));
+    let html = html.filter(|h| html_passes(&fingerprints, h, &read, print));
     let images = match &html {
         Some(h) => inline_images(ctx, answer.ticket.stamp(), &h.answer),
         None => Vec::new(),

@@ -4,16 +4,18 @@
 //! one of our notifications is refused, not silently left out, so the agent learns why.
 
 use super::{Ctx, State};
+use crate::compose::NotificationPrint;
 use crate::domain::{Direction, Refusal, RefusalKind, Ticket};
 use crate::mail::parse::{self, Attachment};
 use crate::mail::relay::{self, FingerprintError, Fingerprints, Notifications};
 
-/// The fingerprints of `ticket`'s notifications: its reply address, the reply token of every
+/// The fingerprints of `ticket`'s notifications: their anchor lines (`print`), its reply address, the reply token of every
 /// configured agent (whoever had it, their copy is as internal), the Message-IDs of the mails
 /// its agents got, and our domains.
 pub(super) fn fingerprints<S: State>(
     ctx: &Ctx<'_, S>,
     ticket: &Ticket,
+    print: &NotificationPrint,
 ) -> Result<Fingerprints, FingerprintError> {
     let cfg = ctx.cfg;
     let key = relay::ticket_key(cfg.token_key(), ticket.created_at);
@@ -40,6 +42,7 @@ pub(super) fn fingerprints<S: State>(
     }
     Fingerprints::new(&Notifications {
         ticket: ticket.id,
+        anchors: print.anchors().to_vec(),
         local_part: cfg.service.address.local_part(),
         tokens,
         message_ids,

@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use super::State;
 use crate::compose::{
-    ComposeError, Envelope, HistoryVars, NoticeContext, NotifyContext, Templates, build_mail,
-    known_name, notification_marker, person_vars, service_vars, ticket_vars,
+    AnchorContext, ComposeError, Envelope, HistoryVars, NoticeContext, NotificationPrint,
+    NotifyContext, Templates, build_mail, known_name, person_vars, service_vars, ticket_vars,
 };
 use crate::config::{Agent, Config, ReplyTokens, Service};
 use crate::domain::{
@@ -72,6 +72,13 @@ impl Composer<'_> {
         )
     }
 
+    /// How `ticket`'s notification is recognised when an agent's answer quotes it.
+    pub fn notification_print(&self, ticket: TicketId) -> NotificationPrint {
+        let service = &self.cfg.service;
+        self.templates
+            .notification_print(&service.name, &service.address, ticket)
+    }
+
     /// The reply token of `agent` for `ticket`, and the Reply-To address that carries it.
     pub fn reply_address(
         &self,
@@ -125,9 +132,15 @@ impl Composer<'_> {
             attachments: attachments.iter().map(|a| a.name.clone()).collect(),
             text: mail.mail.text.clone(),
         })?;
-        // Written by code, not the template: an override cannot remove the line that lets us
-        // recognise a quoted notification in an answer (see `notification_lines`).
-        let text = format!("{}\n\n{text}", notification_marker(ticket.id));
+        // Its own template, checked to render one line that names the ticket: an override of
+        // the notification cannot drop the line that lets us cut a quoted notification out of
+        // an answer (`NotificationPrint`).
+        let anchor = self.templates.anchor(&AnchorContext::new(
+            &service.name,
+            &service.address,
+            ticket.id,
+        ))?;
+        let text = format!("{anchor}\n\n{text}");
         let subject = notification_subject(service, ticket, mail.mail, followup);
         let from_name = format!(
             "{} via {}",

@@ -29,13 +29,17 @@ email = "mschmidt@example.test"
 }
 
 fn run(raw: &[u8], state: &MemStore) -> Plan {
+    run_with(raw, state, &Templates::load(None).expect("templates"))
+}
+
+/// [`run`] with the templates an operator configured.
+fn run_with(raw: &[u8], state: &MemStore, templates: &Templates) -> Plan {
     let cfg = config();
-    let templates = Templates::load(None).expect("templates");
     decide(
         raw,
         7,
         &cfg,
-        &templates,
+        templates,
         state,
         1_000_000,
         SystemTime::UNIX_EPOCH,
@@ -881,6 +885,63 @@ fn a_quote_in_no_known_format_is_cut_at_the_marker_and_pasted_internals_are_refu
         text.starts_with(&crate::compose::notification_marker(TicketId::new(1042))),
         "{text}"
     );
+}
+
+#[test]
+fn a_translated_anchor_starts_the_notification_and_cuts_the_answer_at_it() {
+    // The anchor is the operator's text: a German desk writes it in German. Its notifications
+    // start with it, and an answer quoting one is cut there, though the client's attribution
+    // is in no shape we know and the header block did not survive.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let german = "--- Bitte oberhalb dieser Zeile antworten (Ticket #{{ticket.number}}) ---\n";
+    std::fs::write(dir.path().join("agent_anchor.txt.hbs"), german).expect("write");
+    let templates = Templates::load(Some(dir.path())).expect("templates");
+    templates.self_test().expect("the anchor names the ticket");
+    let Plan::NewTicket { outgoing, .. } = run_with(ALICE, &mem(), &templates) else {
+        panic!("expected a new ticket");
+    };
+    let n = of_kind(&outgoing, MailKind::AgentNotification).expect("notified");
+    let text = crate::mail::parse::parse(&n.raw).expect("parses").text;
+    let anchor = "--- Bitte oberhalb dieser Zeile antworten (Ticket #1042) ---";
+    assert!(text.starts_with(anchor), "{text}");
+    assert!(!text.contains("Reply above this line"), "{text}");
+
+    let body = "Erledigt, die Gutschrift ist unterwegs.\r\n\r\nIrgendein Zitatkopf:\r\n\
+                > --- Bitte oberhalb dieser Zeile antworten\r\n\
+                > (Ticket #1001) ---\r\n> Interne Details.\r\n";
+    let raw = agent_mail_to(1001, "jason@example.test", body, "");
+    let Plan::Agent {
+        action, outgoing, ..
+    } = run_with(&raw, &with_ticket(), &templates)
+    else {
+        panic!("expected a relay");
+    };
+    assert_eq!(action, AgentAction::Relayed { then: None });
+    let reply = crate::mail::parse::parse(&outgoing[0].raw).expect("parses");
+    assert_eq!(reply.text.trim(), "Erledigt, die Gutschrift ist unterwegs.");
+
+    // Notifications sent before the override carry the built-in English anchor: answers to
+    // them are cut there as well, and neither anchor reaches the customer.
+    for anchor in [
+        "--- Bitte oberhalb dieser Zeile antworten (Ticket #1001) ---",
+        "--- Reply above this line; the customer sees only your text (ticket #1001) ---",
+    ] {
+        let raw = agent_mail_to(
+            1001,
+            "jason@example.test",
+            &format!("Erledigt.\r\n\r\n{anchor}\r\nInterne Details.\r\n"),
+            "",
+        );
+        let Plan::Agent {
+            action, outgoing, ..
+        } = run_with(&raw, &with_ticket(), &templates)
+        else {
+            panic!("expected a relay");
+        };
+        assert_eq!(action, AgentAction::Relayed { then: None });
+        let reply = crate::mail::parse::parse(&outgoing[0].raw).expect("parses");
+        assert_eq!(reply.text.trim(), "Erledigt.", "{anchor}");
+    }
 }
 
 #[test]

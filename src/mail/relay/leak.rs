@@ -48,6 +48,9 @@ impl fmt::Display for Trace {
 pub struct Notifications<'a> {
     /// The ticket.
     pub ticket: TicketId,
+    /// The anchor lines its notifications start with, as the templates render them (a
+    /// translated one too); the built-in words are searched whatever this holds.
+    pub anchors: Vec<String>,
     /// The local part of the support address (`support` in `support+N.token@…`).
     pub local_part: &'a str,
     /// Every reply token of the ticket (one per agent it may have gone to).
@@ -84,6 +87,13 @@ impl Fingerprints {
             (Trace::Marker, MARKER_WORDS.to_string()),
             (Trace::Marker, format!("Ticket #{n} ·")),
         ];
+        texts.extend(
+            ours.anchors
+                .iter()
+                .map(|a| a.trim())
+                .filter(|a| !a.is_empty())
+                .map(|a| (Trace::Marker, a.to_string())),
+        );
         texts.extend(
             ours.tokens
                 .iter()
@@ -133,8 +143,8 @@ impl Fingerprints {
     }
 }
 
-/// The words of every notification's first line up to the ticket number
-/// (`compose::notification_marker`), which no template can remove.
+/// The words of the built-in anchor up to the ticket number (`compose::notification_marker`),
+/// in every notification sent before a desk translated its anchor.
 const MARKER_WORDS: &str = "Reply above this line; the customer sees only your text (ticket #";
 
 /// Whether `id` has the shape of a Message-ID of ours that only agents get
@@ -173,6 +183,7 @@ mod tests {
     fn fingerprints() -> Fingerprints {
         let f = Fingerprints::new(&Notifications {
             ticket: TicketId::new(1001),
+            anchors: vec!["--- Bitte oberhalb dieser Zeile antworten (Ticket #1001) ---".into()],
             local_part: "support",
             tokens: vec!["k7q2m9d4xa".into()],
             message_ids: vec!["<notify.1001.abcdefgh@example.test>".into()],
@@ -192,7 +203,12 @@ mod tests {
     #[test]
     fn fingerprints_are_found_in_every_encoding_and_case() {
         let f = fingerprints();
-        let cases: [(&str, Vec<u8>, Option<Trace>); 10] = [
+        let cases: [(&str, Vec<u8>, Option<Trace>); 11] = [
+            (
+                "translated anchor in UTF-16LE",
+                utf16le("--- Bitte oberhalb dieser Zeile antworten (Ticket #1001) ---"),
+                Some(Trace::Marker),
+            ),
             (
                 "reply address",
                 b"Reply-To: <SUPPORT+1001.x@example.test>".to_vec(),

@@ -154,13 +154,14 @@ pub fn strip_quoted(text: &str) -> String {
     out.join("\n").trim().to_string()
 }
 
-/// What marks our own notification when an agent's client quotes it back: the line every
-/// notification starts with (written by code, whatever the templates say), and the names
-/// the client's attribution or header block gives its sender (our service name and address).
+/// What marks our own notification when an agent's client quotes it back: the anchor line
+/// every notification starts with, and the names the client's attribution or header block
+/// gives its sender (our service name and address).
 #[derive(Debug, Clone, Copy)]
 pub struct OurQuote<'a> {
-    /// The notification's first line (`compose::notification_marker`).
-    pub marker: &'a str,
+    /// The anchor lines the notification may start with (`compose::NotificationPrint`): the
+    /// configured one and the built-in one.
+    pub anchors: &'a [String],
     /// The first words of the notification's header block, e.g. `Ticket #1001 ·`, for a
     /// client that dropped the marker line.
     pub header: &'a str,
@@ -196,12 +197,29 @@ fn squash(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The line where the quoted notification begins: its marker line (found even when the client
-/// re-wrapped it over up to three lines), else its header block's first line.
+/// The line where the quoted notification begins: the first of its anchor lines, else its
+/// header block's first line.
 fn find_notification(lines: &[&str], ours: &OurQuote<'_>) -> Option<usize> {
-    let marker = squash(ours.marker);
+    ours.anchors
+        .iter()
+        .filter_map(|anchor| find_anchor(lines, anchor))
+        .min()
+        .or_else(|| {
+            lines
+                .iter()
+                .position(|l| unquote(l).1.starts_with(ours.header))
+        })
+}
+
+/// The line where `anchor` begins, found even when the client re-wrapped it over up to three
+/// lines.
+fn find_anchor(lines: &[&str], anchor: &str) -> Option<usize> {
+    let marker = squash(anchor);
+    if marker.is_empty() {
+        return None;
+    }
     let head: String = marker.chars().take(24).collect();
-    let at_marker = (0..lines.len()).find(|&i| {
+    (0..lines.len()).find(|&i| {
         let first = squash(unquote(lines[i]).1);
         if first.is_empty() || !(first.contains(&head) || marker.starts_with(&first)) {
             return false;
@@ -214,11 +232,6 @@ fn find_notification(lines: &[&str], ours: &OurQuote<'_>) -> Option<usize> {
                 .join(" "),
         );
         joined.contains(&marker)
-    });
-    at_marker.or_else(|| {
-        lines
-            .iter()
-            .position(|l| unquote(l).1.starts_with(ours.header))
     })
 }
 

@@ -6,11 +6,11 @@ use crate::domain::{AgentEmail, EmailAddress, MessageIdKind, TicketId, TicketSta
 
 /// An agent's message read as the relay reads an answer about ticket #1001.
 fn read(text: &str) -> AgentMessage {
-    let marker = crate::compose::notification_marker(TicketId::new(1001));
+    let anchors = [crate::compose::notification_marker(TicketId::new(1001))];
     read_agent_message(
         text,
         &OurQuote {
-            marker: &marker,
+            anchors: &anchors,
             header: "Ticket #1001 ·",
             sender: ["Acme Support", "support@example.test"],
         },
@@ -396,11 +396,11 @@ fn prefixed(lines: &[String]) -> String {
 }
 
 fn cut(text: &str) -> Option<String> {
-    let marker = crate::compose::notification_marker(TicketId::new(1001));
+    let anchors = [crate::compose::notification_marker(TicketId::new(1001))];
     cut_our_quote(
         text,
         &OurQuote {
-            marker: &marker,
+            anchors: &anchors,
             header: "Ticket #1001 ·",
             sender: ["Acme Support", "support@example.test"],
         },
@@ -485,9 +485,9 @@ fn an_answer_without_our_quote_is_left_to_the_known_formats() {
 
 /// An HTML answer about ticket #1001 cut as the relay cuts it; inline images named `imgN`.
 fn cut_html(html: &str) -> Option<HtmlAnswer> {
-    let marker = crate::compose::notification_marker(TicketId::new(1001));
+    let anchors = [crate::compose::notification_marker(TicketId::new(1001))];
     let ours = OurQuote {
-        marker: &marker,
+        anchors: &anchors,
         header: "Ticket #1001 ·",
         sender: ["Acme Support", "support@example.test"],
     };
