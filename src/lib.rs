@@ -16,6 +16,7 @@
 //! | [`decide`]   | the pure [`decide::decide`]: one stored mail → one [`domain::Plan`] |
 //! | [`store`]    | the only module that touches sled: typed, transactional operations |
 //! | [`liveness`] | the workers' heartbeats and the rule that says one is stalled (the watchdog's) |
+//! | [`logging`]  | the filter above `RUST_LOG` that keeps secrets and mail out of the log |
 //! | [`reload`]   | the live configuration + templates, replaced as one on SIGHUP |
 //! | [`oauth2`]   | XOAUTH2 access tokens from `oauth2_token_command`, cached until they expire |
 //! | [`metrics`]  | counters and health, served as `/metrics` and `/healthz` |
@@ -42,6 +43,7 @@ pub mod domain;
 pub mod hours;
 pub mod ingest;
 pub mod liveness;
+pub mod logging;
 pub mod mail;
 pub mod metrics;
 pub mod oauth2;

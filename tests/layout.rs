@@ -19,6 +19,7 @@ const BANDS: &[(&str, &[&str])] = &[
         "I/O and shells",
         &[
             "liveness",
+            "logging",
             "reload",
             "oauth2",
             "metrics",
