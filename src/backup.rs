@@ -95,7 +95,7 @@ pub async fn run(store: Store, live: Arc<Live>, mut shutdown: watch::Receiver<bo
     }
 }
 
-/// One periodic backup: [`write`] on a blocking thread (the async workers go on meanwhile),
+/// One periodic backup: [`write()`] on a blocking thread (the async workers go on meanwhile),
 /// logged, then all but the newest `keep` pruned. Returns where it went, or `None` if it
 /// failed (logged).
 pub async fn take(store: &Store, dir: &Path, keep: usize) -> Option<(PathBuf, BackupStats)> {

@@ -20,7 +20,7 @@ const AUTOREPLY_HEADERS: [&str; 9] = [
 ];
 
 /// Whether a header field marks its mail as an automatic reply: one of the vendors' own
-/// auto-reply fields ([`AUTOREPLY_HEADERS`]), or iCloud's `X-Apple-Action: VACATION`.
+/// auto-reply fields (`AUTOREPLY_HEADERS`), or iCloud's `X-Apple-Action: VACATION`.
 pub fn autoreply_header(name: &str, value: &str) -> bool {
     AUTOREPLY_HEADERS
         .iter()
@@ -50,7 +50,7 @@ const LIST_HEADERS: [&str; 12] = [
 ];
 
 /// Whether a header field says a list manager sent the mail: any `List-*` field, one of
-/// the families' own ([`LIST_HEADERS`]), or ezmlm's `Delivered-To: mailing list …`.
+/// the families' own (`LIST_HEADERS`), or ezmlm's `Delivered-To: mailing list …`.
 pub fn list_header(name: &str, value: &str) -> bool {
     (name.len() > 5 && name.as_bytes()[..5].eq_ignore_ascii_case(b"list-"))
         || LIST_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
@@ -185,7 +185,7 @@ const AUTO_REPLY_PHRASES: &[&str] = &[
 const REPORT_SUBJECTS: &[&str] = &["complaint about message from "];
 
 /// Whether a subject says its mail is an automatic reply (or a report no header marks):
-/// it starts with one of [`AUTO_REPLY_PHRASES`] followed by nothing or a delimiter
+/// it starts with one of `AUTO_REPLY_PHRASES` followed by nothing or a delimiter
 /// (`Automatic reply: …`, `Out of Office`, `Abwesend: …`, `自动回复：…`), it starts with one
 /// in brackets (`[Automatyczna odpowiedź] …`) or ends with one in parentheses
 /// (`Re: … (Automatic Response)`, AOL), or it is Lotus and HCL Notes' `AUTO: … is out of the
@@ -275,7 +275,7 @@ const NOREPLY: [&str; 14] = [
 ];
 
 /// Whether a local part says nobody reads answers to it: consecutive pieces of it spell
-/// one of [`NOREPLY`], optionally with a number: `noreply`, `no-reply`, `no_reply`,
+/// one of `NOREPLY`, optionally with a number: `noreply`, `no-reply`, `no_reply`,
 /// `No.Reply`, `do-not-reply`, `DoNotReply`, `newsalerts-noreply`, `noreply-eu`,
 /// `noreply2`, `ne-pas-repondre`. `arno.reply` is Arno.
 pub fn noreply_local_part(local: &str) -> bool {
