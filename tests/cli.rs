@@ -77,6 +77,60 @@ fn bad_configuration_names_file_key_and_fix() {
     assert!(stderr.contains("fix:"), "{stderr}");
 }
 
+/// sysexits' EX_CONFIG, which the unit's `RestartPreventExitStatus=` names.
+const EX_CONFIG: i32 = 78;
+
+/// A broken configuration ends `run` and `check-config` with 78 and nothing else, so systemd
+/// (`RestartPreventExitStatus=78`, see tests/systemd.rs) gives up after one try.
+#[test]
+fn a_broken_configuration_exits_with_ex_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let invalid = write_config(
+        &dir,
+        &runnable_example(&dir).replace("tls = \"implicit\"", "tls = \"none\""),
+    );
+    let unparsable = dir.path().join("unparsable.toml");
+    std::fs::write(&unparsable, "[imap\nhost = ").expect("write");
+    let unparsable = unparsable.display().to_string();
+    for command in ["run", "check-config"] {
+        for config in [
+            invalid.as_str(),
+            unparsable.as_str(),
+            "/nonexistent/frontdesk.toml",
+        ] {
+            let out = frontdesk(&[command, "--config", config]);
+            assert_eq!(
+                out.status.code(),
+                Some(EX_CONFIG),
+                "{command} --config {config}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// A secret file the configuration names but that is missing is a configuration error too.
+#[test]
+fn a_missing_secret_file_exits_with_ex_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = runnable_example(&dir).replace(
+        "password = \"imap-secret-Zq81\"",
+        "password_file = \"/nonexistent/credentials/imap\"",
+    );
+    let path = write_config(&dir, &text);
+    let out = frontdesk(&["run", "--config", &path]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(EX_CONFIG), "{stderr}");
+    assert!(stderr.contains("imap.password_file"), "{stderr}");
+}
+
+/// A usage error keeps clap's 2: it is not a configuration error.
+#[test]
+fn a_usage_error_exits_with_2() {
+    let out = frontdesk(&["no-such-command"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
 #[test]
 fn missing_configuration_file_says_how_to_fix() {
     let out = frontdesk(&["check-config", "--config", "/nonexistent/frontdesk.toml"]);
@@ -101,11 +155,19 @@ fn broken_template_override_is_caught_by_check_config() {
     let path = write_config(&dir, &text);
     let out = frontdesk(&["check-config", "--config", &path]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "strict mode must refuse an unknown variable"
+    assert_eq!(
+        out.status.code(),
+        Some(EX_CONFIG),
+        "strict mode must refuse an unknown variable, as a configuration error: {stderr}"
     );
     assert!(stderr.contains("ack.txt.hbs"), "{stderr}");
+    let run = frontdesk(&["run", "--config", &path]);
+    assert_eq!(
+        run.status.code(),
+        Some(EX_CONFIG),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
 }
 
 #[test]
@@ -396,9 +458,22 @@ fn man_page_is_roff_and_names_every_command() {
         ".SH OPTIONS",
         ".SH COMMANDS",
         ".SH FILES",
+        ".SH \"EXIT STATUS\"",
     ] {
         assert!(page.contains(section), "no {section}: {page}");
     }
+    let exit_status = page
+        .split(".SH \"EXIT STATUS\"")
+        .nth(1)
+        .and_then(|s| s.split("\n.SH ").next())
+        .unwrap_or_default();
+    for status in ["\\fB0\\fR", "\\fB1\\fR", "\\fB2\\fR", "\\fB78\\fR"] {
+        assert!(exit_status.contains(status), "no {status}: {exit_status}");
+    }
+    assert!(
+        exit_status.contains("RestartPreventExitStatus=78"),
+        "{exit_status}"
+    );
     let commands: String = page
         .split(".SH COMMANDS")
         .nth(1)
