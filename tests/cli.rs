@@ -26,15 +26,15 @@ fn runnable_example(dir: &tempfile::TempDir) -> String {
     std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").expect("key");
     EXAMPLE
         .replace(
-            "password_file = \"/run/credentials/frontdesk.service/imap\"",
+            "password_file = \"/run/credentials/frontdesk.service/frontdesk_imap\"",
             "password = \"imap-secret-Zq81\"",
         )
         .replace(
-            "password_file = \"/run/credentials/frontdesk.service/smtp\"",
+            "password_file = \"/run/credentials/frontdesk.service/frontdesk_smtp\"",
             "password = \"smtp-secret-Zq82\"",
         )
         .replace(
-            "\"/run/credentials/frontdesk.service/token.key\"",
+            "\"/run/credentials/frontdesk.service/frontdesk_token.key\"",
             &format!("{:?}", key.display().to_string()),
         )
         .replace(
@@ -199,6 +199,70 @@ fn the_examples_xoauth2_lines_are_a_valid_login() {
     assert!(
         stdout.contains("user=support@example.com (XOAUTH2)")
             && stdout.contains("auth=support@example.com (XOAUTH2)"),
+        "{stdout}"
+    );
+}
+
+/// Under the unit, `$CREDENTIALS_DIRECTORY` holds only the files that exist in
+/// /etc/frontdesk/credentials/: a setup with XOAUTH2 for IMAP and a relay without login has
+/// the token key alone, and starts, because only the files the configuration names are read.
+#[test]
+fn only_the_credentials_the_configuration_names_are_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir(&credentials).expect("mkdir");
+    std::fs::write(
+        credentials.join("frontdesk_token.key"),
+        "0123456789abcdef0123456789abcdef\n",
+    )
+    .expect("key");
+    let mut section = String::new();
+    let text: String = EXAMPLE
+        .replace(
+            "/run/credentials/frontdesk.service/frontdesk_token.key",
+            "frontdesk_token.key",
+        )
+        .replace(
+            "/var/lib/frontdesk",
+            &dir.path().join("state").display().to_string(),
+        )
+        .lines()
+        .filter_map(|l| {
+            if l.starts_with('[') {
+                section = l.to_string();
+            }
+            match section.as_str() {
+                "[imap]" if l.starts_with("password_file") => None,
+                "[imap]" => Some(
+                    l.strip_prefix("# oauth2_")
+                        .map_or(l.to_string(), |k| format!("oauth2_{k}")),
+                ),
+                "[smtp]" if l.starts_with("password_file") || l.starts_with("username") => None,
+                _ => Some(l.to_string()),
+            }
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        text.lines()
+            .all(|l| l.starts_with('#') || !l.contains("/run/credentials/")),
+        "{text}"
+    );
+    let path = write_config(&dir, &text);
+    let out = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .args(["check-config", "--config", &path])
+        .env("CREDENTIALS_DIRECTORY", &credentials)
+        .env_remove("FRONTDESK__IMAP__PASSWORD")
+        .output()
+        .expect("run frontdesk");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("(XOAUTH2)") && stdout.contains("auth=none"),
         "{stdout}"
     );
 }

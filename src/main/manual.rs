@@ -61,8 +61,9 @@ pub(crate) fn man_page() -> std::io::Result<Vec<u8>> {
     roff.control("TP", []);
     roff.text([italic("/etc/frontdesk/credentials/")]);
     roff.text([roman(
-        "The token key and the IMAP and SMTP passwords, root-only; the systemd unit \
-         frontdesk.service hands them to the daemon with LoadCredential=.",
+        "The token key, the passwords and any file an OAuth2 helper needs, root-only; the \
+         systemd unit frontdesk.service hands every file here to the daemon with \
+         LoadCredential=, as /run/credentials/frontdesk.service/frontdesk_FILE.",
     )]);
     roff.control("TP", []);
     roff.text([italic("/var/lib/frontdesk")]);
