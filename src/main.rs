@@ -11,6 +11,9 @@ use frontdesk::config::{Config, DEFAULT_CONFIG_PATH};
 use frontdesk::domain::TicketId;
 use frontdesk::store::Store;
 
+#[path = "main/manual.rs"]
+mod manual;
+
 #[derive(Parser)]
 #[command(
     name = "frontdesk",
@@ -268,9 +271,26 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("frontdesk: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_status(&e))
         }
     }
+}
+
+/// sysexits(3)'s EX_CONFIG: the configuration, a secret file it names or a template is
+/// broken. Trying again cannot help, so the unit's `RestartPreventExitStatus=78` stops
+/// systemd from restarting into the same error every few seconds.
+const EXIT_CONFIG: u8 = 78;
+
+/// The exit status for `e`: [`EXIT_CONFIG`] when a configuration or template error is
+/// anywhere in its chain, 1 for everything else (store, network, a refused login).
+fn exit_status(e: &anyhow::Error) -> u8 {
+    use frontdesk::compose::TemplateError;
+    use frontdesk::config::ConfigError;
+    use frontdesk::reload::LoadError;
+    let broken_config = e.chain().any(|cause| {
+        cause.is::<ConfigError>() || cause.is::<LoadError>() || cause.is::<TemplateError>()
+    });
+    if broken_config { EXIT_CONFIG } else { 1 }
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -338,7 +358,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Restore { file } => return restore(&cli.config, file),
         Command::Completions { shell } => return write_stdout(&completions(*shell)),
-        Command::Man => return write_stdout(&man_page()?),
+        Command::Man => return write_stdout(&manual::man_page()?),
     };
     run_ops(&cli.config, &req)
 }
@@ -349,121 +369,6 @@ fn completions(shell: clap_complete::Shell) -> Vec<u8> {
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "frontdesk", &mut out);
     out
-}
-
-/// The manual page frontdesk(1) in roff, generated from the clap definition.
-///
-/// clap_mangen's own subcommand list points at pages per subcommand (frontdesk-tickets(1)…)
-/// that are not shipped, so this page has its own COMMANDS section naming every full command
-/// line (`frontdesk tickets show NUMBER [--json]`), plus the files and environment an
-/// administrator needs.
-fn man_page() -> std::io::Result<Vec<u8>> {
-    use clap_mangen::roff::{Roff, bold, italic, roman};
-    let mut cmd = Cli::command();
-    cmd.build();
-    let man = clap_mangen::Man::new(cmd.clone()).title("FRONTDESK");
-    let mut out = Vec::new();
-    man.render_title(&mut out)?;
-    man.render_name_section(&mut out)?;
-    man.render_synopsis_section(&mut out)?;
-    man.render_description_section(&mut out)?;
-    man.render_options_section(&mut out)?;
-    let mut roff = Roff::new();
-    roff.control("SH", ["COMMANDS"]);
-    for line in command_lines("frontdesk", &cmd) {
-        roff.control("TP", []);
-        roff.text([bold(line.words), roman(line.args)]);
-        roff.text([roman(line.about)]);
-    }
-    roff.control("SH", ["FILES"]);
-    roff.control("TP", []);
-    roff.text([italic(frontdesk::config::DEFAULT_CONFIG_PATH)]);
-    roff.text([roman(
-        "The configuration (--config). Every key is documented in the example, \
-         /usr/share/doc/frontdesk/examples/frontdesk.toml when installed from the package.",
-    )]);
-    roff.control("TP", []);
-    roff.text([italic("/etc/frontdesk/credentials/")]);
-    roff.text([roman(
-        "The token key and the IMAP and SMTP passwords, root-only; the systemd unit \
-         frontdesk.service hands them to the daemon with LoadCredential=.",
-    )]);
-    roff.control("TP", []);
-    roff.text([italic("/var/lib/frontdesk")]);
-    roff.text([roman(
-        "The state directory (service.state_dir): the store, and control.sock through which \
-         the ops commands reach a running daemon.",
-    )]);
-    roff.control("TP", []);
-    roff.text([italic("/usr/share/frontdesk/templates")]);
-    roff.text([roman(
-        "The built-in mail templates, for reference: copy one into service.templates_dir \
-         (e.g. /etc/frontdesk/templates) and edit it there to replace the built-in one.",
-    )]);
-    roff.control("SH", ["ENVIRONMENT"]);
-    roff.control("TP", []);
-    roff.text([bold("FRONTDESK__SECTION__KEY")]);
-    roff.text([roman(
-        "Overrides any configuration key, e.g. FRONTDESK__IMAP__PASSWORD or \
-         FRONTDESK__SERVICE__STATE_DIR.",
-    )]);
-    roff.control("TP", []);
-    roff.text([bold("FRONTDESK_CONFIG")]);
-    roff.text([roman("The configuration file, when --config is not given.")]);
-    roff.control("TP", []);
-    roff.text([bold("RUST_LOG")]);
-    roff.text([roman(
-        "Log filter, e.g. info,frontdesk=debug. It opens up the daemon's own lines only: the \
-         libraries that speak IMAP, SMTP, TLS and HTTP or hold mail stay at warn, every other \
-         one at info, so no setting logs a password, token or mail.",
-    )]);
-    roff.control("SH", ["SEE ALSO"]);
-    roff.text([roman("systemctl(1), journalctl(1)")]);
-    roff.to_writer(&mut out)?;
-    man.render_version_section(&mut out)?;
-    Ok(out)
-}
-
-/// One runnable command as the man page lists it.
-struct CommandLine {
-    /// The words that select it: `frontdesk tickets show`.
-    words: String,
-    /// Its own arguments and flags: ` NUMBER [--json]`.
-    args: String,
-    /// Its one-line description.
-    about: String,
-}
-
-/// Every runnable command below `cmd`, in definition order; groups like `tickets` contribute
-/// their subcommands, not themselves.
-fn command_lines(prefix: &str, cmd: &clap::Command) -> Vec<CommandLine> {
-    let mut lines = Vec::new();
-    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
-        let words = format!("{prefix} {}", sub.get_name());
-        if sub.has_subcommands() {
-            lines.extend(command_lines(&words, sub));
-            continue;
-        }
-        let mut args = String::new();
-        for arg in sub
-            .get_arguments()
-            .filter(|a| !a.is_global_set() && !a.is_hide_set() && a.get_id() != "help")
-        {
-            let name = arg
-                .get_value_names()
-                .and_then(|v| v.first())
-                .map_or_else(|| arg.get_id().as_str().to_uppercase(), |v| v.to_string());
-            match (arg.is_positional(), arg.is_required_set(), arg.get_long()) {
-                (true, true, _) => args.push_str(&format!(" {name}")),
-                (true, false, _) => args.push_str(&format!(" [{name}]")),
-                (false, _, Some(long)) => args.push_str(&format!(" [--{long}]")),
-                (false, _, None) => {}
-            }
-        }
-        let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
-        lines.push(CommandLine { words, args, about });
-    }
-    lines
 }
 
 /// Writes generated text to stdout, reporting a closed pipe as an error instead of panicking.

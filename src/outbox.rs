@@ -50,7 +50,7 @@ pub fn build_transport(cfg: &Smtp) -> Result<SmtpTransport, TransportError> {
                 path: path.display().to_string(),
                 source,
             })?;
-            // A private CA replaces the public roots: the operator named exactly whom to trust.
+            // A private CA replaces the system's trust store: the operator named exactly whom to trust.
             b = b
                 .certificate_store(CertificateStore::None)
                 .add_root_certificate(Certificate::from_pem(&pem)?);

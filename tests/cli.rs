@@ -26,15 +26,15 @@ fn runnable_example(dir: &tempfile::TempDir) -> String {
     std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").expect("key");
     EXAMPLE
         .replace(
-            "password_file = \"/run/credentials/frontdesk.service/imap\"",
+            "password_file = \"/run/credentials/frontdesk.service/frontdesk_imap\"",
             "password = \"imap-secret-Zq81\"",
         )
         .replace(
-            "password_file = \"/run/credentials/frontdesk.service/smtp\"",
+            "password_file = \"/run/credentials/frontdesk.service/frontdesk_smtp\"",
             "password = \"smtp-secret-Zq82\"",
         )
         .replace(
-            "\"/run/credentials/frontdesk.service/token.key\"",
+            "\"/run/credentials/frontdesk.service/frontdesk_token.key\"",
             &format!("{:?}", key.display().to_string()),
         )
         .replace(
@@ -77,6 +77,60 @@ fn bad_configuration_names_file_key_and_fix() {
     assert!(stderr.contains("fix:"), "{stderr}");
 }
 
+/// sysexits' EX_CONFIG, which the unit's `RestartPreventExitStatus=` names.
+const EX_CONFIG: i32 = 78;
+
+/// A broken configuration ends `run` and `check-config` with 78 and nothing else, so systemd
+/// (`RestartPreventExitStatus=78`, see tests/systemd.rs) gives up after one try.
+#[test]
+fn a_broken_configuration_exits_with_ex_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let invalid = write_config(
+        &dir,
+        &runnable_example(&dir).replace("tls = \"implicit\"", "tls = \"none\""),
+    );
+    let unparsable = dir.path().join("unparsable.toml");
+    std::fs::write(&unparsable, "[imap\nhost = ").expect("write");
+    let unparsable = unparsable.display().to_string();
+    for command in ["run", "check-config"] {
+        for config in [
+            invalid.as_str(),
+            unparsable.as_str(),
+            "/nonexistent/frontdesk.toml",
+        ] {
+            let out = frontdesk(&[command, "--config", config]);
+            assert_eq!(
+                out.status.code(),
+                Some(EX_CONFIG),
+                "{command} --config {config}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// A secret file the configuration names but that is missing is a configuration error too.
+#[test]
+fn a_missing_secret_file_exits_with_ex_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = runnable_example(&dir).replace(
+        "password = \"imap-secret-Zq81\"",
+        "password_file = \"/nonexistent/credentials/imap\"",
+    );
+    let path = write_config(&dir, &text);
+    let out = frontdesk(&["run", "--config", &path]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(EX_CONFIG), "{stderr}");
+    assert!(stderr.contains("imap.password_file"), "{stderr}");
+}
+
+/// A usage error keeps clap's 2: it is not a configuration error.
+#[test]
+fn a_usage_error_exits_with_2() {
+    let out = frontdesk(&["no-such-command"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
 #[test]
 fn missing_configuration_file_says_how_to_fix() {
     let out = frontdesk(&["check-config", "--config", "/nonexistent/frontdesk.toml"]);
@@ -101,11 +155,19 @@ fn broken_template_override_is_caught_by_check_config() {
     let path = write_config(&dir, &text);
     let out = frontdesk(&["check-config", "--config", &path]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "strict mode must refuse an unknown variable"
+    assert_eq!(
+        out.status.code(),
+        Some(EX_CONFIG),
+        "strict mode must refuse an unknown variable, as a configuration error: {stderr}"
     );
     assert!(stderr.contains("ack.txt.hbs"), "{stderr}");
+    let run = frontdesk(&["run", "--config", &path]);
+    assert_eq!(
+        run.status.code(),
+        Some(EX_CONFIG),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
 }
 
 #[test]
@@ -137,6 +199,70 @@ fn the_examples_xoauth2_lines_are_a_valid_login() {
     assert!(
         stdout.contains("user=support@example.com (XOAUTH2)")
             && stdout.contains("auth=support@example.com (XOAUTH2)"),
+        "{stdout}"
+    );
+}
+
+/// Under the unit, `$CREDENTIALS_DIRECTORY` holds only the files that exist in
+/// /etc/frontdesk/credentials/: a setup with XOAUTH2 for IMAP and a relay without login has
+/// the token key alone, and starts, because only the files the configuration names are read.
+#[test]
+fn only_the_credentials_the_configuration_names_are_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir(&credentials).expect("mkdir");
+    std::fs::write(
+        credentials.join("frontdesk_token.key"),
+        "0123456789abcdef0123456789abcdef\n",
+    )
+    .expect("key");
+    let mut section = String::new();
+    let text: String = EXAMPLE
+        .replace(
+            "/run/credentials/frontdesk.service/frontdesk_token.key",
+            "frontdesk_token.key",
+        )
+        .replace(
+            "/var/lib/frontdesk",
+            &dir.path().join("state").display().to_string(),
+        )
+        .lines()
+        .filter_map(|l| {
+            if l.starts_with('[') {
+                section = l.to_string();
+            }
+            match section.as_str() {
+                "[imap]" if l.starts_with("password_file") => None,
+                "[imap]" => Some(
+                    l.strip_prefix("# oauth2_")
+                        .map_or(l.to_string(), |k| format!("oauth2_{k}")),
+                ),
+                "[smtp]" if l.starts_with("password_file") || l.starts_with("username") => None,
+                _ => Some(l.to_string()),
+            }
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        text.lines()
+            .all(|l| l.starts_with('#') || !l.contains("/run/credentials/")),
+        "{text}"
+    );
+    let path = write_config(&dir, &text);
+    let out = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .args(["check-config", "--config", &path])
+        .env("CREDENTIALS_DIRECTORY", &credentials)
+        .env_remove("FRONTDESK__IMAP__PASSWORD")
+        .output()
+        .expect("run frontdesk");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("(XOAUTH2)") && stdout.contains("auth=none"),
         "{stdout}"
     );
 }
@@ -396,9 +522,22 @@ fn man_page_is_roff_and_names_every_command() {
         ".SH OPTIONS",
         ".SH COMMANDS",
         ".SH FILES",
+        ".SH \"EXIT STATUS\"",
     ] {
         assert!(page.contains(section), "no {section}: {page}");
     }
+    let exit_status = page
+        .split(".SH \"EXIT STATUS\"")
+        .nth(1)
+        .and_then(|s| s.split("\n.SH ").next())
+        .unwrap_or_default();
+    for status in ["\\fB0\\fR", "\\fB1\\fR", "\\fB2\\fR", "\\fB78\\fR"] {
+        assert!(exit_status.contains(status), "no {status}: {exit_status}");
+    }
+    assert!(
+        exit_status.contains("RestartPreventExitStatus=78"),
+        "{exit_status}"
+    );
     let commands: String = page
         .split(".SH COMMANDS")
         .nth(1)

@@ -239,7 +239,7 @@ pub struct Imap {
     pub port: u16,
     /// Transport security.
     pub tls: TlsMode,
-    /// A private CA bundle that replaces the public roots.
+    /// A private CA bundle that replaces the system's trust store.
     pub ca_file: Option<PathBuf>,
     /// Login name.
     pub username: String,
@@ -280,7 +280,7 @@ pub struct Smtp {
     pub port: u16,
     /// Transport security.
     pub tls: TlsMode,
-    /// A private CA bundle that replaces the public roots.
+    /// A private CA bundle that replaces the system's trust store.
     pub ca_file: Option<PathBuf>,
     /// Login name and how to log in, if the server wants a login.
     pub credentials: Option<(String, Auth)>,

@@ -1,5 +1,5 @@
 //! Reaching a logged-in session: TCP, TLS (rustls; implicit, or after STARTTLS, with the
-//! public web roots or only a private CA), the server greeting, then LOGIN or
+//! operating system's trust store or only a private CA), the server greeting, then LOGIN or
 //! `AUTHENTICATE XOAUTH2`. Every step is bounded by `imap.connect_timeout` or
 //! `imap.command_timeout`: async-imap waits forever on a silent server.
 
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use async_imap::{Client, Session};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_platform_verifier::BuilderVerifierExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -25,29 +26,38 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> ImapStream for T {}
 /// A logged-in IMAP session over either kind of stream.
 pub type ImapSession = Session<Box<dyn ImapStream>>;
 
-/// The rustls client configuration: the public web roots, or only the CAs in `ca_file`.
+/// The rustls client configuration: the operating system's trust store, the same one SMTP
+/// (lettre's platform verifier) uses, or only the CAs in `ca_file`.
+///
+/// On Linux the store is read when the configuration is built (at each connect), from
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR` if either is set, otherwise from the system's bundle
+/// (`/etc/ssl/certs` on Debian, kept by `ca-certificates` and `update-ca-certificates`).
 pub fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<ClientConfig>, String> {
-    let mut roots = RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("reading {}: {e}", path.display()))?;
-            for cert in certs {
-                let cert = cert.map_err(|e| format!("reading {}: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("certificate in {}: {e}", path.display()))?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+        .map_err(|e| e.to_string())?;
+    let builder = match ca_file {
+        Some(path) => builder.with_root_certificates(private_roots(path)?),
+        None => builder
+            .with_platform_verifier()
+            .map_err(|e| format!("the system's certificate store: {e}"))?,
+    };
+    Ok(Arc::new(builder.with_no_client_auth()))
+}
+
+/// Every CA certificate in the PEM file `path`: the only roots trusted when it is set.
+fn private_roots(path: &std::path::Path) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("reading {}: {e}", path.display()))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| format!("reading {}: {e}", path.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("certificate in {}: {e}", path.display()))?;
+    }
+    Ok(roots)
 }
 
 /// TLS over `stream` for `cfg.host`, with the roots of [`tls_config`]; bounded by

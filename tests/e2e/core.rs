@@ -527,6 +527,66 @@ async fn starttls_is_never_downgraded_to_plaintext() {
     assert!(stderr.contains("does not offer STARTTLS"), "{stderr}");
 }
 
+/// Without `ca_file`, IMAP trusts the operating system's store exactly as SMTP does: the
+/// stack's CA, installed the way rustls-native-certs reads a system store from the
+/// environment (`SSL_CERT_FILE`), lets `check-config --connect` log in to both; without it
+/// IMAP refuses the same configuration. Compiled-in web roots would ignore the file.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn imap_and_smtp_trust_the_system_store() {
+    let stack = Stack::get();
+    for transport in [Transport::Implicit, Transport::Starttls] {
+        let d = Daemon::configure(
+            &stack,
+            Options {
+                transport,
+                ..Options::default()
+            },
+        );
+        let text = std::fs::read_to_string(&d.config).expect("config");
+        let without_ca: String = text
+            .lines()
+            .filter(|l| !l.starts_with("ca_file"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_ne!(text, without_ca, "the configuration had no ca_file");
+        std::fs::write(&d.config, without_ca).expect("config");
+        let check = |ca: Option<&std::path::Path>| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_frontdesk"));
+            cmd.arg("--config")
+                .arg(&d.config)
+                .args(["check-config", "--connect"])
+                .env_remove("SSL_CERT_FILE")
+                .env_remove("SSL_CERT_DIR");
+            if let Some(ca) = ca {
+                cmd.env("SSL_CERT_FILE", ca);
+            }
+            cmd.output().expect("run frontdesk")
+        };
+        let trusted = check(Some(&stack.ca_file));
+        let stdout = String::from_utf8_lossy(&trusted.stdout);
+        assert!(
+            trusted.status.success(),
+            "{transport:?} with the CA in the system store: {}",
+            String::from_utf8_lossy(&trusted.stderr)
+        );
+        assert!(
+            stdout.contains("imap login ok") && stdout.contains("smtp login ok"),
+            "{stdout}"
+        );
+        let untrusted = check(None);
+        let stderr = String::from_utf8_lossy(&untrusted.stderr);
+        assert!(
+            !untrusted.status.success(),
+            "{transport:?}: the stack's CA is not in the system store, yet it was trusted"
+        );
+        assert!(
+            stderr.contains("IMAP") && stderr.to_lowercase().contains("certificate"),
+            "{transport:?}: {stderr}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the local mail stack: run scripts/test"]
 async fn untrusted_certificate_is_refused_not_bypassed() {

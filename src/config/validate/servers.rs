@@ -218,7 +218,7 @@ fn check_ca(c: &mut Collector, key: &str, ca: &Option<PathBuf>) {
         c.add(
             key,
             format!("{} does not exist", p.display()),
-            "point it at a PEM file holding the CA certificate(s), or remove the key to use the public roots",
+            "point it at a PEM file holding the CA certificate(s), or remove the key to use the system's trust store",
         );
     }
 }

@@ -64,7 +64,7 @@ fn token_secret(c: &mut Collector, file: Option<&Path>, cred_dir: Option<&Path>)
             c.add(
                 "service.token_secret_file",
                 "is required: it keys the tokens that let agents answer customers by mail",
-                "generate a key: head -c 32 /dev/urandom | base64 > /etc/frontdesk/credentials/token.key, and set token_secret_file to it (under systemd: /run/credentials/frontdesk.service/token.key)",
+                "generate a key: head -c 32 /dev/urandom | base64 > /etc/frontdesk/credentials/token.key, and set token_secret_file to it (under systemd: /run/credentials/frontdesk.service/frontdesk_token.key)",
             );
             None
         }
