@@ -289,19 +289,29 @@ impl Ingest {
         if newest.is_empty() {
             return Ok(None);
         }
-        let dates = self
-            .bounded(t, "UID FETCH", async {
+        let dates = self.internal_dates(session, newest).await?;
+        Ok(dates.into_iter().filter_map(|(_, d)| d).max())
+    }
+
+    /// Each of `uids` with its INTERNALDATE (`UID FETCH (UID INTERNALDATE)`).
+    async fn internal_dates(
+        &self,
+        session: &mut ImapSession,
+        uids: &[u32],
+    ) -> Result<Vec<(u32, Option<UnixTime>)>, IngestError> {
+        let fetched = self
+            .bounded(self.cfg.command_timeout, "UID FETCH", async {
                 session
-                    .uid_fetch(uid_set(newest), "(UID INTERNALDATE)")
+                    .uid_fetch(uid_set(uids), "(UID INTERNALDATE)")
                     .await?
                     .try_collect::<Vec<_>>()
                     .await
             })
             .await?;
-        Ok(dates
+        Ok(fetched
             .iter()
-            .filter_map(|f| f.internal_date().map(|d| d.timestamp()))
-            .max())
+            .filter_map(|f| Some((f.uid?, f.internal_date().map(|d| d.timestamp()))))
+            .collect())
     }
 
     /// The UIDs a window of arrival times may hold (SEARCH SINCE its day), each with its
@@ -316,19 +326,7 @@ impl Ingest {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
-        let dates = self
-            .bounded(self.cfg.command_timeout, "UID FETCH", async {
-                session
-                    .uid_fetch(uid_set(&uids), "(UID INTERNALDATE)")
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
-            })
-            .await?;
-        Ok(dates
-            .iter()
-            .filter_map(|f| Some((f.uid?, f.internal_date().map(|d| d.timestamp()))))
-            .collect())
+        self.internal_dates(session, &uids).await
     }
 
     /// Re-reads the mail SEARCH SINCE `since` finds after the UIDs were reset, chunk by

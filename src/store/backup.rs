@@ -286,21 +286,12 @@ mod tests {
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
     use super::*;
-    use crate::domain::{AgentEmail, Cursor, EmailAddress, Fetched, MailKind, OutgoingMail};
+    use crate::domain::{AgentEmail, Cursor, EmailAddress, Fetched};
     use crate::store::from_be;
+    use crate::store::tests::alert;
 
     /// Every record of a store: (tree, key) → value.
     type Records = BTreeMap<(String, Vec<u8>), Vec<u8>>;
-
-    fn alert(n: u64) -> OutgoingMail {
-        OutgoingMail {
-            kind: MailKind::OpsAlert,
-            message_id: format!("<alert.{n}@example.test>"),
-            envelope_from: None,
-            recipients: vec![EmailAddress::parse("ops@example.test").expect("address")],
-            raw: format!("Subject: alert {n}\r\n\r\nbody").into_bytes(),
-        }
-    }
 
     /// Mail `uid`: unique bytes of a size that varies.
     fn fetched(uid: u32) -> Fetched {

@@ -390,17 +390,8 @@ fn utc(t: UnixTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{EmailAddress, Fetched, MailKind, OutgoingMail};
-
-    fn alert(n: u64) -> OutgoingMail {
-        OutgoingMail {
-            kind: MailKind::OpsAlert,
-            message_id: format!("<alert.{n}@example.test>"),
-            envelope_from: None,
-            recipients: vec![EmailAddress::parse("ops@example.test").expect("address")],
-            raw: format!("Subject: alert {n}\r\n\r\nbody").into_bytes(),
-        }
-    }
+    use crate::domain::Fetched;
+    use crate::store::tests::alert;
 
     /// A store with processed and unprocessed mail, a sent mail and a queued one.
     fn sample(dir: &Path) -> Store {

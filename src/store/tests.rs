@@ -383,3 +383,15 @@ async fn flush_storm() {
         (FLUSHERS * ROUNDS) as usize
     );
 }
+
+/// A queued mail to ops numbered `n`: the smallest outbox entry, for backup and restore tests.
+pub(super) fn alert(n: u64) -> crate::domain::OutgoingMail {
+    use crate::domain::{EmailAddress, MailKind, OutgoingMail};
+    OutgoingMail {
+        kind: MailKind::OpsAlert,
+        message_id: format!("<alert.{n}@example.test>"),
+        envelope_from: None,
+        recipients: vec![EmailAddress::parse("ops@example.test").expect("address")],
+        raw: format!("Subject: alert {n}\r\n\r\nbody").into_bytes(),
+    }
+}
