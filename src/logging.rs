@@ -41,3 +41,47 @@ pub fn env_filter() -> tracing_subscriber::EnvFilter {
     tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
 }
+
+/// Whether `journal_stream` (the `JOURNAL_STREAM` variable, `DEVICE:INODE` in decimal) names
+/// the file `dev`/`ino`. systemd sets it for a service whose output goes to the journal; it
+/// is only to be trusted while stderr is still that stream (a shell may have redirected it).
+pub fn journal_stream_names(journal_stream: &str, dev: u64, ino: u64) -> bool {
+    let Some((d, i)) = journal_stream.trim().split_once(':') else {
+        return false;
+    };
+    d.parse::<u64>() == Ok(dev) && i.parse::<u64>() == Ok(ino)
+}
+
+/// Whether stderr is connected to systemd's journal (see [`journal_stream_names`]), in which
+/// case the binary logs to journald natively, with priorities and fields.
+pub fn stderr_is_journal() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    match std::fs::File::from(fd).metadata() {
+        Ok(meta) => journal_stream_names(&stream.to_string_lossy(), meta.dev(), meta.ino()),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_journal_stream_must_name_stderr_itself() {
+        assert!(journal_stream_names("8:4242", 8, 4242));
+        assert!(journal_stream_names("8:4242\n", 8, 4242));
+        // Output redirected to a file by a wrapper script: another inode.
+        assert!(!journal_stream_names("8:4242", 8, 4243));
+        assert!(!journal_stream_names("9:4242", 8, 4242));
+        assert!(!journal_stream_names("", 8, 4242));
+        assert!(!journal_stream_names("8", 8, 4242));
+        assert!(!journal_stream_names("8:x", 8, 4242));
+    }
+}

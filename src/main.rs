@@ -1,16 +1,18 @@
 //! The `frontdesk` binary: command-line parsing, logging set-up and the human-facing output
 //! of the ops commands. Everything else lives in the library.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand};
 use frontdesk::config::{Config, DEFAULT_CONFIG_PATH};
 use frontdesk::domain::TicketId;
 use frontdesk::store::Store;
+use logs::LogFormat;
 
+#[path = "main/logs.rs"]
+mod logs;
 #[path = "main/manual.rs"]
 mod manual;
 
@@ -24,19 +26,11 @@ struct Cli {
     /// Configuration file.
     #[arg(long, global = true, default_value = DEFAULT_CONFIG_PATH, env = "FRONTDESK_CONFIG")]
     config: PathBuf,
-    /// Log format: human on a terminal, journald-friendly otherwise, or JSON.
+    /// Log format: human on a terminal, the journal under systemd, plain lines otherwise, or JSON.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Auto,
-    Human,
-    Journald,
-    Json,
 }
 
 #[derive(Subcommand)]
@@ -209,54 +203,9 @@ enum QuarantineCommand {
     },
 }
 
-/// The log subscriber for `format`, writing to `writer` (`terminal` when that is a terminal):
-/// `filter` (from `RUST_LOG`) and then [`frontdesk::logging::hygiene`] decide what is written.
-fn subscriber<W>(
-    format: LogFormat,
-    terminal: bool,
-    filter: tracing_subscriber::EnvFilter,
-    writer: W,
-) -> Box<dyn tracing::Subscriber + Send + Sync>
-where
-    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
-{
-    use frontdesk::logging::hygiene;
-    use tracing_subscriber::layer::SubscriberExt;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    match format {
-        LogFormat::Json => Box::new(builder.json().flatten_event(true).finish().with(hygiene())),
-        LogFormat::Human => Box::new(builder.with_ansi(terminal).finish().with(hygiene())),
-        LogFormat::Auto if terminal => Box::new(builder.finish().with(hygiene())),
-        // journald stamps every line itself and shows no colours.
-        LogFormat::Auto | LogFormat::Journald => Box::new(
-            builder
-                .without_time()
-                .with_ansi(false)
-                .with_target(false)
-                .finish()
-                .with(hygiene()),
-        ),
-    }
-}
-
-fn init_logging(format: LogFormat) {
-    use tracing_subscriber::util::SubscriberInitExt;
-    let terminal = std::io::stderr().is_terminal();
-    // Also routes the `log` records of dependencies (async-imap, sled, rustls) through it.
-    subscriber(
-        format,
-        terminal,
-        frontdesk::logging::env_filter(),
-        std::io::stderr,
-    )
-    .init();
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    logs::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -568,118 +517,4 @@ async fn check_config(cfg: Config, connect: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::{Arc, Mutex};
-
-    /// A log writer into memory.
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Buffer {
-        fn text(&self) -> String {
-            String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-        }
-    }
-
-    /// What a subscriber built from `rust_log` writes for one event per target and level.
-    fn written(rust_log: &str) -> String {
-        let buffer = Buffer::default();
-        let sink = buffer.clone();
-        let filter = tracing_subscriber::EnvFilter::new(rust_log);
-        let subscriber = subscriber(LogFormat::Json, false, filter, move || sink.clone());
-        tracing::subscriber::with_default(subscriber, || {
-            macro_rules! each_level {
-                ($target:literal) => {
-                    tracing::error!(target: $target, "{} error", $target);
-                    tracing::warn!(target: $target, "{} warn", $target);
-                    tracing::info!(target: $target, "{} info", $target);
-                    tracing::debug!(target: $target, "{} debug", $target);
-                    tracing::trace!(target: $target, "{} trace", $target);
-                };
-            }
-            each_level!("frontdesk::ingest");
-            each_level!("frontdesk");
-            each_level!("lettre::transport::smtp::client::async_connection");
-            each_level!("async_imap::imap_stream");
-            each_level!("rustls::client::hs");
-            each_level!("sled::pagecache");
-            each_level!("handlebars::render");
-            each_level!("hyper::proto::h1::io");
-            each_level!("some_future_dependency::wire");
-        });
-        buffer.text()
-    }
-
-    /// Issue 17: `RUST_LOG` cannot open up the libraries' transcripts, however it is
-    /// written; it still opens up our own lines.
-    #[test]
-    fn rust_log_opens_our_lines_and_never_the_transcripts() {
-        for rust_log in [
-            "trace",
-            "debug",
-            "lettre=trace,async_imap=trace,trace",
-            "lettre::transport::smtp::client::async_connection=trace,async_imap::imap_stream=trace",
-            "[{x}]=trace,trace",
-            "rustls=trace,sled=trace,handlebars=trace,hyper=trace,some_future_dependency=trace",
-        ] {
-            let out = written(rust_log);
-            for target in [
-                "lettre::transport::smtp::client::async_connection",
-                "async_imap::imap_stream",
-                "rustls::client::hs",
-                "sled::pagecache",
-                "handlebars::render",
-                "hyper::proto::h1::io",
-            ] {
-                if rust_log == "trace" || rust_log == "debug" {
-                    assert!(
-                        out.contains(&format!("{target} warn")),
-                        "{rust_log}: {target}"
-                    );
-                }
-                for level in ["info", "debug", "trace"] {
-                    assert!(
-                        !out.contains(&format!("{target} {level}")),
-                        "{rust_log}: {target} {level}:\n{out}"
-                    );
-                }
-            }
-            assert!(
-                !out.contains("some_future_dependency::wire debug"),
-                "{rust_log}"
-            );
-            assert!(
-                !out.contains("some_future_dependency::wire trace"),
-                "{rust_log}"
-            );
-        }
-        assert!(written("trace").contains("some_future_dependency::wire info"));
-        let ours = written("frontdesk=trace");
-        assert!(ours.contains("frontdesk::ingest trace"), "{ours}");
-        assert!(ours.contains("frontdesk trace"), "{ours}");
-        assert!(!ours.contains("lettre"), "{ours}");
-        let default = written("info");
-        assert!(default.contains("frontdesk::ingest info"));
-        assert!(!default.contains("frontdesk::ingest debug"));
-        let quiet = written("error");
-        assert!(quiet.contains("lettre::transport::smtp::client::async_connection error"));
-        assert!(!quiet.contains("warn"), "{quiet}");
-    }
 }

@@ -88,6 +88,14 @@ pub(crate) fn man_page() -> std::io::Result<Vec<u8>> {
     roff.text([bold("FRONTDESK_CONFIG")]);
     roff.text([roman("The configuration file, when --config is not given.")]);
     roff.control("TP", []);
+    roff.text([bold("JOURNAL_STREAM")]);
+    roff.text([roman(
+        "Set by systemd when stderr goes to the journal. While it names stderr, the log goes \
+         to journald natively: each line with its priority (error 3, warning 4, info 6) and the \
+         fields EVENT, INBOX, TICKET and the rest, so journalctl -u frontdesk -p warning finds \
+         the failures.",
+    )]);
+    roff.control("TP", []);
     roff.text([bold("RUST_LOG")]);
     roff.text([roman(
         "Log filter, e.g. info,frontdesk=debug. It opens up the daemon's own lines only: the \

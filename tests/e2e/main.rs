@@ -24,6 +24,9 @@ mod crash;
 // mid-FETCH, a recipient refused for good.
 mod faults;
 
+// Logging natively to a private journald: priorities and fields (`-p warning`, `EVENT=`).
+mod journal;
+
 // The hostile corpus (`tests/corpus/hostile/`) delivered to a running daemon: each case's
 // outcome, and nothing but well-formed mail of ours reaches anyone.
 mod hostile;
