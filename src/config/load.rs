@@ -4,8 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::raw::{RawConfig, default_state_dir};
+use super::error::Problem;
+use super::raw::default_state_dir;
 use super::secrets::credentials_dir;
+use super::shape;
 use super::{Config, ConfigError, DEFAULT_CONFIG_PATH};
 
 impl Config {
@@ -33,14 +35,29 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         secrets: bool,
     ) -> Result<Config, ConfigError> {
-        let raw: RawConfig = read(
+        let tree: serde_json::Value = read(
             path,
             env,
             "create it from config/frontdesk.example.toml or pass --config FILE",
         )?
         .try_deserialize()
         .map_err(|e| load_error(path, e.to_string()))?;
-        raw.validate(path, credentials_dir(), secrets)
+        let mut shape = shape::check(tree);
+        let Some(raw) = shape.raw.take() else {
+            return Err(invalid(path, shape.problems));
+        };
+        match raw.validate(path, credentials_dir(), secrets) {
+            Ok(config) if shape.problems.is_empty() => Ok(config),
+            Ok(_) => Err(invalid(path, shape.problems)),
+            // A key whose shape was wrong was given a stand-in; what the checks say about the
+            // stand-in is no news.
+            Err(ConfigError::Invalid { problems, .. }) => {
+                let more = problems.into_iter().filter(|p| !shape.covers(&p.key));
+                let all = shape.problems.clone().into_iter().chain(more).collect();
+                Err(invalid(path, all))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Only `service.state_dir` (file plus environment), for the ops commands: they read the
@@ -82,6 +99,13 @@ fn read(
         )
         .build()
         .map_err(|e| load_error(path, e.to_string()))
+}
+
+fn invalid(path: &Path, problems: Vec<Problem>) -> ConfigError {
+    ConfigError::Invalid {
+        file: path.to_path_buf(),
+        problems,
+    }
 }
 
 fn load_error(path: &Path, message: String) -> ConfigError {

@@ -20,6 +20,7 @@ mod load;
 mod model;
 mod raw;
 mod secrets;
+mod shape;
 mod validate;
 
 #[cfg(test)]

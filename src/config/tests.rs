@@ -343,3 +343,121 @@ fn token_key_is_required() {
         "{err}"
     );
 }
+
+/// The problems `text` has, as (key, message, fix).
+fn problems_of(text: &str, env: Vec<(String, String)>) -> Vec<(String, String, String)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    match Config::load_with_env(&write(&dir, text), env) {
+        Err(ConfigError::Invalid { problems, .. }) => problems
+            .into_iter()
+            .map(|p| (p.key, p.message, p.fix))
+            .collect(),
+        Err(e) => panic!("expected problems with key and fix, got {e}"),
+        Ok(_) => panic!("accepted:\n{text}"),
+    }
+}
+
+fn only(problems: &[(String, String, String)], key: &str) -> (String, String) {
+    let found: Vec<_> = problems.iter().filter(|p| p.0 == key).collect();
+    assert_eq!(found.len(), 1, "{key} in {problems:#?}");
+    (found[0].1.clone(), found[0].2.clone())
+}
+
+#[test]
+fn an_unknown_key_names_the_nearest_known_one() {
+    let text = SPEC_EXAMPLE.replace("address = \"support", "adress = \"support");
+    let problems = problems_of(&text, no_env());
+    let (message, fix) = only(&problems, "service.adress");
+    assert!(message.contains("unknown key"), "{message}");
+    assert_eq!(fix, "did you mean `address`?");
+    // The missing `address` is the same mistake, not a second one.
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+
+    let section = SPEC_EXAMPLE.replace("[smtp]", "[smpt]");
+    let problems = problems_of(&section, no_env());
+    assert_eq!(only(&problems, "smpt").1, "did you mean `smtp`?");
+
+    let far = SPEC_EXAMPLE.replace("mailbox = \"INBOX\"", "colour = \"blue\"");
+    let (_, fix) = only(&problems_of(&far, no_env()), "imap.colour");
+    assert!(fix.starts_with("remove it; [imap] knows "), "{fix}");
+    assert!(fix.contains("mailbox"), "{fix}");
+}
+
+#[test]
+fn an_enum_value_lists_the_allowed_ones() {
+    let text = SPEC_EXAMPLE.replacen("tls = \"none\"", "tls = \"maybe\"", 1);
+    let (message, fix) = only(&problems_of(&text, no_env()), "imap.tls");
+    assert!(message.contains("\"maybe\""), "{message}");
+    for allowed in ["\"none\"", "\"starttls\"", "\"implicit\""] {
+        assert!(fix.contains(allowed), "{fix}");
+    }
+}
+
+#[test]
+fn a_number_out_of_range_gives_the_range() {
+    let text = SPEC_EXAMPLE.replace("port = 1143", "port = 99999");
+    let (message, fix) = only(&problems_of(&text, no_env()), "imap.port");
+    assert!(message.contains("99999"), "{message}");
+    assert_eq!(fix, "use a whole number from 0 to 65535");
+    let negative = SPEC_EXAMPLE.replace("port = 2525", "port = -25");
+    let (_, fix) = only(&problems_of(&negative, no_env()), "smtp.port");
+    assert_eq!(fix, "use a whole number from 0 to 65535");
+}
+
+#[test]
+fn a_wrong_type_says_what_was_expected() {
+    let text = SPEC_EXAMPLE.replace("teams = [\"billing\"]", "teams = \"billing\"");
+    let problems = problems_of(&text, no_env());
+    let (message, fix) = only(&problems, "agents[0].teams");
+    assert!(message.contains("expected a list"), "{message}");
+    assert!(fix.contains("teams as a list"), "{fix}");
+    // Read as meant, so the route to that team raises nothing more.
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let word = SPEC_EXAMPLE.replace("port = 2525", "port = \"soon\"");
+    let (message, _) = only(&problems_of(&word, no_env()), "smtp.port");
+    assert!(message.contains("expected a whole number"), "{message}");
+}
+
+#[test]
+fn numbers_written_as_text_are_no_mistake() {
+    // Every environment override is text; the file may quote a number too.
+    let text = SPEC_EXAMPLE.replace("port = 2525", "port = \"2525\"");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = vec![("FRONTDESK__IMAP__PORT".to_string(), "2143".to_string())];
+    let config = Config::load_with_env(&write(&dir, &text), env).expect("valid");
+    assert_eq!(config.imap.port, 2143);
+    assert_eq!(config.smtp.port, 2525);
+    let env = vec![("FRONTDESK__IMAP__PORT".to_string(), "imap".to_string())];
+    let (message, _) = only(&problems_of(SPEC_EXAMPLE, env), "imap.port");
+    assert!(message.contains("\"imap\""), "{message}");
+}
+
+#[test]
+fn every_kind_of_mistake_is_reported_in_one_run() {
+    let text = SPEC_EXAMPLE
+        .replace("address = \"support", "adress = \"support")
+        .replacen("tls = \"none\"", "tls = \"maybe\"", 1)
+        .replace("port = 1143", "port = 99999")
+        .replace("email = \"jason@example.test\"", "email = \"jason\"")
+        .replace(
+            "[[routes]]",
+            "[acknowledgment]\nper_sender_per_day = 3\n\n[[routes]]",
+        );
+    let problems = problems_of(&text, no_env());
+    let keys: Vec<&str> = problems.iter().map(|p| p.0.as_str()).collect();
+    for key in [
+        "service.adress",
+        "imap.tls",
+        "imap.port",
+        "agents[0].email",
+        "acknowledgment",
+    ] {
+        assert!(keys.contains(&key), "{key} not in {keys:?}");
+    }
+    // Each once, each with its fix (the route to the dropped agent's team may add its own).
+    let mut unique = keys.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), keys.len(), "{keys:?}");
+    assert!(problems.iter().all(|p| !p.2.is_empty()), "{problems:#?}");
+}
