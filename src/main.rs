@@ -43,6 +43,11 @@ enum Command {
         #[arg(long)]
         connect: bool,
     },
+    /// Print the effective configuration: defaults filled in, secrets redacted.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Look at tickets and change their owner or state.
     Tickets {
         #[command(subcommand)]
@@ -203,6 +208,19 @@ enum QuarantineCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Every key with the value the daemon would use (like `postconf -n`), as TOML.
+    Show {
+        /// Only the keys whose value differs from the default.
+        #[arg(long)]
+        changed: bool,
+        /// Print JSON instead of TOML (keys that are not set are null).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logs::init(cli.log_format);
@@ -251,6 +269,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig { connect } => {
             return check_config(Config::load(&cli.config)?, *connect).await;
+        }
+        Command::Config {
+            command: ConfigCommand::Show { changed, json },
+        } => {
+            use frontdesk::config::show;
+            let tree = show::effective(&cli.config, std::env::vars(), *changed)?;
+            let text = if *json {
+                format!("{}\n", serde_json::to_string_pretty(&tree)?)
+            } else {
+                show::to_toml(&tree)
+            };
+            return write_stdout(text.as_bytes());
         }
         Command::Tickets { command } => match command {
             TicketsCommand::List { json } => Request::TicketsList { json: *json },

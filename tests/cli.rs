@@ -563,3 +563,71 @@ fn man_page_is_roff_and_names_every_command() {
     assert!(!page.contains("frontdesk\\-tickets(1)"), "{page}");
     assert!(page.contains("/etc/frontdesk/frontdesk.toml"), "{page}");
 }
+
+/// `config show` as TOML or JSON (the output parsed back).
+fn config_show(path: &str, extra: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .args(["config", "show", "--json", "--config", path])
+        .args(extra)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run frontdesk");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("config show --json prints JSON")
+}
+
+#[test]
+fn config_show_prints_the_effective_configuration_without_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(&dir, &runnable_example(&dir));
+    let env = [("FRONTDESK__IMAP__PORT", "1993")];
+    let full = config_show(&path, &[], &env);
+    // Defaults filled in: the example does not set these.
+    assert_eq!(full["acknowledgement"]["quote_lines"], 6, "{full:#}");
+    assert_eq!(full["backup"]["keep"], 7, "{full:#}");
+    // The environment override, in its type.
+    assert_eq!(full["imap"]["port"], 1993);
+    // Secrets redacted, wherever they came from.
+    assert_eq!(full["imap"]["password"], "[redacted]");
+    let text = full.to_string();
+    assert!(!text.contains("imap-secret-Zq81") && !text.contains("smtp-secret-Zq82"));
+
+    let changed = config_show(&path, &["--changed"], &env);
+    assert_eq!(changed["imap"]["port"], 1993, "{changed:#}");
+    assert_eq!(changed["imap"]["host"], "imap.example.com", "{changed:#}");
+    // Written, but the default anyway (tls = "implicit"), or not written at all: left out.
+    assert!(changed["imap"].get("tls").is_none(), "{changed:#}");
+    assert!(changed.get("backup").is_none(), "{changed:#}");
+    assert!(changed.get("acknowledgement").is_none(), "{changed:#}");
+
+    // The TOML form reads back as the same configuration.
+    let out = frontdesk(&["config", "show", "--config", &path]);
+    let toml_text = String::from_utf8_lossy(&out.stdout);
+    assert!(toml_text.contains("[imap]"), "{toml_text}");
+    assert!(
+        toml_text.contains("password = \"[redacted]\""),
+        "{toml_text}"
+    );
+    assert!(!toml_text.contains("imap-secret-Zq81"), "{toml_text}");
+}
+
+#[test]
+fn config_show_refuses_a_broken_file_with_every_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = runnable_example(&dir)
+        .replace("tls = \"implicit\"", "tls = \"maybe\"")
+        .replace("mailbox = \"INBOX\"", "mailbxo = \"INBOX\"");
+    let path = write_config(&dir, &text);
+    let out = frontdesk(&["config", "show", "--config", &path]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(EX_CONFIG), "{stderr}");
+    assert!(
+        stderr.contains("imap.tls") && stderr.contains("imap.mailbxo"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `mailbox`?"), "{stderr}");
+}

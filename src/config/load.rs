@@ -35,14 +35,7 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         secrets: bool,
     ) -> Result<Config, ConfigError> {
-        let tree: serde_json::Value = read(
-            path,
-            env,
-            "create it from config/frontdesk.example.toml or pass --config FILE",
-        )?
-        .try_deserialize()
-        .map_err(|e| load_error(path, e.to_string()))?;
-        let mut shape = shape::check(tree);
+        let mut shape = shape::check(read_tree(path, env)?);
         let Some(raw) = shape.raw.take() else {
             return Err(invalid(path, shape.problems));
         };
@@ -70,6 +63,21 @@ impl Config {
             Err(e) => Err(load_error(path, e.to_string())),
         }
     }
+}
+
+/// The file at `path` with the `FRONTDESK__…` variables of `env` laid over it, as a tree of
+/// the values as written (environment values are text).
+pub(super) fn read_tree(
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<serde_json::Value, ConfigError> {
+    read(
+        path,
+        env,
+        "create it from config/frontdesk.example.toml or pass --config FILE",
+    )?
+    .try_deserialize()
+    .map_err(|e| load_error(path, e.to_string()))
 }
 
 /// The file at `path` with the `FRONTDESK__…` variables of `env` laid over it, not yet
@@ -101,7 +109,8 @@ fn read(
         .map_err(|e| load_error(path, e.to_string()))
 }
 
-fn invalid(path: &Path, problems: Vec<Problem>) -> ConfigError {
+/// The error listing `problems`.
+pub(super) fn invalid(path: &Path, problems: Vec<Problem>) -> ConfigError {
     ConfigError::Invalid {
         file: path.to_path_buf(),
         problems,

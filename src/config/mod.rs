@@ -21,6 +21,7 @@ mod model;
 mod raw;
 mod secrets;
 mod shape;
+pub mod show;
 mod validate;
 
 #[cfg(test)]

@@ -209,7 +209,7 @@ pub struct Service {
 }
 
 /// Where an agent's reply token travels.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReplyTokens {
     /// In the Reply-To address: `support+1042.k7q2m9d4xa@…` (needs plus addressing).
@@ -366,7 +366,7 @@ impl fmt::Debug for TokenCommand {
 }
 
 /// How a connection to a mail server is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsMode {
     /// TLS from the first byte (IMAP 993, SMTP 465).
@@ -460,7 +460,7 @@ pub struct Team {
 }
 
 /// How a team shares its tickets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Take turns.

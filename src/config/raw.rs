@@ -4,12 +4,12 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::model::{ReplyTokens, Strategy, TlsMode, TokenCommand};
 
 /// The configuration file as written, before validation.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub(super) service: RawService,
@@ -43,7 +43,7 @@ pub struct RawConfig {
 }
 
 /// One `[[inboxes]]` entry: a further public address with its own IMAP account.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawInbox {
     pub(super) name: Option<String>,
@@ -52,7 +52,7 @@ pub(super) struct RawInbox {
 }
 
 /// The `[retention]` section.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRetention {
     #[serde(default)]
@@ -60,7 +60,7 @@ pub(super) struct RawRetention {
 }
 
 /// The `[backup]` section.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBackup {
     pub(super) dir: Option<PathBuf>,
@@ -88,7 +88,7 @@ fn default_backup_keep() -> usize {
 }
 
 /// The `[alerts]` section.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAlerts {
     pub(super) to: String,
@@ -101,14 +101,14 @@ fn default_alert_failures() -> u32 {
 }
 
 /// The `[metrics]` section.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMetrics {
     pub(super) listen: Option<String>,
 }
 
 /// The `[sla]` section.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSla {
     pub(super) first_response_minutes: Option<u64>,
@@ -119,7 +119,7 @@ pub(super) struct RawSla {
 }
 
 /// The `[tickets]` section.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTickets {
     #[serde(default = "default_reopen_days")]
@@ -139,7 +139,7 @@ fn default_reopen_days() -> u64 {
 }
 
 /// The `[routing]` section.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRouting {
     #[serde(default = "default_sticky_days")]
@@ -165,7 +165,7 @@ fn default_timezone() -> String {
 }
 
 /// One `[[teams]]` entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTeam {
     pub(super) name: String,
@@ -177,7 +177,7 @@ pub(super) struct RawTeam {
 }
 
 /// The `[service]` section.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawService {
     pub(super) name: String,
@@ -196,7 +196,7 @@ pub(super) fn default_state_dir() -> PathBuf {
 }
 
 /// The `[imap]` section, and the `imap` table of every `[[inboxes]]` entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawImap {
     pub(super) host: String,
@@ -259,7 +259,7 @@ fn default_token_timeout() -> u64 {
 }
 
 /// The `[smtp]` section.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSmtp {
     pub(super) host: String,
@@ -307,7 +307,7 @@ fn default_give_up() -> u64 {
 }
 
 /// The `[acknowledgement]` section.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAck {
     #[serde(default = "default_true")]
@@ -349,7 +349,7 @@ fn default_quote_lines() -> usize {
 }
 
 /// The `[limits]` section.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLimits {
     #[serde(default = "default_max_bytes")]
@@ -388,7 +388,7 @@ fn default_max_bytes() -> u64 {
 }
 
 /// One `[[agents]]` entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAgent {
     pub(super) name: String,
@@ -404,7 +404,7 @@ pub(super) struct RawAgent {
 }
 
 /// One `[[routes]]` rule.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRoute {
     pub(super) to: Option<String>,
