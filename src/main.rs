@@ -532,12 +532,28 @@ async fn check_config(cfg: Config, connect: bool) -> anyhow::Result<()> {
         rendered.join(", ")
     );
     if connect {
-        let login = frontdesk::oauth2::Login::new(&cfg.imap.auth);
-        let mut session = frontdesk::ingest::connect(&cfg.imap, &login)
-            .await
-            .context("IMAP login")?;
-        let _ = session.logout().await;
-        println!("  imap login ok");
+        // Every inbox, each with its own account; all are tried, so one run names every
+        // login that fails.
+        let mut failed = Vec::new();
+        for inbox in cfg.all_inboxes() {
+            let login = frontdesk::oauth2::Login::new(&inbox.imap.auth);
+            match frontdesk::ingest::connect(&inbox.imap, &login).await {
+                Ok(mut session) => {
+                    let _ = session.logout().await;
+                    println!(
+                        "  imap login ok: inbox {} ({}@{})",
+                        inbox.name, inbox.imap.username, inbox.imap.host
+                    );
+                }
+                Err(e) => {
+                    eprintln!("  imap login FAILED: inbox {}: {e}", inbox.name);
+                    failed.push(inbox.name);
+                }
+            }
+        }
+        if !failed.is_empty() {
+            bail!("IMAP login failed for inbox {}", failed.join(", "));
+        }
         let transport = frontdesk::outbox::build_transport(&cfg.smtp)?;
         match tokio::time::timeout(cfg.smtp.timeout, transport.test_connection()).await {
             Ok(Ok(true)) => println!("  smtp login ok"),

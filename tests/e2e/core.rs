@@ -1775,3 +1775,59 @@ async fn xoauth2_refused_token_is_replaced_by_running_the_command_again() {
         "tokens are never logged"
     );
 }
+
+/// Issue 13: `check-config --connect` logs in to every inbox, not only `[imap]`, and names
+/// each one that fails in one run.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn check_config_connect_logs_in_to_every_inbox() {
+    let stack = Stack::get();
+    let inbox = |name: &str, address: &str, password: &str| {
+        format!(
+            "\n[[inboxes]]\nname = \"{name}\"\naddress = \"{address}\"\n[inboxes.imap]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\npassword = \"{password}\"\n",
+            stack.imap_port
+        )
+    };
+    let billing = format!("{}@example.test", unique("billing"));
+    let good = Daemon::configure(
+        &stack,
+        Options {
+            extra: inbox("billing", &billing, &stack.password),
+            ..Options::default()
+        },
+    );
+    let out = good.cli_output(&["check-config", "--connect"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("imap login ok: inbox billing"), "{stdout}");
+    let primary = good.support.split('@').next().unwrap_or_default();
+    assert!(
+        stdout.contains(&format!("imap login ok: inbox {primary}")),
+        "{stdout}"
+    );
+
+    let bad = Daemon::configure(
+        &stack,
+        Options {
+            extra: inbox("billing", &billing, &stack.password)
+                + &inbox("broken", "help@elsewhere.test", "wrong"),
+            ..Options::default()
+        },
+    );
+    let out = bad.cli_output(&["check-config", "--connect"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("imap login FAILED: inbox broken"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("IMAP login failed for inbox broken"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imap login ok: inbox billing"));
+}
