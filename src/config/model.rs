@@ -251,6 +251,9 @@ pub struct Imap {
     pub processed_mailbox: Option<String>,
     /// How often IDLE is re-issued (RFC 2177 asks for less than 29 minutes).
     pub idle_renew: Duration,
+    /// How often IDLE is also ended to look for mail the server did not announce, for
+    /// servers whose IDLE does not push (`None`: only at `idle_renew`).
+    pub idle_check: Option<Duration>,
     /// Poll interval for servers without IDLE.
     pub poll_interval: Duration,
     /// On the very first start, how far back existing mail is processed.

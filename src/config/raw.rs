@@ -218,6 +218,9 @@ pub(super) struct RawImap {
     pub(super) processed_mailbox: Option<String>,
     #[serde(default = "default_idle_renew")]
     pub(super) idle_renew_minutes: u64,
+    /// Also end IDLE this often to look for mail the server did not announce (0: never).
+    #[serde(default)]
+    pub(super) idle_check_seconds: u64,
     #[serde(default = "default_poll")]
     pub(super) poll_interval_seconds: u64,
     #[serde(default)]

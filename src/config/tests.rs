@@ -461,3 +461,23 @@ fn every_kind_of_mistake_is_reported_in_one_run() {
     assert_eq!(unique.len(), keys.len(), "{keys:?}");
     assert!(problems.iter().all(|p| !p.2.is_empty()), "{problems:#?}");
 }
+
+#[test]
+fn idle_check_is_off_by_default_and_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config::load_with_env(&write(&dir, SPEC_EXAMPLE), no_env()).expect("valid");
+    assert_eq!(config.imap.idle_check, None);
+    let on = SPEC_EXAMPLE.replace(
+        "mailbox = \"INBOX\"",
+        "mailbox = \"INBOX\"\nidle_check_seconds = 60",
+    );
+    let config = Config::load_with_env(&write(&dir, &on), no_env()).expect("valid");
+    assert_eq!(config.imap.idle_check, Some(Duration::from_secs(60)));
+    let fast = SPEC_EXAMPLE.replace(
+        "mailbox = \"INBOX\"",
+        "mailbox = \"INBOX\"\nidle_check_seconds = 2",
+    );
+    let (message, fix) = only(&problems_of(&fast, no_env()), "imap.idle_check_seconds");
+    assert!(message.contains("outside 10..=1200"), "{message}");
+    assert!(fix.contains("60"), "{fix}");
+}

@@ -302,9 +302,23 @@ impl Ingest {
             idle = opened.has_idle,
             "IMAP session up"
         );
+        // How long the IDLE that just ended by our own timer had been silent.
+        let mut silent: Option<Duration> = None;
         loop {
+            let before = self.store.cursor(&self.key)?.map(|c| c.last_uid);
             self.fetch_new(&mut session, uid_validity, opened.keywords, shutdown)
                 .await?;
+            if let Some(silent) = silent.take()
+                && self.store.cursor(&self.key)?.map(|c| c.last_uid) > before
+            {
+                warn!(
+                    event = "imap.idle-silent",
+                    inbox = %self.inbox,
+                    mailbox = %self.cfg.mailbox,
+                    silent_s = silent.as_secs(),
+                    "mail arrived while IDLE stayed silent: the server did not announce it (once can be mail arriving just then; if this repeats, set idle_check_seconds)"
+                );
+            }
             self.apply_flags(&mut session, uid_validity, opened.has_move, opened.keywords)
                 .await?;
             // New mail announced while we fetched (EXISTS in a command's response) is not
@@ -320,7 +334,9 @@ impl Ingest {
                 return Ok(());
             }
             session = if opened.has_idle {
-                self.idle(session, shutdown).await?
+                let (session, ended) = self.idle(session, shutdown).await?;
+                silent = ended;
+                session
             } else {
                 self.poll(session, shutdown).await?
             };
@@ -399,15 +415,22 @@ impl Ingest {
     }
 
     /// Waits in IDLE until the server reports something, `shutdown` changes or
-    /// `idle_renew` passes, then ends it with DONE and gives the session back.
+    /// `idle_renew` (or the safety check, `idle_check`) passes, then ends it with DONE and
+    /// gives the session back, with how long IDLE was silent when our own timer ended it.
     async fn idle(
         &self,
         session: ImapSession,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<ImapSession, IngestError> {
+    ) -> Result<(ImapSession, Option<Duration>), IngestError> {
         let t = self.cfg.command_timeout;
         let mut idle = session.idle();
         self.bounded(t, "IDLE", idle.init()).await?;
+        let started = std::time::Instant::now();
+        let until = self
+            .cfg
+            .idle_check
+            .map_or(self.cfg.idle_renew, |c| c.min(self.cfg.idle_renew));
+        let mut timer = false;
         let woke = {
             // Waiting for mail, however long: idle, not stalled.
             let _idle = self.beat.idle();
@@ -415,11 +438,19 @@ impl Ingest {
                 idle.wait_with_timeout(self.cfg.idle_renew.min(Duration::from_secs(300)));
             tokio::pin!(wait);
             tokio::select! {
-                r = &mut wait => Some(r),
+                r = &mut wait => {
+                    // async-imap's own timer: nothing at all from the server for a while.
+                    timer = matches!(r, Ok(async_imap::extensions::idle::IdleResponse::Timeout));
+                    Some(r)
+                }
                 _ = shutdown.changed() => None,
                 // async-imap's own timeout restarts at every server keepalive, so it
-                // never fires on a healthy link: renew IDLE ourselves (RFC 2177).
-                _ = tokio::time::sleep(self.cfg.idle_renew) => None,
+                // never fires on a healthy link: renew IDLE ourselves (RFC 2177), or end it
+                // sooner to look for mail a server that does not push left unannounced.
+                _ = tokio::time::sleep(until) => {
+                    timer = true;
+                    None
+                }
             }
         };
         if let Some(Err(e)) = woke {
@@ -427,7 +458,8 @@ impl Ingest {
         }
         self.notice();
         debug!(?woke, "IDLE ended");
-        self.bounded(t, "DONE", idle.done()).await
+        let session = self.bounded(t, "DONE", idle.done()).await?;
+        Ok((session, timer.then(|| started.elapsed())))
     }
 
     /// For servers without IDLE: waits `poll_interval` (or for `shutdown`), then NOOP.

@@ -536,3 +536,117 @@ async fn refused_recipient_is_a_dead_letter_until_fixed_and_retried() {
     acknowledged_once(&stack, &d, std::slice::from_ref(&kim)).await;
     d.stop().await;
 }
+
+/// A proxy in front of Dovecot that hides what the server announces during IDLE (untagged
+/// EXISTS, RECENT, FETCH, EXPUNGE), as a server whose IDLE does not push behaves (Debian's
+/// stock Cyrus without `idled`, proxies that drop IDLE silently). Outside IDLE the bytes pass
+/// unchanged.
+async fn start_mute_idle_proxy(upstream: u16) -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy port");
+    let port = listener.local_addr().expect("proxy address").port();
+    let task = tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                continue;
+            };
+            tokio::spawn(mute_pipe(client, server));
+        }
+    });
+    (port, task)
+}
+
+async fn mute_pipe(client: TcpStream, server: TcpStream) {
+    let idling = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (cr, mut cw) = client.into_split();
+    let (sr, mut sw) = server.into_split();
+    let flag = idling.clone();
+    let up = async move {
+        let mut lines = BufReader::new(cr);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match lines.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let text = String::from_utf8_lossy(&line).to_ascii_uppercase();
+            if text.trim_end().ends_with(" IDLE") {
+                flag.store(true, Ordering::SeqCst);
+            } else if text.trim_end() == "DONE" {
+                flag.store(false, Ordering::SeqCst);
+            }
+            if sw.write_all(&line).await.is_err() {
+                return;
+            }
+        }
+    };
+    let down = async move {
+        let mut lines = BufReader::new(sr);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match lines.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let text = String::from_utf8_lossy(&line);
+            let announcement = text.starts_with("* ")
+                && ["EXISTS", "RECENT", "FETCH", "EXPUNGE"]
+                    .iter()
+                    .any(|w| text.contains(w))
+                && !text.contains('{');
+            if idling.load(Ordering::SeqCst) && announcement {
+                continue;
+            }
+            if cw.write_all(&line).await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+    }
+}
+
+/// Issue 13: with a server whose IDLE does not push, `imap.idle_check_seconds` still finds
+/// new mail within the check interval, and the log says that IDLE was silent.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the local mail stack: run scripts/test"]
+async fn idle_check_finds_mail_a_silent_idle_did_not_announce() {
+    let stack = Stack::get();
+    let (port, proxy) = start_mute_idle_proxy(stack.imap_port).await;
+    let mut d = Daemon::configure(
+        &stack,
+        Options {
+            imap_extra: "idle_check_seconds = 10".into(),
+            ..Options::default()
+        },
+    );
+    let text = std::fs::read_to_string(&d.config).expect("config");
+    let imap_port = format!("port = {}\n", stack.imap_port);
+    std::fs::write(
+        &d.config,
+        text.replacen(&imap_port, &format!("port = {port}\n"), 1),
+    )
+    .expect("write config");
+    d.launch().await;
+
+    let ana = format!("{}@customer.test", unique("ana"));
+    send_customer_mail(&stack, "Ana", &ana, &d.support, "Unannounced", "Hi.").await;
+    // Without the check the mail would wait for the IDLE renewal (20 minutes).
+    wait_for_mail(&stack, &ana, 1).await;
+    let silent = eventually(
+        Duration::from_secs(20),
+        "the silent-IDLE line",
+        async || d.events("imap.idle-silent").pop(),
+    )
+    .await;
+    assert!(
+        silent["silent_s"].as_u64().is_some_and(|s| s >= 1),
+        "{silent}"
+    );
+    assert_eq!(d.events("imap.disconnected").len(), 0, "{}", d.log_text());
+    d.stop().await;
+    proxy.abort();
+}

@@ -38,6 +38,19 @@ pub(super) fn imap_section(
             "RFC 2177 servers drop IDLE after 29 minutes: use 20",
         );
     }
+    let renew_seconds = imap.idle_renew_minutes.saturating_mul(60);
+    if imap.idle_check_seconds != 0
+        && !(10..=renew_seconds.max(10)).contains(&imap.idle_check_seconds)
+    {
+        c.add(
+            &format!("{section}.idle_check_seconds"),
+            format!(
+                "{} is outside 10..={renew_seconds} (idle_renew_minutes)",
+                imap.idle_check_seconds
+            ),
+            "use 0 (off) or e.g. 60 for a server whose IDLE does not push",
+        );
+    }
     if imap.poll_interval_seconds == 0 || imap.fetch_batch == 0 {
         c.add(
             &format!("{section}.poll_interval_seconds"),
@@ -66,6 +79,7 @@ pub(super) fn imap_section(
         mailbox: imap.mailbox.clone(),
         processed_mailbox: imap.processed_mailbox.clone(),
         idle_renew: secs(imap.idle_renew_minutes * 60),
+        idle_check: (imap.idle_check_seconds > 0).then(|| secs(imap.idle_check_seconds)),
         poll_interval: secs(imap.poll_interval_seconds),
         backfill: secs(imap.backfill_hours * 3600),
         connect_timeout: secs(imap.connect_timeout_seconds.max(1)),
