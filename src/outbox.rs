@@ -398,7 +398,7 @@ impl Outbox {
             SendResult::Retry(err)
                 if t - entry.created_at < self.cfg.retry.give_up_after.as_secs() as i64 =>
             {
-                let jitter = 0.8 + rand::random::<f64>() * 0.4;
+                let jitter = 0.8 + fastrand::f64() * 0.4;
                 let delay = retry_delay(&self.cfg.retry, entry.attempts, jitter);
                 self.store
                     .mark_retry(&entry, t + delay.as_secs().max(1) as i64, &err)?;

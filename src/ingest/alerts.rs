@@ -41,7 +41,7 @@ impl Ingest {
         };
         let message_id = format!(
             "<alert.{:016x}@{}>",
-            rand::random::<u64>(),
+            fastrand::u64(..),
             cfg.service.address.domain()
         );
         let queued = ops_alert(

@@ -239,7 +239,7 @@ impl Ingest {
                     failures += 1;
                     let error = e.to_string();
                     self.metrics.imap_down(&self.inbox, &error);
-                    let delay = reconnect_delay(failures, 0.75 + rand::random::<f64>() * 0.5);
+                    let delay = reconnect_delay(failures, 0.75 + fastrand::f64() * 0.5);
                     // One failure is weather (a restart, a kick); a run of them is an outage,
                     // and an inbox that is silently not read is the worst failure we have.
                     if failures >= 3 {

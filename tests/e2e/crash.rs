@@ -16,8 +16,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 use futures::StreamExt;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 /// Customers in the burst, each with one mail.
 const CUSTOMERS: usize = 300;
@@ -72,7 +70,7 @@ async fn sigkill_during_a_burst_loses_nothing_and_duplicates_only_in_the_window(
     let started = Instant::now();
     let seed = seed();
     println!("crash test seed: {seed} (replay with FRONTDESK_CRASH_SEED={seed})");
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let stack = Stack::get();
     // The first start sets the cursor at UIDNEXT - 1; the burst comes after it.
     let mut d = Daemon::start(&stack, Options::default()).await;
@@ -105,8 +103,8 @@ async fn sigkill_during_a_burst_loses_nothing_and_duplicates_only_in_the_window(
                 || !injected.load(Ordering::SeqCst)
                 || after_burst < KILLS_AFTER_BURST)
         {
-            let delay = Duration::from_millis(rng.random_range(50..=800));
-            let during_startup = rng.random_bool(0.25);
+            let delay = Duration::from_millis(rng.u64(50..=800));
+            let during_startup = rng.f64() < 0.25;
             if kills > 0 {
                 if during_startup {
                     d.spawn();
