@@ -11,6 +11,8 @@ use frontdesk::domain::TicketId;
 use frontdesk::store::Store;
 use logs::LogFormat;
 
+#[path = "main/config_page.rs"]
+mod config_page;
 #[path = "main/logs.rs"]
 mod logs;
 #[path = "main/manual.rs"]
@@ -94,8 +96,23 @@ enum Command {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff) to stdout: `frontdesk man | man -l -`.
-    Man,
+    /// Print a manual page (roff) to stdout: `frontdesk man | man -l -`.
+    Man {
+        /// Which page: frontdesk(1), or frontdesk.toml(5) with every configuration key.
+        #[arg(value_enum, default_value_t = ManPage::Frontdesk)]
+        page: ManPage,
+    },
+}
+
+/// The manual pages `frontdesk man` prints.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ManPage {
+    /// frontdesk(1): the commands.
+    #[value(name = "frontdesk")]
+    Frontdesk,
+    /// frontdesk.toml(5): the configuration file.
+    #[value(name = "frontdesk.toml")]
+    Toml,
 }
 
 #[derive(Subcommand)]
@@ -337,7 +354,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Restore { file } => return restore(&cli.config, file),
         Command::Completions { shell } => return write_stdout(&completions(*shell)),
-        Command::Man => return write_stdout(&manual::man_page()?),
+        Command::Man {
+            page: ManPage::Frontdesk,
+        } => return write_stdout(&manual::man_page()?),
+        Command::Man {
+            page: ManPage::Toml,
+        } => return write_stdout(&config_page::man_page()),
     };
     run_ops(&cli.config, &req)
 }

@@ -631,3 +631,72 @@ fn config_show_refuses_a_broken_file_with_every_problem() {
     );
     assert!(stderr.contains("did you mean `mailbox`?"), "{stderr}");
 }
+
+/// Every (section header, key) of a configuration tree as `config show --json` prints it:
+/// `[imap]`/`port`, `[[agents]]`/`email`, `[inboxes.imap]`/`host`.
+fn keys_of(v: &serde_json::Value, path: &[String], array: bool, out: &mut Vec<(String, String)>) {
+    let Some(map) = v.as_object() else { return };
+    for (k, v) in map {
+        let mut inner = path.to_vec();
+        inner.push(k.clone());
+        match v {
+            serde_json::Value::Object(_) => keys_of(v, &inner, false, out),
+            serde_json::Value::Array(items) if items.iter().any(|i| i.is_object()) => {
+                for item in items {
+                    keys_of(item, &inner, true, out);
+                }
+            }
+            _ => {
+                let name = path.join(".");
+                let header = if array {
+                    format!("[[{name}]]")
+                } else {
+                    format!("[{name}]")
+                };
+                out.push((header, k.clone()));
+            }
+        }
+    }
+}
+
+/// frontdesk.toml(5) documents every key the daemon reads (a key added to the configuration
+/// without a line in config/frontdesk.example.toml fails here).
+#[test]
+fn the_configuration_page_documents_every_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = runnable_example(&dir);
+    // The sections the example leaves commented out, so that their keys are read too.
+    text.push_str(
+        "\n[alerts]\nto = \"ops@example.com\"\n\n[[inboxes]]\nname = \"billing\"\naddress = \"billing@example.com\"\n[inboxes.imap]\nhost = \"imap.example.com\"\npassword = \"x\"\n",
+    );
+    let path = write_config(&dir, &text);
+    let tree = config_show(&path, &[], &[]);
+    let mut keys = Vec::new();
+    keys_of(&tree, &[], false, &mut keys);
+    assert!(keys.len() > 60, "{keys:?}");
+
+    let out = frontdesk(&["man", "frontdesk.toml"]);
+    assert!(out.status.success());
+    let page = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(page.starts_with(".TH FRONTDESK.TOML 5") || page.contains("\n.TH FRONTDESK.TOML 5"));
+    let section = |header: &str| -> String {
+        page.split("\n.SH ")
+            .find(|s| s.starts_with(&format!("{header}\n")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut missing = Vec::new();
+    for (header, key) in &keys {
+        // `[inboxes.imap]` takes the same keys as `[imap]`, and its page says so.
+        let header = if header == "[inboxes.imap]" {
+            "[imap]"
+        } else {
+            header
+        };
+        if !section(header).contains(&format!("\\fB{key}\\fR")) {
+            missing.push(format!("{header} {key}"));
+        }
+    }
+    assert!(missing.is_empty(), "not on frontdesk.toml(5): {missing:?}");
+    assert!(section("[[inboxes]]").contains("Same keys as [imap]"));
+}

@@ -109,7 +109,7 @@ pub(crate) fn man_page() -> std::io::Result<Vec<u8>> {
         roff.text([roman(*meaning)]);
     }
     roff.control("SH", ["SEE ALSO"]);
-    roff.text([roman("systemctl(1), journalctl(1)")]);
+    roff.text([roman("frontdesk.toml(5), systemctl(1), journalctl(1)")]);
     roff.to_writer(&mut out)?;
     man.render_version_section(&mut out)?;
     Ok(out)
