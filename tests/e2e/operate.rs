@@ -167,7 +167,7 @@ Auto-Submitted: auto-generated\r\n\r\nnightly report\r\n",
     for (series, want) in [
         ("frontdesk_mails_ingested_total", 2.0),
         (
-            "frontdesk_mails_processed_total{outcome=\"new-ticket\"}",
+            "frontdesk_mails_processed_total{outcome=\"new_ticket\"}",
             1.0,
         ),
         (
@@ -175,7 +175,7 @@ Auto-Submitted: auto-generated\r\n\r\nnightly report\r\n",
             1.0,
         ),
         (
-            "frontdesk_mails_suppressed_total{reason=\"auto-submitted\"}",
+            "frontdesk_mails_suppressed_total{reason=\"auto_submitted\"}",
             1.0,
         ),
         ("frontdesk_mails_sent_total{kind=\"acknowledgement\"}", 1.0),
