@@ -8,9 +8,10 @@ use super::Metrics;
 use crate::store::Store;
 
 /// The content type of `/metrics`: prometheus-client writes OpenMetrics 1.0 text (`_total`
-/// samples under a `# TYPE name counter` line, `# EOF` at the end). Served as the classic
-/// `text/plain; version=0.0.4`, Prometheus's classic parser does not match the TYPE lines to
-/// the `_total` samples and every counter arrives untyped.
+/// samples under a `# TYPE name counter` line, `# EOF` at the end), so that is what the
+/// answer says. Labelled as the classic `text/plain; version=0.0.4`, a scraper picks the
+/// classic parser, whose format has no `_total` convention and no `# EOF`: whether counters
+/// keep their type then depends on the scraper's leniency (Prometheus 2.42 happens to cope).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Serves `/metrics` and `/healthz` on `listener` until `stop` turns true.

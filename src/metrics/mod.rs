@@ -59,11 +59,12 @@ pub struct Metrics {
     send_retries: Counter,
     dead_lettered: Counter,
     ack_latency: Histogram,
-    first_response: Histogram,
+    first_response: Family<Label, Histogram, fn() -> Histogram>,
     imap_connected: Family<Label, Gauge>,
     imap_failures: Family<Label, Counter>,
     outbox_depth: Gauge,
     dead_letters: Gauge,
+    outbox_oldest_age: Gauge,
     open_tickets: Family<Label, Gauge>,
     last_send: Gauge<f64, AtomicU64>,
     reloads: Family<Label, Counter>,
@@ -116,12 +117,12 @@ impl Metrics {
             dead_lettered: Counter::default(),
             // 1 ms … ~65 s
             ack_latency: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
-            // 1 minute … ~6 days
-            first_response: Histogram::new(exponential_buckets(60.0, 2.0, 14)),
+            first_response: Family::new_with_constructor(first_response_histogram),
             imap_connected: Family::default(),
             imap_failures: Family::default(),
             outbox_depth: Gauge::default(),
             dead_letters: Gauge::default(),
+            outbox_oldest_age: Gauge::default(),
             open_tickets: Family::default(),
             last_send: Gauge::default(),
             reloads: Family::default(),
@@ -227,7 +228,7 @@ impl Metrics {
         );
         registry.register(
             "first_response_seconds",
-            "From a ticket's opening to its agent's first answer",
+            "From a ticket's opening to its first answer, by the agent who answered",
             m.first_response.clone(),
         );
     }
@@ -254,6 +255,11 @@ impl Metrics {
             "dead_letters",
             "Mails that could not be sent and wait for a person",
             m.dead_letters.clone(),
+        );
+        registry.register(
+            "outbox_oldest_age_seconds",
+            "How long the oldest mail in the outbox has waited (0: empty)",
+            m.outbox_oldest_age.clone(),
         );
         registry.register(
             "open_tickets",
@@ -343,9 +349,11 @@ impl Metrics {
         self.dead_lettered.inc();
     }
 
-    /// A ticket got its agent's first answer `after` its opening.
-    pub fn first_response(&self, after: Duration) {
-        self.first_response.observe(after.as_secs_f64());
+    /// A ticket got its first answer, from `agent`, `after` its opening.
+    pub fn first_response(&self, agent: &str, after: Duration) {
+        self.first_response
+            .get_or_create(&label("agent", agent))
+            .observe(after.as_secs_f64());
     }
 
     /// The inbox's IMAP session is up.
@@ -424,6 +432,13 @@ impl Metrics {
             }
             Err(e) => warn!(error = %e, "metrics: cannot count the outbox"),
         }
+        match store.oldest_queued() {
+            Ok(oldest) => {
+                let age = oldest.map_or(0, |t| (crate::domain::now() - t).max(0));
+                self.outbox_oldest_age.set(age);
+            }
+            Err(e) => warn!(error = %e, "metrics: cannot read the outbox's oldest mail"),
+        }
         match store.inbound_all() {
             Ok(all) => {
                 let held = all
@@ -461,6 +476,11 @@ impl Metrics {
         }
         s.agents_shown = now;
     }
+}
+
+/// The buckets of the time to a first answer: 1 minute … ~6 days.
+fn first_response_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(60.0, 2.0, 14))
 }
 
 /// A stable name as a label value: `auto-submitted` → `auto_submitted`.

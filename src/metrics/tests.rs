@@ -52,6 +52,7 @@ fn the_exposition_names_every_family_the_docs_promise() {
         action: crate::domain::AgentAction::Relayed { then: None },
     });
     m.imap_up("support");
+    m.first_response("jason@example.test", Duration::from_secs(120));
     let text = m.render(&store, &[agent("jason@example.test")], None);
     for needle in [
         "frontdesk_mails_ingested_total 3",
@@ -63,9 +64,11 @@ fn the_exposition_names_every_family_the_docs_promise() {
         "frontdesk_imap_connected{inbox=\"support\"} 1",
         "frontdesk_outbox_depth 0",
         "frontdesk_dead_letters 0",
+        "frontdesk_outbox_oldest_age_seconds 0",
         "frontdesk_open_tickets{agent=\"jason@example.test\"} 0",
         "# TYPE frontdesk_ack_latency_seconds histogram",
         "# TYPE frontdesk_first_response_seconds histogram",
+        "frontdesk_first_response_seconds_count{agent=\"jason@example.test\"} 1",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
