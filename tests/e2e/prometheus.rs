@@ -12,14 +12,6 @@ use std::time::Duration;
 use crate::common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A loopback port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 /// An HTTP/1.0 answer: status, headers (names in lower case), body.
 struct Answer {
     code: u16,
