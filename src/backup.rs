@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::{error, info};
 
+use crate::metrics::Metrics;
 use crate::reload::Live;
 use crate::store::{BackupStats, Store, StoreError};
 
@@ -75,9 +76,34 @@ pub fn prune(dir: &Path, keep: usize) -> std::io::Result<usize> {
     Ok(extra)
 }
 
+/// When the newest of our backups in `dir` was written (its file's time); `None` if there is
+/// none (or `dir` cannot be read).
+pub fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(SUFFIX))
+        })
+        .filter_map(|e| e.metadata().ok()?.modified().ok())
+        .max()
+}
+
 /// Takes a backup every `[backup] interval_hours` (as the live configuration says) until
-/// `shutdown`, keeping the newest `keep`.
-pub async fn run(store: Store, live: Arc<Live>, mut shutdown: watch::Receiver<bool>) {
+/// `shutdown`, keeping the newest `keep`. Each one's time goes to `metrics`, starting with
+/// the newest already on disk, so a restart does not forget when the last backup was made.
+pub async fn run(
+    store: Store,
+    live: Arc<Live>,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let dir = live.snapshot().cfg.backup.dir.clone();
+    if let Ok(Some(at)) = tokio::task::spawn_blocking(move || newest(&dir)).await {
+        metrics.backup_written(at);
+    }
     loop {
         let backup = live.snapshot().cfg.backup.clone();
         let Some(every) = backup.interval else {
@@ -91,7 +117,9 @@ pub async fn run(store: Store, live: Arc<Live>, mut shutdown: watch::Receiver<bo
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => return,
         }
-        take(&store, &backup.dir, backup.keep).await;
+        if take(&store, &backup.dir, backup.keep).await.is_some() {
+            metrics.backup_written(std::time::SystemTime::now());
+        }
     }
 }
 
@@ -211,6 +239,18 @@ mod tests {
             std::fs::write(dir.path().join(format!("{PREFIX}{n}{SUFFIX}")), b"x").expect("w");
         }
         std::fs::write(dir.path().join("notes.txt"), b"mine").expect("w");
+        // The newest is what /metrics reports at start; other files do not count.
+        let newest_backup = dir.path().join(format!("{PREFIX}20261103T000000Z{SUFFIX}"));
+        assert_eq!(
+            newest(dir.path()),
+            Some(
+                std::fs::metadata(&newest_backup)
+                    .expect("meta")
+                    .modified()
+                    .expect("mtime")
+            )
+        );
+        assert_eq!(newest(&dir.path().join("missing")), None);
         assert_eq!(prune(dir.path(), 2).expect("prune"), 1);
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .expect("dir")

@@ -159,6 +159,7 @@ impl Workers {
                 tokio::spawn(crate::backup::run(
                     store.clone(),
                     live.clone(),
+                    metrics.clone(),
                     stop.clone(),
                 )),
             ),

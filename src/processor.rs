@@ -164,7 +164,12 @@ impl Processor {
         );
         self.metrics.processed(&committed.outcome);
         if let Some(after) = committed.first_response_after {
-            self.metrics.first_response(after);
+            let agent = match &decision.plan {
+                Plan::Agent { message, .. } => message.from.as_ref().map(ToString::to_string),
+                _ => None,
+            };
+            self.metrics
+                .first_response(agent.as_deref().unwrap_or("unknown"), after);
         }
         Ok(committed.outcome)
     }

@@ -131,6 +131,9 @@ pub(super) fn backup(
         None => ctx.cfg()?.backup.dir.clone(),
     };
     let (path, stats) = crate::backup::write(ctx.store, &dir)?;
+    if let Some(metrics) = &ctx.metrics {
+        metrics.backup_written(std::time::SystemTime::now());
+    }
     outln!(
         out,
         "backup written: {} ({} tickets, {} records, {} bytes)",

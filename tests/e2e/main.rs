@@ -35,6 +35,10 @@ mod hostile;
 // inboxes in one daemon, systemd's watchdog left unfed while the store hangs.
 mod operate;
 
+// The daemon scraped by a real Prometheus: every family typed as declared, every query of
+// the Grafana dashboard accepted.
+mod prometheus;
+
 // A customer's data exported and forgotten; no secret or body in the logs.
 mod privacy;
 

@@ -7,14 +7,6 @@ use std::time::Duration;
 use crate::common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A loopback port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 /// `GET path` over HTTP/1.0: the status code and the body.
 async fn http_get(port: u16, path: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -167,7 +159,7 @@ Auto-Submitted: auto-generated\r\n\r\nnightly report\r\n",
     for (series, want) in [
         ("frontdesk_mails_ingested_total", 2.0),
         (
-            "frontdesk_mails_processed_total{outcome=\"new-ticket\"}",
+            "frontdesk_mails_processed_total{outcome=\"new_ticket\"}",
             1.0,
         ),
         (
@@ -175,7 +167,7 @@ Auto-Submitted: auto-generated\r\n\r\nnightly report\r\n",
             1.0,
         ),
         (
-            "frontdesk_mails_suppressed_total{reason=\"auto-submitted\"}",
+            "frontdesk_mails_suppressed_total{reason=\"auto_submitted\"}",
             1.0,
         ),
         ("frontdesk_mails_sent_total{kind=\"acknowledgement\"}", 1.0),
