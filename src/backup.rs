@@ -25,11 +25,9 @@ const SUFFIX: &str = ".backup";
 pub fn write(store: &Store, dir: &Path) -> Result<(PathBuf, BackupStats), StoreError> {
     let io = |e: std::io::Error| StoreError::Backup(format!("{}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(io)?;
-    let stamp = time::OffsetDateTime::now_utc()
-        .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
-        .unwrap_or_else(|_| crate::domain::now().to_string());
+    let stamp = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
     let path = dir.join(format!("{PREFIX}{stamp}{SUFFIX}"));
     let tmp = dir.join(format!(".{PREFIX}{stamp}{SUFFIX}.part"));
     // The writes made during the copy wait here; unlinked at once, so nothing is left behind.

@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use time::OffsetDateTime;
+use jiff::Timestamp;
 
 use super::HANDLED;
 use crate::domain::{Cursor, UnixTime};
@@ -78,7 +78,7 @@ pub enum Plan {
         /// The stored cursor, now meaningless.
         old: Cursor,
         /// The day before the last stored mail.
-        since: OffsetDateTime,
+        since: Timestamp,
     },
 }
 
@@ -102,7 +102,7 @@ pub struct Traces {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     /// Where the window starts, for SEARCH SINCE (which only knows days: it finds more).
-    pub since: OffsetDateTime,
+    pub since: Timestamp,
     /// The same instant, compared with each found mail's INTERNALDATE.
     pub cutoff: UnixTime,
 }
@@ -120,7 +120,7 @@ pub fn plan(
     selected: Selected,
     traces: Traces,
     backfill: Duration,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Plan {
     match stored {
         Some(c) if c.uid_validity == selected.uid_validity && c.last_uid < selected.uid_next => {
@@ -128,23 +128,21 @@ pub fn plan(
         }
         Some(old) => Plan::Resync {
             old,
-            since: OffsetDateTime::from_unix_timestamp(old.last_stored_at - 86_400)
-                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            since: at_second(old.last_stored_at - 86_400),
         },
         None => match (traces.highest_handled, traces.newest_moved) {
             (None, None) => Plan::FirstStart {
                 last_uid: selected.uid_next.saturating_sub(1),
                 backfill: (!backfill.is_zero()).then(|| Window {
-                    since: now - backfill,
-                    cutoff: now.unix_timestamp() - backfill.as_secs() as i64,
+                    since: at_second(now.as_second() - backfill.as_secs() as i64),
+                    cutoff: now.as_second() - backfill.as_secs() as i64,
                 }),
                 store_lost: traces.keyword_known,
             },
             (after_uid, moved) => Plan::Recover {
                 after_uid: after_uid.unwrap_or(0),
                 moved: moved.map(|at| Window {
-                    since: OffsetDateTime::from_unix_timestamp(at)
-                        .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                    since: at_second(at),
                     cutoff: at,
                 }),
             },
@@ -216,7 +214,7 @@ pub fn new_mail_query(last_uid: u32, keywords: bool) -> String {
 /// its bytes may not be among the stored digests (a store restored from an older backup)
 /// or may differ (a migration that rewrote a header), so only the keyword shows it was
 /// answered. A backfill reads every mail's date (`keywords` false).
-pub fn since_query(since: OffsetDateTime, keywords: bool) -> String {
+pub fn since_query(since: Timestamp, keywords: bool) -> String {
     let unhandled = if keywords {
         format!(" UNKEYWORD {HANDLED}")
     } else {
@@ -318,25 +316,36 @@ impl BodyFailures {
     }
 }
 
-/// RFC 3501 date for SEARCH SINCE: `25-Nov-2026`.
-pub fn imap_date(t: OffsetDateTime) -> String {
+/// The instant `second` seconds after the epoch (the epoch itself for one out of range).
+fn at_second(second: i64) -> Timestamp {
+    Timestamp::from_second(second).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// RFC 3501 date for SEARCH SINCE, in UTC: `25-Nov-2026`.
+pub fn imap_date(t: Timestamp) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    format!(
-        "{}-{}-{}",
-        t.day(),
-        MONTHS[(u8::from(t.month()) - 1) as usize],
-        t.year()
-    )
+    let d = t.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let month = usize::try_from(d.month() - 1).unwrap_or(0);
+    format!("{}-{}-{}", d.day(), MONTHS[month], d.year())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
+    /// A UTC instant written `2026-11-05 10:00` (or with seconds).
+    fn datetime(s: &str) -> Timestamp {
+        let s = if s.len() == 16 { format!("{s}:00") } else { s.to_string() };
+        format!("{}Z", s.replace(' ', "T"))
+            .parse()
+            .expect("timestamp")
+    }
 
-    const NOW: OffsetDateTime = datetime!(2026-11-05 10:00 UTC);
+    /// The test's now: 2026-11-05 10:00 UTC.
+    fn now_at() -> Timestamp {
+        datetime("2026-11-05 10:00")
+    }
     const NO_BACKFILL: Duration = Duration::ZERO;
     const DAY: i64 = 86_400;
 
@@ -345,7 +354,7 @@ mod tests {
         Cursor {
             uid_validity,
             last_uid,
-            last_stored_at: datetime!(2026-11-04 18:30 UTC).unix_timestamp(),
+            last_stored_at: datetime("2026-11-04 18:30").as_second(),
         }
     }
 
@@ -372,7 +381,7 @@ mod tests {
     fn everything() -> Traces {
         Traces {
             highest_handled: Some(90),
-            newest_moved: Some(NOW.unix_timestamp() - DAY),
+            newest_moved: Some(now_at().as_second() - DAY),
             keyword_known: true,
         }
     }
@@ -387,7 +396,7 @@ mod tests {
                     selected(7, uid_next),
                     Traces::default(),
                     NO_BACKFILL,
-                    NOW
+                    now_at()
                 ),
                 Plan::Continue,
                 "last_uid {last_uid}, UIDNEXT {uid_next}"
@@ -405,11 +414,11 @@ mod tests {
                     selected(8, uid_next),
                     Traces::default(),
                     NO_BACKFILL,
-                    NOW
+                    now_at()
                 ),
                 Plan::Resync {
                     old,
-                    since: datetime!(2026-11-03 18:30 UTC),
+                    since: datetime("2026-11-03 18:30"),
                 },
                 "UIDNEXT {uid_next}"
             );
@@ -426,11 +435,11 @@ mod tests {
                     selected(7, uid_next),
                     Traces::default(),
                     NO_BACKFILL,
-                    NOW
+                    now_at()
                 ),
                 Plan::Resync {
                     old,
-                    since: datetime!(2026-11-03 18:30 UTC),
+                    since: datetime("2026-11-03 18:30"),
                 },
                 "last_uid {last_uid}, UIDNEXT {uid_next}"
             );
@@ -440,9 +449,9 @@ mod tests {
     #[test]
     fn a_resync_goes_back_one_day_before_the_last_stored_mail_even_before_1970() {
         for (last_stored_at, since) in [
-            (DAY, OffsetDateTime::UNIX_EPOCH),
-            (0, datetime!(1969-12-31 00:00 UTC)),
-            (i64::MIN / 2, OffsetDateTime::UNIX_EPOCH),
+            (DAY, Timestamp::UNIX_EPOCH),
+            (0, datetime("1969-12-31 00:00")),
+            (i64::MIN / 2, Timestamp::UNIX_EPOCH),
         ] {
             let old = Cursor {
                 uid_validity: 7,
@@ -455,7 +464,7 @@ mod tests {
                     selected(8, 10),
                     Traces::default(),
                     NO_BACKFILL,
-                    NOW
+                    now_at()
                 ),
                 Plan::Resync { old, since },
                 "last stored at {last_stored_at}"
@@ -467,11 +476,11 @@ mod tests {
     fn a_stored_cursor_wins_over_handled_mail_on_the_server() {
         let old = cursor(7, 41);
         assert_eq!(
-            plan(Some(old), selected(7, 42), everything(), hours(24), NOW),
+            plan(Some(old), selected(7, 42), everything(), hours(24), now_at()),
             Plan::Continue
         );
         assert!(matches!(
-            plan(Some(old), selected(8, 42), everything(), hours(24), NOW),
+            plan(Some(old), selected(8, 42), everything(), hours(24), now_at()),
             Plan::Resync { .. }
         ));
     }
@@ -485,7 +494,7 @@ mod tests {
                     selected(7, uid_next),
                     Traces::default(),
                     NO_BACKFILL,
-                    NOW
+                    now_at()
                 ),
                 Plan::FirstStart {
                     last_uid,
@@ -500,16 +509,16 @@ mod tests {
     #[test]
     fn a_first_start_with_a_backfill_searches_the_window_back_from_now() {
         for (backfill, since) in [
-            (hours(1), datetime!(2026-11-05 09:00 UTC)),
-            (hours(48), datetime!(2026-11-03 10:00 UTC)),
+            (hours(1), datetime("2026-11-05 09:00")),
+            (hours(48), datetime("2026-11-03 10:00")),
         ] {
             assert_eq!(
-                plan(None, selected(7, 42), Traces::default(), backfill, NOW),
+                plan(None, selected(7, 42), Traces::default(), backfill, now_at()),
                 Plan::FirstStart {
                     last_uid: 41,
                     backfill: Some(Window {
                         since,
-                        cutoff: since.unix_timestamp(),
+                        cutoff: since.as_second(),
                     }),
                     store_lost: false,
                 },
@@ -522,7 +531,7 @@ mod tests {
     fn a_lost_store_continues_after_the_highest_handled_uid() {
         for (handled, backfill) in [(40, NO_BACKFILL), (40, hours(24)), (1, NO_BACKFILL)] {
             assert_eq!(
-                plan(None, selected(7, 42), in_mailbox(handled), backfill, NOW),
+                plan(None, selected(7, 42), in_mailbox(handled), backfill, now_at()),
                 Plan::Recover {
                     after_uid: handled,
                     moved: None,
@@ -534,20 +543,20 @@ mod tests {
 
     #[test]
     fn handled_mail_moved_away_shows_a_lost_store_and_when_it_stopped() {
-        let moved_at = datetime!(2026-11-04 18:30 UTC);
+        let moved_at = datetime("2026-11-04 18:30");
         for highest_handled in [None, Some(12)] {
             let traces = Traces {
                 highest_handled,
-                newest_moved: Some(moved_at.unix_timestamp()),
+                newest_moved: Some(moved_at.as_second()),
                 keyword_known: true,
             };
             assert_eq!(
-                plan(None, selected(7, 42), traces, hours(24), NOW),
+                plan(None, selected(7, 42), traces, hours(24), now_at()),
                 Plan::Recover {
                     after_uid: highest_handled.unwrap_or(0),
                     moved: Some(Window {
                         since: moved_at,
-                        cutoff: moved_at.unix_timestamp(),
+                        cutoff: moved_at.as_second(),
                     }),
                 },
                 "highest handled in the mailbox {highest_handled:?}"
@@ -566,7 +575,7 @@ mod tests {
                 last_uid,
                 backfill,
                 store_lost,
-            } = plan(None, selected(7, 42), traces, backfill, NOW)
+            } = plan(None, selected(7, 42), traces, backfill, now_at())
             else {
                 panic!("nothing shows where the store stopped: a first start");
             };
@@ -655,7 +664,7 @@ mod tests {
 
     #[test]
     fn after_a_resync_the_cursor_reaches_uidnext_under_the_new_validity() {
-        let now = NOW.unix_timestamp();
+        let now = now_at().as_second();
         let stored_in_resync = Cursor {
             uid_validity: 8,
             last_uid: 12,
@@ -681,7 +690,7 @@ mod tests {
 
     #[test]
     fn after_a_resync_a_cursor_already_at_uidnext_is_left_as_it_is() {
-        let now = NOW.unix_timestamp();
+        let now = now_at().as_second();
         for last_uid in [41, 42, 900] {
             assert_eq!(
                 after_resync(Some(cursor(8, last_uid)), selected(8, 42), now),
@@ -697,7 +706,7 @@ mod tests {
         // the cursor can stay at or beyond UIDNEXT and the next session re-syncs again.
         let old = cursor(7, 900);
         assert_eq!(
-            after_resync(Some(old), selected(8, 42), NOW.unix_timestamp()),
+            after_resync(Some(old), selected(8, 42), now_at().as_second()),
             Some(Cursor {
                 uid_validity: 8,
                 ..old
@@ -707,7 +716,7 @@ mod tests {
 
     #[test]
     fn after_a_resync_without_a_cursor_one_is_written_below_uidnext() {
-        let now = NOW.unix_timestamp();
+        let now = now_at().as_second();
         assert_eq!(
             after_resync(None, selected(8, 42), now),
             Some(Cursor {
@@ -733,7 +742,7 @@ mod tests {
 
     #[test]
     fn a_resync_searches_the_window_without_handled_mail() {
-        let since = datetime!(2026-11-03 18:30 UTC);
+        let since = datetime("2026-11-03 18:30");
         assert_eq!(since_query(since, false), "SINCE 3-Nov-2026");
         assert_eq!(
             since_query(since, true),
@@ -768,7 +777,7 @@ mod tests {
 
     #[test]
     fn the_cursor_only_moves_up_after_a_chunk() {
-        let now = NOW.unix_timestamp();
+        let now = now_at().as_second();
         let stored = cursor(7, 44);
         assert_eq!(
             advance(Some(stored), 7, 50, now),
@@ -784,7 +793,7 @@ mod tests {
 
     #[test]
     fn a_chunk_that_moves_a_missing_cursor_creates_it() {
-        let now = NOW.unix_timestamp();
+        let now = now_at().as_second();
         assert_eq!(
             advance(None, 7, 3, now),
             Some(Cursor {
@@ -878,8 +887,8 @@ mod tests {
 
     #[test]
     fn imap_dates_are_rfc3501() {
-        let t = datetime!(2026-11-05 10:00 UTC);
+        let t = datetime("2026-11-05 10:00");
         assert_eq!(imap_date(t), "5-Nov-2026");
-        assert_eq!(imap_date(datetime!(1969-12-31 00:00 UTC)), "31-Dec-1969");
+        assert_eq!(imap_date(datetime("1969-12-31 00:00")), "31-Dec-1969");
     }
 }

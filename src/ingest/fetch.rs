@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use time::OffsetDateTime;
+use jiff::Timestamp;
 use tokio::sync::watch;
 use tracing::warn;
 
@@ -320,7 +320,7 @@ impl Ingest {
     pub(super) async fn backfill_dates(
         &self,
         session: &mut ImapSession,
-        since: OffsetDateTime,
+        since: Timestamp,
     ) -> Result<Vec<(u32, Option<UnixTime>)>, IngestError> {
         let uids = self.search_since(session, since, false).await?;
         if uids.is_empty() {
@@ -337,7 +337,7 @@ impl Ingest {
         &self,
         session: &mut ImapSession,
         selected: Selected,
-        since: OffsetDateTime,
+        since: Timestamp,
         keywords: bool,
     ) -> Result<(), IngestError> {
         for chunk in self
@@ -366,7 +366,7 @@ impl Ingest {
     async fn search_since(
         &self,
         session: &mut ImapSession,
-        since: OffsetDateTime,
+        since: Timestamp,
         unhandled: bool,
     ) -> Result<Vec<u32>, IngestError> {
         let query = cursor::since_query(since, unhandled);

@@ -499,7 +499,7 @@ impl Ingest {
             newest_moved: opened.newest_moved,
             keyword_known: opened.keyword_known,
         };
-        let now = time::OffsetDateTime::now_utc();
+        let now = jiff::Timestamp::now();
         match cursor::plan(stored, selected, traces, self.cfg.backfill, now) {
             Plan::Continue => Ok(()),
             Plan::Recover { after_uid, moved } => {

@@ -20,15 +20,9 @@ pub(super) fn print_json(out: &mut String, v: &impl Serialize) -> Result<(), Ops
 }
 
 fn fmt_time(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|d| {
-            d.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]"
-            ))
-            .ok()
-        })
-        .unwrap_or_else(|| t.to_string())
+    jiff::Timestamp::from_second(t)
+        .map(|d| d.strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|_| t.to_string())
 }
 
 fn clip(s: &str, n: usize) -> String {

@@ -376,15 +376,9 @@ fn read_error(e: std::io::Error) -> StoreError {
 
 /// A time for the operator: `2026-11-25 02:00:00 UTC`.
 fn utc(t: UnixTime) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|d| {
-            d.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
-            ))
-            .ok()
-        })
-        .unwrap_or_else(|| t.to_string())
+    jiff::Timestamp::from_second(t)
+        .map(|d| d.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|_| t.to_string())
 }
 
 #[cfg(test)]
