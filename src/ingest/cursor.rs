@@ -336,7 +336,11 @@ mod tests {
     use super::*;
     /// A UTC instant written `2026-11-05 10:00` (or with seconds).
     fn datetime(s: &str) -> Timestamp {
-        let s = if s.len() == 16 { format!("{s}:00") } else { s.to_string() };
+        let s = if s.len() == 16 {
+            format!("{s}:00")
+        } else {
+            s.to_string()
+        };
         format!("{}Z", s.replace(' ', "T"))
             .parse()
             .expect("timestamp")
@@ -476,11 +480,23 @@ mod tests {
     fn a_stored_cursor_wins_over_handled_mail_on_the_server() {
         let old = cursor(7, 41);
         assert_eq!(
-            plan(Some(old), selected(7, 42), everything(), hours(24), now_at()),
+            plan(
+                Some(old),
+                selected(7, 42),
+                everything(),
+                hours(24),
+                now_at()
+            ),
             Plan::Continue
         );
         assert!(matches!(
-            plan(Some(old), selected(8, 42), everything(), hours(24), now_at()),
+            plan(
+                Some(old),
+                selected(8, 42),
+                everything(),
+                hours(24),
+                now_at()
+            ),
             Plan::Resync { .. }
         ));
     }
@@ -531,7 +547,13 @@ mod tests {
     fn a_lost_store_continues_after_the_highest_handled_uid() {
         for (handled, backfill) in [(40, NO_BACKFILL), (40, hours(24)), (1, NO_BACKFILL)] {
             assert_eq!(
-                plan(None, selected(7, 42), in_mailbox(handled), backfill, now_at()),
+                plan(
+                    None,
+                    selected(7, 42),
+                    in_mailbox(handled),
+                    backfill,
+                    now_at()
+                ),
                 Plan::Recover {
                     after_uid: handled,
                     moved: None,

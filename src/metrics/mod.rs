@@ -439,12 +439,8 @@ impl Metrics {
             }
             Err(e) => warn!(error = %e, "metrics: cannot read the outbox's oldest mail"),
         }
-        match store.inbound_all() {
-            Ok(all) => {
-                let held = all
-                    .iter()
-                    .filter(|m| matches!(m.outcome, Some(Outcome::Quarantined { .. })))
-                    .count();
+        match store.quarantined_count() {
+            Ok(held) => {
                 self.quarantined.set(held as i64);
             }
             Err(e) => warn!(error = %e, "metrics: cannot count the quarantine"),

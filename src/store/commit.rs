@@ -10,7 +10,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::{
     Result, Store, StoreError, TxResult, be, encode, flood_key, from_be, hour_key, open_key,
-    tx_get, uid_key, unwrap_tx,
+    quarantine_key, tx_get, uid_key, unwrap_tx,
 };
 use crate::domain::{
     CustomerRecord, Inbound, MailKind, OpenCounts, OutboxEntry, Outcome, OutgoingMail, Plan,
@@ -249,6 +249,9 @@ impl MailTx<'_> {
         record.message_id = message_id.map(str::to_string);
         self.inbound.insert(&be(seq), encode(&record))?;
         self.pending.remove(&be(seq))?;
+        if matches!(outcome, Outcome::Quarantined { .. }) {
+            self.ticket.meta.insert(quarantine_key(seq), &[])?;
+        }
         let key = uid_key(&record.mailbox, record.uid_validity, record.uid);
         match outcome.server_mark() {
             None => {}

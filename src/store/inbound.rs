@@ -7,7 +7,8 @@ use sled::transaction::ConflictableTransactionError;
 
 use super::commit::KEYWORD_ONLY;
 use super::{
-    Result, Store, StoreError, be, decode, digest, encode, from_be, tx_get, uid_key, unwrap_tx,
+    QUARANTINE_PREFIX, Result, Store, StoreError, be, decode, digest, encode, from_be,
+    quarantine_key, tx_get, uid_key, unwrap_tx,
 };
 use crate::domain::{Cursor, Fetched, FlagJob, Inbound, Outcome, ServerMark, UnixTime};
 
@@ -137,6 +138,31 @@ impl Store {
             .transpose()
     }
 
+    /// How many stored mails are quarantined now (read from their index, not the records).
+    pub fn quarantined_count(&self) -> Result<usize> {
+        let mut n = 0;
+        for k in self.meta.scan_prefix(QUARANTINE_PREFIX).keys() {
+            k?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Builds the index of quarantined mail (`meta` keys `quarantine:` + seq) afresh from
+    /// the stored mails' outcomes.
+    pub(super) fn index_quarantine(&self) -> Result<()> {
+        for k in self.meta.scan_prefix(QUARANTINE_PREFIX).keys() {
+            self.meta.remove(k?)?;
+        }
+        for v in self.inbound.iter().values() {
+            let r: Inbound = decode("inbound", &v?)?;
+            if matches!(r.outcome, Some(Outcome::Quarantined { .. })) {
+                self.meta.insert(quarantine_key(r.seq), &[])?;
+            }
+        }
+        Ok(())
+    }
+
     /// Every stored mail's record, oldest first.
     pub fn inbound_all(&self) -> Result<Vec<Inbound>> {
         self.inbound
@@ -183,23 +209,26 @@ impl Store {
     /// pipeline runs on it again. Flushed. Errors if the mail is not quarantined.
     pub fn release(&self, seq: u64) -> Result<Inbound> {
         let _gate = self.write_gate();
-        let res = (&self.inbound, &self.pending).transaction(|(inbound, pending)| {
-            let Some(mut record): Option<Inbound> = tx_get(inbound, "inbound", &be(seq))? else {
-                return Err(ConflictableTransactionError::Abort(StoreError::Corrupt {
-                    tree: "inbound",
-                    detail: format!("no stored mail {seq}"),
-                }));
-            };
-            if !matches!(record.outcome, Some(Outcome::Quarantined { .. })) {
-                return Err(ConflictableTransactionError::Abort(
-                    StoreError::NotQuarantined(seq),
-                ));
-            }
-            record.outcome = None;
-            inbound.insert(&be(seq), encode(&record))?;
-            pending.insert(&be(seq), &[])?;
-            Ok(record)
-        });
+        let res =
+            (&self.inbound, &self.pending, &self.meta).transaction(|(inbound, pending, meta)| {
+                let Some(mut record): Option<Inbound> = tx_get(inbound, "inbound", &be(seq))?
+                else {
+                    return Err(ConflictableTransactionError::Abort(StoreError::Corrupt {
+                        tree: "inbound",
+                        detail: format!("no stored mail {seq}"),
+                    }));
+                };
+                if !matches!(record.outcome, Some(Outcome::Quarantined { .. })) {
+                    return Err(ConflictableTransactionError::Abort(
+                        StoreError::NotQuarantined(seq),
+                    ));
+                }
+                record.outcome = None;
+                inbound.insert(&be(seq), encode(&record))?;
+                pending.insert(&be(seq), &[])?;
+                meta.remove(quarantine_key(seq))?;
+                Ok(record)
+            });
         let record = unwrap_tx(res)?;
         self.db.flush()?;
         Ok(record)

@@ -194,6 +194,21 @@ fn flood_key(ticket: TicketId) -> Vec<u8> {
     k
 }
 
+/// Prefix of the `meta` keys of the stored mails now quarantined (`quarantine:` + seq), kept
+/// in the transaction that sets or clears a mail's quarantine, so that counting the quarantine
+/// (a metric, scraped every few seconds) never reads every stored mail.
+const QUARANTINE_PREFIX: &[u8] = b"quarantine:";
+
+/// The `meta` key present once the quarantine index has been built (stores written before
+/// it existed build it once when opened).
+const QUARANTINE_INDEXED: &[u8] = b"quarantine_indexed";
+
+fn quarantine_key(seq: u64) -> Vec<u8> {
+    let mut k = QUARANTINE_PREFIX.to_vec();
+    k.extend_from_slice(&be(seq));
+    k
+}
+
 /// The `meta` key counting acknowledgements in the clock hour of `at`.
 fn hour_key(at: UnixTime) -> Vec<u8> {
     let mut k = b"acks:".to_vec();
@@ -278,10 +293,18 @@ impl Store {
                 self.meta.insert("schema", &be(SCHEMA_VERSION))?;
                 self.meta
                     .insert("next_ticket", &be(TicketId::FIRST.get()))?;
+                self.meta.insert(QUARANTINE_INDEXED, &[])?;
                 self.db.flush()?;
                 Ok(())
             }
-            Some(SCHEMA_VERSION) => Ok(()),
+            Some(SCHEMA_VERSION) if self.meta.contains_key(QUARANTINE_INDEXED)? => Ok(()),
+            // Written before the quarantine index: built once, from the outcomes.
+            Some(SCHEMA_VERSION) => {
+                self.index_quarantine()?;
+                self.meta.insert(QUARANTINE_INDEXED, &[])?;
+                self.db.flush()?;
+                Ok(())
+            }
             // Future migrations go here, one arm per version, each ending in a flush.
             Some(found) => Err(StoreError::TooNew { found }),
         }

@@ -80,7 +80,12 @@ impl Store {
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(io)?;
-        Ok((open_released(dir)?, restored))
+        let store = open_released(dir)?;
+        // The backup's index of quarantined mail may predate it or the held mail: built
+        // afresh from the outcomes.
+        store.index_quarantine()?;
+        store.db.flush()?;
+        Ok((store, restored))
     }
 
     /// After a restore, nothing the backup had pending is done again without an operator:
@@ -432,6 +437,10 @@ mod tests {
                         let (k, v) = kv.expect("record");
                         (*name, k.to_vec(), v.to_vec())
                     })
+                    // The quarantine index of the mail a restore holds.
+                    .filter(|(name, k, _)| {
+                        !(*name == "meta" && k.starts_with(super::super::QUARANTINE_PREFIX))
+                    })
                     .collect::<Vec<_>>()
             })
             .collect()
@@ -510,6 +519,7 @@ mod tests {
         // Undecided mail is not decided again on its own.
         assert!(r.pending().expect("pending").is_empty());
         assert_eq!(restored.held_mail, pending);
+        assert_eq!(r.quarantined_count().expect("count"), pending.len());
         for seq in &pending {
             match r.inbound(*seq).expect("inbound").and_then(|m| m.outcome) {
                 Some(Outcome::Quarantined { reason }) => {

@@ -395,3 +395,39 @@ pub(super) fn alert(n: u64) -> crate::domain::OutgoingMail {
         raw: format!("Subject: alert {n}\r\n\r\nbody").into_bytes(),
     }
 }
+
+/// The quarantine is counted from its index, kept with every change of a mail's quarantine;
+/// a store written before the index builds it once when opened.
+#[test]
+fn the_quarantine_index_follows_quarantine_and_release_and_is_built_for_older_stores() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let fetched: Vec<_> = (1..=3)
+        .map(|uid| Fetched {
+            uid,
+            raw: format!("From: a@customer.test\r\n\r\nmail {uid}").into_bytes(),
+        })
+        .collect();
+    let seqs = store
+        .store_fetched("support@example.test/INBOX", 7, &fetched, 0)
+        .expect("stored");
+    for &seq in &seqs[..2] {
+        store
+            .record_outcome(seq, None, false, &Plan::Quarantine("forged".into()), 0)
+            .expect("quarantined");
+    }
+    assert_eq!(store.quarantined_count().expect("count"), 2);
+    store.release(seqs[0]).expect("released");
+    assert_eq!(store.quarantined_count().expect("count"), 1);
+
+    // As an older store: no index, no marker.
+    for k in store.meta.scan_prefix(QUARANTINE_PREFIX).keys() {
+        store.meta.remove(k.expect("key")).expect("remove");
+    }
+    store.meta.remove(QUARANTINE_INDEXED).expect("marker");
+    store.flush_blocking().expect("flush");
+    assert_eq!(store.quarantined_count().expect("count"), 0);
+    drop(store);
+    let store = Store::open(dir.path()).expect("reopen");
+    assert_eq!(store.quarantined_count().expect("count"), 1);
+}
