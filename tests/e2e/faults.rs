@@ -557,55 +557,52 @@ async fn start_mute_idle_proxy(upstream: u16) -> (u16, tokio::task::JoinHandle<(
 
 async fn mute_pipe(client: TcpStream, server: TcpStream) {
     let idling = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (cr, mut cw) = client.into_split();
-    let (sr, mut sw) = server.into_split();
+    let (cr, cw) = client.into_split();
+    let (sr, sw) = server.into_split();
     let flag = idling.clone();
-    let up = async move {
-        let mut lines = BufReader::new(cr);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match lines.read_until(b'\n', &mut line).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            let text = String::from_utf8_lossy(&line).to_ascii_uppercase();
-            if text.trim_end().ends_with(" IDLE") {
-                flag.store(true, Ordering::SeqCst);
-            } else if text.trim_end() == "DONE" {
-                flag.store(false, Ordering::SeqCst);
-            }
-            if sw.write_all(&line).await.is_err() {
-                return;
-            }
+    // The client's commands pass; IDLE and DONE switch the filter on and off.
+    let up = copy_lines(cr, sw, move |text| {
+        let command = text.trim_end().to_ascii_uppercase();
+        if command.ends_with(" IDLE") {
+            flag.store(true, Ordering::SeqCst);
+        } else if command == "DONE" {
+            flag.store(false, Ordering::SeqCst);
         }
-    };
-    let down = async move {
-        let mut lines = BufReader::new(sr);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match lines.read_until(b'\n', &mut line).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            let text = String::from_utf8_lossy(&line);
-            let announcement = text.starts_with("* ")
-                && ["EXISTS", "RECENT", "FETCH", "EXPUNGE"]
-                    .iter()
-                    .any(|w| text.contains(w))
-                && !text.contains('{');
-            if idling.load(Ordering::SeqCst) && announcement {
-                continue;
-            }
-            if cw.write_all(&line).await.is_err() {
-                return;
-            }
-        }
-    };
+        true
+    });
+    // The server's lines pass, but for its announcements while in IDLE.
+    let down = copy_lines(sr, cw, move |text| {
+        let announcement = text.starts_with("* ")
+            && ["EXISTS", "RECENT", "FETCH", "EXPUNGE"]
+                .iter()
+                .any(|w| text.contains(w))
+            && !text.contains('{');
+        !(idling.load(Ordering::SeqCst) && announcement)
+    });
     tokio::select! {
         _ = up => {}
         _ = down => {}
+    }
+}
+
+/// Copies `from` to `to` line by line, each line whole and unchanged unless `keep` says to
+/// drop it, until either side ends.
+async fn copy_lines(
+    from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+    mut keep: impl FnMut(&str) -> bool,
+) {
+    let mut lines = BufReader::new(from);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match lines.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if keep(&String::from_utf8_lossy(&line)) && to.write_all(&line).await.is_err() {
+            return;
+        }
     }
 }
 
