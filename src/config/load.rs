@@ -46,7 +46,7 @@ impl Config {
             // stand-in is no news.
             Err(ConfigError::Invalid { problems, .. }) => {
                 let more = problems.into_iter().filter(|p| !shape.covers(&p.key));
-                let all = shape.problems.clone().into_iter().chain(more).collect();
+                let all = shape.problems.iter().cloned().chain(more).collect();
                 Err(invalid(path, all))
             }
             Err(e) => Err(e),

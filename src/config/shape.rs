@@ -132,9 +132,27 @@ pub(super) fn is_under(key: &str, parent: &str) -> bool {
 
 /// One step of a key's path in the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Step {
+pub(super) enum Step {
+    /// A table's key.
     Key(String),
+    /// A list's element.
     Index(usize),
+}
+
+/// The value at `path` in `tree`.
+pub(super) fn node<'a>(tree: &'a Value, path: &[Step]) -> Option<&'a Value> {
+    path.iter().try_fold(tree, |node, step| match step {
+        Step::Key(k) => node.get(k),
+        Step::Index(i) => node.get(i),
+    })
+}
+
+/// The value at `path` in `tree`, to change.
+pub(super) fn node_mut<'a>(tree: &'a mut Value, path: &[Step]) -> Option<&'a mut Value> {
+    path.iter().try_fold(tree, |node, step| match step {
+        Step::Key(k) => node.get_mut(k.as_str()),
+        Step::Index(i) => node.get_mut(*i),
+    })
 }
 
 impl Step {
@@ -423,20 +441,9 @@ fn apply(tree: &mut Value, path: &[Step], repair: Repair) -> bool {
     let Some((last, parents)) = path.split_last() else {
         return false;
     };
-    let mut node = tree;
-    for step in parents {
-        node = match (step, node) {
-            (Step::Key(k), Value::Object(m)) => match m.get_mut(k) {
-                Some(v) => v,
-                None => return false,
-            },
-            (Step::Index(i), Value::Array(a)) => match a.get_mut(*i) {
-                Some(v) => v,
-                None => return false,
-            },
-            _ => return false,
-        };
-    }
+    let Some(node) = node_mut(tree, parents) else {
+        return false;
+    };
     match (last, node, repair) {
         (Step::Key(k), Value::Object(m), Repair::Remove) => m.remove(k).is_some(),
         (Step::Key(k), Value::Object(m), Repair::Put(v) | Repair::Coerce(v)) => {

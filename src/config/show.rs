@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::ConfigError;
 use super::load::{invalid, read_tree};
 use super::raw::RawConfig;
-use super::shape;
+use super::shape::{self, Step, node_mut};
 
 /// What stands in for a secret in the output.
 pub const REDACTED: &str = "[redacted]";
@@ -78,12 +78,12 @@ fn changes(written: &Value, node: &Value, full: &Value, path: &mut Vec<Step>) ->
             Some(Value::Array(out))
         }
         _ => {
-            let effective = at(full, path).cloned().unwrap_or(Value::Null);
+            let effective = shape::node(full, path).cloned().unwrap_or(Value::Null);
             let mut without = written.clone();
             remove(&mut without, path);
             let default = serde_json::from_value::<RawConfig>(without)
                 .ok()
-                .and_then(|raw| at(&serialize(&raw), path).cloned());
+                .and_then(|raw| shape::node(&serialize(&raw), path).cloned());
             (default.as_ref() != Some(&effective)).then_some(effective)
         }
     }
@@ -104,35 +104,11 @@ fn prune(full: &Value, written: &Value) -> Value {
     }
 }
 
-/// One step of a path into the tree.
-enum Step {
-    Key(String),
-    Index(usize),
-}
-
-fn at<'a>(tree: &'a Value, path: &[Step]) -> Option<&'a Value> {
-    path.iter().try_fold(tree, |node, step| match step {
-        Step::Key(k) => node.get(k),
-        Step::Index(i) => node.get(i),
-    })
-}
-
 fn remove(tree: &mut Value, path: &[Step]) {
     let Some((Step::Key(last), parents)) = path.split_last() else {
         return;
     };
-    let mut node = tree;
-    for step in parents {
-        let next = match step {
-            Step::Key(k) => node.get_mut(k),
-            Step::Index(i) => node.get_mut(*i),
-        };
-        match next {
-            Some(n) => node = n,
-            None => return,
-        }
-    }
-    if let Value::Object(map) = node {
+    if let Some(Value::Object(map)) = node_mut(tree, parents) {
         map.remove(last);
     }
 }

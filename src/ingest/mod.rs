@@ -305,7 +305,11 @@ impl Ingest {
         // How long the IDLE that just ended by our own timer had been silent.
         let mut silent: Option<Duration> = None;
         loop {
-            let before = self.store.cursor(&self.key)?.map(|c| c.last_uid);
+            // Only after an IDLE that our own timer ended: did mail come unannounced?
+            let before = match silent {
+                Some(_) => self.store.cursor(&self.key)?.map(|c| c.last_uid),
+                None => None,
+            };
             self.fetch_new(&mut session, uid_validity, opened.keywords, shutdown)
                 .await?;
             if let Some(silent) = silent.take()
