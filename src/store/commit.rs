@@ -3,11 +3,13 @@
 //! ([`Ticket::change`], [`Ticket::record_sent`], [`CustomerRecord::opened`],
 //! [`Plan::outcome`], [`Outcome::server_mark`]); this file only reads and writes the trees.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
+use super::files::{Kind, OUT_FILE_THRESHOLD};
 use super::{
     Result, Store, StoreError, TxResult, be, encode, flood_key, from_be, hour_key, open_key,
     quarantine_key, tx_get, uid_key, unwrap_tx,
@@ -36,7 +38,13 @@ struct TicketTx<'a> {
     outbox: &'a TransactionalTree,
     outbox_raw: &'a TransactionalTree,
     meta: &'a TransactionalTree,
+    /// The outbox ids of the mails whose bytes were written to files before the transaction.
+    spilled: &'a Spilled,
 }
+
+/// Outgoing mails too big for sled, by Message-ID: the outbox id their file was written
+/// under ([`Store::spill`]).
+pub(super) type Spilled = HashMap<String, u64>;
 
 impl TicketTx<'_> {
     /// The ticket, which must exist.
@@ -71,10 +79,16 @@ impl TicketTx<'_> {
         now: UnixTime,
         cause: Option<UnixTime>,
     ) -> TxResult<bool> {
-        let id = self.outbox.generate_id()?;
+        let id = match self.spilled.get(&mail.message_id) {
+            Some(id) => *id,
+            None => {
+                let id = self.outbox.generate_id()?;
+                self.outbox_raw.insert(&be(id), mail.raw.as_slice())?;
+                id
+            }
+        };
         let entry = OutboxEntry::queued(id, mail, Some(ticket.id), now, cause);
         self.outbox.insert(&be(id), encode(&entry))?;
-        self.outbox_raw.insert(&be(id), mail.raw.as_slice())?;
         self.msgids
             .insert(mail.message_id.as_bytes(), &be(ticket.id.get()))?;
         Ok(ticket.record_sent(mail, id, now))
@@ -281,6 +295,7 @@ impl Store {
         now: UnixTime,
     ) -> Result<Committed> {
         let _gate = self.write_gate();
+        let spilled = self.spill(plan.outgoing())?;
         let trees = (
             &self.inbound,
             &self.pending,
@@ -301,6 +316,7 @@ impl Store {
                         outbox,
                         outbox_raw,
                         meta,
+                        spilled: &spilled,
                     },
                     inbound,
                     pending,
@@ -331,10 +347,46 @@ impl Store {
                 }))
             },
         );
-        unwrap_tx(res)?.ok_or(StoreError::Corrupt {
+        let res = unwrap_tx(res);
+        self.unspill(&spilled)?;
+        res?.ok_or(StoreError::Corrupt {
             tree: "inbound",
             detail: format!("no record for stored mail {seq}"),
         })
+    }
+
+    /// Writes the bytes of each mail of `outgoing` too big for sled to its file, under a fresh
+    /// outbox id, durably and before the transaction that queues it.
+    fn spill(&self, outgoing: &[OutgoingMail]) -> Result<Spilled> {
+        let mut spilled = Spilled::new();
+        let mut files = Vec::new();
+        for mail in outgoing
+            .iter()
+            .filter(|m| m.raw.len() >= OUT_FILE_THRESHOLD)
+        {
+            let id = self.db.generate_id()?;
+            spilled.insert(mail.message_id.clone(), id);
+            files.push((id, mail.raw.as_slice()));
+        }
+        self.files
+            .write_durably(Kind::Out, &files)
+            .map_err(|e| self.file_error(e))?;
+        Ok(spilled)
+    }
+
+    /// Removes the files of spilled mails that no outbox entry names (their transaction
+    /// failed, or found the work done already).
+    fn unspill(&self, spilled: &Spilled) -> Result<()> {
+        let mut unused = Vec::new();
+        for id in spilled.values() {
+            if !self.outbox.contains_key(be(*id))? {
+                unused.push(*id);
+            }
+        }
+        self.files
+            .remove(Kind::Out, &unused)
+            .map_err(|e| self.file_error(e))?;
+        Ok(())
     }
 
     /// An operator's change to a ticket (CLI): state, owner, the new owner's notification and
@@ -347,7 +399,7 @@ impl Store {
         change: &TicketChange<'_>,
         now: UnixTime,
     ) -> Result<bool> {
-        let done = self.ticket_transaction(|tx| {
+        let done = self.ticket_transaction(change.outgoing, |tx| {
             let mut t = tx.load(ticket)?;
             if change.only_if_unanswered && !t.unanswered() {
                 return Ok(false);
@@ -373,7 +425,7 @@ impl Store {
         mail: &OutgoingMail,
         now: UnixTime,
     ) -> Result<bool> {
-        self.ticket_transaction(|tx| {
+        self.ticket_transaction(std::slice::from_ref(mail), |tx| {
             let Some(mut t): Option<Ticket> = tx_get(tx.tickets, "tickets", &be(ticket.get()))?
             else {
                 return Ok(false);
@@ -388,9 +440,15 @@ impl Store {
         })
     }
 
-    /// Runs `change` on a ticket's trees in one transaction, under the write gate.
-    fn ticket_transaction<T>(&self, change: impl Fn(&TicketTx<'_>) -> TxResult<T>) -> Result<T> {
+    /// Runs `change` on a ticket's trees in one transaction, under the write gate; the mails
+    /// it may queue are `outgoing` (those too big for sled are written to files first).
+    fn ticket_transaction<T>(
+        &self,
+        outgoing: &[OutgoingMail],
+        change: impl Fn(&TicketTx<'_>) -> TxResult<T>,
+    ) -> Result<T> {
         let _gate = self.write_gate();
+        let spilled = self.spill(outgoing)?;
         let trees = (
             &self.tickets,
             &self.outbox,
@@ -398,7 +456,7 @@ impl Store {
             &self.msgids,
             &self.meta,
         );
-        unwrap_tx(
+        let res = unwrap_tx(
             trees.transaction(|(tickets, outbox, outbox_raw, msgids, meta)| {
                 change(&TicketTx {
                     tickets,
@@ -406,8 +464,11 @@ impl Store {
                     outbox,
                     outbox_raw,
                     meta,
+                    spilled: &spilled,
                 })
             }),
-        )
+        );
+        self.unspill(&spilled)?;
+        res
     }
 }

@@ -6,6 +6,7 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::commit::KEYWORD_ONLY;
+use super::files::Kind;
 use super::{
     QUARANTINE_PREFIX, Result, Store, StoreError, be, decode, digest, encode, from_be,
     quarantine_key, tx_get, uid_key, unwrap_tx,
@@ -51,15 +52,29 @@ impl Store {
             .map(|_| self.db.generate_id())
             .collect::<std::result::Result<_, _>>()?;
         let digests: Vec<[u8; 16]> = batch.iter().map(|f| digest(&f.raw)).collect();
+        // The bytes go to their files, durably, before any record names them. Only mails that
+        // look new (the transaction decides; a file it does not use is removed below).
+        let mut fresh = Vec::new();
+        for ((f, &seq), d) in batch.iter().zip(&seqs).zip(&digests) {
+            if !self
+                .by_uid
+                .contains_key(uid_key(mailbox, uid_validity, f.uid))?
+                && !self.digests.contains_key(d)?
+            {
+                fresh.push((seq, f.raw.as_slice()));
+            }
+        }
+        self.files
+            .write_durably(Kind::In, &fresh)
+            .map_err(|e| self.file_error(e))?;
         let res = (
             &self.inbound,
-            &self.raw,
             &self.by_uid,
             &self.pending,
             &self.cursors,
             &self.digests,
         )
-            .transaction(|(inbound, raw, by_uid, pending, cursors, digest_tree)| {
+            .transaction(|(inbound, by_uid, pending, cursors, digest_tree)| {
                 let mut stored = Vec::new();
                 let mut cursor: Cursor =
                     tx_get(cursors, "cursors", mailbox.as_bytes())?.unwrap_or(Cursor {
@@ -87,7 +102,6 @@ impl Store {
                             message_id: None,
                         };
                         inbound.insert(&be(seq), encode(&record))?;
-                        raw.insert(&be(seq), f.raw.as_slice())?;
                         by_uid.insert(key, &be(seq))?;
                         pending.insert(&be(seq), &[])?;
                         digest_tree.insert(d, &be(seq))?;
@@ -107,7 +121,21 @@ impl Store {
                 cursors.insert(mailbox.as_bytes(), encode(&cursor))?;
                 Ok(stored)
             });
-        unwrap_tx(res)
+        let stored = unwrap_tx(res);
+        // Files written for mails the transaction found stored already (or whose transaction
+        // failed) are named by no record.
+        let unused: Vec<u64> = fresh
+            .iter()
+            .map(|(seq, _)| *seq)
+            .filter(|seq| match &stored {
+                Ok(stored) => !stored.contains(seq),
+                Err(_) => true,
+            })
+            .collect();
+        if let Err(e) = self.files.remove(Kind::In, &unused) {
+            tracing::warn!(error = %e, "an unused mail file could not be removed");
+        }
+        stored
     }
 
     /// Whether mail with exactly these bytes was stored before (re-synchronisation after a
@@ -127,7 +155,9 @@ impl Store {
 
     /// The raw bytes of a stored mail.
     pub fn raw(&self, seq: u64) -> Result<Option<Vec<u8>>> {
-        Ok(self.raw.get(be(seq))?.map(|v| v.to_vec()))
+        self.files
+            .read(Kind::In, seq)
+            .map_err(|e| self.file_error(e))
     }
 
     /// The record of a stored mail.

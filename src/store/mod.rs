@@ -20,7 +20,9 @@ use crate::mail::thread::ThreadLookup;
 mod backup;
 mod commit;
 mod feed;
+mod files;
 mod inbound;
+mod migrate;
 mod outbox;
 mod privacy;
 mod restore;
@@ -32,14 +34,14 @@ pub use privacy::ForgetStats;
 pub use restore::{HeldOutbox, Restored};
 
 /// The layout version written by this build; [`Store::open`] migrates older ones.
-const SCHEMA_VERSION: u64 = 1;
+const SCHEMA_VERSION: u64 = 2;
 
-/// Every tree of the store, in the order a backup copies them.
-const TREES: [&str; 16] = [
+/// Every sled tree of the store, in the order a backup copies them (the incoming mails'
+/// bytes follow them in a backup as the records of [`RAW`]).
+const TREES: [&str; 15] = [
     "meta",
     "cursors",
     "inbound",
-    "raw",
     "by_uid",
     "pending",
     "digests",
@@ -53,6 +55,10 @@ const TREES: [&str; 16] = [
     "sent",
     "agents",
 ];
+
+/// The name incoming mails' bytes have in a backup: the tree they lived in up to schema 1,
+/// files since (`files.rs`).
+const RAW: &str = "raw";
 
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +74,14 @@ pub enum StoreError {
     /// sled reported an error.
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
+    /// A mail file could not be written, read or removed.
+    #[error("store: mail file in {dir}: {source}")]
+    Files {
+        /// The store's mail directory.
+        dir: String,
+        /// What the file system said.
+        source: std::io::Error,
+    },
     /// A record could not be decoded; the store was written by something else.
     #[error("store record in {tree} is corrupt: {detail}")]
     Corrupt {
@@ -138,8 +152,9 @@ pub struct Store {
     flusher: Arc<GroupFlush>,
     meta: Tree,
     cursors: Tree,
+    /// The mail bodies, as files beside sled.
+    files: files::MailFiles,
     inbound: Tree,
-    raw: Tree,
     by_uid: Tree,
     pending: Tree,
     digests: Tree,
@@ -216,6 +231,14 @@ fn hour_key(at: UnixTime) -> Vec<u8> {
     k
 }
 
+/// A mail file error, naming the store's mail directory.
+fn files_error(store_dir: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Files {
+        dir: store_dir.join("mail").display().to_string(),
+        source,
+    }
+}
+
 fn digest(raw: &[u8]) -> [u8; 16] {
     use sha2::Digest;
     let full = sha2::Sha256::digest(raw);
@@ -262,13 +285,14 @@ impl Store {
                 other => StoreError::Sled(other),
             })?;
         let t = |name: &str| db.open_tree(name);
+        let files = files::MailFiles::open(path).map_err(|e| files_error(path, e))?;
         let store = Store {
+            files,
             gate: Arc::new(RwLock::new(())),
             flusher: Arc::default(),
             meta: t("meta")?,
             cursors: t("cursors")?,
             inbound: t("inbound")?,
-            raw: t("raw")?,
             by_uid: t("by_uid")?,
             pending: t("pending")?,
             digests: t("digests")?,
@@ -283,30 +307,16 @@ impl Store {
             agents: t("agents")?,
             db,
         };
-        store.migrate()?;
+        store.migrate(dir)?;
+        store.tidy_files()?;
         Ok(store)
     }
 
-    fn migrate(&self) -> Result<()> {
-        match self.meta.get("schema")?.map(|v| from_be(&v)) {
-            None => {
-                self.meta.insert("schema", &be(SCHEMA_VERSION))?;
-                self.meta
-                    .insert("next_ticket", &be(TicketId::FIRST.get()))?;
-                self.meta.insert(QUARANTINE_INDEXED, &[])?;
-                self.db.flush()?;
-                Ok(())
-            }
-            Some(SCHEMA_VERSION) if self.meta.contains_key(QUARANTINE_INDEXED)? => Ok(()),
-            // Written before the quarantine index: built once, from the outcomes.
-            Some(SCHEMA_VERSION) => {
-                self.index_quarantine()?;
-                self.meta.insert(QUARANTINE_INDEXED, &[])?;
-                self.db.flush()?;
-                Ok(())
-            }
-            // Future migrations go here, one arm per version, each ending in a flush.
-            Some(found) => Err(StoreError::TooNew { found }),
+    /// A mail file error, naming the mail directory.
+    fn file_error(&self, source: std::io::Error) -> StoreError {
+        StoreError::Files {
+            dir: self.files.root().display().to_string(),
+            source,
         }
     }
 
@@ -355,6 +365,20 @@ impl Store {
     pub fn new_id(&self) -> Result<u64> {
         Ok(self.db.generate_id()?)
     }
+}
+
+/// Writes stored mails' bodies where the store keeps them, for the store generator
+/// (`examples/fill_store.rs`), which writes records in bulk past the store's API (`db_dir`
+/// is the state directory's `db`). Not synced: call [`sync_bodies`] once at the end.
+#[cfg(any(test, feature = "testing"))]
+pub fn write_bodies(db_dir: &Path, mails: &[(u64, &[u8])]) -> std::io::Result<()> {
+    files::MailFiles::open(db_dir)?.write_unsynced(files::Kind::In, mails)
+}
+
+/// Makes the bodies [`write_bodies`] wrote durable.
+#[cfg(any(test, feature = "testing"))]
+pub fn sync_bodies(db_dir: &Path) -> std::io::Result<()> {
+    files::MailFiles::open(db_dir)?.sync_all()
 }
 
 /// The state of [`Store::flush`]'s group commit.

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use sled::Transactional;
 
+use super::files::Kind;
 use super::{Result, Store, StoreError, be, decode, encode, unwrap_tx};
 use crate::domain::{DeadLetter, OutboxEntry, OutgoingMail, TicketId, UnixTime};
 
@@ -59,7 +60,12 @@ impl Store {
 
     /// The bytes of an outbox entry.
     pub fn outbox_raw(&self, id: u64) -> Result<Option<Vec<u8>>> {
-        Ok(self.outbox_raw.get(be(id))?.map(|v| v.to_vec()))
+        if let Some(v) = self.outbox_raw.get(be(id))? {
+            return Ok(Some(v.to_vec()));
+        }
+        self.files
+            .read(Kind::Out, id)
+            .map_err(|e| self.file_error(e))
     }
 
     /// Every pending outbox entry.
@@ -113,7 +119,12 @@ impl Store {
                 sent_tree.insert(&be(entry.id), sent.as_slice())?;
                 Ok(())
             });
-        unwrap_tx(res)
+        unwrap_tx(res)?;
+        if let Err(e) = self.files.remove(Kind::Out, &[entry.id]) {
+            // Left behind, not lost: a file no entry names is never sent.
+            tracing::warn!(error = %e, outbox_id = entry.id, "a sent mail's file could not be removed");
+        }
+        Ok(())
     }
 
     /// Moves dead letters (all, or one) back into the outbox to be sent at once, with a fresh

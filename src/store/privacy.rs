@@ -6,6 +6,7 @@ use serde::Serialize;
 use sled::Transactional;
 
 use super::commit::count_open;
+use super::files::Kind;
 use super::{Result, Store, be, decode, encode, flood_key, from_be, tx_get, unwrap_tx};
 use crate::domain::{
     DeadLetter, EmailAddress, Inbound, OutboxEntry, Outcome, Ticket, TicketId, UnixTime,
@@ -97,13 +98,12 @@ impl Store {
             &self.customers,
             &self.msgids,
             &self.inbound,
-            &self.raw,
             &self.outbox,
             &self.outbox_raw,
             &self.dead,
         )
             .transaction(
-                |(t_tree, meta, customers, msgids, inbound, raw, outbox, outbox_raw, dead)| {
+                |(t_tree, meta, customers, msgids, inbound, outbox, outbox_raw, dead)| {
                     for id in &tickets {
                         let Some(mut t): Option<Ticket> = tx_get(t_tree, "tickets", &be(id.get()))?
                         else {
@@ -123,9 +123,6 @@ impl Store {
                             inbound.insert(&be(*seq), encode(&r))?;
                         }
                     }
-                    for seq in seqs {
-                        raw.remove(&be(*seq))?;
-                    }
                     for id in outbox_ids.iter().chain(&dead_ids) {
                         outbox.remove(&be(*id))?;
                         outbox_raw.remove(&be(*id))?;
@@ -136,30 +133,50 @@ impl Store {
             );
         unwrap_tx(res)?;
         self.db.flush()?;
+        // Their bytes go once nothing names them as theirs any more.
+        self.files
+            .remove(Kind::In, seqs)
+            .map_err(|e| self.file_error(e))?;
+        let queued: Vec<u64> = outbox_ids.iter().chain(&dead_ids).copied().collect();
+        self.files
+            .remove(Kind::Out, &queued)
+            .map_err(|e| self.file_error(e))?;
         Ok(stats)
     }
 
     /// Deletes the raw bytes of mail stored before `cutoff` (retention); the records, their
     /// outcomes and the tickets stay. Returns how many were purged.
+    ///
+    /// Sequence numbers grow with time, so each run starts where the last one stopped (the
+    /// `meta` key `purged_below`) and stops at the first mail still within the window or not
+    /// yet decided: an hourly purge reads the mails of the last hour, not the whole store.
     pub fn purge_raw_before(&self, cutoff: UnixTime) -> Result<usize> {
         let _gate = self.write_gate();
-        let mut batch = sled::Batch::default();
-        let mut n = 0;
-        for v in self.inbound.iter().values() {
-            let record: Inbound = decode("inbound", &v?)?;
-            if record.stored_at < cutoff
-                && record.outcome.is_some()
-                && self.raw.contains_key(be(record.seq))?
-            {
-                batch.remove(&be(record.seq));
-                n += 1;
+        let from = self.meta.get(PURGED_BELOW)?.map_or(0, |v| from_be(&v));
+        let mut seqs = Vec::new();
+        let mut below = from;
+        for kv in self.inbound.range(be(from)..) {
+            let (k, v) = kv?;
+            let record: Inbound = decode("inbound", &v)?;
+            if record.stored_at >= cutoff || record.outcome.is_none() {
+                break;
             }
+            seqs.push(record.seq);
+            below = from_be(&k) + 1;
         }
-        self.raw.apply_batch(batch)?;
-        self.db.flush()?;
+        let n = self
+            .files
+            .remove(Kind::In, &seqs)
+            .map_err(|e| self.file_error(e))?;
+        if below != from {
+            self.meta.insert(PURGED_BELOW, &be(below))?;
+        }
         Ok(n)
     }
 }
+
+/// The `meta` key below which every mail's bytes were purged by retention.
+const PURGED_BELOW: &[u8] = b"purged_below";
 
 /// What `customer forget` erased.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]

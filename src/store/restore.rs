@@ -9,7 +9,8 @@ use std::io::Read;
 use std::path::Path;
 
 use super::backup::{CUT, Cut, DigestTail, END, MAGIC_LEN, MAGIC_V1, MAGIC_V2, PUT, REMOVE};
-use super::{BackupStats, Result, Store, StoreError, TREES, be, decode, encode, from_be};
+use super::files::Kind;
+use super::{BackupStats, RAW, Result, Store, StoreError, TREES, be, decode, encode, from_be};
 use crate::domain::{DeadLetter, Inbound, OutboxEntry, Outcome, UnixTime};
 
 /// Where a restore builds the store, in the state directory, before moving it to `db`. A
@@ -137,6 +138,31 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Drops the bytes of mail a restored record does not name (a backup copies the mail
+    /// files after its cut, so it may hold mail stored or sent after it), then makes the
+    /// files written durable.
+    fn drop_unnamed_bytes(&self) -> Result<()> {
+        let unnamed: Vec<u64> = self
+            .files
+            .ids(Kind::In)
+            .map_err(|e| self.file_error(e))?
+            .into_iter()
+            .filter(|seq| !self.inbound.contains_key(be(*seq)).unwrap_or(true))
+            .collect();
+        self.files
+            .remove(Kind::In, &unnamed)
+            .map_err(|e| self.file_error(e))?;
+        for k in self.outbox_raw.iter().keys() {
+            let k = k?;
+            if !self.outbox.contains_key(&k)? && !self.dead.contains_key(&k)? {
+                self.outbox_raw.remove(k)?;
+            }
+        }
+        self.files.sync_all().map_err(|e| self.file_error(e))
+    }
+}
+
 /// The restore proper, into a fresh store at `staging` (closed again when it returns).
 fn restore_into(staging: &Path, input: &mut impl Read) -> Result<Restored> {
     let mut input = DigestTail::new(input);
@@ -165,6 +191,7 @@ fn restore_into(staging: &Path, input: &mut impl Read) -> Result<Restored> {
         return Err(bad("checksum mismatch (truncated or damaged)"));
     }
     let taken_at = cut.map(|c| c.taken_at);
+    store.drop_unnamed_bytes()?;
     let held = store.hold_restored(taken_at, crate::domain::now())?;
     // sled's id counter lives outside the trees: a fresh database starts it at 0, and new
     // mail or outbox entries would overwrite restored records. Move it past every id used.
@@ -293,14 +320,23 @@ impl<R: Read> Records<'_, R> {
                     "the store being restored is closed".into(),
                 ));
             };
+            self.stats.records += 1;
+            self.stats.bytes += bytes as u64;
+            if tree == RAW {
+                // Incoming mails' bytes are files (the file system, not sled, holds them).
+                let seq = from_be(&key);
+                let done = match value {
+                    Some(value) => store.files.write_unsynced(Kind::In, &[(seq, &value)]),
+                    None => store.files.remove(Kind::In, &[seq]).map(drop),
+                };
+                return done.map_err(|e| store.file_error(e));
+            }
             let tree = store.db.open_tree(tree)?;
             match value {
                 Some(value) => tree.insert(key, value)?,
                 None => tree.remove(key)?,
             };
         }
-        self.stats.records += 1;
-        self.stats.bytes += bytes as u64;
         self.unflushed += bytes;
         if self.unflushed >= REOPEN_EVERY {
             let store = self.open()?;
@@ -327,6 +363,7 @@ impl<R: Read> Records<'_, R> {
         let name = self.bytes(n)?;
         TREES
             .iter()
+            .chain(&[RAW])
             .find(|t| t.as_bytes() == name.as_slice())
             .copied()
             .ok_or_else(|| bad(&format!("unknown tree {}", String::from_utf8_lossy(&name))))
@@ -463,6 +500,23 @@ mod tests {
                 out.extend((v.len() as u32).to_be_bytes());
                 out.extend(&*v);
             }
+        }
+        // The bodies were the `raw` tree then.
+        let seqs = store.files.ids(Kind::In).expect("ids");
+        out.push(1);
+        out.extend((RAW.len() as u32).to_be_bytes());
+        out.extend(RAW.as_bytes());
+        out.extend((seqs.len() as u64).to_be_bytes());
+        for seq in seqs {
+            let v = store
+                .files
+                .read(Kind::In, seq)
+                .expect("read")
+                .expect("file");
+            out.extend(8u32.to_be_bytes());
+            out.extend(be(seq));
+            out.extend((v.len() as u32).to_be_bytes());
+            out.extend(&v);
         }
         out.push(0);
         let digest = sha2::Sha256::digest(&out);

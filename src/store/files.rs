@@ -1,0 +1,263 @@
+//! Mail bytes as files beside sled, inside the store's directory: every incoming mail
+//! (`mail/in/<seq ÷ 4096>/<seq>`) and outgoing mail too big to sit in sled's log
+//! (`mail/out/<id>`). sled 0.34 keeps memory for every page it holds and copies a value
+//! through its log, so mail bodies in sled made a store's memory, start-up and disk grow with
+//! the bytes of every mail ever received; as files they cost nothing until read.
+//!
+//! A file is written the way Maildir does it: to a temporary name, `fdatasync`, renamed into
+//! place, then its directory is fsynced. The store writes a mail's file *before* the sled
+//! record that names it, so a record that survived a crash always has its bytes; a file
+//! whose record did not survive is an orphan nobody reads (ids are never handed out twice)
+//! and is removed by [`MailFiles::orphans`]' caller.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+
+/// Outgoing mail at least this big is kept as a file rather than in sled's `outbox_raw`.
+/// Smaller mail (almost every acknowledgement and notification) stays in sled, where it is
+/// written with its outbox entry at no extra fsync, and leaves when sent.
+pub(super) const OUT_FILE_THRESHOLD: usize = 64 * 1024;
+
+/// Incoming mails per directory of `mail/in` (sequence numbers grow, so a directory fills and
+/// is never written again).
+const PER_DIR: u64 = 4096;
+
+/// Which kind of mail file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// A stored incoming mail, by its sequence number.
+    In,
+    /// A queued outgoing mail's bytes, by its outbox id.
+    Out,
+}
+
+/// The mail files of one store.
+#[derive(Debug, Clone)]
+pub(super) struct MailFiles {
+    root: PathBuf,
+}
+
+impl MailFiles {
+    /// The mail files under `store_dir/mail` (created if missing).
+    pub(super) fn open(store_dir: &Path) -> std::io::Result<MailFiles> {
+        let root = store_dir.join("mail");
+        for dir in [root.join("in"), root.join("out")] {
+            if !dir.exists() {
+                std::fs::create_dir_all(&dir)?;
+                sync_dir(&root)?;
+                sync_dir(store_dir)?;
+            }
+        }
+        Ok(MailFiles { root })
+    }
+
+    /// The directory the files are in (`mail` in the store's directory).
+    pub(super) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the file of `id` lives.
+    pub(super) fn path(&self, kind: Kind, id: u64) -> PathBuf {
+        match kind {
+            Kind::In => self
+                .root
+                .join("in")
+                .join(format!("{:x}", id / PER_DIR))
+                .join(format!("{id:016x}")),
+            Kind::Out => self.root.join("out").join(format!("{id:016x}")),
+        }
+    }
+
+    /// Writes every `(id, bytes)` durably before returning: each to a temporary name,
+    /// `fdatasync`, renamed into place, and every directory that gained a name fsynced once.
+    /// A file that exists already is replaced (a rewrite after a crash writes the same bytes).
+    pub(super) fn write_durably(&self, kind: Kind, mails: &[(u64, &[u8])]) -> std::io::Result<()> {
+        let dirs = self.write(kind, mails, true)?;
+        for dir in dirs {
+            sync_dir(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// Writes every `(id, bytes)` without syncing (a restore or a migration, which sync the
+    /// whole file system once at the end with [`MailFiles::sync_all`]).
+    pub(super) fn write_unsynced(&self, kind: Kind, mails: &[(u64, &[u8])]) -> std::io::Result<()> {
+        self.write(kind, mails, false).map(drop)
+    }
+
+    /// Writes the files; returns the directories that gained a name (with their parent, for a
+    /// directory created here).
+    fn write(
+        &self,
+        kind: Kind,
+        mails: &[(u64, &[u8])],
+        sync: bool,
+    ) -> std::io::Result<BTreeSet<PathBuf>> {
+        let mut dirs = BTreeSet::new();
+        for (id, bytes) in mails {
+            let path = self.path(kind, *id);
+            let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+            if !dirs.contains(&dir) && !dir.exists() {
+                std::fs::create_dir_all(&dir)?;
+                if let Some(parent) = dir.parent() {
+                    dirs.insert(parent.to_path_buf());
+                }
+            }
+            let tmp = dir.join(format!(".tmp-{id:016x}"));
+            let mut f = File::create(&tmp)?;
+            f.write_all(bytes)?;
+            if sync {
+                f.sync_data()?;
+            }
+            drop(f);
+            std::fs::rename(&tmp, &path)?;
+            dirs.insert(dir);
+        }
+        Ok(dirs)
+    }
+
+    /// Makes everything written so far durable: one `syncfs` of the file system the files
+    /// are on (cheaper than a sync per file when thousands were written), then the directories.
+    pub(super) fn sync_all(&self) -> std::io::Result<()> {
+        let dir = File::open(&self.root)?;
+        rustix::fs::syncfs(&dir)?;
+        Ok(())
+    }
+
+    /// The bytes of a mail file, `None` if it does not exist (purged, forgotten, or never
+    /// written).
+    pub(super) fn read(&self, kind: Kind, id: u64) -> std::io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.path(kind, id)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes the files of `ids` (those already gone are fine); returns how many existed.
+    /// Not synced: a deletion that a crash undoes leaves bytes nobody reads, and the next
+    /// purge or forget deletes them again.
+    pub(super) fn remove(&self, kind: Kind, ids: &[u64]) -> std::io::Result<usize> {
+        let mut n = 0;
+        for id in ids {
+            match std::fs::remove_file(self.path(kind, *id)) {
+                Ok(()) => n += 1,
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Every id that has a file of `kind`, in ascending order (backups, and the start-up
+    /// check of `mail/out`). Temporary files of an interrupted write are not listed.
+    pub(super) fn ids(&self, kind: Kind) -> std::io::Result<Vec<u64>> {
+        let mut ids = Vec::new();
+        let top = match kind {
+            Kind::In => self.root.join("in"),
+            Kind::Out => self.root.join("out"),
+        };
+        let dirs = match kind {
+            Kind::Out => vec![top],
+            Kind::In => {
+                let mut d = Vec::new();
+                for e in std::fs::read_dir(&top)? {
+                    let e = e?;
+                    if e.file_type()?.is_dir() {
+                        d.push(e.path());
+                    }
+                }
+                d
+            }
+        };
+        for dir in dirs {
+            for e in std::fs::read_dir(&dir)? {
+                let name = e?.file_name();
+                if let Some(id) = name.to_str().and_then(|n| u64::from_str_radix(n, 16).ok()) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// Removes what an interrupted write left: temporary files in `mail/out` and in the
+    /// newest directory of `mail/in` (older ones are never written again).
+    pub(super) fn clear_temporaries(&self) -> std::io::Result<()> {
+        let mut dirs = vec![self.root.join("out")];
+        let newest = std::fs::read_dir(self.root.join("in"))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let n = e.file_name();
+                let n = u64::from_str_radix(n.to_str()?, 16).ok()?;
+                Some((n, e.path()))
+            })
+            .max();
+        dirs.extend(newest.map(|(_, p)| p));
+        for dir in dirs {
+            for e in std::fs::read_dir(&dir)? {
+                let e = e?;
+                if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                    std::fs::remove_file(e.path())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes a directory's entries durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_files_read_back_and_removed_files_are_gone() {
+        let dir = tempfile::tempdir().expect("dir");
+        let files = MailFiles::open(dir.path()).expect("open");
+        files
+            .write_durably(Kind::In, &[(1, b"one"), (5000, b"five thousand")])
+            .expect("write");
+        files
+            .write_durably(Kind::Out, &[(7, b"out")])
+            .expect("write");
+        assert_eq!(
+            files.read(Kind::In, 1).expect("read"),
+            Some(b"one".to_vec())
+        );
+        assert_eq!(
+            files.read(Kind::In, 5000).expect("read"),
+            Some(b"five thousand".to_vec())
+        );
+        assert_eq!(files.read(Kind::In, 7).expect("read"), None, "kinds apart");
+        assert_eq!(files.ids(Kind::In).expect("ids"), vec![1, 5000]);
+        assert_eq!(files.ids(Kind::Out).expect("ids"), vec![7]);
+        assert_eq!(files.remove(Kind::In, &[1, 2]).expect("remove"), 1);
+        assert_eq!(files.read(Kind::In, 1).expect("read"), None);
+        assert_eq!(files.ids(Kind::In).expect("ids"), vec![5000]);
+    }
+
+    #[test]
+    fn an_interrupted_write_leaves_no_file_under_the_mails_name() {
+        let dir = tempfile::tempdir().expect("dir");
+        let files = MailFiles::open(dir.path()).expect("open");
+        files.write_durably(Kind::In, &[(3, b"x")]).expect("write");
+        // What a crash between create and rename leaves.
+        let tmp = files
+            .path(Kind::In, 4)
+            .with_file_name(".tmp-0000000000000004");
+        std::fs::write(&tmp, b"half").expect("tmp");
+        assert_eq!(files.read(Kind::In, 4).expect("read"), None);
+        assert_eq!(files.ids(Kind::In).expect("ids"), vec![3]);
+        files.clear_temporaries().expect("clear");
+        assert!(!tmp.exists());
+        assert!(files.read(Kind::In, 3).expect("read").is_some());
+    }
+}
