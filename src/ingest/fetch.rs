@@ -17,6 +17,7 @@ use tracing::warn;
 use super::cursor::{self, HeldBack, NoBody, Selected};
 use super::{HANDLED, ImapSession, Ingest, IngestError, uid_set};
 use crate::domain::{Fetched, Outcome, UnixTime, now};
+use crate::store::StoreError;
 
 /// How many of the highest handled UIDs in `processed_mailbox` are read for their dates:
 /// the most recently moved, among which is the newest arrival.
@@ -76,9 +77,7 @@ impl Ingest {
         // SEARCH and FETCH); otherwise the cursor stops before it and we try again.
         let held = self.held_back(session, &missing).await?;
         batch.retain(|f| held.keeps(f.uid));
-        let seqs = self
-            .store
-            .store_fetched(&self.key, uid_validity, &batch, now())?;
+        let seqs = self.store_batch(uid_validity, batch).await?;
         self.metrics.ingested(seqs.len());
         let reached = cursor::reached(chunk, held.first, last);
         let stored = self.store.cursor(&self.key)?;
@@ -224,17 +223,50 @@ impl Ingest {
             .collect())
     }
 
+    /// Stores a fetched batch (its files written and synced, then its records) on a blocking
+    /// thread: file system waits never hold an async worker, which the other inboxes and the
+    /// outbox share. The batch's bytes are freed there once stored.
+    async fn store_batch(
+        &self,
+        uid_validity: u32,
+        batch: Vec<Fetched>,
+    ) -> Result<Vec<u64>, IngestError> {
+        let (store, key) = (self.store.clone(), self.key.clone());
+        let seqs = tokio::task::spawn_blocking(move || {
+            store.store_fetched(&key, uid_validity, &batch, now())
+        })
+        .await
+        .map_err(|e| StoreError::WorkerFailed(e.to_string()))??;
+        Ok(seqs)
+    }
+
     /// Hands stored mail to the processor, flushes its decisions (flush #2) and wakes the
-    /// outbox; the acknowledgement latency of new tickets starts at the last notice.
+    /// outbox; the acknowledgement latency of new tickets starts at the last notice. The
+    /// batch is decided and committed on one blocking thread (parsing a big mail and sled's
+    /// transactions are CPU and disk work, not for an async worker); one hand-off per
+    /// batch, not per mail. The first failure ends the batch, as it always did.
     pub(super) async fn process(&self, seqs: &[u64]) -> Result<(), IngestError> {
         if seqs.is_empty() {
             return Ok(());
         }
         let noticed = *self.noticed.lock().unwrap_or_else(|p| p.into_inner());
-        for &seq in seqs {
-            if let Some(Outcome::NewTicket { ticket, .. } | Outcome::Joined { ticket, .. }) =
-                self.processor.process(seq)?
-            {
+        let (processor, owned) = (self.processor.clone(), seqs.to_vec());
+        let results = tokio::task::spawn_blocking(move || {
+            let mut results = Vec::with_capacity(owned.len());
+            for seq in owned {
+                let r = processor.process(seq);
+                let failed = r.is_err();
+                results.push(r);
+                if failed {
+                    break;
+                }
+            }
+            results
+        })
+        .await
+        .map_err(|e| StoreError::WorkerFailed(e.to_string()))?;
+        for r in results {
+            if let Some(Outcome::NewTicket { ticket, .. } | Outcome::Joined { ticket, .. }) = r? {
                 self.metrics.ack_started(ticket, noticed);
             }
             self.beat.progress();
@@ -346,9 +378,7 @@ impl Ingest {
             .chunks(self.cfg.fetch_batch)
         {
             let batch = self.fetch_bodies(session, chunk).await?;
-            let seqs = self
-                .store
-                .store_fetched(&self.key, selected.uid_validity, &batch, now())?;
+            let seqs = self.store_batch(selected.uid_validity, batch).await?;
             self.store.flush().await?;
             self.process(&seqs).await?;
         }

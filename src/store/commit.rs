@@ -11,8 +11,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::files::{Kind, OUT_FILE_THRESHOLD};
 use super::{
-    Result, Store, StoreError, TxResult, be, encode, flood_key, from_be, hour_key, open_key,
-    quarantine_key, tx_get, uid_key, unwrap_tx,
+    Result, Store, StoreError, TxResult, be, due_key, encode, flood_key, from_be, hour_key,
+    open_key, quarantine_key, tx_get, uid_key, unwrap_tx,
 };
 use crate::domain::{
     CustomerRecord, Inbound, MailKind, OpenCounts, OutboxEntry, Outcome, OutgoingMail, Plan,
@@ -37,6 +37,7 @@ struct TicketTx<'a> {
     msgids: &'a TransactionalTree,
     outbox: &'a TransactionalTree,
     outbox_raw: &'a TransactionalTree,
+    outbox_due: &'a TransactionalTree,
     meta: &'a TransactionalTree,
     /// The outbox ids of the mails whose bytes were written to files before the transaction.
     spilled: &'a Spilled,
@@ -89,6 +90,8 @@ impl TicketTx<'_> {
         };
         let entry = OutboxEntry::queued(id, mail, Some(ticket.id), now, cause);
         self.outbox.insert(&be(id), encode(&entry))?;
+        self.outbox_due
+            .insert(&due_key(entry.next_attempt_at, id), &[])?;
         self.msgids
             .insert(mail.message_id.as_bytes(), &be(ticket.id.get()))?;
         Ok(ticket.record_sent(mail, id, now))
@@ -305,16 +308,29 @@ impl Store {
             &self.customers,
             &self.outbox,
             &self.outbox_raw,
+            &self.outbox_due,
             &self.meta,
         );
         let res = trees.transaction(
-            |(inbound, pending, flags, tickets, msgids, customers, outbox, outbox_raw, meta)| {
+            |(
+                inbound,
+                pending,
+                flags,
+                tickets,
+                msgids,
+                customers,
+                outbox,
+                outbox_raw,
+                outbox_due,
+                meta,
+            )| {
                 let tx = MailTx {
                     ticket: TicketTx {
                         tickets,
                         msgids,
                         outbox,
                         outbox_raw,
+                        outbox_due,
                         meta,
                         spilled: &spilled,
                     },
@@ -453,21 +469,23 @@ impl Store {
             &self.tickets,
             &self.outbox,
             &self.outbox_raw,
+            &self.outbox_due,
             &self.msgids,
             &self.meta,
         );
-        let res = unwrap_tx(
-            trees.transaction(|(tickets, outbox, outbox_raw, msgids, meta)| {
+        let res = unwrap_tx(trees.transaction(
+            |(tickets, outbox, outbox_raw, outbox_due, msgids, meta)| {
                 change(&TicketTx {
                     tickets,
                     msgids,
                     outbox,
                     outbox_raw,
+                    outbox_due,
                     meta,
                     spilled: &spilled,
                 })
-            }),
-        );
+            },
+        ));
         self.unspill(&spilled)?;
         res
     }

@@ -4,7 +4,10 @@
 use std::path::Path;
 
 use super::files::Kind;
-use super::{QUARANTINE_INDEXED, RAW, Result, SCHEMA_VERSION, Store, StoreError, be, from_be};
+use super::{
+    OUTBOX_DUE_INDEXED, QUARANTINE_INDEXED, RAW, Result, SCHEMA_VERSION, Store, StoreError, be,
+    from_be,
+};
 use crate::domain::TicketId;
 
 impl Store {
@@ -18,6 +21,7 @@ impl Store {
             self.meta
                 .insert("next_ticket", &be(TicketId::FIRST.get()))?;
             self.meta.insert(QUARANTINE_INDEXED, &[])?;
+            self.meta.insert(OUTBOX_DUE_INDEXED, &[])?;
             self.db.flush()?;
             return Ok(());
         };
@@ -28,6 +32,12 @@ impl Store {
         if !self.meta.contains_key(QUARANTINE_INDEXED)? {
             self.index_quarantine()?;
             self.meta.insert(QUARANTINE_INDEXED, &[])?;
+            self.db.flush()?;
+        }
+        // Written before the outbox's due index (or restored from a backup without it).
+        if !self.meta.contains_key(OUTBOX_DUE_INDEXED)? {
+            self.index_outbox_due()?;
+            self.meta.insert(OUTBOX_DUE_INDEXED, &[])?;
             self.db.flush()?;
         }
         if found < 2 || self.has_raw_tree() {

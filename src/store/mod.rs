@@ -38,7 +38,7 @@ const SCHEMA_VERSION: u64 = 2;
 
 /// Every sled tree of the store, in the order a backup copies them (the incoming mails'
 /// bytes follow them in a backup as the records of [`RAW`]).
-const TREES: [&str; 15] = [
+const TREES: [&str; 16] = [
     "meta",
     "cursors",
     "inbound",
@@ -51,6 +51,7 @@ const TREES: [&str; 15] = [
     "customers",
     "outbox",
     "outbox_raw",
+    "outbox_due",
     "dead",
     "sent",
     "agents",
@@ -110,6 +111,10 @@ pub enum StoreError {
     /// `quarantine release` on a mail that is not quarantined.
     #[error("stored mail {0} is not quarantined")]
     NotQuarantined(u64),
+    /// A blocking thread doing store work ended without finishing it (a panic, or the
+    /// runtime shutting down); the work is redone from what is durable.
+    #[error("the store's worker thread did not finish: {0}")]
+    WorkerFailed(String),
     /// The thread running a flush ended without finishing it (the runtime is shutting
     /// down); nothing written since the last finished flush is known to be durable.
     #[error("the store's flush did not finish: {0}")]
@@ -164,6 +169,8 @@ pub struct Store {
     customers: Tree,
     outbox: Tree,
     outbox_raw: Tree,
+    /// The outbox's due order: `(next attempt, id)` → empty ([`due_key`]).
+    outbox_due: Tree,
     dead: Tree,
     sent: Tree,
     agents: Tree,
@@ -222,6 +229,26 @@ fn quarantine_key(seq: u64) -> Vec<u8> {
     let mut k = QUARANTINE_PREFIX.to_vec();
     k.extend_from_slice(&be(seq));
     k
+}
+
+/// The `meta` key present once the outbox's due index has been built (stores written before
+/// it build it once when opened).
+const OUTBOX_DUE_INDEXED: &[u8] = b"outbox_due_indexed";
+
+/// The `outbox_due` key of an entry next tried at `at`: the time, then the id, so a range
+/// scan from the start gives the due entries oldest first and stops at the first not due.
+fn due_key(at: UnixTime, id: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&be(at.max(0) as u64));
+    k[8..].copy_from_slice(&be(id));
+    k
+}
+
+/// The time and id of an `outbox_due` key.
+fn split_due_key(k: &[u8]) -> (UnixTime, u64) {
+    let at = from_be(&k[..8.min(k.len())]) as UnixTime;
+    let id = if k.len() >= 16 { from_be(&k[8..16]) } else { 0 };
+    (at, id)
 }
 
 /// The `meta` key counting acknowledgements in the clock hour of `at`.
@@ -302,6 +329,7 @@ impl Store {
             customers: t("customers")?,
             outbox: t("outbox")?,
             outbox_raw: t("outbox_raw")?,
+            outbox_due: t("outbox_due")?,
             dead: t("dead")?,
             sent: t("sent")?,
             agents: t("agents")?,

@@ -1,11 +1,16 @@
-//! The outbox's trees: queued entries and their bytes, attempts, retries, dead letters and
-//! the small `sent` records.
+//! The outbox's trees: queued entries and their bytes, the due index, attempts, retries,
+//! dead letters and the small `sent` records. Every change of an entry's next attempt moves
+//! its `outbox_due` key in the same transaction.
 
 use serde::Serialize;
 use sled::Transactional;
+use sled::transaction::TransactionalTree;
 
 use super::files::Kind;
-use super::{Result, Store, StoreError, be, decode, encode, unwrap_tx};
+use super::{
+    Result, Store, StoreError, TxResult, be, decode, due_key, encode, split_due_key, tx_get,
+    unwrap_tx,
+};
 use crate::domain::{DeadLetter, OutboxEntry, OutgoingMail, TicketId, UnixTime};
 
 impl Store {
@@ -15,32 +20,55 @@ impl Store {
         let id = self.db.generate_id()?;
         let entry = OutboxEntry::queued(id, mail, None, now, None);
         let res: sled::transaction::TransactionResult<(), StoreError> =
-            (&self.outbox, &self.outbox_raw).transaction(|(outbox, outbox_raw)| {
-                outbox.insert(&be(id), encode(&entry))?;
-                outbox_raw.insert(&be(id), mail.raw.as_slice())?;
-                Ok(())
-            });
+            (&self.outbox, &self.outbox_raw, &self.outbox_due).transaction(
+                |(outbox, outbox_raw, outbox_due)| {
+                    outbox.insert(&be(id), encode(&entry))?;
+                    outbox_raw.insert(&be(id), mail.raw.as_slice())?;
+                    outbox_due.insert(&due_key(entry.next_attempt_at, id), &[])?;
+                    Ok(())
+                },
+            );
         unwrap_tx(res)?;
         self.db.flush()?;
         Ok(())
     }
 
-    /// Outbox entries due at `now` (oldest first, at most `limit`), and the earliest time a
-    /// not-yet-due entry becomes due.
+    /// Outbox entries due at `now` (by next attempt, then id; at most `limit`), and when
+    /// the earliest entry not yet due becomes due (`None` when `limit` was reached first, or
+    /// nothing waits). A range scan of the due index: it reads the entries it returns and
+    /// one key more, however long the outbox is.
     pub fn due(&self, now: UnixTime, limit: usize) -> Result<(Vec<OutboxEntry>, Option<UnixTime>)> {
         let mut due = Vec::new();
-        let mut next: Option<UnixTime> = None;
-        for v in self.outbox.iter().values() {
-            let e: OutboxEntry = decode("outbox", &v?)?;
-            if e.next_attempt_at <= now {
-                if due.len() < limit {
-                    due.push(e);
+        for k in self.outbox_due.iter().keys() {
+            let k = k?;
+            let (at, id) = split_due_key(&k);
+            if at > now {
+                return Ok((due, Some(at)));
+            }
+            if due.len() == limit {
+                break;
+            }
+            match self.outbox.get(be(id))? {
+                Some(v) => due.push(decode("outbox", &v)?),
+                // An entry that left without its key (never by this build): drop the key.
+                None => {
+                    let _gate = self.write_gate();
+                    self.outbox_due.remove(&k)?;
                 }
-            } else {
-                next = Some(next.map_or(e.next_attempt_at, |n| n.min(e.next_attempt_at)));
             }
         }
-        Ok((due, next))
+        Ok((due, None))
+    }
+
+    /// Builds the due index afresh from the outbox's entries (a store written before it).
+    pub(super) fn index_outbox_due(&self) -> Result<()> {
+        self.outbox_due.clear()?;
+        for v in self.outbox.iter().values() {
+            let e: OutboxEntry = decode("outbox", &v?)?;
+            self.outbox_due
+                .insert(due_key(e.next_attempt_at, e.id), &[])?;
+        }
+        Ok(())
     }
 
     /// How many mails wait in the outbox, and how many in the dead letters.
@@ -112,13 +140,14 @@ impl Store {
             at: now,
             response,
         });
-        let res =
-            (&self.outbox, &self.outbox_raw, &self.sent).transaction(|(outbox, raw, sent_tree)| {
-                outbox.remove(&be(entry.id))?;
+        let res = (&self.outbox, &self.outbox_raw, &self.outbox_due, &self.sent).transaction(
+            |(outbox, raw, outbox_due, sent_tree)| {
+                unqueue(outbox, outbox_due, entry.id)?;
                 raw.remove(&be(entry.id))?;
                 sent_tree.insert(&be(entry.id), sent.as_slice())?;
                 Ok(())
-            });
+            },
+        );
         unwrap_tx(res)?;
         if let Err(e) = self.files.remove(Kind::Out, &[entry.id]) {
             // Left behind, not lost: a file no entry names is never sent.
@@ -142,11 +171,15 @@ impl Store {
             e.created_at = now;
             e.last_error = Some(format!("retried after: {}", d.error));
             let entry = encode(&e);
-            let res = (&self.outbox, &self.dead).transaction(|(outbox, dead_tree)| {
-                outbox.insert(&be(e.id), entry.as_slice())?;
-                dead_tree.remove(&be(e.id))?;
-                Ok(())
-            });
+            let res = (&self.outbox, &self.outbox_due, &self.dead).transaction(
+                |(outbox, outbox_due, dead_tree)| {
+                    unqueue(outbox, outbox_due, e.id)?;
+                    outbox.insert(&be(e.id), entry.as_slice())?;
+                    outbox_due.insert(&due_key(e.next_attempt_at, e.id), &[])?;
+                    dead_tree.remove(&be(e.id))?;
+                    Ok(())
+                },
+            );
             unwrap_tx(res)?;
             n += 1;
         }
@@ -160,8 +193,14 @@ impl Store {
         let mut e = entry.clone();
         e.next_attempt_at = next_at;
         e.last_error = Some(error.to_string());
-        self.outbox.insert(be(e.id), encode(&e))?;
-        Ok(())
+        let value = encode(&e);
+        let res = (&self.outbox, &self.outbox_due).transaction(|(outbox, outbox_due)| {
+            unqueue(outbox, outbox_due, e.id)?;
+            outbox.insert(&be(e.id), value.as_slice())?;
+            outbox_due.insert(&due_key(e.next_attempt_at, e.id), &[])?;
+            Ok(())
+        });
+        unwrap_tx(res)
     }
 
     /// A permanent failure: the entry moves to the dead letters (its bytes stay for a retry).
@@ -172,11 +211,27 @@ impl Store {
             error: error.to_string(),
             at: now,
         });
-        let res = (&self.outbox, &self.dead).transaction(|(outbox, dead_tree)| {
-            outbox.remove(&be(entry.id))?;
-            dead_tree.insert(&be(entry.id), dead.as_slice())?;
-            Ok(())
-        });
+        let res = (&self.outbox, &self.outbox_due, &self.dead).transaction(
+            |(outbox, outbox_due, dead_tree)| {
+                unqueue(outbox, outbox_due, entry.id)?;
+                dead_tree.insert(&be(entry.id), dead.as_slice())?;
+                Ok(())
+            },
+        );
         unwrap_tx(res)
     }
+}
+
+/// Removes outbox entry `id` and its due key (read from the entry as stored, whatever the
+/// caller's copy says), inside a transaction.
+pub(super) fn unqueue(
+    outbox: &TransactionalTree,
+    outbox_due: &TransactionalTree,
+    id: u64,
+) -> TxResult<()> {
+    if let Some(old) = tx_get::<OutboxEntry>(outbox, "outbox", &be(id))? {
+        outbox_due.remove(&due_key(old.next_attempt_at, id))?;
+    }
+    outbox.remove(&be(id))?;
+    Ok(())
 }

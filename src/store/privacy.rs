@@ -7,6 +7,7 @@ use sled::Transactional;
 
 use super::commit::count_open;
 use super::files::Kind;
+use super::outbox::unqueue;
 use super::{Result, Store, be, decode, encode, flood_key, from_be, tx_get, unwrap_tx};
 use crate::domain::{
     DeadLetter, EmailAddress, Inbound, OutboxEntry, Outcome, Ticket, TicketId, UnixTime,
@@ -100,10 +101,21 @@ impl Store {
             &self.inbound,
             &self.outbox,
             &self.outbox_raw,
+            &self.outbox_due,
             &self.dead,
         )
             .transaction(
-                |(t_tree, meta, customers, msgids, inbound, outbox, outbox_raw, dead)| {
+                |(
+                    t_tree,
+                    meta,
+                    customers,
+                    msgids,
+                    inbound,
+                    outbox,
+                    outbox_raw,
+                    outbox_due,
+                    dead,
+                )| {
                     for id in &tickets {
                         let Some(mut t): Option<Ticket> = tx_get(t_tree, "tickets", &be(id.get()))?
                         else {
@@ -124,7 +136,7 @@ impl Store {
                         }
                     }
                     for id in outbox_ids.iter().chain(&dead_ids) {
-                        outbox.remove(&be(*id))?;
+                        unqueue(outbox, outbox_due, *id)?;
                         outbox_raw.remove(&be(*id))?;
                         dead.remove(&be(*id))?;
                     }

@@ -10,7 +10,9 @@ use std::path::Path;
 
 use super::backup::{CUT, Cut, DigestTail, END, MAGIC_LEN, MAGIC_V1, MAGIC_V2, PUT, REMOVE};
 use super::files::Kind;
-use super::{BackupStats, RAW, Result, Store, StoreError, TREES, be, decode, encode, from_be};
+use super::{
+    BackupStats, RAW, Result, Store, StoreError, TREES, be, decode, due_key, encode, from_be,
+};
 use crate::domain::{DeadLetter, Inbound, OutboxEntry, Outcome, UnixTime};
 
 /// Where a restore builds the store, in the state directory, before moving it to `db`. A
@@ -112,6 +114,8 @@ impl Store {
             };
             self.dead.insert(be(id), encode(&dead))?;
             self.outbox.remove(be(id))?;
+            self.outbox_due
+                .remove(due_key(dead.entry.next_attempt_at, id))?;
             held_outbox.push(HeldOutbox { id, message_id });
         }
         let mut held_mail = Vec::new();
@@ -463,7 +467,7 @@ mod tests {
     /// Every record of the trees a restore does not change (it holds the outbox and the
     /// pending mail).
     fn untouched(store: &Store) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
-        let held = ["outbox", "dead", "pending", "inbound"];
+        let held = ["outbox", "outbox_due", "dead", "pending", "inbound"];
         TREES
             .iter()
             .filter(|t| !held.contains(t))

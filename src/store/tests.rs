@@ -612,3 +612,46 @@ fn a_store_with_bodies_in_sled_moves_them_to_files_after_a_backup() {
     assert!(!store.has_raw_tree());
     assert_eq!(backups(dir.path()), 1, "no second backup");
 }
+
+/// The outbox's due index: `due` reads entries in the order of their next attempt, a retry
+/// moves an entry back in that order, a sent or dead entry leaves it, and a store written
+/// before the index builds it when opened.
+#[test]
+fn the_due_index_orders_the_outbox_by_next_attempt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    for n in 1..=4 {
+        store.queue_standalone(&alert(n), 100).expect("queued");
+    }
+    let ids = |v: &[crate::domain::OutboxEntry]| v.iter().map(|e| e.id).collect::<Vec<_>>();
+    let (all, next) = store.due(100, 10).expect("due");
+    assert_eq!(all.len(), 4);
+    assert_eq!(next, None, "nothing waits");
+    let (two, _) = store.due(100, 2).expect("due");
+    assert_eq!(ids(&two), ids(&all[..2]), "oldest first, at most the limit");
+
+    // The first two fail for now: retried at 300 and 200.
+    store.mark_retry(&all[0], 300, "421 busy").expect("retry");
+    store.mark_retry(&all[1], 200, "421 busy").expect("retry");
+    let (now_due, next) = store.due(150, 10).expect("due");
+    assert_eq!(ids(&now_due), ids(&all[2..]));
+    assert_eq!(next, Some(200), "the earliest retry");
+    store.mark_sent(&all[2], "250 ok", 150).expect("sent");
+    store.mark_dead(&all[3], "550 no", 150).expect("dead");
+    let (later, _) = store.due(1000, 10).expect("due");
+    assert_eq!(ids(&later), vec![all[1].id, all[0].id], "by next attempt");
+    assert_eq!(store.outbox_due.len(), 2, "one key per queued entry");
+
+    // A store from before the index: the key set is rebuilt when it opens.
+    store.outbox_due.clear().expect("clear");
+    store.meta.remove(OUTBOX_DUE_INDEXED).expect("marker");
+    store.db.flush().expect("flush");
+    drop(store);
+    let store = reopen(dir.path());
+    let (later, _) = store.due(1000, 10).expect("due");
+    assert_eq!(ids(&later), vec![all[1].id, all[0].id]);
+    // A retried dead letter is due again at once.
+    assert_eq!(store.retry_dead(None, 1000).expect("retry"), 1);
+    let (again, _) = store.due(1000, 10).expect("due");
+    assert_eq!(again.first().map(|e| e.id), Some(all[3].id));
+}

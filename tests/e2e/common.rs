@@ -660,3 +660,21 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// A mail with an attachment of about `size` bytes (base64).
+pub fn large_mail(from: &str, to: &str, size: usize) -> String {
+    let line: String = (0..76)
+        .map(|i| {
+            char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[i % 64])
+        })
+        .collect();
+    let body: String = std::iter::repeat_n(format!("{line}\r\n"), size / 78 + 1).collect();
+    format!(
+        "From: \"Big Sender\" <{from}>\r\nTo: {to}\r\nSubject: The logs you asked for\r\n\
+Message-ID: <{}@customer.test>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+Here are the logs.\r\n--b1\r\nContent-Type: application/octet-stream; name=\"logs.bin\"\r\n\
+Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"logs.bin\"\r\n\r\n{body}--b1--\r\n",
+        unique("big")
+    )
+}
