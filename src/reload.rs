@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::compose::{TemplateError, Templates};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Inbox};
 use crate::domain::EmailAddress;
 
 /// One consistent configuration with its templates.
@@ -101,8 +101,10 @@ impl Live {
     }
 
     /// Replaces the snapshot with `next`. Settings that only take effect at a restart (the
-    /// connections, the state directory, the metrics listener) keep their running values;
-    /// the returned list names each one that changed, for the log.
+    /// IMAP connections and the list of inboxes, the state directory, the metrics listener)
+    /// keep their running values; the returned list names each one that changed, for the
+    /// log. SMTP accounts (`[smtp]`, every `[inboxes.smtp]`) apply at once: the outbox
+    /// builds a new transport for an account whose settings changed.
     pub fn replace(&self, next: Snapshot) -> Vec<&'static str> {
         let old = self.snapshot();
         let mut cfg = (*next.cfg).clone();
@@ -110,10 +112,6 @@ impl Live {
         if cfg.imap != old.cfg.imap {
             kept.push("imap");
             cfg.imap = old.cfg.imap.clone();
-        }
-        if cfg.smtp != old.cfg.smtp {
-            kept.push("smtp");
-            cfg.smtp = old.cfg.smtp.clone();
         }
         if cfg.service.state_dir != old.cfg.service.state_dir {
             kept.push("service.state_dir");
@@ -123,9 +121,9 @@ impl Live {
             kept.push("metrics.listen");
             cfg.metrics_listen = old.cfg.metrics_listen;
         }
-        if cfg.inboxes != old.cfg.inboxes {
+        if !same_inboxes(&cfg.inboxes, &old.cfg.inboxes) {
             kept.push("inboxes");
-            cfg.inboxes = old.cfg.inboxes.clone();
+            cfg.inboxes = kept_inboxes(&old.cfg.inboxes, &cfg.inboxes);
         }
         self.current.store(Arc::new(Snapshot::from_parts(
             Arc::new(cfg),
@@ -133,6 +131,30 @@ impl Live {
         )));
         kept
     }
+}
+
+/// Whether two lists name the same inboxes with the same IMAP accounts (their SMTP
+/// accounts may differ: those apply at a reload).
+fn same_inboxes(a: &[Inbox], b: &[Inbox]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(a, b)| a.name == b.name && a.address == b.address && a.imap == b.imap)
+}
+
+/// The running inboxes, each with its SMTP account from `next` where `next` still has an
+/// inbox at that address (one it dropped keeps sending as before until the restart).
+fn kept_inboxes(running: &[Inbox], next: &[Inbox]) -> Vec<Inbox> {
+    running
+        .iter()
+        .map(|i| {
+            let mut i = i.clone();
+            if let Some(n) = next.iter().find(|n| n.address == i.address) {
+                i.smtp = n.smtp.clone();
+            }
+            i
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -371,6 +371,7 @@ fn outbox_retry_queues_dead_letters_again() {
             recipients: vec![
                 frontdesk::domain::EmailAddress::parse("alice@customer.test").expect("valid"),
             ],
+            inbox: frontdesk::domain::EmailAddress::parse("support@example.com").expect("valid"),
             raw: b"Subject: hi\r\n\r\nhi\r\n".to_vec(),
         };
         let plan = frontdesk::domain::Plan::NewTicket {

@@ -78,6 +78,7 @@ impl Config {
             name: self.service.address.local_part().to_string(),
             address: self.service.address.clone(),
             imap: self.imap.clone(),
+            smtp: self.smtp.clone(),
         };
         std::iter::once(main)
             .chain(self.inboxes.iter().cloned())
@@ -96,7 +97,32 @@ impl Config {
             .collect();
         c.service.address = inbox.address.clone();
         c.imap = inbox.imap.clone();
+        c.smtp = inbox.smtp.clone();
         c
+    }
+
+    /// The SMTP account that sends mail from the inbox at `address`: that inbox's own
+    /// (`[inboxes.smtp]`, or `[smtp]` for an inbox without one), and `[smtp]` for `None`
+    /// or an address that is no inbox (any more): outbox entries queued by older builds,
+    /// or for an inbox removed from the configuration since.
+    pub fn smtp_for(&self, address: Option<&EmailAddress>) -> &Smtp {
+        address
+            .filter(|a| *a != &self.service.address)
+            .and_then(|a| self.inboxes.iter().find(|i| &i.address == a))
+            .map_or(&self.smtp, |i| &i.smtp)
+    }
+
+    /// Every distinct SMTP account, each with the names of the inboxes that send through
+    /// it, the main inbox's (`[smtp]`) first.
+    pub fn smtp_accounts(&self) -> Vec<(Vec<String>, Smtp)> {
+        let mut accounts: Vec<(Vec<String>, Smtp)> = Vec::new();
+        for inbox in self.all_inboxes() {
+            match accounts.iter_mut().find(|(_, s)| *s == inbox.smtp) {
+                Some((names, _)) => names.push(inbox.name),
+                None => accounts.push((vec![inbox.name], inbox.smtp)),
+            }
+        }
+        accounts
     }
 
     /// This configuration as the inbox `ticket` came in at sees it: borrowed when that is
@@ -228,6 +254,9 @@ pub struct Inbox {
     pub address: EmailAddress,
     /// Its IMAP account.
     pub imap: Imap,
+    /// The SMTP account its mail goes out through: its own `[inboxes.smtp]` (the keys it
+    /// leaves out taken from `[smtp]`), or `[smtp]` itself.
+    pub smtp: Smtp,
 }
 
 /// The `[imap]` section.
