@@ -558,6 +558,53 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_split_by_the_account_of_each_entrys_inbox() {
+        let cfg = crate::testing::config(
+            "[[agents]]\nname = \"A\"\nemail = \"a@example.test\"\n[[inboxes]]\nname = \"billing\"\naddress = \"billing@example.test\"\n\
+             [inboxes.imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\npassword = \"b\"\n\
+             [inboxes.smtp]\npassword = \"billing-secret\"\npool_size = 1\n",
+        );
+        let entry = |id: u64, inbox: Option<&str>| OutboxEntry {
+            id,
+            kind: crate::domain::MailKind::Acknowledgement,
+            ticket: None,
+            message_id: format!("<{id}@example.test>"),
+            envelope_from: None,
+            recipients: Vec::new(),
+            inbox: inbox.map(crate::testing::addr),
+            created_at: 0,
+            cause_stored_at: None,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+        };
+        let due = vec![
+            entry(1, Some("billing@example.test")),
+            entry(2, None),
+            entry(3, Some(cfg.service.address.as_str())),
+            entry(4, Some("billing@example.test")),
+            entry(5, Some("removed@example.test")),
+        ];
+        let groups = by_account(&cfg, due);
+        let ids: Vec<(u32, Vec<u64>)> = groups
+            .iter()
+            .map(|(a, e)| (a.pool_size, e.iter().map(|e| e.id).collect()))
+            .collect();
+        assert_eq!(ids, vec![(1, vec![1, 4]), (4, vec![2, 3, 5])]);
+        assert_eq!(groups[0].0, cfg.inboxes[0].smtp);
+        assert_eq!(groups[1].0, cfg.smtp);
+    }
+
+    #[test]
+    fn an_entry_stored_by_an_older_build_goes_through_smtp() {
+        let old = r#"{"id":7,"kind":"acknowledgement","ticket":1001,"message_id":"<a@x>","envelope_from":null,"recipients":["alice@customer.test"],"created_at":1,"cause_stored_at":null,"attempts":0,"next_attempt_at":0,"last_error":null}"#;
+        let entry: OutboxEntry = serde_json::from_str(old).expect("an older entry reads");
+        assert_eq!(entry.inbox, None);
+        let cfg = crate::testing::config("[[agents]]\nname = \"A\"\nemail = \"a@example.test\"\n");
+        assert_eq!(cfg.smtp_for(entry.inbox.as_ref()), &cfg.smtp);
+    }
+
+    #[test]
     fn backoff_doubles_and_caps() {
         let p = RetryPolicy {
             initial: Duration::from_secs(10),

@@ -178,4 +178,40 @@ mod tests {
         assert_eq!(now.cfg.agents.len(), 1, "agents replaced");
         assert_eq!(now.cfg.service.name, "Renamed Support");
     }
+
+    #[test]
+    fn smtp_accounts_apply_at_a_reload_even_beside_kept_inboxes() {
+        let inbox = |name: &str, smtp: &str| {
+            format!(
+                "[[agents]]\nname = \"A {name}\"\nemail = \"a.{name}@example.test\"\n[[inboxes]]\nname = \"{name}\"\naddress = \"{name}@example.test\"\n\
+                 [inboxes.imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\npassword = \"b\"\n\
+                 [inboxes.smtp]\n{smtp}\n"
+            )
+        };
+        let cfg = crate::testing::config(&inbox("billing", "password = \"one\""));
+        let live = Live::new(Snapshot::with_config(cfg.clone()).expect("snapshot"));
+        // Only billing's SMTP login and [smtp]'s port change: nothing waits for a restart.
+        let mut next = crate::testing::config(&inbox("billing", "password = \"two\""));
+        next.smtp.port += 1;
+        let kept = live.replace(Snapshot::with_config(next.clone()).expect("snapshot"));
+        assert!(kept.is_empty(), "{kept:?}");
+        let now = live.snapshot();
+        assert_eq!(now.cfg.inboxes[0].smtp, next.inboxes[0].smtp);
+        assert_eq!(now.cfg.smtp, next.smtp);
+        let billing = now.for_address(Some(&next.inboxes[0].address));
+        assert_eq!(billing.smtp, next.inboxes[0].smtp, "the billing view too");
+        // A new inbox waits for the restart; billing's new account does not.
+        let three = crate::testing::config(
+            &(inbox("billing", "password = \"three\"") + &inbox("sales", "password = \"s\"")),
+        );
+        let kept = live.replace(Snapshot::with_config(three.clone()).expect("snapshot"));
+        assert_eq!(kept, vec!["inboxes"]);
+        let now = live.snapshot();
+        assert_eq!(
+            now.cfg.inboxes.len(),
+            1,
+            "sales is not read before a restart"
+        );
+        assert_eq!(now.cfg.inboxes[0].smtp, three.inboxes[0].smtp);
+    }
 }

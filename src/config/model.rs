@@ -20,6 +20,9 @@ pub struct Config {
     pub source: PathBuf,
     /// Who we are.
     pub service: Service,
+    /// The main inbox's address (`[service] address`), the same in every per-inbox view: a
+    /// ticket that recorded no inbox came in there.
+    pub main_address: EmailAddress,
     /// The support mailbox.
     pub imap: Imap,
     /// The outgoing server.
@@ -125,10 +128,13 @@ impl Config {
         accounts
     }
 
-    /// This configuration as the inbox `ticket` came in at sees it: borrowed when that is
-    /// this view's own inbox (the common case) or unknown, else [`Config::for_inbox`].
+    /// This configuration as the inbox `ticket` came in at sees it (the main inbox for a
+    /// ticket that recorded none): borrowed when that is this view's own inbox (the common
+    /// case) or no inbox any more, else [`Config::for_inbox`]. Mail about the ticket is
+    /// composed under it, so it goes out from that inbox's address and SMTP account.
     pub fn for_ticket(&self, ticket: &Ticket) -> Cow<'_, Config> {
-        match ticket.inbox.as_ref().and_then(|a| self.other_inbox(a)) {
+        let came_in_at = ticket.inbox.as_ref().unwrap_or(&self.main_address);
+        match self.other_inbox(came_in_at) {
             Some(inbox) => Cow::Owned(self.for_inbox(inbox)),
             None => Cow::Borrowed(self),
         }

@@ -78,6 +78,7 @@ impl RawConfig {
         };
         Ok(Config {
             source: file.to_path_buf(),
+            main_address: service.address.clone(),
             backup: operations::backup(&self.backup, &service.state_dir),
             service,
             imap,
