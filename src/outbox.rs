@@ -88,6 +88,7 @@ pub fn build_transport(cfg: &Smtp) -> Result<SmtpTransport, TransportError> {
     };
     Ok(SmtpTransport {
         user: cfg.credentials.as_ref().map(|(user, _)| user.clone()),
+        section: cfg.login_section.clone(),
         pools,
     })
 }
@@ -100,6 +101,8 @@ pub fn build_transport(cfg: &Smtp) -> Result<SmtpTransport, TransportError> {
 pub struct SmtpTransport {
     /// The login name, if we log in.
     user: Option<String>,
+    /// Where the login is configured (`smtp`, `inboxes[N].smtp`), for the fix of a refusal.
+    section: String,
     pools: Pools,
 }
 
@@ -162,7 +165,7 @@ pub enum SmtpError {
         /// The server's answer.
         detail: String,
         /// What to check.
-        fix: &'static str,
+        fix: String,
     },
     /// `smtp.oauth2_token_command` gave no token.
     #[error(transparent)]
@@ -220,7 +223,8 @@ impl SmtpTransport {
             Pools::Fixed(pool) => {
                 return op(pool.clone()).await.map_err(|e| {
                     if is_login_refusal(&e, false) {
-                        self.refused(e, "check smtp.username and smtp.password")
+                        let s = &self.section;
+                        self.refused(e, format!("check {s}.username and {s}.password"))
                     } else {
                         SmtpError::Smtp(e)
                     }
@@ -239,14 +243,17 @@ impl SmtpTransport {
                 oauth2.source.reject(&token).await;
                 Err(self.refused(
                     e,
-                    "a fresh token from smtp.oauth2_token_command was refused too: check that it is for this user and grants SMTP",
+                    format!(
+                        "a fresh token from {}.oauth2_token_command was refused too: check that it is for this user and grants SMTP",
+                        self.section
+                    ),
                 ))
             }
             other => other.map_err(SmtpError::Smtp),
         }
     }
 
-    fn refused(&self, e: lettre::transport::smtp::Error, fix: &'static str) -> SmtpError {
+    fn refused(&self, e: lettre::transport::smtp::Error, fix: String) -> SmtpError {
         let user = self.user.clone();
         let detail = if e.status().is_some() {
             e.to_string()

@@ -322,6 +322,9 @@ pub struct Smtp {
     pub ca_file: Option<PathBuf>,
     /// Login name and how to log in, if the server wants a login.
     pub credentials: Option<(String, Auth)>,
+    /// The section the login is configured in (`smtp`, or `inboxes[N].smtp` for an inbox's
+    /// own), for messages about a refused login.
+    pub login_section: String,
     /// Pooled connections.
     pub pool_size: u32,
     /// Bound on one whole SMTP transaction.

@@ -512,6 +512,10 @@ fn an_inbox_smtp_account_falls_back_to_smtp_key_by_key() {
     );
     assert_eq!(password(auth), "billing-secret");
     assert_eq!(
+        billing.login_section, "inboxes[0].smtp",
+        "named in a refusal's fix"
+    );
+    assert_eq!(
         (billing.pool_size, billing.timeout, billing.retry),
         (cfg.smtp.pool_size, cfg.smtp.timeout, cfg.smtp.retry)
     );
@@ -538,6 +542,7 @@ fn an_inbox_smtp_account_falls_back_to_smtp_key_by_key() {
         .expect("valid");
     assert_eq!(cfg.inboxes[0].smtp.port, 2526);
     assert_eq!(cfg.inboxes[0].smtp.credentials, cfg.smtp.credentials);
+    assert_eq!(cfg.inboxes[0].smtp.login_section, "smtp");
     // Without the table at all the inbox sends through [smtp] itself.
     let cfg = Config::load_with_env(&write(&dir, SPEC_EXAMPLE), no_env()).expect("valid");
     assert!(cfg.inboxes.is_empty());

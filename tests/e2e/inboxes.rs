@@ -220,7 +220,8 @@ async fn check_config_connect_logs_in_to_every_smtp_account() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!("SMTP: inbox billing ({billing} at 127.0.0.1)"))
-            && stderr.contains("refused"),
+            && stderr.contains("refused")
+            && stderr.contains("check inboxes[0].smtp.username and inboxes[0].smtp.password"),
         "{stderr}"
     );
 }

@@ -201,11 +201,15 @@ fn inbox_smtp(
         Some(_) => own.ca_file.clone(),
         None => own.ca_file.clone().or_else(|| base.ca_file.clone()),
     };
+    let mut login_section = base.login_section.clone();
     let credentials = match own.login(main.raw_smtp) {
-        Some(login) => credential(c, &section, login, cred_dir).map(|auth| {
-            let user = own.username.clone().unwrap_or_else(|| address.to_string());
-            (user, auth)
-        }),
+        Some(login) => {
+            login_section = section.clone();
+            credential(c, &section, login, cred_dir).map(|auth| {
+                let user = own.username.clone().unwrap_or_else(|| address.to_string());
+                (user, auth)
+            })
+        }
         None if own.username.is_some() => {
             c.add(
                 &format!("{section}.password"),
@@ -237,6 +241,7 @@ fn inbox_smtp(
         tls,
         ca_file,
         credentials,
+        login_section,
         pool_size: own.pool_size.unwrap_or(base.pool_size),
         timeout: own.timeout_seconds.map_or(base.timeout, secs),
         retry: RetryPolicy {
@@ -303,6 +308,7 @@ pub(super) fn smtp(
         tls: smtp.tls,
         ca_file: smtp.ca_file.clone(),
         credentials,
+        login_section: "smtp".into(),
         pool_size: smtp.pool_size,
         timeout: secs(smtp.timeout_seconds),
         retry: RetryPolicy {
