@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::ingest::{Ingest, Shared};
 use crate::liveness::Liveness;
 use crate::metrics::Metrics;
-use crate::outbox::{Outbox, build_transport};
+use crate::outbox::Outbox;
 use crate::processor::Processor;
 use crate::reload::{Live, Snapshot};
 use crate::store::Store;
@@ -135,15 +135,13 @@ impl Workers {
         ready: watch::Sender<bool>,
     ) -> anyhow::Result<Workers> {
         let (store, live, metrics, stop) = (&core.store, &core.live, &core.metrics, &core.stop);
-        let transport = build_transport(&cfg.smtp)?;
         let outbox = Outbox::new(
             store.clone(),
-            transport,
-            cfg.smtp.clone(),
+            live.clone(),
             core.wake.clone(),
             metrics.clone(),
             core.liveness.register("outbox"),
-        );
+        )?;
         let outbox = tokio::spawn(outbox.run(stop.clone()));
         let sla = crate::sla::run(
             store.clone(),

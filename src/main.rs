@@ -535,19 +535,22 @@ async fn check_config(cfg: Config, connect: bool) -> anyhow::Result<()> {
         cfg.imap.auth.mechanism(),
         cfg.imap.mailbox
     );
-    println!(
-        "  smtp       {}:{} tls={:?} auth={}",
-        cfg.smtp.host,
-        cfg.smtp.port,
-        cfg.smtp.tls,
-        cfg.smtp
-            .credentials
-            .as_ref()
-            .map_or("none".to_string(), |(u, a)| format!(
-                "{u} ({})",
-                a.mechanism()
-            ))
-    );
+    for (names, account) in cfg.smtp_accounts() {
+        println!(
+            "  smtp       {}:{} tls={:?} auth={} for inbox {}",
+            account.host,
+            account.port,
+            account.tls,
+            account
+                .credentials
+                .as_ref()
+                .map_or("none".to_string(), |(u, a)| format!(
+                    "{u} ({})",
+                    a.mechanism()
+                )),
+            names.join(", ")
+        );
+    }
     println!("  agents     {}", cfg.agents.len());
     println!(
         "  templates  {} rendered with sample data",
@@ -576,12 +579,24 @@ async fn check_config(cfg: Config, connect: bool) -> anyhow::Result<()> {
         if !failed.is_empty() {
             bail!("IMAP login failed for inbox {}", failed.join(", "));
         }
-        let transport = frontdesk::outbox::build_transport(&cfg.smtp)?;
-        match tokio::time::timeout(cfg.smtp.timeout, transport.test_connection()).await {
-            Ok(Ok(true)) => println!("  smtp login ok"),
-            Ok(Ok(false)) => bail!("SMTP server did not accept the connection test"),
-            Ok(Err(e)) => bail!("SMTP: {e}"),
-            Err(_) => bail!("SMTP: timed out"),
+        // Every SMTP account: [smtp], and each inbox's own [inboxes.smtp].
+        for (names, account) in cfg.smtp_accounts() {
+            let who = format!(
+                "inbox {} ({} at {})",
+                names.join(", "),
+                account
+                    .credentials
+                    .as_ref()
+                    .map_or("no login", |(u, _)| u.as_str()),
+                account.host
+            );
+            let transport = frontdesk::outbox::build_transport(&account)?;
+            match tokio::time::timeout(account.timeout, transport.test_connection()).await {
+                Ok(Ok(true)) => println!("  smtp login ok: {who}"),
+                Ok(Ok(false)) => bail!("SMTP server did not accept the connection test: {who}"),
+                Ok(Err(e)) => bail!("SMTP: {who}: {e}"),
+                Err(_) => bail!("SMTP: {who}: timed out"),
+            }
         }
     }
     Ok(())

@@ -17,11 +17,12 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::{Notify, watch};
 use tracing::{debug, error, info, warn};
 
-use crate::config::{Auth, RetryPolicy, Smtp, TlsMode};
+use crate::config::{Auth, Config, RetryPolicy, Smtp, TlsMode};
 use crate::domain::{OutboxEntry, UnixTime, message_id_hash, now};
 use crate::liveness::Heartbeat;
 use crate::metrics::Metrics;
 use crate::oauth2::{AccessToken, TokenError, TokenSource};
+use crate::reload::Live;
 use crate::store::{Store, StoreError};
 
 /// The SMTP transport could not be set up.
@@ -87,6 +88,7 @@ pub fn build_transport(cfg: &Smtp) -> Result<SmtpTransport, TransportError> {
     };
     Ok(SmtpTransport {
         user: cfg.credentials.as_ref().map(|(user, _)| user.clone()),
+        section: cfg.login_section.clone(),
         pools,
     })
 }
@@ -99,6 +101,8 @@ pub fn build_transport(cfg: &Smtp) -> Result<SmtpTransport, TransportError> {
 pub struct SmtpTransport {
     /// The login name, if we log in.
     user: Option<String>,
+    /// Where the login is configured (`smtp`, `inboxes[N].smtp`), for the fix of a refusal.
+    section: String,
     pools: Pools,
 }
 
@@ -161,7 +165,7 @@ pub enum SmtpError {
         /// The server's answer.
         detail: String,
         /// What to check.
-        fix: &'static str,
+        fix: String,
     },
     /// `smtp.oauth2_token_command` gave no token.
     #[error(transparent)]
@@ -219,7 +223,8 @@ impl SmtpTransport {
             Pools::Fixed(pool) => {
                 return op(pool.clone()).await.map_err(|e| {
                     if is_login_refusal(&e, false) {
-                        self.refused(e, "check smtp.username and smtp.password")
+                        let s = &self.section;
+                        self.refused(e, format!("check {s}.username and {s}.password"))
                     } else {
                         SmtpError::Smtp(e)
                     }
@@ -238,14 +243,17 @@ impl SmtpTransport {
                 oauth2.source.reject(&token).await;
                 Err(self.refused(
                     e,
-                    "a fresh token from smtp.oauth2_token_command was refused too: check that it is for this user and grants SMTP",
+                    format!(
+                        "a fresh token from {}.oauth2_token_command was refused too: check that it is for this user and grants SMTP",
+                        self.section
+                    ),
                 ))
             }
             other => other.map_err(SmtpError::Smtp),
         }
     }
 
-    fn refused(&self, e: lettre::transport::smtp::Error, fix: &'static str) -> SmtpError {
+    fn refused(&self, e: lettre::transport::smtp::Error, fix: String) -> SmtpError {
         let user = self.user.clone();
         let detail = if e.status().is_some() {
             e.to_string()
@@ -282,36 +290,92 @@ pub enum SendResult {
     Failure(String),
 }
 
+/// The pooled transports, one per distinct SMTP account (`[smtp]` and every
+/// `[inboxes.smtp]`), keyed by the account's settings: an account whose settings a reload
+/// changed gets a new transport, and one no inbox uses any more is dropped.
+#[derive(Default)]
+struct Transports {
+    built: std::sync::Mutex<Vec<(Smtp, Arc<SmtpTransport>)>>,
+}
+
+impl Transports {
+    /// The transport for `account`, built now if there is none for these settings yet.
+    /// Must run inside the tokio runtime (see [`build_transport`]).
+    fn get(&self, account: &Smtp) -> Result<Arc<SmtpTransport>, TransportError> {
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, t)) = built.iter().find(|(a, _)| a == account) {
+            return Ok(t.clone());
+        }
+        let transport = Arc::new(build_transport(account)?);
+        debug!(
+            event = "smtp.new-transport",
+            host = %account.host,
+            port = account.port,
+            user = account.credentials.as_ref().map(|(u, _)| u.as_str()),
+            "SMTP transport for an account"
+        );
+        built.push((account.clone(), transport.clone()));
+        Ok(transport)
+    }
+
+    /// Drops the transports of accounts that are not in `accounts` (any more); their pooled
+    /// connections close once the mail they carry is sent.
+    fn retain(&self, accounts: &[&Smtp]) {
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        built.retain(|(a, _)| accounts.contains(&a));
+    }
+}
+
+/// The entries of a batch grouped by the SMTP account each goes out through
+/// ([`Config::smtp_for`] of the inbox it records), in the order the accounts first appear.
+pub fn by_account(cfg: &Config, due: Vec<OutboxEntry>) -> Vec<(Smtp, Vec<OutboxEntry>)> {
+    let mut groups: Vec<(Smtp, Vec<OutboxEntry>)> = Vec::new();
+    for entry in due {
+        let account = cfg.smtp_for(entry.inbox.as_ref());
+        match groups.iter_mut().find(|(a, _)| a == account) {
+            Some((_, entries)) => entries.push(entry),
+            None => groups.push((account.clone(), vec![entry])),
+        }
+    }
+    groups
+}
+
 /// The outbox worker.
 pub struct Outbox {
     store: Store,
-    transport: SmtpTransport,
-    cfg: Smtp,
+    live: Arc<Live>,
+    transports: Transports,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
     beat: Heartbeat,
 }
 
 impl Outbox {
-    /// A worker sending the store's outbox through `transport`; `wake` is notified whenever
-    /// new mail is queued. Sends, retries and dead letters are counted in `metrics`; `beat`
-    /// tells the watchdog whether it is idle, waiting on the SMTP server, or working.
+    /// A worker sending the store's outbox, each mail through the SMTP account of the inbox
+    /// it is from, with the settings of the live configuration (a reload that changes an
+    /// account rebuilds its transport); `wake` is notified whenever new mail is queued.
+    /// Sends, retries and dead letters are counted in `metrics`; `beat` tells the watchdog
+    /// whether it is idle, waiting on the SMTP server, or working. Builds every account's
+    /// transport at once, so a broken one stops the start; must run inside the tokio runtime.
     pub fn new(
         store: Store,
-        transport: SmtpTransport,
-        cfg: Smtp,
+        live: Arc<Live>,
         wake: Arc<Notify>,
         metrics: Arc<Metrics>,
         beat: Heartbeat,
-    ) -> Self {
-        Outbox {
+    ) -> Result<Self, TransportError> {
+        let transports = Transports::default();
+        for (_, account) in live.snapshot().cfg.smtp_accounts() {
+            transports.get(&account)?;
+        }
+        Ok(Outbox {
             store,
-            transport,
-            cfg,
+            live,
+            transports,
             wake,
             metrics,
             beat,
-        }
+        })
     }
 
     /// Sends until `shutdown` turns true; the batch in flight is finished first.
@@ -345,7 +409,12 @@ impl Outbox {
     /// Sends everything due now; returns when the next deferred entry is due. Returns
     /// `Some(now)` when more may be due right away.
     async fn send_due(&self) -> Result<Option<UnixTime>, StoreError> {
-        let batch_size = (self.cfg.pool_size as usize * 8).max(8);
+        let snap = self.live.snapshot();
+        let accounts = snap.cfg.smtp_accounts();
+        self.transports
+            .retain(&accounts.iter().map(|(_, a)| a).collect::<Vec<_>>());
+        let pools: usize = accounts.iter().map(|(_, a)| a.pool_size as usize).sum();
+        let batch_size = (pools * 8).max(8);
         let (due, next) = self.store.due(now(), batch_size)?;
         if due.is_empty() {
             return Ok(next);
@@ -358,13 +427,22 @@ impl Outbox {
         // no-op when the ingest's flush came first, as it usually does.
         self.store.flush().await?;
         let full = due.len() == batch_size;
-        let results: Vec<Result<(), StoreError>> = futures::stream::iter(due)
-            .map(|entry| self.send_one(entry))
-            .buffer_unordered(self.cfg.pool_size as usize)
-            .collect()
-            .await;
+        // Each account at most `pool_size` on the wire at once, all accounts side by side.
+        let groups = by_account(&snap.cfg, due)
+            .into_iter()
+            .map(|(account, entries)| {
+                let transport = self.transports.get(&account).map_err(|e| e.to_string());
+                async move {
+                    futures::stream::iter(entries)
+                        .map(|entry| self.send_one(entry, &account, transport.clone()))
+                        .buffer_unordered(account.pool_size.max(1) as usize)
+                        .collect::<Vec<_>>()
+                        .await
+                }
+            });
+        let results = futures::future::join_all(groups).await;
         self.store.flush().await?;
-        for r in results {
+        for r in results.into_iter().flatten() {
             r?;
         }
         Ok(if full {
@@ -374,14 +452,24 @@ impl Outbox {
         })
     }
 
-    async fn send_one(&self, entry: OutboxEntry) -> Result<(), StoreError> {
+    async fn send_one(
+        &self,
+        entry: OutboxEntry,
+        account: &Smtp,
+        transport: Result<Arc<SmtpTransport>, String>,
+    ) -> Result<(), StoreError> {
         let entry = self.store.begin_attempt(&entry)?;
         let Some(raw) = self.store.outbox_raw(entry.id)? else {
             self.store
                 .mark_dead(&entry, "message bytes missing from the store", now())?;
             return Ok(());
         };
-        let result = self.attempt(&entry, &raw).await;
+        let result = match transport {
+            Ok(transport) => self.attempt(&entry, &raw, account, &transport).await,
+            // The account's settings cannot make a transport (a CA file gone since the
+            // check): the configuration's fault, retried like a refused login.
+            Err(e) => SendResult::Retry(e),
+        };
         let t = now();
         let mid = message_id_hash(&entry.message_id);
         let ticket = entry.ticket.map(|t| t.to_string()).unwrap_or_default();
@@ -396,10 +484,10 @@ impl Outbox {
                 info!(event = "outbox.sent", kind = ?entry.kind, ticket, mid, attempts = entry.attempts, own_ms, "mail sent");
             }
             SendResult::Retry(err)
-                if t - entry.created_at < self.cfg.retry.give_up_after.as_secs() as i64 =>
+                if t - entry.created_at < account.retry.give_up_after.as_secs() as i64 =>
             {
                 let jitter = 0.8 + fastrand::f64() * 0.4;
-                let delay = retry_delay(&self.cfg.retry, entry.attempts, jitter);
+                let delay = retry_delay(&account.retry, entry.attempts, jitter);
                 self.store
                     .mark_retry(&entry, t + delay.as_secs().max(1) as i64, &err)?;
                 self.metrics.send_retry();
@@ -414,7 +502,13 @@ impl Outbox {
         Ok(())
     }
 
-    async fn attempt(&self, entry: &OutboxEntry, raw: &[u8]) -> SendResult {
+    async fn attempt(
+        &self,
+        entry: &OutboxEntry,
+        raw: &[u8],
+        account: &Smtp,
+        transport: &SmtpTransport,
+    ) -> SendResult {
         let from = entry.envelope_from.as_ref().and_then(|a| a.to_lettre());
         let to: Vec<_> = entry
             .recipients
@@ -426,12 +520,9 @@ impl Outbox {
             Err(e) => return SendResult::Failure(format!("invalid envelope: {e}")),
         };
         // lettre bounds only the connect; bound the whole dialogue ourselves.
-        let _wait = self.beat.server_wait(self.cfg.timeout);
-        match tokio::time::timeout(self.cfg.timeout, self.transport.send_raw(&envelope, raw)).await
-        {
-            Err(_) => {
-                SendResult::Retry(format!("timed out after {} s", self.cfg.timeout.as_secs()))
-            }
+        let _wait = self.beat.server_wait(account.timeout);
+        match tokio::time::timeout(account.timeout, transport.send_raw(&envelope, raw)).await {
+            Err(_) => SendResult::Retry(format!("timed out after {} s", account.timeout.as_secs())),
             Ok(Ok(resp)) => SendResult::Sent(format!(
                 "{} {}",
                 resp.code(),
@@ -471,6 +562,53 @@ mod tests {
             .expect_err("XOAUTH2 expects no challenge");
         assert!(is_login_refusal(&err, true), "{err}");
         assert!(!is_login_refusal(&err, false), "only with XOAUTH2: {err}");
+    }
+
+    #[test]
+    fn a_batch_is_split_by_the_account_of_each_entrys_inbox() {
+        let cfg = crate::testing::config(
+            "[[agents]]\nname = \"A\"\nemail = \"a@example.test\"\n[[inboxes]]\nname = \"billing\"\naddress = \"billing@example.test\"\n\
+             [inboxes.imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\npassword = \"b\"\n\
+             [inboxes.smtp]\npassword = \"billing-secret\"\npool_size = 1\n",
+        );
+        let entry = |id: u64, inbox: Option<&str>| OutboxEntry {
+            id,
+            kind: crate::domain::MailKind::Acknowledgement,
+            ticket: None,
+            message_id: format!("<{id}@example.test>"),
+            envelope_from: None,
+            recipients: Vec::new(),
+            inbox: inbox.map(crate::testing::addr),
+            created_at: 0,
+            cause_stored_at: None,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+        };
+        let due = vec![
+            entry(1, Some("billing@example.test")),
+            entry(2, None),
+            entry(3, Some(cfg.service.address.as_str())),
+            entry(4, Some("billing@example.test")),
+            entry(5, Some("removed@example.test")),
+        ];
+        let groups = by_account(&cfg, due);
+        let ids: Vec<(u32, Vec<u64>)> = groups
+            .iter()
+            .map(|(a, e)| (a.pool_size, e.iter().map(|e| e.id).collect()))
+            .collect();
+        assert_eq!(ids, vec![(1, vec![1, 4]), (4, vec![2, 3, 5])]);
+        assert_eq!(groups[0].0, cfg.inboxes[0].smtp);
+        assert_eq!(groups[1].0, cfg.smtp);
+    }
+
+    #[test]
+    fn an_entry_stored_by_an_older_build_goes_through_smtp() {
+        let old = r#"{"id":7,"kind":"acknowledgement","ticket":1001,"message_id":"<a@x>","envelope_from":null,"recipients":["alice@customer.test"],"created_at":1,"cause_stored_at":null,"attempts":0,"next_attempt_at":0,"last_error":null}"#;
+        let entry: OutboxEntry = serde_json::from_str(old).expect("an older entry reads");
+        assert_eq!(entry.inbox, None);
+        let cfg = crate::testing::config("[[agents]]\nname = \"A\"\nemail = \"a@example.test\"\n");
+        assert_eq!(cfg.smtp_for(entry.inbox.as_ref()), &cfg.smtp);
     }
 
     #[test]

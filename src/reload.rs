@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::compose::{TemplateError, Templates};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Inbox};
 use crate::domain::EmailAddress;
 
 /// One consistent configuration with its templates.
@@ -101,8 +101,10 @@ impl Live {
     }
 
     /// Replaces the snapshot with `next`. Settings that only take effect at a restart (the
-    /// connections, the state directory, the metrics listener) keep their running values;
-    /// the returned list names each one that changed, for the log.
+    /// IMAP connections and the list of inboxes, the state directory, the metrics listener)
+    /// keep their running values; the returned list names each one that changed, for the
+    /// log. SMTP accounts (`[smtp]`, every `[inboxes.smtp]`) apply at once: the outbox
+    /// builds a new transport for an account whose settings changed.
     pub fn replace(&self, next: Snapshot) -> Vec<&'static str> {
         let old = self.snapshot();
         let mut cfg = (*next.cfg).clone();
@@ -110,10 +112,6 @@ impl Live {
         if cfg.imap != old.cfg.imap {
             kept.push("imap");
             cfg.imap = old.cfg.imap.clone();
-        }
-        if cfg.smtp != old.cfg.smtp {
-            kept.push("smtp");
-            cfg.smtp = old.cfg.smtp.clone();
         }
         if cfg.service.state_dir != old.cfg.service.state_dir {
             kept.push("service.state_dir");
@@ -123,9 +121,9 @@ impl Live {
             kept.push("metrics.listen");
             cfg.metrics_listen = old.cfg.metrics_listen;
         }
-        if cfg.inboxes != old.cfg.inboxes {
+        if !same_inboxes(&cfg.inboxes, &old.cfg.inboxes) {
             kept.push("inboxes");
-            cfg.inboxes = old.cfg.inboxes.clone();
+            cfg.inboxes = kept_inboxes(&old.cfg.inboxes, &cfg.inboxes);
         }
         self.current.store(Arc::new(Snapshot::from_parts(
             Arc::new(cfg),
@@ -133,6 +131,30 @@ impl Live {
         )));
         kept
     }
+}
+
+/// Whether two lists name the same inboxes with the same IMAP accounts (their SMTP
+/// accounts may differ: those apply at a reload).
+fn same_inboxes(a: &[Inbox], b: &[Inbox]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(a, b)| a.name == b.name && a.address == b.address && a.imap == b.imap)
+}
+
+/// The running inboxes, each with its SMTP account from `next` where `next` still has an
+/// inbox at that address (one it dropped keeps sending as before until the restart).
+fn kept_inboxes(running: &[Inbox], next: &[Inbox]) -> Vec<Inbox> {
+    running
+        .iter()
+        .map(|i| {
+            let mut i = i.clone();
+            if let Some(n) = next.iter().find(|n| n.address == i.address) {
+                i.smtp = n.smtp.clone();
+            }
+            i
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -155,5 +177,41 @@ mod tests {
         assert_eq!(now.cfg.imap.port, cfg.imap.port, "connection kept");
         assert_eq!(now.cfg.agents.len(), 1, "agents replaced");
         assert_eq!(now.cfg.service.name, "Renamed Support");
+    }
+
+    #[test]
+    fn smtp_accounts_apply_at_a_reload_even_beside_kept_inboxes() {
+        let inbox = |name: &str, smtp: &str| {
+            format!(
+                "[[agents]]\nname = \"A {name}\"\nemail = \"a.{name}@example.test\"\n[[inboxes]]\nname = \"{name}\"\naddress = \"{name}@example.test\"\n\
+                 [inboxes.imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\npassword = \"b\"\n\
+                 [inboxes.smtp]\n{smtp}\n"
+            )
+        };
+        let cfg = crate::testing::config(&inbox("billing", "password = \"one\""));
+        let live = Live::new(Snapshot::with_config(cfg.clone()).expect("snapshot"));
+        // Only billing's SMTP login and [smtp]'s port change: nothing waits for a restart.
+        let mut next = crate::testing::config(&inbox("billing", "password = \"two\""));
+        next.smtp.port += 1;
+        let kept = live.replace(Snapshot::with_config(next.clone()).expect("snapshot"));
+        assert!(kept.is_empty(), "{kept:?}");
+        let now = live.snapshot();
+        assert_eq!(now.cfg.inboxes[0].smtp, next.inboxes[0].smtp);
+        assert_eq!(now.cfg.smtp, next.smtp);
+        let billing = now.for_address(Some(&next.inboxes[0].address));
+        assert_eq!(billing.smtp, next.inboxes[0].smtp, "the billing view too");
+        // A new inbox waits for the restart; billing's new account does not.
+        let three = crate::testing::config(
+            &(inbox("billing", "password = \"three\"") + &inbox("sales", "password = \"s\"")),
+        );
+        let kept = live.replace(Snapshot::with_config(three.clone()).expect("snapshot"));
+        assert_eq!(kept, vec!["inboxes"]);
+        let now = live.snapshot();
+        assert_eq!(
+            now.cfg.inboxes.len(),
+            1,
+            "sales is not read before a restart"
+        );
+        assert_eq!(now.cfg.inboxes[0].smtp, three.inboxes[0].smtp);
     }
 }

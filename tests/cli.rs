@@ -173,12 +173,16 @@ fn broken_template_override_is_caught_by_check_config() {
 #[test]
 fn the_examples_xoauth2_lines_are_a_valid_login() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // The documented lines, uncommented, in place of both passwords.
+    // The documented lines of [imap] and [smtp], uncommented, in place of both passwords
+    // (the commented-out [inboxes.smtp] example further down stays commented).
+    let mut in_inboxes = false;
     let text: String = runnable_example(&dir)
         .lines()
         .filter(|l| !l.starts_with("password = "))
         .map(|l| {
+            in_inboxes |= l.starts_with("# [[inboxes]]");
             l.strip_prefix("# oauth2_")
+                .filter(|_| !in_inboxes)
                 .map_or(l.to_string(), |k| format!("oauth2_{k}"))
         })
         .collect::<Vec<_>>()
@@ -371,6 +375,7 @@ fn outbox_retry_queues_dead_letters_again() {
             recipients: vec![
                 frontdesk::domain::EmailAddress::parse("alice@customer.test").expect("valid"),
             ],
+            inbox: frontdesk::domain::EmailAddress::parse("support@example.com").expect("valid"),
             raw: b"Subject: hi\r\n\r\nhi\r\n".to_vec(),
         };
         let plan = frontdesk::domain::Plan::NewTicket {
@@ -667,7 +672,7 @@ fn the_configuration_page_documents_every_key() {
     let mut text = runnable_example(&dir);
     // The sections the example leaves commented out, so that their keys are read too.
     text.push_str(
-        "\n[alerts]\nto = \"ops@example.com\"\n\n[[inboxes]]\nname = \"billing\"\naddress = \"billing@example.com\"\n[inboxes.imap]\nhost = \"imap.example.com\"\npassword = \"x\"\n",
+        "\n[alerts]\nto = \"ops@example.com\"\n\n[[inboxes]]\nname = \"billing\"\naddress = \"billing@example.com\"\n[inboxes.imap]\nhost = \"imap.example.com\"\npassword = \"x\"\n[inboxes.smtp]\npassword = \"y\"\n",
     );
     let path = write_config(&dir, &text);
     let tree = config_show(&path, &[], &[]);
@@ -687,11 +692,12 @@ fn the_configuration_page_documents_every_key() {
     };
     let mut missing = Vec::new();
     for (header, key) in &keys {
-        // `[inboxes.imap]` takes the same keys as `[imap]`, and its page says so.
-        let header = if header == "[inboxes.imap]" {
-            "[imap]"
-        } else {
-            header
+        // `[inboxes.imap]` and `[inboxes.smtp]` take the same keys as `[imap]` and `[smtp]`,
+        // and their page says so.
+        let header = match header.as_str() {
+            "[inboxes.imap]" => "[imap]",
+            "[inboxes.smtp]" => "[smtp]",
+            other => other,
         };
         if !section(header).contains(&format!("\\fB{key}\\fR")) {
             missing.push(format!("{header} {key}"));
@@ -699,4 +705,5 @@ fn the_configuration_page_documents_every_key() {
     }
     assert!(missing.is_empty(), "not on frontdesk.toml(5): {missing:?}");
     assert!(section("[[inboxes]]").contains("Same keys as [imap]"));
+    assert!(section("[inboxes.smtp]").contains("Same keys as [smtp]"));
 }

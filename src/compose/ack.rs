@@ -145,6 +145,7 @@ pub fn acknowledgement(
         message_id,
         envelope_from: None,
         recipients: vec![input.customer.address.clone()],
+        inbox: input.service_address.clone(),
         raw: message.formatted(),
     })
 }

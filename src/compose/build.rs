@@ -135,6 +135,7 @@ pub fn build_mail_with_html(
         message_id: env.message_id.clone(),
         envelope_from,
         recipients: vec![env.to.1.clone()],
+        inbox: env.service_address.clone(),
         raw: message.formatted(),
     })
 }

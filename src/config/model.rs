@@ -20,6 +20,9 @@ pub struct Config {
     pub source: PathBuf,
     /// Who we are.
     pub service: Service,
+    /// The main inbox's address (`[service] address`), the same in every per-inbox view: a
+    /// ticket that recorded no inbox came in there.
+    pub main_address: EmailAddress,
     /// The support mailbox.
     pub imap: Imap,
     /// The outgoing server.
@@ -78,6 +81,7 @@ impl Config {
             name: self.service.address.local_part().to_string(),
             address: self.service.address.clone(),
             imap: self.imap.clone(),
+            smtp: self.smtp.clone(),
         };
         std::iter::once(main)
             .chain(self.inboxes.iter().cloned())
@@ -96,13 +100,41 @@ impl Config {
             .collect();
         c.service.address = inbox.address.clone();
         c.imap = inbox.imap.clone();
+        c.smtp = inbox.smtp.clone();
         c
     }
 
-    /// This configuration as the inbox `ticket` came in at sees it: borrowed when that is
-    /// this view's own inbox (the common case) or unknown, else [`Config::for_inbox`].
+    /// The SMTP account that sends mail from the inbox at `address`: that inbox's own
+    /// (`[inboxes.smtp]`, or `[smtp]` for an inbox without one), and `[smtp]` for `None`
+    /// or an address that is no inbox (any more): outbox entries queued by older builds,
+    /// or for an inbox removed from the configuration since.
+    pub fn smtp_for(&self, address: Option<&EmailAddress>) -> &Smtp {
+        address
+            .filter(|a| *a != &self.service.address)
+            .and_then(|a| self.inboxes.iter().find(|i| &i.address == a))
+            .map_or(&self.smtp, |i| &i.smtp)
+    }
+
+    /// Every distinct SMTP account, each with the names of the inboxes that send through
+    /// it, the main inbox's (`[smtp]`) first.
+    pub fn smtp_accounts(&self) -> Vec<(Vec<String>, Smtp)> {
+        let mut accounts: Vec<(Vec<String>, Smtp)> = Vec::new();
+        for inbox in self.all_inboxes() {
+            match accounts.iter_mut().find(|(_, s)| *s == inbox.smtp) {
+                Some((names, _)) => names.push(inbox.name),
+                None => accounts.push((vec![inbox.name], inbox.smtp)),
+            }
+        }
+        accounts
+    }
+
+    /// This configuration as the inbox `ticket` came in at sees it (the main inbox for a
+    /// ticket that recorded none): borrowed when that is this view's own inbox (the common
+    /// case) or no inbox any more, else [`Config::for_inbox`]. Mail about the ticket is
+    /// composed under it, so it goes out from that inbox's address and SMTP account.
     pub fn for_ticket(&self, ticket: &Ticket) -> Cow<'_, Config> {
-        match ticket.inbox.as_ref().and_then(|a| self.other_inbox(a)) {
+        let came_in_at = ticket.inbox.as_ref().unwrap_or(&self.main_address);
+        match self.other_inbox(came_in_at) {
             Some(inbox) => Cow::Owned(self.for_inbox(inbox)),
             None => Cow::Borrowed(self),
         }
@@ -228,6 +260,9 @@ pub struct Inbox {
     pub address: EmailAddress,
     /// Its IMAP account.
     pub imap: Imap,
+    /// The SMTP account its mail goes out through: its own `[inboxes.smtp]` (the keys it
+    /// leaves out taken from `[smtp]`), or `[smtp]` itself.
+    pub smtp: Smtp,
 }
 
 /// The `[imap]` section.
@@ -287,6 +322,9 @@ pub struct Smtp {
     pub ca_file: Option<PathBuf>,
     /// Login name and how to log in, if the server wants a login.
     pub credentials: Option<(String, Auth)>,
+    /// The section the login is configured in (`smtp`, or `inboxes[N].smtp` for an inbox's
+    /// own), for messages about a refused login.
+    pub login_section: String,
     /// Pooled connections.
     pub pool_size: u32,
     /// Bound on one whole SMTP transaction.

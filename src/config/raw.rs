@@ -49,6 +49,49 @@ pub(super) struct RawInbox {
     pub(super) name: Option<String>,
     pub(super) address: String,
     pub(super) imap: RawImap,
+    /// Its own SMTP account (`[inboxes.smtp]`); `None`: it sends through `[smtp]`.
+    pub(super) smtp: Option<RawInboxSmtp>,
+}
+
+/// An `[inboxes.smtp]` table: the keys of `[smtp]`, every one optional. What is left out
+/// comes from `[smtp]` (see `validate::servers::inbox_smtp` for which keys follow which).
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInboxSmtp {
+    pub(super) host: Option<String>,
+    pub(super) port: Option<u16>,
+    pub(super) tls: Option<TlsMode>,
+    pub(super) ca_file: Option<PathBuf>,
+    pub(super) username: Option<String>,
+    pub(super) password: Option<String>,
+    pub(super) password_file: Option<PathBuf>,
+    pub(super) oauth2_token_command: Option<String>,
+    pub(super) oauth2_token_lifetime_minutes: Option<u64>,
+    pub(super) oauth2_token_timeout_seconds: Option<u64>,
+    pub(super) pool_size: Option<u32>,
+    pub(super) timeout_seconds: Option<u64>,
+    pub(super) retry_initial_seconds: Option<u64>,
+    pub(super) retry_max_seconds: Option<u64>,
+    pub(super) give_up_hours: Option<u64>,
+}
+
+impl RawInboxSmtp {
+    /// Its own login keys, the token command's limits falling back to `base`'s; `None`
+    /// when it sets none of password, password_file and oauth2_token_command.
+    pub(super) fn login(&self, base: &RawSmtp) -> Option<RawLogin> {
+        let login = RawLogin {
+            password: self.password.clone(),
+            password_file: self.password_file.clone(),
+            oauth2_token_command: self.oauth2_token_command.clone(),
+            oauth2_token_lifetime_minutes: self
+                .oauth2_token_lifetime_minutes
+                .unwrap_or(base.oauth2_token_lifetime_minutes),
+            oauth2_token_timeout_seconds: self
+                .oauth2_token_timeout_seconds
+                .unwrap_or(base.oauth2_token_timeout_seconds),
+        };
+        (!login.is_unset()).then_some(login)
+    }
 }
 
 /// The `[retention]` section.

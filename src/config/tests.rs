@@ -481,3 +481,151 @@ fn idle_check_is_off_by_default_and_bounded() {
     assert!(message.contains("outside 10..=1200"), "{message}");
     assert!(fix.contains("60"), "{fix}");
 }
+
+/// `SPEC_EXAMPLE` with a billing inbox whose `[inboxes.smtp]` holds `smtp`.
+fn with_billing_smtp(smtp: &str) -> String {
+    format!(
+        "{SPEC_EXAMPLE}\n[[inboxes]]\nname = \"billing\"\naddress = \"billing@example.test\"\n\
+         [inboxes.imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\npassword = \"b\"\n\
+         [inboxes.smtp]\n{smtp}\n"
+    )
+}
+
+#[test]
+fn an_inbox_smtp_account_falls_back_to_smtp_key_by_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A login of its own and nothing else: [smtp]'s server, the inbox's address as login.
+    let cfg = Config::load_with_env(
+        &write(&dir, &with_billing_smtp("password = \"billing-secret\"")),
+        no_env(),
+    )
+    .expect("valid");
+    let billing = &cfg.inboxes[0].smtp;
+    assert_eq!(
+        (billing.host.as_str(), billing.port, billing.tls),
+        ("127.0.0.1", 2525, super::TlsMode::None)
+    );
+    let (user, auth) = billing.credentials.as_ref().expect("own login");
+    assert_eq!(
+        user, "billing@example.test",
+        "login defaults to the address"
+    );
+    assert_eq!(password(auth), "billing-secret");
+    assert_eq!(
+        billing.login_section, "inboxes[0].smtp",
+        "named in a refusal's fix"
+    );
+    assert_eq!(
+        (billing.pool_size, billing.timeout, billing.retry),
+        (cfg.smtp.pool_size, cfg.smtp.timeout, cfg.smtp.retry)
+    );
+    // Its own host (hosted mail): the port follows its tls, not [smtp]'s port.
+    let hosted = with_billing_smtp(
+        "host = \"smtp.gmail.com\"\ntls = \"starttls\"\nusername = \"b@example.test\"\n\
+         oauth2_token_command = \"token b\"\npool_size = 1",
+    );
+    let cfg = Config::load_with_env(&write(&dir, &hosted), no_env()).expect("valid");
+    let billing = &cfg.inboxes[0].smtp;
+    assert_eq!(
+        (billing.host.as_str(), billing.port),
+        ("smtp.gmail.com", 587)
+    );
+    assert_eq!(billing.pool_size, 1);
+    let (user, auth) = billing.credentials.as_ref().expect("own login");
+    assert_eq!(user, "b@example.test");
+    let Auth::OAuth2(cmd) = auth else {
+        panic!("XOAUTH2 expected: {auth:?}")
+    };
+    assert_eq!(cmd.key(), "inboxes[0].smtp.oauth2_token_command");
+    // No login of its own: [smtp]'s login, as without the table.
+    let cfg = Config::load_with_env(&write(&dir, &with_billing_smtp("port = 2526")), no_env())
+        .expect("valid");
+    assert_eq!(cfg.inboxes[0].smtp.port, 2526);
+    assert_eq!(cfg.inboxes[0].smtp.credentials, cfg.smtp.credentials);
+    assert_eq!(cfg.inboxes[0].smtp.login_section, "smtp");
+    // Without the table at all the inbox sends through [smtp] itself.
+    let cfg = Config::load_with_env(&write(&dir, SPEC_EXAMPLE), no_env()).expect("valid");
+    assert!(cfg.inboxes.is_empty());
+    assert_eq!(cfg.smtp_accounts().len(), 1);
+}
+
+#[test]
+fn each_inbox_sends_through_its_own_account() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = with_billing_smtp("password = \"billing-secret\"");
+    let cfg = Config::load_with_env(&write(&dir, &text), no_env()).expect("valid");
+    let support = crate::domain::EmailAddress::parse("support@example.test");
+    let billing = crate::domain::EmailAddress::parse("billing@example.test");
+    let stranger = crate::domain::EmailAddress::parse("gone@example.test");
+    assert_eq!(cfg.smtp_for(support.as_ref()), &cfg.smtp);
+    assert_eq!(cfg.smtp_for(billing.as_ref()), &cfg.inboxes[0].smtp);
+    assert_eq!(cfg.smtp_for(None), &cfg.smtp, "entries of older builds");
+    assert_eq!(
+        cfg.smtp_for(stranger.as_ref()),
+        &cfg.smtp,
+        "a removed inbox"
+    );
+    let accounts = cfg.smtp_accounts();
+    let names: Vec<_> = accounts.iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(
+        names,
+        vec![vec!["support".to_string()], vec!["billing".into()]]
+    );
+    // The billing view (and so the ticket of billing) sends through billing's account, and
+    // from there the main inbox still sends through [smtp].
+    let view = cfg.for_inbox(&cfg.all_inboxes()[1]);
+    assert_eq!(view.smtp, cfg.inboxes[0].smtp);
+    assert_eq!(view.smtp_for(support.as_ref()), &cfg.smtp);
+    let mut ticket = crate::testing::ticket(1001, "alice@customer.test").build();
+    ticket.inbox = billing.clone();
+    assert_eq!(cfg.for_ticket(&ticket).smtp, cfg.inboxes[0].smtp);
+    ticket.inbox = support;
+    assert_eq!(view.for_ticket(&ticket).smtp, cfg.smtp);
+}
+
+#[test]
+fn inbox_smtp_problems_name_their_key_and_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let problems = |smtp: &str| -> Vec<super::Problem> {
+        match Config::load_with_env(&write(&dir, &with_billing_smtp(smtp)), no_env()) {
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("expected problems for {smtp:?}, got {other:?}"),
+        }
+    };
+    let p = problems("username = \"billing@example.test\"");
+    assert_eq!(p[0].key, "inboxes[0].smtp.password", "{p:?}");
+    assert!(p[0].fix.contains("[smtp]'s login"), "{p:?}");
+    let p = problems("password = \"a\"\noauth2_token_command = \"t\"");
+    assert_eq!(p[0].key, "inboxes[0].smtp.oauth2_token_command", "{p:?}");
+    let p = problems("host = \"smtp.example.com\"\npassword = \"a\"");
+    assert_eq!(
+        p[0].key, "inboxes[0].smtp.tls",
+        "[smtp]'s tls = none, elsewhere: {p:?}"
+    );
+    let p = problems("password = \"a\"\npool_size = 0");
+    assert_eq!(p[0].key, "inboxes[0].smtp.pool_size", "{p:?}");
+    let p = problems("password = \"a\"\nca_file = \"/nonexistent/ca.pem\"");
+    assert_eq!(p[0].key, "inboxes[0].smtp.ca_file", "{p:?}");
+    // The shape checker knows the table's keys: a misspelt one gets the nearest.
+    let p = problems("pasword = \"a\"");
+    assert_eq!(p[0].key, "inboxes[0].smtp.pasword", "{p:?}");
+    assert!(p[0].fix.contains("password"), "{p:?}");
+    let p = problems("tls = \"sometimes\"");
+    assert_eq!(p[0].key, "inboxes[0].smtp.tls", "{p:?}");
+}
+
+#[test]
+fn config_show_redacts_an_inbox_smtp_login() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = with_billing_smtp("password = \"billing-secret\"\nhost = \"127.0.0.2\"");
+    let tree = super::show::effective(&write(&dir, &text), no_env(), false).expect("shown");
+    let smtp = &tree["inboxes"][0]["smtp"];
+    assert_eq!(smtp["password"], super::show::REDACTED, "{smtp}");
+    assert_eq!(smtp["host"], "127.0.0.2", "{smtp}");
+    assert!(!tree.to_string().contains("billing-secret"));
+    let changed = super::show::effective(&write(&dir, &text), no_env(), true).expect("shown");
+    assert_eq!(
+        changed["inboxes"][0]["smtp"]["host"], "127.0.0.2",
+        "{changed}"
+    );
+}

@@ -14,8 +14,8 @@ use crate::compose::{
 };
 use crate::config::Agent;
 use crate::domain::{
-    AgentAction, AgentEmail, Direction, MailKind, MessageIdKind, OutgoingMail, Plan, Refusal,
-    RefusalKind, SuppressReason, Ticket, TicketMessage, TicketStamp, TicketState,
+    AgentAction, AgentEmail, Direction, EmailAddress, MailKind, MessageIdKind, OutgoingMail, Plan,
+    Refusal, RefusalKind, SuppressReason, Ticket, TicketMessage, TicketStamp, TicketState,
 };
 use crate::mail::classify::Classified;
 use crate::mail::parse::{self, Attachment, Mailbox, ParsedMail};
@@ -67,6 +67,11 @@ pub(super) fn answer<S: State>(
         Ok(verified) => verified,
         Err(reason) => return Ok(Decision::quarantine(message_id, reason)),
     };
+    // Reply addresses are looked for under the address this mail arrived at; everything
+    // from here on is about the ticket, and goes out from its inbox.
+    let arrived_at = &ctx.cfg.service.address;
+    let view = ctx.about(Some(&ticket));
+    let ctx = &ctx.with_cfg(&view);
     let mut message = ctx.message(mail, None);
     message.direction = Direction::FromAgent;
     let mut answer = Answer {
@@ -95,7 +100,7 @@ pub(super) fn answer<S: State>(
     if is_duplicate(&answer.ticket, mail) {
         return Ok(answer.plan(Vec::new(), None, None, AgentAction::Duplicate));
     }
-    if let Some(refusal) = misaddressed(ctx, mail, &answer.ticket)? {
+    if let Some(refusal) = misaddressed(ctx, mail, &answer.ticket, arrived_at)? {
         return Ok(refuse(ctx, answer, refusal));
     }
     let print = ctx.composer().notification_print(answer.ticket.id);
@@ -220,9 +225,10 @@ fn misaddressed<S: State>(
     ctx: &Ctx<'_, S>,
     mail: &ParsedMail,
     ticket: &Ticket,
+    arrived_at: &EmailAddress,
 ) -> Result<Option<Refusal>, S::Error> {
     let cfg = ctx.cfg;
-    let mut tokens = relay::find_token_addresses(&mail.recipients, &cfg.service.address);
+    let mut tokens = relay::find_token_addresses(&mail.recipients, arrived_at);
     tokens.extend(relay::find_subject_token(&mail.subject));
     if tokens.iter().any(|t| t.ticket != ticket.id) {
         return Ok(Some(Refusal::new(

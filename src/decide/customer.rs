@@ -106,9 +106,11 @@ pub(super) fn customer_mail<S: State>(
         && by_person
         && let Some(t) = ctx.state.ticket(ticket)?
     {
+        let view = ctx.about(Some(&t));
+        let ctx = &ctx.with_cfg(&view);
         return Ok(super::agent::refuse_plain_address(ctx, mail, &t, agent));
     }
-    let (threading, linked_from) = match threading {
+    let (threading, linked) = match threading {
         Threading::Join { ticket, .. } if by_person => match ctx.state.ticket(ticket)? {
             // A person answering a ticket closed longer ago than the reopen window starts a
             // new ticket that links to the old one; within the window the old one reopens.
@@ -116,12 +118,13 @@ pub(super) fn customer_mail<S: State>(
                 if t.state == TicketState::Closed
                     && closed_long_ago(ctx.cfg, t.closed_at, ctx.now) =>
             {
-                (Threading::new_ticket(), Some(ticket))
+                (Threading::new_ticket(), Some(t))
             }
             _ => (threading, None),
         },
         other => (other, None),
     };
+    let linked_from = linked.as_ref().map(|t| t.id);
     let threading = match (&threading, mail.from.as_ref()) {
         (Threading::New { .. }, Some(sender)) if by_person && linked_from.is_none() => {
             flood_join(ctx, &sender.address)?.unwrap_or(threading)
@@ -153,7 +156,9 @@ pub(super) fn customer_mail<S: State>(
                 linked_from,
                 prefer: None,
             };
-            new_ticket(ctx, mail, &opening)
+            // The linked ticket continues the old one's conversation: from its inbox.
+            let view = ctx.about(linked.as_ref());
+            new_ticket(&ctx.with_cfg(&view), mail, &opening)
         }
     }
 }
@@ -267,6 +272,8 @@ fn join<S: State>(
     };
     // Read once: a flood ticket's history is long.
     let joined = ctx.state.ticket(ticket)?;
+    let view = ctx.about(joined.as_ref());
+    let ctx = &ctx.with_cfg(&view);
     let limits = &ctx.cfg.limits;
     let throttled = person
         && joined.as_ref().is_some_and(|t| {
@@ -346,6 +353,8 @@ fn bounced_on_ticket<S: State>(
     let Some(t) = ctx.state.ticket(ticket)? else {
         return Ok(None);
     };
+    let view = ctx.about(Some(&t));
+    let ctx = &ctx.with_cfg(&view);
     let mut outgoing = Vec::new();
     if MessageIdKind::of(&bounce.message_id) == Some(MessageIdKind::Reply)
         && let Some(agent) = ctx.cfg.agent(&t.agent)

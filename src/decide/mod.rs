@@ -17,6 +17,7 @@ pub mod notify;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use crate::compose::Templates;
@@ -94,6 +95,34 @@ struct Ctx<'a, S: State> {
 }
 
 impl<'a, S: State> Ctx<'a, S> {
+    /// This context under `cfg`, for [`Ctx::about`]'s view.
+    fn with_cfg<'b>(&self, cfg: &'b Config) -> Ctx<'b, S>
+    where
+        'a: 'b,
+    {
+        Ctx {
+            raw: self.raw,
+            seq: self.seq,
+            cfg,
+            templates: self.templates,
+            state: self.state,
+            now: self.now,
+            date: self.date,
+        }
+    }
+
+    /// The configuration that mail about `ticket` is composed and sent under: the view of
+    /// the inbox the ticket came in at, whichever inbox this mail arrived at (a customer's
+    /// follow-up written to another of our addresses, an agent's answer to an older
+    /// notification), so it goes out from that inbox's address and through its SMTP
+    /// account. `None` (no ticket): the arriving inbox's own view.
+    fn about(&self, ticket: Option<&Ticket>) -> Cow<'a, Config> {
+        match ticket {
+            Some(t) => self.cfg.for_ticket(t),
+            None => Cow::Borrowed(self.cfg),
+        }
+    }
+
     /// Composes the mails this one causes (their Message-IDs derive from its sequence).
     fn composer(&self) -> Composer<'a> {
         Composer {

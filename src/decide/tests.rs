@@ -1532,3 +1532,175 @@ Unplug it. (Internal: [Acme Support #1001] Help {{ref:1001.{token}}})\r\n"
     );
     assert!(outgoing.iter().all(|m| m.kind == MailKind::AgentNotice));
 }
+
+/// [`config`] with a second inbox, billing@, that sends through an SMTP account of its own.
+fn two_inboxes() -> Config {
+    crate::testing::config(
+        r#"
+[[agents]]
+name = "Jason Miller"
+email = "jason@example.test"
+[[inboxes]]
+name = "billing"
+address = "billing@example.test"
+[inboxes.imap]
+host = "127.0.0.1"
+tls = "none"
+password = "b"
+[inboxes.smtp]
+password = "billing-secret"
+"#,
+    )
+}
+
+/// Decides `raw` as the inbox at `arrived_at` sees it (the view its mailbox gets).
+fn decide_at(cfg: &Config, arrived_at: &str, raw: &[u8], mem: &MemStore) -> Plan {
+    let inbox = cfg
+        .all_inboxes()
+        .into_iter()
+        .find(|i| i.address.as_str() == arrived_at)
+        .expect("an inbox");
+    let view = cfg.for_inbox(&inbox);
+    let templates = Templates::load(None).expect("templates");
+    decide(
+        raw,
+        9,
+        &view,
+        &templates,
+        mem,
+        1_000_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides")
+    .plan
+}
+
+/// The From address of a composed mail.
+fn from_address(mail: &OutgoingMail) -> String {
+    crate::mail::parse::parse(&mail.raw)
+        .expect("parses")
+        .from
+        .expect("from")
+        .address
+        .to_string()
+}
+
+/// Alice's ticket #1001 as it came in at billing@.
+fn billing_ticket() -> MemStore {
+    mem()
+        .with_ticket(
+            alices_ticket(1001)
+                .inbox(addr("billing@example.test"))
+                .build(),
+        )
+        .with_message_id("<ack.1001.3@example.test>", TicketId::new(1001))
+}
+
+/// Issue 13: a follow-up to billing's ticket that the customer wrote to support@ reaches the
+/// agent from billing@ (with billing's reply address), through billing's SMTP account.
+#[test]
+fn a_follow_up_at_another_inbox_is_handled_from_the_tickets_inbox() {
+    let cfg = two_inboxes();
+    let raw = b"From: Alice Doe <alice@customer.test>\r\nTo: support@example.test\r\nSubject: Re: Help\r\n\
+In-Reply-To: <ack.1001.3@example.test>\r\nMessage-ID: <a2@customer.test>\r\n\r\nStill broken.\r\n";
+    let Plan::Join {
+        ticket, outgoing, ..
+    } = decide_at(&cfg, "support@example.test", raw, &billing_ticket())
+    else {
+        panic!("expected a join");
+    };
+    assert_eq!(ticket, TicketId::new(1001));
+    let note = of_kind(&outgoing, MailKind::AgentNotification).expect("the agent is told");
+    assert_eq!(note.inbox.as_str(), "billing@example.test");
+    assert_eq!(from_address(note), "billing@example.test");
+    let parsed = crate::mail::parse::parse(&note.raw).expect("parses");
+    let reply_to = parsed.reply_to.map(|r| r.address.to_string());
+    assert!(
+        reply_to
+            .as_deref()
+            .is_some_and(|r| r.starts_with("billing+1001.")),
+        "{reply_to:?}"
+    );
+    // The outbox entry goes through billing's account.
+    let entry = crate::domain::OutboxEntry::queued(1, note, Some(ticket), 0, None);
+    assert_eq!(cfg.smtp_for(entry.inbox.as_ref()), &cfg.inboxes[0].smtp);
+
+    // A ticket that recorded no inbox is the main inbox's, wherever its follow-up arrives.
+    let old = mem()
+        .with_ticket(alices_ticket(1001).build())
+        .with_message_id("<ack.1001.3@example.test>", TicketId::new(1001));
+    let raw = String::from_utf8_lossy(raw).replace("To: support@", "To: billing@");
+    let Plan::Join { outgoing, .. } = decide_at(&cfg, "billing@example.test", raw.as_bytes(), &old)
+    else {
+        panic!("expected a join");
+    };
+    let note = of_kind(&outgoing, MailKind::AgentNotification).expect("the agent is told");
+    assert_eq!(note.inbox.as_str(), "support@example.test");
+    assert_eq!(cfg.smtp_for(Some(&note.inbox)), &cfg.smtp);
+}
+
+/// An agent's answer to billing's ticket that reached support@ (an older notification's
+/// reply address) still goes to the customer from billing@.
+#[test]
+fn an_answer_at_another_inbox_is_relayed_from_the_tickets_inbox() {
+    let cfg = two_inboxes();
+    let raw = agent_mail_to(
+        1001,
+        "Jason Miller <jason@example.test>",
+        "Unplug it.\r\n",
+        "",
+    );
+    let Plan::Agent {
+        outgoing, action, ..
+    } = decide_at(&cfg, "support@example.test", &raw, &billing_ticket())
+    else {
+        panic!("expected an agent plan");
+    };
+    assert_eq!(action, AgentAction::Relayed { then: None });
+    let reply = of_kind(&outgoing, MailKind::AgentReply).expect("relayed");
+    assert_eq!(reply.inbox.as_str(), "billing@example.test");
+    assert_eq!(from_address(reply), "billing@example.test");
+}
+
+/// A reply to billing's long-closed ticket written to support@ opens the linked ticket at
+/// billing@, acknowledged from there.
+#[test]
+fn a_linked_ticket_stays_at_the_old_tickets_inbox() {
+    let cfg = two_inboxes();
+    let mut mem = billing_ticket();
+    let t = mem.ticket_mut(TicketId::new(1001));
+    t.state = TicketState::Closed;
+    t.closed_at = Some(1_000_000 - 30 * 86_400);
+    let raw = b"From: Alice Doe <alice@customer.test>\r\nTo: support@example.test\r\nSubject: Re: Help\r\n\
+In-Reply-To: <ack.1001.3@example.test>\r\nMessage-ID: <a3@customer.test>\r\n\r\nIt broke again.\r\n";
+    let Plan::NewTicket {
+        ticket, outgoing, ..
+    } = decide_at(&cfg, "support@example.test", raw, &mem)
+    else {
+        panic!("expected a linked ticket");
+    };
+    assert_eq!(ticket.linked_from, Some(TicketId::new(1001)));
+    assert_eq!(ticket.inbox, Some(addr("billing@example.test")));
+    let ack = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+    assert_eq!(ack.inbox.as_str(), "billing@example.test");
+    assert_eq!(from_address(ack), "billing@example.test");
+    // A new mail to support@ is support's, through [smtp].
+    let raw = String::from_utf8_lossy(ALICE).into_owned();
+    let Plan::NewTicket {
+        ticket, outgoing, ..
+    } = decide_at(
+        &cfg,
+        "support@example.test",
+        raw.as_bytes(),
+        &MemStore::default(),
+    )
+    else {
+        panic!("expected a ticket");
+    };
+    assert_eq!(ticket.inbox, Some(addr("support@example.test")));
+    assert!(
+        outgoing
+            .iter()
+            .all(|m| m.inbox.as_str() == "support@example.test")
+    );
+}

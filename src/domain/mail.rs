@@ -34,6 +34,8 @@ pub struct OutgoingMail {
     pub envelope_from: Option<EmailAddress>,
     /// `RCPT TO`.
     pub recipients: Vec<EmailAddress>,
+    /// The inbox it is sent from (its From address): that inbox's SMTP account carries it.
+    pub inbox: EmailAddress,
     /// The complete RFC 5322 message.
     pub raw: Vec<u8>,
 }

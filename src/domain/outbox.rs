@@ -19,6 +19,10 @@ pub struct OutboxEntry {
     pub envelope_from: Option<EmailAddress>,
     /// `RCPT TO`.
     pub recipients: Vec<EmailAddress>,
+    /// The inbox whose SMTP account sends it (`Config::smtp_for`); `None` for `[smtp]`, as
+    /// for every entry an older build queued (they went through `[smtp]`).
+    #[serde(default)]
+    pub inbox: Option<EmailAddress>,
     /// When it was queued.
     pub created_at: UnixTime,
     /// When the incoming mail it answers was stored (for latency figures).
@@ -48,6 +52,7 @@ impl OutboxEntry {
             message_id: mail.message_id.clone(),
             envelope_from: mail.envelope_from.clone(),
             recipients: mail.recipients.clone(),
+            inbox: Some(mail.inbox.clone()),
             created_at: now,
             cause_stored_at: cause,
             attempts: 0,

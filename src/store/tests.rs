@@ -392,6 +392,7 @@ pub(super) fn alert(n: u64) -> crate::domain::OutgoingMail {
         message_id: format!("<alert.{n}@example.test>"),
         envelope_from: None,
         recipients: vec![EmailAddress::parse("ops@example.test").expect("address")],
+        inbox: EmailAddress::parse("support@example.test").expect("address"),
         raw: format!("Subject: alert {n}\r\n\r\nbody").into_bytes(),
     }
 }

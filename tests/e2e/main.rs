@@ -24,6 +24,10 @@ mod crash;
 // mid-FETCH, a recipient refused for good.
 mod faults;
 
+// Issue 13: an inbox with an SMTP account of its own sends everything about its tickets
+// through it, also for mail that arrived at another inbox.
+mod inboxes;
+
 // Logging natively to a private journald: priorities and fields (`-p warning`, `EVENT=`).
 mod journal;
 

@@ -54,9 +54,15 @@ impl RawConfig {
         let address = service.as_ref().map(|s| &s.address);
         let default_username = address.map(|a| a.to_string()).unwrap_or_default();
         let imap = servers::imap_section(&mut c, "imap", &self.imap, cred_dir, default_username);
-        let inboxes = servers::inboxes(&mut c, &self.inboxes, address, imap.as_ref(), cred_dir);
-        let alerts = operations::alerts(&mut c, self.alerts.as_ref());
         let smtp = servers::smtp(&mut c, &self.smtp, address, cred_dir);
+        let main = servers::Main {
+            address,
+            imap: imap.as_ref(),
+            raw_smtp: &self.smtp,
+            smtp: &smtp,
+        };
+        let inboxes = servers::inboxes(&mut c, &self.inboxes, &main, cred_dir);
+        let alerts = operations::alerts(&mut c, self.alerts.as_ref());
         let ack = limits::ack(&mut c, &self.acknowledgement);
         let agents = agents::agents(&mut c, &self.agents, address, &self.routing.timezone);
         let teams = routing::teams(&mut c, &self.teams, &agents);
@@ -72,6 +78,7 @@ impl RawConfig {
         };
         Ok(Config {
             source: file.to_path_buf(),
+            main_address: service.address.clone(),
             backup: operations::backup(&self.backup, &service.state_dir),
             service,
             imap,
@@ -101,6 +108,12 @@ impl RawConfig {
             if pw.is_some() || pf.is_some() {
                 *pw = Some(String::new());
                 *pf = None;
+            }
+        }
+        for smtp in self.inboxes.iter_mut().filter_map(|i| i.smtp.as_mut()) {
+            if smtp.password.is_some() || smtp.password_file.is_some() {
+                smtp.password = Some(String::new());
+                smtp.password_file = None;
             }
         }
         for imap in

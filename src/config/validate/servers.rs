@@ -1,12 +1,13 @@
-//! The mail servers: `[imap]`, every `[[inboxes]]` entry with its own `imap`, and `[smtp]`.
-//! Plaintext is allowed only towards a loopback address.
+//! The mail servers: `[imap]`, every `[[inboxes]]` entry with its own `imap` (and its own
+//! `smtp`, if it has one), and `[smtp]`. Plaintext is allowed only towards a loopback
+//! address.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::credentials::credential;
 use super::{Collector, secs};
-use crate::config::raw::{RawImap, RawInbox, RawSmtp};
+use crate::config::raw::{RawImap, RawInbox, RawInboxSmtp, RawSmtp};
 use crate::config::{Imap, Inbox, RetryPolicy, Smtp, TlsMode};
 use crate::domain::EmailAddress;
 
@@ -88,15 +89,24 @@ pub(super) fn imap_section(
     })
 }
 
+/// What every `[[inboxes]]` entry falls back to: the main inbox's address and IMAP account,
+/// and `[smtp]` as written and as built.
+pub(super) struct Main<'a> {
+    pub(super) address: Option<&'a EmailAddress>,
+    pub(super) imap: Option<&'a Imap>,
+    pub(super) raw_smtp: &'a RawSmtp,
+    pub(super) smtp: &'a Smtp,
+}
+
 /// Checks every `[[inboxes]]` entry (each login defaults to its address) and that no two
 /// inboxes, the main one included, watch the same mailbox; returns those that are usable.
 pub(super) fn inboxes(
     c: &mut Collector,
     raw_inboxes: &[RawInbox],
-    address: Option<&EmailAddress>,
-    main_imap: Option<&Imap>,
+    main: &Main<'_>,
     cred_dir: Option<&Path>,
 ) -> Vec<Inbox> {
+    let (address, main_imap) = (main.address, main.imap);
     let mut inboxes = Vec::new();
     for (n, raw) in raw_inboxes.iter().enumerate() {
         let key = format!("inboxes[{n}]");
@@ -130,11 +140,16 @@ pub(super) fn inboxes(
             cred_dir,
             inbox_address.to_string(),
         );
+        let smtp = match &raw.smtp {
+            Some(own) => inbox_smtp(c, &key, own, main, &inbox_address, cred_dir),
+            None => main.smtp.clone(),
+        };
         if let Some(imap) = imap {
             inboxes.push(Inbox {
                 name,
                 address: inbox_address,
                 imap,
+                smtp,
             });
         }
     }
@@ -151,6 +166,104 @@ pub(super) fn inboxes(
         );
     }
     inboxes
+}
+
+/// Checks an inbox's own `[inboxes.smtp]` (`key` is the inbox's, `inboxes[N]`) and builds
+/// its account; every key it leaves out falls back to `[smtp]`'s:
+/// - `host` and `tls` from `[smtp]`; `port` too, unless the inbox names its own host or
+///   `tls` (then the port that mode implies: 465, 587 or 25); `ca_file` only with the host;
+/// - the login as a whole: with a password, password_file or oauth2_token_command of its
+///   own, the username defaults to the inbox's address (hosted mail: each address is its
+///   own account); with none of them, `[smtp]`'s login is used (a username alone is refused);
+/// - the pool, timeout and retry settings from `[smtp]`.
+fn inbox_smtp(
+    c: &mut Collector,
+    key: &str,
+    own: &RawInboxSmtp,
+    main: &Main<'_>,
+    address: &EmailAddress,
+    cred_dir: Option<&Path>,
+) -> Smtp {
+    let section = format!("{key}.smtp");
+    let base = main.smtp;
+    let host = own.host.clone().unwrap_or_else(|| base.host.clone());
+    let tls = own.tls.unwrap_or(base.tls);
+    if own.host.is_some() || own.tls.is_some() {
+        check_tls(c, &section, &host, tls);
+    }
+    check_ca(c, &format!("{section}.ca_file"), &own.ca_file);
+    let same_server = own.host.is_none() && own.tls.is_none();
+    let port = own
+        .port
+        .or(same_server.then_some(base.port))
+        .unwrap_or(default_smtp_port(tls));
+    let ca_file = match own.host {
+        Some(_) => own.ca_file.clone(),
+        None => own.ca_file.clone().or_else(|| base.ca_file.clone()),
+    };
+    let mut login_section = base.login_section.clone();
+    let credentials = match own.login(main.raw_smtp) {
+        Some(login) => {
+            login_section = section.clone();
+            credential(c, &section, login, cred_dir).map(|auth| {
+                let user = own.username.clone().unwrap_or_else(|| address.to_string());
+                (user, auth)
+            })
+        }
+        None if own.username.is_some() => {
+            c.add(
+                &format!("{section}.password"),
+                format!("{section}.username is set but no password"),
+                format!(
+                    "set {section}.password_file, {section}.password or {section}.oauth2_token_command (XOAUTH2), or remove {section}.username to send with [smtp]'s login"
+                ),
+            );
+            None
+        }
+        None => base.credentials.clone(),
+    };
+    let numbers = [
+        own.pool_size.map(u64::from),
+        own.timeout_seconds,
+        own.retry_initial_seconds,
+    ];
+    if numbers.contains(&Some(0)) {
+        c.add(
+            &format!("{section}.pool_size"),
+            "pool_size, timeout_seconds and retry_initial_seconds must be at least 1",
+            "leave them out to use [smtp]'s",
+        );
+    }
+    let initial = own.retry_initial_seconds.map_or(base.retry.initial, secs);
+    Smtp {
+        host,
+        port,
+        tls,
+        ca_file,
+        credentials,
+        login_section,
+        pool_size: own.pool_size.unwrap_or(base.pool_size),
+        timeout: own.timeout_seconds.map_or(base.timeout, secs),
+        retry: RetryPolicy {
+            initial,
+            max: own
+                .retry_max_seconds
+                .map_or(base.retry.max, secs)
+                .max(initial),
+            give_up_after: own
+                .give_up_hours
+                .map_or(base.retry.give_up_after, |h| secs(h.saturating_mul(3600))),
+        },
+    }
+}
+
+/// The port a TLS mode implies for SMTP submission.
+fn default_smtp_port(tls: TlsMode) -> u16 {
+    match tls {
+        TlsMode::Implicit => 465,
+        TlsMode::Starttls => 587,
+        TlsMode::None => 25,
+    }
 }
 
 /// Checks `[smtp]` and builds it (its problems are in `c`). The login defaults to the
@@ -188,17 +301,14 @@ pub(super) fn smtp(
             "use the defaults (4, 30, 10)",
         );
     }
-    let port = smtp.port.unwrap_or(match smtp.tls {
-        TlsMode::Implicit => 465,
-        TlsMode::Starttls => 587,
-        TlsMode::None => 25,
-    });
+    let port = smtp.port.unwrap_or(default_smtp_port(smtp.tls));
     Smtp {
         host: smtp.host.clone(),
         port,
         tls: smtp.tls,
         ca_file: smtp.ca_file.clone(),
         credentials,
+        login_section: "smtp".into(),
         pool_size: smtp.pool_size,
         timeout: secs(smtp.timeout_seconds),
         retry: RetryPolicy {
