@@ -111,7 +111,7 @@ pub(super) fn answer<S: State>(
     let read = match &html {
         Some(h) if !h.with_text => h.answer.message.clone(),
         _ => {
-            let text = parse::reply_text(ctx.raw).unwrap_or_else(|| mail.text.clone());
+            let text = parse::reply_text(ctx.mime).unwrap_or_else(|| mail.text.clone());
             relay::read_agent_message(&text, &ours)
         }
     };
@@ -131,8 +131,8 @@ struct Html {
 /// The answer's HTML body cut and sanitized (`relay::read_html_answer`), if it has one and
 /// the cut could be made; its inline images are named after the relay's Message-ID.
 fn read_html<S: State>(ctx: &Ctx<'_, S>, ours: &OurQuote<'_>, ticket: TicketStamp) -> Option<Html> {
-    let reply = parse::reply_html(ctx.raw)?;
-    let parts = parse::attachments(ctx.raw);
+    let reply = parse::reply_html(ctx.mime)?;
+    let parts = parse::attachments(ctx.mime);
     let relay_id = ctx.composer().message_id(MessageIdKind::Reply, ticket);
     let name = |cid: &str| image_part(&parts, cid).map(|k| image_id(k, &relay_id));
     let answer = relay::read_html_answer(&reply.html, ours, &name)?;
@@ -331,7 +331,7 @@ fn act<S: State>(
         answer.message.direction = Direction::Note;
         return Ok(answer.plan(Vec::new(), state, None, AgentAction::Noted { then: state }));
     }
-    let mut attachments = parse::relay_attachments(ctx.raw);
+    let mut attachments = parse::relay_attachments(ctx.mime);
     let fingerprints = match leaks::fingerprints(ctx, &answer.ticket, print) {
         Ok(f) => f,
         Err(e) => {
@@ -437,7 +437,7 @@ fn inline_images<S: State>(
     ticket: TicketStamp,
     answer: &HtmlAnswer,
 ) -> Vec<Attachment> {
-    let parts = parse::attachments(ctx.raw);
+    let parts = parse::attachments(ctx.mime);
     let relay_id = ctx.composer().message_id(MessageIdKind::Reply, ticket);
     let mut images: Vec<Attachment> = Vec::new();
     for cid in &answer.images {
