@@ -121,13 +121,11 @@ pub(super) fn answer<S: State>(
     act(ctx, answer, read, html, &print)
 }
 
-/// An agent's HTML answer with the quote of our notification cut out of its document,
-/// whether the mail has a text body beside it, and the mail's attachments (its inline images
-/// among them), copied out once for both the cut and the relay.
+/// An agent's HTML answer with the quote of our notification cut out of its document, and
+/// whether the mail has a text body beside it.
 struct Html {
     answer: HtmlAnswer,
     with_text: bool,
-    parts: Vec<Attachment>,
 }
 
 /// The answer's HTML body cut and sanitized (`relay::read_html_answer`), if it has one and
@@ -141,7 +139,6 @@ fn read_html<S: State>(ctx: &Ctx<'_, S>, ours: &OurQuote<'_>, ticket: TicketStam
     Some(Html {
         answer,
         with_text: reply.with_text,
-        parts,
     })
 }
 
@@ -344,15 +341,9 @@ fn act<S: State>(
             ));
         }
     };
-    let mut html = html.filter(|h| html_passes(&fingerprints, h, &read, print));
-    // The mail's parts are not needed beyond the images: not kept while the relay is built.
-    let images = match &mut html {
-        Some(h) => inline_images(
-            ctx,
-            answer.ticket.stamp(),
-            &h.answer,
-            std::mem::take(&mut h.parts),
-        ),
+    let html = html.filter(|h| html_passes(&fingerprints, h, &read, print));
+    let images = match &html {
+        Some(h) => inline_images(ctx, answer.ticket.stamp(), &h.answer),
         None => Vec::new(),
     };
     // An image the HTML shows goes with the HTML, not as an attachment too.
@@ -440,13 +431,13 @@ fn hand_over<S: State>(
 }
 
 /// The inline images a cut HTML answer shows, in its order, each with the Content-ID its
-/// HTML now names it by ([`image_id`]), taken from the mail's `parts`.
+/// HTML now names it by ([`image_id`]).
 fn inline_images<S: State>(
     ctx: &Ctx<'_, S>,
     ticket: TicketStamp,
     answer: &HtmlAnswer,
-    parts: Vec<Attachment>,
 ) -> Vec<Attachment> {
+    let parts = parse::attachments(ctx.mime);
     let relay_id = ctx.composer().message_id(MessageIdKind::Reply, ticket);
     let mut images: Vec<Attachment> = Vec::new();
     for cid in &answer.images {
