@@ -322,11 +322,11 @@ fn part(
     name: &str,
     content_type: &str,
     content_id: Option<&str>,
-) -> crate::mail::parse::Attachment {
+) -> crate::mail::parse::Attachment<'static> {
     crate::mail::parse::Attachment {
         name: name.into(),
         content_type: content_type.into(),
-        data: b"GIF89a".to_vec(),
+        data: b"GIF89a"[..].into(),
         content_id: content_id.map(String::from),
     }
 }

@@ -432,14 +432,14 @@ fn hand_over<S: State>(
 
 /// The inline images a cut HTML answer shows, in its order, each with the Content-ID its
 /// HTML now names it by ([`image_id`]).
-fn inline_images<S: State>(
-    ctx: &Ctx<'_, S>,
+fn inline_images<'a, S: State>(
+    ctx: &Ctx<'a, S>,
     ticket: TicketStamp,
     answer: &HtmlAnswer,
-) -> Vec<Attachment> {
+) -> Vec<Attachment<'a>> {
     let parts = parse::attachments(ctx.mime);
     let relay_id = ctx.composer().message_id(MessageIdKind::Reply, ticket);
-    let mut images: Vec<Attachment> = Vec::new();
+    let mut images: Vec<Attachment<'a>> = Vec::new();
     for cid in &answer.images {
         let Some(k) = image_part(&parts, cid) else {
             continue;
@@ -459,7 +459,7 @@ fn inline_images<S: State>(
 }
 
 /// Which of a mail's parts is the image with Content-ID `cid`.
-fn image_part(parts: &[Attachment], cid: &str) -> Option<usize> {
+fn image_part(parts: &[Attachment<'_>], cid: &str) -> Option<usize> {
     parts
         .iter()
         .position(|a| a.content_id.as_deref() == Some(cid) && a.content_type.starts_with("image/"))
@@ -479,8 +479,8 @@ fn relay<S: State>(
     ticket: &Ticket,
     agent: &Agent,
     body: &str,
-    html: Option<(&str, &[Attachment])>,
-    attachments: &[Attachment],
+    html: Option<(&str, &[Attachment<'_>])>,
+    attachments: &[Attachment<'_>],
 ) -> Result<OutgoingMail, ComposeError> {
     let service = &ctx.cfg.service;
     let customer = Mailbox {

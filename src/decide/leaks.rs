@@ -58,7 +58,7 @@ pub(super) fn leaked<S: State>(
     ctx: &Ctx<'_, S>,
     fingerprints: &Fingerprints,
     body: &str,
-    relayed: &[&[Attachment]],
+    relayed: &[&[Attachment<'_>]],
 ) -> Option<Refusal> {
     if let Some(trace) = fingerprints.in_bytes(body.as_bytes()) {
         return Some(Refusal::new(

@@ -57,7 +57,7 @@ pub struct CustomerMail<'a> {
     /// The mail.
     pub mail: &'a ParsedMail,
     /// Its attachments with their bytes (read from the same parse as `mail`).
-    pub attachments: &'a [Attachment],
+    pub attachments: &'a [Attachment<'a>],
 }
 
 impl Composer<'_> {
@@ -245,7 +245,7 @@ pub struct LatestMail {
     /// The mail, parsed (only the subject, if there is none or it no longer parses).
     pub mail: ParsedMail,
     /// Its attachments with their bytes (none if there is no mail).
-    pub attachments: Vec<Attachment>,
+    pub attachments: Vec<Attachment<'static>>,
     /// The customer's earlier tickets.
     pub history: HistoryVars,
 }
@@ -274,7 +274,10 @@ impl LatestMail {
             subject: ticket.subject.clone(),
             ..ParsedMail::default()
         });
-        let attachments = parse::attachments(&mime);
+        let attachments = parse::attachments(&mime)
+            .into_iter()
+            .map(Attachment::into_owned)
+            .collect();
         let history = history(state, cfg, &ticket.customer, ticket.id);
         Ok(LatestMail {
             mail,

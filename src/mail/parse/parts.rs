@@ -1,6 +1,8 @@
 //! The parts a notification or a relayed answer carries along: attachments (and which of
 //! them an answer may pass on) and an answer's own text.
 
+use std::borrow::Cow;
+
 use mail_parser::{MessagePart, MimeHeaders};
 
 use super::Mime;
@@ -8,31 +10,47 @@ use crate::mail::sanitize;
 
 /// An attachment with its decoded bytes, to pass along to an agent or a customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attachment {
+pub struct Attachment<'a> {
     /// File name, cleaned; a generic name when the sender gave none.
     pub name: String,
     /// MIME type, e.g. `application/pdf`.
     pub content_type: String,
-    /// Decoded bytes.
-    pub data: Vec<u8>,
+    /// Decoded bytes, borrowed from the mail's parse ([`Mime`]) they were read from (a 25 MB
+    /// attachment is not copied to be passed on).
+    pub data: Cow<'a, [u8]>,
     /// Its Content-ID without angle brackets, cleaned, if it has one (an inline image's,
     /// which an HTML body shows as `cid:…`).
     pub content_id: Option<String>,
 }
 
+impl Attachment<'_> {
+    /// The attachment with bytes of its own, to outlive the parse it was read from.
+    pub fn into_owned(self) -> Attachment<'static> {
+        Attachment {
+            name: self.name,
+            content_type: self.content_type,
+            data: Cow::Owned(self.data.into_owned()),
+            content_id: self.content_id,
+        }
+    }
+}
+
 /// The attachments of a mail with their bytes (nested messages included as `.eml`).
-pub fn attachments(mime: &Mime<'_>) -> Vec<Attachment> {
+pub fn attachments<'m>(mime: &'m Mime<'_>) -> Vec<Attachment<'m>> {
     attachments_where(mime, |_| true)
 }
 
 /// The attachments that are messages (`message/*`, as [`attachments`] gives their type),
 /// without copying the bytes of any other: the leak guard reads these.
-pub fn attached_messages(mime: &Mime<'_>) -> Vec<Attachment> {
+pub fn attached_messages<'m>(mime: &'m Mime<'_>) -> Vec<Attachment<'m>> {
     attachments_where(mime, |part| content_type(part).starts_with("message/"))
 }
 
 /// The attachments whose part `keep` accepts, numbered among all of the mail's.
-fn attachments_where(mime: &Mime<'_>, keep: impl Fn(&MessagePart<'_>) -> bool) -> Vec<Attachment> {
+fn attachments_where<'m>(
+    mime: &'m Mime<'_>,
+    keep: impl Fn(&MessagePart<'_>) -> bool,
+) -> Vec<Attachment<'m>> {
     let Some(msg) = mime.message() else {
         return Vec::new();
     };
@@ -57,7 +75,7 @@ fn content_type(part: &MessagePart<'_>) -> String {
 }
 
 /// Part `part`, the mail's attachment number `i` (from 0), with its bytes.
-fn attachment(i: usize, part: &MessagePart<'_>) -> Attachment {
+fn attachment<'m>(i: usize, part: &'m MessagePart<'_>) -> Attachment<'m> {
     let content_type = content_type(part);
     let name = part
         .attachment_name()
@@ -65,8 +83,8 @@ fn attachment(i: usize, part: &MessagePart<'_>) -> Attachment {
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| format!("attachment-{}", i + 1));
     let data = match part.message() {
-        Some(inner) => inner.raw_message().to_vec(),
-        None => part.contents().to_vec(),
+        Some(inner) => inner.raw_message(),
+        None => part.contents(),
     };
     let content_id = part
         .content_id()
@@ -79,15 +97,15 @@ fn attachment(i: usize, part: &MessagePart<'_>) -> Attachment {
     Attachment {
         name,
         content_type,
-        data,
+        data: Cow::Borrowed(data),
         content_id,
     }
 }
 
 /// The attachments an agent's answer may pass on to a customer: not attached messages
 /// (they carry our notification and its reply token), not Outlook's `winmail.dat`, not
-/// inline images of a signature. Only the parts that go are copied out of the parse.
-pub fn relay_attachments(mime: &Mime<'_>) -> Vec<Attachment> {
+/// inline images of a signature.
+pub fn relay_attachments<'m>(mime: &'m Mime<'_>) -> Vec<Attachment<'m>> {
     attachments_where(mime, relayable)
 }
 
