@@ -173,7 +173,8 @@ fn leaks(text: &str, raw: &str) -> Option<Verdict> {
 
 /// Decides one case and judges what the customer would receive, in both parts.
 fn judge(case: &Case, raw: &[u8], expected: &str, ctx: &Ctx) -> Result<Judged, String> {
-    let written_in_html = frontdesk::mail::parse::reply_html(raw).is_some();
+    let written_in_html =
+        frontdesk::mail::parse::reply_html(&frontdesk::mail::parse::Mime::new(raw)).is_some();
     let decision = scenario::answer(raw, &ctx.cfg, &ctx.templates, &ctx.store);
     let Plan::Agent {
         action, outgoing, ..

@@ -67,7 +67,7 @@ pub struct HtmlBody<'a> {
     pub html: &'a str,
     /// The images it shows as `cid:…`: each part with its `content_id` set (the one the
     /// HTML names); they go in a `multipart/related` with the HTML.
-    pub images: &'a [Attachment],
+    pub images: &'a [Attachment<'a>],
 }
 
 /// Builds a text mail (with attachments) from an [`Envelope`] and a body.
@@ -75,7 +75,7 @@ pub fn build_mail(
     kind: MailKind,
     env: &Envelope<'_>,
     body: String,
-    attachments: &[Attachment],
+    attachments: &[Attachment<'_>],
     envelope_from: Option<EmailAddress>,
 ) -> Result<OutgoingMail, ComposeError> {
     build_mail_with_html(kind, env, body, None, attachments, envelope_from)
@@ -90,7 +90,7 @@ pub fn build_mail_with_html(
     env: &Envelope<'_>,
     body: String,
     html: Option<HtmlBody<'_>>,
-    attachments: &[Attachment],
+    attachments: &[Attachment<'_>],
     envelope_from: Option<EmailAddress>,
 ) -> Result<OutgoingMail, ComposeError> {
     let mut builder = lettre::Message::builder()
@@ -141,7 +141,7 @@ pub fn build_mail_with_html(
 }
 
 /// An attachment's content type, `application/octet-stream` when it does not parse.
-fn content_type(a: &Attachment) -> Result<ContentType, ComposeError> {
+fn content_type(a: &Attachment<'_>) -> Result<ContentType, ComposeError> {
     match ContentType::parse(&a.content_type) {
         Ok(ct) => Ok(ct),
         Err(_) => ContentType::parse("application/octet-stream")
@@ -152,11 +152,12 @@ fn content_type(a: &Attachment) -> Result<ContentType, ComposeError> {
 /// `mixed` with every attachment added.
 fn with_attachments(
     mut mixed: MultiPart,
-    attachments: &[Attachment],
+    attachments: &[Attachment<'_>],
 ) -> Result<MultiPart, ComposeError> {
     for a in attachments {
         mixed = mixed.singlepart(
-            lettre::message::Attachment::new(a.name.clone()).body(a.data.clone(), content_type(a)?),
+            lettre::message::Attachment::new(a.name.clone())
+                .body(a.data.to_vec(), content_type(a)?),
         );
     }
     Ok(mixed)
@@ -176,7 +177,7 @@ fn alternative(text: SinglePart, html: HtmlBody<'_>) -> Result<MultiPart, Compos
         let id = image.content_id.clone().unwrap_or_default();
         related = related.singlepart(
             lettre::message::Attachment::new_inline_with_name(id, image.name.clone())
-                .body(image.data.clone(), content_type(image)?),
+                .body(image.data.to_vec(), content_type(image)?),
         );
     }
     Ok(alternative.multipart(related))

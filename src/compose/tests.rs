@@ -3,7 +3,7 @@ use std::time::SystemTime;
 
 use super::*;
 use crate::domain::{EmailAddress, OutgoingMail, TicketId};
-use crate::mail::parse::{Mailbox, parse};
+use crate::mail::parse::{Mailbox, parse_bytes};
 
 fn mailbox(name: Option<&str>, addr: &str) -> Mailbox {
     Mailbox {
@@ -43,7 +43,7 @@ fn compose(
         },
     )
     .expect("composes");
-    let parsed = parse(&out.raw).expect("our own mail parses");
+    let parsed = parse_bytes(&out.raw).expect("our own mail parses");
     (out, parsed)
 }
 
@@ -322,11 +322,11 @@ fn part(
     name: &str,
     content_type: &str,
     content_id: Option<&str>,
-) -> crate::mail::parse::Attachment {
+) -> crate::mail::parse::Attachment<'static> {
     crate::mail::parse::Attachment {
         name: name.into(),
         content_type: content_type.into(),
-        data: b"GIF89a".to_vec(),
+        data: b"GIF89a"[..].into(),
         content_id: content_id.map(String::from),
     }
 }

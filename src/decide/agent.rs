@@ -116,7 +116,7 @@ pub(super) fn answer<S: State>(
     let read = match &html {
         Some(h) if !h.with_text => h.answer.message.clone(),
         _ => {
-            let text = parse::reply_text(ctx.raw).unwrap_or_else(|| mail.text.clone());
+            let text = parse::reply_text(ctx.mime).unwrap_or_else(|| mail.text.clone());
             relay::read_agent_message(&text, &ours)
         }
     };
@@ -136,8 +136,8 @@ struct Html {
 /// The answer's HTML body cut and sanitized (`relay::read_html_answer`), if it has one and
 /// the cut could be made; its inline images are named after the relay's Message-ID.
 fn read_html<S: State>(ctx: &Ctx<'_, S>, ours: &OurQuote<'_>, ticket: TicketStamp) -> Option<Html> {
-    let reply = parse::reply_html(ctx.raw)?;
-    let parts = parse::attachments(ctx.raw);
+    let reply = parse::reply_html(ctx.mime)?;
+    let parts = parse::attachments(ctx.mime);
     let relay_id = ctx.composer().message_id(MessageIdKind::Reply, ticket);
     let name = |cid: &str| image_part(&parts, cid).map(|k| image_id(k, &relay_id));
     let answer = relay::read_html_answer(&reply.html, ours, &name)?;
@@ -337,7 +337,7 @@ fn act<S: State>(
         answer.message.direction = Direction::Note;
         return Ok(answer.plan(Vec::new(), state, None, AgentAction::Noted { then: state }));
     }
-    let mut attachments = parse::relay_attachments(ctx.raw);
+    let mut attachments = parse::relay_attachments(ctx.mime);
     let fingerprints = match leaks::fingerprints(ctx, &answer.ticket, print) {
         Ok(f) => f,
         Err(e) => {
@@ -438,14 +438,14 @@ fn hand_over<S: State>(
 
 /// The inline images a cut HTML answer shows, in its order, each with the Content-ID its
 /// HTML now names it by ([`image_id`]).
-fn inline_images<S: State>(
-    ctx: &Ctx<'_, S>,
+fn inline_images<'a, S: State>(
+    ctx: &Ctx<'a, S>,
     ticket: TicketStamp,
     answer: &HtmlAnswer,
-) -> Vec<Attachment> {
-    let parts = parse::attachments(ctx.raw);
+) -> Vec<Attachment<'a>> {
+    let parts = parse::attachments(ctx.mime);
     let relay_id = ctx.composer().message_id(MessageIdKind::Reply, ticket);
-    let mut images: Vec<Attachment> = Vec::new();
+    let mut images: Vec<Attachment<'a>> = Vec::new();
     for cid in &answer.images {
         let Some(k) = image_part(&parts, cid) else {
             continue;
@@ -465,7 +465,7 @@ fn inline_images<S: State>(
 }
 
 /// Which of a mail's parts is the image with Content-ID `cid`.
-fn image_part(parts: &[Attachment], cid: &str) -> Option<usize> {
+fn image_part(parts: &[Attachment<'_>], cid: &str) -> Option<usize> {
     parts
         .iter()
         .position(|a| a.content_id.as_deref() == Some(cid) && a.content_type.starts_with("image/"))
@@ -485,8 +485,8 @@ fn relay<S: State>(
     ticket: &Ticket,
     agent: &Agent,
     body: &str,
-    html: Option<(&str, &[Attachment])>,
-    attachments: &[Attachment],
+    html: Option<(&str, &[Attachment<'_>])>,
+    attachments: &[Attachment<'_>],
 ) -> Result<OutgoingMail, ComposeError> {
     let service = &ctx.cfg.service;
     let customer = Mailbox {

@@ -43,7 +43,7 @@ pub(super) fn forwarded<S: State>(
     if in_known_thread || !parse::is_forward_subject(&mail.subject) || !agent_verified(cfg, mail) {
         return Ok(None);
     }
-    let Some(fwd) = parse::forwarded(ctx.raw) else {
+    let Some(fwd) = parse::forwarded(ctx.mime) else {
         return Ok(None);
     };
     let ours = |address: &EmailAddress| {
@@ -321,10 +321,11 @@ fn notify_agent<S: State>(
     why: Notify<'_>,
 ) -> Result<OutgoingMail, String> {
     let history = history(ctx.state, ctx.cfg, &customer.address, ticket.id);
+    let attachments = parse::attachments(ctx.mime);
     let customer_mail = CustomerMail {
         customer,
         mail,
-        raw: ctx.raw,
+        attachments: &attachments,
     };
     ctx.composer()
         .notification(ticket, agent, &customer_mail, history, why)
@@ -344,7 +345,7 @@ fn bounced_on_ticket<S: State>(
     ) {
         return Ok(None);
     }
-    let Some(bounce) = parse::bounce(ctx.raw) else {
+    let Some(bounce) = parse::bounce(ctx.mime) else {
         return Ok(None);
     };
     let Some(ticket) = ctx.state.ticket_by_message_id(&bounce.message_id)? else {

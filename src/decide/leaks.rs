@@ -58,7 +58,7 @@ pub(super) fn leaked<S: State>(
     ctx: &Ctx<'_, S>,
     fingerprints: &Fingerprints,
     body: &str,
-    relayed: &[&[Attachment]],
+    relayed: &[&[Attachment<'_>]],
 ) -> Option<Refusal> {
     if let Some(trace) = fingerprints.in_bytes(body.as_bytes()) {
         return Some(Refusal::new(
@@ -68,9 +68,7 @@ pub(super) fn leaked<S: State>(
             ),
         ));
     }
-    let attached = parse::attachments(ctx.raw)
-        .into_iter()
-        .filter(|a| a.content_type.starts_with("message/"));
+    let attached = parse::attached_messages(ctx.mime);
     let relayed = relayed.iter().flat_map(|r| r.iter().cloned());
     relayed.chain(attached).find_map(|a| {
         let trace = fingerprints.in_part(&a.data)?;

@@ -27,7 +27,7 @@ use crate::domain::{
     TicketMessage, UnixTime,
 };
 use crate::mail::classify::{self, Identity, classify};
-use crate::mail::parse::{ParsedMail, ReturnPath, parse};
+use crate::mail::parse::{Mime, ParsedMail, ReturnPath, parse};
 use crate::mail::relay;
 use crate::mail::thread::ThreadLookup;
 use notify::Composer;
@@ -85,7 +85,8 @@ impl Decision {
 
 /// Everything the deciding functions share for one mail.
 struct Ctx<'a, S: State> {
-    raw: &'a [u8],
+    /// The mail, parsed once: every reader of it on the way takes this, not the bytes.
+    mime: &'a Mime<'a>,
     seq: u64,
     cfg: &'a Config,
     templates: &'a Templates,
@@ -101,7 +102,7 @@ impl<'a, S: State> Ctx<'a, S> {
         'a: 'b,
     {
         Ctx {
-            raw: self.raw,
+            mime: self.mime,
             seq: self.seq,
             cfg,
             templates: self.templates,
@@ -150,7 +151,8 @@ impl<'a, S: State> Ctx<'a, S> {
 }
 
 /// Decides what to do with stored mail `seq` whose bytes are `raw`. Never panics on any
-/// input: anything that cannot be handled safely becomes a quarantine with a reason.
+/// input: anything that cannot be handled safely becomes a quarantine with a reason. The
+/// bytes are parsed once ([`Mime`]); every later reader of the mail reads that parse.
 pub fn decide<S: State>(
     raw: &[u8],
     seq: u64,
@@ -160,15 +162,6 @@ pub fn decide<S: State>(
     now: UnixTime,
     date: SystemTime,
 ) -> Result<Decision, S::Error> {
-    let ctx = Ctx {
-        raw,
-        seq,
-        cfg,
-        templates,
-        state,
-        now,
-        date,
-    };
     if raw.len() as u64 > cfg.limits.max_message_bytes {
         return Ok(Decision::quarantine(
             None,
@@ -179,9 +172,19 @@ pub fn decide<S: State>(
             ),
         ));
     }
-    let mail = match parse(raw) {
+    let mime = Mime::new(raw);
+    let mail = match parse(&mime) {
         Ok(m) => m,
         Err(e) => return Ok(Decision::quarantine(None, format!("unparseable: {e}"))),
+    };
+    let ctx = Ctx {
+        mime: &mime,
+        seq,
+        cfg,
+        templates,
+        state,
+        now,
+        date,
     };
     let identity = Identity {
         own_addresses: cfg.own_addresses(),

@@ -15,7 +15,7 @@ use crate::domain::{
     AgentEmail, Direction, EmailAddress, MailKind, MessageIdKind, OutgoingMail, Ticket, TicketId,
     TicketStamp,
 };
-use crate::mail::parse::{self, Mailbox, ParsedMail};
+use crate::mail::parse::{self, Attachment, Mailbox, Mime, ParsedMail};
 use crate::mail::relay;
 use crate::mail::thread::ticket_tag;
 
@@ -50,14 +50,14 @@ pub enum Notify<'a> {
     },
 }
 
-/// The customer's mail a notification carries: parsed, and its raw bytes for attachments.
+/// The customer's mail a notification carries: parsed, with its attachments.
 pub struct CustomerMail<'a> {
     /// The customer as they wrote.
     pub customer: &'a Mailbox,
     /// The mail.
     pub mail: &'a ParsedMail,
-    /// Its bytes (attachments are taken from them).
-    pub raw: &'a [u8],
+    /// Its attachments with their bytes (read from the same parse as `mail`).
+    pub attachments: &'a [Attachment<'a>],
 }
 
 impl Composer<'_> {
@@ -110,7 +110,7 @@ impl Composer<'_> {
             Notify::New | Notify::FollowUp => (String::new(), String::new()),
         };
         let (token, reply_to) = self.reply_address(ticket, agent)?;
-        let attachments = parse::attachments(mail.raw);
+        let attachments = mail.attachments;
         let customer = mail.customer;
         let customer_vars = match known_name(customer) {
             Some(name) => person_vars(&name, &customer.address),
@@ -165,7 +165,7 @@ impl Composer<'_> {
                 date: self.date,
             },
             text,
-            &attachments,
+            attachments,
             Some(service.address.clone()),
         )
     }
@@ -232,7 +232,7 @@ impl Composer<'_> {
             &CustomerMail {
                 customer: &customer,
                 mail: &latest.mail,
-                raw: &latest.raw,
+                attachments: &latest.attachments,
             },
             latest.history.clone(),
             Notify::Assigned { by, handover: note },
@@ -244,8 +244,8 @@ impl Composer<'_> {
 pub struct LatestMail {
     /// The mail, parsed (only the subject, if there is none or it no longer parses).
     pub mail: ParsedMail,
-    /// Its bytes (empty if there is none).
-    pub raw: Vec<u8>,
+    /// Its attachments with their bytes (none if there is no mail).
+    pub attachments: Vec<Attachment<'static>>,
     /// The customer's earlier tickets.
     pub history: HistoryVars,
 }
@@ -269,12 +269,21 @@ impl LatestMail {
             Some(seq) => state.inbound_raw(seq)?.unwrap_or_default(),
             None => Vec::new(),
         };
-        let mail = parse::parse(&raw).unwrap_or_else(|_| ParsedMail {
+        let mime = Mime::new(&raw);
+        let mail = parse::parse(&mime).unwrap_or_else(|_| ParsedMail {
             subject: ticket.subject.clone(),
             ..ParsedMail::default()
         });
+        let attachments = parse::attachments(&mime)
+            .into_iter()
+            .map(Attachment::into_owned)
+            .collect();
         let history = history(state, cfg, &ticket.customer, ticket.id);
-        Ok(LatestMail { mail, raw, history })
+        Ok(LatestMail {
+            mail,
+            attachments,
+            history,
+        })
     }
 }
 

@@ -86,7 +86,7 @@ fn ack_text(raw: &[u8]) -> String {
         panic!("expected a new ticket");
     };
     let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
-    let parsed = crate::mail::parse::parse(&mail.raw).expect("our mail parses");
+    let parsed = crate::mail::parse::parse_bytes(&mail.raw).expect("our mail parses");
     parsed.text
 }
 
@@ -608,7 +608,7 @@ fn verified_agent_answer_is_relayed_to_the_customer() {
     assert_eq!(action, AgentAction::Relayed { then: None });
     let reply = of_kind(&outgoing, MailKind::AgentReply).expect("relayed");
     assert_eq!(reply.recipients[0].as_str(), "alice@customer.test");
-    let parsed = crate::mail::parse::parse(&reply.raw).expect("parses");
+    let parsed = crate::mail::parse::parse_bytes(&reply.raw).expect("parses");
     assert_eq!(parsed.text.trim(), "Unplug it.");
     assert_eq!(parsed.in_reply_to, vec!["<a1@customer.test>"]);
     assert_eq!(
@@ -746,7 +746,7 @@ fn subject_mode_carries_the_token_in_the_subject() {
     let Plan::NewTicket { outgoing, .. } = d.plan else {
         panic!("expected a new ticket");
     };
-    let n = crate::mail::parse::parse(
+    let n = crate::mail::parse::parse_bytes(
         &of_kind(&outgoing, MailKind::AgentNotification)
             .expect("notified")
             .raw,
@@ -785,7 +785,7 @@ Subject: Re: [Acme Support #1001] Help {{ref:1001.{token}}}\r\nMessage-ID: <s1@e
         panic!("expected a relay");
     };
     assert_eq!(action, AgentAction::Relayed { then: None });
-    let reply = crate::mail::parse::parse(&outgoing[0].raw).expect("parses");
+    let reply = crate::mail::parse::parse_bytes(&outgoing[0].raw).expect("parses");
     assert!(
         !reply.subject.contains("{ref:"),
         "the token never reaches the customer: {}",
@@ -815,7 +815,7 @@ Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\r\n\r\n\
     assert_eq!(reason, SuppressReason::DeliveryReport);
     assert_eq!(outgoing.len(), 1);
     assert_eq!(outgoing[0].kind, MailKind::AgentNotice);
-    let text = crate::mail::parse::parse(&outgoing[0].raw)
+    let text = crate::mail::parse::parse_bytes(&outgoing[0].raw)
         .expect("parses")
         .text;
     assert!(text.contains("552 5.2.2 Mailbox full"), "{text}");
@@ -837,7 +837,7 @@ fn a_quote_in_no_known_format_is_cut_at_the_marker_and_pasted_internals_are_refu
         panic!("expected a relay");
     };
     assert_eq!(action, AgentAction::Relayed { then: None });
-    let reply = crate::mail::parse::parse(&outgoing[0].raw).expect("parses");
+    let reply = crate::mail::parse::parse_bytes(&outgoing[0].raw).expect("parses");
     assert!(reply.text.contains("Done."), "{}", reply.text);
     for leak in [
         "Unknown quote header",
@@ -867,7 +867,7 @@ fn a_quote_in_no_known_format_is_cut_at_the_marker_and_pasted_internals_are_refu
     assert!(refused(&action, RefusalKind::QuoteNotSeparated), "{action}");
     assert!(outgoing.iter().all(|m| m.kind == MailKind::AgentNotice));
     // The notice quotes the line that blocked it, so the agent can fix it and send again.
-    let notice = crate::mail::parse::parse(&outgoing[0].raw).expect("parses");
+    let notice = crate::mail::parse::parse_bytes(&outgoing[0].raw).expect("parses");
     assert!(
         notice
             .text
@@ -880,7 +880,9 @@ fn a_quote_in_no_known_format_is_cut_at_the_marker_and_pasted_internals_are_refu
         panic!("expected a new ticket");
     };
     let n = of_kind(&outgoing, MailKind::AgentNotification).expect("notified");
-    let text = crate::mail::parse::parse(&n.raw).expect("parses").text;
+    let text = crate::mail::parse::parse_bytes(&n.raw)
+        .expect("parses")
+        .text;
     assert!(
         text.starts_with(&crate::compose::notification_marker(TicketId::new(1042))),
         "{text}"
@@ -901,7 +903,9 @@ fn a_translated_anchor_starts_the_notification_and_cuts_the_answer_at_it() {
         panic!("expected a new ticket");
     };
     let n = of_kind(&outgoing, MailKind::AgentNotification).expect("notified");
-    let text = crate::mail::parse::parse(&n.raw).expect("parses").text;
+    let text = crate::mail::parse::parse_bytes(&n.raw)
+        .expect("parses")
+        .text;
     let anchor = "--- Bitte oberhalb dieser Zeile antworten (Ticket #1042) ---";
     assert!(text.starts_with(anchor), "{text}");
     assert!(!text.contains("Reply above this line"), "{text}");
@@ -917,7 +921,7 @@ fn a_translated_anchor_starts_the_notification_and_cuts_the_answer_at_it() {
         panic!("expected a relay");
     };
     assert_eq!(action, AgentAction::Relayed { then: None });
-    let reply = crate::mail::parse::parse(&outgoing[0].raw).expect("parses");
+    let reply = crate::mail::parse::parse_bytes(&outgoing[0].raw).expect("parses");
     assert_eq!(reply.text.trim(), "Erledigt, die Gutschrift ist unterwegs.");
 
     // Notifications sent before the override carry the built-in English anchor: answers to
@@ -939,7 +943,7 @@ fn a_translated_anchor_starts_the_notification_and_cuts_the_answer_at_it() {
             panic!("expected a relay");
         };
         assert_eq!(action, AgentAction::Relayed { then: None });
-        let reply = crate::mail::parse::parse(&outgoing[0].raw).expect("parses");
+        let reply = crate::mail::parse::parse_bytes(&outgoing[0].raw).expect("parses");
         assert_eq!(reply.text.trim(), "Erledigt.", "{anchor}");
     }
 }
@@ -1085,13 +1089,15 @@ fn assign_hands_the_ticket_and_the_customer_mail_to_the_new_agent() {
         (n.kind, n.recipients[0].as_str()),
         (MailKind::AgentNotification, "maria@example.test")
     );
-    let text = crate::mail::parse::parse(&n.raw).expect("parses").text;
+    let text = crate::mail::parse::parse_bytes(&n.raw)
+        .expect("parses")
+        .text;
     assert!(text.contains("assigned to you by Jason Miller"), "{text}");
     assert!(
         text.contains("My printer is on fire."),
         "the customer's mail goes along: {text}"
     );
-    let reply_to = crate::mail::parse::parse(&n.raw)
+    let reply_to = crate::mail::parse::parse_bytes(&n.raw)
         .expect("parses")
         .reply_to
         .expect("reply-to");
@@ -1392,7 +1398,7 @@ fn assert_refused_as_copy(cfg: &Config, raw: &[u8], name: &str, why: &str) {
         outgoing.iter().all(|m| m.kind == MailKind::AgentNotice),
         "{name}: nothing may reach the customer"
     );
-    let notice = crate::mail::parse::parse(&outgoing[0].raw).expect("parses");
+    let notice = crate::mail::parse::parse_bytes(&outgoing[0].raw).expect("parses");
     assert!(
         notice
             .text
@@ -1444,7 +1450,7 @@ fn an_outlook_msg_attachment_carrying_the_notification_in_utf16_is_refused() {
     // shows; this one carries the notification our code renders, so no ASCII of it is left.
     let cfg = config();
     let n = notification_1001(&cfg);
-    let parsed = crate::mail::parse::parse(&n.raw).expect("parses");
+    let parsed = crate::mail::parse::parse_bytes(&n.raw).expect("parses");
     let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
     let mut msg = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1".to_vec();
     msg.resize(512, 0);
@@ -1577,7 +1583,7 @@ fn decide_at(cfg: &Config, arrived_at: &str, raw: &[u8], mem: &MemStore) -> Plan
 
 /// The From address of a composed mail.
 fn from_address(mail: &OutgoingMail) -> String {
-    crate::mail::parse::parse(&mail.raw)
+    crate::mail::parse::parse_bytes(&mail.raw)
         .expect("parses")
         .from
         .expect("from")
@@ -1613,7 +1619,7 @@ In-Reply-To: <ack.1001.3@example.test>\r\nMessage-ID: <a2@customer.test>\r\n\r\n
     let note = of_kind(&outgoing, MailKind::AgentNotification).expect("the agent is told");
     assert_eq!(note.inbox.as_str(), "billing@example.test");
     assert_eq!(from_address(note), "billing@example.test");
-    let parsed = crate::mail::parse::parse(&note.raw).expect("parses");
+    let parsed = crate::mail::parse::parse_bytes(&note.raw).expect("parses");
     let reply_to = parsed.reply_to.map(|r| r.address.to_string());
     assert!(
         reply_to
@@ -1703,4 +1709,74 @@ In-Reply-To: <ack.1001.3@example.test>\r\nMessage-ID: <a3@customer.test>\r\n\r\n
             .iter()
             .all(|m| m.inbox.as_str() == "support@example.test")
     );
+}
+
+/// How many times deciding `raw` on Alice's ticket #1001 ran mail-parser, and the plan.
+fn parses_deciding(raw: &[u8], state: &MemStore) -> (usize, Plan) {
+    let before = crate::mail::parse::parses();
+    let plan = run(raw, state);
+    (crate::mail::parse::parses() - before, plan)
+}
+
+/// Issue 12: the decision parses a mail once and hands the parse along. An agent's answer
+/// with an attachment was parsed six times (its header, the text, the HTML, the attachments
+/// to relay, twice, and the leak guard's), a 25 MB mail each time.
+#[test]
+fn an_answer_with_an_attachment_is_parsed_once() {
+    let pdf = "Content-Type: application/pdf; name=\"invoice.pdf\"\r\n\
+Content-Disposition: attachment; filename=\"invoice.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+JVBERi0xLjcKJcOkw7zDtsOfCjIgMCBvYmoKPDwvTGVuZ3RoIDMgMCBSPj4Kc3RyZWFtCg==";
+    let (parses, plan) = parses_deciding(&answer_with_part(false, pdf), &with_ticket());
+    let Plan::Agent {
+        action, outgoing, ..
+    } = plan
+    else {
+        panic!("expected an agent plan");
+    };
+    assert_eq!(action, AgentAction::Relayed { then: None });
+    let reply = of_kind(&outgoing, MailKind::AgentReply).expect("relayed");
+    assert!(
+        String::from_utf8_lossy(&reply.raw).contains("invoice.pdf"),
+        "the attachment goes along"
+    );
+    assert_eq!(parses, 1, "the answer is parsed once");
+    // An HTML answer with its pasted image: the HTML, the image it shows and the text all
+    // come from the same parse.
+    let raw = agent_mail_to(
+        1001,
+        "Jason Miller <jason@example.test>",
+        "",
+        GMAIL_HTML_ANSWER,
+    );
+    let (parses, plan) = parses_deciding(&raw, &with_ticket());
+    assert!(
+        matches!(
+            plan,
+            Plan::Agent {
+                action: AgentAction::Relayed { .. },
+                ..
+            }
+        ),
+        "{plan:?}"
+    );
+    assert_eq!(parses, 1, "the HTML answer is parsed once");
+}
+
+/// The customer's side: a new mail with an attachment is parsed once for its header, its
+/// classification and the notification that carries the attachment to the agent.
+#[test]
+fn a_customer_mail_with_an_attachment_is_parsed_once() {
+    let raw = b"From: Alice Doe <alice@customer.test>\r\nTo: support@example.test\r\n\
+Subject: Invoice\r\nMessage-ID: <a9@customer.test>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+See the invoice.\r\n--b\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\n\
+Content-Disposition: attachment; filename=\"invoice.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+JVBERi0xLjcK\r\n--b--\r\n";
+    let (parses, plan) = parses_deciding(raw, &mem());
+    let Plan::NewTicket { outgoing, .. } = plan else {
+        panic!("expected a new ticket, got {plan:?}");
+    };
+    let n = of_kind(&outgoing, MailKind::AgentNotification).expect("notified");
+    assert!(String::from_utf8_lossy(&n.raw).contains("invoice.pdf"));
+    assert_eq!(parses, 1, "the mail is parsed once");
 }

@@ -178,7 +178,7 @@ pub fn classify(mail: &ParsedMail, me: &Identity) -> Classified {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mail::parse::parse;
+    use crate::mail::parse::parse_bytes;
 
     fn me() -> Identity {
         Identity {
@@ -188,7 +188,7 @@ mod tests {
 
     fn class(headers: &str) -> Classified {
         let raw = format!("{headers}\r\nSubject: hello\r\n\r\nbody\r\n");
-        classify(&parse(raw.as_bytes()).expect("parses"), &me())
+        classify(&parse_bytes(raw.as_bytes()).expect("parses"), &me())
     }
 
     /// One row per RFC rule: headers of the incoming mail → expected outcome.
@@ -349,7 +349,7 @@ mod tests {
     fn subjects_are_the_weakest_signal() {
         let subject = |from: &str, subject: &str| {
             let raw = format!("From: {from}\r\nSubject: {subject}\r\n\r\nbody\r\n");
-            classify(&parse(raw.as_bytes()).expect("parses"), &me())
+            classify(&parse_bytes(raw.as_bytes()).expect("parses"), &me())
         };
         let weak = Classified::Suppress(SuppressReason::AutoReplySubject);
         for s in [
@@ -382,8 +382,9 @@ mod tests {
 
     #[test]
     fn sender_alignment() {
-        let aligned =
-            |h: &str| sender_aligned(&parse(format!("{h}\r\n\r\nx").as_bytes()).expect("parses"));
+        let aligned = |h: &str| {
+            sender_aligned(&parse_bytes(format!("{h}\r\n\r\nx").as_bytes()).expect("parses"))
+        };
         assert!(
             aligned("From: a@customer.test"),
             "no Return-Path to compare"
@@ -412,7 +413,7 @@ mod tests {
     fn registrants_under_a_shared_suffix_are_not_aligned() {
         let aligned = |rp: &str, from: &str| {
             sender_aligned(
-                &parse(format!("Return-Path: <{rp}>\r\nFrom: {from}\r\n\r\nx").as_bytes())
+                &parse_bytes(format!("Return-Path: <{rp}>\r\nFrom: {from}\r\n\r\nx").as_bytes())
                     .expect("parses"),
             )
         };
@@ -462,7 +463,8 @@ mod tests {
     #[test]
     fn only_our_own_authentication_results_count() {
         let mail = |h: &str| {
-            parse(format!("From: jason@example.test\r\n{h}\r\n\r\nx").as_bytes()).expect("parses")
+            parse_bytes(format!("From: jason@example.test\r\n{h}\r\n\r\nx").as_bytes())
+                .expect("parses")
         };
         let ours = mail(
             "Authentication-Results: mx.example.test; dkim=pass header.d=example.test; spf=pass smtp.mailfrom=jason@example.test",
@@ -490,7 +492,7 @@ mod tests {
     }
 
     fn mail_with(headers: &str) -> ParsedMail {
-        parse(format!("{headers}\r\nSubject: answer\r\n\r\nx").as_bytes()).expect("parses")
+        parse_bytes(format!("{headers}\r\nSubject: answer\r\n\r\nx").as_bytes()).expect("parses")
     }
 
     /// Issue 16: OpenDKIM's usual field has a comment holding `;`, and OpenDMARC adds a field
@@ -580,7 +582,7 @@ mod tests {
     fn forwarded_and_signed_envelopes_are_compared_by_their_original() {
         let aligned = |rp: &str, from: &str| {
             sender_aligned(
-                &parse(format!("Return-Path: <{rp}>\r\nFrom: {from}\r\n\r\nx").as_bytes())
+                &parse_bytes(format!("Return-Path: <{rp}>\r\nFrom: {from}\r\n\r\nx").as_bytes())
                     .expect("parses"),
             )
         };

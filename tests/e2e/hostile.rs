@@ -146,7 +146,7 @@ fn as_sent(raw: &[u8]) -> Vec<u8> {
 
 /// The sender a case's acknowledgement would go to, if a mailbox of the stack can hold it.
 fn deliverable_sender(raw: &[u8]) -> Option<String> {
-    let from = frontdesk::mail::parse::parse(raw).ok()?.from?.address;
+    let from = frontdesk::mail::parse::parse_bytes(raw).ok()?.from?.address;
     (from.domain() == "customer.test" && from.as_str().is_ascii()).then(|| from.to_string())
 }
 

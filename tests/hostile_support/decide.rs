@@ -164,7 +164,7 @@ pub fn check(
     cfg: &Config,
     state: &MemStore,
 ) -> Result<(), String> {
-    let sender = frontdesk::mail::parse::parse(raw)
+    let sender = frontdesk::mail::parse::parse_bytes(raw)
         .ok()
         .and_then(|m| m.from)
         .map(|f| f.address);

@@ -2,7 +2,7 @@
 
 use mail_parser::MimeHeaders;
 
-use super::parse_message;
+use super::{Mime, parse_message};
 use crate::mail::sanitize;
 
 /// What a delivery status notification (RFC 3464) says about one of our mails.
@@ -15,9 +15,9 @@ pub struct Bounce {
 }
 
 /// Reads a DSN: the returned message (or its headers) names the Message-ID, the
-/// delivery-status part the reason.
-pub fn bounce(raw: &[u8]) -> Option<Bounce> {
-    let msg = parse_message(raw).ok()??;
+/// delivery-status part the reason. (A `text/rfc822-headers` part is parsed on its own.)
+pub fn bounce(mime: &Mime<'_>) -> Option<Bounce> {
+    let msg = mime.message()?;
     let mut message_id = None;
     let mut diagnostic = String::new();
     for part in &msg.parts {

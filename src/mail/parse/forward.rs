@@ -1,7 +1,7 @@
 //! An agent's forward of a customer's mail: the forwarded sender, subject and text, found
 //! in an attached message or a client's inline forward block.
 
-use super::{Mailbox, first_mailbox, parse_message};
+use super::{Mailbox, Mime, first_mailbox};
 use crate::domain::EmailAddress;
 use crate::mail::sanitize;
 
@@ -64,8 +64,8 @@ fn quoted_from(value: &str) -> Option<Mailbox> {
 
 /// Finds the customer's mail inside a forward: an attached `message/rfc822` first, else the
 /// quoted header block that Gmail, Thunderbird, Apple Mail and Outlook put above the text.
-pub fn forwarded(raw: &[u8]) -> Option<Forwarded> {
-    let msg = parse_message(raw).ok()??;
+pub fn forwarded(mime: &Mime<'_>) -> Option<Forwarded> {
+    let msg = mime.message()?;
     for part in msg.attachments() {
         if let Some(inner) = part.message() {
             let (from, _) = first_mailbox(inner.from());

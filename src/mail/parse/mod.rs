@@ -1,9 +1,10 @@
-//! Raw RFC 5322 bytes → [`ParsedMail`], the one typed view of an incoming mail that every
-//! later stage uses. Pure: no I/O. mail-parser never panics and decodes charsets and
+//! Raw RFC 5322 bytes → [`Mime`] (mail-parser run once) → [`ParsedMail`], the one typed view
+//! of an incoming mail that every later stage uses, and the rest a stage may need of the same
+//! [`Mime`]: attachments, an answer's text and HTML, a bounce, a forward. Pure: no I/O. mail-parser never panics and decodes charsets and
 //! encoded words; this module re-validates what it returns (addresses, header text) because a
 //! hostile mail can decode into anything.
 
-use mail_parser::{Address, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders};
+use mail_parser::{Address, HeaderValue, Message, MessagePart, MimeHeaders};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::EmailAddress;
@@ -12,12 +13,20 @@ use crate::mail::{sanitize, signals};
 mod bounce;
 mod embedded;
 mod forward;
+mod mime;
 mod parts;
 
 pub use bounce::{Bounce, bounce};
 pub use embedded::{Inside, search_embedded};
 pub use forward::{Forwarded, forwarded, is_forward_subject};
-pub use parts::{Attachment, ReplyHtml, attachments, relay_attachments, reply_html, reply_text};
+pub use mime::Mime;
+use mime::parse_message;
+#[cfg(test)]
+pub(crate) use mime::parses;
+pub use parts::{
+    Attachment, ReplyHtml, attached_messages, attachments, relay_attachments, reply_html,
+    reply_text,
+};
 
 /// A sender or recipient with a display name that is already safe for a header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,15 +132,6 @@ pub enum ParseError {
     ParserFailed,
 }
 
-/// mail-parser on untrusted bytes, with a panic of its own contained. Crafted input reaches
-/// its internal assertions (fuzzing found a `debug_assert!` in its MIME state machine that a
-/// damaged `message/rfc822` part trips), and not only `decide` parses stored mail: the CLI
-/// and the SLA loop do too, outside the pipeline's guard. Such a mail is unparseable.
-fn parse_message(raw: &[u8]) -> Result<Option<Message<'_>>, ParseError> {
-    std::panic::catch_unwind(|| MessageParser::default().parse(raw))
-        .map_err(|_| ParseError::ParserFailed)
-}
-
 fn first_mailbox(addr: Option<&Address<'_>>) -> (Option<Mailbox>, Option<String>) {
     let Some(first) = addr.and_then(|a| a.first()) else {
         return (None, None);
@@ -173,10 +173,14 @@ fn id_list(value: &HeaderValue<'_>) -> Vec<String> {
 
 // "Original Message" banners are left out on purpose: Outlook puts them above every quoted
 // reply, and a Reply-All with Cc support@ is not a forward.
-/// Parses raw bytes. Fails only when no header at all is found; every other oddity yields a
-/// `ParsedMail` with the missing parts empty, for the classifier to judge.
-pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
-    let msg = parse_message(after_blank_lines(raw))?.ok_or(ParseError::NoHeaders)?;
+/// Reads a parsed mail. Fails only when no header at all is found; every other oddity yields
+/// a `ParsedMail` with the missing parts empty, for the classifier to judge.
+pub fn parse(mime: &Mime<'_>) -> Result<ParsedMail, ParseError> {
+    let msg = match mime.header() {
+        Ok(Some(msg)) => msg,
+        Ok(None) => return Err(ParseError::NoHeaders),
+        Err(e) => return Err(e.clone()),
+    };
     if msg.headers().is_empty() {
         return Err(ParseError::NoHeaders);
     }
@@ -186,7 +190,7 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
         from,
         from_raw,
         reply_to,
-        recipients: recipients(&msg),
+        recipients: recipients(msg),
         subject: sanitize::header_text(msg.subject().unwrap_or_default(), 250),
         message_id: msg
             .message_id()
@@ -195,8 +199,8 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
             .map(|id| format!("<{}>", id.trim_matches(['<', '>']))),
         in_reply_to: id_list(msg.in_reply_to()),
         references: id_list(msg.references()),
-        return_path: return_path(&msg),
-        automation: automation(&msg),
+        return_path: return_path(msg),
+        automation: automation(msg),
         text: msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
         attachments: msg.attachments().map(attachment_info).collect(),
         auth_results: msg
@@ -211,23 +215,10 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, ParseError> {
     })
 }
 
-/// `raw` from its first line that is not blank. Some relays and exports put empty lines, or
-/// lines of spaces, above the header (Exchange reports saved from Gmail start with `\n`,
-/// 100 spaces, `\n`); read from the top, the first of them ends an empty header and the
-/// real one becomes the body. A header field never starts with a blank, so skipping them
-/// loses nothing.
-fn after_blank_lines(raw: &[u8]) -> &[u8] {
-    let mut rest = raw;
-    while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-        if !rest[..end]
-            .iter()
-            .all(|b| matches!(b, b' ' | b'\t' | b'\r'))
-        {
-            break;
-        }
-        rest = &rest[end + 1..];
-    }
-    rest
+/// [`parse`] of bytes that are not parsed yet: for a caller that reads nothing else of the
+/// mail (the CLI, tests). One that does builds a [`Mime`] and hands it to every reader.
+pub fn parse_bytes(raw: &[u8]) -> Result<ParsedMail, ParseError> {
+    parse(&Mime::new(raw))
 }
 
 /// Every recipient: To, Cc, and the envelope recipients the delivering server recorded

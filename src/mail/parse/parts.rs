@@ -1,100 +1,128 @@
 //! The parts a notification or a relayed answer carries along: attachments (and which of
 //! them an answer may pass on) and an answer's own text.
 
-use mail_parser::MimeHeaders;
+use std::borrow::Cow;
 
-use super::parse_message;
+use mail_parser::{MessagePart, MimeHeaders};
+
+use super::Mime;
 use crate::mail::sanitize;
 
 /// An attachment with its decoded bytes, to pass along to an agent or a customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attachment {
+pub struct Attachment<'a> {
     /// File name, cleaned; a generic name when the sender gave none.
     pub name: String,
     /// MIME type, e.g. `application/pdf`.
     pub content_type: String,
-    /// Decoded bytes.
-    pub data: Vec<u8>,
+    /// Decoded bytes, borrowed from the mail's parse ([`Mime`]) they were read from (a 25 MB
+    /// attachment is not copied to be passed on).
+    pub data: Cow<'a, [u8]>,
     /// Its Content-ID without angle brackets, cleaned, if it has one (an inline image's,
     /// which an HTML body shows as `cid:…`).
     pub content_id: Option<String>,
 }
 
-/// The attachments of a raw mail with their bytes (nested messages included as `.eml`).
-pub fn attachments(raw: &[u8]) -> Vec<Attachment> {
-    let Ok(Some(msg)) = parse_message(raw) else {
+impl Attachment<'_> {
+    /// The attachment with bytes of its own, to outlive the parse it was read from.
+    pub fn into_owned(self) -> Attachment<'static> {
+        Attachment {
+            name: self.name,
+            content_type: self.content_type,
+            data: Cow::Owned(self.data.into_owned()),
+            content_id: self.content_id,
+        }
+    }
+}
+
+/// The attachments of a mail with their bytes (nested messages included as `.eml`).
+pub fn attachments<'m>(mime: &'m Mime<'_>) -> Vec<Attachment<'m>> {
+    attachments_where(mime, |_| true)
+}
+
+/// The attachments that are messages (`message/*`, as [`attachments`] gives their type),
+/// without copying the bytes of any other: the leak guard reads these.
+pub fn attached_messages<'m>(mime: &'m Mime<'_>) -> Vec<Attachment<'m>> {
+    attachments_where(mime, |part| content_type(part).starts_with("message/"))
+}
+
+/// The attachments whose part `keep` accepts, numbered among all of the mail's.
+fn attachments_where<'m>(
+    mime: &'m Mime<'_>,
+    keep: impl Fn(&MessagePart<'_>) -> bool,
+) -> Vec<Attachment<'m>> {
+    let Some(msg) = mime.message() else {
         return Vec::new();
     };
     msg.attachments()
         .enumerate()
-        .map(|(i, part)| {
-            let content_type = part
-                .content_type()
-                .map(|ct| match ct.subtype() {
-                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
-                    None => ct.ctype().to_string(),
-                })
-                .map(|s| sanitize::header_text(&s, 100).to_ascii_lowercase())
-                .filter(|s| s.contains('/') && !s.contains([' ', ';', '"']))
-                .unwrap_or_else(|| "application/octet-stream".into());
-            let name = part
-                .attachment_name()
-                .map(|n| sanitize::header_text(n, 200).replace(['/', '\\', '"'], "_"))
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| format!("attachment-{}", i + 1));
-            let data = match part.message() {
-                Some(inner) => inner.raw_message().to_vec(),
-                None => part.contents().to_vec(),
-            };
-            let content_id = part
-                .content_id()
-                .map(|c| {
-                    sanitize::header_text(c, 250)
-                        .trim_matches(['<', '>'])
-                        .to_string()
-                })
-                .filter(|c| !c.is_empty());
-            Attachment {
-                name,
-                content_type,
-                data,
-                content_id,
-            }
-        })
+        .filter(|(_, part)| keep(part))
+        .map(|(i, part)| attachment(i, part))
         .collect()
+}
+
+/// An attachment's MIME type, cleaned and lower case; `application/octet-stream` if it has
+/// none that is whole.
+fn content_type(part: &MessagePart<'_>) -> String {
+    part.content_type()
+        .map(|ct| match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub),
+            None => ct.ctype().to_string(),
+        })
+        .map(|s| sanitize::header_text(&s, 100).to_ascii_lowercase())
+        .filter(|s| s.contains('/') && !s.contains([' ', ';', '"']))
+        .unwrap_or_else(|| "application/octet-stream".into())
+}
+
+/// Part `part`, the mail's attachment number `i` (from 0), with its bytes.
+fn attachment<'m>(i: usize, part: &'m MessagePart<'_>) -> Attachment<'m> {
+    let content_type = content_type(part);
+    let name = part
+        .attachment_name()
+        .map(|n| sanitize::header_text(n, 200).replace(['/', '\\', '"'], "_"))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| format!("attachment-{}", i + 1));
+    let data = match part.message() {
+        Some(inner) => inner.raw_message(),
+        None => part.contents(),
+    };
+    let content_id = part
+        .content_id()
+        .map(|c| {
+            sanitize::header_text(c, 250)
+                .trim_matches(['<', '>'])
+                .to_string()
+        })
+        .filter(|c| !c.is_empty());
+    Attachment {
+        name,
+        content_type,
+        data: Cow::Borrowed(data),
+        content_id,
+    }
 }
 
 /// The attachments an agent's answer may pass on to a customer: not attached messages
 /// (they carry our notification and its reply token), not Outlook's `winmail.dat`, not
 /// inline images of a signature.
-pub fn relay_attachments(raw: &[u8]) -> Vec<Attachment> {
-    let Ok(Some(msg)) = parse_message(raw) else {
-        return Vec::new();
-    };
-    let keep: Vec<bool> = msg
-        .attachments()
-        .map(|part| {
-            let ct = part
-                .content_type()
-                .map(|ct| {
-                    format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase()
-                })
-                .unwrap_or_default();
-            let inline = part
-                .content_disposition()
-                .is_none_or(|d| d.ctype().eq_ignore_ascii_case("inline"));
-            part.message().is_none()
-                && !ct.starts_with("message/")
-                && ct != "text/rfc822-headers"
-                && ct != "application/ms-tnef"
-                && !(inline && part.content_id().is_some())
-        })
-        .collect();
-    attachments(raw)
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(a, k)| k.then_some(a))
-        .collect()
+pub fn relay_attachments<'m>(mime: &'m Mime<'_>) -> Vec<Attachment<'m>> {
+    attachments_where(mime, relayable)
+}
+
+/// Whether an answer's attachment `part` may go to the customer (see [`relay_attachments`]).
+fn relayable(part: &MessagePart<'_>) -> bool {
+    let ct = part
+        .content_type()
+        .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase())
+        .unwrap_or_default();
+    let inline = part
+        .content_disposition()
+        .is_none_or(|d| d.ctype().eq_ignore_ascii_case("inline"));
+    part.message().is_none()
+        && !ct.starts_with("message/")
+        && ct != "text/rfc822-headers"
+        && ct != "application/ms-tnef"
+        && !(inline && part.content_id().is_some())
 }
 
 /// An answer's HTML body, and whether a text body goes beside it.
@@ -108,8 +136,8 @@ pub struct ReplyHtml {
 
 /// The HTML body of an answer, if it has one (not the HTML that mail-parser makes of a text
 /// body).
-pub fn reply_html(raw: &[u8]) -> Option<ReplyHtml> {
-    let msg = parse_message(raw).ok()??;
+pub fn reply_html(mime: &Mime<'_>) -> Option<ReplyHtml> {
+    let msg = mime.message()?;
     if !msg.html_part(0)?.is_text_html() {
         return None;
     }
@@ -122,8 +150,8 @@ pub fn reply_html(raw: &[u8]) -> Option<ReplyHtml> {
 /// The text of a reply with as much of the quote removed as the HTML allows: for HTML-only
 /// mail (Gmail, Outlook on the web), the HTML is cut at the client's quote container before
 /// it is turned into text, since converted quotes carry no `>` marks.
-pub fn reply_text(raw: &[u8]) -> Option<String> {
-    let msg = parse_message(raw).ok()??;
+pub fn reply_text(mime: &Mime<'_>) -> Option<String> {
+    let msg = mime.message()?;
     if msg.text_part(0).is_some_and(|p| !p.is_text_html()) {
         return msg.body_text(0).map(|t| t.into_owned());
     }

@@ -13,7 +13,7 @@ In-Reply-To: <ack.1001@example.test>\r\n\
 References: <m0@customer.test> <ack.1001@example.test>\r\n\
 \r\n\
 Hello,\r\nmy printer is on fire.\r\n";
-    let m = parse(raw).expect("parses");
+    let m = parse_bytes(raw).expect("parses");
     let from = m.from.expect("from");
     assert_eq!(from.name.as_deref(), Some("Alice Doe"));
     assert_eq!(from.address.as_str(), "alice@customer.test");
@@ -40,7 +40,7 @@ Hello,\r\nmy printer is on fire.\r\n";
 fn encoded_crlf_in_display_name_is_neutralised() {
     let raw = b"From: =?utf-8?q?Eve=0D=0ABcc=3A_victim=40x.test?= <eve@customer.test>\r\n\
 Subject: =?utf-8?q?hi=0D=0AX-Evil=3A_1?=\r\n\r\nbody\r\n";
-    let m = parse(raw).expect("parses");
+    let m = parse_bytes(raw).expect("parses");
     let name = m.from.expect("from").name.expect("name");
     assert!(!name.contains(['\r', '\n']), "{name:?}");
     assert!(!m.subject.contains(['\r', '\n']), "{:?}", m.subject);
@@ -50,7 +50,7 @@ Subject: =?utf-8?q?hi=0D=0AX-Evil=3A_1?=\r\n\r\nbody\r\n";
 fn html_only_mail_is_converted_to_text() {
     let raw = b"From: bob@customer.test\r\nSubject: html\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
 <html><body><p>Hello <b>team</b></p><script>alert(1)</script></body></html>\r\n";
-    let m = parse(raw).expect("parses");
+    let m = parse_bytes(raw).expect("parses");
     assert!(m.text.contains("Hello"), "{:?}", m.text);
     assert!(m.text.contains("team"), "{:?}", m.text);
     assert!(!m.text.contains("<b>"), "{:?}", m.text);
@@ -60,7 +60,7 @@ fn html_only_mail_is_converted_to_text() {
 fn latin1_body_and_subject_are_decoded() {
     let raw = b"From: =?iso-8859-1?q?Ren=E9_M=FCller?= <rene@customer.test>\r\n\
 Subject: =?iso-8859-1?q?Caf=E9?=\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nGr\xfc\xdfe\r\n";
-    let m = parse(raw).expect("parses");
+    let m = parse_bytes(raw).expect("parses");
     assert_eq!(m.from.expect("from").name.as_deref(), Some("René Müller"));
     assert_eq!(m.subject, "Café");
     assert!(m.text.starts_with("Grüße"), "{:?}", m.text);
@@ -68,7 +68,7 @@ Subject: =?iso-8859-1?q?Caf=E9?=\r\nContent-Type: text/plain; charset=iso-8859-1
 
 #[test]
 fn broken_from_is_kept_raw_not_trusted() {
-    let m = parse(b"From: <<@@@\r\nSubject: x\r\n\r\nbody").expect("parses");
+    let m = parse_bytes(b"From: <<@@@\r\nSubject: x\r\n\r\nbody").expect("parses");
     assert!(m.from.is_none());
     assert!(m.from_raw.is_some());
 }
@@ -78,14 +78,15 @@ fn null_return_path_and_report_are_seen() {
     let raw = b"Return-Path: <>\r\nFrom: MAILER-DAEMON@example.test\r\n\
 Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
 --b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b--\r\n";
-    let m = parse(raw).expect("parses");
+    let m = parse_bytes(raw).expect("parses");
     assert_eq!(m.return_path, ReturnPath::Null);
     assert_eq!(m.automation.report_type.as_deref(), Some("delivery-status"));
 }
 
 #[test]
 fn non_ascii_header_names_do_not_panic() {
-    let m = parse("Liéé-X: y\r\nFrom: a@customer.test\r\n\r\nbody".as_bytes()).expect("parses");
+    let m =
+        parse_bytes("Liéé-X: y\r\nFrom: a@customer.test\r\n\r\nbody".as_bytes()).expect("parses");
     assert!(m.automation.list_header.is_none());
 }
 
@@ -94,7 +95,7 @@ fn forwards_reveal_the_original_sender() {
     let gmail = b"From: Jason <jason@example.test>\r\nSubject: Fwd: Broken\r\n\r\n\
 Please handle.\r\n\r\n---------- Forwarded message ---------\r\nFrom: *Alice Doe* <alice@customer.test>\r\n\
 Date: Wed, 25 Nov 2026 at 10:00\r\nSubject: Broken\r\nTo: Jason <jason@example.test>\r\n\r\nMy printer broke.\r\n";
-    let f = forwarded(gmail).expect("forward");
+    let f = forwarded(&Mime::new(gmail)).expect("forward");
     assert_eq!(f.from.address.as_str(), "alice@customer.test");
     assert_eq!(f.from.name.as_deref(), Some("Alice Doe"));
     assert_eq!(f.subject, "Broken");
@@ -104,18 +105,22 @@ Date: Wed, 25 Nov 2026 at 10:00\r\nSubject: Broken\r\nTo: Jason <jason@example.t
         b"From: jason@example.test\r\nSubject: Fwd: x\r\n\r\nBegin forwarded message:\r\n\r\n\
 From: Bob <bob@customer.test>\r\nSubject: Refund\r\n\r\nWhere is it?\r\n";
     assert_eq!(
-        forwarded(apple).expect("forward").from.address.as_str(),
+        forwarded(&Mime::new(apple))
+            .expect("forward")
+            .from
+            .address
+            .as_str(),
         "bob@customer.test"
     );
 
     let attached = b"From: jason@example.test\r\nSubject: Fwd\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
 --b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n\
 From: Carol <carol@customer.test>\r\nSubject: Help\r\nMessage-ID: <c1@customer.test>\r\n\r\nHelp me.\r\n--b--\r\n";
-    let f = forwarded(attached).expect("forward");
+    let f = forwarded(&Mime::new(attached)).expect("forward");
     assert_eq!(f.from.address.as_str(), "carol@customer.test");
     assert_eq!(f.message_id.as_deref(), Some("<c1@customer.test>"));
 
-    assert!(forwarded(b"From: a@customer.test\r\n\r\nJust a mail.\r\n").is_none());
+    assert!(forwarded(&Mime::new(b"From: a@customer.test\r\n\r\nJust a mail.\r\n")).is_none());
 }
 
 #[test]
@@ -123,7 +128,7 @@ fn html_only_replies_lose_their_quote() {
     let raw = b"From: jason@example.test\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
 <div>Please restart it.</div><div class=\"gmail_quote\"><div class=\"gmail_attr\">On Wed, Acme wrote:</div>\
 <blockquote>Ticket #1001 \xc2\xb7 Alice</blockquote></div>\r\n";
-    let text = reply_text(raw).expect("text");
+    let text = reply_text(&Mime::new(raw)).expect("text");
     assert!(text.contains("Please restart it."), "{text}");
     assert!(
         !text.contains("Ticket #1001") && !text.contains("wrote"),
@@ -139,7 +144,10 @@ fn relayed_attachments_leave_out_messages_tnef_and_inline_images() {
 --b\r\nContent-Type: message/rfc822\r\n\r\nFrom: support@example.test\r\nReply-To: support+1001.abc@example.test\r\n\r\nold\r\n\
 --b\r\nContent-Type: application/ms-tnef; name=\"winmail.dat\"\r\nContent-Disposition: attachment\r\n\r\nxx\r\n\
 --b\r\nContent-Type: image/png; name=\"logo.png\"\r\nContent-ID: <logo@sig>\r\nContent-Disposition: inline\r\n\r\npng\r\n--b--\r\n";
-    let names: Vec<String> = relay_attachments(raw).into_iter().map(|a| a.name).collect();
+    let names: Vec<String> = relay_attachments(&Mime::new(raw))
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
     assert_eq!(names, vec!["invoice.pdf"]);
 }
 
@@ -155,13 +163,13 @@ Final-Recipient: rfc822; gone@customer.test\r\nAction: failed\r\nStatus: 5.1.1\r
 Diagnostic-Code: smtp; 550 5.1.1 <gone@customer.test>: Recipient address rejected\r\n\r\n\
 --B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: Acme Support <support@example.test>\r\n\
 Message-ID: <reply.1001.abc@example.test>\r\nSubject: Re: Help\r\n\r\n--B--\r\n";
-    let b = bounce(raw).expect("bounce");
+    let b = bounce(&Mime::new(raw)).expect("bounce");
     assert_eq!(b.message_id, "<reply.1001.abc@example.test>");
     assert_eq!(
         b.diagnostic,
         "550 5.1.1 <gone@customer.test>: Recipient address rejected"
     );
-    assert!(bounce(b"From: a@customer.test\r\n\r\nhi").is_none());
+    assert!(bounce(&Mime::new(b"From: a@customer.test\r\n\r\nhi")).is_none());
 }
 
 #[test]
@@ -169,21 +177,26 @@ fn a_parser_panic_is_an_unparseable_mail_not_a_crash() {
     // Found by the fuzzer (tests/corpus/hostile/mime-parser-assertion.eml): an empty
     // message/rfc822 inside a message/rfc822 part trips a debug_assert! in mail-parser.
     let raw = include_bytes!("../../../tests/corpus/hostile/mime-parser-assertion.eml");
-    let parsed = parse(raw);
+    let parsed = parse_bytes(raw);
     if cfg!(debug_assertions) {
         assert_eq!(parsed, Err(ParseError::ParserFailed));
     } else {
         assert!(parsed.is_ok(), "{parsed:?}");
     }
     // The helpers that parse stored mail outside the pipeline fail soft as well.
-    let _ = (attachments(raw), relay_attachments(raw), reply_text(raw));
-    let _ = (bounce(raw), forwarded(raw));
+    let mime = Mime::new(raw);
+    let _ = (
+        attachments(&mime),
+        relay_attachments(&mime),
+        reply_text(&mime),
+    );
+    let _ = (bounce(&mime), forwarded(&mime), attached_messages(&mime));
 }
 
 #[test]
 fn bytes_without_headers_are_an_error() {
-    assert_eq!(parse(b""), Err(ParseError::NoHeaders));
-    assert_eq!(parse(b"\n   \r\n\t\n"), Err(ParseError::NoHeaders));
+    assert_eq!(parse_bytes(b""), Err(ParseError::NoHeaders));
+    assert_eq!(parse_bytes(b"\n   \r\n\t\n"), Err(ParseError::NoHeaders));
 }
 
 /// Issue 17: a header that follows blank lines, or a line of spaces, is still the header.
@@ -203,7 +216,7 @@ fn a_header_after_blank_lines_is_still_the_header() {
         let raw = format!(
             "{prefix}Return-Path: <>\r\nFrom: postmaster@example.net\r\nSubject: Delivery Status Notification (Failure)\r\n\r\nbody\r\n"
         );
-        let m = parse(raw.as_bytes()).unwrap_or_else(|e| panic!("{prefix:?}: {e}"));
+        let m = parse_bytes(raw.as_bytes()).unwrap_or_else(|e| panic!("{prefix:?}: {e}"));
         assert_eq!(
             m.from.map(|f| f.address.to_string()).as_deref(),
             Some("postmaster@example.net"),
@@ -214,7 +227,7 @@ fn a_header_after_blank_lines_is_still_the_header() {
         assert_eq!(m.text.trim(), "body");
     }
     // A line with text is where the header starts, whatever it holds.
-    let m = parse(b"\nnot a header\r\nFrom: a@customer.test\r\n\r\nbody").expect("parses");
+    let m = parse_bytes(b"\nnot a header\r\nFrom: a@customer.test\r\n\r\nbody").expect("parses");
     assert!(m.text.contains("body"));
 }
 
@@ -224,7 +237,7 @@ fn attachments_are_listed() {
 --b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
 --b\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\nContent-Disposition: attachment; filename=\"invoice.pdf\"\r\n\
 Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n";
-    let m = parse(raw).expect("parses");
+    let m = parse_bytes(raw).expect("parses");
     assert_eq!(m.attachments.len(), 1);
     assert_eq!(m.attachments[0].name.as_deref(), Some("invoice.pdf"));
     assert_eq!(m.attachments[0].content_type, "application/pdf");

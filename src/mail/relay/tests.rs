@@ -306,7 +306,8 @@ fn real_client_replies_are_stripped_to_the_answer() {
         ),
     ];
     for (client, raw) in fixtures {
-        let text = crate::mail::parse::reply_text(raw).expect("text");
+        let text =
+            crate::mail::parse::reply_text(&crate::mail::parse::Mime::new(raw)).expect("text");
         let m = read(&text);
         assert!(m.commands.is_empty(), "{client}");
         assert!(
@@ -496,7 +497,7 @@ fn cut_html(html: &str) -> Option<HtmlAnswer> {
 
 /// The HTML body of a corpus case.
 fn corpus_html(raw: &[u8]) -> String {
-    crate::mail::parse::reply_html(raw)
+    crate::mail::parse::reply_html(&crate::mail::parse::Mime::new(raw))
         .expect("an HTML body")
         .html
 }
