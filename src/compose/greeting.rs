@@ -14,8 +14,8 @@
 //!   none).
 //! - **One word.** A hyphenated given name is one word ("Jean-Luc Picard" → Jean-Luc). Two
 //!   given names written apart cannot be told from a given and a family name without a list
-//!   of names, so "Mary Ann Smith" is greeted as Mary. Scripts of languages whose names
-//!   start with the family name and are written in Latin letters ("Nguyen Van An",
+//!   of names, so "Mary Ann Smith" is greeted as Mary. Names that start with the family
+//!   name but are written in Latin letters without a comma ("Nguyen Van An", "Kim Min-jun",
 //!   "Győrvári Gábor") are not recognised: the first word is taken.
 //! - **Chinese, Japanese, Korean** names (Han, kana, Hangul) start with the family name, and
 //!   the full name is the polite form: they are greeted with the name as written. Cyrillic,
@@ -357,8 +357,7 @@ fn name_line(line: &str) -> Option<String> {
         return None;
     }
     // "Looking forward": a capitalised word and lower-case ones (no particles) is a sentence;
-    // a name is capitalised throughout, or written all in lower case.
-    // A name all in lower case is short ("alice doe").
+    // a name is capitalised throughout, or written all in lower case and short ("alice doe").
     let named: Vec<&str> = words
         .iter()
         .copied()
