@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::build::{AutoResponseSuppress, AutoSubmitted, LoopMarker, lettre_mailbox};
 use super::{
-    AvailabilityVars, ComposeError, PersonVars, ServiceVars, Templates, TicketVars, greeting_name,
+    AvailabilityVars, ComposeError, PersonVars, ServiceVars, Templates, TicketVars, customer_vars,
     person, quote_lines, reply_subject,
 };
 use crate::domain::{EmailAddress, MailKind, OutgoingMail, TicketId};
@@ -171,17 +171,8 @@ fn references<'a>(input: &AckInput<'a>, parent: &'a str) -> Vec<&'a str> {
 impl AckContext {
     /// The templates' variables for an acknowledgement.
     fn of(input: &AckInput<'_>) -> AckContext {
-        let customer_name = greeting_name(input.customer);
         AckContext {
-            customer: PersonVars {
-                first_name: customer_name
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("there")
-                    .to_string(),
-                name: customer_name,
-                address: input.customer.address.to_string(),
-            },
+            customer: customer_vars(input.customer, input.text, "there"),
             agent: person(input.agent_name, input.agent_address.as_str()),
             ticket: TicketVars {
                 number: input.ticket.get(),

@@ -39,16 +39,8 @@ impl EscalationContext {
             .unwrap_or_else(|| unreachable!("valid literal"));
         EscalationContext {
             ticket: ticket_vars("Acme Support", crate::domain::TicketId::new(1042)),
-            customer: PersonVars {
-                name: "Alice Doe".into(),
-                first_name: "Alice".into(),
-                address: "alice@customer.example".into(),
-            },
-            agent: PersonVars {
-                name: "Jason Miller".into(),
-                first_name: "Jason".into(),
-                address: "jason@example.com".into(),
-            },
+            customer: super::person("Alice Doe", "alice@customer.example"),
+            agent: super::person("Jason Miller", "jason@example.com"),
             service: service_vars("Acme Support", &support),
             subject: "Printer on fire".into(),
             waited: "4 h 10 min".into(),

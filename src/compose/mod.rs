@@ -7,7 +7,8 @@
 //! | file | what it composes |
 //! |---|---|
 //! | `mod.rs` | the compiled [`Templates`] (built in, or overridden from `templates_dir`) and their self-test |
-//! | `vars.rs` | how people, tickets and the service look to templates; the greeting name |
+//! | `vars.rs` | how people, tickets and the service look to templates |
+//! | `greeting.rs` | the name a mail greets someone by: given name from the display name, or the customer's sign-off; none for an address, a handle or a role |
 //! | `ack.rs` | the acknowledgement (text + HTML) |
 //! | `agent.rs` | the variables of notifications, notices and relayed answers (text and HTML); the notification's fingerprint |
 //! | `escalation.rs` | the mail to a team lead about a missed first-response target |
@@ -24,6 +25,7 @@ mod agent;
 mod alert;
 mod build;
 mod escalation;
+mod greeting;
 #[cfg(test)]
 mod tests;
 mod vars;
@@ -36,10 +38,11 @@ pub use agent::{
 pub use alert::{Alert, ops_alert};
 pub use build::{Envelope, HtmlBody, build_mail, build_mail_with_html, quote_lines, reply_subject};
 pub use escalation::{EscalationContext, describe, escalation};
+pub use greeting::{greeting_name, name_in_display, signoff_name};
 use vars::person;
 pub use vars::{
-    AvailabilityVars, HistoryVars, PersonVars, ServiceVars, TicketVars, greeting_name, known_name,
-    person_vars, service_vars, ticket_vars,
+    AvailabilityVars, HistoryVars, PersonVars, ServiceVars, TicketVars, customer_name,
+    customer_vars, known_name, person_vars, service_vars, ticket_vars,
 };
 
 /// A template we ship: its file name and built-in text.

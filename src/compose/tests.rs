@@ -74,7 +74,7 @@ fn acknowledgement_is_a_personal_threaded_auto_reply() {
     let from = m.from.expect("from");
     assert_eq!(from.address.as_str(), "support@example.test");
     assert_eq!(from.name.as_deref(), Some("Acme Support"));
-    assert!(m.text.contains("Hello Alice Doe,"), "{}", m.text);
+    assert!(m.text.contains("Hello Alice,"), "{}", m.text);
     assert!(m.text.contains("Jason Miller"), "{}", m.text);
     assert!(m.text.contains("> My printer is on fire."), "{}", m.text);
     assert!(m.text.contains("> Please help!"), "{}", m.text);
@@ -161,26 +161,64 @@ fn the_notification_fingerprints_are_in_the_shipped_template() {
 }
 
 #[test]
-fn greeting_never_empty() {
+fn customer_name_is_never_empty() {
     assert_eq!(
-        greeting_name(&mailbox(None, "jane.doe@customer.test")),
+        customer_name(&mailbox(None, "jane.doe@customer.test")),
         "Jane Doe"
     );
     assert_eq!(
-        greeting_name(&mailbox(None, "jd4711@customer.test")),
+        customer_name(&mailbox(None, "jd4711@customer.test")),
         "there"
     );
     assert_eq!(
-        greeting_name(&mailbox(Some("  "), "x@customer.test")),
+        customer_name(&mailbox(Some("  "), "x@customer.test")),
         "there"
     );
     assert_eq!(
-        greeting_name(&mailbox(Some("Doe, Jane"), "x@customer.test")),
+        customer_name(&mailbox(Some("Doe, Jane"), "x@customer.test")),
         "Jane Doe"
     );
-    let (_, m) = compose(&mailbox(None, "jd4711@customer.test"), "", "hi");
-    assert!(m.text.contains("Hello there,"), "{}", m.text);
+}
+
+#[test]
+fn the_acknowledgement_greets_by_given_name_or_neutrally() {
+    let (_, m) = compose(&mailbox(Some("Doe, Alice"), "alice@x.test"), "Help", "hi");
+    assert_eq!(m.text.lines().next(), Some("Hello Alice,"), "{}", m.text);
+    // A bare address, no sign-off: "Hello,", never "Hello there," or a handle.
+    let (out, m) = compose(&mailbox(None, "jd4711@customer.test"), "", "hi");
+    assert_eq!(m.text.lines().next(), Some("Hello,"), "{}", m.text);
     assert_eq!(m.subject, "Re: Your message [Acme Support #1042]");
+    let html = mail_parser::MessageParser::default()
+        .parse(&out.raw)
+        .and_then(|msg| msg.body_html(0).map(|h| h.into_owned()))
+        .expect("html part");
+    assert!(html.contains("<p>Hello,</p>"), "{html}");
+    let (_, m) = compose(&mailbox(None, "alice.doe@customer.test"), "", "hi");
+    assert_eq!(m.text.lines().next(), Some("Hello,"), "{}", m.text);
+    // No name in the From: the name the customer signed with.
+    let (out, m) = compose(
+        &mailbox(Some("info"), "info@customer.test"),
+        "Invoice",
+        "Where is my invoice?\n\nViele Grüße\nJörg Müller\n",
+    );
+    assert_eq!(m.text.lines().next(), Some("Hello Jörg,"), "{}", m.text);
+    let html = mail_parser::MessageParser::default()
+        .parse(&out.raw)
+        .and_then(|msg| msg.body_html(0).map(|h| h.into_owned()))
+        .expect("html part");
+    assert!(html.contains("<p>Hello Jörg,</p>"), "{html}");
+}
+
+#[test]
+fn templates_written_for_first_name_keep_working() {
+    let templates = Templates::load(None).expect("templates");
+    let mut ctx = AckContext::sample();
+    assert_eq!(ctx.customer.greeting_name, "Alice");
+    assert_eq!(ctx.customer.first_name, "Alice");
+    assert_eq!(ctx.customer.name, "Alice Doe");
+    ctx.customer.greeting_name = String::new();
+    let text = templates.render("ack.txt.hbs", &ctx).expect("renders");
+    assert_eq!(text.lines().next(), Some("Hello,"), "{text}");
 }
 
 #[test]

@@ -1,7 +1,8 @@
-//! How people, tickets and the service look to templates, and the name we greet by.
+//! How people, tickets and the service look to templates, and the names we call them by.
 
 use serde::Serialize;
 
+use super::greeting;
 use crate::domain::{EmailAddress, TicketId};
 use crate::mail::parse::Mailbox;
 use crate::mail::sanitize;
@@ -12,7 +13,15 @@ use crate::mail::thread::ticket_tag;
 pub struct PersonVars {
     /// Full name, or a fallback made from the address; never empty.
     pub name: String,
-    /// The first word of the name.
+    /// The name to greet by ("Alice" for "Doe, Alice"; the full name of a Chinese, Japanese
+    /// or Korean name), or empty when none is known: templates write
+    /// `Hello{{#if customer.greeting_name}} {{customer.greeting_name}}{{/if}},`.
+    /// See [`greeting`](super::greeting) for the rules.
+    pub greeting_name: String,
+    /// Kept for templates written before `greeting_name`: the greeting name when there is
+    /// one; otherwise, for a customer, a neutral word ("there" in the acknowledgement and
+    /// relay, "the customer" in the agent's notification), for an agent the name's first
+    /// word.
     pub first_name: String,
     /// The address.
     pub address: String,
@@ -58,11 +67,37 @@ pub struct HistoryVars {
     pub last_agent: String,
 }
 
-/// A person by name and address, the first name being the name's first word.
+/// A person by name and address (an agent, or a name already chosen): the greeting name read
+/// from the name, the first name the greeting name or else the name's first word.
 pub(super) fn person(name: &str, address: &str) -> PersonVars {
+    let greeting_name = greeting::name_in_display(name, address).unwrap_or_default();
+    let first_name = match greeting_name.as_str() {
+        "" => name.split_whitespace().next().unwrap_or(name).into(),
+        given => given.into(),
+    };
     PersonVars {
         name: name.into(),
-        first_name: name.split_whitespace().next().unwrap_or(name).into(),
+        greeting_name,
+        first_name,
+        address: address.into(),
+    }
+}
+
+/// A customer as templates see them, greeted by the given name in their display name or,
+/// without one, by the name they signed `text` (their own words) with
+/// ([`greeting::greeting_name`]): `name` is [`customer_name`], `first_name` the greeting name
+/// or `fallback` ("there", "the customer") when none is known.
+pub fn customer_vars(customer: &Mailbox, text: &str, fallback: &str) -> PersonVars {
+    let address = customer.address.as_str();
+    let greeting_name =
+        greeting::greeting_name(customer.name.as_deref(), address, text).unwrap_or_default();
+    PersonVars {
+        name: customer_name(customer),
+        first_name: match greeting_name.as_str() {
+            "" => fallback.into(),
+            given => given.into(),
+        },
+        greeting_name,
         address: address.into(),
     }
 }
@@ -88,9 +123,10 @@ pub fn ticket_vars(service_name: &str, ticket: TicketId) -> TicketVars {
     }
 }
 
-/// The name to greet someone by: their display name, or one made from a name-like local
-/// part (`jane.doe` → "Jane Doe"), or "there" ("Hello there,") — never an empty greeting.
-pub fn greeting_name(mailbox: &Mailbox) -> String {
+/// Someone's full name for `customer.name`: their display name, or one made from a name-like
+/// local part (`jane.doe` → "Jane Doe"), or "there" — never empty. (The name a mail greets
+/// them by is [`greeting::greeting_name`].)
+pub fn customer_name(mailbox: &Mailbox) -> String {
     known_name(mailbox).unwrap_or_else(|| "there".into())
 }
 

@@ -10,7 +10,7 @@ use super::notify::LatestMail;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
 use crate::compose::{
     ComposeError, Envelope, HtmlBody, NotificationPrint, RelayContext, build_mail_with_html,
-    greeting_name, person_vars, reply_subject, service_vars, ticket_vars,
+    customer_vars, person_vars, reply_subject, service_vars, ticket_vars,
 };
 use crate::config::Agent;
 use crate::domain::{
@@ -497,7 +497,8 @@ fn relay<S: State>(
         body: body.to_string(),
         body_html: html.map(|(h, _)| h.to_string()).unwrap_or_default(),
         agent: person_vars(&agent.name, agent.email.address()),
-        customer: person_vars(&greeting_name(&customer), &customer.address),
+        // The customer's own words are not at hand here: greeted by their display name.
+        customer: customer_vars(&customer, "", "there"),
         ticket: ticket_vars(&service.name, ticket.id),
         service: service_vars(&service.name, &service.address),
     };

@@ -8,7 +8,8 @@ use std::time::SystemTime;
 use super::State;
 use crate::compose::{
     AnchorContext, ComposeError, Envelope, HistoryVars, NoticeContext, NotificationPrint,
-    NotifyContext, Templates, build_mail, known_name, person_vars, service_vars, ticket_vars,
+    NotifyContext, PersonVars, Templates, build_mail, customer_vars, known_name, person_vars,
+    service_vars, ticket_vars,
 };
 use crate::config::{Agent, Config, ReplyTokens, Service};
 use crate::domain::{
@@ -112,13 +113,12 @@ impl Composer<'_> {
         let (token, reply_to) = self.reply_address(ticket, agent)?;
         let attachments = mail.attachments;
         let customer = mail.customer;
-        let customer_vars = match known_name(customer) {
-            Some(name) => person_vars(&name, &customer.address),
-            None => {
-                let mut vars = person_vars(customer.address.as_str(), &customer.address);
-                vars.first_name = "the customer".into();
-                vars
-            }
+        // The name is the one the customer's mail shows; the greeting name, the one the
+        // acknowledgement greets them by.
+        let greeting = customer_vars(customer, &mail.mail.text, "the customer");
+        let customer_vars = PersonVars {
+            name: known_name(customer).unwrap_or_else(|| customer.address.to_string()),
+            ..greeting
         };
         let text = self.templates.notify_text(&NotifyContext {
             customer: customer_vars,

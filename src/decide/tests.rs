@@ -107,11 +107,24 @@ fn latin1_mail_is_quoted_decoded() {
     let raw = b"From: =?iso-8859-1?q?Ren=E9_M=FCller?= <rene@customer.test>\r\nSubject: Rechnung\r\n\
 Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\nDie Rechnung f\xfcr M\xe4rz fehlt.\r\n";
     let text = ack_text(raw);
-    assert!(text.contains("Hello Ren\u{e9} M\u{fc}ller,"), "{text}");
+    assert!(text.contains("Hello Ren\u{e9},"), "{text}");
     assert!(
         text.contains("> Die Rechnung f\u{fc}r M\u{e4}rz fehlt."),
         "{text}"
     );
+}
+
+#[test]
+fn the_acknowledgement_greets_by_given_name_sign_off_or_neutrally() {
+    let greeting = |raw: &[u8]| ack_text(raw).lines().next().unwrap_or_default().to_string();
+    let doe =
+        b"From: \"Doe, Alice\" <alice@x.test>\r\nSubject: Help\r\n\r\nMy printer is on fire.\r\n";
+    assert_eq!(greeting(doe), "Hello Alice,");
+    let bare = b"From: jd4711@customer.test\r\nSubject: Help\r\n\r\nMy printer is on fire.\r\n";
+    assert_eq!(greeting(bare), "Hello,");
+    let signed = b"From: info@customer.test\r\nSubject: Help\r\n\r\nMy printer is on fire.\r\n\r\n\
+Cordialement,\r\nMARTIN \xc3\x89lodie\r\n";
+    assert_eq!(greeting(signed), "Hello \u{c9}lodie,");
 }
 
 #[test]

@@ -73,7 +73,7 @@ async fn customer_gets_one_personal_acknowledgement_and_reply_joins_ticket() {
         Some("auto-replied")
     );
     let text = ack.text();
-    assert!(text.contains("Hello Alice Doe,"), "greets by name: {text}");
+    assert!(text.contains("Hello Alice,"), "greets by name: {text}");
     assert!(text.contains("Jason Miller"), "names the agent: {text}");
     assert!(
         text.contains("> My printer is on fire."),
@@ -475,11 +475,7 @@ async fn acknowledged_over(transport: Transport) {
     )
     .await;
     let ack = wait_for_mail(&stack, &dave, 1).await;
-    assert!(
-        ack[0].text().contains("Hello Dave Dunn,"),
-        "{}",
-        ack[0].text()
-    );
+    assert!(ack[0].text().contains("Hello Dave,"), "{}", ack[0].text());
     let check = d.cli_output(&["check-config", "--connect"]);
     assert!(
         check.status.success(),
@@ -1551,11 +1547,7 @@ async fn xoauth2_logins_acknowledge_and_reuse_the_cached_token() {
     let ivy = format!("{}@customer.test", unique("ivy"));
     send_customer_mail(&stack, "Ivy Ince", &ivy, &d.support, "OAuth", "Hello.").await;
     let ack = wait_for_mail(&stack, &ivy, 1).await;
-    assert!(
-        ack[0].text().contains("Hello Ivy Ince,"),
-        "{}",
-        ack[0].text()
-    );
+    assert!(ack[0].text().contains("Hello Ivy,"), "{}", ack[0].text());
     // The stack also takes unauthenticated mail from loopback: prove the login happened.
     smtp_xoauth2_login_seen(&stack, &d.support).await;
     wait_quiet(&stack, &d).await;
