@@ -297,7 +297,7 @@ fn corpus(name: &str) -> Option<String> {
         env!("CARGO_MANIFEST_DIR")
     );
     let raw = std::fs::read(&path).expect("corpus file");
-    let mail = crate::mail::parse::parse(&raw).expect("corpus mail parses");
+    let mail = crate::mail::parse::parse_bytes(&raw).expect("corpus mail parses");
     signoff_name(&mail.text)
 }
 
