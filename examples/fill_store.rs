@@ -15,8 +15,7 @@
 //! * **bulk** (the rest): the same records, built from the library's own types
 //!   ([`Ticket`] through the test kit's [`TicketBuilder`], [`Inbound`], [`route::assign`],
 //!   [`relay::message_id`]) and written with one sled batch per tree per `--batch` mails,
-//!   flushed once at the end (the bodies written as the store writes them, synced once).
-//!   Only what the exact path writes and then deletes again is
+//!   flushed once at the end. Only what the exact path writes and then deletes again is
 //!   left out: the outbox entries and their bytes (sent at once) and the IMAP flag jobs. A
 //!   check at the end reads bulk tickets back through [`Store`] (ticket, Message-ID index,
 //!   customer history and caps, counters, UID and digest indexes) and fails loudly if the
@@ -391,8 +390,7 @@ struct Trees {
     meta: sled::Tree,
     cursors: sled::Tree,
     inbound: sled::Tree,
-    /// The database's directory, under which the store keeps the mails' bodies.
-    db_dir: PathBuf,
+    raw: sled::Tree,
     by_uid: sled::Tree,
     digests: sled::Tree,
     tickets: sled::Tree,
@@ -403,13 +401,13 @@ struct Trees {
 }
 
 impl Trees {
-    fn open(db: &sled::Db, db_dir: &Path) -> anyhow::Result<Trees> {
+    fn open(db: &sled::Db) -> anyhow::Result<Trees> {
         let t = |name: &str| db.open_tree(name);
         Ok(Trees {
             meta: t("meta")?,
             cursors: t("cursors")?,
             inbound: t("inbound")?,
-            db_dir: db_dir.to_path_buf(),
+            raw: t("raw")?,
             by_uid: t("by_uid")?,
             digests: t("digests")?,
             tickets: t("tickets")?,
@@ -425,8 +423,7 @@ impl Trees {
 #[derive(Default)]
 struct Batches {
     inbound: sled::Batch,
-    /// The mails' bodies, by sequence number.
-    raw: Vec<(u64, Vec<u8>)>,
+    raw: sled::Batch,
     by_uid: sled::Batch,
     digests: sled::Batch,
     tickets: sled::Batch,
@@ -453,8 +450,7 @@ impl Batches {
                 t.inbound.apply_batch(inbound)
             });
             t.sent.apply_batch(sent)?;
-            let bodies: Vec<(u64, &[u8])> = raw.iter().map(|(k, v)| (*k, v.as_slice())).collect();
-            frontdesk::store::write_bodies(&t.db_dir, &bodies)?;
+            t.raw.apply_batch(raw)?;
             t.tickets.apply_batch(tickets)?;
             t.digests.apply_batch(digests)?;
             match other.join() {
@@ -468,7 +464,7 @@ impl Batches {
 /// The bulk path: the records of [`fill_exact`], without its per-mail transactions.
 fn fill_bulk(
     cfg: &Config,
-    (db, db_dir): (&sled::Db, &Path),
+    db: &sled::Db,
     maker: &mut MailMaker,
     range: std::ops::Range<u64>,
     batch: u64,
@@ -476,7 +472,7 @@ fn fill_bulk(
 ) -> anyhow::Result<Counts> {
     let started = Instant::now();
     let mut counts = Counts::default();
-    let trees = Trees::open(db, db_dir)?;
+    let trees = Trees::open(db)?;
     let meta_u64 = |key: &str| -> anyhow::Result<Option<u64>> {
         Ok(trees.meta.get(key)?.map(|v| from_be(&v)))
     };
@@ -509,7 +505,7 @@ fn fill_bulk(
 
     // Building a batch (mails, routing, JSON) overlaps with writing the previous one.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Batches>(1);
-    let writer_trees = Trees::open(db, db_dir)?;
+    let writer_trees = Trees::open(db)?;
     let writer = std::thread::spawn(move || -> anyhow::Result<()> {
         for b in rx {
             b.apply(&writer_trees)?;
@@ -687,7 +683,7 @@ fn fill_bulk(
                 &be(seq),
             );
             b.digests.insert(&digest[..16], &be(seq));
-            b.raw.push((seq, mail.raw));
+            b.raw.insert(&be(seq), mail.raw);
             b.tickets.insert(&be(id.get()), json(&ticket)?);
             counts.tickets += 1;
         }
@@ -726,7 +722,6 @@ fn fill_bulk(
         })?,
     )?;
     db.flush()?;
-    frontdesk::store::sync_bodies(db_dir)?;
     counts.seconds = started.elapsed().as_secs_f64();
     Ok(counts)
 }
@@ -829,15 +824,7 @@ fn main() -> anyhow::Result<()> {
     let bulk = if exact_n < args.count {
         drop(store);
         let db = open_sled(&state_dir)?;
-        let db_dir = state_dir.join("db");
-        let counts = fill_bulk(
-            &cfg,
-            (&db, &db_dir),
-            &mut maker,
-            exact_n..args.count,
-            args.batch,
-            &at,
-        )?;
+        let counts = fill_bulk(&cfg, &db, &mut maker, exact_n..args.count, args.batch, &at)?;
         drop(db);
         counts
     } else {

@@ -80,12 +80,7 @@ impl Store {
             hasher: sha2::Sha256::new(),
         };
         sink.write_all(MAGIC_V2).map_err(backup_io)?;
-        let mut names: Vec<&'static str> = TREES.to_vec();
-        if self.has_raw_tree() {
-            // A store of schema 1, backed up before its migration: the bodies are in sled.
-            names.push(RAW);
-        }
-        let trees = names
+        let trees = TREES
             .iter()
             .map(|name| self.db.open_tree(name).map(|t| (*name, t)))
             .collect::<std::result::Result<Vec<_>, _>>()?;

@@ -1,8 +1,7 @@
-//! Mail bytes as files beside sled, inside the store's directory: every incoming mail
-//! (`mail/in/<seq ÷ 4096>/<seq>`) and outgoing mail too big to sit in sled's log
-//! (`mail/out/<id>`). sled 0.34 keeps memory for every page it holds and copies a value
-//! through its log, so mail bodies in sled made a store's memory, start-up and disk grow with
-//! the bytes of every mail ever received; as files they cost nothing until read.
+//! Mail bytes as files beside sled, inside the store's directory: incoming mail
+//! (`mail/in/<seq ÷ 4096>/<seq>`) and outgoing mail (`mail/out/<id>`) of 64 KiB or more.
+//! sled 0.34 copies a value through its log and cache and keeps blob pages in memory, so a
+//! 25 MB mail inside it was held several times over; as a file it costs nothing until read.
 //!
 //! A file is written the way Maildir does it: to a temporary name, `fdatasync`, renamed into
 //! place, then its directory is fsynced. The store writes a mail's file *before* the sled
@@ -14,6 +13,13 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
+
+/// Incoming mail at least this big is kept as a file rather than in sled's `raw` tree.
+/// Smaller mail (almost every customer's) stays in sled: a file of its own costs an
+/// `fdatasync` and a directory sync per mail and a 4 KiB block for 1 KB, which the burst
+/// benchmark showed as 40 % more CPU (mostly kernel time) for the same mail; what sled's
+/// page memory saves by it is a few per cent (BENCHMARKS.md).
+pub(super) const IN_FILE_THRESHOLD: usize = 64 * 1024;
 
 /// Outgoing mail at least this big is kept as a file rather than in sled's `outbox_raw`.
 /// Smaller mail (almost every acknowledgement and notification) stays in sled, where it is

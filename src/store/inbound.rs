@@ -6,7 +6,7 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::commit::KEYWORD_ONLY;
-use super::files::Kind;
+use super::files::{IN_FILE_THRESHOLD, Kind};
 use super::{
     QUARANTINE_PREFIX, Result, Store, StoreError, be, decode, digest, encode, from_be,
     quarantine_key, tx_get, uid_key, unwrap_tx,
@@ -52,13 +52,14 @@ impl Store {
             .map(|_| self.db.generate_id())
             .collect::<std::result::Result<_, _>>()?;
         let digests: Vec<[u8; 16]> = batch.iter().map(|f| digest(&f.raw)).collect();
-        // The bytes go to their files, durably, before any record names them. Only mails that
-        // look new (the transaction decides; a file it does not use is removed below).
+        // A big mail's bytes go to its file, durably, before any record names it. Only mails
+        // that look new (the transaction decides; a file it does not use is removed below).
         let mut fresh = Vec::new();
         for ((f, &seq), d) in batch.iter().zip(&seqs).zip(&digests) {
-            if !self
-                .by_uid
-                .contains_key(uid_key(mailbox, uid_validity, f.uid))?
+            if f.raw.len() >= IN_FILE_THRESHOLD
+                && !self
+                    .by_uid
+                    .contains_key(uid_key(mailbox, uid_validity, f.uid))?
                 && !self.digests.contains_key(d)?
             {
                 fresh.push((seq, f.raw.as_slice()));
@@ -69,12 +70,13 @@ impl Store {
             .map_err(|e| self.file_error(e))?;
         let res = (
             &self.inbound,
+            &self.raw,
             &self.by_uid,
             &self.pending,
             &self.cursors,
             &self.digests,
         )
-            .transaction(|(inbound, by_uid, pending, cursors, digest_tree)| {
+            .transaction(|(inbound, raw, by_uid, pending, cursors, digest_tree)| {
                 let mut stored = Vec::new();
                 let mut cursor: Cursor =
                     tx_get(cursors, "cursors", mailbox.as_bytes())?.unwrap_or(Cursor {
@@ -102,6 +104,9 @@ impl Store {
                             message_id: None,
                         };
                         inbound.insert(&be(seq), encode(&record))?;
+                        if f.raw.len() < IN_FILE_THRESHOLD {
+                            raw.insert(&be(seq), f.raw.as_slice())?;
+                        }
                         by_uid.insert(key, &be(seq))?;
                         pending.insert(&be(seq), &[])?;
                         digest_tree.insert(d, &be(seq))?;
@@ -155,6 +160,9 @@ impl Store {
 
     /// The raw bytes of a stored mail.
     pub fn raw(&self, seq: u64) -> Result<Option<Vec<u8>>> {
+        if let Some(v) = self.raw.get(be(seq))? {
+            return Ok(Some(v.to_vec()));
+        }
         self.files
             .read(Kind::In, seq)
             .map_err(|e| self.file_error(e))

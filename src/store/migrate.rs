@@ -3,16 +3,15 @@
 
 use std::path::Path;
 
-use super::files::Kind;
+use super::files::{IN_FILE_THRESHOLD, Kind};
 use super::{
-    OUTBOX_DUE_INDEXED, QUARANTINE_INDEXED, RAW, Result, SCHEMA_VERSION, Store, StoreError, be,
-    from_be,
+    OUTBOX_DUE_INDEXED, QUARANTINE_INDEXED, Result, SCHEMA_VERSION, Store, StoreError, be, from_be,
 };
 use crate::domain::TicketId;
 
 impl Store {
     /// Creates the layout in a fresh store, or migrates an older one in place (see
-    /// [`Store::raw_to_files`]); refuses a store written by a newer build. `dir` is the state
+    /// [`Store::big_bodies_to_files`]); refuses a store written by a newer build. `dir` is the state
     /// directory, where a migration leaves its backup.
     pub(super) fn migrate(&self, dir: &Path) -> Result<()> {
         let found = self.meta.get("schema")?.map(|v| from_be(&v));
@@ -40,8 +39,8 @@ impl Store {
             self.meta.insert(OUTBOX_DUE_INDEXED, &[])?;
             self.db.flush()?;
         }
-        if found < 2 || self.has_raw_tree() {
-            self.raw_to_files(dir)?;
+        if found < 2 {
+            self.big_bodies_to_files(dir)?;
         }
         Ok(())
     }
@@ -66,55 +65,46 @@ impl Store {
         Ok(())
     }
 
-    /// Whether sled still has the `raw` tree of schema 1.
-    pub(super) fn has_raw_tree(&self) -> bool {
-        self.db
-            .tree_names()
-            .iter()
-            .any(|n| n.as_ref() == RAW.as_bytes())
-    }
-
-    /// Schema 1 → 2: incoming mails' bytes move from sled's `raw` tree to files. First a
-    /// backup of the whole store (`store-schema-1-<time>.backup` in the state directory; it
-    /// restores with this build or the one before), then every mail is written to its file,
-    /// the files are synced, the schema is raised and the tree dropped. A crash before the
-    /// schema is raised redoes the copy (the files are rewritten with the same bytes); one
-    /// after it only drops the tree.
-    fn raw_to_files(&self, dir: &Path) -> Result<()> {
-        let schema = self.meta.get("schema")?.map(|v| from_be(&v));
-        if schema < Some(2) {
-            let raw = self.db.open_tree(RAW)?;
-            if !raw.is_empty() {
+    /// Schema 1 → 2: incoming mails of [`IN_FILE_THRESHOLD`] or more move from sled's `raw`
+    /// tree to files (smaller ones stay where they are). If there are any, a backup of the
+    /// whole store comes first (`store-schema-1-<time>.backup` in the state directory; it
+    /// restores with this build or the one before); then their files are written and synced
+    /// once, their records removed, and the schema raised. A crash before the schema is
+    /// raised redoes what is left (files are rewritten with the same bytes).
+    fn big_bodies_to_files(&self, dir: &Path) -> Result<()> {
+        let mut big = Vec::new();
+        for kv in self.raw.iter() {
+            let (k, v) = kv?;
+            if v.len() >= IN_FILE_THRESHOLD {
+                big.push(from_be(&k));
+            }
+        }
+        if !big.is_empty() {
+            if !has_migration_backup(dir) {
                 self.backup_before_migration(dir)?;
             }
-            let mut batch: Vec<(u64, Vec<u8>)> = Vec::new();
-            let write = |batch: &mut Vec<(u64, Vec<u8>)>| {
-                let mails: Vec<(u64, &[u8])> =
-                    batch.iter().map(|(k, v)| (*k, v.as_slice())).collect();
-                let res = self.files.write_unsynced(Kind::In, &mails);
-                batch.clear();
-                res.map_err(|e| self.file_error(e))
-            };
-            for kv in raw.iter() {
-                let (k, v) = kv?;
-                batch.push((from_be(&k), v.to_vec()));
-                if batch.len() == 256 {
-                    write(&mut batch)?;
+            for seq in &big {
+                if let Some(v) = self.raw.get(be(*seq))? {
+                    self.files
+                        .write_unsynced(Kind::In, &[(*seq, &v)])
+                        .map_err(|e| self.file_error(e))?;
                 }
             }
-            write(&mut batch)?;
             self.files.sync_all().map_err(|e| self.file_error(e))?;
-            self.meta.insert("schema", &be(SCHEMA_VERSION))?;
-            self.db.flush()?;
-            tracing::info!(
-                event = "store.migrated",
-                schema = SCHEMA_VERSION,
-                mails = raw.len(),
-                "store migrated: mail bodies moved from the database to files"
-            );
+            let mut batch = sled::Batch::default();
+            for seq in &big {
+                batch.remove(&be(*seq));
+            }
+            self.raw.apply_batch(batch)?;
         }
-        self.db.drop_tree(RAW)?;
+        self.meta.insert("schema", &be(SCHEMA_VERSION))?;
         self.db.flush()?;
+        tracing::info!(
+            event = "store.migrated",
+            schema = SCHEMA_VERSION,
+            mails = big.len(),
+            "store migrated: mails of 64 KiB or more moved from the database to files"
+        );
         Ok(())
     }
 
@@ -151,4 +141,15 @@ impl Store {
         );
         Ok(())
     }
+}
+
+/// Whether an earlier, interrupted run of the migration left its backup already.
+fn has_migration_backup(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("store-schema-1-") && name.ends_with(".backup")
+        })
+    })
 }

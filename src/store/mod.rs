@@ -36,12 +36,13 @@ pub use restore::{HeldOutbox, Restored};
 /// The layout version written by this build; [`Store::open`] migrates older ones.
 const SCHEMA_VERSION: u64 = 2;
 
-/// Every sled tree of the store, in the order a backup copies them (the incoming mails'
-/// bytes follow them in a backup as the records of [`RAW`]).
-const TREES: [&str; 16] = [
+/// Every sled tree of the store, in the order a backup copies them (the mail files follow
+/// them in a backup as records of [`RAW`] and `outbox_raw`).
+const TREES: [&str; 17] = [
     "meta",
     "cursors",
     "inbound",
+    "raw",
     "by_uid",
     "pending",
     "digests",
@@ -57,8 +58,8 @@ const TREES: [&str; 16] = [
     "agents",
 ];
 
-/// The name incoming mails' bytes have in a backup: the tree they lived in up to schema 1,
-/// files since (`files.rs`).
+/// The tree of small incoming mails' bytes; a backup also writes the files of big ones
+/// (`files.rs`) as records of it.
 const RAW: &str = "raw";
 
 /// A store operation that failed.
@@ -160,6 +161,8 @@ pub struct Store {
     /// The mail bodies, as files beside sled.
     files: files::MailFiles,
     inbound: Tree,
+    /// Incoming mails under [`files::IN_FILE_THRESHOLD`], by sequence number.
+    raw: Tree,
     by_uid: Tree,
     pending: Tree,
     digests: Tree,
@@ -320,6 +323,7 @@ impl Store {
             meta: t("meta")?,
             cursors: t("cursors")?,
             inbound: t("inbound")?,
+            raw: t(RAW)?,
             by_uid: t("by_uid")?,
             pending: t("pending")?,
             digests: t("digests")?,
@@ -393,20 +397,6 @@ impl Store {
     pub fn new_id(&self) -> Result<u64> {
         Ok(self.db.generate_id()?)
     }
-}
-
-/// Writes stored mails' bodies where the store keeps them, for the store generator
-/// (`examples/fill_store.rs`), which writes records in bulk past the store's API (`db_dir`
-/// is the state directory's `db`). Not synced: call [`sync_bodies`] once at the end.
-#[cfg(any(test, feature = "testing"))]
-pub fn write_bodies(db_dir: &Path, mails: &[(u64, &[u8])]) -> std::io::Result<()> {
-    files::MailFiles::open(db_dir)?.write_unsynced(files::Kind::In, mails)
-}
-
-/// Makes the bodies [`write_bodies`] wrote durable.
-#[cfg(any(test, feature = "testing"))]
-pub fn sync_bodies(db_dir: &Path) -> std::io::Result<()> {
-    files::MailFiles::open(db_dir)?.sync_all()
 }
 
 /// The state of [`Store::flush`]'s group commit.

@@ -99,6 +99,7 @@ impl Store {
             &self.customers,
             &self.msgids,
             &self.inbound,
+            &self.raw,
             &self.outbox,
             &self.outbox_raw,
             &self.outbox_due,
@@ -111,6 +112,7 @@ impl Store {
                     customers,
                     msgids,
                     inbound,
+                    raw,
                     outbox,
                     outbox_raw,
                     outbox_due,
@@ -134,6 +136,9 @@ impl Store {
                             r.message_id = None;
                             inbound.insert(&be(*seq), encode(&r))?;
                         }
+                    }
+                    for seq in seqs {
+                        raw.remove(&be(*seq))?;
                     }
                     for id in outbox_ids.iter().chain(&dead_ids) {
                         unqueue(outbox, outbox_due, *id)?;
@@ -176,7 +181,16 @@ impl Store {
             seqs.push(record.seq);
             below = from_be(&k) + 1;
         }
-        let n = self
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for seq in &seqs {
+            if self.raw.contains_key(be(*seq))? {
+                batch.remove(&be(*seq));
+                n += 1;
+            }
+        }
+        self.raw.apply_batch(batch)?;
+        n += self
             .files
             .remove(Kind::In, &seqs)
             .map_err(|e| self.file_error(e))?;

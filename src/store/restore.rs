@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::backup::{CUT, Cut, DigestTail, END, MAGIC_LEN, MAGIC_V1, MAGIC_V2, PUT, REMOVE};
-use super::files::Kind;
+use super::files::{IN_FILE_THRESHOLD, Kind};
 use super::{
     BackupStats, RAW, Result, Store, StoreError, TREES, be, decode, due_key, encode, from_be,
 };
@@ -326,14 +326,18 @@ impl<R: Read> Records<'_, R> {
             };
             self.stats.records += 1;
             self.stats.bytes += bytes as u64;
-            if tree == RAW {
-                // Incoming mails' bytes are files (the file system, not sled, holds them).
+            if tree == RAW && value.as_ref().is_none_or(|v| v.len() >= IN_FILE_THRESHOLD) {
+                // A big incoming mail's bytes are a file (the file system, not sled, holds
+                // them); a removal may be of either kind.
                 let seq = from_be(&key);
-                let done = match value {
-                    Some(value) => store.files.write_unsynced(Kind::In, &[(seq, &value)]),
+                let done = match &value {
+                    Some(value) => store.files.write_unsynced(Kind::In, &[(seq, value)]),
                     None => store.files.remove(Kind::In, &[seq]).map(drop),
                 };
-                return done.map_err(|e| store.file_error(e));
+                done.map_err(|e| store.file_error(e))?;
+                if value.is_some() {
+                    return Ok(());
+                }
             }
             let tree = store.db.open_tree(tree)?;
             match value {
@@ -367,7 +371,6 @@ impl<R: Read> Records<'_, R> {
         let name = self.bytes(n)?;
         TREES
             .iter()
-            .chain(&[RAW])
             .find(|t| t.as_bytes() == name.as_slice())
             .copied()
             .ok_or_else(|| bad(&format!("unknown tree {}", String::from_utf8_lossy(&name))))
