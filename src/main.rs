@@ -17,6 +17,8 @@ mod config_page;
 mod logs;
 #[path = "main/manual.rs"]
 mod manual;
+#[path = "main/replies.rs"]
+mod replies;
 
 #[derive(Parser)]
 #[command(
@@ -74,6 +76,11 @@ enum Command {
     Agents {
         #[command(subcommand)]
         command: AgentsCommand,
+    },
+    /// The canned answers agents send with `#reply NAME` (from service.templates_dir).
+    Replies {
+        #[command(subcommand)]
+        command: RepliesCommand,
     },
     /// A customer's data: export it as JSON, or erase it.
     Customer {
@@ -162,6 +169,16 @@ enum TicketsCommand {
     Close {
         /// Ticket number.
         number: TicketId,
+    },
+}
+
+#[derive(Subcommand)]
+enum RepliesCommand {
+    /// Every canned answer in the templates directory's replies/, with its first line.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -353,6 +370,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             dir: dir.as_deref().map(std::path::absolute).transpose()?,
         },
         Command::Restore { file } => return restore(&cli.config, file),
+        Command::Replies {
+            command: RepliesCommand::List { json },
+        } => return replies::list(&cli.config, *json),
         Command::Completions { shell } => return write_stdout(&completions(*shell)),
         Command::Man {
             page: ManPage::Frontdesk,

@@ -170,6 +170,113 @@ fn broken_template_override_is_caught_by_check_config() {
     );
 }
 
+/// The shipped example with `templates_dir` set to `tpl`.
+fn example_with_templates(dir: &tempfile::TempDir, text: &str, tpl: &std::path::Path) -> String {
+    let text = text.replace(
+        "# templates_dir = \"/etc/frontdesk/templates\"",
+        &format!("templates_dir = \"{}\"", tpl.display()),
+    );
+    write_config(dir, &text)
+}
+
+#[test]
+fn check_config_renders_the_canned_answers_and_names_a_broken_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tpl = dir.path().join("templates");
+    std::fs::create_dir_all(tpl.join("replies")).expect("mkdir");
+    std::fs::write(
+        tpl.join("replies/refund-received.txt.hbs"),
+        "Hello {{customer.greeting_name}}, your refund is on its way.\n",
+    )
+    .expect("write");
+    let path = example_with_templates(&dir, &runnable_example(&dir), &tpl);
+    let out = frontdesk(&["check-config", "--config", &path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("replies/refund-received.txt.hbs"),
+        "{stdout}"
+    );
+
+    std::fs::write(
+        tpl.join("replies/late.txt.hbs"),
+        "Dear {{customer.nmae}},\n",
+    )
+    .expect("write");
+    let out = frontdesk(&["check-config", "--config", &path]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(EX_CONFIG), "{stderr}");
+    assert!(stderr.contains("replies/late.txt.hbs"), "{stderr}");
+}
+
+#[test]
+fn replies_list_shows_the_canned_answers_without_daemon_or_secrets() {
+    // The example as shipped: its secret files do not exist here, and no store is open.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tpl = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let text = EXAMPLE.replace(
+        "/var/lib/frontdesk",
+        &dir.path().join("state").display().to_string(),
+    );
+    let path = example_with_templates(&dir, &text, &tpl);
+    let out = frontdesk(&["replies", "list", "--config", &path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].ends_with("PREVIEW"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("password-reset ") && lines[1].contains("Password reset:"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with("refund-received ") && lines[2].contains("Refund confirmed"),
+        "{stdout}"
+    );
+
+    let out = frontdesk(&["replies", "list", "--json", "--config", &path]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let names: Vec<&str> = rows
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|r| r["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["password-reset", "refund-received"]);
+    assert!(
+        rows[0]["file"]
+            .as_str()
+            .expect("file")
+            .ends_with("replies/password-reset.txt.hbs")
+    );
+
+    // Without a templates directory there are none, and the output says where they go.
+    let path = write_config(&dir, &text);
+    let out = frontdesk(&["replies", "list", "--config", &path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("no canned answers") && stdout.contains("replies/NAME.txt.hbs"),
+        "{stdout}"
+    );
+    let out = frontdesk(&["replies", "list", "--json", "--config", &path]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+}
+
 #[test]
 fn the_examples_xoauth2_lines_are_a_valid_login() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -561,6 +668,7 @@ fn man_page_is_roff_and_names_every_command() {
         "frontdesk quarantine release\\fR ID",
         "frontdesk outbox retry\\fR [ID]",
         "frontdesk agents away\\fR AGENT",
+        "frontdesk replies list\\fR [--json]",
     ] {
         assert!(commands.contains(line), "no {line:?} in {commands}");
     }

@@ -11,6 +11,7 @@
 //! | `greeting.rs` | the name a mail greets someone by: given name from the display name, or the customer's sign-off; none for an address, a handle or a role |
 //! | `ack.rs` | the acknowledgement (text + HTML) |
 //! | `agent.rs` | the variables of notifications, notices and relayed answers (text and HTML); the notification's fingerprint |
+//! | `replies.rs` | the canned answers (`replies/NAME.txt.hbs` in `templates_dir`) an agent sends with `#reply NAME` |
 //! | `escalation.rs` | the mail to a team lead about a missed first-response target |
 //! | `alert.rs` | the mail to ops about an inbox that is not being read |
 //! | `build.rs` | the shared envelope, headers and bytes (lettre; text, or text and HTML with inline images); subjects and quotes |
@@ -26,6 +27,7 @@ mod alert;
 mod build;
 mod escalation;
 mod greeting;
+mod replies;
 #[cfg(test)]
 mod tests;
 mod vars;
@@ -39,6 +41,7 @@ pub use alert::{Alert, ops_alert};
 pub use build::{Envelope, HtmlBody, build_mail, build_mail_with_html, quote_lines, reply_subject};
 pub use escalation::{EscalationContext, describe, escalation};
 pub use greeting::{greeting_name, name_in_display, signoff_name};
+pub use replies::{CannedReply, REPLIES_DIR, ReplyContext, canned_replies, is_reply_name};
 use vars::person;
 pub use vars::{
     AvailabilityVars, HistoryVars, PersonVars, ServiceVars, TicketVars, customer_name,
@@ -130,6 +133,14 @@ pub enum TemplateError {
         /// What is wrong, and the fix.
         reason: String,
     },
+    /// A canned answer's file name is not a name an agent can write after `#reply`.
+    #[error(
+        "canned answer {path}: its name (before .txt.hbs) may hold only lowercase letters, digits, '-' and '_'; rename the file"
+    )]
+    ReplyName {
+        /// The file.
+        path: String,
+    },
     /// Rendering failed, e.g. a variable that does not exist (strict mode).
     #[error("template {name}: {source}")]
     Render {
@@ -140,16 +151,18 @@ pub enum TemplateError {
     },
 }
 
-/// The compiled templates: one registry for text (no escaping), one for HTML (escaping).
+/// The compiled templates: one registry for text (no escaping), one for HTML (escaping), and
+/// the names of the canned answers among the text ones.
 #[derive(Debug, Clone)]
 pub struct Templates {
     text: Handlebars<'static>,
     html: Handlebars<'static>,
+    replies: Vec<String>,
 }
 
 impl Templates {
     /// Compiles the built-in templates, each replaced by a file of the same name in
-    /// `overrides` when that file exists.
+    /// `overrides` when that file exists, and the canned answers in `overrides/replies/`.
     pub fn load(overrides: Option<&Path>) -> Result<Templates, TemplateError> {
         let mut text = Handlebars::new();
         text.set_strict_mode(true);
@@ -177,7 +190,25 @@ impl Templates {
                     source: Box::new(e),
                 })?;
         }
-        Ok(Templates { text, html })
+        let mut replies = Vec::new();
+        for reply in overrides
+            .map(canned_replies)
+            .transpose()?
+            .unwrap_or_default()
+        {
+            let name = replies::template_name(&reply.name);
+            text.register_template_string(&name, reply.source)
+                .map_err(|e| TemplateError::Syntax {
+                    name,
+                    source: Box::new(e),
+                })?;
+            replies.push(reply.name);
+        }
+        Ok(Templates {
+            text,
+            html,
+            replies,
+        })
     }
 
     pub(crate) fn render(
@@ -215,6 +246,11 @@ impl Templates {
                 _ => self.render(b.name, &ack)?,
             };
             names.push(b.name.to_string());
+        }
+        let sample = ReplyContext::sample();
+        for name in &self.replies {
+            self.canned_reply(name, &sample)?;
+            names.push(replies::template_name(name));
         }
         Ok(names)
     }

@@ -438,3 +438,132 @@ fn the_leak_guard_reads_an_html_parts_text_and_markup() {
         [marker.as_str()]
     );
 }
+
+/// A templates directory holding the canned answers `files` (name, text) under `replies/`.
+fn with_replies(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join(REPLIES_DIR)).expect("mkdir");
+    for (name, text) in files {
+        std::fs::write(dir.path().join(REPLIES_DIR).join(name), text).expect("write");
+    }
+    dir
+}
+
+#[test]
+fn the_shipped_canned_answers_load_render_and_preview() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let t = Templates::load(Some(&dir)).expect("the shipped templates compile");
+    assert_eq!(t.reply_names(), ["password-reset", "refund-received"]);
+    let rendered = t.self_test().expect("renders with sample data");
+    assert!(rendered.contains(&"replies/password-reset.txt.hbs".to_string()));
+    for name in t.reply_names() {
+        let text = t
+            .canned_reply(name, &ReplyContext::sample())
+            .expect("renders");
+        assert!(text.starts_with("Hello Alice,\n"), "{name}: {text:?}");
+        assert!(text.contains("[Acme Support #1042]"), "{name}: {text}");
+        assert!(
+            !text.contains("{{") && !text.ends_with('\n'),
+            "{name}: {text:?}"
+        );
+    }
+    let listed = canned_replies(&dir).expect("lists");
+    assert_eq!(
+        listed[0].preview(),
+        "Password reset: how to set a new password yourself; the link is valid for one hour."
+    );
+    assert!(
+        Templates::load(None)
+            .expect("built in")
+            .reply_names()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_canned_answer_renders_the_tickets_variables() {
+    let dir = with_replies(&[
+        (
+            "thanks.txt.hbs",
+            "\n\nDear {{customer.name}}, ticket #{{ticket.number}} is done.\n{{agent.name}} at {{service.name}} <{{service.address}}>\n\n",
+        ),
+        ("README", "not a canned answer"),
+        ("thanks.txt.hbs~", "an editor's backup"),
+    ]);
+    let t = Templates::load(Some(dir.path())).expect("compiles");
+    assert_eq!(t.reply_names(), ["thanks"]);
+    let text = t
+        .canned_reply("thanks", &ReplyContext::sample())
+        .expect("renders");
+    assert_eq!(
+        text,
+        "Dear Alice Doe, ticket #1042 is done.\nJason Miller at Acme Support <support@example.com>"
+    );
+    // Text, not HTML: nothing is escaped.
+    let dir = with_replies(&[("q.txt.hbs", "\"{{service.name}}\" & <you>")]);
+    let t = Templates::load(Some(dir.path())).expect("compiles");
+    let mut ctx = ReplyContext::sample();
+    ctx.service.name = "R&D <Team>".into();
+    assert_eq!(
+        t.canned_reply("q", &ctx).expect("renders"),
+        "\"R&D <Team>\" & <you>"
+    );
+}
+
+#[test]
+fn a_broken_canned_answer_is_refused_naming_its_file() {
+    // A misspelt variable: compiles, but the self-test (check-config, reload) refuses it.
+    let dir = with_replies(&[("refund.txt.hbs", "Hello {{customer.nmae}}")]);
+    let t = Templates::load(Some(dir.path())).expect("compiles");
+    let err = t.self_test().expect_err("strict mode").to_string();
+    assert!(err.contains("replies/refund.txt.hbs"), "{err}");
+
+    let dir = with_replies(&[("refund.txt.hbs", "Hello {{#if x}}")]);
+    let err = Templates::load(Some(dir.path()))
+        .expect_err("syntax")
+        .to_string();
+    assert!(err.contains("replies/refund.txt.hbs"), "{err}");
+
+    let dir = with_replies(&[("Refund Now.txt.hbs", "Hello")]);
+    let err = Templates::load(Some(dir.path()))
+        .expect_err("a name no agent can write")
+        .to_string();
+    assert!(
+        err.contains("Refund Now.txt.hbs") && err.contains("rename"),
+        "{err}"
+    );
+}
+
+#[test]
+fn reply_names_are_lowercase_letters_digits_dashes_and_underscores() {
+    for good in ["refund", "password-reset", "refund_2", "7"] {
+        assert!(is_reply_name(good), "{good}");
+    }
+    for bad in [
+        "",
+        "Refund",
+        "refund now",
+        "../ack",
+        "a.b",
+        "réponse",
+        "x/y",
+    ] {
+        assert!(!is_reply_name(bad), "{bad}");
+    }
+}
+
+#[test]
+fn the_preview_is_the_first_line_or_its_comment() {
+    let reply = |source: &str| CannedReply {
+        name: "x".into(),
+        path: "x.txt.hbs".into(),
+        source: source.into(),
+    };
+    assert_eq!(
+        reply("\n  Hello {{customer.name}},\nmore").preview(),
+        "Hello {{customer.name}},"
+    );
+    assert_eq!(reply("{{!-- Refunds --~}}\nHello").preview(), "Refunds");
+    assert_eq!(reply("{{! short }}\nHello").preview(), "short");
+    assert_eq!(reply("").preview(), "");
+}

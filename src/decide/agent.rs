@@ -9,8 +9,9 @@ use super::leaks;
 use super::notify::LatestMail;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
 use crate::compose::{
-    ComposeError, Envelope, HtmlBody, NotificationPrint, RelayContext, build_mail_with_html,
-    customer_vars, person_vars, reply_subject, service_vars, ticket_vars,
+    ComposeError, Envelope, HtmlBody, NotificationPrint, RelayContext, ReplyContext, Templates,
+    build_mail_with_html, customer_vars, is_reply_name, person_vars, reply_subject, service_vars,
+    ticket_vars,
 };
 use crate::config::Agent;
 use crate::domain::{
@@ -256,8 +257,9 @@ fn misaddressed<S: State>(
     )))
 }
 
-/// Everything wrong with the commands (an unknown or already-owning agent, an unknown word,
-/// `#close` with `#reopen`, a command below the text) and a quote that was not removed.
+/// Everything wrong with the commands (an unknown or already-owning agent, an unknown word or
+/// canned answer, `#close` with `#reopen`, `#reply` with `#note` or `#assign`, a command below
+/// the text) and a quote that was not removed.
 fn command_problems<S: State>(
     ctx: &Ctx<'_, S>,
     ticket: &Ticket,
@@ -275,14 +277,37 @@ fn command_problems<S: State>(
                 )),
                 Ok(_) => {}
             },
+            Command::Reply(name) => problems.extend(unknown_reply(ctx.templates, name)),
             Command::Unknown(word) => problems.push(format!(
-                "#{word} is not a command (known: #note, #close, #reopen, #assign)"
+                "#{word} is not a command (known: #note, #close, #reopen, #assign, #reply)"
             )),
             Command::Note | Command::Close | Command::Reopen => {}
         }
     }
     if read.commands.contains(&Command::Close) && read.commands.contains(&Command::Reopen) {
         problems.push("#close and #reopen contradict each other".into());
+    }
+    let replies = read
+        .commands
+        .iter()
+        .filter(|c| matches!(c, Command::Reply(_)))
+        .count();
+    if replies > 1 {
+        problems.push("#reply may name one canned answer per mail".into());
+    }
+    if replies > 0 && read.commands.contains(&Command::Note) {
+        problems.push("#reply and #note contradict each other (a note is never sent)".into());
+    }
+    if replies > 0
+        && read
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::Assign(_)))
+    {
+        problems.push(
+            "#reply and #assign contradict each other (a handover sends nothing to the customer)"
+                .into(),
+        );
     }
     if relay::has_command_line(&read.body) {
         problems
@@ -308,9 +333,36 @@ fn command_problems<S: State>(
     Some(Refusal::new(kind, detail))
 }
 
+/// Why `#reply NAME` names no canned answer (no name, a name no file can have, or none by
+/// that name), with the names there are; `None` when it names one.
+fn unknown_reply(templates: &Templates, name: &str) -> Option<String> {
+    let names = templates.reply_names();
+    if is_reply_name(name) && names.iter().any(|n| n == name) {
+        return None;
+    }
+    let what = if name.is_empty() {
+        "#reply needs the name of a canned answer".to_string()
+    } else if !is_reply_name(name) {
+        format!(
+            "#reply {name}: a canned answer's name holds only lowercase letters, digits, '-' and '_'"
+        )
+    } else {
+        format!("#reply {name}: there is no canned answer by that name")
+    };
+    let known = if names.is_empty() {
+        "no canned answers are set up: they are replies/NAME.txt.hbs in the templates directory"
+            .to_string()
+    } else {
+        format!("available: {}", names.join(", "))
+    };
+    Some(format!("{what} ({known})"))
+}
+
 /// Carries out a verified answer: hand over (`#assign`), record a note, change the state,
 /// or relay the text with its attachments, unless what is left is empty, carries the
-/// notification, or answers a ticket closed long ago.
+/// notification, or answers a ticket closed long ago. With `#reply NAME` the customer gets
+/// the canned answer, then a blank line and what the agent wrote (if anything), as text: an
+/// HTML answer's own HTML does not go along, its text does.
 fn act<S: State>(
     ctx: &Ctx<'_, S>,
     mut answer: Answer<'_>,
@@ -347,7 +399,13 @@ fn act<S: State>(
             ));
         }
     };
-    let html = html.filter(|h| html_passes(&fingerprints, h, &read, print));
+    let canned = read.commands.iter().find_map(|c| match c {
+        Command::Reply(name) => Some(name.as_str()),
+        _ => None,
+    });
+    let html = html
+        .filter(|_| canned.is_none())
+        .filter(|h| html_passes(&fingerprints, h, &read, print));
     let images = match &html {
         Some(h) => inline_images(ctx, answer.ticket.stamp(), &h.answer),
         None => Vec::new(),
@@ -360,14 +418,27 @@ fn act<S: State>(
     });
     // The text part is the answer's own text body, cut; for an HTML-only answer, the text
     // of the HTML that goes along. The guard has read both.
-    let body = match &html {
-        Some(h) if !h.with_text => h.answer.text.as_str(),
-        _ => read.body.as_str(),
+    let mut body = match &html {
+        Some(h) if !h.with_text => h.answer.text.clone(),
+        _ => read.body.clone(),
     };
+    if let Some(name) = canned {
+        let vars = reply_vars(ctx, &answer.ticket, answer.agent);
+        match ctx.templates.canned_reply(name, &vars) {
+            Ok(text) => body = with_canned(&text, &body),
+            Err(e) => {
+                return Ok(Decision::quarantine(
+                    answer.message_id,
+                    format!("canned answer {name} could not be rendered: {e}; not relayed"),
+                ));
+            }
+        }
+    }
+    let body = body.as_str();
     if let Some(refusal) = leaks::leaked(ctx, &fingerprints, body, &[&attachments, &images]) {
         return Ok(refuse(ctx, answer, refusal));
     }
-    if read.body.trim().is_empty() && attachments.is_empty() {
+    if canned.is_none() && read.body.trim().is_empty() && attachments.is_empty() {
         if let Some(state) = state {
             return Ok(answer.plan(
                 Vec::new(),
@@ -404,6 +475,31 @@ fn act<S: State>(
             ),
         },
     )
+}
+
+/// A canned answer followed by what the agent wrote below the commands: a blank line between
+/// them, nothing after the canned answer when the agent wrote nothing.
+fn with_canned(canned: &str, own: &str) -> String {
+    match own.trim() {
+        "" => canned.to_string(),
+        _ => format!("{canned}\n\n{own}"),
+    }
+}
+
+/// The people, ticket and service as a relayed answer's templates see them.
+fn reply_vars<S: State>(ctx: &Ctx<'_, S>, ticket: &Ticket, agent: &Agent) -> ReplyContext {
+    let service = &ctx.cfg.service;
+    let customer = Mailbox {
+        name: ticket.customer_name.clone(),
+        address: ticket.customer.clone(),
+    };
+    ReplyContext {
+        agent: person_vars(&agent.name, agent.email.address()),
+        // The customer's own words are not at hand here: greeted by their display name.
+        customer: customer_vars(&customer, "", "there"),
+        ticket: ticket_vars(&service.name, ticket.id),
+        service: service_vars(&service.name, &service.address),
+    }
 }
 
 /// `#assign`: the new agent gets the customer's latest mail and the handover text, which
@@ -489,18 +585,14 @@ fn relay<S: State>(
     attachments: &[Attachment<'_>],
 ) -> Result<OutgoingMail, ComposeError> {
     let service = &ctx.cfg.service;
-    let customer = Mailbox {
-        name: ticket.customer_name.clone(),
-        address: ticket.customer.clone(),
-    };
+    let people = reply_vars(ctx, ticket, agent);
     let vars = RelayContext {
         body: body.to_string(),
         body_html: html.map(|(h, _)| h.to_string()).unwrap_or_default(),
-        agent: person_vars(&agent.name, agent.email.address()),
-        // The customer's own words are not at hand here: greeted by their display name.
-        customer: customer_vars(&customer, "", "there"),
-        ticket: ticket_vars(&service.name, ticket.id),
-        service: service_vars(&service.name, &service.address),
+        agent: people.agent,
+        customer: people.customer,
+        ticket: people.ticket,
+        service: people.service,
     };
     let text = ctx.templates.relay_text(&vars)?;
     let html_doc = match html {

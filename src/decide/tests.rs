@@ -1793,3 +1793,150 @@ JVBERi0xLjcK\r\n--b--\r\n";
     assert!(String::from_utf8_lossy(&n.raw).contains("invoice.pdf"));
     assert_eq!(parses, 1, "the mail is parsed once");
 }
+
+/// Templates with the canned answer `refund-received` (and `password-reset`), as a desk
+/// configures them in `templates_dir/replies/`.
+fn canned_templates() -> (tempfile::TempDir, Templates) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let replies = dir.path().join("replies");
+    std::fs::create_dir(&replies).expect("mkdir");
+    std::fs::write(
+        replies.join("refund-received.txt.hbs"),
+        "{{!-- Refund confirmed --~}}\nHello {{customer.greeting_name}},\n\nthe refund for ticket #{{ticket.number}} ({{ticket.tag}}) is on its way.\n{{agent.name}}, {{service.name}}\n",
+    )
+    .expect("write");
+    std::fs::write(replies.join("password-reset.txt.hbs"), "Reset it.\n").expect("write");
+    let templates = Templates::load(Some(dir.path())).expect("templates");
+    templates.self_test().expect("renders");
+    (dir, templates)
+}
+
+const REFUND: &str = "Hello Alice,\n\nthe refund for ticket #1001 ([Acme Support #1001]) is on its way.\nJason Miller, Acme Support";
+
+/// What the customer gets for an agent's answer with `body` (after the header fields
+/// `extra`), with [`canned_templates`]: the action and the relayed text, if any.
+fn canned_answer(body: &str, extra: &str) -> (AgentAction, Vec<OutgoingMail>) {
+    let (_dir, templates) = canned_templates();
+    let raw = agent_mail_to(1001, "Jason Miller <jason@example.test>", body, extra);
+    let Plan::Agent {
+        outgoing, action, ..
+    } = run_with(&raw, &with_ticket(), &templates)
+    else {
+        panic!("expected an agent plan");
+    };
+    (action, outgoing)
+}
+
+fn text_of(mail: &OutgoingMail) -> String {
+    crate::mail::parse::parse_bytes(&mail.raw)
+        .expect("parses")
+        .text
+        .replace("\r\n", "\n")
+}
+
+#[test]
+fn a_canned_answer_goes_first_and_the_agents_own_text_after_it() {
+    let (action, outgoing) = canned_answer(
+        "#reply refund-received\r\n\r\nIt was the double charge from May 3.\r\n\r\nJason\r\n\r\n\
+         On Mon, Alice wrote:\r\n> Help\r\n",
+        "",
+    );
+    assert_eq!(action, AgentAction::Relayed { then: None });
+    assert_eq!(outgoing.len(), 1);
+    let reply = of_kind(&outgoing, MailKind::AgentReply).expect("relayed");
+    assert_eq!(reply.recipients[0].as_str(), "alice@customer.test");
+    assert_eq!(
+        text_of(reply).trim_end(),
+        format!("{REFUND}\n\nIt was the double charge from May 3.\n\nJason")
+    );
+}
+
+#[test]
+fn a_canned_answer_alone_goes_alone_and_combines_with_close() {
+    let (action, outgoing) = canned_answer("#close\r\n#reply refund-received\r\n", "");
+    assert_eq!(
+        action,
+        AgentAction::Relayed {
+            then: Some(TicketState::Closed)
+        }
+    );
+    let reply = of_kind(&outgoing, MailKind::AgentReply).expect("relayed");
+    assert_eq!(text_of(reply).trim_end(), REFUND);
+}
+
+#[test]
+fn an_unknown_canned_answer_is_refused_with_the_list() {
+    for (body, said) in [
+        (
+            "#reply refund\r\n\r\nSee above.\r\n",
+            "#reply refund: there is no canned answer",
+        ),
+        (
+            "#reply Refund Received!\r\n",
+            "#reply Refund Received!: a canned answer's name",
+        ),
+        ("#reply\r\nSee above.\r\n", "#reply needs the name"),
+        (
+            "#reply refund-received\r\n#reply password-reset\r\n",
+            "one canned answer per mail",
+        ),
+        (
+            "#reply refund-received\r\n#note\r\nshe was upset\r\n",
+            "#reply and #note",
+        ),
+        (
+            "#reply refund-received\r\n#assign Maria Lopez\r\n",
+            "#reply and #assign",
+        ),
+    ] {
+        let (action, outgoing) = canned_answer(body, "");
+        assert!(refused(&action, RefusalKind::Command), "{body}: {action}");
+        assert_eq!(outgoing.len(), 1, "{body}: only the notice");
+        let notice = &outgoing[0];
+        assert_eq!(notice.kind, MailKind::AgentNotice, "{body}");
+        assert_eq!(notice.recipients[0].as_str(), "jason@example.test");
+        let text = text_of(notice);
+        assert!(text.contains(said), "{body}: {text}");
+        if !said.contains("#note") && !said.contains("#assign") && !said.contains("one canned") {
+            assert!(
+                text.contains("available: password-reset, refund-received"),
+                "{body}: {text}"
+            );
+        }
+    }
+    // A desk without canned answers: the notice says where they go.
+    let raw = agent_mail_to(
+        1001,
+        "jason@example.test",
+        "#reply refund-received\r\nHi\r\n",
+        "",
+    );
+    let Plan::Agent {
+        outgoing, action, ..
+    } = run(&raw, &with_ticket())
+    else {
+        panic!("expected an agent plan");
+    };
+    assert!(refused(&action, RefusalKind::Command), "{action}");
+    let text = text_of(&outgoing[0]);
+    assert!(text.contains("no canned answers are set up"), "{text}");
+    assert!(text.contains("replies/NAME.txt.hbs"), "{text}");
+}
+
+#[test]
+fn a_canned_answer_to_an_html_answer_goes_as_text_with_the_htmls_words() {
+    let html = GMAIL_HTML_ANSWER.replace("<div>#close</div>", "<div>#reply refund-received</div>");
+    let (action, outgoing) = canned_answer("", &html);
+    assert_eq!(action, AgentAction::Relayed { then: None });
+    let reply = of_kind(&outgoing, MailKind::AgentReply).expect("relayed");
+    let raw = String::from_utf8_lossy(&reply.raw);
+    assert!(!raw.contains("text/html"), "{raw}");
+    let text = text_of(reply);
+    assert!(
+        text.starts_with(&format!("{REFUND}\n\nUnplug it, then wait:")),
+        "{text}"
+    );
+    for gone in ["#reply", "Ticket #1001", "Reply to this mail", "track.test"] {
+        assert!(!text.contains(gone), "{gone} in {text}");
+    }
+}

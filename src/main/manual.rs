@@ -75,7 +75,9 @@ pub(crate) fn man_page() -> std::io::Result<Vec<u8>> {
     roff.text([italic("/usr/share/frontdesk/templates")]);
     roff.text([roman(
         "The built-in mail templates, for reference: copy one into service.templates_dir \
-         (e.g. /etc/frontdesk/templates) and edit it there to replace the built-in one.",
+         (e.g. /etc/frontdesk/templates) and edit it there to replace the built-in one. \
+         Its replies/ holds example canned answers: the ones agents send with #reply NAME are \
+         replies/NAME.txt.hbs in service.templates_dir (see replies list).",
     )]);
     roff.control("SH", ["ENVIRONMENT"]);
     roff.control("TP", []);

@@ -12,6 +12,9 @@ mod common;
 // around real notifications, and mutt driven in tmux, reach the customer as written.
 mod answers;
 
+// Issue 15: an agent's `#reply NAME` sends a canned answer, followed by their own text.
+mod canned;
+
 // The core pipeline, one test per acceptance item: acknowledgement and threading, loops and
 // automated mail, TLS, agents answering by mail, routing, escalation, systemd, XOAUTH2.
 mod core;

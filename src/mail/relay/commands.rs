@@ -1,5 +1,5 @@
 //! The `#commands` an agent writes at the top of an answer (`#note`, `#close`, `#reopen`,
-//! `#assign WHO`), read after the quote is stripped.
+//! `#assign WHO`, `#reply NAME`), read after the quote is stripped.
 
 use super::{OurQuote, strip_answer};
 
@@ -39,6 +39,7 @@ fn parse_command(line: &str) -> Option<Command> {
         "close" => Command::Close,
         "reopen" => Command::Reopen,
         "assign" => Command::Assign(after.to_string()),
+        "reply" => Command::Reply(after.to_string()),
         other => Command::Unknown(other.to_string()),
     })
 }
@@ -54,6 +55,10 @@ pub enum Command {
     Reopen,
     /// `#assign WHO`: hand the ticket to another agent.
     Assign(String),
+    /// `#reply NAME`: the canned answer `NAME` goes to the customer, above whatever the agent
+    /// wrote below the commands. The name is as written; whether it names one is decided
+    /// against the templates.
+    Reply(String),
     /// Anything else that looks like a command: refused with an explanation.
     Unknown(String),
 }

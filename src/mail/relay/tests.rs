@@ -364,6 +364,33 @@ fn commands_at_the_top_are_read() {
     assert!(m.commands.is_empty());
 }
 
+#[test]
+fn reply_names_a_canned_answer_and_keeps_the_agents_text() {
+    let m =
+        read("#reply password-reset\n\nAnd the new card is on its way.\n\nOn Mon, X wrote:\n> hi");
+    assert_eq!(m.commands, vec![Command::Reply("password-reset".into())]);
+    assert_eq!(m.body, "And the new card is on its way.");
+
+    // With #close, in either order, and nothing of the agent's own.
+    let m = read("#close\n#Reply: refund_received\n");
+    assert_eq!(
+        m.commands,
+        vec![Command::Close, Command::Reply("refund_received".into())]
+    );
+    assert_eq!(m.body, "");
+
+    // The name is kept as written: whether it names a canned answer is decided later.
+    let m = read("#reply Bad Name!\nText");
+    assert_eq!(m.commands, vec![Command::Reply("Bad Name!".into())]);
+    let m = read("#reply\nText");
+    assert_eq!(m.commands, vec![Command::Reply(String::new())]);
+
+    // Below the text it is a misplaced command, never a reply.
+    assert!(has_command_line("Thanks\n#reply refund-received"));
+    let m = read("Thanks\n#reply refund-received");
+    assert!(m.commands.is_empty());
+}
+
 /// The notification as agents' clients quote it: the marker line first, the header block,
 /// the template's rule, then the customer's words.
 fn notification_lines() -> Vec<String> {
