@@ -442,8 +442,13 @@ impl Outbox {
             });
         let results = futures::future::join_all(groups).await;
         self.store.flush().await?;
+        let mut sent = Vec::new();
         for r in results.into_iter().flatten() {
-            r?;
+            sent.extend(r?);
+        }
+        // Their `sent` records are durable now: a big mail's file may go.
+        if let Err(e) = self.store.drop_sent_files(&sent) {
+            warn!(error = %e, "the files of sent mail could not be removed; they go at the next start");
         }
         Ok(if full {
             Some(now())
@@ -457,12 +462,12 @@ impl Outbox {
         entry: OutboxEntry,
         account: &Smtp,
         transport: Result<Arc<SmtpTransport>, String>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let entry = self.store.begin_attempt(&entry)?;
         let Some(raw) = self.store.outbox_raw(entry.id)? else {
             self.store
                 .mark_dead(&entry, "message bytes missing from the store", now())?;
-            return Ok(());
+            return Ok(None);
         };
         let result = match transport {
             Ok(transport) => self.attempt(&entry, &raw, account, &transport).await,
@@ -482,6 +487,7 @@ impl Outbox {
                     .sent(entry.kind, entry.ticket)
                     .map(|d| d.as_secs_f64() * 1000.0);
                 info!(event = "outbox.sent", kind = ?entry.kind, ticket, mid, attempts = entry.attempts, own_ms, "mail sent");
+                return Ok(Some(entry.id));
             }
             SendResult::Retry(err)
                 if t - entry.created_at < account.retry.give_up_after.as_secs() as i64 =>
@@ -499,7 +505,7 @@ impl Outbox {
                 error!(event = "outbox.dead", ticket, mid, attempts = entry.attempts, error = %err, "mail moved to the dead letters");
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     async fn attempt(

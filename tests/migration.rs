@@ -3,7 +3,9 @@
 //! and mail body.
 //!
 //! The fixture `tests/fixtures/schema1-store.tar.gz` holds a state directory filled by
-//! `examples/fill_store.rs` at commit b867fbc (schema 1), with
+//! `examples/fill_store.rs` built at commit b867fbc (schema 1) with only the `--unsent`
+//! option of c964064 added (it changes which mails the generator marks sent, not how the
+//! store writes them), run as
 //! `fill_store --count 240 --exact 60 --unsent 4 --batch 25 --spread-days 30`: 60 tickets
 //! through the daemon's own calls (the last 4 with their acknowledgement and notification
 //! still queued), 180 in bulk. Beside it, `manifest.json`: every record of every sled tree of
@@ -110,6 +112,12 @@ fn a_schema_1_store_migrates_in_place_and_keeps_every_record() {
             queued.len(),
             8,
             "4 tickets' acknowledgement and notification"
+        );
+        let (due, _) = store.due(i64::MAX, 100).expect("due");
+        assert_eq!(
+            due.len(),
+            8,
+            "the due index was built: all of it will be sent"
         );
         for e in &queued {
             let bytes = store.outbox_raw(e.id).expect("read").expect("queued bytes");

@@ -250,11 +250,13 @@ impl Ingest {
             return Ok(());
         }
         let noticed = *self.noticed.lock().unwrap_or_else(|p| p.into_inner());
-        let (processor, owned) = (self.processor.clone(), seqs.to_vec());
+        let (processor, owned, beat) = (self.processor.clone(), seqs.to_vec(), self.beat.clone());
         let results = tokio::task::spawn_blocking(move || {
             let mut results = Vec::with_capacity(owned.len());
             for seq in owned {
                 let r = processor.process(seq);
+                // Each mail is progress: a batch of big mails must not look like a stall.
+                beat.progress();
                 let failed = r.is_err();
                 results.push(r);
                 if failed {
@@ -269,7 +271,6 @@ impl Ingest {
             if let Some(Outcome::NewTicket { ticket, .. } | Outcome::Joined { ticket, .. }) = r? {
                 self.metrics.ack_started(ticket, noticed);
             }
-            self.beat.progress();
         }
         self.store.flush().await?;
         self.outbox_wake.notify_one();

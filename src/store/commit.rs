@@ -297,8 +297,9 @@ impl Store {
         plan: &Plan,
         now: UnixTime,
     ) -> Result<Committed> {
-        let _gate = self.write_gate();
+        // Big mails' files first, outside the write gate (see `store_fetched`).
         let spilled = self.spill(plan.outgoing())?;
+        let _gate = self.write_gate();
         let trees = (
             &self.inbound,
             &self.pending,
@@ -364,7 +365,7 @@ impl Store {
             },
         );
         let res = unwrap_tx(res);
-        self.unspill(&spilled)?;
+        self.unspill(&spilled);
         res?.ok_or(StoreError::Corrupt {
             tree: "inbound",
             detail: format!("no record for stored mail {seq}"),
@@ -390,19 +391,14 @@ impl Store {
         Ok(spilled)
     }
 
-    /// Removes the files of spilled mails that no outbox entry names (their transaction
-    /// failed, or found the work done already).
-    fn unspill(&self, spilled: &Spilled) -> Result<()> {
-        let mut unused = Vec::new();
-        for id in spilled.values() {
-            if !self.outbox.contains_key(be(*id))? {
-                unused.push(*id);
-            }
+    /// Removes the files of spilled mails that no outbox entry or dead letter names (their
+    /// transaction failed, or found the work done already). A failure here leaves a file
+    /// the next start removes: logged, never the commit's error.
+    fn unspill(&self, spilled: &Spilled) {
+        let unused: Vec<u64> = spilled.values().copied().collect();
+        if let Err(e) = self.drop_sent_files(&unused) {
+            tracing::warn!(error = %e, "unused mail files could not be removed; they go at the next start");
         }
-        self.files
-            .remove(Kind::Out, &unused)
-            .map_err(|e| self.file_error(e))?;
-        Ok(())
     }
 
     /// An operator's change to a ticket (CLI): state, owner, the new owner's notification and
@@ -463,8 +459,8 @@ impl Store {
         outgoing: &[OutgoingMail],
         change: impl Fn(&TicketTx<'_>) -> TxResult<T>,
     ) -> Result<T> {
-        let _gate = self.write_gate();
         let spilled = self.spill(outgoing)?;
+        let _gate = self.write_gate();
         let trees = (
             &self.tickets,
             &self.outbox,
@@ -486,7 +482,7 @@ impl Store {
                 })
             },
         ));
-        self.unspill(&spilled)?;
+        self.unspill(&spilled);
         res
     }
 }

@@ -142,17 +142,25 @@ impl MailFiles {
         }
     }
 
-    /// Deletes the files of `ids` (those already gone are fine); returns how many existed.
-    /// Not synced: a deletion that a crash undoes leaves bytes nobody reads, and the next
-    /// purge or forget deletes them again.
+    /// Deletes the files of `ids` (those already gone are fine) and syncs the directories
+    /// they were in, so a purge or an erasure is not undone by a crash; returns how many
+    /// existed.
     pub(super) fn remove(&self, kind: Kind, ids: &[u64]) -> std::io::Result<usize> {
         let mut n = 0;
+        let mut dirs = BTreeSet::new();
         for id in ids {
-            match std::fs::remove_file(self.path(kind, *id)) {
-                Ok(()) => n += 1,
+            let path = self.path(kind, *id);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    n += 1;
+                    dirs.extend(path.parent().map(Path::to_path_buf));
+                }
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
+        }
+        for dir in dirs {
+            sync_dir(&dir)?;
         }
         Ok(n)
     }
@@ -190,19 +198,41 @@ impl MailFiles {
         Ok(ids)
     }
 
-    /// Removes what an interrupted write left: temporary files in `mail/out` and in the
-    /// newest directory of `mail/in` (older ones are never written again).
-    pub(super) fn clear_temporaries(&self) -> std::io::Result<()> {
-        let mut dirs = vec![self.root.join("out")];
-        let newest = std::fs::read_dir(self.root.join("in"))?
+    /// The newest directory of `mail/in`, the only one a write can have been interrupted in
+    /// (sequence numbers grow, so older ones are never written again).
+    fn newest_in_dir(&self) -> std::io::Result<Option<PathBuf>> {
+        Ok(std::fs::read_dir(self.root.join("in"))?
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let n = e.file_name();
                 let n = u64::from_str_radix(n.to_str()?, 16).ok()?;
                 Some((n, e.path()))
             })
-            .max();
-        dirs.extend(newest.map(|(_, p)| p));
+            .max()
+            .map(|(_, p)| p))
+    }
+
+    /// The ids of the incoming mails in the newest directory of `mail/in`: where a crash
+    /// between a file and its record leaves the file.
+    pub(super) fn newest_in_ids(&self) -> std::io::Result<Vec<u64>> {
+        let Some(dir) = self.newest_in_dir()? else {
+            return Ok(Vec::new());
+        };
+        let mut ids = Vec::new();
+        for e in std::fs::read_dir(dir)? {
+            let name = e?.file_name();
+            if let Some(id) = name.to_str().and_then(|n| u64::from_str_radix(n, 16).ok()) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Removes what an interrupted write left: temporary files in `mail/out` and in the
+    /// newest directory of `mail/in` (older ones are never written again).
+    pub(super) fn clear_temporaries(&self) -> std::io::Result<()> {
+        let mut dirs = vec![self.root.join("out")];
+        dirs.extend(self.newest_in_dir()?);
         for dir in dirs {
             for e in std::fs::read_dir(&dir)? {
                 let e = e?;

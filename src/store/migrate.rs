@@ -33,30 +33,56 @@ impl Store {
             self.meta.insert(QUARANTINE_INDEXED, &[])?;
             self.db.flush()?;
         }
-        // Written before the outbox's due index (or restored from a backup without it).
-        if !self.meta.contains_key(OUTBOX_DUE_INDEXED)? {
+        if found < 2 {
+            // The backup, if one is taken, comes before anything of schema 2 is written,
+            // so the version before restores it. The due index is built from the entries
+            // whatever the flag says (a store of schema 1 may carry one restored from a
+            // backup of schema 2, with entries queued since that have no key), and the
+            // schema is raised last: a crash anywhere redoes the whole step.
+            self.big_bodies_to_files(dir)?;
+            self.index_outbox_due()?;
+            self.meta.insert(OUTBOX_DUE_INDEXED, &[])?;
+            self.meta.insert("schema", &be(SCHEMA_VERSION))?;
+            self.db.flush()?;
+        } else if !self.meta.contains_key(OUTBOX_DUE_INDEXED)? {
+            // Restored from a backup without the index.
             self.index_outbox_due()?;
             self.meta.insert(OUTBOX_DUE_INDEXED, &[])?;
             self.db.flush()?;
-        }
-        if found < 2 {
-            self.big_bodies_to_files(dir)?;
         }
         Ok(())
     }
 
     /// Removes what a crash may have left among the mail files: half-written temporaries,
-    /// and the files of outgoing mail no outbox entry or dead letter names (queued by a
-    /// transaction that never committed). Incoming mails' orphans (a crash between file and
-    /// record) are left: finding them means listing every file, and they are never read.
+    /// incoming mails whose record never committed (a crash between the file and its
+    /// record; they can only be in the newest directory), and outgoing mail no outbox entry
+    /// or dead letter names ([`Store::drop_sent_files`]).
     pub(super) fn tidy_files(&self) -> Result<()> {
         self.files
             .clear_temporaries()
             .map_err(|e| self.file_error(e))?;
+        let mut orphans = Vec::new();
+        for seq in self.files.newest_in_ids().map_err(|e| self.file_error(e))? {
+            if !self.inbound.contains_key(be(seq))? {
+                orphans.push(seq);
+            }
+        }
+        self.files
+            .remove(Kind::In, &orphans)
+            .map_err(|e| self.file_error(e))?;
+        let ids = self.files.ids(Kind::Out).map_err(|e| self.file_error(e))?;
+        self.drop_sent_files(&ids)
+    }
+
+    /// Removes the files of the outgoing mails `ids` that no outbox entry or dead letter
+    /// names any more: sent ones (the outbox calls this after the flush that made their
+    /// `sent` records durable, never before, so a crash still sends them again from their
+    /// file), and at open those of a transaction that never committed.
+    pub fn drop_sent_files(&self, ids: &[u64]) -> Result<()> {
         let mut unnamed = Vec::new();
-        for id in self.files.ids(Kind::Out).map_err(|e| self.file_error(e))? {
-            if !self.outbox.contains_key(be(id))? && !self.dead.contains_key(be(id))? {
-                unnamed.push(id);
+        for id in ids {
+            if !self.outbox.contains_key(be(*id))? && !self.dead.contains_key(be(*id))? {
+                unnamed.push(*id);
             }
         }
         self.files
@@ -69,8 +95,9 @@ impl Store {
     /// tree to files (smaller ones stay where they are). If there are any, a backup of the
     /// whole store comes first (`store-schema-1-<time>.backup` in the state directory; it
     /// restores with this build or the one before); then their files are written and synced
-    /// once, their records removed, and the schema raised. A crash before the schema is
-    /// raised redoes what is left (files are rewritten with the same bytes).
+    /// once and their records removed ([`Store::migrate`] then raises the schema). A crash
+    /// before the schema is raised redoes what is left (files are rewritten with the same
+    /// bytes, no second backup).
     fn big_bodies_to_files(&self, dir: &Path) -> Result<()> {
         let mut big = Vec::new();
         for kv in self.raw.iter() {
@@ -96,9 +123,8 @@ impl Store {
                 batch.remove(&be(*seq));
             }
             self.raw.apply_batch(batch)?;
+            self.db.flush()?;
         }
-        self.meta.insert("schema", &be(SCHEMA_VERSION))?;
-        self.db.flush()?;
         tracing::info!(
             event = "store.migrated",
             schema = SCHEMA_VERSION,

@@ -148,12 +148,9 @@ impl Store {
                 Ok(())
             },
         );
-        unwrap_tx(res)?;
-        if let Err(e) = self.files.remove(Kind::Out, &[entry.id]) {
-            // Left behind, not lost: a file no entry names is never sent.
-            tracing::warn!(error = %e, outbox_id = entry.id, "a sent mail's file could not be removed");
-        }
-        Ok(())
+        // A big mail's file stays until the outbox's next flush made this durable
+        // ([`Store::drop_unqueued_files`]): a crash before it sends the mail again.
+        unwrap_tx(res)
     }
 
     /// Moves dead letters (all, or one) back into the outbox to be sent at once, with a fresh

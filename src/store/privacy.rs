@@ -93,6 +93,15 @@ impl Store {
             mails: seqs.len(),
             queued_dropped: outbox_ids.len() + dead_ids.len(),
         };
+        // Their big mails' files go first (synced): an erasure a crash interrupts after
+        // this is done again by running it again, never undone.
+        self.files
+            .remove(Kind::In, seqs)
+            .map_err(|e| self.file_error(e))?;
+        let queued: Vec<u64> = outbox_ids.iter().chain(&dead_ids).copied().collect();
+        self.files
+            .remove(Kind::Out, &queued)
+            .map_err(|e| self.file_error(e))?;
         let res = (
             &self.tickets,
             &self.meta,
@@ -150,14 +159,6 @@ impl Store {
             );
         unwrap_tx(res)?;
         self.db.flush()?;
-        // Their bytes go once nothing names them as theirs any more.
-        self.files
-            .remove(Kind::In, seqs)
-            .map_err(|e| self.file_error(e))?;
-        let queued: Vec<u64> = outbox_ids.iter().chain(&dead_ids).copied().collect();
-        self.files
-            .remove(Kind::Out, &queued)
-            .map_err(|e| self.file_error(e))?;
         Ok(stats)
     }
 

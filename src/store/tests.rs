@@ -506,16 +506,26 @@ fn mail_bytes_live_in_files_and_big_outgoing_mail_leaves_with_its_sending() {
         .find(|e| e.id == files[0])
         .expect("the big one");
     store.mark_sent(sent, "250 ok", 2).expect("sent");
+    // Until the outbox's flush made the sent record durable, the bytes stay (a crash
+    // before it sends the mail again from them); then they go.
+    assert_eq!(store.files.ids(files::Kind::Out).expect("ids"), files);
+    store.drop_sent_files(&files).expect("drop");
     assert!(
         store.files.ids(files::Kind::Out).expect("ids").is_empty(),
-        "gone when sent"
+        "gone once sent"
     );
 
-    // A file no entry names (its transaction never committed) and a half-written one are
-    // gone when the store opens again.
+    // A file no entry names (its transaction never committed), an incoming mail's file
+    // whose record never committed, and a half-written one are gone when the store opens
+    // again.
     store
         .files
         .write_durably(files::Kind::Out, &[(999_999, b"orphan")])
+        .expect("write");
+    let unrecorded = seqs[1] + 1;
+    store
+        .files
+        .write_durably(files::Kind::In, &[(unrecorded, b"never recorded")])
         .expect("write");
     let tmp = store
         .files
@@ -525,6 +535,11 @@ fn mail_bytes_live_in_files_and_big_outgoing_mail_leaves_with_its_sending() {
     drop(store);
     let store = reopen(dir.path());
     assert!(store.files.ids(files::Kind::Out).expect("ids").is_empty());
+    assert_eq!(
+        store.files.ids(files::Kind::In).expect("ids"),
+        vec![seqs[1]],
+        "the recorded big mail stays, the orphan goes"
+    );
     assert!(!tmp.exists());
     assert_eq!(store.raw(seqs[0]).expect("raw"), Some(raw));
 }
