@@ -442,12 +442,12 @@ impl Outbox {
             });
         let results = futures::future::join_all(groups).await;
         self.store.flush().await?;
-        let mut sent = Vec::new();
+        let mut sent_files = Vec::new();
         for r in results.into_iter().flatten() {
-            sent.extend(r?);
+            sent_files.extend(r?);
         }
         // Their `sent` records are durable now: a big mail's file may go.
-        if let Err(e) = self.store.drop_sent_files(&sent) {
+        if let Err(e) = self.store.drop_sent_files(&sent_files) {
             warn!(error = %e, "the files of sent mail could not be removed; they go at the next start");
         }
         Ok(if full {
@@ -463,6 +463,7 @@ impl Outbox {
         account: &Smtp,
         transport: Result<Arc<SmtpTransport>, String>,
     ) -> Result<Option<u64>, StoreError> {
+        // `Some(id)`: sent, and its bytes are a file to remove after the batch's flush.
         let entry = self.store.begin_attempt(&entry)?;
         let Some(raw) = self.store.outbox_raw(entry.id)? else {
             self.store
@@ -480,14 +481,14 @@ impl Outbox {
         let ticket = entry.ticket.map(|t| t.to_string()).unwrap_or_default();
         match result {
             SendResult::Sent(response) => {
-                self.store.mark_sent(&entry, &response, t)?;
+                let file = self.store.mark_sent(&entry, &response, t)?;
                 // The daemon's own share of the acknowledgement latency (spec: p50 < 10 ms).
                 let own_ms = self
                     .metrics
                     .sent(entry.kind, entry.ticket)
                     .map(|d| d.as_secs_f64() * 1000.0);
                 info!(event = "outbox.sent", kind = ?entry.kind, ticket, mid, attempts = entry.attempts, own_ms, "mail sent");
-                return Ok(Some(entry.id));
+                return Ok(file.then_some(entry.id));
             }
             SendResult::Retry(err)
                 if t - entry.created_at < account.retry.give_up_after.as_secs() as i64 =>

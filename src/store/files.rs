@@ -168,64 +168,47 @@ impl MailFiles {
     /// Every id that has a file of `kind`, in ascending order (backups, and the start-up
     /// check of `mail/out`). Temporary files of an interrupted write are not listed.
     pub(super) fn ids(&self, kind: Kind) -> std::io::Result<Vec<u64>> {
-        let mut ids = Vec::new();
-        let top = match kind {
-            Kind::In => self.root.join("in"),
-            Kind::Out => self.root.join("out"),
-        };
-        let dirs = match kind {
-            Kind::Out => vec![top],
+        let mut ids = match kind {
+            Kind::Out => ids_in(&self.root.join("out"))?,
             Kind::In => {
-                let mut d = Vec::new();
-                for e in std::fs::read_dir(&top)? {
-                    let e = e?;
-                    if e.file_type()?.is_dir() {
-                        d.push(e.path());
-                    }
+                let mut ids = Vec::new();
+                for (_, dir) in self.in_dirs()? {
+                    ids.extend(ids_in(&dir)?);
                 }
-                d
+                ids
             }
         };
-        for dir in dirs {
-            for e in std::fs::read_dir(&dir)? {
-                let name = e?.file_name();
-                if let Some(id) = name.to_str().and_then(|n| u64::from_str_radix(n, 16).ok()) {
-                    ids.push(id);
-                }
-            }
-        }
         ids.sort_unstable();
         Ok(ids)
+    }
+
+    /// The directories of `mail/in`, with the number each is named by.
+    fn in_dirs(&self) -> std::io::Result<Vec<(u64, PathBuf)>> {
+        let mut dirs = Vec::new();
+        for e in std::fs::read_dir(self.root.join("in"))? {
+            let e = e?;
+            if e.file_type()?.is_dir()
+                && let Some(n) = hex_name(&e.file_name())
+            {
+                dirs.push((n, e.path()));
+            }
+        }
+        Ok(dirs)
     }
 
     /// The newest directory of `mail/in`, the only one a write can have been interrupted in
     /// (sequence numbers grow, so older ones are never written again).
     fn newest_in_dir(&self) -> std::io::Result<Option<PathBuf>> {
-        Ok(std::fs::read_dir(self.root.join("in"))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let n = e.file_name();
-                let n = u64::from_str_radix(n.to_str()?, 16).ok()?;
-                Some((n, e.path()))
-            })
-            .max()
-            .map(|(_, p)| p))
+        Ok(self.in_dirs()?.into_iter().max().map(|(_, p)| p))
     }
 
     /// The ids of the incoming mails in the newest directory of `mail/in`: where a crash
     /// between a file and its record leaves the file.
     pub(super) fn newest_in_ids(&self) -> std::io::Result<Vec<u64>> {
-        let Some(dir) = self.newest_in_dir()? else {
-            return Ok(Vec::new());
-        };
-        let mut ids = Vec::new();
-        for e in std::fs::read_dir(dir)? {
-            let name = e?.file_name();
-            if let Some(id) = name.to_str().and_then(|n| u64::from_str_radix(n, 16).ok()) {
-                ids.push(id);
-            }
+        match self.newest_in_dir()? {
+            Some(dir) => ids_in(&dir),
+            None => Ok(Vec::new()),
         }
-        Ok(ids)
     }
 
     /// Removes what an interrupted write left: temporary files in `mail/out` and in the
@@ -243,6 +226,20 @@ impl MailFiles {
         }
         Ok(())
     }
+}
+
+/// The ids of the mail files in one directory (temporaries are not named by a number).
+fn ids_in(dir: &Path) -> std::io::Result<Vec<u64>> {
+    let mut ids = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        ids.extend(hex_name(&e?.file_name()));
+    }
+    Ok(ids)
+}
+
+/// The number a file or directory is named by, in hex; `None` for any other name.
+fn hex_name(name: &std::ffi::OsStr) -> Option<u64> {
+    u64::from_str_radix(name.to_str()?, 16).ok()
 }
 
 /// Makes a directory's entries durable.

@@ -124,8 +124,11 @@ impl Store {
         Ok(e)
     }
 
-    /// The server accepted the mail: it leaves the outbox, and a small record stays.
-    pub fn mark_sent(&self, entry: &OutboxEntry, response: &str, now: UnixTime) -> Result<()> {
+    /// The server accepted the mail: it leaves the outbox, and a small record stays. `true`
+    /// when its bytes are a file: it stays until the outbox's next flush made this durable
+    /// (a crash before it sends the mail again from it), then [`Store::drop_sent_files`]
+    /// removes it.
+    pub fn mark_sent(&self, entry: &OutboxEntry, response: &str, now: UnixTime) -> Result<bool> {
         let _gate = self.write_gate();
         #[derive(Serialize)]
         struct Sent<'a> {
@@ -143,13 +146,11 @@ impl Store {
         let res = (&self.outbox, &self.outbox_raw, &self.outbox_due, &self.sent).transaction(
             |(outbox, raw, outbox_due, sent_tree)| {
                 unqueue(outbox, outbox_due, entry.id)?;
-                raw.remove(&be(entry.id))?;
+                let in_sled = raw.remove(&be(entry.id))?.is_some();
                 sent_tree.insert(&be(entry.id), sent.as_slice())?;
-                Ok(())
+                Ok(!in_sled)
             },
         );
-        // A big mail's file stays until the outbox's next flush made this durable
-        // ([`Store::drop_unqueued_files`]): a crash before it sends the mail again.
         unwrap_tx(res)
     }
 

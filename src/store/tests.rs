@@ -505,7 +505,10 @@ fn mail_bytes_live_in_files_and_big_outgoing_mail_leaves_with_its_sending() {
         .iter()
         .find(|e| e.id == files[0])
         .expect("the big one");
-    store.mark_sent(sent, "250 ok", 2).expect("sent");
+    assert!(
+        store.mark_sent(sent, "250 ok", 2).expect("sent"),
+        "its bytes are a file"
+    );
     // Until the outbox's flush made the sent record durable, the bytes stay (a crash
     // before it sends the mail again from them); then they go.
     assert_eq!(store.files.ids(files::Kind::Out).expect("ids"), files);
