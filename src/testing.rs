@@ -147,8 +147,15 @@ impl TicketBuilder {
                 pool: None,
                 inbox: None,
                 forgotten_at: None,
+                language: None,
             },
         }
+    }
+
+    /// The language its mail to the customer is written in.
+    pub fn language(mut self, lang: impl Into<String>) -> Self {
+        self.ticket.language = Some(lang.into());
+        self
     }
 
     /// The customer's display name.

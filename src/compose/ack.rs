@@ -35,6 +35,20 @@ pub struct AckContext {
 
 impl AckContext {
     pub(super) fn sample() -> AckContext {
+        AckContext::sample_in(crate::lang::ENGLISH)
+    }
+
+    /// Sample data with the agent's return described in `lang`, for the self-test.
+    pub(super) fn sample_in(lang: &str) -> AckContext {
+        let back = jiff::civil::date(2026, 12, 7)
+            .at(9, 0, 0, 0)
+            .in_tz("Europe/Berlin")
+            .ok();
+        let now = jiff::Timestamp::from_second(1_796_400_000).unwrap_or_default();
+        let back_at = back.map_or_else(
+            || "Monday at 09:00 CET".into(),
+            |b| crate::lang::describe_return(&b, now, lang, None),
+        );
         AckContext {
             customer: person("Alice Doe", "alice@customer.example"),
             agent: person("Jason Miller", "jason@example.com"),
@@ -49,7 +63,7 @@ impl AckContext {
             quote: vec!["My printer is on fire.".into()],
             availability: AvailabilityVars {
                 available: false,
-                back_at: "Monday at 09:00 CET".into(),
+                back_at,
             },
         }
     }
@@ -90,6 +104,8 @@ pub struct AckInput<'a> {
     pub agent_back: Option<String>,
     /// The Date header.
     pub date: SystemTime,
+    /// The ticket's language: the template set it is written in (English without one).
+    pub language: &'a str,
 }
 
 /// Composes the acknowledgement of a new ticket: a reply in the customer's thread, with the
@@ -99,8 +115,8 @@ pub fn acknowledgement(
     input: &AckInput<'_>,
 ) -> Result<OutgoingMail, ComposeError> {
     let ctx = AckContext::of(input);
-    let text = templates.render("ack.txt.hbs", &ctx)?;
-    let html = templates.render("ack.html.hbs", &ctx)?;
+    let text = templates.render_in(input.language, "ack.txt.hbs", &ctx)?;
+    let html = templates.render_in(input.language, "ack.html.hbs", &ctx)?;
     let message_id = input.message_id.clone();
     let mut builder = lettre::Message::builder()
         .from(lettre_mailbox(
@@ -115,6 +131,7 @@ pub fn acknowledgement(
             input.subject,
             input.service_name,
             input.ticket,
+            input.language,
         ))
         .message_id(Some(message_id.clone()))
         .date(input.date)

@@ -11,6 +11,7 @@
 //! | `greeting.rs` | the name a mail greets someone by: given name from the display name, or the customer's sign-off; none for an address, a handle or a role |
 //! | `ack.rs` | the acknowledgement (text + HTML) |
 //! | `agent.rs` | the variables of notifications, notices and relayed answers (text and HTML); the notification's fingerprint |
+//! | `sets.rs` | the language sets: the customer-facing templates in `de/`, `fr/`, `es/` (built in) and any `templates_dir/<lang>/`, each complete |
 //! | `replies.rs` | the canned answers (`replies/NAME.txt.hbs` in `templates_dir`) an agent sends with `#reply NAME` |
 //! | `escalation.rs` | the mail to a team lead about a missed first-response target |
 //! | `alert.rs` | the mail to ops about an inbox that is not being read |
@@ -28,6 +29,7 @@ mod build;
 mod escalation;
 mod greeting;
 mod replies;
+mod sets;
 #[cfg(test)]
 mod tests;
 mod vars;
@@ -42,6 +44,7 @@ pub use build::{Envelope, HtmlBody, build_mail, build_mail_with_html, quote_line
 pub use escalation::{EscalationContext, describe, escalation};
 pub use greeting::{greeting_name, name_in_display, signoff_name};
 pub use replies::{CannedReply, REPLIES_DIR, ReplyContext, canned_replies, is_reply_name};
+pub use sets::LOCALIZED;
 use vars::person;
 pub use vars::{
     AvailabilityVars, HistoryVars, PersonVars, ServiceVars, TicketVars, customer_name,
@@ -141,6 +144,29 @@ pub enum TemplateError {
         /// The file.
         path: String,
     },
+    /// A language set is incomplete or holds what no set may: `check-config`'s message
+    /// names the key, the directory and the file, and the fix.
+    #[error("service.templates_dir: {dir}: {reason}\n      fix: {fix}")]
+    Set {
+        /// The language set's directory.
+        dir: String,
+        /// What is wrong.
+        reason: String,
+        /// What to do about it.
+        fix: String,
+    },
+    /// A default language (`service.language`, an inbox's `language`) has no template set.
+    #[error(
+        "{key}: there are no {lang} templates\n      fix: add {lang}/ack.txt.hbs and {lang}/ack.html.hbs to service.templates_dir, or choose one of: {available}"
+    )]
+    NoSet {
+        /// The configuration key.
+        key: String,
+        /// The language it names.
+        lang: String,
+        /// The languages there are.
+        available: String,
+    },
     /// Rendering failed, e.g. a variable that does not exist (strict mode).
     #[error("template {name}: {source}")]
     Render {
@@ -158,6 +184,8 @@ pub struct Templates {
     text: Handlebars<'static>,
     html: Handlebars<'static>,
     replies: Vec<String>,
+    /// Every language with a template set, English first.
+    languages: Vec<String>,
 }
 
 impl Templates {
@@ -190,6 +218,24 @@ impl Templates {
                     source: Box::new(e),
                 })?;
         }
+        let mut languages = vec![crate::lang::ENGLISH.to_string()];
+        for t in sets::language_sets(overrides)? {
+            let name = format!("{}/{}", t.lang, t.file);
+            let is_html = t.file.ends_with(".html.hbs");
+            if is_html {
+                check_unescaped(&name, &t.source)?;
+            }
+            let registry = if is_html { &mut html } else { &mut text };
+            registry
+                .register_template_string(&name, t.source)
+                .map_err(|e| TemplateError::Syntax {
+                    name: name.clone(),
+                    source: Box::new(e),
+                })?;
+            if !languages.contains(&t.lang) {
+                languages.push(t.lang);
+            }
+        }
         let mut replies = Vec::new();
         for reply in overrides
             .map(canned_replies)
@@ -208,7 +254,59 @@ impl Templates {
             text,
             html,
             replies,
+            languages,
         })
+    }
+
+    /// Every language with a template set, English first.
+    pub fn languages(&self) -> &[String] {
+        &self.languages
+    }
+
+    /// Whether there is a template set in `lang`.
+    pub fn has_language(&self, lang: &str) -> bool {
+        self.languages.iter().any(|l| l == lang)
+    }
+
+    /// Refuses a default language (`service.language`, an inbox's `language`) that has no
+    /// template set: its customers would silently get English.
+    pub fn check_languages(&self, cfg: &crate::config::Config) -> Result<(), TemplateError> {
+        let main = std::iter::once(("service.language".to_string(), &cfg.service.language));
+        let inboxes = cfg
+            .inboxes
+            .iter()
+            .enumerate()
+            .map(|(n, i)| (format!("inboxes[{n}].language"), &i.language));
+        for (key, lang) in main.chain(inboxes) {
+            if !self.has_language(lang) {
+                return Err(TemplateError::NoSet {
+                    key,
+                    lang: lang.clone(),
+                    available: self.languages.join(", "),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders the customer-facing template `name` in `lang`'s set, or the English one when
+    /// there is no such set (or `name` is not customer-facing).
+    pub(crate) fn render_in(
+        &self,
+        lang: &str,
+        name: &str,
+        data: &impl Serialize,
+    ) -> Result<String, TemplateError> {
+        let localized = format!("{lang}/{name}");
+        let registry = if name.ends_with(".html.hbs") {
+            &self.html
+        } else {
+            &self.text
+        };
+        if lang != crate::lang::ENGLISH && registry.has_template(&localized) {
+            return self.render(&localized, data);
+        }
+        self.render(name, data)
     }
 
     pub(crate) fn render(
@@ -246,6 +344,13 @@ impl Templates {
                 _ => self.render(b.name, &ack)?,
             };
             names.push(b.name.to_string());
+        }
+        for lang in self.languages.iter().skip(1) {
+            let ack = AckContext::sample_in(lang);
+            for file in LOCALIZED {
+                self.render_in(lang, file, &ack)?;
+                names.push(format!("{lang}/{file}"));
+            }
         }
         let sample = ReplyContext::sample();
         for name in &self.replies {

@@ -17,6 +17,16 @@ fn compose(
     subject: &str,
     text: &str,
 ) -> (OutgoingMail, crate::mail::parse::ParsedMail) {
+    compose_in("en", None, customer, subject, text)
+}
+
+fn compose_in(
+    language: &str,
+    agent_back: Option<&str>,
+    customer: &Mailbox,
+    subject: &str,
+    text: &str,
+) -> (OutgoingMail, crate::mail::parse::ParsedMail) {
     let templates = Templates::load(None).expect("builtin templates compile");
     let support = EmailAddress::parse("support@example.test").expect("valid");
     let agent = EmailAddress::parse("jason@example.test").expect("valid");
@@ -37,9 +47,10 @@ fn compose(
             text,
             quote_lines: 6,
             message_id: "<ack.1042.x7@example.test>".into(),
-            agent_available: true,
-            agent_back: None,
+            agent_available: agent_back.is_none(),
+            agent_back: agent_back.map(String::from),
             date: SystemTime::UNIX_EPOCH,
+            language,
         },
     )
     .expect("composes");
@@ -223,7 +234,7 @@ fn templates_written_for_first_name_keep_working() {
 
 #[test]
 fn subject_does_not_pile_up_or_echo_foreign_tags() {
-    let s = |subject: &str| reply_subject(subject, "Acme Support", TicketId::new(7));
+    let s = |subject: &str| reply_subject(subject, "Acme Support", TicketId::new(7), "en");
     assert_eq!(s("RE: Re: hi"), "Re: hi [Acme Support #7]");
     assert_eq!(s("Re: hi [Acme Support #7]"), "Re: hi [Acme Support #7]");
     assert_eq!(
@@ -566,4 +577,110 @@ fn the_preview_is_the_first_line_or_its_comment() {
     assert_eq!(reply("{{!-- Refunds --~}}\nHello").preview(), "Refunds");
     assert_eq!(reply("{{! short }}\nHello").preview(), "short");
     assert_eq!(reply("").preview(), "");
+}
+
+#[test]
+fn the_shipped_sets_acknowledge_in_the_customers_language() {
+    let t = Templates::load(None).expect("builtin templates compile");
+    assert_eq!(t.languages(), ["en", "de", "es", "fr"]);
+    let names = t.self_test().expect("every set renders");
+    for lang in ["de", "es", "fr"] {
+        for file in LOCALIZED {
+            assert!(names.contains(&format!("{lang}/{file}")), "{names:?}");
+        }
+    }
+    let anna = mailbox(Some("Anna Schmidt"), "anna@customer.test");
+    let (out, m) = compose_in(
+        "de",
+        Some("am Montag um 09:00 Uhr CET"),
+        &anna,
+        "",
+        "Mein Drucker brennt.",
+    );
+    let text = m.text.clone();
+    assert!(text.starts_with("Hallo Anna,"), "{text}");
+    assert!(
+        text.contains("Jason ist am Montag um 09:00 Uhr CET wieder für Sie da"),
+        "{text}"
+    );
+    assert!(text.contains("> Mein Drucker brennt."), "{text}");
+    assert!(!text.contains("thank you"), "{text}");
+    assert_eq!(m.subject, "Re: Ihre Nachricht [Acme Support #1042]");
+    let raw = String::from_utf8_lossy(&out.raw).to_string();
+    assert!(
+        raw.contains("lang=3D\"de\"") || raw.contains("lang=\"de\""),
+        "{raw}"
+    );
+    for (lang, back) in [("fr", "sera de retour X"), ("es", "estará de vuelta X")] {
+        let (_, m) = compose_in(lang, Some("X"), &anna, "s", "t");
+        assert!(m.text.contains(back), "{lang}: {}", m.text);
+    }
+    // A language without a set is written in English.
+    let (_, m) = compose_in("pt", None, &anna, "s", "t");
+    assert!(m.text.contains("thank you for writing"), "{}", m.text);
+}
+
+#[test]
+fn a_language_set_in_templates_dir_must_be_complete() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("it")).expect("mkdir");
+    std::fs::write(dir.path().join("it/ack.txt.hbs"), "Buongiorno\n").expect("write");
+    let err = Templates::load(Some(dir.path()))
+        .expect_err("it/ lacks ack.html.hbs")
+        .to_string();
+    assert!(
+        err.contains("service.templates_dir")
+            && err.contains("the it templates lack ack.html.hbs")
+            && err.contains("fix: add ")
+            && err.contains("it/ack.html.hbs"),
+        "{err}"
+    );
+    std::fs::write(dir.path().join("it/ack.html.hbs"), "<p>Buongiorno</p>\n").expect("write");
+    let t = Templates::load(Some(dir.path())).expect("complete");
+    assert!(t.has_language("it"));
+    t.self_test().expect("renders");
+    // An HTML template of a set is held to the escaping rule like any other.
+    std::fs::write(
+        dir.path().join("it/ack.html.hbs"),
+        "<p>{{{customer.name}}}</p>\n",
+    )
+    .expect("write");
+    let err = Templates::load(Some(dir.path())).expect_err("unescaped");
+    assert!(err.to_string().contains("it/ack.html.hbs"), "{err}");
+}
+
+#[test]
+fn a_built_in_set_takes_single_overrides_and_refuses_agent_templates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("de")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("de/ack.txt.hbs"),
+        "Moin {{customer.name}}, Ticket #{{ticket.number}}.\n",
+    )
+    .expect("write");
+    let t = Templates::load(Some(dir.path())).expect("the built-in HTML fills in");
+    let ctx = AckContext::sample_in("de");
+    assert_eq!(
+        t.render_in("de", "ack.txt.hbs", &ctx).expect("renders"),
+        "Moin Alice Doe, Ticket #1042.\n"
+    );
+    assert!(
+        t.render_in("de", "ack.html.hbs", &ctx)
+            .expect("renders")
+            .contains("am Montag um 09:00 Uhr CET wieder für Sie da")
+    );
+    std::fs::write(dir.path().join("de/agent_notify.txt.hbs"), "x").expect("write");
+    let err = Templates::load(Some(dir.path()))
+        .expect_err("agent-facing")
+        .to_string();
+    assert!(
+        err.contains("agent_notify.txt.hbs has no language sets"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("en")).expect("mkdir");
+    let err = Templates::load(Some(dir.path()))
+        .expect_err("en/")
+        .to_string();
+    assert!(err.contains("top of templates_dir"), "{err}");
 }

@@ -610,7 +610,7 @@ fn relay<S: State>(
             service_address: &service.address,
             to: (ticket.customer_name.as_deref(), &ticket.customer),
             reply_to: None,
-            subject: &reply_subject(&ticket.subject, &service.name, ticket.id),
+            subject: &reply_subject(&ticket.subject, &service.name, ticket.id, ticket.language()),
             message_id: ctx
                 .composer()
                 .message_id(MessageIdKind::Reply, ticket.stamp()),

@@ -5,7 +5,7 @@
 //! agent's notification. Bounces of our own mail are recorded on their ticket; an agent's
 //! forward opens the customer's ticket.
 
-use tracing::info;
+use tracing::{debug, info};
 
 use super::notify::{CustomerMail, Notify, history};
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
@@ -15,6 +15,7 @@ use crate::domain::{
     AgentEmail, EmailAddress, JoinedVia, MessageIdKind, OutgoingMail, Plan, SuppressReason, Ticket,
     TicketId, TicketStamp, TicketState,
 };
+use crate::lang;
 use crate::mail::classify::{self, Classified, Identity, classify};
 use crate::mail::parse::{self, Mailbox, ParsedMail};
 use crate::mail::thread::{Threading, thread};
@@ -426,10 +427,11 @@ fn new_ticket<S: State>(
         id,
         opened: ctx.now,
     };
+    let language = language(ctx, mail, &customer);
     let mut outgoing = Vec::new();
     let not_acknowledged = match withheld(ctx, mail, &customer, &opening.class)? {
         Some(reason) => Some(reason),
-        None => match acknowledge(ctx, mail, &customer, stamp, agent, &assignment) {
+        None => match acknowledge(ctx, mail, &customer, stamp, agent, &assignment, &language) {
             Ok(ack) => {
                 outgoing.push(ack);
                 None
@@ -455,6 +457,7 @@ fn new_ticket<S: State>(
         pool: Some(assignment.pool_key.clone()),
         inbox: Some(ctx.cfg.service.address.clone()),
         forgotten_at: None,
+        language: Some(language),
     };
     match notify_agent(ctx, &ticket, agent, &customer, mail, Notify::New) {
         Ok(n) => outgoing.push(n),
@@ -469,6 +472,31 @@ fn new_ticket<S: State>(
             outgoing,
         },
     })
+}
+
+/// The language of a new ticket ([`lang::choose_language`]): the customer's earlier
+/// tickets', the mail's `Content-Language`, the language of their words, the inbox's
+/// default, each only if there is a template set in it. A failing read of the earlier
+/// tickets only skips that clue.
+fn language<S: State>(ctx: &Ctx<'_, S>, mail: &ParsedMail, customer: &Mailbox) -> String {
+    let state = ctx.state;
+    let earlier = state
+        .customer_tickets(&customer.address)
+        .ok()
+        .and_then(|ids| {
+            ids.iter()
+                .rev()
+                .find_map(|id| state.ticket(*id).ok().flatten()?.language)
+        });
+    let clues = lang::LanguageClues {
+        earlier: earlier.as_deref(),
+        content_language: mail.content_language.as_deref(),
+        text: &mail.text,
+        inbox_default: &ctx.cfg.service.language,
+    };
+    let (language, source) = lang::choose_language(&clues, |l| ctx.templates.has_language(l));
+    debug!(language = %language, source = ?source, "ticket language chosen");
+    language
 }
 
 /// The agent for a new ticket: routing rules, then the agent of the customer's previous
@@ -543,6 +571,7 @@ fn acknowledge<S: State>(
     ticket: TicketStamp,
     agent: &Agent,
     assignment: &Assignment,
+    language: &str,
 ) -> Result<OutgoingMail, String> {
     let cfg = ctx.cfg;
     let input = AckInput {
@@ -563,8 +592,9 @@ fn acknowledge<S: State>(
         agent_back: assignment
             .back_at
             .as_ref()
-            .map(|b| crate::hours::describe_return(b, timestamp(ctx))),
+            .map(|b| lang::describe_return(b, timestamp(ctx), language, mail.date_offset)),
         date: ctx.date,
+        language,
     };
     acknowledgement(ctx.templates, &input)
         .map_err(|e| format!("acknowledgement could not be composed: {e}"))

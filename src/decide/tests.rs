@@ -1940,3 +1940,67 @@ fn a_canned_answer_to_an_html_answer_goes_as_text_with_the_htmls_words() {
         assert!(!text.contains(gone), "{gone} in {text}");
     }
 }
+
+/// A new mail from Anna, in German, with `headers` added.
+fn anna(headers: &str) -> Vec<u8> {
+    format!(
+        "From: Anna Schmidt <anna@customer.test>\r\nTo: support@example.test\r\n\
+         Subject: Drucker\r\nMessage-ID: <a1@customer.test>\r\n\
+         Return-Path: <anna@customer.test>\r\n{headers}\r\n\
+         Hallo, mein Drucker druckt seit gestern nur noch leere Seiten. \
+         Können Sie mir bitte sagen, was ich tun soll?\r\n\r\nViele Grüße\r\nAnna\r\n"
+    )
+    .into_bytes()
+}
+
+/// The new ticket's language and its acknowledgement's text.
+fn acknowledged_in(plan: Plan) -> (Option<String>, String) {
+    let Plan::NewTicket {
+        ticket, outgoing, ..
+    } = plan
+    else {
+        panic!("expected a new ticket: {plan:?}");
+    };
+    let ack = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+    (ticket.language, text_of(ack))
+}
+
+#[test]
+fn a_german_mail_is_acknowledged_in_german_and_the_ticket_remembers_it() {
+    let (language, text) = acknowledged_in(run(&anna(""), &mem()));
+    assert_eq!(language.as_deref(), Some("de"));
+    assert!(text.starts_with("Hallo Anna,"), "{text}");
+    assert!(text.contains("vielen Dank für Ihre Nachricht"), "{text}");
+}
+
+#[test]
+fn the_earlier_tickets_language_wins_over_the_mail() {
+    // Anna wrote in French before: her new German mail is answered in French.
+    let state = mem().with_ticket(
+        ticket(900, "anna@customer.test")
+            .language("fr")
+            .state(TicketState::Closed)
+            .build(),
+    );
+    let (language, text) = acknowledged_in(run(&anna("Content-Language: es\r\n"), &state));
+    assert_eq!(language.as_deref(), Some("fr"));
+    assert!(text.starts_with("Bonjour Anna,"), "{text}");
+    // An earlier ticket from before languages were recorded tells nothing.
+    let state = mem().with_ticket(ticket(900, "anna@customer.test").build());
+    let (language, _) = acknowledged_in(run(&anna("Content-Language: es\r\n"), &state));
+    assert_eq!(language.as_deref(), Some("es"));
+}
+
+#[test]
+fn content_language_wins_over_the_words() {
+    let (language, text) = acknowledged_in(run(&anna("Content-Language: es-ES\r\n"), &mem()));
+    assert_eq!(language.as_deref(), Some("es"));
+    assert!(text.starts_with("Hola, Anna:"), "{text}");
+}
+
+#[test]
+fn an_english_mail_is_acknowledged_in_english() {
+    let (language, text) = acknowledged_in(run(ALICE, &mem()));
+    assert_eq!(language.as_deref(), Some("en"));
+    assert!(text.contains("thank you for writing"), "{text}");
+}

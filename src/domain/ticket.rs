@@ -131,6 +131,11 @@ pub struct Ticket {
     /// that keeps only its number, agent, state and timestamps.
     #[serde(default)]
     pub forgotten_at: Option<UnixTime>,
+    /// The language its mail to the customer is written in (`de`: the `templates/de/` set),
+    /// chosen when it opened (`lang::choose_language`); `None` for tickets from before
+    /// languages existed, which read English.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 impl Ticket {
@@ -140,6 +145,12 @@ impl Ticket {
             id: self.id,
             opened: self.created_at,
         }
+    }
+
+    /// The language its mail to the customer is written in: the one chosen when it opened,
+    /// English for tickets from before languages were chosen.
+    pub fn language(&self) -> &str {
+        self.language.as_deref().unwrap_or("en")
     }
 
     /// The Message-ID of the customer's most recent mail, to thread answers on.
@@ -276,6 +287,7 @@ impl Ticket {
         self.customer = EmailAddress::parse(FORGOTTEN).unwrap_or(self.customer.clone());
         self.customer_name = None;
         self.subject = String::new();
+        self.language = None;
         for m in &mut self.messages {
             m.message_id = None;
             m.subject = String::new();
