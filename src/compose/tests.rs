@@ -684,3 +684,50 @@ fn a_built_in_set_takes_single_overrides_and_refuses_agent_templates() {
         .to_string();
     assert!(err.contains("top of templates_dir"), "{err}");
 }
+
+/// The acknowledgement README.md shows for `lang`: the shipped templates, the agent away
+/// until Monday 09:00 in Berlin, asked on a Friday afternoon by a customer in Berlin.
+fn readme_acknowledgement(lang: &str, customer: &Mailbox, subject: &str, text: &str) -> String {
+    let back = jiff::civil::date(2026, 12, 7)
+        .at(9, 0, 0, 0)
+        .in_tz("Europe/Berlin")
+        .expect("zone");
+    let now: jiff::Timestamp = "2026-12-04T16:30:00Z".parse().expect("timestamp");
+    let when = crate::lang::describe_return(&back, now, lang, Some(3600));
+    let (out, m) = compose_in(lang, Some(&when), customer, subject, text);
+    let raw = String::from_utf8_lossy(&out.raw).to_string();
+    let to = raw
+        .lines()
+        .find(|l| l.starts_with("To: "))
+        .expect("To")
+        .to_string();
+    format!(
+        "{to}\nSubject: {}\n\n{}",
+        m.subject,
+        m.text.replace("\r\n", "\n").trim_end()
+    )
+}
+
+#[test]
+fn the_readme_shows_the_shipped_acknowledgements_as_rendered() {
+    let readme = include_str!("../../README.md");
+    let en = readme_acknowledgement(
+        "en",
+        &mailbox(Some("Alice Doe"), "alice@customer.example"),
+        "Printer on fire",
+        "My printer is on fire. Can you help?",
+    );
+    let de = readme_acknowledgement(
+        "de",
+        &mailbox(Some("Anna Schmidt"), "anna@kunde.example"),
+        "Drucker druckt nicht",
+        "Mein Drucker druckt seit gestern nur noch leere Seiten. Was kann ich tun?",
+    );
+    let blocks = [en, de].map(|ack| format!("```text\n{ack}\n```"));
+    let missing: Vec<&String> = blocks.iter().filter(|b| !readme.contains(*b)).collect();
+    assert!(
+        missing.is_empty(),
+        "README.md, section \"Languages\", should show:\n{}",
+        blocks.join("\n\n")
+    );
+}
