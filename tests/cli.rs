@@ -219,7 +219,7 @@ fn check_config_refuses_a_language_set_without_a_template_english_has() {
 #[test]
 fn check_config_refuses_a_default_language_without_templates() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = runnable_example(&dir).replace("[service]\n", "[service]\nlanguage = \"pt\"\n");
+    let text = runnable_example(&dir).replace("language = \"en\"", "language = \"pt\"");
     let path = write_config(&dir, &text);
     let out = frontdesk(&["check-config", "--config", &path]);
     let stderr = String::from_utf8_lossy(&out.stderr);
