@@ -250,6 +250,35 @@ impl Templates {
                 })?;
             replies.push(reply.name);
         }
+        // Canned answers in the customers' languages: `<lang>/replies/NAME.txt.hbs`, each a
+        // translation of an English one (the name an agent writes is the English file's).
+        for lang in languages.iter().skip(1) {
+            let Some(dir) = overrides.map(|d| d.join(lang)).filter(|d| d.is_dir()) else {
+                continue;
+            };
+            for reply in canned_replies(&dir)? {
+                if !replies.contains(&reply.name) {
+                    return Err(TemplateError::Set {
+                        dir: dir.display().to_string(),
+                        reason: format!(
+                            "the canned answer {} has no English original: agents send canned answers by the English file's name",
+                            reply.name
+                        ),
+                        fix: format!(
+                            "add replies/{}.txt.hbs at the top of templates_dir, or remove {}",
+                            reply.name,
+                            reply.path.display()
+                        ),
+                    });
+                }
+                let name = format!("{lang}/{}", replies::template_name(&reply.name));
+                text.register_template_string(&name, reply.source)
+                    .map_err(|e| TemplateError::Syntax {
+                        name,
+                        source: Box::new(e),
+                    })?;
+            }
+        }
         Ok(Templates {
             text,
             html,
@@ -356,6 +385,13 @@ impl Templates {
         for name in &self.replies {
             self.canned_reply(name, &sample)?;
             names.push(replies::template_name(name));
+            for lang in self.languages.iter().skip(1) {
+                let localized = format!("{lang}/{}", replies::template_name(name));
+                if self.text.has_template(&localized) {
+                    self.render(&localized, &sample)?;
+                    names.push(localized);
+                }
+            }
         }
         Ok(names)
     }

@@ -731,3 +731,43 @@ fn the_readme_shows_the_shipped_acknowledgements_as_rendered() {
         blocks.join("\n\n")
     );
 }
+
+#[test]
+fn a_canned_answer_goes_out_in_the_tickets_language_when_translated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("replies")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("de/replies")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("replies/thanks.txt.hbs"),
+        "Thank you, {{customer.greeting_name}}.\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("de/replies/thanks.txt.hbs"),
+        "Vielen Dank, {{customer.greeting_name}}.\n",
+    )
+    .expect("write");
+    let t = Templates::load(Some(dir.path())).expect("compiles");
+    let names = t.self_test().expect("renders");
+    assert!(
+        names.contains(&"de/replies/thanks.txt.hbs".to_string()),
+        "{names:?}"
+    );
+    assert_eq!(t.reply_names(), ["thanks"]);
+    let ctx = ReplyContext::sample();
+    assert_eq!(
+        t.canned_reply_in("de", "thanks", &ctx).expect("de"),
+        "Vielen Dank, Alice."
+    );
+    // No French translation: the English one.
+    assert_eq!(
+        t.canned_reply_in("fr", "thanks", &ctx).expect("fr"),
+        "Thank you, Alice."
+    );
+    // A translation of nothing an agent can name is refused.
+    std::fs::write(dir.path().join("de/replies/other.txt.hbs"), "Anders.\n").expect("write");
+    let err = Templates::load(Some(dir.path()))
+        .expect_err("no original")
+        .to_string();
+    assert!(err.contains("other has no English original"), "{err}");
+}

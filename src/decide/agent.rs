@@ -424,7 +424,10 @@ fn act<S: State>(
     };
     if let Some(name) = canned {
         let vars = reply_vars(ctx, &answer.ticket, answer.agent);
-        match ctx.templates.canned_reply(name, &vars) {
+        match ctx
+            .templates
+            .canned_reply_in(answer.ticket.language(), name, &vars)
+        {
             Ok(text) => body = with_canned(&text, &body),
             Err(e) => {
                 return Ok(Decision::quarantine(
