@@ -44,8 +44,9 @@ pub use greeting::{greeting_name, name_in_display, signoff_name};
 pub use replies::{CannedReply, REPLIES_DIR, ReplyContext, canned_replies, is_reply_name};
 use vars::person;
 pub use vars::{
-    AvailabilityVars, HistoryVars, PersonVars, ServiceVars, TicketVars, customer_name,
-    customer_vars, known_name, person_vars, service_vars, ticket_vars,
+    AvailabilityVars, HistoryVars, PersonVars, PreviousVars, ServiceVars, TicketVars,
+    customer_name, customer_vars, describe_wait, known_name, person_vars, service_vars,
+    ticket_vars,
 };
 
 /// A template we ship: its file name and built-in text.

@@ -52,6 +52,32 @@ pub struct AvailabilityVars {
     pub available: bool,
     /// "Monday at 09:00 CET", or empty when not known (away without a date).
     pub back_at: String,
+    /// "2 hours": how long the agent's (else their team's) first answers usually take in
+    /// working time; empty when there are too few to say.
+    pub usually_within: String,
+}
+
+/// The earlier ticket a returning customer is reminded of (the same agent helped them).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PreviousVars {
+    /// Its number; 0 when the customer is not remembered (`{{#if previous.number}}`).
+    pub number: u64,
+    /// Its subject as the customer wrote it.
+    pub subject: String,
+}
+
+/// A wait in words for a customer, rounded up so the promise holds: "15 minutes", "1 hour",
+/// "3 hours". Minutes in fives up to 50, then whole hours.
+pub fn describe_wait(wait: std::time::Duration) -> String {
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    if minutes <= 50 {
+        let five = minutes.div_ceil(5) * 5;
+        return format!("{five} minutes");
+    }
+    match minutes.div_ceil(60) {
+        1 => "1 hour".into(),
+        hours => format!("{hours} hours"),
+    }
 }
 
 /// A customer's earlier tickets, for the agent's header block.

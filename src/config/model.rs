@@ -441,6 +441,14 @@ pub struct AckPolicy {
     /// At most this many acknowledgements in one clock hour, all senders together (0: no
     /// limit): a storm of forged senders cannot make us a spam cannon.
     pub max_per_hour: u32,
+    /// The "usually answers within" figure needs at least this many first responses of the
+    /// agent (else of their teams) in `typical_window` (0: never say it).
+    pub typical_min_sample: usize,
+    /// How far back the first responses it is taken from go.
+    pub typical_window: Duration,
+    /// A returning customer is remembered when their previous ticket changed this recently
+    /// (zero: never).
+    pub remember: Duration,
 }
 
 /// The `[limits]` section.

@@ -366,10 +366,25 @@ pub(super) struct RawAck {
     pub(super) require_aligned_sender: bool,
     #[serde(default = "default_per_hour")]
     pub(super) max_per_hour: u32,
+    #[serde(default = "default_typical_min_sample")]
+    pub(super) typical_min_sample: usize,
+    #[serde(default = "default_typical_days")]
+    pub(super) typical_days: u32,
+    #[serde(default = "default_remember_days")]
+    pub(super) remember_days: u32,
 }
 
 fn default_per_hour() -> u32 {
     5000
+}
+fn default_typical_min_sample() -> usize {
+    10
+}
+fn default_typical_days() -> u32 {
+    90
+}
+fn default_remember_days() -> u32 {
+    365
 }
 
 impl Default for RawAck {
@@ -380,6 +395,9 @@ impl Default for RawAck {
             max_per_hour: default_per_hour(),
             quote_lines: default_quote_lines(),
             require_aligned_sender: true,
+            typical_min_sample: default_typical_min_sample(),
+            typical_days: default_typical_days(),
+            remember_days: default_remember_days(),
         }
     }
 }

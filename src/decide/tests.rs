@@ -1940,3 +1940,176 @@ fn a_canned_answer_to_an_html_answer_goes_as_text_with_the_htmls_words() {
         assert!(!text.contains(gone), "{gone} in {text}");
     }
 }
+
+// ---- what the acknowledgement remembers and promises (issue 14, points 3 and 4) ----
+
+/// The acknowledgement's text for ALICE's new mail under `state`.
+fn ack_text_with(state: &MemStore) -> String {
+    let Plan::NewTicket { outgoing, .. } = run(ALICE, state) else {
+        panic!("expected a new ticket");
+    };
+    let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+    crate::mail::parse::parse_bytes(&mail.raw)
+        .expect("our mail parses")
+        .text
+}
+
+/// Alice's earlier ticket 1001, answered by Jason, last changed a day before the run's now.
+fn earlier() -> crate::testing::TicketBuilder {
+    ticket(1001, "alice@customer.test")
+        .subject("Printer offline")
+        .created_at(1_000_000 - 90_000)
+        .first_response_at(1_000_000 - 88_000)
+        .updated_at(1_000_000 - 86_400)
+        .state(TicketState::Closed)
+}
+
+#[test]
+fn a_returning_customer_is_reminded_who_helped_them_and_with_what() {
+    let text = ack_text_with(&mem().with_ticket(earlier().build()));
+    assert!(text.contains("thank you for writing to"), "{text}");
+    assert!(
+        text.contains(
+            "Jason Miller, who helped you last time with \u{201c}Printer offline\u{201d} (ticket #1001), will take care of it"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("writing to Acme Support again."), "{text}");
+}
+
+#[test]
+fn a_returning_customer_is_not_reminded_when_it_would_be_wrong() {
+    let remembered = |t: Ticket| ack_text_with(&mem().with_ticket(t)).contains("last time");
+    assert!(remembered(earlier().build()), "the baseline remembers");
+    // Forgotten (`customer forget`): nothing of it may come back.
+    assert!(!remembered(
+        earlier().forgotten_at(1_000_000 - 3600).build()
+    ));
+    // Older than the window (365 days by default).
+    assert!(!remembered(
+        earlier().updated_at(1_000_000 - 366 * 86_400).build()
+    ));
+    // Nobody answered it: nobody helped.
+    let mut unanswered = earlier().build();
+    unanswered.first_response_at = None;
+    assert!(!remembered(unanswered));
+    // Maria had it, and Maria is away now: Jason takes the new one, and says nothing of hers.
+    let state = mem()
+        .with_ticket(earlier().agent(agent("maria@example.test")).build())
+        .with_agent_load(
+            agent("maria@example.test"),
+            crate::domain::AgentLoad {
+                open: 0,
+                away: true,
+            },
+        );
+    let text = ack_text_with(&state);
+    assert!(text.contains("Jason Miller will take care of it"), "{text}");
+    assert!(!text.contains("last time"), "{text}");
+}
+
+/// `n` first responses of `wait` seconds each, the newest a minute before the run's now.
+fn samples(n: usize, wait: u64) -> Vec<crate::domain::FirstResponse> {
+    (0..n)
+        .map(|i| crate::domain::FirstResponse {
+            at: 1_000_000 - 60 - i as i64,
+            working_seconds: wait,
+        })
+        .collect()
+}
+
+#[test]
+fn the_acknowledgement_says_how_long_answers_usually_take_once_there_is_enough_to_say() {
+    let jason = agent("jason@example.test");
+    let text = ack_text_with(&mem().with_first_responses(&jason, samples(10, 5400)));
+    assert!(
+        text.contains("Jason usually answers within 2 hours of working time."),
+        "{text}"
+    );
+    // Nine answers are too few (the default minimum is ten): nothing is promised.
+    let text = ack_text_with(&mem().with_first_responses(&jason, samples(9, 5400)));
+    assert!(!text.contains("usually"), "{text}");
+    // Answers older than the window (90 days) do not count.
+    let old: Vec<_> = samples(10, 5400)
+        .into_iter()
+        .map(|mut s| {
+            s.at -= 91 * 86_400;
+            s
+        })
+        .collect();
+    let text = ack_text_with(&mem().with_first_responses(&jason, old));
+    assert!(!text.contains("usually"), "{text}");
+}
+
+#[test]
+fn a_new_agent_is_promised_what_their_team_usually_manages() {
+    let cfg = crate::testing::config(
+        r#"
+[[agents]]
+name = "Jason Miller"
+email = "jason@example.test"
+teams = ["billing"]
+[[agents]]
+name = "Maria Lopez"
+email = "maria@example.test"
+teams = ["billing"]
+[[agents]]
+name = "Olaf Berg"
+email = "olaf@example.test"
+teams = ["sales"]
+[[teams]]
+name = "billing"
+[[teams]]
+name = "sales"
+"#,
+    );
+    let ack = |state: &MemStore| {
+        let plan = decide(
+            ALICE,
+            7,
+            &cfg,
+            &Templates::load(None).expect("templates"),
+            state,
+            1_000_000,
+            SystemTime::UNIX_EPOCH,
+        )
+        .expect("decides")
+        .plan;
+        let Plan::NewTicket { outgoing, .. } = plan else {
+            panic!("expected a new ticket");
+        };
+        let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+        crate::mail::parse::parse_bytes(&mail.raw)
+            .expect("parses")
+            .text
+    };
+    // Jason has no answers yet; Maria, in his team, has ten of at most 20 minutes.
+    let maria = mem().with_first_responses(&agent("maria@example.test"), samples(10, 1200));
+    let text = ack(&maria);
+    assert!(text.contains("Jason Miller will take care of it"), "{text}");
+    assert!(
+        text.contains("Jason usually answers within 20 minutes of working time."),
+        "{text}"
+    );
+    // Olaf is in another team: his answers say nothing about Jason's.
+    let olaf = mem().with_first_responses(&agent("olaf@example.test"), samples(10, 1200));
+    assert!(!ack(&olaf).contains("usually"));
+}
+
+#[test]
+fn an_agents_first_answer_carries_the_wait_in_their_working_time() {
+    let raw = agent_mail_to(
+        1001,
+        "Jason Miller <jason@example.test>",
+        "Unplug it.\r\n",
+        "",
+    );
+    let Plan::Agent { wait, outgoing, .. } = run(&raw, &with_ticket()) else {
+        panic!("expected an agent plan");
+    };
+    assert!(of_kind(&outgoing, MailKind::AgentReply).is_some());
+    let wait = wait.expect("a relayed answer measures the wait");
+    assert_eq!(wait.agent.to_string(), "jason@example.test");
+    // The ticket opened at 0 and the agent works around the clock: all of it counts.
+    assert_eq!(wait.working_seconds, 1_000_000);
+}

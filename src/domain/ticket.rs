@@ -108,6 +108,10 @@ pub struct Ticket {
     /// When an agent's answer first went out (time to first response).
     #[serde(default)]
     pub first_response_at: Option<UnixTime>,
+    /// The customer's wait for that first answer in the answering agent's working time, in
+    /// seconds (`None` for tickets answered before it was recorded).
+    #[serde(default)]
+    pub first_response_working: Option<u64>,
     /// Message-ID of the first notification to the agent: later ones thread under it.
     #[serde(default)]
     pub notify_root: Option<String>,
@@ -228,6 +232,18 @@ impl Ticket {
     /// Whether no agent has answered yet and the ticket is still open: the SLA clock runs.
     pub fn unanswered(&self) -> bool {
         self.state == TicketState::Open && self.first_response_at.is_none()
+    }
+
+    /// Whether a returning customer's new acknowledgement may remind them of this ticket:
+    /// `agent`, who takes the new one, answered on it, it was not forgotten, and it changed
+    /// within `window` of `now`.
+    pub fn remembered_by(&self, agent: &AgentEmail, now: UnixTime, window: Duration) -> bool {
+        let recent = now.saturating_sub(self.updated_at) <= window.as_secs() as i64;
+        !window.is_zero()
+            && recent
+            && &self.agent == agent
+            && self.first_response_at.is_some()
+            && self.forgotten_at.is_none()
     }
 
     /// Whether a missed first-response target may still be escalated (at most once).

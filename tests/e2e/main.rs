@@ -52,6 +52,10 @@ mod privacy;
 // A lost state directory and a restored backup answer nobody twice (`$Frontdesk` keywords).
 mod recovery;
 
+// Issue 14: a returning customer's acknowledgement names who helped them last time, and with
+// what.
+mod returning;
+
 // A thousand mails from one sender cost a few tickets' worth of mail.
 mod storm;
 
