@@ -9,8 +9,9 @@ use serde::Serialize;
 
 use super::build::{AutoResponseSuppress, AutoSubmitted, LoopMarker, lettre_mailbox};
 use super::{
-    AvailabilityVars, ComposeError, PersonVars, PreviousVars, ServiceVars, Templates, TicketVars,
-    customer_vars, describe_wait, person, quote_lines, reply_subject,
+    AvailabilityVars, ClosureVars, ComposeError, DeskClosure, PersonVars, PreviousVars,
+    ServiceVars, Templates, TicketVars, customer_vars, describe_wait, person, quote_lines,
+    reply_subject,
 };
 use crate::domain::{EmailAddress, MailKind, OutgoingMail, TicketId};
 use crate::mail::parse::Mailbox;
@@ -34,6 +35,8 @@ pub struct AckContext {
     pub availability: AvailabilityVars,
     /// The customer's earlier ticket the same agent helped with, if they are remembered.
     pub previous: PreviousVars,
+    /// The closure of the whole desk today, if there is one.
+    pub closure: ClosureVars,
 }
 
 impl AckContext {
@@ -58,6 +61,10 @@ impl AckContext {
             previous: PreviousVars {
                 number: 1017,
                 subject: "Printer offline".into(),
+            },
+            closure: ClosureVars {
+                name: "Christmas".into(),
+                reopens: "Monday 28 December".into(),
             },
         }
     }
@@ -114,6 +121,8 @@ pub struct AckInput<'a> {
     pub usually_within: Option<std::time::Duration>,
     /// The customer's earlier ticket the same agent helped with: its number and subject.
     pub previous: Option<(TicketId, &'a str)>,
+    /// The closure of the whole desk today, if there is one.
+    pub closure: Option<DeskClosure>,
     /// The Date header.
     pub date: SystemTime,
 }
@@ -221,6 +230,7 @@ impl AckContext {
                     subject: shortened(subject, PREVIOUS_SUBJECT_CHARS),
                 })
                 .unwrap_or_default(),
+            closure: ClosureVars::of(input.closure.as_ref()),
         }
     }
 }

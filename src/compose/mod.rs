@@ -44,8 +44,8 @@ pub use greeting::{greeting_name, name_in_display, signoff_name};
 pub use replies::{CannedReply, REPLIES_DIR, ReplyContext, canned_replies, is_reply_name};
 use vars::person;
 pub use vars::{
-    AvailabilityVars, HistoryVars, PersonVars, PreviousVars, ServiceVars, TicketVars,
-    customer_name, customer_vars, describe_wait, known_name, person_vars, service_vars,
+    AvailabilityVars, ClosureVars, DeskClosure, HistoryVars, PersonVars, PreviousVars, ServiceVars,
+    TicketVars, customer_name, customer_vars, describe_wait, known_name, person_vars, service_vars,
     ticket_vars,
 };
 

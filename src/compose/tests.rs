@@ -56,6 +56,7 @@ fn compose_with(
             agent_back: None,
             usually_within: None,
             previous,
+            closure: None,
             date: SystemTime::UNIX_EPOCH,
         },
     )
@@ -616,6 +617,12 @@ fn the_shipped_acknowledgement_words_what_it_remembers_and_promises() {
             text.contains("Jason usually answers within 2 hours of working time."),
             "{text}"
         );
+        assert!(
+            text.contains(
+                "We are closed for Christmas and open again on Monday 28 December. Your request"
+            ),
+            "{text}"
+        );
     }
     // A long subject is shortened at a word; an empty one is not quoted.
     let long = "word ".repeat(40);
@@ -641,6 +648,7 @@ fn the_shipped_acknowledgement_words_what_it_remembers_and_promises() {
     let mut ctx = AckContext::sample();
     ctx.previous = PreviousVars::default();
     ctx.availability.usually_within = String::new();
+    ctx.closure = ClosureVars::default();
     let text = templates.render("ack.txt.hbs", &ctx).expect("renders");
     assert!(
         !text.contains("again") && !text.contains("usually"),

@@ -57,6 +57,37 @@ pub struct AvailabilityVars {
     pub usually_within: String,
 }
 
+/// A closure of the whole desk the acknowledgement mentions.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClosureVars {
+    /// What it is ("Christmas"); may be empty.
+    pub name: String,
+    /// "Monday 28 December": the first day the desk is open again; empty when it is open
+    /// (`{{#if closure.reopens}}`).
+    pub reopens: String,
+}
+
+/// A closure of the whole desk, as decided: its name and the day it is open again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskClosure {
+    /// What it is, if named.
+    pub name: Option<String>,
+    /// The first day open again, in the agent's calendar.
+    pub reopens: jiff::civil::Date,
+}
+
+impl ClosureVars {
+    /// The variables for `closure` ("" throughout when the desk is open).
+    pub fn of(closure: Option<&DeskClosure>) -> ClosureVars {
+        closure
+            .map(|c| ClosureVars {
+                name: c.name.clone().unwrap_or_default(),
+                reopens: c.reopens.strftime("%A %-d %B").to_string(),
+            })
+            .unwrap_or_default()
+    }
+}
+
 /// The earlier ticket a returning customer is reminded of (the same agent helped them).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PreviousVars {

@@ -40,6 +40,21 @@ pub struct RawConfig {
     pub(super) teams: Vec<RawTeam>,
     #[serde(default)]
     pub(super) routes: Vec<RawRoute>,
+    #[serde(default)]
+    pub(super) closures: Vec<RawClosure>,
+}
+
+/// One `[[closures]]` entry: days off given as `from`/`to` or as a calendar file (`ics`),
+/// for everyone, a `team` or an `agent`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClosure {
+    pub(super) name: Option<String>,
+    pub(super) from: Option<String>,
+    pub(super) to: Option<String>,
+    pub(super) ics: Option<PathBuf>,
+    pub(super) team: Option<String>,
+    pub(super) agent: Option<String>,
 }
 
 /// One `[[inboxes]]` entry: a further public address with its own IMAP account.

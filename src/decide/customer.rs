@@ -9,7 +9,7 @@ use tracing::info;
 
 use super::notify::{CustomerMail, Notify, history};
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
-use crate::compose::{AckInput, acknowledgement};
+use crate::compose::{AckInput, DeskClosure, acknowledgement};
 use crate::config::Agent;
 use crate::domain::{
     AgentEmail, EmailAddress, JoinedVia, MessageIdKind, OutgoingMail, Plan, SuppressReason, Ticket,
@@ -626,6 +626,12 @@ fn acknowledge<S: State>(
             .map(|b| crate::hours::describe_return(b, timestamp(ctx))),
         usually_within: facts.usually_within,
         previous: facts.previous.as_ref().map(|t| (t.id, t.subject.as_str())),
+        closure: cfg
+            .desk_closure(timestamp(ctx).to_zoned(agent.hours.tz().clone()).date())
+            .map(|(name, reopens)| DeskClosure {
+                name: name.map(str::to_string),
+                reopens,
+            }),
         date: ctx.date,
     };
     acknowledgement(ctx.templates, &input)

@@ -2113,3 +2113,48 @@ fn an_agents_first_answer_carries_the_wait_in_their_working_time() {
     // The ticket opened at 0 and the agent works around the clock: all of it counts.
     assert_eq!(wait.working_seconds, 1_000_000);
 }
+
+#[test]
+fn during_a_closure_of_the_desk_the_acknowledgement_says_so_and_when_it_reopens() {
+    // The run's now, 1,000,000 s, is Monday 12 January 1970, 13:46 UTC.
+    let cfg = crate::testing::config(
+        r#"
+[[agents]]
+name = "Jason Miller"
+email = "jason@example.test"
+working_hours = "Mon-Fri 09:00-17:00"
+[[closures]]
+name = "inventory"
+from = "1970-01-12"
+to = "1970-01-13"
+"#,
+    );
+    let plan = decide(
+        ALICE,
+        7,
+        &cfg,
+        &Templates::load(None).expect("templates"),
+        &mem(),
+        1_000_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides")
+    .plan;
+    let Plan::NewTicket { outgoing, .. } = plan else {
+        panic!("expected a new ticket");
+    };
+    let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+    let text = crate::mail::parse::parse_bytes(&mail.raw)
+        .expect("parses")
+        .text;
+    assert!(
+        text.contains(
+            "We are closed for inventory and open again on Wednesday 14 January. Your request is ticket #1042"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Jason is back Wednesday at 09:00 UTC and will answer you then."),
+        "the agent's return is after the closure: {text}"
+    );
+}
