@@ -13,6 +13,7 @@
 //! | `agent.rs` | the variables of notifications, notices and relayed answers (text and HTML); the notification's fingerprint |
 //! | `replies.rs` | the canned answers (`replies/NAME.txt.hbs` in `templates_dir`) an agent sends with `#reply NAME` |
 //! | `escalation.rs` | the mail to a team lead about a missed first-response target |
+//! | `handover.rs` | the new agent's short mail to a customer whose ticket changed hands |
 //! | `alert.rs` | the mail to ops about an inbox that is not being read |
 //! | `build.rs` | the shared envelope, headers and bytes (lettre; text, or text and HTML with inline images); subjects and quotes |
 
@@ -27,6 +28,7 @@ mod alert;
 mod build;
 mod escalation;
 mod greeting;
+mod handover;
 mod replies;
 #[cfg(test)]
 mod tests;
@@ -41,6 +43,7 @@ pub use alert::{Alert, ops_alert};
 pub use build::{Envelope, HtmlBody, build_mail, build_mail_with_html, quote_lines, reply_subject};
 pub use escalation::{EscalationContext, describe, escalation};
 pub use greeting::{greeting_name, name_in_display, signoff_name};
+pub use handover::{Handover, HandoverContext, handover};
 pub use replies::{CannedReply, REPLIES_DIR, ReplyContext, canned_replies, is_reply_name};
 use vars::person;
 pub use vars::{
@@ -95,6 +98,11 @@ const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "escalation.txt.hbs",
         text: include_str!("../../templates/escalation.txt.hbs"),
+        html: false,
+    },
+    Builtin {
+        name: "handover.txt.hbs",
+        text: include_str!("../../templates/handover.txt.hbs"),
         html: false,
     },
 ];
@@ -244,6 +252,7 @@ impl Templates {
                 "agent_notice.txt.hbs" => self.render(b.name, &notice)?,
                 "agent_anchor.txt.hbs" => self.anchor(&AnchorContext::sample())?,
                 "escalation.txt.hbs" => self.render(b.name, &EscalationContext::sample())?,
+                "handover.txt.hbs" => self.render(b.name, &HandoverContext::sample())?,
                 _ => self.render(b.name, &ack)?,
             };
             names.push(b.name.to_string());

@@ -532,6 +532,9 @@ pub struct Routing {
     /// A customer's reply to a ticket closed less than this long ago reopens it; after that
     /// it opens a new ticket linked to the old one.
     pub reopen_window: Duration,
+    /// When a ticket changes hands (`#assign`, `tickets assign`, the SLA loop), the customer
+    /// gets a short mail from the new agent (`[tickets] handover_mail`).
+    pub handover_mail: bool,
 }
 
 /// One `[[agents]]` entry.

@@ -182,12 +182,15 @@ pub(super) struct RawSla {
 pub(super) struct RawTickets {
     #[serde(default = "default_reopen_days")]
     pub(super) reopen_days: u64,
+    #[serde(default = "default_true")]
+    pub(super) handover_mail: bool,
 }
 
 impl Default for RawTickets {
     fn default() -> Self {
         RawTickets {
             reopen_days: default_reopen_days(),
+            handover_mail: true,
         }
     }
 }

@@ -546,7 +546,17 @@ fn hand_over<S: State>(
                 to: target.email.clone(),
                 then: state,
             };
-            answer.plan(vec![n], state, Some(target.email.clone()), action)
+            let mut outgoing = vec![n];
+            if state.is_none() {
+                match ctx.composer().customer_handover(&answer.ticket, target) {
+                    Ok(note) => outgoing.extend(note),
+                    // A courtesy: the handover itself must not fail for it.
+                    Err(e) => {
+                        tracing::warn!(ticket = %answer.ticket.id, error = %e, "the customer's handover note could not be composed")
+                    }
+                }
+            }
+            answer.plan(outgoing, state, Some(target.email.clone()), action)
         }
         Err(e) => Decision::quarantine(
             answer.message_id,

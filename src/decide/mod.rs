@@ -12,6 +12,7 @@
 
 mod agent;
 mod customer;
+mod handover;
 mod leaks;
 pub mod notify;
 #[cfg(test)]

@@ -1096,7 +1096,11 @@ fn assign_hands_the_ticket_and_the_customer_mail_to_the_new_agent() {
         message.note.as_deref(),
         Some("Billing question, over to you.")
     );
-    assert_eq!(outgoing.len(), 1);
+    assert_eq!(
+        outgoing.len(),
+        2,
+        "the new agent's notification, the customer's note"
+    );
     let n = &outgoing[0];
     assert_eq!(
         (n.kind, n.recipients[0].as_str()),
@@ -1123,6 +1127,96 @@ fn assign_hands_the_ticket_and_the_customer_mail_to_the_new_agent() {
         &maria,
         &token.token
     ));
+}
+
+/// Issue 14, point 5: the customer hears from the new agent, briefly, in their thread; the
+/// agents' handover note never goes with it.
+#[test]
+fn the_customer_is_told_when_their_ticket_changes_hands() {
+    let raw = agent_mail_to(
+        1001,
+        "jason@example.test",
+        "#assign Maria Lopez\r\nBilling question, over to you.",
+        "",
+    );
+    let Plan::Agent { outgoing, .. } = run(&raw, &with_ticket()) else {
+        panic!("expected an agent plan");
+    };
+    let note = of_kind(&outgoing, MailKind::Handover).expect("the customer's note");
+    assert_eq!(note.recipients[0].as_str(), "alice@customer.test");
+    let m = crate::mail::parse::parse_bytes(&note.raw).expect("parses");
+    let from = m.from.expect("from");
+    assert_eq!(from.name.as_deref(), Some("Maria Lopez, Acme Support"));
+    assert_eq!(from.address.as_str(), crate::testing::SUPPORT);
+    assert_eq!(m.in_reply_to, vec!["<a1@customer.test>"]);
+    assert!(m.subject.contains("[Acme Support #1001]"), "{}", m.subject);
+    let raw_text = String::from_utf8_lossy(&note.raw);
+    assert!(
+        raw_text.contains("Auto-Submitted: auto-generated"),
+        "{raw_text}"
+    );
+    assert!(
+        m.text.replace("\r\n", "\n").starts_with("Hello Alice,\n\nthis is Maria Lopez from Acme Support. I have taken over your request [Acme Support #1001] from Jason and will answer you personally."),
+        "{}",
+        m.text
+    );
+    assert!(
+        !raw_text.contains("Billing question") && !raw_text.contains("support+1001."),
+        "nothing internal: {raw_text}"
+    );
+}
+
+#[test]
+fn no_handover_note_when_closing_when_switched_off_or_when_nobody_may_be_written_to() {
+    let handover = |body: &str, state: &MemStore, cfg: &Config| {
+        let raw = agent_mail_to(1001, "jason@example.test", body, "");
+        let plan = decide(
+            &raw,
+            7,
+            cfg,
+            &Templates::load(None).expect("templates"),
+            state,
+            1_000_000,
+            SystemTime::UNIX_EPOCH,
+        )
+        .expect("decides")
+        .plan;
+        let Plan::Agent {
+            outgoing, reassign, ..
+        } = plan
+        else {
+            panic!("expected an agent plan");
+        };
+        assert!(reassign.is_some(), "handed over all the same");
+        of_kind(&outgoing, MailKind::Handover).is_some()
+    };
+    let cfg = config();
+    assert!(handover("#assign Maria Lopez\r\n", &with_ticket(), &cfg));
+    assert!(
+        !handover("#assign Maria Lopez\r\n#close\r\n", &with_ticket(), &cfg),
+        "a closed ticket needs no new owner's note"
+    );
+    // The ticket was opened by an auto-responder: nothing automatic goes back to it.
+    let mut automated = alices_ticket(1001).build();
+    automated.messages[0].suppressed = Some(SuppressReason::AutoSubmitted);
+    assert!(!handover(
+        "#assign Maria Lopez\r\n",
+        &mem().with_ticket(automated),
+        &cfg
+    ));
+    let off = crate::testing::config(
+        r#"
+[tickets]
+handover_mail = false
+[[agents]]
+name = "Jason Miller"
+email = "jason@example.test"
+[[agents]]
+name = "Maria Lopez"
+email = "maria@example.test"
+"#,
+    );
+    assert!(!handover("#assign Maria Lopez\r\n", &with_ticket(), &off));
 }
 
 proptest::proptest! {

@@ -44,6 +44,8 @@ pub enum Direction {
     Escalation,
     /// A note to ops (never part of a ticket).
     OpsAlert,
+    /// The new agent's note to the customer that the ticket changed hands.
+    Handover,
 }
 
 impl Direction {
@@ -56,6 +58,7 @@ impl Direction {
             MailKind::AgentNotice => Direction::AgentNotice,
             MailKind::Escalation => Direction::Escalation,
             MailKind::OpsAlert => Direction::OpsAlert,
+            MailKind::Handover => Direction::Handover,
         }
     }
 }
@@ -244,6 +247,20 @@ impl Ticket {
             && &self.agent == agent
             && self.first_response_at.is_some()
             && self.forgotten_at.is_none()
+    }
+
+    /// Whether automatic mail (a handover note) may go to this ticket's customer: it is
+    /// open, not forgotten, and the mail that opened it was one an acknowledgement could
+    /// answer ([`SuppressReason::allows_automatic_mail`]): no auto-responder, list, forged
+    /// From or "do not auto-answer me" is ever written to on its own.
+    pub fn may_mail_customer_automatically(&self) -> bool {
+        let opening = self
+            .messages
+            .iter()
+            .find(|m| m.direction == Direction::Inbound);
+        self.state == TicketState::Open
+            && self.forgotten_at.is_none()
+            && opening.is_some_and(|m| m.suppressed.is_none_or(|r| r.allows_automatic_mail()))
     }
 
     /// Whether a missed first-response target may still be escalated (at most once).

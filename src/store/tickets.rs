@@ -125,6 +125,18 @@ impl Store {
             .collect()
     }
 
+    /// The open tickets of `agent`, oldest first.
+    pub fn open_tickets_of(&self, agent: &AgentEmail) -> Result<Vec<Ticket>> {
+        let mut out = Vec::new();
+        for v in self.tickets.iter().values() {
+            let t: Ticket = decode("tickets", &v?)?;
+            if t.state == TicketState::Open && &t.agent == agent {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
     /// Open tickets that no agent has answered and that were not escalated yet.
     pub fn unanswered_open_tickets(&self) -> Result<Vec<Ticket>> {
         let mut out = Vec::new();
