@@ -127,6 +127,9 @@ pub fn ops_change(
         }
         let latest = LatestMail::read(store, cfg, &t)?;
         outgoing.push(composer.handover(&t, target, &latest, change.by, "")?);
+        if !change.close {
+            outgoing.extend(composer.customer_handover(&t, target)?);
+        }
         applied.assigned_to = Some((target.name.clone(), target.email.clone()));
     }
     if change.close {

@@ -330,6 +330,51 @@ pub fn describe_return(
     }
 }
 
+/// A wait in words for a customer in `lang`, rounded up so the promise holds: "15 minutes",
+/// "1 hour", "3 hours" ("3 Stunden", "3 heures", "3 horas"). Minutes in fives up to 50, then
+/// whole hours.
+pub fn describe_wait(wait: std::time::Duration, lang: &str) -> String {
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    let (count, one, many) = if minutes <= 50 {
+        let (one, many) = match lang {
+            "de" => ("Minute", "Minuten"),
+            "es" => ("minuto", "minutos"),
+            _ => ("minute", "minutes"),
+        };
+        (minutes.div_ceil(5) * 5, one, many)
+    } else {
+        let (one, many) = match lang {
+            "de" => ("Stunde", "Stunden"),
+            "fr" => ("heure", "heures"),
+            "es" => ("hora", "horas"),
+            _ => ("hour", "hours"),
+        };
+        (minutes.div_ceil(60), one, many)
+    };
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
+/// A day as a customer reads it in `lang`: "Monday 28 December", "Montag, 28. Dezember",
+/// "lundi 28 décembre", "lunes 28 de diciembre".
+pub fn describe_day(date: jiff::civil::Date, lang: &str) -> String {
+    let weekday = usize::try_from(date.weekday().to_monday_zero_offset()).unwrap_or(0);
+    let month = usize::try_from(date.month() - 1).unwrap_or(0);
+    let day = date.day();
+    match lang {
+        "de" => format!("{}, {day}. {}", DE.weekdays[weekday], DE.months[month]),
+        "fr" => {
+            let day = if day == 1 {
+                "1er".to_string()
+            } else {
+                day.to_string()
+            };
+            format!("{} {day} {}", FR.weekdays[weekday], FR.months[month])
+        }
+        "es" => format!("{} {day} de {}", ES.weekdays[weekday], ES.months[month]),
+        _ => format!("{} {day} {}", EN.weekdays[weekday], EN.months[month]),
+    }
+}
+
 /// A fixed offset as a customer recognises it: `UTC`, `UTC+1`, `UTC-5`, `UTC+5:30`.
 fn offset_name(offset: Offset) -> String {
     let secs = offset.seconds();

@@ -229,6 +229,21 @@ timezone = "UTC"
     }
 
     #[test]
+    fn the_clock_pauses_during_a_closure() {
+        // The team's Monday off: Friday 15:00 → Tuesday 10:00 is 3 working hours.
+        let cfg = config("[[closures]]\nteam = \"vip\"\nfrom = \"2026-11-30\"\n");
+        let t = ticket("2026-11-27T15:00:00Z");
+        assert_eq!(
+            due(&cfg, &t, at("2026-11-30T16:00:00Z")),
+            None,
+            "Monday is off"
+        );
+        assert_eq!(due(&cfg, &t, at("2026-12-01T10:00:00Z")), None);
+        let esc = due(&cfg, &t, at("2026-12-01T11:30:00Z")).expect("due");
+        assert_eq!(describe(esc.waited), "4 h 30 min");
+    }
+
+    #[test]
     fn answered_closed_or_escalated_tickets_are_left_alone() {
         let cfg = config("");
         let late = at("2026-12-10T12:00:00Z");

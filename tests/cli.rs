@@ -202,6 +202,11 @@ fn check_config_refuses_a_language_set_without_a_template_english_has() {
         "<p>Buongiorno, il ticket #{{ticket.number}} è di {{agent.name}}.</p>\n",
     )
     .expect("write");
+    std::fs::write(
+        tpl.join("it/handover.txt.hbs"),
+        "Buongiorno, sono {{agent.name}}: ora seguo io il ticket {{ticket.tag}}.\n",
+    )
+    .expect("write");
     let out = frontdesk(&["check-config", "--config", &path]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -840,7 +845,7 @@ fn the_configuration_page_documents_every_key() {
     let mut text = runnable_example(&dir);
     // The sections the example leaves commented out, so that their keys are read too.
     text.push_str(
-        "\n[alerts]\nto = \"ops@example.com\"\n\n[[inboxes]]\nname = \"billing\"\naddress = \"billing@example.com\"\n[inboxes.imap]\nhost = \"imap.example.com\"\npassword = \"x\"\n[inboxes.smtp]\npassword = \"y\"\n",
+        "\n[alerts]\nto = \"ops@example.com\"\n\n[[inboxes]]\nname = \"billing\"\naddress = \"billing@example.com\"\n[inboxes.imap]\nhost = \"imap.example.com\"\npassword = \"x\"\n[inboxes.smtp]\npassword = \"y\"\n\n[[closures]]\nname = \"Christmas\"\nfrom = \"2026-12-24\"\nto = \"2026-12-26\"\nteam = \"billing\"\n",
     );
     let path = write_config(&dir, &text);
     let tree = config_show(&path, &[], &[]);

@@ -14,6 +14,7 @@
 //! | `sets.rs` | the language sets: the customer-facing templates in `de/`, `fr/`, `es/` (built in) and any `templates_dir/<lang>/`, each complete |
 //! | `replies.rs` | the canned answers (`replies/NAME.txt.hbs` in `templates_dir`) an agent sends with `#reply NAME` |
 //! | `escalation.rs` | the mail to a team lead about a missed first-response target |
+//! | `handover.rs` | the new agent's short mail to a customer whose ticket changed hands |
 //! | `alert.rs` | the mail to ops about an inbox that is not being read |
 //! | `build.rs` | the shared envelope, headers and bytes (lettre; text, or text and HTML with inline images); subjects and quotes |
 
@@ -28,6 +29,7 @@ mod alert;
 mod build;
 mod escalation;
 mod greeting;
+mod handover;
 mod replies;
 mod sets;
 #[cfg(test)]
@@ -43,12 +45,14 @@ pub use alert::{Alert, ops_alert};
 pub use build::{Envelope, HtmlBody, build_mail, build_mail_with_html, quote_lines, reply_subject};
 pub use escalation::{EscalationContext, describe, escalation};
 pub use greeting::{greeting_name, name_in_display, signoff_name};
+pub use handover::{Handover, HandoverContext, handover};
 pub use replies::{CannedReply, REPLIES_DIR, ReplyContext, canned_replies, is_reply_name};
 pub use sets::LOCALIZED;
 use vars::person;
 pub use vars::{
-    AvailabilityVars, HistoryVars, PersonVars, ServiceVars, TicketVars, customer_name,
-    customer_vars, known_name, person_vars, service_vars, ticket_vars,
+    AvailabilityVars, ClosureVars, DeskClosure, HistoryVars, PersonVars, PreviousVars, ServiceVars,
+    TicketVars, customer_name, customer_vars, describe_wait, known_name, person_vars, service_vars,
+    ticket_vars,
 };
 
 /// A template we ship: its file name and built-in text.
@@ -97,6 +101,11 @@ const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "escalation.txt.hbs",
         text: include_str!("../../templates/escalation.txt.hbs"),
+        html: false,
+    },
+    Builtin {
+        name: "handover.txt.hbs",
+        text: include_str!("../../templates/handover.txt.hbs"),
         html: false,
     },
 ];
@@ -157,7 +166,7 @@ pub enum TemplateError {
     },
     /// A default language (`service.language`, an inbox's `language`) has no template set.
     #[error(
-        "{key}: there are no {lang} templates\n      fix: add {lang}/ack.txt.hbs and {lang}/ack.html.hbs to service.templates_dir, or choose one of: {available}"
+        "{key}: there are no {lang} templates\n      fix: add {lang}/ with a translation of each of {files} to service.templates_dir, or choose one of: {available}"
     )]
     NoSet {
         /// The configuration key.
@@ -166,6 +175,8 @@ pub enum TemplateError {
         lang: String,
         /// The languages there are.
         available: String,
+        /// The templates a set must have.
+        files: String,
     },
     /// Rendering failed, e.g. a variable that does not exist (strict mode).
     #[error("template {name}: {source}")]
@@ -312,6 +323,7 @@ impl Templates {
                     key,
                     lang: lang.clone(),
                     available: self.languages.join(", "),
+                    files: LOCALIZED.join(", "),
                 });
             }
         }
@@ -370,6 +382,7 @@ impl Templates {
                 "agent_notice.txt.hbs" => self.render(b.name, &notice)?,
                 "agent_anchor.txt.hbs" => self.anchor(&AnchorContext::sample())?,
                 "escalation.txt.hbs" => self.render(b.name, &EscalationContext::sample())?,
+                "handover.txt.hbs" => self.render(b.name, &HandoverContext::sample())?,
                 _ => self.render(b.name, &ack)?,
             };
             names.push(b.name.to_string());
@@ -377,7 +390,10 @@ impl Templates {
         for lang in self.languages.iter().skip(1) {
             let ack = AckContext::sample_in(lang);
             for file in LOCALIZED {
-                self.render_in(lang, file, &ack)?;
+                match *file {
+                    "handover.txt.hbs" => self.render_in(lang, file, &HandoverContext::sample())?,
+                    _ => self.render_in(lang, file, &ack)?,
+                };
                 names.push(format!("{lang}/{file}"));
             }
         }

@@ -1,4 +1,4 @@
-//! Language sets: the customer-facing templates ([`LOCALIZED`]) in other languages than
+//! Language sets: the customer-facing templates ([`LOCALIZED`]: acknowledgement, handover) in other languages than
 //! English. English is the templates at the top of the templates directory (and the
 //! fallback); `de/`, `fr/` and `es/` are built in, and a `templates_dir/<lang>/` directory
 //! replaces built-in files of that language or adds a language. Every set must hold every
@@ -11,7 +11,7 @@ use super::TemplateError;
 use crate::lang::{ENGLISH, normalize};
 
 /// The templates a customer reads: every language set has each of them.
-pub const LOCALIZED: &[&str] = &["ack.txt.hbs", "ack.html.hbs"];
+pub const LOCALIZED: &[&str] = &["ack.txt.hbs", "ack.html.hbs", "handover.txt.hbs"];
 
 /// The built-in sets besides English: language, then each [`LOCALIZED`] file's text.
 const BUILTIN: &[(&str, &[(&str, &str)])] = &[
@@ -26,6 +26,10 @@ const BUILTIN: &[(&str, &[(&str, &str)])] = &[
                 "ack.html.hbs",
                 include_str!("../../templates/de/ack.html.hbs"),
             ),
+            (
+                "handover.txt.hbs",
+                include_str!("../../templates/de/handover.txt.hbs"),
+            ),
         ],
     ),
     (
@@ -39,6 +43,10 @@ const BUILTIN: &[(&str, &[(&str, &str)])] = &[
                 "ack.html.hbs",
                 include_str!("../../templates/es/ack.html.hbs"),
             ),
+            (
+                "handover.txt.hbs",
+                include_str!("../../templates/es/handover.txt.hbs"),
+            ),
         ],
     ),
     (
@@ -51,6 +59,10 @@ const BUILTIN: &[(&str, &[(&str, &str)])] = &[
             (
                 "ack.html.hbs",
                 include_str!("../../templates/fr/ack.html.hbs"),
+            ),
+            (
+                "handover.txt.hbs",
+                include_str!("../../templates/fr/handover.txt.hbs"),
             ),
         ],
     ),

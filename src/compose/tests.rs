@@ -17,7 +17,20 @@ fn compose(
     subject: &str,
     text: &str,
 ) -> (OutgoingMail, crate::mail::parse::ParsedMail) {
-    compose_in("en", None, customer, subject, text)
+    compose_with("en", None, customer, subject, text, None)
+}
+
+/// The acknowledgement of a returning customer whose earlier ticket #1001 had `subject`.
+fn compose_previous(subject: &str) -> (OutgoingMail, crate::mail::parse::ParsedMail) {
+    let bob = mailbox(Some("Bob"), "bob@customer.test");
+    compose_with(
+        "en",
+        None,
+        &bob,
+        "again",
+        "text",
+        Some((TicketId::new(1001), subject)),
+    )
 }
 
 fn compose_in(
@@ -26,6 +39,17 @@ fn compose_in(
     customer: &Mailbox,
     subject: &str,
     text: &str,
+) -> (OutgoingMail, crate::mail::parse::ParsedMail) {
+    compose_with(language, agent_back, customer, subject, text, None)
+}
+
+fn compose_with(
+    language: &str,
+    agent_back: Option<&str>,
+    customer: &Mailbox,
+    subject: &str,
+    text: &str,
+    previous: Option<(TicketId, &str)>,
 ) -> (OutgoingMail, crate::mail::parse::ParsedMail) {
     let templates = Templates::load(None).expect("builtin templates compile");
     let support = EmailAddress::parse("support@example.test").expect("valid");
@@ -49,6 +73,9 @@ fn compose_in(
             message_id: "<ack.1042.x7@example.test>".into(),
             agent_available: agent_back.is_none(),
             agent_back: agent_back.map(String::from),
+            usually_within: None,
+            previous,
+            closure: None,
             date: SystemTime::UNIX_EPOCH,
             language,
         },
@@ -103,6 +130,7 @@ fn the_promise_is_honest_when_the_agent_is_not_at_work() {
     ctx.availability = AvailabilityVars {
         available: false,
         back_at: "Monday at 09:00 CET".into(),
+        usually_within: String::new(),
     };
     let text = templates.render("ack.txt.hbs", &ctx).expect("renders");
     assert!(
@@ -636,6 +664,18 @@ fn a_language_set_in_templates_dir_must_be_complete() {
         "{err}"
     );
     std::fs::write(dir.path().join("it/ack.html.hbs"), "<p>Buongiorno</p>\n").expect("write");
+    let err = Templates::load(Some(dir.path()))
+        .expect_err("it/ lacks handover.txt.hbs")
+        .to_string();
+    assert!(
+        err.contains("the it templates lack handover.txt.hbs"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.path().join("it/handover.txt.hbs"),
+        "Buongiorno, sono {{agent.name}}.\n",
+    )
+    .expect("write");
     let t = Templates::load(Some(dir.path())).expect("complete");
     assert!(t.has_language("it"));
     t.self_test().expect("renders");
@@ -770,4 +810,77 @@ fn a_canned_answer_goes_out_in_the_tickets_language_when_translated() {
         .expect_err("no original")
         .to_string();
     assert!(err.contains("other has no English original"), "{err}");
+}
+
+#[test]
+fn a_wait_is_described_rounded_up_so_the_promise_holds() {
+    let d = |s: u64| describe_wait(std::time::Duration::from_secs(s));
+    assert_eq!(d(0), "5 minutes");
+    assert_eq!(d(61), "5 minutes");
+    assert_eq!(d(301), "10 minutes");
+    assert_eq!(d(50 * 60), "50 minutes");
+    assert_eq!(d(50 * 60 + 1), "1 hour");
+    assert_eq!(d(3600), "1 hour");
+    assert_eq!(d(3601), "2 hours");
+    assert_eq!(d(30 * 3600), "30 hours");
+}
+
+#[test]
+fn the_shipped_acknowledgement_words_what_it_remembers_and_promises() {
+    let templates = Templates::load(None).expect("templates");
+    let ctx = AckContext::sample();
+    for name in ["ack.txt.hbs", "ack.html.hbs"] {
+        let text = templates.render(name, &ctx).expect("renders");
+        assert!(text.contains("writing to Acme Support again."), "{text}");
+        assert!(
+            text.contains(
+                "who helped you last time with \u{201c}Printer offline\u{201d} (ticket #1017)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Jason usually answers within 2 hours of working time."),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "We are closed for Christmas and open again on Monday 28 December. Your request"
+            ),
+            "{text}"
+        );
+    }
+    // A long subject is shortened at a word; an empty one is not quoted.
+    let long = "word ".repeat(40);
+    let mut input_ctx = AckContext::sample();
+    input_ctx.previous.subject = String::new();
+    let text = templates
+        .render("ack.txt.hbs", &input_ctx)
+        .expect("renders");
+    assert!(
+        text.contains("who helped you last time (ticket #1017)"),
+        "{text}"
+    );
+    let (out, _) = compose_previous(&long);
+    let body = String::from_utf8_lossy(&out.raw).into_owned();
+    let parsed = parse_bytes(&out.raw).expect("parses");
+    assert!(
+        parsed
+            .text
+            .contains("word word\u{2026}\u{201d} (ticket #1001)"),
+        "{body}"
+    );
+    // Without them, the sentences are not there at all.
+    let mut ctx = AckContext::sample();
+    ctx.previous = PreviousVars::default();
+    ctx.availability.usually_within = String::new();
+    ctx.closure = ClosureVars::default();
+    let text = templates.render("ack.txt.hbs", &ctx).expect("renders");
+    assert!(
+        !text.contains("again") && !text.contains("usually"),
+        "{text}"
+    );
+    assert!(
+        text.contains("writing to Acme Support. Your request"),
+        "{text}"
+    );
 }

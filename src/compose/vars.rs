@@ -52,6 +52,56 @@ pub struct AvailabilityVars {
     pub available: bool,
     /// "Monday at 09:00 CET", or empty when not known (away without a date).
     pub back_at: String,
+    /// "2 hours": how long the agent's (else their team's) first answers usually take in
+    /// working time; empty when there are too few to say.
+    pub usually_within: String,
+}
+
+/// A closure of the whole desk the acknowledgement mentions.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClosureVars {
+    /// What it is ("Christmas"); may be empty.
+    pub name: String,
+    /// "Monday 28 December": the first day the desk is open again; empty when it is open
+    /// (`{{#if closure.reopens}}`).
+    pub reopens: String,
+}
+
+/// A closure of the whole desk, as decided: its name and the day it is open again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskClosure {
+    /// What it is, if named.
+    pub name: Option<String>,
+    /// The first day open again, in the agent's calendar.
+    pub reopens: jiff::civil::Date,
+}
+
+impl ClosureVars {
+    /// The variables for `closure` ("" throughout when the desk is open), the day it reopens
+    /// written in `lang`.
+    pub fn of(closure: Option<&DeskClosure>, lang: &str) -> ClosureVars {
+        closure
+            .map(|c| ClosureVars {
+                name: c.name.clone().unwrap_or_default(),
+                reopens: crate::lang::describe_day(c.reopens, lang),
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The earlier ticket a returning customer is reminded of (the same agent helped them).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PreviousVars {
+    /// Its number; 0 when the customer is not remembered (`{{#if previous.number}}`).
+    pub number: u64,
+    /// Its subject as the customer wrote it.
+    pub subject: String,
+}
+
+/// A wait in words for a customer, rounded up so the promise holds: "15 minutes", "1 hour",
+/// "3 hours" (in English; [`crate::lang::describe_wait`] in the ticket's language).
+pub fn describe_wait(wait: std::time::Duration) -> String {
+    crate::lang::describe_wait(wait, crate::lang::ENGLISH)
 }
 
 /// A customer's earlier tickets, for the agent's header block.

@@ -40,6 +40,21 @@ pub struct RawConfig {
     pub(super) teams: Vec<RawTeam>,
     #[serde(default)]
     pub(super) routes: Vec<RawRoute>,
+    #[serde(default)]
+    pub(super) closures: Vec<RawClosure>,
+}
+
+/// One `[[closures]]` entry: days off given as `from`/`to` or as a calendar file (`ics`),
+/// for everyone, a `team` or an `agent`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClosure {
+    pub(super) name: Option<String>,
+    pub(super) from: Option<String>,
+    pub(super) to: Option<String>,
+    pub(super) ics: Option<PathBuf>,
+    pub(super) team: Option<String>,
+    pub(super) agent: Option<String>,
 }
 
 /// One `[[inboxes]]` entry: a further public address with its own IMAP account.
@@ -169,12 +184,15 @@ pub(super) struct RawSla {
 pub(super) struct RawTickets {
     #[serde(default = "default_reopen_days")]
     pub(super) reopen_days: u64,
+    #[serde(default = "default_true")]
+    pub(super) handover_mail: bool,
 }
 
 impl Default for RawTickets {
     fn default() -> Self {
         RawTickets {
             reopen_days: default_reopen_days(),
+            handover_mail: true,
         }
     }
 }
@@ -375,10 +393,25 @@ pub(super) struct RawAck {
     pub(super) require_aligned_sender: bool,
     #[serde(default = "default_per_hour")]
     pub(super) max_per_hour: u32,
+    #[serde(default = "default_typical_min_sample")]
+    pub(super) typical_min_sample: usize,
+    #[serde(default = "default_typical_days")]
+    pub(super) typical_days: u32,
+    #[serde(default = "default_remember_days")]
+    pub(super) remember_days: u32,
 }
 
 fn default_per_hour() -> u32 {
     5000
+}
+fn default_typical_min_sample() -> usize {
+    10
+}
+fn default_typical_days() -> u32 {
+    90
+}
+fn default_remember_days() -> u32 {
+    365
 }
 
 impl Default for RawAck {
@@ -389,6 +422,9 @@ impl Default for RawAck {
             max_per_hour: default_per_hour(),
             quote_lines: default_quote_lines(),
             require_aligned_sender: true,
+            typical_min_sample: default_typical_min_sample(),
+            typical_days: default_typical_days(),
+            remember_days: default_remember_days(),
         }
     }
 }

@@ -15,8 +15,9 @@ use crate::compose::{
 };
 use crate::config::Agent;
 use crate::domain::{
-    AgentAction, AgentEmail, Direction, EmailAddress, MailKind, MessageIdKind, OutgoingMail, Plan,
-    Refusal, RefusalKind, SuppressReason, Ticket, TicketMessage, TicketStamp, TicketState,
+    AgentAction, AgentEmail, AnswerWait, Direction, EmailAddress, MailKind, MessageIdKind,
+    OutgoingMail, Plan, Refusal, RefusalKind, SuppressReason, Ticket, TicketMessage, TicketStamp,
+    TicketState, UnixTime,
 };
 use crate::mail::classify::Classified;
 use crate::mail::parse::{self, Attachment, Mailbox, ParsedMail};
@@ -31,6 +32,8 @@ struct Answer<'m> {
     agent: &'m Agent,
     message: TicketMessage,
     message_id: Option<String>,
+    /// Seconds of the agent's working time since the ticket opened.
+    waited: u64,
 }
 
 impl Answer<'_> {
@@ -46,6 +49,13 @@ impl Answer<'_> {
             message_id: self.message_id,
             plan: Plan::Agent {
                 ticket: self.ticket.id,
+                wait: outgoing
+                    .iter()
+                    .any(|m| m.kind == MailKind::AgentReply)
+                    .then(|| AnswerWait {
+                        agent: self.agent.email.clone(),
+                        working_seconds: self.waited,
+                    }),
                 message: self.message,
                 outgoing,
                 state,
@@ -53,6 +63,18 @@ impl Answer<'_> {
                 action,
             },
         }
+    }
+}
+
+/// Seconds of `agent`'s working time from `from` to `now`: how long a customer waited for
+/// them, counted the way the SLA counts it.
+fn working_seconds_since(agent: &Agent, from: UnixTime, now: UnixTime) -> u64 {
+    match (
+        jiff::Timestamp::from_second(from),
+        jiff::Timestamp::from_second(now),
+    ) {
+        (Ok(from), Ok(to)) => agent.hours.working_seconds_between(from, to).max(0) as u64,
+        _ => 0,
     }
 }
 
@@ -76,6 +98,7 @@ pub(super) fn answer<S: State>(
     let mut message = ctx.message(mail, None);
     message.direction = Direction::FromAgent;
     let mut answer = Answer {
+        waited: working_seconds_since(agent, ticket.created_at, ctx.now),
         ticket,
         agent,
         message,
@@ -526,7 +549,17 @@ fn hand_over<S: State>(
                 to: target.email.clone(),
                 then: state,
             };
-            answer.plan(vec![n], state, Some(target.email.clone()), action)
+            let mut outgoing = vec![n];
+            if state.is_none() {
+                match ctx.composer().customer_handover(&answer.ticket, target) {
+                    Ok(note) => outgoing.extend(note),
+                    // A courtesy: the handover itself must not fail for it.
+                    Err(e) => {
+                        tracing::warn!(ticket = %answer.ticket.id, error = %e, "the customer's handover note could not be composed")
+                    }
+                }
+            }
+            answer.plan(outgoing, state, Some(target.email.clone()), action)
         }
         Err(e) => Decision::quarantine(
             answer.message_id,
@@ -654,6 +687,7 @@ pub(super) fn refuse_plain_address<S: State>(
     let mut message = ctx.message(mail, None);
     message.direction = Direction::FromAgent;
     let answer = Answer {
+        waited: working_seconds_since(agent, ticket.created_at, ctx.now),
         ticket: ticket.clone(),
         agent,
         message,

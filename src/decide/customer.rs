@@ -9,11 +9,11 @@ use tracing::{debug, info};
 
 use super::notify::{CustomerMail, Notify, history};
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
-use crate::compose::{AckInput, acknowledgement};
+use crate::compose::{AckInput, DeskClosure, acknowledgement};
 use crate::config::Agent;
 use crate::domain::{
     AgentEmail, EmailAddress, JoinedVia, MessageIdKind, OutgoingMail, Plan, SuppressReason, Ticket,
-    TicketId, TicketStamp, TicketState,
+    TicketId, TicketStamp, TicketState, UnixTime, typical_wait,
 };
 use crate::lang;
 use crate::mail::classify::{self, Classified, Identity, classify};
@@ -431,7 +431,16 @@ fn new_ticket<S: State>(
     let mut outgoing = Vec::new();
     let not_acknowledged = match withheld(ctx, mail, &customer, &opening.class)? {
         Some(reason) => Some(reason),
-        None => match acknowledge(ctx, mail, &customer, stamp, agent, &assignment, &language) {
+        None => match acknowledge(
+            ctx,
+            mail,
+            &customer,
+            stamp,
+            agent,
+            &assignment,
+            &ack_facts(ctx, &customer, agent)?,
+            &language,
+        ) {
             Ok(ack) => {
                 outgoing.push(ack);
                 None
@@ -450,6 +459,7 @@ fn new_ticket<S: State>(
         updated_at: ctx.now,
         messages: vec![ctx.message(mail, not_acknowledged)],
         first_response_at: None,
+        first_response_working: None,
         notify_root: None,
         closed_at: None,
         linked_from: opening.linked_from,
@@ -563,6 +573,56 @@ fn withheld<S: State>(
     })
 }
 
+/// What the acknowledgement can tell a customer about their agent beyond availability.
+struct AckFacts {
+    /// How long the agent's (else their teams') first answers usually take.
+    usually_within: Option<std::time::Duration>,
+    /// The customer's earlier ticket the same agent helped with.
+    previous: Option<Ticket>,
+}
+
+/// Reads what [`AckFacts`] says: the agent's recent first responses (else those of everyone
+/// in a team with them), and the customer's newest earlier ticket if the agent may
+/// remind them of it ([`Ticket::remembered_by`]).
+fn ack_facts<S: State>(
+    ctx: &Ctx<'_, S>,
+    customer: &Mailbox,
+    agent: &Agent,
+) -> Result<AckFacts, S::Error> {
+    let ack = &ctx.cfg.ack;
+    let since = ctx
+        .now
+        .saturating_sub(ack.typical_window.as_secs() as UnixTime);
+    let mut usually_within = None;
+    if ack.typical_min_sample > 0 {
+        let own = ctx.state.first_responses(&agent.email)?;
+        usually_within = typical_wait(&own, since, ack.typical_min_sample);
+        if usually_within.is_none() && !agent.teams.is_empty() {
+            let mut team = Vec::new();
+            for other in ctx
+                .cfg
+                .agents
+                .iter()
+                .filter(|o| o.teams.iter().any(|t| agent.teams.contains(t)))
+            {
+                team.extend(ctx.state.first_responses(&other.email)?);
+            }
+            usually_within = typical_wait(&team, since, ack.typical_min_sample);
+        }
+    }
+    let previous = match ctx.state.customer_tickets(&customer.address)?.last() {
+        Some(id) => ctx
+            .state
+            .ticket(*id)?
+            .filter(|t| t.remembered_by(&agent.email, ctx.now, ack.remember)),
+        None => None,
+    };
+    Ok(AckFacts {
+        usually_within,
+        previous,
+    })
+}
+
 /// The acknowledgement of ticket `id`, or the quarantine reason if it cannot be composed.
 fn acknowledge<S: State>(
     ctx: &Ctx<'_, S>,
@@ -571,6 +631,7 @@ fn acknowledge<S: State>(
     ticket: TicketStamp,
     agent: &Agent,
     assignment: &Assignment,
+    facts: &AckFacts,
     language: &str,
 ) -> Result<OutgoingMail, String> {
     let cfg = ctx.cfg;
@@ -593,6 +654,14 @@ fn acknowledge<S: State>(
             .back_at
             .as_ref()
             .map(|b| lang::describe_return(b, timestamp(ctx), language, mail.date_offset)),
+        usually_within: facts.usually_within,
+        previous: facts.previous.as_ref().map(|t| (t.id, t.subject.as_str())),
+        closure: cfg
+            .desk_closure(timestamp(ctx).to_zoned(agent.hours.tz().clone()).date())
+            .map(|(name, reopens)| DeskClosure {
+                name: name.map(str::to_string),
+                reopens,
+            }),
         date: ctx.date,
         language,
     };

@@ -12,6 +12,7 @@
 
 mod agent;
 mod customer;
+mod handover;
 mod leaks;
 pub mod notify;
 #[cfg(test)]
@@ -23,8 +24,8 @@ use std::time::SystemTime;
 use crate::compose::Templates;
 use crate::config::{Agent, Config};
 use crate::domain::{
-    AgentEmail, AgentLoad, Direction, EmailAddress, Plan, SuppressReason, Ticket, TicketId,
-    TicketMessage, UnixTime,
+    AgentEmail, AgentLoad, Direction, EmailAddress, FirstResponse, Plan, SuppressReason, Ticket,
+    TicketId, TicketMessage, UnixTime,
 };
 use crate::mail::classify::{self, Identity, classify};
 use crate::mail::parse::{Mime, ParsedMail, ReturnPath, parse};
@@ -51,6 +52,8 @@ pub trait State: ThreadLookup {
     fn inbound_raw(&self, seq: u64) -> Result<Option<Vec<u8>>, Self::Error>;
     /// An agent's open tickets and away flag.
     fn agent_load(&self, agent: &AgentEmail) -> Result<AgentLoad, Self::Error>;
+    /// An agent's most recent first responses, oldest first.
+    fn first_responses(&self, agent: &AgentEmail) -> Result<Vec<FirstResponse>, Self::Error>;
 }
 
 /// The decision for one mail, with its Message-ID for the index.

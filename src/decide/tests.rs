@@ -1096,7 +1096,11 @@ fn assign_hands_the_ticket_and_the_customer_mail_to_the_new_agent() {
         message.note.as_deref(),
         Some("Billing question, over to you.")
     );
-    assert_eq!(outgoing.len(), 1);
+    assert_eq!(
+        outgoing.len(),
+        2,
+        "the new agent's notification, the customer's note"
+    );
     let n = &outgoing[0];
     assert_eq!(
         (n.kind, n.recipients[0].as_str()),
@@ -1123,6 +1127,112 @@ fn assign_hands_the_ticket_and_the_customer_mail_to_the_new_agent() {
         &maria,
         &token.token
     ));
+}
+
+/// Issue 14, point 5: the customer hears from the new agent, briefly, in their thread; the
+/// agents' handover note never goes with it.
+#[test]
+fn the_customer_is_told_when_their_ticket_changes_hands() {
+    let raw = agent_mail_to(
+        1001,
+        "jason@example.test",
+        "#assign Maria Lopez\r\nBilling question, over to you.",
+        "",
+    );
+    let Plan::Agent { outgoing, .. } = run(&raw, &with_ticket()) else {
+        panic!("expected an agent plan");
+    };
+    let note = of_kind(&outgoing, MailKind::Handover).expect("the customer's note");
+    assert_eq!(note.recipients[0].as_str(), "alice@customer.test");
+    let m = crate::mail::parse::parse_bytes(&note.raw).expect("parses");
+    let from = m.from.expect("from");
+    assert_eq!(from.name.as_deref(), Some("Maria Lopez, Acme Support"));
+    assert_eq!(from.address.as_str(), crate::testing::SUPPORT);
+    assert_eq!(m.in_reply_to, vec!["<a1@customer.test>"]);
+    assert!(m.subject.contains("[Acme Support #1001]"), "{}", m.subject);
+    let raw_text = String::from_utf8_lossy(&note.raw);
+    assert!(
+        raw_text.contains("Auto-Submitted: auto-generated"),
+        "{raw_text}"
+    );
+    assert!(
+        m.text.replace("\r\n", "\n").starts_with("Hello Alice,\n\nthis is Maria Lopez from Acme Support. I have taken over your request [Acme Support #1001] from Jason and will answer you personally."),
+        "{}",
+        m.text
+    );
+    assert!(
+        !raw_text.contains("Billing question") && !raw_text.contains("support+1001."),
+        "nothing internal: {raw_text}"
+    );
+}
+
+/// The handover note is written in the ticket's language, like its acknowledgement.
+#[test]
+fn the_handover_note_is_in_the_tickets_language() {
+    let raw = agent_mail_to(1001, "jason@example.test", "#assign Maria Lopez\r\n", "");
+    let state = mem().with_ticket(alices_ticket(1001).language("de").build());
+    let Plan::Agent { outgoing, .. } = run(&raw, &state) else {
+        panic!("expected an agent plan");
+    };
+    let note = of_kind(&outgoing, MailKind::Handover).expect("the customer's note");
+    let text = text_of(note);
+    assert!(
+        text.starts_with("Hallo Alice,\n\nhier schreibt Maria Lopez von Acme Support. Ich habe Ihre Anfrage [Acme Support #1001] von Jason übernommen"),
+        "{text}"
+    );
+}
+
+#[test]
+fn no_handover_note_when_closing_when_switched_off_or_when_nobody_may_be_written_to() {
+    let handover = |body: &str, state: &MemStore, cfg: &Config| {
+        let raw = agent_mail_to(1001, "jason@example.test", body, "");
+        let plan = decide(
+            &raw,
+            7,
+            cfg,
+            &Templates::load(None).expect("templates"),
+            state,
+            1_000_000,
+            SystemTime::UNIX_EPOCH,
+        )
+        .expect("decides")
+        .plan;
+        let Plan::Agent {
+            outgoing, reassign, ..
+        } = plan
+        else {
+            panic!("expected an agent plan");
+        };
+        assert!(reassign.is_some(), "handed over all the same");
+        of_kind(&outgoing, MailKind::Handover).is_some()
+    };
+    let cfg = config();
+    assert!(handover("#assign Maria Lopez\r\n", &with_ticket(), &cfg));
+    assert!(
+        !handover("#assign Maria Lopez\r\n#close\r\n", &with_ticket(), &cfg),
+        "a closed ticket needs no new owner's note"
+    );
+    // The ticket was opened by an auto-responder: nothing automatic goes back to it.
+    let mut automated = alices_ticket(1001).build();
+    automated.messages[0].suppressed = Some(SuppressReason::AutoSubmitted);
+    assert!(!handover(
+        "#assign Maria Lopez\r\n",
+        &mem().with_ticket(automated),
+        &cfg
+    ));
+    let off = crate::testing::config(
+        r#"
+[tickets]
+handover_mail = false
+[[agents]]
+name = "Jason Miller"
+email = "jason@example.test"
+[[agents]]
+name = "Maria Lopez"
+email = "maria@example.test"
+"#,
+    );
+    assert!(!handover("#assign Maria Lopez\r\n", &with_ticket(), &off));
 }
 
 proptest::proptest! {
@@ -2003,4 +2113,222 @@ fn an_english_mail_is_acknowledged_in_english() {
     let (language, text) = acknowledged_in(run(ALICE, &mem()));
     assert_eq!(language.as_deref(), Some("en"));
     assert!(text.contains("thank you for writing"), "{text}");
+}
+
+// ---- what the acknowledgement remembers and promises (issue 14, points 3 and 4) ----
+
+/// The acknowledgement's text for ALICE's new mail under `state`.
+fn ack_text_with(state: &MemStore) -> String {
+    let Plan::NewTicket { outgoing, .. } = run(ALICE, state) else {
+        panic!("expected a new ticket");
+    };
+    let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+    crate::mail::parse::parse_bytes(&mail.raw)
+        .expect("our mail parses")
+        .text
+}
+
+/// Alice's earlier ticket 1001, answered by Jason, last changed a day before the run's now.
+fn earlier() -> crate::testing::TicketBuilder {
+    ticket(1001, "alice@customer.test")
+        .subject("Printer offline")
+        .created_at(1_000_000 - 90_000)
+        .first_response_at(1_000_000 - 88_000)
+        .updated_at(1_000_000 - 86_400)
+        .state(TicketState::Closed)
+}
+
+#[test]
+fn a_returning_customer_is_reminded_who_helped_them_and_with_what() {
+    let text = ack_text_with(&mem().with_ticket(earlier().build()));
+    assert!(text.contains("thank you for writing to"), "{text}");
+    assert!(
+        text.contains(
+            "Jason Miller, who helped you last time with \u{201c}Printer offline\u{201d} (ticket #1001), will take care of it"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("writing to Acme Support again."), "{text}");
+}
+
+#[test]
+fn a_returning_customer_is_not_reminded_when_it_would_be_wrong() {
+    let remembered = |t: Ticket| ack_text_with(&mem().with_ticket(t)).contains("last time");
+    assert!(remembered(earlier().build()), "the baseline remembers");
+    // Forgotten (`customer forget`): nothing of it may come back.
+    assert!(!remembered(
+        earlier().forgotten_at(1_000_000 - 3600).build()
+    ));
+    // Older than the window (365 days by default).
+    assert!(!remembered(
+        earlier().updated_at(1_000_000 - 366 * 86_400).build()
+    ));
+    // Nobody answered it: nobody helped.
+    let mut unanswered = earlier().build();
+    unanswered.first_response_at = None;
+    assert!(!remembered(unanswered));
+    // Maria had it, and Maria is away now: Jason takes the new one, and says nothing of hers.
+    let state = mem()
+        .with_ticket(earlier().agent(agent("maria@example.test")).build())
+        .with_agent_load(
+            agent("maria@example.test"),
+            crate::domain::AgentLoad {
+                open: 0,
+                away: true,
+            },
+        );
+    let text = ack_text_with(&state);
+    assert!(text.contains("Jason Miller will take care of it"), "{text}");
+    assert!(!text.contains("last time"), "{text}");
+}
+
+/// `n` first responses of `wait` seconds each, the newest a minute before the run's now.
+fn samples(n: usize, wait: u64) -> Vec<crate::domain::FirstResponse> {
+    (0..n)
+        .map(|i| crate::domain::FirstResponse {
+            at: 1_000_000 - 60 - i as i64,
+            working_seconds: wait,
+        })
+        .collect()
+}
+
+#[test]
+fn the_acknowledgement_says_how_long_answers_usually_take_once_there_is_enough_to_say() {
+    let jason = agent("jason@example.test");
+    let text = ack_text_with(&mem().with_first_responses(&jason, samples(10, 5400)));
+    assert!(
+        text.contains("Jason usually answers within 2 hours of working time."),
+        "{text}"
+    );
+    // Nine answers are too few (the default minimum is ten): nothing is promised.
+    let text = ack_text_with(&mem().with_first_responses(&jason, samples(9, 5400)));
+    assert!(!text.contains("usually"), "{text}");
+    // Answers older than the window (90 days) do not count.
+    let old: Vec<_> = samples(10, 5400)
+        .into_iter()
+        .map(|mut s| {
+            s.at -= 91 * 86_400;
+            s
+        })
+        .collect();
+    let text = ack_text_with(&mem().with_first_responses(&jason, old));
+    assert!(!text.contains("usually"), "{text}");
+}
+
+#[test]
+fn a_new_agent_is_promised_what_their_team_usually_manages() {
+    let cfg = crate::testing::config(
+        r#"
+[[agents]]
+name = "Jason Miller"
+email = "jason@example.test"
+teams = ["billing"]
+[[agents]]
+name = "Maria Lopez"
+email = "maria@example.test"
+teams = ["billing"]
+[[agents]]
+name = "Olaf Berg"
+email = "olaf@example.test"
+teams = ["sales"]
+[[teams]]
+name = "billing"
+[[teams]]
+name = "sales"
+"#,
+    );
+    let ack = |state: &MemStore| {
+        let plan = decide(
+            ALICE,
+            7,
+            &cfg,
+            &Templates::load(None).expect("templates"),
+            state,
+            1_000_000,
+            SystemTime::UNIX_EPOCH,
+        )
+        .expect("decides")
+        .plan;
+        let Plan::NewTicket { outgoing, .. } = plan else {
+            panic!("expected a new ticket");
+        };
+        let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+        crate::mail::parse::parse_bytes(&mail.raw)
+            .expect("parses")
+            .text
+    };
+    // Jason has no answers yet; Maria, in his team, has ten of at most 20 minutes.
+    let maria = mem().with_first_responses(&agent("maria@example.test"), samples(10, 1200));
+    let text = ack(&maria);
+    assert!(text.contains("Jason Miller will take care of it"), "{text}");
+    assert!(
+        text.contains("Jason usually answers within 20 minutes of working time."),
+        "{text}"
+    );
+    // Olaf is in another team: his answers say nothing about Jason's.
+    let olaf = mem().with_first_responses(&agent("olaf@example.test"), samples(10, 1200));
+    assert!(!ack(&olaf).contains("usually"));
+}
+
+#[test]
+fn an_agents_first_answer_carries_the_wait_in_their_working_time() {
+    let raw = agent_mail_to(
+        1001,
+        "Jason Miller <jason@example.test>",
+        "Unplug it.\r\n",
+        "",
+    );
+    let Plan::Agent { wait, outgoing, .. } = run(&raw, &with_ticket()) else {
+        panic!("expected an agent plan");
+    };
+    assert!(of_kind(&outgoing, MailKind::AgentReply).is_some());
+    let wait = wait.expect("a relayed answer measures the wait");
+    assert_eq!(wait.agent.to_string(), "jason@example.test");
+    // The ticket opened at 0 and the agent works around the clock: all of it counts.
+    assert_eq!(wait.working_seconds, 1_000_000);
+}
+
+#[test]
+fn during_a_closure_of_the_desk_the_acknowledgement_says_so_and_when_it_reopens() {
+    // The run's now, 1,000,000 s, is Monday 12 January 1970, 13:46 UTC.
+    let cfg = crate::testing::config(
+        r#"
+[[agents]]
+name = "Jason Miller"
+email = "jason@example.test"
+working_hours = "Mon-Fri 09:00-17:00"
+[[closures]]
+name = "inventory"
+from = "1970-01-12"
+to = "1970-01-13"
+"#,
+    );
+    let plan = decide(
+        ALICE,
+        7,
+        &cfg,
+        &Templates::load(None).expect("templates"),
+        &mem(),
+        1_000_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides")
+    .plan;
+    let Plan::NewTicket { outgoing, .. } = plan else {
+        panic!("expected a new ticket");
+    };
+    let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+    let text = crate::mail::parse::parse_bytes(&mail.raw)
+        .expect("parses")
+        .text;
+    assert!(
+        text.contains(
+            "We are closed for inventory and open again on Wednesday 14 January. Your request is ticket #1042"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Jason is back Wednesday at 09:00 UTC and will answer you then."),
+        "the agent's return is after the closure: {text}"
+    );
 }

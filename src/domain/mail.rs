@@ -20,6 +20,8 @@ pub enum MailKind {
     Escalation,
     /// A note to ops about the daemon itself (an inbox that keeps failing, or recovered).
     OpsAlert,
+    /// The new agent's short note to the customer that their ticket changed hands.
+    Handover,
 }
 
 /// A composed mail ready for the outbox.
@@ -54,6 +56,8 @@ pub enum MessageIdKind {
     Reply,
     /// An escalation to a team lead.
     Escalation,
+    /// The customer's note that their ticket changed hands.
+    Handover,
 }
 
 impl MessageIdKind {
@@ -65,6 +69,7 @@ impl MessageIdKind {
             MessageIdKind::Notice => "notice",
             MessageIdKind::Reply => "reply",
             MessageIdKind::Escalation => "escalation",
+            MessageIdKind::Handover => "handover",
         }
     }
 
@@ -77,6 +82,7 @@ impl MessageIdKind {
             MessageIdKind::Notice,
             MessageIdKind::Reply,
             MessageIdKind::Escalation,
+            MessageIdKind::Handover,
         ]
         .into_iter()
         .find(|k| k.as_str() == kind)

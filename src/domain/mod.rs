@@ -14,7 +14,10 @@ mod suppress;
 mod ticket;
 
 pub use action::{AgentAction, Refusal, RefusalKind};
-pub use agent::AgentLoad;
+pub use agent::{
+    AgentLoad, AnswerWait, FIRST_RESPONSES_KEPT, FirstResponse, remember_first_response,
+    typical_wait,
+};
 pub use customer::{ACK_MEMORY_SECONDS, CustomerRecord};
 pub use ids::{AgentEmail, EmailAddress, TicketId, TicketStamp, UnixTime, message_id_hash, now};
 pub use inbound::{Cursor, Fetched, FlagJob, Inbound};

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AgentAction, AgentEmail, OutgoingMail, SuppressReason, Ticket, TicketId, TicketMessage,
-    TicketState,
+    AgentAction, AgentEmail, AnswerWait, OutgoingMail, SuppressReason, Ticket, TicketId,
+    TicketMessage, TicketState,
 };
 
 /// What happened to one incoming mail. Every stored mail ends in exactly one of these.
@@ -90,6 +90,9 @@ pub enum Plan {
         reassign: Option<AgentEmail>,
         /// What was done, for the outcome.
         action: AgentAction,
+        /// The customer's wait the relayed answer ends, if it relays one: recorded as the
+        /// first response when it is the ticket's first answer.
+        wait: Option<AnswerWait>,
     },
     /// Record the suppression only.
     Suppress(SuppressReason),

@@ -135,6 +135,23 @@ impl SuppressReason {
     }
 }
 
+impl SuppressReason {
+    /// Whether a ticket opened by a mail suppressed for this reason may still get automatic
+    /// mail later (a handover note): only when the reason was a limit or a setting, never
+    /// when the sender is automated, asked not to be auto-answered, or may be forged.
+    pub fn allows_automatic_mail(self) -> bool {
+        matches!(
+            self,
+            SuppressReason::RateLimited
+                | SuppressReason::GlobalRateLimited
+                | SuppressReason::Flood
+                | SuppressReason::AcknowledgementsDisabled
+                | SuppressReason::FollowUp
+                | SuppressReason::DuplicateDelivery
+        )
+    }
+}
+
 impl fmt::Display for SuppressReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -44,6 +44,8 @@ pub enum Direction {
     Escalation,
     /// A note to ops (never part of a ticket).
     OpsAlert,
+    /// The new agent's note to the customer that the ticket changed hands.
+    Handover,
 }
 
 impl Direction {
@@ -56,6 +58,7 @@ impl Direction {
             MailKind::AgentNotice => Direction::AgentNotice,
             MailKind::Escalation => Direction::Escalation,
             MailKind::OpsAlert => Direction::OpsAlert,
+            MailKind::Handover => Direction::Handover,
         }
     }
 }
@@ -108,6 +111,10 @@ pub struct Ticket {
     /// When an agent's answer first went out (time to first response).
     #[serde(default)]
     pub first_response_at: Option<UnixTime>,
+    /// The customer's wait for that first answer in the answering agent's working time, in
+    /// seconds (`None` for tickets answered before it was recorded).
+    #[serde(default)]
+    pub first_response_working: Option<u64>,
     /// Message-ID of the first notification to the agent: later ones thread under it.
     #[serde(default)]
     pub notify_root: Option<String>,
@@ -239,6 +246,32 @@ impl Ticket {
     /// Whether no agent has answered yet and the ticket is still open: the SLA clock runs.
     pub fn unanswered(&self) -> bool {
         self.state == TicketState::Open && self.first_response_at.is_none()
+    }
+
+    /// Whether a returning customer's new acknowledgement may remind them of this ticket:
+    /// `agent`, who takes the new one, answered on it, it was not forgotten, and it changed
+    /// within `window` of `now`.
+    pub fn remembered_by(&self, agent: &AgentEmail, now: UnixTime, window: Duration) -> bool {
+        let recent = now.saturating_sub(self.updated_at) <= window.as_secs() as i64;
+        !window.is_zero()
+            && recent
+            && &self.agent == agent
+            && self.first_response_at.is_some()
+            && self.forgotten_at.is_none()
+    }
+
+    /// Whether automatic mail (a handover note) may go to this ticket's customer: it is
+    /// open, not forgotten, and the mail that opened it was one an acknowledgement could
+    /// answer ([`SuppressReason::allows_automatic_mail`]): no auto-responder, list, forged
+    /// From or "do not auto-answer me" is ever written to on its own.
+    pub fn may_mail_customer_automatically(&self) -> bool {
+        let opening = self
+            .messages
+            .iter()
+            .find(|m| m.direction == Direction::Inbound);
+        self.state == TicketState::Open
+            && self.forgotten_at.is_none()
+            && opening.is_some_and(|m| m.suppressed.is_none_or(|r| r.allows_automatic_mail()))
     }
 
     /// Whether a missed first-response target may still be escalated (at most once).

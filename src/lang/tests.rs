@@ -253,3 +253,25 @@ fn the_customers_offset_moves_the_time_and_names_it() {
         "el lunes a la 1:00 CET"
     );
 }
+
+#[test]
+fn waits_and_days_in_each_language() {
+    let h = |s: u64| std::time::Duration::from_secs(s);
+    assert_eq!(describe_wait(h(2 * 3600), "de"), "2 Stunden");
+    assert_eq!(describe_wait(h(3600), "de"), "1 Stunde");
+    assert_eq!(describe_wait(h(600), "de"), "10 Minuten");
+    assert_eq!(describe_wait(h(3 * 3600), "fr"), "3 heures");
+    assert_eq!(describe_wait(h(60), "fr"), "5 minutes");
+    assert_eq!(describe_wait(h(3600), "es"), "1 hora");
+    assert_eq!(describe_wait(h(900), "es"), "15 minutos");
+    assert_eq!(describe_wait(h(3601), "en"), "2 hours");
+    let day = jiff::civil::date(2026, 12, 28);
+    assert_eq!(describe_day(day, "en"), "Monday 28 December");
+    assert_eq!(describe_day(day, "de"), "Montag, 28. Dezember");
+    assert_eq!(describe_day(day, "fr"), "lundi 28 décembre");
+    assert_eq!(describe_day(day, "es"), "lunes 28 de diciembre");
+    assert_eq!(
+        describe_day(jiff::civil::date(2027, 1, 1), "fr"),
+        "vendredi 1er janvier"
+    );
+}

@@ -504,5 +504,6 @@ pub fn kind_name(kind: MailKind) -> &'static str {
         MailKind::AgentNotice => "agent_notice",
         MailKind::Escalation => "escalation",
         MailKind::OpsAlert => "ops_alert",
+        MailKind::Handover => "handover",
     }
 }

@@ -101,9 +101,13 @@ pub(super) fn ticket_show(
         outln!(out, "  follows   closed ticket #{prev}");
     }
     if let Some(first) = t.first_response_at {
+        let working = t
+            .first_response_working
+            .map(|w| format!(" ({} min of working time)", w / 60))
+            .unwrap_or_default();
         outln!(
             out,
-            "  first response after {} min",
+            "  first response after {} min{working}",
             (first - t.created_at).max(0) / 60
         );
     }

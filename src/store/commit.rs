@@ -11,12 +11,13 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::files::{Kind, OUT_FILE_THRESHOLD};
 use super::{
-    Result, Store, StoreError, TxResult, be, due_key, encode, flood_key, from_be, hour_key,
-    open_key, quarantine_key, tx_get, uid_key, unwrap_tx,
+    Result, Store, StoreError, TxResult, be, due_key, encode, first_key, flood_key, from_be,
+    hour_key, open_key, quarantine_key, tx_get, uid_key, unwrap_tx,
 };
 use crate::domain::{
-    CustomerRecord, Inbound, MailKind, OpenCounts, OutboxEntry, Outcome, OutgoingMail, Plan,
-    ServerMark, Ticket, TicketChange, TicketId, TicketMessage, TicketState, UnixTime,
+    AnswerWait, CustomerRecord, FirstResponse, Inbound, MailKind, OpenCounts, OutboxEntry, Outcome,
+    OutgoingMail, Plan, ServerMark, Ticket, TicketChange, TicketId, TicketMessage, TicketState,
+    UnixTime, remember_first_response,
 };
 
 /// The value of an `imap_flags` entry for mail that only gets the handled keyword.
@@ -95,6 +96,22 @@ impl TicketTx<'_> {
         self.msgids
             .insert(mail.message_id.as_bytes(), &be(ticket.id.get()))?;
         Ok(ticket.record_sent(mail, id, now))
+    }
+
+    /// Adds a first response to its agent's recent samples (`meta` `first:<agent>`), the
+    /// newest [`FIRST_RESPONSES_KEPT`](crate::domain::FIRST_RESPONSES_KEPT) of them.
+    fn first_response(&self, wait: &AnswerWait, now: UnixTime) -> TxResult<()> {
+        let key = first_key(&wait.agent);
+        let mut samples: Vec<FirstResponse> = tx_get(self.meta, "meta", &key)?.unwrap_or_default();
+        remember_first_response(
+            &mut samples,
+            FirstResponse {
+                at: now,
+                working_seconds: wait.working_seconds,
+            },
+        );
+        self.meta.insert(key, encode(&samples))?;
+        Ok(())
     }
 
     /// Adds `delta` to a `meta` counter.
@@ -188,6 +205,7 @@ impl MailTx<'_> {
                 outgoing,
                 state,
                 reassign,
+                wait,
                 ..
             } => {
                 let mut t = tx.load(*ticket)?;
@@ -198,6 +216,10 @@ impl MailTx<'_> {
                     if tx.queue(&mut t, mail, now, cause)? {
                         first = Some(Duration::from_secs((now - t.created_at).max(0) as u64));
                     }
+                }
+                if let (Some(_), Some(wait)) = (first, wait) {
+                    t.first_response_working = Some(wait.working_seconds);
+                    tx.first_response(wait, now)?;
                 }
                 tx.save(&t)?;
                 Ok(first)

@@ -14,7 +14,9 @@ use sled::Tree;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use crate::decide::State;
-use crate::domain::{AgentEmail, AgentLoad, EmailAddress, Ticket, TicketId, UnixTime};
+use crate::domain::{
+    AgentEmail, AgentLoad, EmailAddress, FirstResponse, Ticket, TicketId, UnixTime,
+};
 use crate::mail::thread::ThreadLookup;
 
 mod backup;
@@ -203,6 +205,11 @@ fn unwrap_tx<T>(r: std::result::Result<T, TransactionError<StoreError>>) -> Resu
 
 fn open_key(agent: &AgentEmail) -> Vec<u8> {
     format!("open:{agent}").into_bytes()
+}
+
+/// The `meta` key of an agent's recent first responses.
+fn first_key(agent: &AgentEmail) -> Vec<u8> {
+    format!("first:{agent}").into_bytes()
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -466,6 +473,9 @@ impl State for Store {
     }
     fn agent_load(&self, agent: &AgentEmail) -> Result<AgentLoad> {
         Store::agent_load(self, agent)
+    }
+    fn first_responses(&self, agent: &AgentEmail) -> Result<Vec<FirstResponse>> {
+        Store::first_responses(self, agent)
     }
 }
 

@@ -1328,10 +1328,17 @@ Message-ID: <{}@example.test>\r\nIn-Reply-To: {notify_id}\r\n\r\n{body}",
     )
     .await;
     d.stop().await;
-    assert!(
-        mailbox(&stack, &ann).await.len() == 1,
-        "nothing of this reached the customer but the acknowledgement"
+    // Ann got her acknowledgement and, from #assign, Maria's short note; the agents' own
+    // handover text stayed between them.
+    let ann_box = mailbox(&stack, &ann).await;
+    assert_eq!(
+        ann_box.len(),
+        2,
+        "the acknowledgement and the handover note"
     );
+    let note = ann_box[1].text();
+    assert!(note.contains("I have taken over your request"), "{note}");
+    assert!(!note.contains("She knows the billing system."), "{note}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -27,6 +27,10 @@ mod crash;
 // mid-FETCH, a recipient refused for good.
 mod faults;
 
+// Issue 14: a ticket that changes hands (an agent going away with --hand-over) brings its
+// customer one short note from the new agent.
+mod handover;
+
 // Issue 13: an inbox with an SMTP account of its own sends everything about its tickets
 // through it, also for mail that arrived at another inbox.
 mod inboxes;
@@ -55,6 +59,10 @@ mod privacy;
 
 // A lost state directory and a restored backup answer nobody twice (`$Frontdesk` keywords).
 mod recovery;
+
+// Issue 14: a returning customer's acknowledgement names who helped them last time, and with
+// what.
+mod returning;
 
 // A thousand mails from one sender cost a few tickets' worth of mail.
 mod storm;

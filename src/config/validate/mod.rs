@@ -4,6 +4,7 @@
 //! operator sees every problem at once.
 
 mod agents;
+mod closures;
 mod credentials;
 mod limits;
 mod operations;
@@ -67,7 +68,16 @@ impl RawConfig {
         let inboxes = servers::inboxes(&mut c, &self.inboxes, &main, cred_dir);
         let alerts = operations::alerts(&mut c, self.alerts.as_ref());
         let ack = limits::ack(&mut c, &self.acknowledgement);
-        let agents = agents::agents(&mut c, &self.agents, address, &self.routing.timezone);
+        let mut agents = agents::agents(&mut c, &self.agents, address, &self.routing.timezone);
+        let base = file.parent().unwrap_or(Path::new("."));
+        let closures = closures::closures(&mut c, &self.closures, &agents, &self.teams, base);
+        for agent in &mut agents {
+            let days = closures
+                .iter()
+                .filter(|cl| cl.applies_to(agent))
+                .map(|cl| cl.days);
+            agent.hours = agent.hours.clone().with_closed(days);
+        }
         let teams = routing::teams(&mut c, &self.teams, &agents);
         let sla = sla::sla(&mut c, &self.sla, &self.teams);
         let metrics_listen = operations::metrics_listen(&mut c, &self.metrics);
@@ -97,6 +107,7 @@ impl RawConfig {
             inboxes,
             alerts,
             retention: operations::retention(&self.retention),
+            closures,
         })
     }
 

@@ -13,6 +13,7 @@ pub(super) fn routing(routing: &RawRouting, tickets: &RawTickets) -> Routing {
     Routing {
         sticky: secs(routing.sticky_days.saturating_mul(86_400)),
         reopen_window: secs(tickets.reopen_days.saturating_mul(86_400)),
+        handover_mail: tickets.handover_mail,
     }
 }
 
