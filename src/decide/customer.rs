@@ -438,8 +438,7 @@ fn new_ticket<S: State>(
             stamp,
             agent,
             &assignment,
-            &ack_facts(ctx, &customer, agent)?,
-            &language,
+            &ack_facts(ctx, &customer, agent, &language)?,
         ) {
             Ok(ack) => {
                 outgoing.push(ack);
@@ -579,6 +578,8 @@ struct AckFacts {
     usually_within: Option<std::time::Duration>,
     /// The customer's earlier ticket the same agent helped with.
     previous: Option<Ticket>,
+    /// The ticket's language, which all of it is written in.
+    language: String,
 }
 
 /// Reads what [`AckFacts`] says: the agent's recent first responses (else those of everyone
@@ -588,6 +589,7 @@ fn ack_facts<S: State>(
     ctx: &Ctx<'_, S>,
     customer: &Mailbox,
     agent: &Agent,
+    language: &str,
 ) -> Result<AckFacts, S::Error> {
     let ack = &ctx.cfg.ack;
     let since = ctx
@@ -618,6 +620,7 @@ fn ack_facts<S: State>(
         None => None,
     };
     Ok(AckFacts {
+        language: language.to_string(),
         usually_within,
         previous,
     })
@@ -632,9 +635,9 @@ fn acknowledge<S: State>(
     agent: &Agent,
     assignment: &Assignment,
     facts: &AckFacts,
-    language: &str,
 ) -> Result<OutgoingMail, String> {
     let cfg = ctx.cfg;
+    let language = facts.language.as_str();
     let input = AckInput {
         service_name: &cfg.service.name,
         service_address: &cfg.service.address,
