@@ -399,7 +399,7 @@ impl Templates {
         }
         let sample = ReplyContext::sample();
         for name in &self.replies {
-            self.canned_reply(name, &sample)?;
+            self.canned_reply(crate::lang::ENGLISH, name, &sample)?;
             names.push(replies::template_name(name));
             for lang in self.languages.iter().skip(1) {
                 let localized = format!("{lang}/{}", replies::template_name(name));

@@ -137,15 +137,10 @@ impl Templates {
         &self.replies
     }
 
-    /// Renders the canned answer `name` (one of [`Templates::reply_names`]), without blank
-    /// lines at its start or end.
-    pub fn canned_reply(&self, name: &str, ctx: &ReplyContext) -> Result<String, TemplateError> {
-        self.canned_reply_in(crate::lang::ENGLISH, name, ctx)
-    }
-
-    /// [`Templates::canned_reply`] in the ticket's language `lang`: its translation
+    /// Renders the canned answer `name` (one of [`Templates::reply_names`]) for a ticket in
+    /// `lang`, without blank lines at its start or end: its translation
     /// `<lang>/replies/NAME.txt.hbs` in `templates_dir` when there is one, else the English.
-    pub fn canned_reply_in(
+    pub fn canned_reply(
         &self,
         lang: &str,
         name: &str,

@@ -497,7 +497,7 @@ fn the_shipped_canned_answers_load_render_and_preview() {
     assert!(rendered.contains(&"replies/password-reset.txt.hbs".to_string()));
     for name in t.reply_names() {
         let text = t
-            .canned_reply(name, &ReplyContext::sample())
+            .canned_reply("en", name, &ReplyContext::sample())
             .expect("renders");
         assert!(text.starts_with("Hello Alice,\n"), "{name}: {text:?}");
         assert!(text.contains("[Acme Support #1042]"), "{name}: {text}");
@@ -532,7 +532,7 @@ fn a_canned_answer_renders_the_tickets_variables() {
     let t = Templates::load(Some(dir.path())).expect("compiles");
     assert_eq!(t.reply_names(), ["thanks"]);
     let text = t
-        .canned_reply("thanks", &ReplyContext::sample())
+        .canned_reply("en", "thanks", &ReplyContext::sample())
         .expect("renders");
     assert_eq!(
         text,
@@ -544,7 +544,7 @@ fn a_canned_answer_renders_the_tickets_variables() {
     let mut ctx = ReplyContext::sample();
     ctx.service.name = "R&D <Team>".into();
     assert_eq!(
-        t.canned_reply("q", &ctx).expect("renders"),
+        t.canned_reply("en", "q", &ctx).expect("renders"),
         "\"R&D <Team>\" & <you>"
     );
 }
@@ -796,12 +796,12 @@ fn a_canned_answer_goes_out_in_the_tickets_language_when_translated() {
     assert_eq!(t.reply_names(), ["thanks"]);
     let ctx = ReplyContext::sample();
     assert_eq!(
-        t.canned_reply_in("de", "thanks", &ctx).expect("de"),
+        t.canned_reply("de", "thanks", &ctx).expect("de"),
         "Vielen Dank, Alice."
     );
     // No French translation: the English one.
     assert_eq!(
-        t.canned_reply_in("fr", "thanks", &ctx).expect("fr"),
+        t.canned_reply("fr", "thanks", &ctx).expect("fr"),
         "Thank you, Alice."
     );
     // A translation of nothing an agent can name is refused.

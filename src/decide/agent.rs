@@ -447,10 +447,8 @@ fn act<S: State>(
     };
     if let Some(name) = canned {
         let vars = reply_vars(ctx, &answer.ticket, answer.agent);
-        match ctx
-            .templates
-            .canned_reply_in(answer.ticket.language(), name, &vars)
-        {
+        let lang = answer.ticket.language();
+        match ctx.templates.canned_reply(lang, name, &vars) {
             Ok(text) => body = with_canned(&text, &body),
             Err(e) => {
                 return Ok(Decision::quarantine(
