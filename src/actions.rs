@@ -8,8 +8,12 @@ use std::time::{Duration, SystemTime};
 
 use crate::compose::{ComposeError, Templates};
 use crate::config::{AgentLookupError, Config};
+use crate::decide;
 use crate::decide::notify::{Composer, LatestMail};
-use crate::domain::{AgentEmail, Ticket, TicketChange, TicketId, TicketState, UnixTime};
+use crate::domain::{
+    AgentEmail, FollowUp, FollowUpPolicy, Ticket, TicketChange, TicketId, TicketState, UnixTime,
+    follow_up_due,
+};
 use crate::store::{Store, StoreError};
 
 /// How long a flooding sender must have been quiet before their agent gets the summary.
@@ -129,11 +133,22 @@ pub fn ops_change(
         outgoing.push(composer.handover(&t, target, &latest, change.by, "")?);
         applied.assigned_to = Some((target.name.clone(), target.email.clone()));
     }
+    let mut withheld = String::new();
     if change.close {
         if t.state == TicketState::Closed {
             return Err(ActionError::AlreadyClosed(ticket));
         }
         applied.closed = true;
+        let mut closing = t.clone();
+        if let Some((_, email)) = &applied.assigned_to {
+            closing.agent = email.clone();
+        }
+        let agent = cfg.agent(&closing.agent);
+        let now = crate::domain::now();
+        match decide::closing::closing_mail(store, &composer, &closing, agent, now)? {
+            Ok(mail) => outgoing.push(mail),
+            Err(why) => withheld = format!("; closing mail not sent: {why}"),
+        }
     }
     let committed = store.record_ops(
         ticket,
@@ -141,8 +156,10 @@ pub fn ops_change(
             state: change.close.then_some(TicketState::Closed),
             reassign: applied.assigned_to.as_ref().map(|(_, email)| email.clone()),
             outgoing: &outgoing,
-            note: &format!("by {}: {}", change.by, applied.parts().join(", ")),
+            note: &format!("by {}: {}{withheld}", change.by, applied.parts().join(", ")),
             only_if_unanswered: change.only_if_unanswered,
+            only_if_updated_at: None,
+            reminded: false,
         },
         crate::domain::now(),
     )?;
@@ -150,6 +167,83 @@ pub fn ops_change(
         return Err(ActionError::Raced(ticket));
     }
     Ok(applied)
+}
+
+/// What [`follow_up`] did to a ticket waiting on its customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowedUp {
+    /// The customer was reminded (`sent` false: the reminder was withheld, with the
+    /// reason in the history; the auto-close counts from now all the same).
+    Reminded {
+        /// Whether the reminder went out.
+        sent: bool,
+    },
+    /// The ticket was closed on its own (`sent`: with the closing mail).
+    Closed {
+        /// Whether the closing mail went out.
+        sent: bool,
+    },
+}
+
+/// Reminds the customer of a ticket waiting on them, or closes it with the closing mail,
+/// as [`follow_up_due`] says at `now`. Committed only if the ticket did not change since
+/// it was read (a customer's reply meanwhile wins). `Ok(None)`: nothing due, or raced.
+pub fn follow_up(
+    cfg: &Config,
+    templates: &Templates,
+    store: &Store,
+    t: &Ticket,
+    now: UnixTime,
+) -> Result<Option<FollowedUp>, ActionError> {
+    let cfg = &*cfg.for_ticket(t);
+    let policy = FollowUpPolicy {
+        remind_after: cfg.closing.remind_after,
+        autoclose_after: cfg.closing.autoclose_after,
+    };
+    let Some(due) = follow_up_due(t, &policy, now) else {
+        return Ok(None);
+    };
+    let composer = Composer {
+        cfg,
+        templates,
+        cause: store.new_id()?,
+        date: SystemTime::now(),
+    };
+    let agent = cfg.agent(&t.agent);
+    let (mail, done, what) = match due {
+        FollowUp::Remind => {
+            let mail = decide::closing::reminder_mail(store, &composer, t, agent, now)?;
+            let sent = mail.is_ok();
+            (mail, FollowedUp::Reminded { sent }, "reminder")
+        }
+        FollowUp::Close => {
+            let mail = decide::closing::closing_mail(store, &composer, t, agent, now)?;
+            let sent = mail.is_ok();
+            (
+                mail,
+                FollowedUp::Closed { sent },
+                "closed: the customer did not answer; closing mail",
+            )
+        }
+    };
+    let (outgoing, note) = match mail {
+        Ok(m) => (vec![m], format!("{what} sent")),
+        Err(why) => (Vec::new(), format!("{what} not sent: {why}")),
+    };
+    let committed = store.record_ops(
+        t.id,
+        &TicketChange {
+            state: (due == FollowUp::Close).then_some(TicketState::Closed),
+            reassign: None,
+            outgoing: &outgoing,
+            note: &note,
+            only_if_unanswered: false,
+            only_if_updated_at: Some(t.updated_at),
+            reminded: due == FollowUp::Remind,
+        },
+        now,
+    )?;
+    Ok(committed.then_some(done))
 }
 
 /// Tells a ticket's agent, in one notice, about the follow-ups a flood recorded without a
@@ -196,6 +290,8 @@ pub fn flood_summary(
             outgoing: std::slice::from_ref(&mail),
             note: "flood summary sent to the agent",
             only_if_unanswered: false,
+            only_if_updated_at: None,
+            reminded: false,
         },
         now,
     )?;

@@ -147,6 +147,8 @@ impl TicketBuilder {
                 pool: None,
                 inbox: None,
                 forgotten_at: None,
+                reminded_at: None,
+                rating: None,
             },
         }
     }

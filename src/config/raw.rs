@@ -51,6 +51,8 @@ pub(super) struct RawInbox {
     pub(super) imap: RawImap,
     /// Its own SMTP account (`[inboxes.smtp]`); `None`: it sends through `[smtp]`.
     pub(super) smtp: Option<RawInboxSmtp>,
+    /// Whether its tickets' customers get the closing mail; `None`: as `[tickets]` says.
+    pub(super) closing_mail: Option<bool>,
 }
 
 /// An `[inboxes.smtp]` table: the keys of `[smtp]`, every one optional. What is left out
@@ -167,12 +169,21 @@ pub(super) struct RawSla {
 pub(super) struct RawTickets {
     #[serde(default = "default_reopen_days")]
     pub(super) reopen_days: u64,
+    #[serde(default = "default_true")]
+    pub(super) closing_mail: bool,
+    #[serde(default)]
+    pub(super) remind_after_days: u64,
+    #[serde(default)]
+    pub(super) autoclose_after_days: u64,
 }
 
 impl Default for RawTickets {
     fn default() -> Self {
         RawTickets {
             reopen_days: default_reopen_days(),
+            closing_mail: true,
+            remind_after_days: 0,
+            autoclose_after_days: 0,
         }
     }
 }

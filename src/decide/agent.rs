@@ -5,6 +5,7 @@
 //! agent or quarantined, never sent. The checks run in a fixed order, cheapest and most
 //! certain first.
 
+use super::closing;
 use super::leaks;
 use super::notify::LatestMail;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
@@ -124,7 +125,42 @@ pub(super) fn answer<S: State>(
     if let Some(refusal) = command_problems(ctx, &answer.ticket, &read, &print) {
         return Ok(refuse(ctx, answer, refusal));
     }
-    act(ctx, answer, read, html, &print)
+    let before = answer.ticket.clone();
+    let decision = act(ctx, answer, read, html, &print)?;
+    with_closing_mail(ctx, &before, decision)
+}
+
+/// A decision that closes an open ticket (`#close`) also sends the customer the closing
+/// mail, in the name of the agent who has the ticket then, unless it is withheld.
+fn with_closing_mail<S: State>(
+    ctx: &Ctx<'_, S>,
+    before: &Ticket,
+    mut decision: Decision,
+) -> Result<Decision, S::Error> {
+    let Plan::Agent {
+        state: Some(TicketState::Closed),
+        reassign,
+        outgoing,
+        ..
+    } = &mut decision.plan
+    else {
+        return Ok(decision);
+    };
+    if before.state != TicketState::Open {
+        return Ok(decision);
+    }
+    let mut ticket = before.clone();
+    if let Some(new) = reassign {
+        ticket.agent = new.clone();
+    }
+    let agent = ctx.cfg.agent(&ticket.agent);
+    match closing::closing_mail(ctx.state, &ctx.composer(), &ticket, agent, ctx.now)? {
+        Ok(mail) => outgoing.push(mail),
+        Err(why) => {
+            tracing::info!(ticket = %ticket.id, reason = %why, "closing mail not sent");
+        }
+    }
+    Ok(decision)
 }
 
 /// An agent's HTML answer with the quote of our notification cut out of its document, and

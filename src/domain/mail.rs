@@ -20,6 +20,10 @@ pub enum MailKind {
     Escalation,
     /// A note to ops about the daemon itself (an inbox that keeps failing, or recovered).
     OpsAlert,
+    /// The customer's personal closing mail, which invites a rating (automatic).
+    Closing,
+    /// The one reminder to a customer a ticket waits on (automatic).
+    Reminder,
 }
 
 /// A composed mail ready for the outbox.
@@ -54,6 +58,10 @@ pub enum MessageIdKind {
     Reply,
     /// An escalation to a team lead.
     Escalation,
+    /// The customer's closing mail.
+    Closing,
+    /// The reminder to a customer.
+    Reminder,
 }
 
 impl MessageIdKind {
@@ -65,6 +73,8 @@ impl MessageIdKind {
             MessageIdKind::Notice => "notice",
             MessageIdKind::Reply => "reply",
             MessageIdKind::Escalation => "escalation",
+            MessageIdKind::Closing => "closing",
+            MessageIdKind::Reminder => "reminder",
         }
     }
 
@@ -77,6 +87,8 @@ impl MessageIdKind {
             MessageIdKind::Notice,
             MessageIdKind::Reply,
             MessageIdKind::Escalation,
+            MessageIdKind::Closing,
+            MessageIdKind::Reminder,
         ]
         .into_iter()
         .find(|k| k.as_str() == kind)

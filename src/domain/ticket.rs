@@ -5,8 +5,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AgentEmail, EmailAddress, MailKind, OutgoingMail, SuppressReason, TicketId, TicketStamp,
-    UnixTime,
+    AgentEmail, EmailAddress, MailKind, OutgoingMail, Rating, SuppressReason, TicketId,
+    TicketStamp, UnixTime,
 };
 
 /// The address a forgotten ticket shows instead of the customer's.
@@ -44,6 +44,10 @@ pub enum Direction {
     Escalation,
     /// A note to ops (never part of a ticket).
     OpsAlert,
+    /// The customer's closing mail.
+    Closing,
+    /// The one reminder to a customer the ticket waited on.
+    Reminder,
 }
 
 impl Direction {
@@ -56,6 +60,8 @@ impl Direction {
             MailKind::AgentNotice => Direction::AgentNotice,
             MailKind::Escalation => Direction::Escalation,
             MailKind::OpsAlert => Direction::OpsAlert,
+            MailKind::Closing => Direction::Closing,
+            MailKind::Reminder => Direction::Reminder,
         }
     }
 }
@@ -131,6 +137,13 @@ pub struct Ticket {
     /// that keeps only its number, agent, state and timestamps.
     #[serde(default)]
     pub forgotten_at: Option<UnixTime>,
+    /// When the customer was reminded (or the reminder withheld) while the ticket waited on
+    /// them: one reminder per wait, then the auto-close counts from here.
+    #[serde(default)]
+    pub reminded_at: Option<UnixTime>,
+    /// The customer's rating, by reply to the closing mail (the latest one counts).
+    #[serde(default)]
+    pub rating: Option<Rating>,
 }
 
 impl Ticket {
@@ -176,7 +189,11 @@ impl Ticket {
             .filter(|m| {
                 matches!(
                     m.direction,
-                    Direction::Inbound | Direction::Acknowledgement | Direction::AgentReply
+                    Direction::Inbound
+                        | Direction::Acknowledgement
+                        | Direction::AgentReply
+                        | Direction::Closing
+                        | Direction::Reminder
                 )
             })
             .filter_map(|m| m.message_id.as_deref())
@@ -374,6 +391,11 @@ pub struct TicketChange<'a> {
     pub note: &'a str,
     /// Apply only if the ticket is still open and unanswered.
     pub only_if_unanswered: bool,
+    /// Apply only if the ticket was last changed at this time (nothing arrived since it
+    /// was read): the reminder loop's guard against a customer's reply meanwhile.
+    pub only_if_updated_at: Option<UnixTime>,
+    /// Record the reminder of the customer (sent or withheld) at the change's time.
+    pub reminded: bool,
 }
 
 /// A ticket that has missed its first-response target.

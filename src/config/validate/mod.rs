@@ -76,6 +76,7 @@ impl RawConfig {
                 problems: c.0,
             });
         };
+        let closing = routing::closing(&self.tickets, &service.address, &self.inboxes);
         Ok(Config {
             source: file.to_path_buf(),
             main_address: service.address.clone(),
@@ -86,6 +87,7 @@ impl RawConfig {
             ack,
             limits: limits::limits(&self.limits),
             routing: routing::routing(&self.routing, &self.tickets),
+            closing,
             agents,
             teams,
             routes,
