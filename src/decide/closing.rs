@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use super::notify::Composer;
+use super::notify::{Composer, reply_to_header, with_marker};
 use super::{Ctx, Decision, State};
 use crate::compose::{
     ComposeError, Envelope, FollowUpInput, RatingContext, build_mail, customer_follow_up,
@@ -191,14 +191,15 @@ impl Composer<'_> {
         })?;
         let tag = ticket_tag(&service.name, ticket.id);
         let subject = format!("Rated {}/5: {tag} {}", rating.score, ticket.subject);
+        let (token, reply_to) = self.reply_address(ticket, agent)?;
         build_mail(
             MailKind::AgentNotice,
             &Envelope {
                 from_name: &service.name,
                 service_address: &service.address,
                 to: (Some(&agent.name), agent.email.address()),
-                reply_to: None,
-                subject: &subject,
+                reply_to: reply_to_header(service, &reply_to),
+                subject: &with_marker(service, &subject, ticket.id, &token),
                 message_id: self.message_id(MessageIdKind::Notice, ticket.stamp()),
                 in_reply_to: ticket.notify_root.as_deref(),
                 references: ticket.notify_root.iter().map(String::as_str).collect(),
