@@ -2111,6 +2111,9 @@ In-Reply-To: <closing.1001.abc@example.test>\r\nMessage-ID: <r1@customer.test>\r
         text.contains("4 of 5") && text.contains("Their comment: thanks"),
         "{text}"
     );
+    // Answering the note reaches the ticket, as answering a notice does.
+    let reply_to = parsed.header_raw("Reply-To").unwrap_or_default();
+    assert!(reply_to.contains("support+1001."), "{reply_to}");
 
     // Not a rating: the ticket reopens, as a reply within the reopen window always did.
     let again = reply("It broke again this morning.\r\n");
