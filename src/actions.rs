@@ -322,3 +322,141 @@ fn flood_text(t: &Ticket, subjects: &[&str]) -> String {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Direction, Fetched, MailKind, Plan, SuppressReason, TicketMessage};
+
+    const DAY: i64 = 86_400;
+
+    /// A store holding Alice's ticket #1001, opened at 0 and answered by Jason at day 1.
+    fn answered_ticket(dir: &std::path::Path) -> Store {
+        let store = Store::open(dir).expect("open");
+        let fetched = [Fetched {
+            uid: 1,
+            raw: b"x".to_vec(),
+        }];
+        let seqs = store.store_fetched("INBOX", 1, &fetched, 0).expect("store");
+        let mut t = crate::testing::ticket(1001, "alice@customer.test")
+            .inbound(0, "<a1@customer.test>", seqs[0])
+            .first_response_at(DAY)
+            .build();
+        t.messages.push(TicketMessage {
+            direction: Direction::AgentReply,
+            message_id: Some("<reply.1001.x@example.test>".into()),
+            ..TicketMessage::note(DAY, "")
+        });
+        t.messages[0].suppressed = Some(SuppressReason::FollowUp);
+        let plan = Plan::NewTicket {
+            ticket: t,
+            pool_key: "all".into(),
+            not_acknowledged: None,
+            outgoing: Vec::new(),
+        };
+        store
+            .record_outcome(seqs[0], None, true, &plan, DAY)
+            .expect("recorded");
+        store
+    }
+
+    fn queued(store: &Store) -> Vec<MailKind> {
+        let entries = store.outbox_entries().expect("outbox");
+        entries.into_iter().map(|e| e.kind).collect()
+    }
+
+    #[test]
+    fn a_waiting_ticket_is_reminded_once_then_closed_with_the_closing_mail() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = answered_ticket(dir.path());
+        let cfg = crate::testing::config(
+            "[tickets]\nremind_after_days = 3\nautoclose_after_days = 4\n\
+             [[agents]]\nname = \"Jason Miller\"\nemail = \"jason@example.test\"\n",
+        );
+        let templates = Templates::load(None).expect("templates");
+        let read = || {
+            store
+                .ticket(TicketId::new(1001))
+                .expect("read")
+                .expect("ticket")
+        };
+        let follow = |now| follow_up(&cfg, &templates, &store, &read(), now).expect("follows up");
+
+        assert_eq!(follow(3 * DAY), None, "two days after the answer");
+        assert_eq!(follow(4 * DAY), Some(FollowedUp::Reminded { sent: true }));
+        assert_eq!(queued(&store), [MailKind::Reminder]);
+        assert_eq!(read().reminded_at, Some(4 * DAY));
+        assert_eq!(follow(5 * DAY), None, "one reminder");
+
+        // A ticket read before a change is not followed up on that stale copy.
+        let stale = read();
+        store
+            .record_ops(
+                TicketId::new(1001),
+                &TicketChange {
+                    state: None,
+                    reassign: None,
+                    outgoing: &[],
+                    note: "meanwhile",
+                    only_if_unanswered: false,
+                    only_if_updated_at: None,
+                    reminded: false,
+                },
+                6 * DAY,
+            )
+            .expect("noted");
+        let raced = follow_up(&cfg, &templates, &store, &stale, 9 * DAY).expect("runs");
+        assert_eq!(raced, None, "the copy it read changed meanwhile");
+        assert_eq!(read().state, TicketState::Open);
+
+        assert_eq!(follow(9 * DAY), Some(FollowedUp::Closed { sent: true }));
+        assert_eq!(queued(&store), [MailKind::Reminder, MailKind::Closing]);
+        let t = read();
+        assert_eq!(t.state, TicketState::Closed);
+        let agent = AgentEmail::new(crate::testing::addr("jason@example.test"));
+        assert_eq!(store.agent_load(&agent).expect("load").open, 0);
+        let notes: Vec<&str> = t
+            .messages
+            .iter()
+            .filter_map(|m| m.note.as_deref())
+            .collect();
+        assert!(notes.contains(&"reminder sent"), "{notes:?}");
+        assert_eq!(follow(30 * DAY), None, "closed");
+    }
+
+    #[test]
+    fn an_operators_close_sends_the_closing_mail_unless_the_inbox_switched_it_off() {
+        let agents = "[[agents]]\nname = \"Jason Miller\"\nemail = \"jason@example.test\"\n";
+        let templates = Templates::load(None).expect("templates");
+        let close = OpsChange {
+            assign_to: None,
+            close: true,
+            by: "operator",
+            only_if_unanswered: false,
+        };
+        for (extra, kinds) in [
+            ("", vec![MailKind::Closing]),
+            ("[tickets]\nclosing_mail = false\n", vec![]),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = answered_ticket(dir.path());
+            let cfg = crate::testing::config(&format!("{extra}{agents}"));
+            let done =
+                ops_change(&cfg, &templates, &store, TicketId::new(1001), &close).expect("closed");
+            assert!(done.closed);
+            assert_eq!(queued(&store), kinds, "{extra:?}");
+            let t = store.ticket(TicketId::new(1001)).expect("read").expect("t");
+            let note = t
+                .messages
+                .last()
+                .and_then(|m| m.note.clone())
+                .unwrap_or_default();
+            if kinds.is_empty() {
+                assert!(
+                    note.ends_with("closing mail not sent: closing mail is off for this inbox"),
+                    "{note}"
+                );
+            }
+        }
+    }
+}
