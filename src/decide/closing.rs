@@ -130,6 +130,7 @@ pub fn reminder_mail<S: State>(
     follow_up(state, composer, ticket, agent, MailKind::Reminder, now)
 }
 
+/// The closing mail or the reminder (`kind`), unless a rule withholds it.
 fn follow_up<S: State>(
     state: &S,
     composer: &Composer<'_>,
