@@ -148,6 +148,8 @@ impl TicketBuilder {
                 pool: None,
                 inbox: None,
                 forgotten_at: None,
+                reminded_at: None,
+                rating: None,
                 language: None,
             },
         }

@@ -202,11 +202,13 @@ fn check_config_refuses_a_language_set_without_a_template_english_has() {
         "<p>Buongiorno, il ticket #{{ticket.number}} è di {{agent.name}}.</p>\n",
     )
     .expect("write");
-    std::fs::write(
-        tpl.join("it/handover.txt.hbs"),
-        "Buongiorno, sono {{agent.name}}: ora seguo io il ticket {{ticket.tag}}.\n",
-    )
-    .expect("write");
+    for file in ["handover.txt.hbs", "closing.txt.hbs", "reminder.txt.hbs"] {
+        std::fs::write(
+            tpl.join("it").join(file),
+            "Buongiorno, sono {{agent.name}} ({{ticket.tag}}).\n",
+        )
+        .expect("write");
+    }
     let out = frontdesk(&["check-config", "--config", &path]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -13,6 +13,7 @@
 //! | `agent.rs` | the variables of notifications, notices and relayed answers (text and HTML); the notification's fingerprint |
 //! | `sets.rs` | the language sets: the customer-facing templates in `de/`, `fr/`, `es/` (built in) and any `templates_dir/<lang>/`, each complete |
 //! | `replies.rs` | the canned answers (`replies/NAME.txt.hbs` in `templates_dir`) an agent sends with `#reply NAME` |
+//! | `closing.rs` | the customer's closing mail and reminder, the agent's note of a rating |
 //! | `escalation.rs` | the mail to a team lead about a missed first-response target |
 //! | `handover.rs` | the new agent's short mail to a customer whose ticket changed hands |
 //! | `alert.rs` | the mail to ops about an inbox that is not being read |
@@ -27,6 +28,7 @@ mod ack;
 mod agent;
 mod alert;
 mod build;
+mod closing;
 mod escalation;
 mod greeting;
 mod handover;
@@ -43,6 +45,7 @@ pub use agent::{
 };
 pub use alert::{Alert, ops_alert};
 pub use build::{Envelope, HtmlBody, build_mail, build_mail_with_html, quote_lines, reply_subject};
+pub use closing::{FollowUpContext, FollowUpInput, RatingContext, customer_follow_up};
 pub use escalation::{EscalationContext, describe, escalation};
 pub use greeting::{greeting_name, name_in_display, signoff_name};
 pub use handover::{Handover, HandoverContext, handover};
@@ -106,6 +109,21 @@ const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "handover.txt.hbs",
         text: include_str!("../../templates/handover.txt.hbs"),
+        html: false,
+    },
+    Builtin {
+        name: "closing.txt.hbs",
+        text: include_str!("../../templates/closing.txt.hbs"),
+        html: false,
+    },
+    Builtin {
+        name: "reminder.txt.hbs",
+        text: include_str!("../../templates/reminder.txt.hbs"),
+        html: false,
+    },
+    Builtin {
+        name: "agent_rating.txt.hbs",
+        text: include_str!("../../templates/agent_rating.txt.hbs"),
         html: false,
     },
 ];
@@ -383,6 +401,10 @@ impl Templates {
                 "agent_anchor.txt.hbs" => self.anchor(&AnchorContext::sample())?,
                 "escalation.txt.hbs" => self.render(b.name, &EscalationContext::sample())?,
                 "handover.txt.hbs" => self.render(b.name, &HandoverContext::sample())?,
+                "closing.txt.hbs" | "reminder.txt.hbs" => {
+                    self.render(b.name, &FollowUpContext::sample())?
+                }
+                "agent_rating.txt.hbs" => self.render(b.name, &RatingContext::sample())?,
                 _ => self.render(b.name, &ack)?,
             };
             names.push(b.name.to_string());
@@ -392,6 +414,9 @@ impl Templates {
             for file in LOCALIZED {
                 match *file {
                     "handover.txt.hbs" => self.render_in(lang, file, &HandoverContext::sample())?,
+                    "closing.txt.hbs" | "reminder.txt.hbs" => {
+                        self.render_in(lang, file, &FollowUpContext::sample())?
+                    }
                     _ => self.render_in(lang, file, &ack)?,
                 };
                 names.push(format!("{lang}/{file}"));

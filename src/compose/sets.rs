@@ -1,4 +1,5 @@
-//! Language sets: the customer-facing templates ([`LOCALIZED`]: acknowledgement, handover) in other languages than
+//! Language sets: the customer-facing templates ([`LOCALIZED`]: acknowledgement, handover,
+//! closing mail, reminder) in other languages than
 //! English. English is the templates at the top of the templates directory (and the
 //! fallback); `de/`, `fr/` and `es/` are built in, and a `templates_dir/<lang>/` directory
 //! replaces built-in files of that language or adds a language. Every set must hold every
@@ -11,7 +12,13 @@ use super::TemplateError;
 use crate::lang::{ENGLISH, normalize};
 
 /// The templates a customer reads: every language set has each of them.
-pub const LOCALIZED: &[&str] = &["ack.txt.hbs", "ack.html.hbs", "handover.txt.hbs"];
+pub const LOCALIZED: &[&str] = &[
+    "ack.txt.hbs",
+    "ack.html.hbs",
+    "handover.txt.hbs",
+    "closing.txt.hbs",
+    "reminder.txt.hbs",
+];
 
 /// The built-in sets besides English: language, then each [`LOCALIZED`] file's text.
 const BUILTIN: &[(&str, &[(&str, &str)])] = &[
@@ -30,6 +37,14 @@ const BUILTIN: &[(&str, &[(&str, &str)])] = &[
                 "handover.txt.hbs",
                 include_str!("../../templates/de/handover.txt.hbs"),
             ),
+            (
+                "closing.txt.hbs",
+                include_str!("../../templates/de/closing.txt.hbs"),
+            ),
+            (
+                "reminder.txt.hbs",
+                include_str!("../../templates/de/reminder.txt.hbs"),
+            ),
         ],
     ),
     (
@@ -47,6 +62,14 @@ const BUILTIN: &[(&str, &[(&str, &str)])] = &[
                 "handover.txt.hbs",
                 include_str!("../../templates/es/handover.txt.hbs"),
             ),
+            (
+                "closing.txt.hbs",
+                include_str!("../../templates/es/closing.txt.hbs"),
+            ),
+            (
+                "reminder.txt.hbs",
+                include_str!("../../templates/es/reminder.txt.hbs"),
+            ),
         ],
     ),
     (
@@ -63,6 +86,14 @@ const BUILTIN: &[(&str, &[(&str, &str)])] = &[
             (
                 "handover.txt.hbs",
                 include_str!("../../templates/fr/handover.txt.hbs"),
+            ),
+            (
+                "closing.txt.hbs",
+                include_str!("../../templates/fr/closing.txt.hbs"),
+            ),
+            (
+                "reminder.txt.hbs",
+                include_str!("../../templates/fr/reminder.txt.hbs"),
             ),
         ],
     ),

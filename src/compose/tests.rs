@@ -671,11 +671,13 @@ fn a_language_set_in_templates_dir_must_be_complete() {
         err.contains("the it templates lack handover.txt.hbs"),
         "{err}"
     );
-    std::fs::write(
-        dir.path().join("it/handover.txt.hbs"),
-        "Buongiorno, sono {{agent.name}}.\n",
-    )
-    .expect("write");
+    for file in ["handover.txt.hbs", "closing.txt.hbs", "reminder.txt.hbs"] {
+        std::fs::write(
+            dir.path().join("it").join(file),
+            "Buongiorno, {{agent.name}}.\n",
+        )
+        .expect("write");
+    }
     let t = Templates::load(Some(dir.path())).expect("complete");
     assert!(t.has_language("it"));
     t.self_test().expect("renders");

@@ -33,6 +33,8 @@ pub struct Config {
     pub limits: Limits,
     /// Stickiness and defaults for routing.
     pub routing: Routing,
+    /// The closing mail, the reminder and closing tickets that wait on the customer.
+    pub closing: Closing,
     /// The agents, in configuration order (round robin follows this order).
     pub agents: Vec<Agent>,
     /// Teams with their strategy and fallback (teams only named by agents get defaults).
@@ -206,6 +208,12 @@ impl Config {
             return None;
         }
         self.inboxes.iter().find(|i| &i.address == address)
+    }
+
+    /// Whether customers of this view's inbox get the closing mail (`[tickets] closing_mail`,
+    /// or the inbox's own `closing_mail`).
+    pub fn sends_closing_mail(&self) -> bool {
+        self.closing.mail_at.contains(&self.service.address)
     }
 
     /// The agent with this address, if configured.
@@ -543,6 +551,20 @@ pub struct Routing {
     /// When a ticket changes hands (`#assign`, `tickets assign`, the SLA loop), the customer
     /// gets a short mail from the new agent (`[tickets] handover_mail`).
     pub handover_mail: bool,
+}
+
+/// `[tickets]`' closing keys: the closing mail per inbox, the reminder, the auto-close.
+#[derive(Debug, Clone, Default)]
+pub struct Closing {
+    /// The inbox addresses whose customers get the closing mail (every inbox's own setting
+    /// resolved, so each per-inbox view reads the same list).
+    pub mail_at: Vec<EmailAddress>,
+    /// A ticket waiting this long on the customer since the agent's answer gets one
+    /// reminder; `None`: no reminders.
+    pub remind_after: Option<Duration>,
+    /// This long after the reminder (or the answer, without reminders), the ticket closes;
+    /// `None`: never on its own.
+    pub autoclose_after: Option<Duration>,
 }
 
 /// One `[[agents]]` entry.

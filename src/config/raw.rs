@@ -68,6 +68,8 @@ pub(super) struct RawInbox {
     pub(super) imap: RawImap,
     /// Its own SMTP account (`[inboxes.smtp]`); `None`: it sends through `[smtp]`.
     pub(super) smtp: Option<RawInboxSmtp>,
+    /// Whether its tickets' customers get the closing mail; `None`: as `[tickets]` says.
+    pub(super) closing_mail: Option<bool>,
 }
 
 /// An `[inboxes.smtp]` table: the keys of `[smtp]`, every one optional. What is left out
@@ -186,6 +188,12 @@ pub(super) struct RawTickets {
     pub(super) reopen_days: u64,
     #[serde(default = "default_true")]
     pub(super) handover_mail: bool,
+    #[serde(default = "default_true")]
+    pub(super) closing_mail: bool,
+    #[serde(default)]
+    pub(super) remind_after_days: u64,
+    #[serde(default)]
+    pub(super) autoclose_after_days: u64,
 }
 
 impl Default for RawTickets {
@@ -193,6 +201,9 @@ impl Default for RawTickets {
         RawTickets {
             reopen_days: default_reopen_days(),
             handover_mail: true,
+            closing_mail: true,
+            remind_after_days: 0,
+            autoclose_after_days: 0,
         }
     }
 }

@@ -769,3 +769,45 @@ from = \"2026-12-24\"
     );
     assert!(only(&problems, "closures[5]").0.contains("both"));
 }
+
+#[test]
+fn the_closing_mail_is_on_by_default_and_an_inbox_may_switch_it_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inbox = |own: &str| {
+        format!(
+            "{SPEC_EXAMPLE}\n[[inboxes]]\nname = \"billing\"\naddress = \"billing@example.test\"\n\
+             {own}[inboxes.imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\npassword = \"b\"\n"
+        )
+    };
+    let views = |text: &str| {
+        let cfg = Config::load_with_env(&write(&dir, text), no_env()).expect("valid");
+        let all = cfg.all_inboxes();
+        let billing = cfg.for_inbox(&all[1]);
+        // Each view reads the same resolved list, whichever view it is built from.
+        let main_again = billing.for_inbox(&all[0]);
+        (
+            cfg.sends_closing_mail(),
+            billing.sends_closing_mail(),
+            main_again.sends_closing_mail(),
+            cfg.closing.remind_after,
+        )
+    };
+    assert_eq!(views(&inbox("")), (true, true, true, None));
+    assert_eq!(
+        views(&inbox("closing_mail = false\n")),
+        (true, false, true, None)
+    );
+    let off = inbox("closing_mail = true\n").replace(
+        "[[inboxes]]",
+        "[tickets]\nclosing_mail = false\nremind_after_days = 3\n\n[[inboxes]]",
+    );
+    assert_eq!(
+        views(&off),
+        (
+            false,
+            true,
+            false,
+            Some(std::time::Duration::from_secs(3 * 86_400))
+        )
+    );
+}

@@ -5,8 +5,8 @@
 //! agent or quarantined, never sent. The checks run in a fixed order, cheapest and most
 //! certain first.
 
+use super::closing;
 use super::leaks;
-use super::notify::LatestMail;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
 use crate::compose::{
     ComposeError, Envelope, HtmlBody, NotificationPrint, RelayContext, ReplyContext, Templates,
@@ -27,18 +27,18 @@ use crate::mail::relay::{
 use crate::mail::thread;
 
 /// An agent's mail about a ticket, verified: whose, which ticket, the history entry.
-struct Answer<'m> {
-    ticket: Ticket,
-    agent: &'m Agent,
-    message: TicketMessage,
-    message_id: Option<String>,
+pub(super) struct Answer<'m> {
+    pub(super) ticket: Ticket,
+    pub(super) agent: &'m Agent,
+    pub(super) message: TicketMessage,
+    pub(super) message_id: Option<String>,
     /// Seconds of the agent's working time since the ticket opened.
-    waited: u64,
+    pub(super) waited: u64,
 }
 
 impl Answer<'_> {
     /// The plan that records `action` with `outgoing`, a state change and a new owner.
-    fn plan(
+    pub(super) fn plan(
         self,
         outgoing: Vec<OutgoingMail>,
         state: Option<TicketState>,
@@ -147,7 +147,42 @@ pub(super) fn answer<S: State>(
     if let Some(refusal) = command_problems(ctx, &answer.ticket, &read, &print) {
         return Ok(refuse(ctx, answer, refusal));
     }
-    act(ctx, answer, read, html, &print)
+    let before = answer.ticket.clone();
+    let decision = act(ctx, answer, read, html, &print)?;
+    with_closing_mail(ctx, &before, decision)
+}
+
+/// A decision that closes an open ticket (`#close`) also sends the customer the closing
+/// mail, in the name of the agent who has the ticket then, unless it is withheld.
+fn with_closing_mail<S: State>(
+    ctx: &Ctx<'_, S>,
+    before: &Ticket,
+    mut decision: Decision,
+) -> Result<Decision, S::Error> {
+    let Plan::Agent {
+        state: Some(TicketState::Closed),
+        reassign,
+        outgoing,
+        ..
+    } = &mut decision.plan
+    else {
+        return Ok(decision);
+    };
+    if before.state != TicketState::Open {
+        return Ok(decision);
+    }
+    let mut ticket = before.clone();
+    if let Some(new) = reassign {
+        ticket.agent = new.clone();
+    }
+    let agent = ctx.cfg.agent(&ticket.agent);
+    match closing::closing_mail(ctx.state, &ctx.composer(), &ticket, agent, ctx.now)? {
+        Ok(mail) => outgoing.push(mail),
+        Err(why) => {
+            tracing::info!(ticket = %ticket.id, reason = %why, "closing mail not sent");
+        }
+    }
+    Ok(decision)
 }
 
 /// An agent's HTML answer with the quote of our notification cut out of its document, and
@@ -405,7 +440,7 @@ fn act<S: State>(
         _ => None,
     });
     if let Some(target) = target {
-        return hand_over(ctx, answer, target, read.body, state);
+        return super::handover::hand_over(ctx, answer, target, read.body, state);
     }
     if read.commands.contains(&Command::Note) {
         answer.message.note = Some(read.body);
@@ -524,46 +559,6 @@ fn reply_vars<S: State>(ctx: &Ctx<'_, S>, ticket: &Ticket, agent: &Agent) -> Rep
         ticket: ticket_vars(&service.name, ticket.id),
         service: service_vars(&service.name, &service.address),
     }
-}
-
-/// `#assign`: the new agent gets the customer's latest mail and the handover text, which
-/// stays internal.
-fn hand_over<S: State>(
-    ctx: &Ctx<'_, S>,
-    mut answer: Answer<'_>,
-    target: &Agent,
-    note: String,
-    state: Option<TicketState>,
-) -> Result<Decision, S::Error> {
-    let latest = LatestMail::read(ctx.state, ctx.cfg, &answer.ticket)?;
-    let composed =
-        ctx.composer()
-            .handover(&answer.ticket, target, &latest, &answer.agent.name, &note);
-    Ok(match composed {
-        Ok(n) => {
-            answer.message.note = Some(note).filter(|b| !b.is_empty());
-            answer.message.direction = Direction::Note;
-            let action = AgentAction::Assigned {
-                to: target.email.clone(),
-                then: state,
-            };
-            let mut outgoing = vec![n];
-            if state.is_none() {
-                match ctx.composer().customer_handover(&answer.ticket, target) {
-                    Ok(note) => outgoing.extend(note),
-                    // A courtesy: the handover itself must not fail for it.
-                    Err(e) => {
-                        tracing::warn!(ticket = %answer.ticket.id, error = %e, "the customer's handover note could not be composed")
-                    }
-                }
-            }
-            answer.plan(outgoing, state, Some(target.email.clone()), action)
-        }
-        Err(e) => Decision::quarantine(
-            answer.message_id,
-            format!("notification could not be composed: {e}"),
-        ),
-    })
 }
 
 /// The inline images a cut HTML answer shows, in its order, each with the Content-ID its

@@ -111,6 +111,16 @@ pub(super) fn customer_mail<S: State>(
         let ctx = &ctx.with_cfg(&view);
         return Ok(super::agent::refuse_plain_address(ctx, mail, &t, agent));
     }
+    // A reply to a closing mail that rates the ticket is recorded there and reopens nothing.
+    if let Threading::Join { ticket, via } = threading
+        && by_person
+        && let Some(t) = ctx.state.ticket(ticket)?
+    {
+        let view = ctx.about(Some(&t));
+        if let Some(rated) = super::closing::rated(&ctx.with_cfg(&view), mail, &t, via) {
+            return Ok(rated);
+        }
+    }
     let (threading, linked) = match threading {
         Threading::Join { ticket, .. } if by_person => match ctx.state.ticket(ticket)? {
             // A person answering a ticket closed longer ago than the reopen window starts a
@@ -196,6 +206,7 @@ fn redelivered<S: State>(
             reason,
             outgoing: Vec::new(),
             reopen: false,
+            rating: None,
         },
     }))
 }
@@ -307,6 +318,7 @@ fn join<S: State>(
             reason,
             outgoing,
             reopen,
+            rating: None,
         },
     })
 }
@@ -381,6 +393,7 @@ fn bounced_on_ticket<S: State>(
         reason,
         outgoing,
         reopen: false,
+        rating: None,
     }))
 }
 
@@ -466,6 +479,8 @@ fn new_ticket<S: State>(
         pool: Some(assignment.pool_key.clone()),
         inbox: Some(ctx.cfg.service.address.clone()),
         forgotten_at: None,
+        reminded_at: None,
+        rating: None,
         language: Some(language),
     };
     match notify_agent(ctx, &ticket, agent, &customer, mail, Notify::New) {

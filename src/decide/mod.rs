@@ -8,11 +8,13 @@
 //! | `customer.rs` | a customer's mail: a new ticket (routed, acknowledged, its agent notified), a follow-up, a flood, a bounce, an agent's forward |
 //! | `agent.rs` | mail to a ticket's reply address: verified, its commands read, relayed or refused |
 //! | `leaks.rs` | the last guard of a relay: no copy of the notification in any part that would go |
+//! | [`closing`] | the closing mail and the reminder (the acknowledgement's loop rules and limits), a customer's rating by reply |
 //! | [`notify`] | every mail to an agent: notification, notice, handover (also used by the `actions` module) |
 
 mod agent;
+pub mod closing;
 mod customer;
-mod handover;
+pub mod handover;
 mod leaks;
 pub mod notify;
 #[cfg(test)]

@@ -2332,3 +2332,222 @@ to = "1970-01-13"
         "the agent's return is after the closure: {text}"
     );
 }
+
+/// Issue 15, point 3: `#close` with a last word sends the answer and then the customer's
+/// closing mail, in the agent's name, automatic, threaded on the customer's mail.
+#[test]
+fn closing_a_ticket_sends_the_customer_a_closing_mail_after_the_answer() {
+    let raw = agent_mail_to(
+        1001,
+        "Jason Miller <jason@example.test>",
+        "#close\r\n\r\nGlad it works again.\r\n",
+        "",
+    );
+    let Plan::Agent {
+        outgoing, state, ..
+    } = run(&raw, &with_ticket())
+    else {
+        panic!("expected an agent plan");
+    };
+    assert_eq!(state, Some(TicketState::Closed));
+    let kinds: Vec<MailKind> = outgoing.iter().map(|m| m.kind).collect();
+    assert_eq!(kinds, [MailKind::AgentReply, MailKind::Closing]);
+    let closing = &outgoing[1];
+    assert_eq!(closing.recipients[0].as_str(), "alice@customer.test");
+    assert_eq!(
+        closing.envelope_from, None,
+        "a null envelope sender, as RFC 3834 asks"
+    );
+    assert!(
+        closing.message_id.starts_with("<closing.1001."),
+        "{}",
+        closing.message_id
+    );
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&closing.raw)
+        .expect("parses");
+    let header = |name: &'static str| parsed.header_raw(name).map(str::trim);
+    assert_eq!(header("Auto-Submitted"), Some("auto-generated"));
+    assert_eq!(header("In-Reply-To"), Some("<a1@customer.test>"));
+    let from = parsed.from().and_then(|f| f.first()).expect("from");
+    assert_eq!(from.name(), Some("Jason Miller, Acme Support"));
+    assert_eq!(from.address(), Some("support@example.test"));
+    assert!(
+        parsed
+            .subject()
+            .is_some_and(|s| s.contains("[Acme Support #1001]"))
+    );
+    let text = parsed.body_text(0).expect("text").replace("\r\n", "\n");
+    assert!(text.starts_with("Hello Alice,"), "{text}");
+    assert!(text.contains("from 1 (poor) to 5 (excellent)"), "{text}");
+    // `#close` alone closes with the closing mail only.
+    let raw = agent_mail_to(1001, "Jason Miller <jason@example.test>", "#close\r\n", "");
+    let Plan::Agent { outgoing, .. } = run(&raw, &with_ticket()) else {
+        panic!("expected an agent plan");
+    };
+    let kinds: Vec<MailKind> = outgoing.iter().map(|m| m.kind).collect();
+    assert_eq!(kinds, [MailKind::Closing]);
+}
+
+/// The closing mail is written in the ticket's language, its rating words among them.
+#[test]
+fn the_closing_mail_is_in_the_tickets_language() {
+    let raw = agent_mail_to(1001, "Jason Miller <jason@example.test>", "#close\r\n", "");
+    let state = mem().with_ticket(alices_ticket(1001).language("fr").build());
+    let Plan::Agent { outgoing, .. } = run(&raw, &state) else {
+        panic!("expected an agent plan");
+    };
+    let closing = of_kind(&outgoing, MailKind::Closing).expect("closing mail");
+    let text = text_of(closing);
+    assert!(text.starts_with("Bonjour Alice,"), "{text}");
+    assert!(
+        text.contains("une note de 1 (mauvais) à 5 (excellent), ou « bien » ou « mauvais »"),
+        "{text}"
+    );
+    // The words the shipped closing mails suggest are words the rating reader knows.
+    for word in ["bien", "mauvais", "gut", "schlecht", "mal"] {
+        assert!(
+            crate::mail::rating::read_rating(word).is_some(),
+            "{word} must rate"
+        );
+    }
+}
+
+/// The closing mail obeys what the acknowledgement obeys, and an inbox may switch it off.
+#[test]
+fn no_closing_mail_where_it_is_off_or_the_acknowledgement_would_be_withheld() {
+    let close = agent_mail_to(1001, "Jason Miller <jason@example.test>", "#close\r\n", "");
+    let closing_of = |cfg: &Config, mem: &MemStore| -> Option<OutgoingMail> {
+        let templates = Templates::load(None).expect("templates");
+        let plan = decide(
+            &close,
+            7,
+            cfg,
+            &templates,
+            mem,
+            1_000_000,
+            SystemTime::UNIX_EPOCH,
+        )
+        .expect("decides")
+        .plan;
+        let Plan::Agent {
+            outgoing, state, ..
+        } = plan
+        else {
+            panic!("expected an agent plan, got {plan:?}");
+        };
+        assert_eq!(
+            state,
+            Some(TicketState::Closed),
+            "the ticket closes all the same"
+        );
+        outgoing.into_iter().find(|m| m.kind == MailKind::Closing)
+    };
+    let base = "[[agents]]\nname = \"Jason Miller\"\nemail = \"jason@example.test\"\n";
+    assert!(closing_of(&crate::testing::config(base), &with_ticket()).is_some());
+    let off = crate::testing::config(&format!("[tickets]\nclosing_mail = false\n{base}"));
+    assert!(closing_of(&off, &with_ticket()).is_none(), "off");
+    // Her opening mail came from a no-reply sender: nothing automatic goes there.
+    let mut mem = with_ticket();
+    mem.ticket_mut(TicketId::new(1001)).messages[0].suppressed =
+        Some(SuppressReason::NoReplySender);
+    assert!(closing_of(&config(), &mem).is_none(), "automated opener");
+    // Three automatic mails to her today already (per_sender_per_day = 3).
+    let mem = with_ticket().with_acks(&addr("alice@customer.test"), &[999_000, 999_500, 999_900]);
+    assert!(closing_of(&config(), &mem).is_none(), "over the daily cap");
+}
+
+/// Alice's ticket #1001, answered and closed yesterday with a closing mail whose id is
+/// indexed; `closing` false: closed without one.
+fn closed_with_closing_mail(closing: bool) -> MemStore {
+    let mut mem = with_ticket()
+        .with_message_id("<a1@customer.test>", TicketId::new(1001))
+        .with_message_id("<closing.1001.abc@example.test>", TicketId::new(1001));
+    let t = mem.ticket_mut(TicketId::new(1001));
+    t.state = TicketState::Closed;
+    t.closed_at = Some(1_000_000 - 86_400);
+    if closing {
+        t.messages.push(TicketMessage {
+            direction: Direction::Closing,
+            message_id: Some("<closing.1001.abc@example.test>".into()),
+            outbox_id: Some(5),
+            ..TicketMessage::note(1_000_000 - 86_400, "")
+        });
+    }
+    mem
+}
+
+/// Issue 15, point 4: "4, thanks" above the quote of the closing mail is a rating: recorded
+/// on the ticket, which stays closed, and the agent gets a short note. Any other reply
+/// reopens the ticket as before.
+#[test]
+fn a_rating_by_reply_is_recorded_and_reopens_nothing() {
+    let reply = |body: &str| {
+        format!(
+            "From: Alice Doe <alice@customer.test>\r\nSubject: Re: Help [Acme Support #1001]\r\n\
+In-Reply-To: <closing.1001.abc@example.test>\r\nMessage-ID: <r1@customer.test>\r\n\r\n{body}"
+        )
+        .into_bytes()
+    };
+    let rating =
+        reply("4, thanks\r\n\r\nOn Fri, Jason Miller wrote:\r\n> How did we do? Reply 1 to 5\r\n");
+    let Plan::Join {
+        reopen,
+        reason,
+        rating: Some(r),
+        outgoing,
+        message,
+        ..
+    } = run(&rating, &closed_with_closing_mail(true))
+    else {
+        panic!("expected a rating");
+    };
+    assert!(!reopen, "a rating never reopens");
+    assert_eq!(reason, SuppressReason::Rating);
+    assert_eq!((r.score, r.comment.as_str()), (4, "thanks"));
+    assert_eq!(r.agent.to_string(), "jason@example.test");
+    assert_eq!(message.note.as_deref(), Some("rating 4/5: thanks"));
+    let [note] = outgoing.as_slice() else {
+        panic!("one note to the agent: {outgoing:?}");
+    };
+    assert_eq!(note.kind, MailKind::AgentNotice);
+    assert_eq!(note.recipients[0].as_str(), "jason@example.test");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&note.raw)
+        .expect("parses");
+    assert!(
+        parsed
+            .subject()
+            .is_some_and(|s| s.starts_with("Rated 4/5: [Acme Support #1001]")),
+        "{:?}",
+        parsed.subject()
+    );
+    let text = parsed.body_text(0).expect("text");
+    assert!(
+        text.contains("4 of 5") && text.contains("Their comment: thanks"),
+        "{text}"
+    );
+    // Answering the note reaches the ticket, as answering a notice does.
+    let reply_to = parsed.header_raw("Reply-To").unwrap_or_default();
+    assert!(reply_to.contains("support+1001."), "{reply_to}");
+
+    // Not a rating: the ticket reopens, as a reply within the reopen window always did.
+    let again = reply("It broke again this morning.\r\n");
+    assert!(matches!(
+        run(&again, &closed_with_closing_mail(true)),
+        Plan::Join {
+            reopen: true,
+            rating: None,
+            ..
+        }
+    ));
+    // A ticket closed without a closing mail invited no rating: "4" is just a reply.
+    assert!(matches!(
+        run(&reply("4\r\n"), &closed_with_closing_mail(false)),
+        Plan::Join {
+            reopen: true,
+            rating: None,
+            ..
+        }
+    ));
+}

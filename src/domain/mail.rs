@@ -22,6 +22,10 @@ pub enum MailKind {
     OpsAlert,
     /// The new agent's short note to the customer that their ticket changed hands.
     Handover,
+    /// The customer's personal closing mail, which invites a rating (automatic).
+    Closing,
+    /// The one reminder to a customer a ticket waits on (automatic).
+    Reminder,
 }
 
 /// A composed mail ready for the outbox.
@@ -58,6 +62,10 @@ pub enum MessageIdKind {
     Escalation,
     /// The customer's note that their ticket changed hands.
     Handover,
+    /// The customer's closing mail.
+    Closing,
+    /// The reminder to a customer.
+    Reminder,
 }
 
 impl MessageIdKind {
@@ -70,6 +78,8 @@ impl MessageIdKind {
             MessageIdKind::Reply => "reply",
             MessageIdKind::Escalation => "escalation",
             MessageIdKind::Handover => "handover",
+            MessageIdKind::Closing => "closing",
+            MessageIdKind::Reminder => "reminder",
         }
     }
 
@@ -83,6 +93,8 @@ impl MessageIdKind {
             MessageIdKind::Reply,
             MessageIdKind::Escalation,
             MessageIdKind::Handover,
+            MessageIdKind::Closing,
+            MessageIdKind::Reminder,
         ]
         .into_iter()
         .find(|k| k.as_str() == kind)

@@ -5,6 +5,7 @@
 mod action;
 mod agent;
 mod customer;
+mod followup;
 mod ids;
 mod inbound;
 mod mail;
@@ -19,6 +20,7 @@ pub use agent::{
     typical_wait,
 };
 pub use customer::{ACK_MEMORY_SECONDS, CustomerRecord};
+pub use followup::{FollowUp, FollowUpPolicy, Rating, follow_up_due};
 pub use ids::{AgentEmail, EmailAddress, TicketId, TicketStamp, UnixTime, message_id_hash, now};
 pub use inbound::{Cursor, Fetched, FlagJob, Inbound};
 pub use mail::{MailKind, MessageIdKind, OutgoingMail};

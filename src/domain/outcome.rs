@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AgentAction, AgentEmail, AnswerWait, OutgoingMail, SuppressReason, Ticket, TicketId,
+    AgentAction, AgentEmail, AnswerWait, OutgoingMail, Rating, SuppressReason, Ticket, TicketId,
     TicketMessage, TicketState,
 };
 
@@ -75,6 +75,8 @@ pub enum Plan {
         outgoing: Vec<OutgoingMail>,
         /// A person wrote on a closed ticket: open it again.
         reopen: bool,
+        /// The customer rated the (closed) ticket by answering its closing mail.
+        rating: Option<Rating>,
     },
     /// An agent's verified mail about a ticket.
     Agent {

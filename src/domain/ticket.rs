@@ -5,8 +5,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AgentEmail, EmailAddress, MailKind, OutgoingMail, SuppressReason, TicketId, TicketStamp,
-    UnixTime,
+    AgentEmail, EmailAddress, MailKind, OutgoingMail, Rating, SuppressReason, TicketId,
+    TicketStamp, UnixTime,
 };
 
 /// The address a forgotten ticket shows instead of the customer's.
@@ -46,6 +46,10 @@ pub enum Direction {
     OpsAlert,
     /// The new agent's note to the customer that the ticket changed hands.
     Handover,
+    /// The customer's closing mail.
+    Closing,
+    /// The one reminder to a customer the ticket waited on.
+    Reminder,
 }
 
 impl Direction {
@@ -59,6 +63,8 @@ impl Direction {
             MailKind::Escalation => Direction::Escalation,
             MailKind::OpsAlert => Direction::OpsAlert,
             MailKind::Handover => Direction::Handover,
+            MailKind::Closing => Direction::Closing,
+            MailKind::Reminder => Direction::Reminder,
         }
     }
 }
@@ -138,6 +144,13 @@ pub struct Ticket {
     /// that keeps only its number, agent, state and timestamps.
     #[serde(default)]
     pub forgotten_at: Option<UnixTime>,
+    /// When the customer was reminded (or the reminder withheld) while the ticket waited on
+    /// them: one reminder per wait, then the auto-close counts from here.
+    #[serde(default)]
+    pub reminded_at: Option<UnixTime>,
+    /// The customer's rating, by reply to the closing mail (the latest one counts).
+    #[serde(default)]
+    pub rating: Option<Rating>,
     /// The language its mail to the customer is written in (`de`: the `templates/de/` set),
     /// chosen when it opened (`lang::choose_language`); `None` for tickets from before
     /// languages existed, which read English.
@@ -194,7 +207,11 @@ impl Ticket {
             .filter(|m| {
                 matches!(
                     m.direction,
-                    Direction::Inbound | Direction::Acknowledgement | Direction::AgentReply
+                    Direction::Inbound
+                        | Direction::Acknowledgement
+                        | Direction::AgentReply
+                        | Direction::Closing
+                        | Direction::Reminder
                 )
             })
             .filter_map(|m| m.message_id.as_deref())
@@ -258,20 +275,6 @@ impl Ticket {
             && &self.agent == agent
             && self.first_response_at.is_some()
             && self.forgotten_at.is_none()
-    }
-
-    /// Whether automatic mail (a handover note) may go to this ticket's customer: it is
-    /// open, not forgotten, and the mail that opened it was one an acknowledgement could
-    /// answer ([`SuppressReason::allows_automatic_mail`]): no auto-responder, list, forged
-    /// From or "do not auto-answer me" is ever written to on its own.
-    pub fn may_mail_customer_automatically(&self) -> bool {
-        let opening = self
-            .messages
-            .iter()
-            .find(|m| m.direction == Direction::Inbound);
-        self.state == TicketState::Open
-            && self.forgotten_at.is_none()
-            && opening.is_some_and(|m| m.suppressed.is_none_or(|r| r.allows_automatic_mail()))
     }
 
     /// Whether a missed first-response target may still be escalated (at most once).
@@ -419,6 +422,11 @@ pub struct TicketChange<'a> {
     pub note: &'a str,
     /// Apply only if the ticket is still open and unanswered.
     pub only_if_unanswered: bool,
+    /// Apply only if the ticket was last changed at this time (nothing arrived since it
+    /// was read): the reminder loop's guard against a customer's reply meanwhile.
+    pub only_if_updated_at: Option<UnixTime>,
+    /// Record the reminder of the customer (sent or withheld) at the change's time.
+    pub reminded: bool,
 }
 
 /// A ticket that has missed its first-response target.

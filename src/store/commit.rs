@@ -181,10 +181,14 @@ impl MailTx<'_> {
                 message,
                 outgoing,
                 reopen,
+                rating,
                 ..
             } => {
                 let mut t = tx.load(*ticket)?;
                 t.append(message.clone(), now);
+                if rating.is_some() {
+                    t.rating = rating.clone();
+                }
                 if *reopen && t.state == TicketState::Closed {
                     tx.count_open(&t.change(Some(TicketState::Open), None, now))?;
                 }
@@ -426,7 +430,8 @@ impl Store {
     /// An operator's change to a ticket (CLI): state, owner, the new owner's notification and
     /// a history note, in one transaction, with the open counters kept right. Flushed.
     /// With `only_if_unanswered`, nothing happens (and `false` is returned) when the ticket was
-    /// answered or closed meanwhile, checked inside the transaction.
+    /// answered or closed meanwhile, with `only_if_updated_at` when it changed at all; both
+    /// checked inside the transaction.
     pub fn record_ops(
         &self,
         ticket: TicketId,
@@ -437,6 +442,15 @@ impl Store {
             let mut t = tx.load(ticket)?;
             if change.only_if_unanswered && !t.unanswered() {
                 return Ok(false);
+            }
+            if change
+                .only_if_updated_at
+                .is_some_and(|at| at != t.updated_at)
+            {
+                return Ok(false);
+            }
+            if change.reminded {
+                t.reminded_at = Some(now);
             }
             tx.count_open(&t.change(change.state, change.reassign.as_ref(), now))?;
             t.messages.push(TicketMessage::note(now, change.note));

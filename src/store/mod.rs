@@ -433,6 +433,28 @@ fn hold_flush_for_tests() {
     }
 }
 
+/// The environment variable naming a file that holds a number of seconds (it may be
+/// negative; a missing or unreadable file counts as 0): the follow-up loop (reminders and
+/// the auto-close, `sla::run`) adds it to its clock, read afresh every round, so an
+/// end-to-end test moves days ahead without waiting. Only builds with the test kit have it.
+#[cfg(any(test, feature = "testing"))]
+pub const CLOCK_OFFSET_ENV: &str = "FRONTDESK_TEST_CLOCK_OFFSET";
+
+/// The seconds the file named by [`CLOCK_OFFSET_ENV`] holds (0 without one).
+#[cfg(any(test, feature = "testing"))]
+pub fn test_clock_offset() -> i64 {
+    std::env::var_os(CLOCK_OFFSET_ENV)
+        .and_then(|file| std::fs::read_to_string(file).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Plain builds have no test clock.
+#[cfg(not(any(test, feature = "testing")))]
+pub fn test_clock_offset() -> i64 {
+    0
+}
+
 impl ThreadLookup for Store {
     type Error = StoreError;
 

@@ -152,6 +152,18 @@ impl Store {
         Ok(out)
     }
 
+    /// Open tickets an agent has answered: those that may wait on their customer.
+    pub fn answered_open_tickets(&self) -> Result<Vec<Ticket>> {
+        let mut out = Vec::new();
+        for v in self.tickets.iter().values() {
+            let t: Ticket = decode("tickets", &v?)?;
+            if t.state == TicketState::Open && t.first_response_at.is_some() {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
     /// Tickets that recorded follow-ups during a flood and may owe their agent a summary.
     pub fn open_tickets_with_flood(&self) -> Result<Vec<Ticket>> {
         let mut out = Vec::new();

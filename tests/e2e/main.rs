@@ -15,6 +15,10 @@ mod answers;
 // Issue 15: an agent's `#reply NAME` sends a canned answer, followed by their own text.
 mod canned;
 
+// Issue 15: `#close` sends the customer a closing mail, whose "4, thanks" by reply is a
+// rating; a ticket waiting on its customer is reminded once, then closes (test clock).
+mod closing;
+
 // The core pipeline, one test per acceptance item: acknowledgement and threading, loops and
 // automated mail, TLS, agents answering by mail, routing, escalation, systemd, XOAUTH2.
 mod core;

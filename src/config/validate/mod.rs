@@ -89,6 +89,7 @@ impl RawConfig {
                 problems: c.0,
             });
         };
+        let closing = routing::closing(&self.tickets, &service.address, &self.inboxes);
         Ok(Config {
             source: file.to_path_buf(),
             main_address: service.address.clone(),
@@ -99,6 +100,7 @@ impl RawConfig {
             ack,
             limits: limits::limits(&self.limits),
             routing: routing::routing(&self.routing, &self.tickets),
+            closing,
             agents,
             teams,
             routes,
