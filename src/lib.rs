@@ -42,6 +42,7 @@ pub mod decide;
 pub mod domain;
 pub mod hours;
 pub mod ingest;
+pub mod lang;
 pub mod liveness;
 pub mod logging;
 pub mod mail;

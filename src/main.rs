@@ -546,6 +546,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 async fn check_config(cfg: Config, connect: bool) -> anyhow::Result<()> {
     let templates = frontdesk::compose::Templates::load(cfg.service.templates_dir.as_deref())?;
     let rendered = templates.self_test()?;
+    templates.check_languages(&cfg)?;
     println!("configuration {}: ok", cfg.source.display());
     println!(
         "  service    {} <{}>",
@@ -578,6 +579,11 @@ async fn check_config(cfg: Config, connect: bool) -> anyhow::Result<()> {
         );
     }
     println!("  agents     {}", cfg.agents.len());
+    println!(
+        "  languages  {} (default {})",
+        templates.languages().join(", "),
+        cfg.service.language
+    );
     println!(
         "  templates  {} rendered with sample data",
         rendered.join(", ")

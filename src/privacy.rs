@@ -197,6 +197,7 @@ mod tests {
         let (_dir, store, alice) = store_with_alice();
         let export = export(&store, &alice).expect("export");
         assert_eq!(export.tickets.len(), 1);
+        assert_eq!(export.tickets[0].language.as_deref(), Some("en"));
         assert_eq!(
             export.mails.len(),
             2,
@@ -219,6 +220,7 @@ mod tests {
         assert!(t.forgotten_at.is_some());
         assert_eq!(t.customer.as_str(), crate::domain::FORGOTTEN);
         assert_eq!(t.state, crate::domain::TicketState::Closed);
+        assert_eq!(t.language, None, "the language was hers too");
         let tomb = serde_json::to_string(&t).expect("json");
         for secret in ["alice", "Alice", "Secret plans", "a1@customer.test"] {
             assert!(!tomb.contains(secret), "{secret} left in {tomb}");

@@ -45,6 +45,7 @@ impl Snapshot {
     pub fn with_config(cfg: Config) -> Result<Snapshot, LoadError> {
         let templates = Templates::load(cfg.service.templates_dir.as_deref())?;
         templates.self_test()?;
+        templates.check_languages(&cfg)?;
         Ok(Snapshot::new(cfg, templates))
     }
 

@@ -150,8 +150,15 @@ impl TicketBuilder {
                 forgotten_at: None,
                 reminded_at: None,
                 rating: None,
+                language: None,
             },
         }
+    }
+
+    /// The language its mail to the customer is written in.
+    pub fn language(mut self, lang: impl Into<String>) -> Self {
+        self.ticket.language = Some(lang.into());
+        self
     }
 
     /// The customer's display name.

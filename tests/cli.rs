@@ -170,6 +170,73 @@ fn broken_template_override_is_caught_by_check_config() {
     );
 }
 
+/// A language set that lacks a customer-facing template is refused by check-config (and at
+/// start), naming the key, the set and the file, with the fix; the complete set passes and
+/// is listed among the rendered templates.
+#[test]
+fn check_config_refuses_a_language_set_without_a_template_english_has() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tpl = dir.path().join("templates");
+    std::fs::create_dir_all(tpl.join("it")).expect("mkdir");
+    std::fs::write(
+        tpl.join("it/ack.txt.hbs"),
+        "Buongiorno{{#if customer.greeting_name}} {{customer.greeting_name}}{{/if}},\n\
+         grazie per averci scritto: il ticket #{{ticket.number}} è di {{agent.name}}.\n",
+    )
+    .expect("write");
+    let path = example_with_templates(&dir, &runnable_example(&dir), &tpl);
+    for command in ["check-config", "run"] {
+        let out = frontdesk(&[command, "--config", &path]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(EX_CONFIG), "{command}: {stderr}");
+        assert!(
+            stderr.contains("service.templates_dir")
+                && stderr.contains("the it templates lack ack.html.hbs")
+                && stderr.contains("fix: add ")
+                && stderr.contains("it/ack.html.hbs"),
+            "{command}: {stderr}"
+        );
+    }
+    std::fs::write(
+        tpl.join("it/ack.html.hbs"),
+        "<p>Buongiorno, il ticket #{{ticket.number}} è di {{agent.name}}.</p>\n",
+    )
+    .expect("write");
+    for file in ["handover.txt.hbs", "closing.txt.hbs", "reminder.txt.hbs"] {
+        std::fs::write(
+            tpl.join("it").join(file),
+            "Buongiorno, sono {{agent.name}} ({{ticket.tag}}).\n",
+        )
+        .expect("write");
+    }
+    let out = frontdesk(&["check-config", "--config", &path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("it/ack.html.hbs") && stdout.contains("languages  en, de, es, fr, it"),
+        "{stdout}"
+    );
+}
+
+/// A default language without templates would silently send English: refused.
+#[test]
+fn check_config_refuses_a_default_language_without_templates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = runnable_example(&dir).replace("language = \"en\"", "language = \"pt\"");
+    let path = write_config(&dir, &text);
+    let out = frontdesk(&["check-config", "--config", &path]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(EX_CONFIG), "{stderr}");
+    assert!(
+        stderr.contains("service.language: there are no pt templates") && stderr.contains("fix:"),
+        "{stderr}"
+    );
+}
+
 /// The shipped example with `templates_dir` set to `tpl`.
 fn example_with_templates(dir: &tempfile::TempDir, text: &str, tpl: &std::path::Path) -> String {
     let text = text.replace(

@@ -10,8 +10,7 @@ use serde::Serialize;
 use super::build::{AutoResponseSuppress, AutoSubmitted, LoopMarker, lettre_mailbox};
 use super::{
     AvailabilityVars, ClosureVars, ComposeError, DeskClosure, PersonVars, PreviousVars,
-    ServiceVars, Templates, TicketVars, customer_vars, describe_wait, person, quote_lines,
-    reply_subject,
+    ServiceVars, Templates, TicketVars, customer_vars, person, quote_lines, reply_subject,
 };
 use crate::domain::{EmailAddress, MailKind, OutgoingMail, TicketId};
 use crate::mail::parse::Mailbox;
@@ -41,6 +40,20 @@ pub struct AckContext {
 
 impl AckContext {
     pub(super) fn sample() -> AckContext {
+        AckContext::sample_in(crate::lang::ENGLISH)
+    }
+
+    /// Sample data with the agent's return described in `lang`, for the self-test.
+    pub(super) fn sample_in(lang: &str) -> AckContext {
+        let back = jiff::civil::date(2026, 12, 7)
+            .at(9, 0, 0, 0)
+            .in_tz("Europe/Berlin")
+            .ok();
+        let now = jiff::Timestamp::from_second(1_796_400_000).unwrap_or_default();
+        let back_at = back.map_or_else(
+            || "Monday at 09:00 CET".into(),
+            |b| crate::lang::describe_return(&b, now, lang, None),
+        );
         AckContext {
             customer: person("Alice Doe", "alice@customer.example"),
             agent: person("Jason Miller", "jason@example.com"),
@@ -55,8 +68,11 @@ impl AckContext {
             quote: vec!["My printer is on fire.".into()],
             availability: AvailabilityVars {
                 available: false,
-                back_at: "Monday at 09:00 CET".into(),
-                usually_within: "2 hours".into(),
+                back_at,
+                usually_within: crate::lang::describe_wait(
+                    std::time::Duration::from_secs(2 * 3600),
+                    lang,
+                ),
             },
             previous: PreviousVars {
                 number: 1017,
@@ -64,7 +80,7 @@ impl AckContext {
             },
             closure: ClosureVars {
                 name: "Christmas".into(),
-                reopens: "Monday 28 December".into(),
+                reopens: crate::lang::describe_day(jiff::civil::date(2026, 12, 28), lang),
             },
         }
     }
@@ -125,6 +141,8 @@ pub struct AckInput<'a> {
     pub closure: Option<DeskClosure>,
     /// The Date header.
     pub date: SystemTime,
+    /// The ticket's language: the template set it is written in (English without one).
+    pub language: &'a str,
 }
 
 /// Composes the acknowledgement of a new ticket: a reply in the customer's thread, with the
@@ -134,8 +152,8 @@ pub fn acknowledgement(
     input: &AckInput<'_>,
 ) -> Result<OutgoingMail, ComposeError> {
     let ctx = AckContext::of(input);
-    let text = templates.render("ack.txt.hbs", &ctx)?;
-    let html = templates.render("ack.html.hbs", &ctx)?;
+    let text = templates.render_in(input.language, "ack.txt.hbs", &ctx)?;
+    let html = templates.render_in(input.language, "ack.html.hbs", &ctx)?;
     let message_id = input.message_id.clone();
     let mut builder = lettre::Message::builder()
         .from(lettre_mailbox(
@@ -150,6 +168,7 @@ pub fn acknowledgement(
             input.subject,
             input.service_name,
             input.ticket,
+            input.language,
         ))
         .message_id(Some(message_id.clone()))
         .date(input.date)
@@ -221,7 +240,10 @@ impl AckContext {
             availability: AvailabilityVars {
                 available: input.agent_available,
                 back_at: input.agent_back.clone().unwrap_or_default(),
-                usually_within: input.usually_within.map(describe_wait).unwrap_or_default(),
+                usually_within: input
+                    .usually_within
+                    .map(|w| crate::lang::describe_wait(w, input.language))
+                    .unwrap_or_default(),
             },
             previous: input
                 .previous
@@ -230,7 +252,7 @@ impl AckContext {
                     subject: shortened(subject, PREVIOUS_SUBJECT_CHARS),
                 })
                 .unwrap_or_default(),
-            closure: ClosureVars::of(input.closure.as_ref()),
+            closure: ClosureVars::of(input.closure.as_ref(), input.language),
         }
     }
 }

@@ -198,8 +198,9 @@ pub(super) fn lettre_mailbox(
 
 /// The reply subject: `Re: <original> [Acme Support #N]`, without piling up `Re:` prefixes,
 /// and with any other ticket tag of ours removed (a customer who copied someone else's tag
-/// must not see it echoed back as if it were theirs).
-pub fn reply_subject(original: &str, service_name: &str, ticket: TicketId) -> String {
+/// must not see it echoed back as if it were theirs). A mail without a subject is answered
+/// as "Your message" in the ticket's language `lang`.
+pub fn reply_subject(original: &str, service_name: &str, ticket: TicketId, lang: &str) -> String {
     let tag = ticket_tag(service_name, ticket);
     let without_tags = strip_ticket_tags(original, service_name);
     let mut base = without_tags.trim();
@@ -216,11 +217,21 @@ pub fn reply_subject(original: &str, service_name: &str, ticket: TicketId) -> St
     }
     let base = sanitize::header_text(base, 200);
     let base = if base.is_empty() {
-        "Your message".to_string()
+        untitled(lang).to_string()
     } else {
         base
     };
     format!("Re: {base} {tag}")
+}
+
+/// The subject of a reply to a mail without one, in the ticket's language.
+fn untitled(lang: &str) -> &'static str {
+    match lang {
+        "de" => "Ihre Nachricht",
+        "fr" => "Votre message",
+        "es" => "Su mensaje",
+        _ => "Your message",
+    }
 }
 
 /// Removes every `[<service name> #digits]` from a subject, case-insensitively.

@@ -130,8 +130,8 @@ pub fn customer_follow_up(
         autoclose_days: input.autoclose_days,
     };
     let text = match input.kind {
-        MailKind::Reminder => templates.reminder_text(&ctx)?,
-        _ => templates.closing_text(&ctx)?,
+        MailKind::Reminder => templates.reminder_text(t.language(), &ctx)?,
+        _ => templates.closing_text(t.language(), &ctx)?,
     };
     let thread = t.thread_ids();
     let parent = t
@@ -144,7 +144,7 @@ pub fn customer_follow_up(
             service_address: input.service_address,
             to: (t.customer_name.as_deref(), &t.customer),
             reply_to: None,
-            subject: &reply_subject(&t.subject, input.service_name, t.id),
+            subject: &reply_subject(&t.subject, input.service_name, t.id, t.language()),
             message_id: input.message_id.clone(),
             in_reply_to: parent,
             references: thread,
@@ -158,14 +158,18 @@ pub fn customer_follow_up(
 }
 
 impl Templates {
-    /// Renders the customer's closing mail.
-    pub fn closing_text(&self, ctx: &FollowUpContext) -> Result<String, TemplateError> {
-        self.render("closing.txt.hbs", ctx)
+    /// Renders the customer's closing mail in the ticket's language `lang`.
+    pub fn closing_text(&self, lang: &str, ctx: &FollowUpContext) -> Result<String, TemplateError> {
+        self.render_in(lang, "closing.txt.hbs", ctx)
     }
 
-    /// Renders the reminder to a customer a ticket waits on.
-    pub fn reminder_text(&self, ctx: &FollowUpContext) -> Result<String, TemplateError> {
-        self.render("reminder.txt.hbs", ctx)
+    /// Renders the reminder to a customer a ticket waits on, in the ticket's language `lang`.
+    pub fn reminder_text(
+        &self,
+        lang: &str,
+        ctx: &FollowUpContext,
+    ) -> Result<String, TemplateError> {
+        self.render_in(lang, "reminder.txt.hbs", ctx)
     }
 
     /// Renders the note that tells an agent of a customer's rating.

@@ -75,7 +75,8 @@ pub fn handover(
         name: ticket.customer_name.clone(),
         address: ticket.customer.clone(),
     };
-    let text = templates.render(
+    let text = templates.render_in(
+        ticket.language(),
         "handover.txt.hbs",
         &HandoverContext {
             customer: customer_vars(&customer, "", "there"),
@@ -92,7 +93,7 @@ pub fn handover(
             service_address: &service.address,
             to: (ticket.customer_name.as_deref(), &ticket.customer),
             reply_to: None,
-            subject: &reply_subject(&ticket.subject, &service.name, ticket.id),
+            subject: &reply_subject(&ticket.subject, &service.name, ticket.id, ticket.language()),
             message_id: h.message_id.clone(),
             in_reply_to: ticket.last_customer_message_id(),
             references: ticket.thread_ids(),

@@ -11,6 +11,7 @@
 //! | `greeting.rs` | the name a mail greets someone by: given name from the display name, or the customer's sign-off; none for an address, a handle or a role |
 //! | `ack.rs` | the acknowledgement (text + HTML) |
 //! | `agent.rs` | the variables of notifications, notices and relayed answers (text and HTML); the notification's fingerprint |
+//! | `sets.rs` | the language sets: the customer-facing templates in `de/`, `fr/`, `es/` (built in) and any `templates_dir/<lang>/`, each complete |
 //! | `replies.rs` | the canned answers (`replies/NAME.txt.hbs` in `templates_dir`) an agent sends with `#reply NAME` |
 //! | `closing.rs` | the customer's closing mail and reminder, the agent's note of a rating |
 //! | `escalation.rs` | the mail to a team lead about a missed first-response target |
@@ -32,6 +33,7 @@ mod escalation;
 mod greeting;
 mod handover;
 mod replies;
+mod sets;
 #[cfg(test)]
 mod tests;
 mod vars;
@@ -48,6 +50,7 @@ pub use escalation::{EscalationContext, describe, escalation};
 pub use greeting::{greeting_name, name_in_display, signoff_name};
 pub use handover::{Handover, HandoverContext, handover};
 pub use replies::{CannedReply, REPLIES_DIR, ReplyContext, canned_replies, is_reply_name};
+pub use sets::LOCALIZED;
 use vars::person;
 pub use vars::{
     AvailabilityVars, ClosureVars, DeskClosure, HistoryVars, PersonVars, PreviousVars, ServiceVars,
@@ -168,6 +171,31 @@ pub enum TemplateError {
         /// The file.
         path: String,
     },
+    /// A language set is incomplete or holds what no set may: `check-config`'s message
+    /// names the key, the directory and the file, and the fix.
+    #[error("service.templates_dir: {dir}: {reason}\n      fix: {fix}")]
+    Set {
+        /// The language set's directory.
+        dir: String,
+        /// What is wrong.
+        reason: String,
+        /// What to do about it.
+        fix: String,
+    },
+    /// A default language (`service.language`, an inbox's `language`) has no template set.
+    #[error(
+        "{key}: there are no {lang} templates\n      fix: add {lang}/ with a translation of each of {files} to service.templates_dir, or choose one of: {available}"
+    )]
+    NoSet {
+        /// The configuration key.
+        key: String,
+        /// The language it names.
+        lang: String,
+        /// The languages there are.
+        available: String,
+        /// The templates a set must have.
+        files: String,
+    },
     /// Rendering failed, e.g. a variable that does not exist (strict mode).
     #[error("template {name}: {source}")]
     Render {
@@ -185,6 +213,8 @@ pub struct Templates {
     text: Handlebars<'static>,
     html: Handlebars<'static>,
     replies: Vec<String>,
+    /// Every language with a template set, English first.
+    languages: Vec<String>,
 }
 
 impl Templates {
@@ -217,6 +247,24 @@ impl Templates {
                     source: Box::new(e),
                 })?;
         }
+        let mut languages = vec![crate::lang::ENGLISH.to_string()];
+        for t in sets::language_sets(overrides)? {
+            let name = format!("{}/{}", t.lang, t.file);
+            let is_html = t.file.ends_with(".html.hbs");
+            if is_html {
+                check_unescaped(&name, &t.source)?;
+            }
+            let registry = if is_html { &mut html } else { &mut text };
+            registry
+                .register_template_string(&name, t.source)
+                .map_err(|e| TemplateError::Syntax {
+                    name: name.clone(),
+                    source: Box::new(e),
+                })?;
+            if !languages.contains(&t.lang) {
+                languages.push(t.lang);
+            }
+        }
         let mut replies = Vec::new();
         for reply in overrides
             .map(canned_replies)
@@ -231,11 +279,93 @@ impl Templates {
                 })?;
             replies.push(reply.name);
         }
+        // Canned answers in the customers' languages: `<lang>/replies/NAME.txt.hbs`, each a
+        // translation of an English one (the name an agent writes is the English file's).
+        for lang in languages.iter().skip(1) {
+            let Some(dir) = overrides.map(|d| d.join(lang)).filter(|d| d.is_dir()) else {
+                continue;
+            };
+            for reply in canned_replies(&dir)? {
+                if !replies.contains(&reply.name) {
+                    return Err(TemplateError::Set {
+                        dir: dir.display().to_string(),
+                        reason: format!(
+                            "the canned answer {} has no English original: agents send canned answers by the English file's name",
+                            reply.name
+                        ),
+                        fix: format!(
+                            "add replies/{}.txt.hbs at the top of templates_dir, or remove {}",
+                            reply.name,
+                            reply.path.display()
+                        ),
+                    });
+                }
+                let name = format!("{lang}/{}", replies::template_name(&reply.name));
+                text.register_template_string(&name, reply.source)
+                    .map_err(|e| TemplateError::Syntax {
+                        name,
+                        source: Box::new(e),
+                    })?;
+            }
+        }
         Ok(Templates {
             text,
             html,
             replies,
+            languages,
         })
+    }
+
+    /// Every language with a template set, English first.
+    pub fn languages(&self) -> &[String] {
+        &self.languages
+    }
+
+    /// Whether there is a template set in `lang`.
+    pub fn has_language(&self, lang: &str) -> bool {
+        self.languages.iter().any(|l| l == lang)
+    }
+
+    /// Refuses a default language (`service.language`, an inbox's `language`) that has no
+    /// template set: its customers would silently get English.
+    pub fn check_languages(&self, cfg: &crate::config::Config) -> Result<(), TemplateError> {
+        let main = std::iter::once(("service.language".to_string(), &cfg.service.language));
+        let inboxes = cfg
+            .inboxes
+            .iter()
+            .enumerate()
+            .map(|(n, i)| (format!("inboxes[{n}].language"), &i.language));
+        for (key, lang) in main.chain(inboxes) {
+            if !self.has_language(lang) {
+                return Err(TemplateError::NoSet {
+                    key,
+                    lang: lang.clone(),
+                    available: self.languages.join(", "),
+                    files: LOCALIZED.join(", "),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders the customer-facing template `name` in `lang`'s set, or the English one when
+    /// there is no such set (or `name` is not customer-facing).
+    pub(crate) fn render_in(
+        &self,
+        lang: &str,
+        name: &str,
+        data: &impl Serialize,
+    ) -> Result<String, TemplateError> {
+        let localized = format!("{lang}/{name}");
+        let registry = if name.ends_with(".html.hbs") {
+            &self.html
+        } else {
+            &self.text
+        };
+        if lang != crate::lang::ENGLISH && registry.has_template(&localized) {
+            return self.render(&localized, data);
+        }
+        self.render(name, data)
     }
 
     pub(crate) fn render(
@@ -279,10 +409,30 @@ impl Templates {
             };
             names.push(b.name.to_string());
         }
+        for lang in self.languages.iter().skip(1) {
+            let ack = AckContext::sample_in(lang);
+            for file in LOCALIZED {
+                match *file {
+                    "handover.txt.hbs" => self.render_in(lang, file, &HandoverContext::sample())?,
+                    "closing.txt.hbs" | "reminder.txt.hbs" => {
+                        self.render_in(lang, file, &FollowUpContext::sample())?
+                    }
+                    _ => self.render_in(lang, file, &ack)?,
+                };
+                names.push(format!("{lang}/{file}"));
+            }
+        }
         let sample = ReplyContext::sample();
         for name in &self.replies {
-            self.canned_reply(name, &sample)?;
+            self.canned_reply(crate::lang::ENGLISH, name, &sample)?;
             names.push(replies::template_name(name));
+            for lang in self.languages.iter().skip(1) {
+                let localized = format!("{lang}/{}", replies::template_name(name));
+                if self.text.has_template(&localized) {
+                    self.render(&localized, &sample)?;
+                    names.push(localized);
+                }
+            }
         }
         Ok(names)
     }

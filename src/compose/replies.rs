@@ -4,6 +4,8 @@
 //! templates and rendered once with sample data by `check-config` and every reload. There
 //! are no built-in ones: the desk writes its own (`templates/replies/` in the source, and
 //! `/usr/share/frontdesk/templates/replies/` in the package, hold examples to start from).
+//! A translation, `<lang>/replies/NAME.txt.hbs`, is sent instead on tickets in that language;
+//! agents still name the English file.
 
 use std::path::{Path, PathBuf};
 
@@ -135,10 +137,16 @@ impl Templates {
         &self.replies
     }
 
-    /// Renders the canned answer `name` (one of [`Templates::reply_names`]), without blank
-    /// lines at its start or end.
-    pub fn canned_reply(&self, name: &str, ctx: &ReplyContext) -> Result<String, TemplateError> {
-        let text = self.render(&template_name(name), ctx)?;
+    /// Renders the canned answer `name` (one of [`Templates::reply_names`]) for a ticket in
+    /// `lang`, without blank lines at its start or end: its translation
+    /// `<lang>/replies/NAME.txt.hbs` in `templates_dir` when there is one, else the English.
+    pub fn canned_reply(
+        &self,
+        lang: &str,
+        name: &str,
+        ctx: &ReplyContext,
+    ) -> Result<String, TemplateError> {
+        let text = self.render_in(lang, &template_name(name), ctx)?;
         let mut text = text.trim_end();
         while let Some((first, rest)) = text.split_once('\n')
             && first.trim().is_empty()

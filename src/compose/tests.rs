@@ -17,16 +17,35 @@ fn compose(
     subject: &str,
     text: &str,
 ) -> (OutgoingMail, crate::mail::parse::ParsedMail) {
-    compose_with(customer, subject, text, None)
+    compose_with("en", None, customer, subject, text, None)
 }
 
 /// The acknowledgement of a returning customer whose earlier ticket #1001 had `subject`.
 fn compose_previous(subject: &str) -> (OutgoingMail, crate::mail::parse::ParsedMail) {
     let bob = mailbox(Some("Bob"), "bob@customer.test");
-    compose_with(&bob, "again", "text", Some((TicketId::new(1001), subject)))
+    compose_with(
+        "en",
+        None,
+        &bob,
+        "again",
+        "text",
+        Some((TicketId::new(1001), subject)),
+    )
+}
+
+fn compose_in(
+    language: &str,
+    agent_back: Option<&str>,
+    customer: &Mailbox,
+    subject: &str,
+    text: &str,
+) -> (OutgoingMail, crate::mail::parse::ParsedMail) {
+    compose_with(language, agent_back, customer, subject, text, None)
 }
 
 fn compose_with(
+    language: &str,
+    agent_back: Option<&str>,
     customer: &Mailbox,
     subject: &str,
     text: &str,
@@ -52,12 +71,13 @@ fn compose_with(
             text,
             quote_lines: 6,
             message_id: "<ack.1042.x7@example.test>".into(),
-            agent_available: true,
-            agent_back: None,
+            agent_available: agent_back.is_none(),
+            agent_back: agent_back.map(String::from),
             usually_within: None,
             previous,
             closure: None,
             date: SystemTime::UNIX_EPOCH,
+            language,
         },
     )
     .expect("composes");
@@ -242,7 +262,7 @@ fn templates_written_for_first_name_keep_working() {
 
 #[test]
 fn subject_does_not_pile_up_or_echo_foreign_tags() {
-    let s = |subject: &str| reply_subject(subject, "Acme Support", TicketId::new(7));
+    let s = |subject: &str| reply_subject(subject, "Acme Support", TicketId::new(7), "en");
     assert_eq!(s("RE: Re: hi"), "Re: hi [Acme Support #7]");
     assert_eq!(s("Re: hi [Acme Support #7]"), "Re: hi [Acme Support #7]");
     assert_eq!(
@@ -477,7 +497,7 @@ fn the_shipped_canned_answers_load_render_and_preview() {
     assert!(rendered.contains(&"replies/password-reset.txt.hbs".to_string()));
     for name in t.reply_names() {
         let text = t
-            .canned_reply(name, &ReplyContext::sample())
+            .canned_reply("en", name, &ReplyContext::sample())
             .expect("renders");
         assert!(text.starts_with("Hello Alice,\n"), "{name}: {text:?}");
         assert!(text.contains("[Acme Support #1042]"), "{name}: {text}");
@@ -512,7 +532,7 @@ fn a_canned_answer_renders_the_tickets_variables() {
     let t = Templates::load(Some(dir.path())).expect("compiles");
     assert_eq!(t.reply_names(), ["thanks"]);
     let text = t
-        .canned_reply("thanks", &ReplyContext::sample())
+        .canned_reply("en", "thanks", &ReplyContext::sample())
         .expect("renders");
     assert_eq!(
         text,
@@ -524,7 +544,7 @@ fn a_canned_answer_renders_the_tickets_variables() {
     let mut ctx = ReplyContext::sample();
     ctx.service.name = "R&D <Team>".into();
     assert_eq!(
-        t.canned_reply("q", &ctx).expect("renders"),
+        t.canned_reply("en", "q", &ctx).expect("renders"),
         "\"R&D <Team>\" & <you>"
     );
 }
@@ -585,6 +605,213 @@ fn the_preview_is_the_first_line_or_its_comment() {
     assert_eq!(reply("{{!-- Refunds --~}}\nHello").preview(), "Refunds");
     assert_eq!(reply("{{! short }}\nHello").preview(), "short");
     assert_eq!(reply("").preview(), "");
+}
+
+#[test]
+fn the_shipped_sets_acknowledge_in_the_customers_language() {
+    let t = Templates::load(None).expect("builtin templates compile");
+    assert_eq!(t.languages(), ["en", "de", "es", "fr"]);
+    let names = t.self_test().expect("every set renders");
+    for lang in ["de", "es", "fr"] {
+        for file in LOCALIZED {
+            assert!(names.contains(&format!("{lang}/{file}")), "{names:?}");
+        }
+    }
+    let anna = mailbox(Some("Anna Schmidt"), "anna@customer.test");
+    let (out, m) = compose_in(
+        "de",
+        Some("am Montag um 09:00 Uhr CET"),
+        &anna,
+        "",
+        "Mein Drucker brennt.",
+    );
+    let text = m.text.clone();
+    assert!(text.starts_with("Hallo Anna,"), "{text}");
+    assert!(
+        text.contains("Jason ist am Montag um 09:00 Uhr CET wieder für Sie da"),
+        "{text}"
+    );
+    assert!(text.contains("> Mein Drucker brennt."), "{text}");
+    assert!(!text.contains("thank you"), "{text}");
+    assert_eq!(m.subject, "Re: Ihre Nachricht [Acme Support #1042]");
+    let raw = String::from_utf8_lossy(&out.raw).to_string();
+    assert!(
+        raw.contains("lang=3D\"de\"") || raw.contains("lang=\"de\""),
+        "{raw}"
+    );
+    for (lang, back) in [("fr", "sera de retour X"), ("es", "estará de vuelta X")] {
+        let (_, m) = compose_in(lang, Some("X"), &anna, "s", "t");
+        assert!(m.text.contains(back), "{lang}: {}", m.text);
+    }
+    // A language without a set is written in English.
+    let (_, m) = compose_in("pt", None, &anna, "s", "t");
+    assert!(m.text.contains("thank you for writing"), "{}", m.text);
+}
+
+#[test]
+fn a_language_set_in_templates_dir_must_be_complete() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("it")).expect("mkdir");
+    std::fs::write(dir.path().join("it/ack.txt.hbs"), "Buongiorno\n").expect("write");
+    let err = Templates::load(Some(dir.path()))
+        .expect_err("it/ lacks ack.html.hbs")
+        .to_string();
+    assert!(
+        err.contains("service.templates_dir")
+            && err.contains("the it templates lack ack.html.hbs")
+            && err.contains("fix: add ")
+            && err.contains("it/ack.html.hbs"),
+        "{err}"
+    );
+    std::fs::write(dir.path().join("it/ack.html.hbs"), "<p>Buongiorno</p>\n").expect("write");
+    let err = Templates::load(Some(dir.path()))
+        .expect_err("it/ lacks handover.txt.hbs")
+        .to_string();
+    assert!(
+        err.contains("the it templates lack handover.txt.hbs"),
+        "{err}"
+    );
+    for file in ["handover.txt.hbs", "closing.txt.hbs", "reminder.txt.hbs"] {
+        std::fs::write(
+            dir.path().join("it").join(file),
+            "Buongiorno, {{agent.name}}.\n",
+        )
+        .expect("write");
+    }
+    let t = Templates::load(Some(dir.path())).expect("complete");
+    assert!(t.has_language("it"));
+    t.self_test().expect("renders");
+    // An HTML template of a set is held to the escaping rule like any other.
+    std::fs::write(
+        dir.path().join("it/ack.html.hbs"),
+        "<p>{{{customer.name}}}</p>\n",
+    )
+    .expect("write");
+    let err = Templates::load(Some(dir.path())).expect_err("unescaped");
+    assert!(err.to_string().contains("it/ack.html.hbs"), "{err}");
+}
+
+#[test]
+fn a_built_in_set_takes_single_overrides_and_refuses_agent_templates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("de")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("de/ack.txt.hbs"),
+        "Moin {{customer.name}}, Ticket #{{ticket.number}}.\n",
+    )
+    .expect("write");
+    let t = Templates::load(Some(dir.path())).expect("the built-in HTML fills in");
+    let ctx = AckContext::sample_in("de");
+    assert_eq!(
+        t.render_in("de", "ack.txt.hbs", &ctx).expect("renders"),
+        "Moin Alice Doe, Ticket #1042.\n"
+    );
+    assert!(
+        t.render_in("de", "ack.html.hbs", &ctx)
+            .expect("renders")
+            .contains("am Montag um 09:00 Uhr CET wieder für Sie da")
+    );
+    std::fs::write(dir.path().join("de/agent_notify.txt.hbs"), "x").expect("write");
+    let err = Templates::load(Some(dir.path()))
+        .expect_err("agent-facing")
+        .to_string();
+    assert!(
+        err.contains("agent_notify.txt.hbs has no language sets"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("en")).expect("mkdir");
+    let err = Templates::load(Some(dir.path()))
+        .expect_err("en/")
+        .to_string();
+    assert!(err.contains("top of templates_dir"), "{err}");
+}
+
+/// The acknowledgement README.md shows for `lang`: the shipped templates, the agent away
+/// until Monday 09:00 in Berlin, asked on a Friday afternoon by a customer in Berlin.
+fn readme_acknowledgement(lang: &str, customer: &Mailbox, subject: &str, text: &str) -> String {
+    let back = jiff::civil::date(2026, 12, 7)
+        .at(9, 0, 0, 0)
+        .in_tz("Europe/Berlin")
+        .expect("zone");
+    let now: jiff::Timestamp = "2026-12-04T16:30:00Z".parse().expect("timestamp");
+    let when = crate::lang::describe_return(&back, now, lang, Some(3600));
+    let (out, m) = compose_in(lang, Some(&when), customer, subject, text);
+    let raw = String::from_utf8_lossy(&out.raw).to_string();
+    let to = raw
+        .lines()
+        .find(|l| l.starts_with("To: "))
+        .expect("To")
+        .to_string();
+    format!(
+        "{to}\nSubject: {}\n\n{}",
+        m.subject,
+        m.text.replace("\r\n", "\n").trim_end()
+    )
+}
+
+#[test]
+fn the_readme_shows_the_shipped_acknowledgements_as_rendered() {
+    let readme = include_str!("../../README.md");
+    let en = readme_acknowledgement(
+        "en",
+        &mailbox(Some("Alice Doe"), "alice@customer.example"),
+        "Printer on fire",
+        "My printer is on fire. Can you help?",
+    );
+    let de = readme_acknowledgement(
+        "de",
+        &mailbox(Some("Anna Schmidt"), "anna@kunde.example"),
+        "Drucker druckt nicht",
+        "Mein Drucker druckt seit gestern nur noch leere Seiten. Was kann ich tun?",
+    );
+    let blocks = [en, de].map(|ack| format!("```text\n{ack}\n```"));
+    let missing: Vec<&String> = blocks.iter().filter(|b| !readme.contains(*b)).collect();
+    assert!(
+        missing.is_empty(),
+        "README.md, section \"Languages\", should show:\n{}",
+        blocks.join("\n\n")
+    );
+}
+
+#[test]
+fn a_canned_answer_goes_out_in_the_tickets_language_when_translated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("replies")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("de/replies")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("replies/thanks.txt.hbs"),
+        "Thank you, {{customer.greeting_name}}.\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("de/replies/thanks.txt.hbs"),
+        "Vielen Dank, {{customer.greeting_name}}.\n",
+    )
+    .expect("write");
+    let t = Templates::load(Some(dir.path())).expect("compiles");
+    let names = t.self_test().expect("renders");
+    assert!(
+        names.contains(&"de/replies/thanks.txt.hbs".to_string()),
+        "{names:?}"
+    );
+    assert_eq!(t.reply_names(), ["thanks"]);
+    let ctx = ReplyContext::sample();
+    assert_eq!(
+        t.canned_reply("de", "thanks", &ctx).expect("de"),
+        "Vielen Dank, Alice."
+    );
+    // No French translation: the English one.
+    assert_eq!(
+        t.canned_reply("fr", "thanks", &ctx).expect("fr"),
+        "Thank you, Alice."
+    );
+    // A translation of nothing an agent can name is refused.
+    std::fs::write(dir.path().join("de/replies/other.txt.hbs"), "Anders.\n").expect("write");
+    let err = Templates::load(Some(dir.path()))
+        .expect_err("no original")
+        .to_string();
+    assert!(err.contains("other has no English original"), "{err}");
 }
 
 #[test]

@@ -77,12 +77,13 @@ pub struct DeskClosure {
 }
 
 impl ClosureVars {
-    /// The variables for `closure` ("" throughout when the desk is open).
-    pub fn of(closure: Option<&DeskClosure>) -> ClosureVars {
+    /// The variables for `closure` ("" throughout when the desk is open), the day it reopens
+    /// written in `lang`.
+    pub fn of(closure: Option<&DeskClosure>, lang: &str) -> ClosureVars {
         closure
             .map(|c| ClosureVars {
                 name: c.name.clone().unwrap_or_default(),
-                reopens: c.reopens.strftime("%A %-d %B").to_string(),
+                reopens: crate::lang::describe_day(c.reopens, lang),
             })
             .unwrap_or_default()
     }
@@ -98,17 +99,9 @@ pub struct PreviousVars {
 }
 
 /// A wait in words for a customer, rounded up so the promise holds: "15 minutes", "1 hour",
-/// "3 hours". Minutes in fives up to 50, then whole hours.
+/// "3 hours" (in English; [`crate::lang::describe_wait`] in the ticket's language).
 pub fn describe_wait(wait: std::time::Duration) -> String {
-    let minutes = wait.as_secs().div_ceil(60).max(1);
-    if minutes <= 50 {
-        let five = minutes.div_ceil(5) * 5;
-        return format!("{five} minutes");
-    }
-    match minutes.div_ceil(60) {
-        1 => "1 hour".into(),
-        hours => format!("{hours} hours"),
-    }
+    crate::lang::describe_wait(wait, crate::lang::ENGLISH)
 }
 
 /// A customer's earlier tickets, for the agent's header block.

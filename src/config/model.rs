@@ -140,6 +140,7 @@ impl Config {
         let main = Inbox {
             name: self.service.address.local_part().to_string(),
             address: self.service.address.clone(),
+            language: self.service.language.clone(),
             imap: self.imap.clone(),
             smtp: self.smtp.clone(),
         };
@@ -159,6 +160,7 @@ impl Config {
             .filter(|i| i.address != inbox.address)
             .collect();
         c.service.address = inbox.address.clone();
+        c.service.language = inbox.language.clone();
         c.imap = inbox.imap.clone();
         c.smtp = inbox.smtp.clone();
         c
@@ -304,6 +306,10 @@ pub struct Service {
     /// Our MTA's Authentication-Results id: when set, agent mail (answers, forwards) must be
     /// authenticated by it, not only carry an aligned envelope.
     pub trusted_authserv_id: Option<String>,
+    /// The language a new ticket's mail is written in when neither the customer's earlier
+    /// tickets, their mail's `Content-Language` nor their words tell (`service.language`,
+    /// or the inbox's `language` in that inbox's view); a primary subtag such as `en`.
+    pub language: String,
 }
 
 /// Where an agent's reply token travels.
@@ -324,6 +330,8 @@ pub struct Inbox {
     pub name: String,
     /// The public address customers write to; our mail about its tickets comes from it.
     pub address: EmailAddress,
+    /// Its default language (its own `language`, else `service.language`).
+    pub language: String,
     /// Its IMAP account.
     pub imap: Imap,
     /// The SMTP account its mail goes out through: its own `[inboxes.smtp]` (the keys it

@@ -63,6 +63,8 @@ pub(super) struct RawClosure {
 pub(super) struct RawInbox {
     pub(super) name: Option<String>,
     pub(super) address: String,
+    /// This inbox's default language; `None`: `service.language`.
+    pub(super) language: Option<String>,
     pub(super) imap: RawImap,
     /// Its own SMTP account (`[inboxes.smtp]`); `None`: it sends through `[smtp]`.
     pub(super) smtp: Option<RawInboxSmtp>,
@@ -261,6 +263,13 @@ pub(super) struct RawService {
     #[serde(default)]
     pub(super) reply_tokens: ReplyTokens,
     pub(super) trusted_authserv_id: Option<String>,
+    /// The language of acknowledgements when nothing about the customer tells (`en`).
+    #[serde(default = "default_language")]
+    pub(super) language: String,
+}
+
+fn default_language() -> String {
+    crate::lang::ENGLISH.to_string()
 }
 
 pub(super) fn default_state_dir() -> PathBuf {

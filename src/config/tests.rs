@@ -630,6 +630,35 @@ fn config_show_redacts_an_inbox_smtp_login() {
     );
 }
 
+#[test]
+fn a_default_language_per_inbox_else_the_service() {
+    let inbox = |lang: &str| {
+        format!(
+            "[[agents]]\nname = \"Jason Miller\"\nemail = \"jason@example.test\"\n\
+             [[inboxes]]\naddress = \"billing@example.test\"\n{lang}\n[inboxes.imap]\n\
+             host = \"127.0.0.1\"\ntls = \"none\"\npassword = \"x\"\n"
+        )
+    };
+    let cfg = crate::testing::config(&inbox("language = \"de\""));
+    assert_eq!(cfg.service.language, "en");
+    assert_eq!(cfg.for_inbox(&cfg.inboxes[0]).service.language, "de");
+    // Seen from the German inbox, the main inbox is still English.
+    let billing = cfg.for_inbox(&cfg.inboxes[0]);
+    let main = billing.inboxes[0].clone();
+    assert_eq!(billing.for_inbox(&main).service.language, "en");
+    let cfg = crate::testing::config(&inbox(""));
+    assert_eq!(cfg.for_inbox(&cfg.inboxes[0]).service.language, "en");
+    for bad in ["German", "de-AT", "DE", ""] {
+        let err =
+            crate::testing::try_config(&inbox(&format!("language = {bad:?}"))).expect_err(bad);
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("{bad}: expected validation problems, got {err}");
+        };
+        assert_eq!(problems[0].key, "inboxes[0].language", "{bad}");
+        assert!(problems[0].fix.contains("language = \"de\""), "{bad}");
+    }
+}
+
 /// Issue 14, point 2: closures from dates and from a calendar file become days off in the
 /// working hours of exactly the agents they apply to.
 #[test]

@@ -482,7 +482,8 @@ fn act<S: State>(
     };
     if let Some(name) = canned {
         let vars = reply_vars(ctx, &answer.ticket, answer.agent);
-        match ctx.templates.canned_reply(name, &vars) {
+        let lang = answer.ticket.language();
+        match ctx.templates.canned_reply(lang, name, &vars) {
             Ok(text) => body = with_canned(&text, &body),
             Err(e) => {
                 return Ok(Decision::quarantine(
@@ -638,7 +639,7 @@ fn relay<S: State>(
             service_address: &service.address,
             to: (ticket.customer_name.as_deref(), &ticket.customer),
             reply_to: None,
-            subject: &reply_subject(&ticket.subject, &service.name, ticket.id),
+            subject: &reply_subject(&ticket.subject, &service.name, ticket.id, ticket.language()),
             message_id: ctx
                 .composer()
                 .message_id(MessageIdKind::Reply, ticket.stamp()),

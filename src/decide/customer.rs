@@ -5,7 +5,7 @@
 //! agent's notification. Bounces of our own mail are recorded on their ticket; an agent's
 //! forward opens the customer's ticket.
 
-use tracing::info;
+use tracing::{debug, info};
 
 use super::notify::{CustomerMail, Notify, history};
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
@@ -15,6 +15,7 @@ use crate::domain::{
     AgentEmail, EmailAddress, JoinedVia, MessageIdKind, OutgoingMail, Plan, SuppressReason, Ticket,
     TicketId, TicketStamp, TicketState, UnixTime, typical_wait,
 };
+use crate::lang;
 use crate::mail::classify::{self, Classified, Identity, classify};
 use crate::mail::parse::{self, Mailbox, ParsedMail};
 use crate::mail::thread::{Threading, thread};
@@ -439,6 +440,7 @@ fn new_ticket<S: State>(
         id,
         opened: ctx.now,
     };
+    let language = language(ctx, mail, &customer);
     let mut outgoing = Vec::new();
     let not_acknowledged = match withheld(ctx, mail, &customer, &opening.class)? {
         Some(reason) => Some(reason),
@@ -449,7 +451,7 @@ fn new_ticket<S: State>(
             stamp,
             agent,
             &assignment,
-            &ack_facts(ctx, &customer, agent)?,
+            &ack_facts(ctx, &customer, agent, &language)?,
         ) {
             Ok(ack) => {
                 outgoing.push(ack);
@@ -479,6 +481,7 @@ fn new_ticket<S: State>(
         forgotten_at: None,
         reminded_at: None,
         rating: None,
+        language: Some(language),
     };
     match notify_agent(ctx, &ticket, agent, &customer, mail, Notify::New) {
         Ok(n) => outgoing.push(n),
@@ -493,6 +496,31 @@ fn new_ticket<S: State>(
             outgoing,
         },
     })
+}
+
+/// The language of a new ticket ([`lang::choose_language`]): the customer's earlier
+/// tickets', the mail's `Content-Language`, the language of their words, the inbox's
+/// default, each only if there is a template set in it. A failing read of the earlier
+/// tickets only skips that clue.
+fn language<S: State>(ctx: &Ctx<'_, S>, mail: &ParsedMail, customer: &Mailbox) -> String {
+    let state = ctx.state;
+    let earlier = state
+        .customer_tickets(&customer.address)
+        .ok()
+        .and_then(|ids| {
+            ids.iter()
+                .rev()
+                .find_map(|id| state.ticket(*id).ok().flatten()?.language)
+        });
+    let clues = lang::LanguageClues {
+        earlier: earlier.as_deref(),
+        content_language: mail.content_language.as_deref(),
+        text: &mail.text,
+        inbox_default: &ctx.cfg.service.language,
+    };
+    let (language, source) = lang::choose_language(&clues, |l| ctx.templates.has_language(l));
+    debug!(language = %language, source = ?source, "ticket language chosen");
+    language
 }
 
 /// The agent for a new ticket: routing rules, then the agent of the customer's previous
@@ -565,6 +593,8 @@ struct AckFacts {
     usually_within: Option<std::time::Duration>,
     /// The customer's earlier ticket the same agent helped with.
     previous: Option<Ticket>,
+    /// The ticket's language, which all of it is written in.
+    language: String,
 }
 
 /// Reads what [`AckFacts`] says: the agent's recent first responses (else those of everyone
@@ -574,6 +604,7 @@ fn ack_facts<S: State>(
     ctx: &Ctx<'_, S>,
     customer: &Mailbox,
     agent: &Agent,
+    language: &str,
 ) -> Result<AckFacts, S::Error> {
     let ack = &ctx.cfg.ack;
     let since = ctx
@@ -604,6 +635,7 @@ fn ack_facts<S: State>(
         None => None,
     };
     Ok(AckFacts {
+        language: language.to_string(),
         usually_within,
         previous,
     })
@@ -620,6 +652,7 @@ fn acknowledge<S: State>(
     facts: &AckFacts,
 ) -> Result<OutgoingMail, String> {
     let cfg = ctx.cfg;
+    let language = facts.language.as_str();
     let input = AckInput {
         service_name: &cfg.service.name,
         service_address: &cfg.service.address,
@@ -638,7 +671,7 @@ fn acknowledge<S: State>(
         agent_back: assignment
             .back_at
             .as_ref()
-            .map(|b| crate::hours::describe_return(b, timestamp(ctx))),
+            .map(|b| lang::describe_return(b, timestamp(ctx), language, mail.date_offset)),
         usually_within: facts.usually_within,
         previous: facts.previous.as_ref().map(|t| (t.id, t.subject.as_str())),
         closure: cfg
@@ -648,6 +681,7 @@ fn acknowledge<S: State>(
                 reopens,
             }),
         date: ctx.date,
+        language,
     };
     acknowledgement(ctx.templates, &input)
         .map_err(|e| format!("acknowledgement could not be composed: {e}"))

@@ -1166,6 +1166,22 @@ fn the_customer_is_told_when_their_ticket_changes_hands() {
     );
 }
 
+/// The handover note is written in the ticket's language, like its acknowledgement.
+#[test]
+fn the_handover_note_is_in_the_tickets_language() {
+    let raw = agent_mail_to(1001, "jason@example.test", "#assign Maria Lopez\r\n", "");
+    let state = mem().with_ticket(alices_ticket(1001).language("de").build());
+    let Plan::Agent { outgoing, .. } = run(&raw, &state) else {
+        panic!("expected an agent plan");
+    };
+    let note = of_kind(&outgoing, MailKind::Handover).expect("the customer's note");
+    let text = text_of(note);
+    assert!(
+        text.starts_with("Hallo Alice,\n\nhier schreibt Maria Lopez von Acme Support. Ich habe Ihre Anfrage [Acme Support #1001] von Jason übernommen"),
+        "{text}"
+    );
+}
+
 #[test]
 fn no_handover_note_when_closing_when_switched_off_or_when_nobody_may_be_written_to() {
     let handover = |body: &str, state: &MemStore, cfg: &Config| {
@@ -2035,6 +2051,70 @@ fn a_canned_answer_to_an_html_answer_goes_as_text_with_the_htmls_words() {
     }
 }
 
+/// A new mail from Anna, in German, with `headers` added.
+fn anna(headers: &str) -> Vec<u8> {
+    format!(
+        "From: Anna Schmidt <anna@customer.test>\r\nTo: support@example.test\r\n\
+         Subject: Drucker\r\nMessage-ID: <a1@customer.test>\r\n\
+         Return-Path: <anna@customer.test>\r\n{headers}\r\n\
+         Hallo, mein Drucker druckt seit gestern nur noch leere Seiten. \
+         Können Sie mir bitte sagen, was ich tun soll?\r\n\r\nViele Grüße\r\nAnna\r\n"
+    )
+    .into_bytes()
+}
+
+/// The new ticket's language and its acknowledgement's text.
+fn acknowledged_in(plan: Plan) -> (Option<String>, String) {
+    let Plan::NewTicket {
+        ticket, outgoing, ..
+    } = plan
+    else {
+        panic!("expected a new ticket: {plan:?}");
+    };
+    let ack = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+    (ticket.language, text_of(ack))
+}
+
+#[test]
+fn a_german_mail_is_acknowledged_in_german_and_the_ticket_remembers_it() {
+    let (language, text) = acknowledged_in(run(&anna(""), &mem()));
+    assert_eq!(language.as_deref(), Some("de"));
+    assert!(text.starts_with("Hallo Anna,"), "{text}");
+    assert!(text.contains("vielen Dank für Ihre Nachricht"), "{text}");
+}
+
+#[test]
+fn the_earlier_tickets_language_wins_over_the_mail() {
+    // Anna wrote in French before: her new German mail is answered in French.
+    let state = mem().with_ticket(
+        ticket(900, "anna@customer.test")
+            .language("fr")
+            .state(TicketState::Closed)
+            .build(),
+    );
+    let (language, text) = acknowledged_in(run(&anna("Content-Language: es\r\n"), &state));
+    assert_eq!(language.as_deref(), Some("fr"));
+    assert!(text.starts_with("Bonjour Anna,"), "{text}");
+    // An earlier ticket from before languages were recorded tells nothing.
+    let state = mem().with_ticket(ticket(900, "anna@customer.test").build());
+    let (language, _) = acknowledged_in(run(&anna("Content-Language: es\r\n"), &state));
+    assert_eq!(language.as_deref(), Some("es"));
+}
+
+#[test]
+fn content_language_wins_over_the_words() {
+    let (language, text) = acknowledged_in(run(&anna("Content-Language: es-ES\r\n"), &mem()));
+    assert_eq!(language.as_deref(), Some("es"));
+    assert!(text.starts_with("Hola, Anna:"), "{text}");
+}
+
+#[test]
+fn an_english_mail_is_acknowledged_in_english() {
+    let (language, text) = acknowledged_in(run(ALICE, &mem()));
+    assert_eq!(language.as_deref(), Some("en"));
+    assert!(text.contains("thank you for writing"), "{text}");
+}
+
 // ---- what the acknowledgement remembers and promises (issue 14, points 3 and 4) ----
 
 /// The acknowledgement's text for ALICE's new mail under `state`.
@@ -2307,6 +2387,30 @@ fn closing_a_ticket_sends_the_customer_a_closing_mail_after_the_answer() {
     };
     let kinds: Vec<MailKind> = outgoing.iter().map(|m| m.kind).collect();
     assert_eq!(kinds, [MailKind::Closing]);
+}
+
+/// The closing mail is written in the ticket's language, its rating words among them.
+#[test]
+fn the_closing_mail_is_in_the_tickets_language() {
+    let raw = agent_mail_to(1001, "Jason Miller <jason@example.test>", "#close\r\n", "");
+    let state = mem().with_ticket(alices_ticket(1001).language("fr").build());
+    let Plan::Agent { outgoing, .. } = run(&raw, &state) else {
+        panic!("expected an agent plan");
+    };
+    let closing = of_kind(&outgoing, MailKind::Closing).expect("closing mail");
+    let text = text_of(closing);
+    assert!(text.starts_with("Bonjour Alice,"), "{text}");
+    assert!(
+        text.contains("une note de 1 (mauvais) à 5 (excellent), ou « bien » ou « mauvais »"),
+        "{text}"
+    );
+    // The words the shipped closing mails suggest are words the rating reader knows.
+    for word in ["bien", "mauvais", "gut", "schlecht", "mal"] {
+        assert!(
+            crate::mail::rating::read_rating(word).is_some(),
+            "{word} must rate"
+        );
+    }
 }
 
 /// The closing mail obeys what the acknowledgement obeys, and an inbox may switch it off.

@@ -151,6 +151,11 @@ pub struct Ticket {
     /// The customer's rating, by reply to the closing mail (the latest one counts).
     #[serde(default)]
     pub rating: Option<Rating>,
+    /// The language its mail to the customer is written in (`de`: the `templates/de/` set),
+    /// chosen when it opened (`lang::choose_language`); `None` for tickets from before
+    /// languages existed, which read English.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 impl Ticket {
@@ -160,6 +165,12 @@ impl Ticket {
             id: self.id,
             opened: self.created_at,
         }
+    }
+
+    /// The language its mail to the customer is written in: the one chosen when it opened,
+    /// English for tickets from before languages were chosen.
+    pub fn language(&self) -> &str {
+        self.language.as_deref().unwrap_or("en")
     }
 
     /// The Message-ID of the customer's most recent mail, to thread answers on.
@@ -312,6 +323,7 @@ impl Ticket {
         self.customer = EmailAddress::parse(FORGOTTEN).unwrap_or(self.customer.clone());
         self.customer_name = None;
         self.subject = String::new();
+        self.language = None;
         for m in &mut self.messages {
             m.message_id = None;
             m.subject = String::new();

@@ -89,6 +89,13 @@ pub(super) fn ticket_show(
     );
     outln!(out, "  agent     {}", t.agent);
     outln!(out, "  subject   {}", t.subject);
+    match &t.language {
+        Some(lang) => outln!(out, "  language  {lang}"),
+        None => outln!(
+            out,
+            "  language  en (not recorded: opened before languages were chosen)"
+        ),
+    }
     outln!(out, "  opened    {}", fmt_time(t.created_at));
     if let Some(prev) = t.linked_from {
         outln!(out, "  follows   closed ticket #{prev}");

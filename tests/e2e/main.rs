@@ -39,6 +39,10 @@ mod handover;
 // through it, also for mail that arrived at another inbox.
 mod inboxes;
 
+// Issue 14, point 1: a German customer's acknowledgement in German, the agent's return in
+// German at the customer's UTC offset; the ticket records the language.
+mod language;
+
 // Logging natively to a private journald: priorities and fields (`-p warning`, `EVENT=`).
 mod journal;
 

@@ -61,6 +61,9 @@ impl RawConfig {
             imap: imap.as_ref(),
             raw_smtp: &self.smtp,
             smtp: &smtp,
+            language: service
+                .as_ref()
+                .map_or(crate::lang::ENGLISH, |s| s.language.as_str()),
         };
         let inboxes = servers::inboxes(&mut c, &self.inboxes, &main, cred_dir);
         let alerts = operations::alerts(&mut c, self.alerts.as_ref());

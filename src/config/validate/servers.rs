@@ -96,6 +96,8 @@ pub(super) struct Main<'a> {
     pub(super) imap: Option<&'a Imap>,
     pub(super) raw_smtp: &'a RawSmtp,
     pub(super) smtp: &'a Smtp,
+    /// `service.language`, the default of every inbox that sets none.
+    pub(super) language: &'a str,
 }
 
 /// Checks every `[[inboxes]]` entry (each login defaults to its address) and that no two
@@ -144,10 +146,14 @@ pub(super) fn inboxes(
             Some(own) => inbox_smtp(c, &key, own, main, &inbox_address, cred_dir),
             None => main.smtp.clone(),
         };
+        let language =
+            super::service::language(c, &format!("{key}.language"), raw.language.as_deref())
+                .unwrap_or_else(|| main.language.to_string());
         if let Some(imap) = imap {
             inboxes.push(Inbox {
                 name,
                 address: inbox_address,
+                language,
                 imap,
                 smtp,
             });

@@ -46,6 +46,8 @@ pub(super) fn service(
             "point it at a directory of *.hbs overrides, or remove the key to use the built-in templates",
         );
     }
+    let language = language(c, "service.language", Some(&raw.language))
+        .unwrap_or_else(|| crate::lang::ENGLISH.to_string());
     Some(Service {
         name,
         address: address?,
@@ -54,7 +56,26 @@ pub(super) fn service(
         templates_dir: raw.templates_dir.clone(),
         reply_tokens: raw.reply_tokens,
         trusted_authserv_id: raw.trusted_authserv_id.clone(),
+        language,
     })
+}
+
+/// A default language at `key`: a primary language subtag in lower case (`en`, `de`);
+/// `None` when it is not set or not one (the problem is in `c`). Whether a template set
+/// exists for it is checked with the templates.
+pub(super) fn language(c: &mut Collector, key: &str, raw: Option<&str>) -> Option<String> {
+    let raw = raw?;
+    match crate::lang::normalize(raw) {
+        Some(tag) if tag == raw => Some(tag),
+        _ => {
+            c.add(
+                key,
+                format!("{raw:?} is not a language subtag"),
+                "write the two-letter code in lower case, e.g. language = \"de\" (a region such as de-AT is not needed)",
+            );
+            None
+        }
+    }
 }
 
 /// The reply-token key from `token_secret_file`: required, and at least 16 bytes.

@@ -115,6 +115,14 @@ pub struct ParsedMail {
     /// `Authentication-Results` header values (RFC 8601), topmost first, each whole (one
     /// longer than 16 KiB is left out rather than cut).
     pub auth_results: Vec<String>,
+    /// The `Content-Language` header as written (cleaned), for the ticket's language.
+    #[serde(default)]
+    pub content_language: Option<String>,
+    /// The UTC offset of the `Date` header in seconds (`+0100` → 3600): the sender's time
+    /// zone as far as the mail tells; `None` without a date or for `-0000` (RFC 5322: "no
+    /// information about the local time zone").
+    #[serde(default)]
+    pub date_offset: Option<i32>,
 }
 
 /// The longest `Authentication-Results` field kept, in bytes (a verifier's field with a dozen
@@ -212,7 +220,22 @@ pub fn parse(mime: &Mime<'_>) -> Result<ParsedMail, ParseError> {
             .filter(|(_, v)| v.len() <= MAX_AUTH_RESULTS)
             .map(|(_, v)| sanitize::header_text(v, MAX_AUTH_RESULTS))
             .collect(),
+        content_language: msg
+            .header_raw("Content-Language")
+            .map(|v| sanitize::header_text(v, 100))
+            .filter(|v| !v.is_empty()),
+        date_offset: date_offset(msg),
     })
+}
+
+/// The Date header's UTC offset in seconds, if it states one (not `-0000`) within ±14 h.
+fn date_offset(msg: &Message<'_>) -> Option<i32> {
+    let date = msg.date()?;
+    let secs = i32::from(date.tz_hour) * 3600 + i32::from(date.tz_minute) * 60;
+    if secs == 0 && date.tz_before_gmt || secs > 14 * 3600 || date.tz_minute >= 60 {
+        return None;
+    }
+    Some(if date.tz_before_gmt { -secs } else { secs })
 }
 
 /// [`parse`] of bytes that are not parsed yet: for a caller that reads nothing else of the

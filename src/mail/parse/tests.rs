@@ -243,3 +243,30 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n";
     assert_eq!(m.attachments[0].content_type, "application/pdf");
     assert_eq!(m.text.trim(), "see attached");
 }
+
+#[test]
+fn content_language_and_date_offset_are_read() {
+    let mail = |headers: &str| {
+        parse_bytes(format!("From: a@customer.test\r\n{headers}Subject: s\r\n\r\nbody").as_bytes())
+            .expect("parses")
+    };
+    let m = mail("Content-Language: de-DE\r\nDate: Fri, 4 Dec 2026 10:00:00 +0100\r\n");
+    assert_eq!(m.content_language.as_deref(), Some("de-DE"));
+    assert_eq!(m.date_offset, Some(3600));
+    assert_eq!(
+        mail("Date: Fri, 4 Dec 2026 10:00:00 -0530\r\n").date_offset,
+        Some(-(5 * 3600 + 1800))
+    );
+    assert_eq!(
+        mail("Date: Fri, 4 Dec 2026 10:00:00 +0000\r\n").date_offset,
+        Some(0)
+    );
+    // -0000: the sender's zone is unknown (RFC 5322 §3.3).
+    assert_eq!(
+        mail("Date: Fri, 4 Dec 2026 10:00:00 -0000\r\n").date_offset,
+        None
+    );
+    let m = mail("");
+    assert_eq!((m.content_language, m.date_offset), (None, None));
+    assert_eq!(mail("Date: yesterday\r\n").date_offset, None);
+}
