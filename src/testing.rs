@@ -21,7 +21,7 @@ use crate::domain::{
     AgentEmail, AgentLoad, CustomerRecord, Direction, EmailAddress, Outcome, Plan, Ticket,
     TicketId, TicketMessage, TicketState, UnixTime,
 };
-use crate::mail::thread::ThreadLookup;
+use crate::mail::thread::{Members, ThreadLookup};
 
 // ---- addresses ------------------------------------------------------------------------
 
@@ -147,8 +147,15 @@ impl TicketBuilder {
                 pool: None,
                 inbox: None,
                 forgotten_at: None,
+                participants: Vec::new(),
             },
         }
+    }
+
+    /// The people copied on the conversation besides the customer.
+    pub fn participants(mut self, participants: &[&str]) -> Self {
+        self.ticket.participants = participants.iter().map(|p| addr(p)).collect();
+        self
     }
 
     /// The customer's display name.
@@ -380,8 +387,11 @@ impl ThreadLookup for MemStore {
         Ok(self.message_ids.get(message_id).copied())
     }
 
-    fn ticket_customer(&self, ticket: TicketId) -> Result<Option<EmailAddress>, Infallible> {
-        Ok(self.tickets.get(&ticket).map(|t| t.customer.clone()))
+    fn ticket_members(&self, ticket: TicketId) -> Result<Option<Members>, Infallible> {
+        Ok(self.tickets.get(&ticket).map(|t| Members {
+            customer: t.customer.clone(),
+            participants: t.participants.clone(),
+        }))
     }
 }
 

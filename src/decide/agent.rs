@@ -7,6 +7,7 @@
 
 use super::leaks;
 use super::notify::LatestMail;
+use super::participants;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
 use crate::compose::{
     ComposeError, Envelope, HtmlBody, NotificationPrint, RelayContext, ReplyContext, Templates,
@@ -15,8 +16,9 @@ use crate::compose::{
 };
 use crate::config::Agent;
 use crate::domain::{
-    AgentAction, AgentEmail, Direction, EmailAddress, MailKind, MessageIdKind, OutgoingMail, Plan,
-    Refusal, RefusalKind, SuppressReason, Ticket, TicketMessage, TicketStamp, TicketState,
+    AgentAction, AgentEmail, Direction, EmailAddress, MailKind, MessageIdKind, OutgoingMail,
+    ParticipantChange, Plan, Refusal, RefusalKind, SuppressReason, Ticket, TicketMessage,
+    TicketStamp, TicketState,
 };
 use crate::mail::classify::Classified;
 use crate::mail::parse::{self, Attachment, Mailbox, ParsedMail};
@@ -31,6 +33,8 @@ struct Answer<'m> {
     agent: &'m Agent,
     message: TicketMessage,
     message_id: Option<String>,
+    /// `#cc add`/`#cc drop`, applied with the plan (and before the relay is addressed).
+    participants: Vec<ParticipantChange>,
 }
 
 impl Answer<'_> {
@@ -50,6 +54,7 @@ impl Answer<'_> {
                 outgoing,
                 state,
                 reassign,
+                participants: self.participants,
                 action,
             },
         }
@@ -80,6 +85,7 @@ pub(super) fn answer<S: State>(
         agent,
         message,
         message_id,
+        participants: Vec::new(),
     };
     // An agent's out-of-office answering the notification must never reach the customer.
     if let Classified::Suppress(reason) = class
@@ -279,11 +285,12 @@ fn command_problems<S: State>(
             },
             Command::Reply(name) => problems.extend(unknown_reply(ctx.templates, name)),
             Command::Unknown(word) => problems.push(format!(
-                "#{word} is not a command (known: #note, #close, #reopen, #assign, #reply)"
+                "#{word} is not a command (known: #note, #close, #reopen, #assign, #reply, #cc)"
             )),
-            Command::Note | Command::Close | Command::Reopen => {}
+            Command::Note | Command::Close | Command::Reopen | Command::Cc(_) => {}
         }
     }
+    problems.extend(participants::cc_changes(ctx.cfg, ticket, &read.commands).1);
     if read.commands.contains(&Command::Close) && read.commands.contains(&Command::Reopen) {
         problems.push("#close and #reopen contradict each other".into());
     }
@@ -377,6 +384,7 @@ fn act<S: State>(
     } else {
         None
     };
+    answer.participants = participants::cc_changes(ctx.cfg, &answer.ticket, &read.commands).0;
     let target = read.commands.iter().find_map(|c| match c {
         Command::Assign(who) => ctx.cfg.find_agent(who).ok(),
         _ => None,
@@ -447,6 +455,10 @@ fn act<S: State>(
                 AgentAction::StateChanged(state),
             ));
         }
+        if !answer.participants.is_empty() {
+            let action = AgentAction::ParticipantsChanged;
+            return Ok(answer.plan(Vec::new(), None, None, action));
+        }
         let refusal = Refusal::new(
             RefusalKind::Empty,
             "the answer was empty once the quoted notification was removed",
@@ -466,15 +478,17 @@ fn act<S: State>(
         return Ok(refuse(ctx, answer, refusal));
     }
     let html = html.as_ref().map(|h| (h.answer.html.as_str(), &images[..]));
-    Ok(
-        match relay(ctx, ticket, answer.agent, body, html, &attachments) {
-            Ok(out) => answer.plan(vec![out], state, None, AgentAction::Relayed { then: state }),
-            Err(e) => Decision::quarantine(
-                answer.message_id,
-                format!("relayed answer could not be composed: {e}"),
-            ),
-        },
-    )
+    // Copied: the participants as this answer leaves them (one it adds gets it already).
+    let mut after = ticket.clone();
+    after.change_participants(&answer.participants, "", ctx.now);
+    let mail = (body, html, &attachments[..], &after.participants[..]);
+    Ok(match relay(ctx, ticket, answer.agent, mail) {
+        Ok(out) => answer.plan(vec![out], state, None, AgentAction::Relayed { then: state }),
+        Err(e) => Decision::quarantine(
+            answer.message_id,
+            format!("relayed answer could not be composed: {e}"),
+        ),
+    })
 }
 
 /// A canned answer followed by what the agent wrote below the commands: a blank line between
@@ -573,16 +587,23 @@ fn image_id(k: usize, relay_id: &str) -> String {
     format!("image{}.{}", k + 1, relay_id.trim_matches(['<', '>']))
 }
 
+/// What a relay carries: the text, the sanitized HTML and its inline images (if it goes),
+/// the attachments, and the participants copied on it.
+type RelayParts<'a, 'm> = (
+    &'a str,
+    Option<(&'a str, &'a [Attachment<'m>])>,
+    &'a [Attachment<'m>],
+    &'a [EmailAddress],
+);
+
 /// The agent's answer as the customer receives it: from the support address in the agent's
-/// name, threaded on the customer's latest mail, with the attachments; with `html` (the
-/// sanitized HTML and its inline images) as `multipart/alternative`.
+/// name, threaded on the customer's latest mail, with the attachments, the participants on
+/// Cc; with HTML (the sanitized HTML and its inline images) as `multipart/alternative`.
 fn relay<S: State>(
     ctx: &Ctx<'_, S>,
     ticket: &Ticket,
     agent: &Agent,
-    body: &str,
-    html: Option<(&str, &[Attachment<'_>])>,
-    attachments: &[Attachment<'_>],
+    (body, html, attachments, cc): RelayParts<'_, '_>,
 ) -> Result<OutgoingMail, ComposeError> {
     let service = &ctx.cfg.service;
     let people = reply_vars(ctx, ticket, agent);
@@ -609,6 +630,7 @@ fn relay<S: State>(
             from_name: &format!("{}, {}", agent.name, service.name),
             service_address: &service.address,
             to: (ticket.customer_name.as_deref(), &ticket.customer),
+            cc,
             reply_to: None,
             subject: &reply_subject(&ticket.subject, &service.name, ticket.id),
             message_id: ctx
@@ -627,7 +649,8 @@ fn relay<S: State>(
 }
 
 /// Refuses an agent's mail: the agent gets a notice saying why, nothing else is sent.
-fn refuse<S: State>(ctx: &Ctx<'_, S>, answer: Answer<'_>, refusal: Refusal) -> Decision {
+fn refuse<S: State>(ctx: &Ctx<'_, S>, mut answer: Answer<'_>, refusal: Refusal) -> Decision {
+    answer.participants.clear();
     match ctx
         .composer()
         .notice(&answer.ticket, answer.agent, &refusal.detail)
@@ -655,6 +678,7 @@ pub(super) fn refuse_plain_address<S: State>(
         agent,
         message,
         message_id: mail.message_id.clone(),
+        participants: Vec::new(),
     };
     let refusal = Refusal::new(
         RefusalKind::PlainAddress,

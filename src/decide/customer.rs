@@ -8,16 +8,17 @@
 use tracing::info;
 
 use super::notify::{CustomerMail, Notify, history};
+use super::participants;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
 use crate::compose::{AckInput, acknowledgement};
 use crate::config::Agent;
 use crate::domain::{
-    AgentEmail, EmailAddress, JoinedVia, MessageIdKind, OutgoingMail, Plan, SuppressReason, Ticket,
-    TicketId, TicketStamp, TicketState,
+    AgentEmail, EmailAddress, JoinedVia, MessageIdKind, OutgoingMail, ParticipantChange, Plan,
+    SuppressReason, Ticket, TicketId, TicketStamp, TicketState,
 };
 use crate::mail::classify::{self, Classified, Identity, classify};
 use crate::mail::parse::{self, Mailbox, ParsedMail};
-use crate::mail::thread::{Threading, thread};
+use crate::mail::thread::{Sender, Threading, thread};
 use crate::route::{self, Assignment};
 
 /// An agent forwarding a customer's mail that reached them directly: the ticket (and the
@@ -203,7 +204,12 @@ fn redelivered<S: State>(
 /// easy to forge: a tag-only join needs an envelope that backs the From, or it opens a ticket
 /// of its own (without a reply).
 fn trusted_threading<S: State>(ctx: &Ctx<'_, S>, mail: &ParsedMail) -> Result<Threading, S::Error> {
-    let sender = mail.from.as_ref().map(|f| &f.address);
+    let address = mail.from.as_ref().map(|f| &f.address);
+    // Our own and the agents' addresses are never the customer's colleagues.
+    let sender = Sender {
+        address,
+        colleagues: address.is_some_and(|a| !participants::ours_or_agent(ctx.cfg, a)),
+    };
     let threading = thread(
         sender,
         &mail.subject,
@@ -426,10 +432,17 @@ fn new_ticket<S: State>(
         id,
         opened: ctx.now,
     };
+    // The people the customer copied, if the envelope backs the From: a forger's Cc list
+    // is nobody's colleagues.
+    let copied = match classify::sender_aligned(mail) {
+        true => participants::copied(ctx.cfg, mail, &customer.address),
+        false => Vec::new(),
+    };
+    let cc = participants::acknowledgement_copies(ctx.cfg, mail, &customer.address, &copied);
     let mut outgoing = Vec::new();
     let not_acknowledged = match withheld(ctx, mail, &customer, &opening.class)? {
         Some(reason) => Some(reason),
-        None => match acknowledge(ctx, mail, &customer, stamp, agent, &assignment) {
+        None => match acknowledge(ctx, mail, &customer, &cc, stamp, agent, &assignment) {
             Ok(ack) => {
                 outgoing.push(ack);
                 None
@@ -437,7 +450,7 @@ fn new_ticket<S: State>(
             Err(e) => return Ok(Decision::quarantine(message_id, e)),
         },
     };
-    let ticket = Ticket {
+    let mut ticket = Ticket {
         id,
         customer: customer.address.clone(),
         customer_name: customer.name.clone(),
@@ -455,7 +468,10 @@ fn new_ticket<S: State>(
         pool: Some(assignment.pool_key.clone()),
         inbox: Some(ctx.cfg.service.address.clone()),
         forgotten_at: None,
+        participants: Vec::new(),
     };
+    let added: Vec<ParticipantChange> = copied.into_iter().map(ParticipantChange::Add).collect();
+    ticket.change_participants(&added, "copied on the customer's mail", ctx.now);
     match notify_agent(ctx, &ticket, agent, &customer, mail, Notify::New) {
         Ok(n) => outgoing.push(n),
         Err(e) => return Ok(Decision::quarantine(message_id, e)),
@@ -540,6 +556,7 @@ fn acknowledge<S: State>(
     ctx: &Ctx<'_, S>,
     mail: &ParsedMail,
     customer: &Mailbox,
+    cc: &[EmailAddress],
     ticket: TicketStamp,
     agent: &Agent,
     assignment: &Assignment,
@@ -550,6 +567,7 @@ fn acknowledge<S: State>(
         service_address: &cfg.service.address,
         ticket: ticket.id,
         customer,
+        cc,
         agent_name: &agent.name,
         agent_address: agent.email.address(),
         subject: &mail.subject,

@@ -10,6 +10,7 @@ mod inbound;
 mod mail;
 mod outbox;
 mod outcome;
+mod participants;
 mod suppress;
 mod ticket;
 
@@ -21,6 +22,7 @@ pub use inbound::{Cursor, Fetched, FlagJob, Inbound};
 pub use mail::{MailKind, MessageIdKind, OutgoingMail};
 pub use outbox::{DeadLetter, OutboxEntry};
 pub use outcome::{JoinedVia, Outcome, Plan, ServerMark};
+pub use participants::{MAX_PARTICIPANTS, ParticipantChange};
 pub use suppress::SuppressReason;
 pub use ticket::{
     Direction, Escalation, FORGOTTEN, OpenCounts, Ticket, TicketChange, TicketMessage, TicketState,

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AgentAction, AgentEmail, OutgoingMail, SuppressReason, Ticket, TicketId, TicketMessage,
-    TicketState,
+    AgentAction, AgentEmail, OutgoingMail, ParticipantChange, SuppressReason, Ticket, TicketId,
+    TicketMessage, TicketState,
 };
 
 /// What happened to one incoming mail. Every stored mail ends in exactly one of these.
@@ -88,6 +88,8 @@ pub enum Plan {
         state: Option<TicketState>,
         /// A new owner (`#assign`).
         reassign: Option<AgentEmail>,
+        /// Participants added or dropped (`#cc add`, `#cc drop`), before anything is sent.
+        participants: Vec<ParticipantChange>,
         /// What was done, for the outcome.
         action: AgentAction,
     },

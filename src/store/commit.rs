@@ -188,10 +188,16 @@ impl MailTx<'_> {
                 outgoing,
                 state,
                 reassign,
+                participants,
                 ..
             } => {
                 let mut t = tx.load(*ticket)?;
                 t.append(message.clone(), now);
+                let by = message
+                    .from
+                    .as_ref()
+                    .map_or_else(|| "by an agent".to_string(), |a| format!("by {a}"));
+                t.change_participants(participants, &by, now);
                 tx.count_open(&t.change(*state, reassign.as_ref(), now))?;
                 let mut first = None;
                 for mail in outgoing {

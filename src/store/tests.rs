@@ -190,6 +190,7 @@ fn open_counters_follow_the_ticket_state_and_owner() {
         outgoing: vec![],
         state,
         reassign,
+        participants: vec![],
         action: crate::domain::AgentAction::Noted { then: state },
     };
     store
