@@ -13,8 +13,8 @@ use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent
 use crate::compose::{AckInput, acknowledgement};
 use crate::config::Agent;
 use crate::domain::{
-    AgentEmail, EmailAddress, JoinedVia, MessageIdKind, OutgoingMail, ParticipantChange, Plan,
-    SuppressReason, Ticket, TicketId, TicketStamp, TicketState,
+    AgentEmail, COPIED_BY_CUSTOMER, EmailAddress, JoinedVia, MessageIdKind, OutgoingMail,
+    ParticipantChange, Plan, SuppressReason, Ticket, TicketId, TicketStamp, TicketState,
 };
 use crate::mail::classify::{self, Classified, Identity, classify};
 use crate::mail::parse::{self, Mailbox, ParsedMail};
@@ -196,6 +196,7 @@ fn redelivered<S: State>(
             reason,
             outgoing: Vec::new(),
             reopen: false,
+            participants: Vec::new(),
         },
     }))
 }
@@ -303,6 +304,22 @@ fn join<S: State>(
         && joined
             .as_ref()
             .is_some_and(|t| t.state == TicketState::Closed);
+    // The customer may copy more people on a follow-up; only the customer, and only with an
+    // envelope that backs the From (as when the ticket opened).
+    let participants = match (joined.as_ref(), mail.from.as_ref()) {
+        (Some(t), Some(from))
+            if person
+                && from.address.without_detail() == t.customer.without_detail()
+                && classify::sender_aligned(mail) =>
+        {
+            participants::copied(ctx.cfg, mail, &t.customer)
+                .into_iter()
+                .filter(|p| !t.is_participant(p))
+                .map(ParticipantChange::Add)
+                .collect()
+        }
+        _ => Vec::new(),
+    };
     Ok(Decision {
         message_id,
         plan: Plan::Join {
@@ -312,6 +329,7 @@ fn join<S: State>(
             reason,
             outgoing,
             reopen,
+            participants,
         },
     })
 }
@@ -366,15 +384,22 @@ fn bounced_on_ticket<S: State>(
     if MessageIdKind::of(&bounce.message_id) == Some(MessageIdKind::Reply)
         && let Some(agent) = ctx.cfg.agent(&t.agent)
     {
-        let why = format!(
-            "your answer to {} could not be delivered, so the customer has not received it (the server said: {})",
-            t.customer,
-            if bounce.diagnostic.is_empty() {
-                "no reason given"
-            } else {
-                &bounce.diagnostic
-            }
-        );
+        let said = if bounce.diagnostic.is_empty() {
+            "no reason given"
+        } else {
+            &bounce.diagnostic
+        };
+        // A copied participant's server may be the one refusing: the DSN names whom.
+        let why = match t.participants.is_empty() {
+            true => format!(
+                "your answer to {} could not be delivered, so the customer has not received it (the server said: {said})",
+                t.customer
+            ),
+            false => format!(
+                "your answer to {} could not be delivered to the customer or one of the people copied on it (the server said: {said})",
+                t.customer
+            ),
+        };
         if let Ok(n) = ctx.composer().notice(&t, agent, &why) {
             outgoing.push(n);
         }
@@ -386,6 +411,7 @@ fn bounced_on_ticket<S: State>(
         reason,
         outgoing,
         reopen: false,
+        participants: Vec::new(),
     }))
 }
 
@@ -471,7 +497,7 @@ fn new_ticket<S: State>(
         participants: Vec::new(),
     };
     let added: Vec<ParticipantChange> = copied.into_iter().map(ParticipantChange::Add).collect();
-    ticket.change_participants(&added, "copied on the customer's mail", ctx.now);
+    ticket.change_participants(&added, COPIED_BY_CUSTOMER, ctx.now);
     match notify_agent(ctx, &ticket, agent, &customer, mail, Notify::New) {
         Ok(n) => outgoing.push(n),
         Err(e) => return Ok(Decision::quarantine(message_id, e)),

@@ -372,6 +372,27 @@ In-Reply-To: <a1@customer.test>\r\n\r\nLet me in.\r\n";
         assert_eq!(ticket.customer, addr("eve@partner2.test"));
     }
 
+    #[test]
+    fn the_customers_follow_up_adds_whom_it_copies_a_participants_does_not() {
+        let follow_up = |from: &str| {
+            let raw = format!(
+                "Return-Path: <{from}>\r\nFrom: {from}\r\nTo: support@example.test\r\n\
+Cc: carol@customer.test, erin@customer.test, noreply@customer.test\r\n\
+Subject: Re: Help\r\nIn-Reply-To: <a1@customer.test>\r\n\r\nAnd Erin.\r\n"
+            );
+            let Plan::Join { participants, .. } = run(raw.as_bytes(), &with_ticket()) else {
+                panic!("{from}: expected a join");
+            };
+            participants
+        };
+        assert_eq!(
+            follow_up("alice+x@customer.test"),
+            vec![ParticipantChange::Add(addr("erin@customer.test"))],
+            "only the one not on the ticket yet"
+        );
+        assert!(follow_up("paul@partner.test").is_empty());
+    }
+
     /// An answer of Jason's to ticket #1001 with `body`.
     fn answer(body: &str) -> (AgentAction, Vec<ParticipantChange>, Vec<OutgoingMail>) {
         let token = relay::mint(TEST_KEY, TicketId::new(1001), &agent("jason@example.test"));

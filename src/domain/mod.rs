@@ -22,7 +22,7 @@ pub use inbound::{Cursor, Fetched, FlagJob, Inbound};
 pub use mail::{MailKind, MessageIdKind, OutgoingMail};
 pub use outbox::{DeadLetter, OutboxEntry};
 pub use outcome::{JoinedVia, Outcome, Plan, ServerMark};
-pub use participants::{MAX_PARTICIPANTS, ParticipantChange};
+pub use participants::{COPIED_BY_CUSTOMER, MAX_PARTICIPANTS, ParticipantChange};
 pub use suppress::SuppressReason;
 pub use ticket::{
     Direction, Escalation, FORGOTTEN, OpenCounts, Ticket, TicketChange, TicketMessage, TicketState,

@@ -75,6 +75,8 @@ pub enum Plan {
         outgoing: Vec<OutgoingMail>,
         /// A person wrote on a closed ticket: open it again.
         reopen: bool,
+        /// People the customer copied on this follow-up who are not on the ticket yet.
+        participants: Vec<ParticipantChange>,
     },
     /// An agent's verified mail about a ticket.
     Agent {

@@ -10,6 +10,9 @@ use super::{Direction, EmailAddress, Ticket, TicketMessage, UnixTime};
 /// every answer into a mass mailing.
 pub const MAX_PARTICIPANTS: usize = 10;
 
+/// The history note of a participant the customer copied (an agent's change names the agent).
+pub const COPIED_BY_CUSTOMER: &str = "copied on the customer's mail";
+
 /// One change to a ticket's participants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

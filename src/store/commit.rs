@@ -15,8 +15,9 @@ use super::{
     open_key, quarantine_key, tx_get, uid_key, unwrap_tx,
 };
 use crate::domain::{
-    CustomerRecord, Inbound, MailKind, OpenCounts, OutboxEntry, Outcome, OutgoingMail, Plan,
-    ServerMark, Ticket, TicketChange, TicketId, TicketMessage, TicketState, UnixTime,
+    COPIED_BY_CUSTOMER, CustomerRecord, Inbound, MailKind, OpenCounts, OutboxEntry, Outcome,
+    OutgoingMail, Plan, ServerMark, Ticket, TicketChange, TicketId, TicketMessage, TicketState,
+    UnixTime,
 };
 
 /// The value of an `imap_flags` entry for mail that only gets the handled keyword.
@@ -164,10 +165,12 @@ impl MailTx<'_> {
                 message,
                 outgoing,
                 reopen,
+                participants,
                 ..
             } => {
                 let mut t = tx.load(*ticket)?;
                 t.append(message.clone(), now);
+                t.change_participants(participants, COPIED_BY_CUSTOMER, now);
                 if *reopen && t.state == TicketState::Closed {
                     tx.count_open(&t.change(Some(TicketState::Open), None, now))?;
                 }
