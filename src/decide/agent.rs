@@ -479,16 +479,16 @@ fn act<S: State>(
     }
     let html = html.as_ref().map(|h| (h.answer.html.as_str(), &images[..]));
     // Copied: the participants as this answer leaves them (one it adds gets it already).
-    let mut after = ticket.clone();
-    after.change_participants(&answer.participants, "", ctx.now);
-    let mail = (body, html, &attachments[..], &after.participants[..]);
-    Ok(match relay(ctx, ticket, answer.agent, mail) {
-        Ok(out) => answer.plan(vec![out], state, None, AgentAction::Relayed { then: state }),
-        Err(e) => Decision::quarantine(
-            answer.message_id,
-            format!("relayed answer could not be composed: {e}"),
-        ),
-    })
+    let cc = ticket.participants_after(&answer.participants);
+    Ok(
+        match relay(ctx, ticket, answer.agent, body, html, &attachments, &cc) {
+            Ok(out) => answer.plan(vec![out], state, None, AgentAction::Relayed { then: state }),
+            Err(e) => Decision::quarantine(
+                answer.message_id,
+                format!("relayed answer could not be composed: {e}"),
+            ),
+        },
+    )
 }
 
 /// A canned answer followed by what the agent wrote below the commands: a blank line between
@@ -587,23 +587,18 @@ fn image_id(k: usize, relay_id: &str) -> String {
     format!("image{}.{}", k + 1, relay_id.trim_matches(['<', '>']))
 }
 
-/// What a relay carries: the text, the sanitized HTML and its inline images (if it goes),
-/// the attachments, and the participants copied on it.
-type RelayParts<'a, 'm> = (
-    &'a str,
-    Option<(&'a str, &'a [Attachment<'m>])>,
-    &'a [Attachment<'m>],
-    &'a [EmailAddress],
-);
-
 /// The agent's answer as the customer receives it: from the support address in the agent's
-/// name, threaded on the customer's latest mail, with the attachments, the participants on
-/// Cc; with HTML (the sanitized HTML and its inline images) as `multipart/alternative`.
+/// name, threaded on the customer's latest mail, with the attachments, `cc` (the
+/// participants) copied; with `html` (the sanitized HTML and its inline images) as
+/// `multipart/alternative`.
 fn relay<S: State>(
     ctx: &Ctx<'_, S>,
     ticket: &Ticket,
     agent: &Agent,
-    (body, html, attachments, cc): RelayParts<'_, '_>,
+    body: &str,
+    html: Option<(&str, &[Attachment<'_>])>,
+    attachments: &[Attachment<'_>],
+    cc: &[EmailAddress],
 ) -> Result<OutgoingMail, ComposeError> {
     let service = &ctx.cfg.service;
     let people = reply_vars(ctx, ticket, agent);

@@ -33,34 +33,54 @@ impl Ticket {
             .any(|p| p.without_detail() == address)
     }
 
+    /// The participants as `changes` would leave them (see [`Ticket::change_participants`]),
+    /// without changing the ticket: whom the answer that makes them is copied to.
+    pub fn participants_after(&self, changes: &[ParticipantChange]) -> Vec<EmailAddress> {
+        let mut list = self.participants.clone();
+        for change in changes {
+            apply(&mut list, change);
+        }
+        list
+    }
+
     /// Applies `changes` in order, each with a history event whose note says `why` (who
     /// made it). An address already there is not added twice, one not there is not
     /// dropped, and nothing is added beyond [`MAX_PARTICIPANTS`]; only what changed is
     /// recorded.
     pub fn change_participants(&mut self, changes: &[ParticipantChange], why: &str, now: UnixTime) {
         for change in changes {
+            if !apply(&mut self.participants, change) {
+                continue;
+            }
             let (direction, address) = match change {
-                ParticipantChange::Add(a) => {
-                    if self.is_participant(a) || self.participants.len() >= MAX_PARTICIPANTS {
-                        continue;
-                    }
-                    self.participants.push(a.clone());
-                    (Direction::ParticipantAdded, a)
-                }
-                ParticipantChange::Drop(a) => {
-                    let gone = a.without_detail();
-                    let before = self.participants.len();
-                    self.participants.retain(|p| p.without_detail() != gone);
-                    if self.participants.len() == before {
-                        continue;
-                    }
-                    (Direction::ParticipantDropped, a)
-                }
+                ParticipantChange::Add(a) => (Direction::ParticipantAdded, a),
+                ParticipantChange::Drop(a) => (Direction::ParticipantDropped, a),
             };
             let mut event = TicketMessage::note(now, why);
             event.direction = direction;
             event.from = Some(address.clone());
             self.append(event, now);
+        }
+    }
+}
+
+/// Applies one change to a list of participants; whether it changed anything.
+fn apply(list: &mut Vec<EmailAddress>, change: &ParticipantChange) -> bool {
+    match change {
+        ParticipantChange::Add(a) => {
+            let base = a.without_detail();
+            let on = list.iter().any(|p| p.without_detail() == base);
+            if on || list.len() >= MAX_PARTICIPANTS {
+                return false;
+            }
+            list.push(a.clone());
+            true
+        }
+        ParticipantChange::Drop(a) => {
+            let base = a.without_detail();
+            let before = list.len();
+            list.retain(|p| p.without_detail() != base);
+            list.len() != before
         }
     }
 }
@@ -86,7 +106,10 @@ mod tests {
         assert_eq!(t.messages[0].from.as_ref(), Some(&carol));
         assert!(t.is_participant(&addr("carol+shop@customer.test")));
 
-        t.change_participants(&[ParticipantChange::Drop(carol.clone())], "by jason", 6);
+        let drop = [ParticipantChange::Drop(carol.clone())];
+        assert!(t.participants_after(&drop).is_empty());
+        assert_eq!(t.participants, vec![carol.clone()], "only a preview");
+        t.change_participants(&drop, "by jason", 6);
         assert!(t.participants.is_empty());
         assert_eq!(t.messages[1].direction, Direction::ParticipantDropped);
 
