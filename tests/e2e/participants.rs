@@ -1,7 +1,8 @@
-//! Issue 15, point 1: colleagues on Cc. A customer writes with two colleagues in Cc; the
-//! agent's answer reaches all three (each mailbox read), a colleague's reply joins the ticket
-//! and reaches the agent, a stranger's reply with the ticket's tag and ids opens a ticket of
-//! its own, and `#cc drop` takes a colleague off the next answer.
+//! Issue 15, point 1: colleagues on Cc. A customer writes with two colleagues in Cc (one of
+//! her company, one of a partner firm); the agent's answer reaches all three (each mailbox
+//! read), the partner's reply joins the ticket and reaches the agent, a stranger's reply
+//! with the ticket's tag and ids (from the partner firm too) opens a ticket of her own, and
+//! `#cc drop` takes a colleague off the next answer.
 
 use crate::common::*;
 
@@ -62,7 +63,8 @@ async fn colleagues_on_cc_get_the_answers_and_join_strangers_do_not() {
     let mut d = Daemon::start(&stack, Options::default()).await;
     let kim = format!("{}@customer.test", unique("kim"));
     let carol = format!("{}@customer.test", unique("carol"));
-    let dan = format!("{}@customer.test", unique("dan"));
+    // At a partner firm: on the ticket as a participant, not as Kim's colleague.
+    let dan = format!("{}@partner.test", unique("dan"));
     let first = format!(
         "From: Kim Kerr <{kim}>\r\nTo: Acme Support <{support}>, Carol <{carol}>\r\nCc: Dan <{dan}>\r\n\
 Subject: Printer on fire\r\nMessage-ID: <{}@customer.test>\r\n\
@@ -98,16 +100,16 @@ Date: Wed, 25 Nov 2026 10:00:00 +0000\r\n\r\nOur office printer is on fire.\r\n"
         );
     }
 
-    // Carol answers all: her reply joins the ticket and reaches the agent as a follow-up.
+    // Dan answers all: his reply joins the ticket and reaches the agent as a follow-up.
     let subject = relayed.parsed().subject().expect("subject").to_string();
-    let carol_reply = format!(
-        "From: Carol <{carol}>\r\nTo: Acme Support <{support}>\r\nCc: {kim}, {dan}\r\n\
-Subject: Re: {subject}\r\nMessage-ID: <{}@customer.test>\r\nIn-Reply-To: {relayed_id}\r\n\
+    let dan_reply = format!(
+        "From: Dan <{dan}>\r\nTo: Acme Support <{support}>\r\nCc: {kim}, {carol}\r\n\
+Subject: Re: {subject}\r\nMessage-ID: <{}@partner.test>\r\nIn-Reply-To: {relayed_id}\r\n\
 References: {relayed_id}\r\n\r\nIt is out now, thanks.\r\n",
-        unique("carol"),
+        unique("dan"),
         support = d.support
     );
-    send_raw(&stack, Some(&carol), &d.support, &carol_reply).await;
+    send_raw(&stack, Some(&dan), &d.support, &dan_reply).await;
     let notes = wait_for_mail(&stack, &d.agent, 2).await;
     assert!(
         notes[1]
@@ -119,17 +121,25 @@ References: {relayed_id}\r\n\r\nIt is out now, thanks.\r\n",
     );
     assert!(notes[1].text().contains("It is out now, thanks."));
 
-    // A stranger with the ticket's tag and the answer's id gets a ticket of their own.
-    let eve = "eve@elsewhere.test";
+    // A stranger with the ticket's tag and the answer's id, from Dan's firm (a participant's
+    // colleague is nobody's), gets a ticket of her own and its acknowledgement.
+    let eve = format!("{}@partner.test", unique("eve"));
     let stranger = format!(
         "From: Eve <{eve}>\r\nTo: {support}\r\nSubject: Re: {subject}\r\n\
-Message-ID: <{}@elsewhere.test>\r\nIn-Reply-To: {relayed_id}\r\n\r\nLet me in.\r\n",
+Message-ID: <{}@partner.test>\r\nIn-Reply-To: {relayed_id}\r\n\r\nLet me in.\r\n",
         unique("eve"),
         support = d.support
     );
-    // Her envelope is not her From's domain: her own ticket gets no acknowledgement (the
-    // test stack delivers nothing to elsewhere.test).
-    send_raw(&stack, Some(&kim), &d.support, &stranger).await;
+    send_raw(&stack, Some(&eve), &d.support, &stranger).await;
+    let eve_box = wait_for_mail(&stack, &eve, 1).await;
+    assert!(
+        eve_box[0]
+            .parsed()
+            .subject()
+            .is_some_and(|s| s.contains("#1002")),
+        "{:?}",
+        eve_box[0].parsed().subject()
+    );
     let notes = wait_for_mail(&stack, &d.agent, 3).await;
     assert!(
         notes[2]
@@ -155,19 +165,24 @@ Message-ID: <{}@elsewhere.test>\r\nIn-Reply-To: {relayed_id}\r\n\r\nLet me in.\r
     assert_eq!(
         mailbox(&stack, &kim).await.len(),
         3,
-        "Kim: the acknowledgement and two answers, nothing of Carol's or Eve's"
+        "Kim: the acknowledgement and two answers, nothing of Dan's or Eve's"
+    );
+    assert_eq!(
+        mailbox(&stack, &eve).await.len(),
+        1,
+        "Eve: her own acknowledgement"
     );
 
     d.stop().await;
     let shown = d.cli_json(&["tickets", "show", "1001"]);
     assert_eq!(shown["participants"], serde_json::json!([carol]), "{shown}");
-    let from_carol = shown["messages"]
+    let from_dan = shown["messages"]
         .as_array()
         .expect("messages")
         .iter()
-        .filter(|m| m["direction"] == "inbound" && m["from"] == carol.as_str())
+        .filter(|m| m["direction"] == "inbound" && m["from"] == dan.as_str())
         .count();
-    assert_eq!(from_carol, 1, "Carol's reply is on the ticket: {shown}");
+    assert_eq!(from_dan, 1, "Dan's reply is on the ticket: {shown}");
     let text = d.cli(&["tickets", "show", "1001"]);
     assert!(text.contains(&format!("cc        {carol}")), "{text}");
     assert!(
