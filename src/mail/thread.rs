@@ -13,7 +13,10 @@
 //! "The customer" here is the ticket's people ([`Members::admits`]): the customer, the
 //! participants (colleagues on Cc, or added by an agent), and, when the caller allows it,
 //! anyone in the customer's own organization (the same organizational domain, unless that is
-//! a public mailbox provider: sharing gmail.com with someone makes nobody a colleague).
+//! a public mailbox provider: sharing gmail.com with someone makes nobody a colleague). A
+//! colleague joins by the threading headers only, ids they hold because the conversation
+//! reached them: a bare subject tag is a small number that comes round again after a lost
+//! store, and would seat one colleague in another's unrelated ticket.
 
 use crate::domain::{EmailAddress, JoinedVia, TicketId};
 use crate::mail::providers;
@@ -139,10 +142,11 @@ pub struct Sender<'a> {
     pub colleagues: bool,
 }
 
-/// Whether the sender may join the ticket with these members (`None`: no such ticket).
-fn admitted(members: Option<Members>, sender: Sender<'_>) -> bool {
+/// Whether the sender may join the ticket with these members (`None`: no such ticket);
+/// colleagues only with `colleagues` (a header match, not a bare tag).
+fn admitted(members: Option<Members>, sender: Sender<'_>, colleagues: bool) -> bool {
     match (members, sender.address) {
-        (Some(members), Some(address)) => members.admits(address, sender.colleagues),
+        (Some(members), Some(address)) => members.admits(address, colleagues && sender.colleagues),
         _ => false,
     }
 }
@@ -163,7 +167,7 @@ pub fn thread<L: ThreadLookup>(
         let Some(ticket) = lookup.ticket_by_message_id(id)? else {
             continue;
         };
-        if admitted(lookup.ticket_members(ticket)?, sender) {
+        if admitted(lookup.ticket_members(ticket)?, sender, true) {
             return Ok(Threading::Join {
                 ticket,
                 via: JoinedVia::Header,
@@ -174,7 +178,7 @@ pub fn thread<L: ThreadLookup>(
     let untrusted_tag = match find_subject_tag(subject, service_name) {
         None => None,
         Some(ticket) => {
-            if admitted(lookup.ticket_members(ticket)?, sender) {
+            if admitted(lookup.ticket_members(ticket)?, sender, false) {
                 return Ok(Threading::Join {
                     ticket,
                     via: JoinedVia::SubjectTag,
@@ -434,13 +438,13 @@ mod tests {
             ),
             (
                 "a colleague in a subdomain",
-                run(
-                    "bob@eu.customer.test",
-                    true,
-                    "Re: [Acme Support #1042]",
-                    &[],
-                ),
-                join(t, JoinedVia::SubjectTag),
+                run("bob@eu.customer.test", true, "Re: x", &ours),
+                join(t, JoinedVia::Header),
+            ),
+            (
+                "a colleague with the tag alone (a number that comes round again)",
+                run("bob@customer.test", true, "Re: [Acme Support #1042]", &[]),
+                new(Some(1042), None),
             ),
             (
                 "the same domain, but the colleague rule is off (one of ours)",
