@@ -8,8 +8,13 @@ use std::time::{Duration, SystemTime};
 
 use crate::compose::{ComposeError, Templates};
 use crate::config::{AgentLookupError, Config};
+use crate::decide;
+use crate::decide::handover::NoNote;
 use crate::decide::notify::{Composer, LatestMail};
-use crate::domain::{AgentEmail, Ticket, TicketChange, TicketId, TicketState, UnixTime};
+use crate::domain::{
+    AgentEmail, FollowUp, FollowUpPolicy, Ticket, TicketChange, TicketId, TicketState, UnixTime,
+    follow_up_due,
+};
 use crate::store::{Store, StoreError};
 
 /// How long a flooding sender must have been quiet before their agent gets the summary.
@@ -127,13 +132,31 @@ pub fn ops_change(
         }
         let latest = LatestMail::read(store, cfg, &t)?;
         outgoing.push(composer.handover(&t, target, &latest, change.by, "")?);
+        if !change.close {
+            match composer.customer_handover(store, &t, target, crate::domain::now()) {
+                Ok(note) => outgoing.extend(note),
+                Err(NoNote::Store(e)) => return Err(e.into()),
+                Err(NoNote::Compose(e)) => return Err(e.into()),
+            }
+        }
         applied.assigned_to = Some((target.name.clone(), target.email.clone()));
     }
+    let mut withheld = String::new();
     if change.close {
         if t.state == TicketState::Closed {
             return Err(ActionError::AlreadyClosed(ticket));
         }
         applied.closed = true;
+        let mut closing = t.clone();
+        if let Some((_, email)) = &applied.assigned_to {
+            closing.agent = email.clone();
+        }
+        let agent = cfg.agent(&closing.agent);
+        let now = crate::domain::now();
+        match decide::closing::closing_mail(store, &composer, &closing, agent, now)? {
+            Ok(mail) => outgoing.push(mail),
+            Err(why) => withheld = format!("; closing mail not sent: {why}"),
+        }
     }
     let committed = store.record_ops(
         ticket,
@@ -141,8 +164,10 @@ pub fn ops_change(
             state: change.close.then_some(TicketState::Closed),
             reassign: applied.assigned_to.as_ref().map(|(_, email)| email.clone()),
             outgoing: &outgoing,
-            note: &format!("by {}: {}", change.by, applied.parts().join(", ")),
+            note: &format!("by {}: {}{withheld}", change.by, applied.parts().join(", ")),
             only_if_unanswered: change.only_if_unanswered,
+            only_if_updated_at: None,
+            reminded: false,
         },
         crate::domain::now(),
     )?;
@@ -150,6 +175,83 @@ pub fn ops_change(
         return Err(ActionError::Raced(ticket));
     }
     Ok(applied)
+}
+
+/// What [`follow_up`] did to a ticket waiting on its customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowedUp {
+    /// The customer was reminded (`sent` false: the reminder was withheld, with the
+    /// reason in the history; the auto-close counts from now all the same).
+    Reminded {
+        /// Whether the reminder went out.
+        sent: bool,
+    },
+    /// The ticket was closed on its own (`sent`: with the closing mail).
+    Closed {
+        /// Whether the closing mail went out.
+        sent: bool,
+    },
+}
+
+/// Reminds the customer of a ticket waiting on them, or closes it with the closing mail,
+/// as [`follow_up_due`] says at `now`. Committed only if the ticket did not change since
+/// it was read (a customer's reply meanwhile wins). `Ok(None)`: nothing due, or raced.
+pub fn follow_up(
+    cfg: &Config,
+    templates: &Templates,
+    store: &Store,
+    t: &Ticket,
+    now: UnixTime,
+) -> Result<Option<FollowedUp>, ActionError> {
+    let cfg = &*cfg.for_ticket(t);
+    let policy = FollowUpPolicy {
+        remind_after: cfg.closing.remind_after,
+        autoclose_after: cfg.closing.autoclose_after,
+    };
+    let Some(due) = follow_up_due(t, &policy, now) else {
+        return Ok(None);
+    };
+    let composer = Composer {
+        cfg,
+        templates,
+        cause: store.new_id()?,
+        date: SystemTime::now(),
+    };
+    let agent = cfg.agent(&t.agent);
+    let (mail, done, what) = match due {
+        FollowUp::Remind => {
+            let mail = decide::closing::reminder_mail(store, &composer, t, agent, now)?;
+            let sent = mail.is_ok();
+            (mail, FollowedUp::Reminded { sent }, "reminder")
+        }
+        FollowUp::Close => {
+            let mail = decide::closing::closing_mail(store, &composer, t, agent, now)?;
+            let sent = mail.is_ok();
+            (
+                mail,
+                FollowedUp::Closed { sent },
+                "closed: the customer did not answer; closing mail",
+            )
+        }
+    };
+    let (outgoing, note) = match mail {
+        Ok(m) => (vec![m], format!("{what} sent")),
+        Err(why) => (Vec::new(), format!("{what} not sent: {why}")),
+    };
+    let committed = store.record_ops(
+        t.id,
+        &TicketChange {
+            state: (due == FollowUp::Close).then_some(TicketState::Closed),
+            reassign: None,
+            outgoing: &outgoing,
+            note: &note,
+            only_if_unanswered: false,
+            only_if_updated_at: Some(t.updated_at),
+            reminded: due == FollowUp::Remind,
+        },
+        now,
+    )?;
+    Ok(committed.then_some(done))
 }
 
 /// Tells a ticket's agent, in one notice, about the follow-ups a flood recorded without a
@@ -196,6 +298,8 @@ pub fn flood_summary(
             outgoing: std::slice::from_ref(&mail),
             note: "flood summary sent to the agent",
             only_if_unanswered: false,
+            only_if_updated_at: None,
+            reminded: false,
         },
         now,
     )?;
@@ -225,4 +329,142 @@ fn flood_text(t: &Ticket, subjects: &[&str]) -> String {
             ""
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Direction, Fetched, MailKind, Plan, SuppressReason, TicketMessage};
+
+    const DAY: i64 = 86_400;
+
+    /// A store holding Alice's ticket #1001, opened at 0 and answered by Jason at day 1.
+    fn answered_ticket(dir: &std::path::Path) -> Store {
+        let store = Store::open(dir).expect("open");
+        let fetched = [Fetched {
+            uid: 1,
+            raw: b"x".to_vec(),
+        }];
+        let seqs = store.store_fetched("INBOX", 1, &fetched, 0).expect("store");
+        let mut t = crate::testing::ticket(1001, "alice@customer.test")
+            .inbound(0, "<a1@customer.test>", seqs[0])
+            .first_response_at(DAY)
+            .build();
+        t.messages.push(TicketMessage {
+            direction: Direction::AgentReply,
+            message_id: Some("<reply.1001.x@example.test>".into()),
+            ..TicketMessage::note(DAY, "")
+        });
+        t.messages[0].suppressed = Some(SuppressReason::FollowUp);
+        let plan = Plan::NewTicket {
+            ticket: t,
+            pool_key: "all".into(),
+            not_acknowledged: None,
+            outgoing: Vec::new(),
+        };
+        store
+            .record_outcome(seqs[0], None, true, &plan, DAY)
+            .expect("recorded");
+        store
+    }
+
+    fn queued(store: &Store) -> Vec<MailKind> {
+        let entries = store.outbox_entries().expect("outbox");
+        entries.into_iter().map(|e| e.kind).collect()
+    }
+
+    #[test]
+    fn a_waiting_ticket_is_reminded_once_then_closed_with_the_closing_mail() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = answered_ticket(dir.path());
+        let cfg = crate::testing::config(
+            "[tickets]\nremind_after_days = 3\nautoclose_after_days = 4\n\
+             [[agents]]\nname = \"Jason Miller\"\nemail = \"jason@example.test\"\n",
+        );
+        let templates = Templates::load(None).expect("templates");
+        let read = || {
+            store
+                .ticket(TicketId::new(1001))
+                .expect("read")
+                .expect("ticket")
+        };
+        let follow = |now| follow_up(&cfg, &templates, &store, &read(), now).expect("follows up");
+
+        assert_eq!(follow(3 * DAY), None, "two days after the answer");
+        assert_eq!(follow(4 * DAY), Some(FollowedUp::Reminded { sent: true }));
+        assert_eq!(queued(&store), [MailKind::Reminder]);
+        assert_eq!(read().reminded_at, Some(4 * DAY));
+        assert_eq!(follow(5 * DAY), None, "one reminder");
+
+        // A ticket read before a change is not followed up on that stale copy.
+        let stale = read();
+        store
+            .record_ops(
+                TicketId::new(1001),
+                &TicketChange {
+                    state: None,
+                    reassign: None,
+                    outgoing: &[],
+                    note: "meanwhile",
+                    only_if_unanswered: false,
+                    only_if_updated_at: None,
+                    reminded: false,
+                },
+                6 * DAY,
+            )
+            .expect("noted");
+        let raced = follow_up(&cfg, &templates, &store, &stale, 9 * DAY).expect("runs");
+        assert_eq!(raced, None, "the copy it read changed meanwhile");
+        assert_eq!(read().state, TicketState::Open);
+
+        assert_eq!(follow(9 * DAY), Some(FollowedUp::Closed { sent: true }));
+        assert_eq!(queued(&store), [MailKind::Reminder, MailKind::Closing]);
+        let t = read();
+        assert_eq!(t.state, TicketState::Closed);
+        let agent = AgentEmail::new(crate::testing::addr("jason@example.test"));
+        assert_eq!(store.agent_load(&agent).expect("load").open, 0);
+        let notes: Vec<&str> = t
+            .messages
+            .iter()
+            .filter_map(|m| m.note.as_deref())
+            .collect();
+        assert!(notes.contains(&"reminder sent"), "{notes:?}");
+        assert_eq!(follow(30 * DAY), None, "closed");
+    }
+
+    #[test]
+    fn an_operators_close_sends_the_closing_mail_unless_the_inbox_switched_it_off() {
+        let agents = "[[agents]]\nname = \"Jason Miller\"\nemail = \"jason@example.test\"\n";
+        let templates = Templates::load(None).expect("templates");
+        let close = OpsChange {
+            assign_to: None,
+            close: true,
+            by: "operator",
+            only_if_unanswered: false,
+        };
+        for (extra, kinds) in [
+            ("", vec![MailKind::Closing]),
+            ("[tickets]\nclosing_mail = false\n", vec![]),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = answered_ticket(dir.path());
+            let cfg = crate::testing::config(&format!("{extra}{agents}"));
+            let done =
+                ops_change(&cfg, &templates, &store, TicketId::new(1001), &close).expect("closed");
+            assert!(done.closed);
+            assert_eq!(queued(&store), kinds, "{extra:?}");
+            let t = store.ticket(TicketId::new(1001)).expect("read").expect("t");
+            let note = t
+                .messages
+                .last()
+                .and_then(|m| m.note.clone())
+                .unwrap_or_default();
+            if kinds.is_empty() {
+                assert!(
+                    note.ends_with("closing mail not sent: closing mail is off for this inbox"),
+                    "{note}"
+                );
+            }
+        }
+    }
 }

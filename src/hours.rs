@@ -1,9 +1,11 @@
 //! Working hours: when an agent is at work and when they are back, in their own time zone.
 //! Pure: the clock is a parameter. The format is what ops write in the configuration:
 //! `"Mon-Fri 09:00-17:00; Sat 10:00-14:00"` (spans separated by `;`, days as ranges or
-//! comma lists, times as `HH:MM`, `24:00` allowed as an end).
+//! comma lists, times as `HH:MM`, `24:00` allowed as an end). Closures (`[[closures]]`:
+//! holidays, a team's offsite, an agent's leave) are whole days off on top of them, in the
+//! same time zone: not at work, not "back" before they end, and no SLA time passes.
 
-use jiff::civil::{Time, Weekday};
+use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, Zoned};
 
@@ -16,13 +18,56 @@ struct Span {
     end: Option<Time>,
 }
 
-/// An agent's working hours in their time zone. No spans means "always at work".
+/// Whole days off, `first` to `last` inclusive, as dates in the time zone of whoever takes
+/// them (a holiday on 24 December is that day in Berlin for an agent in Berlin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClosedDays {
+    /// The first day off.
+    pub first: Date,
+    /// The last day off (the same as `first` for one day).
+    pub last: Date,
+}
+
+impl ClosedDays {
+    /// Whether `date` is one of these days.
+    pub fn contains(&self, date: Date) -> bool {
+        self.first <= date && date <= self.last
+    }
+}
+
+/// The first day on or after `date` that none of `closed` covers: when a closure that
+/// includes `date` ends, following closures that join on to it (Christmas, then the days
+/// up to New Year). `date` itself when it is not closed. Looks at most 400 days ahead.
+pub fn open_again(closed: &[ClosedDays], date: Date) -> Date {
+    let mut day = date;
+    for _ in 0..400 {
+        if !closed.iter().any(|c| c.contains(day)) {
+            break;
+        }
+        match day.tomorrow() {
+            Ok(next) => day = next,
+            Err(_) => break,
+        }
+    }
+    day
+}
+
+/// An agent's working hours in their time zone. No spans means "always at work" (but on
+/// closed days).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkingHours {
     spans: Vec<Span>,
     tz: TimeZone,
     tz_name: String,
+    closed: Vec<ClosedDays>,
 }
+
+/// The whole day, for hours without spans ("always at work").
+const ALL_DAY: Span = Span {
+    days: [true; 7],
+    start: Time::midnight(),
+    end: None,
+};
 
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
@@ -68,6 +113,7 @@ impl WorkingHours {
             spans: Vec::new(),
             tz: TimeZone::UTC,
             tz_name: "UTC".into(),
+            closed: Vec::new(),
         }
     }
 
@@ -119,7 +165,36 @@ impl WorkingHours {
             spans,
             tz,
             tz_name: tz_name.to_string(),
+            closed: Vec::new(),
         })
+    }
+
+    /// These hours with `closed` days off as well.
+    pub fn with_closed(mut self, closed: impl IntoIterator<Item = ClosedDays>) -> WorkingHours {
+        self.closed.extend(closed);
+        self
+    }
+
+    /// The days off these hours know.
+    pub fn closed(&self) -> &[ClosedDays] {
+        &self.closed
+    }
+
+    /// The time zone these hours are in.
+    pub fn tz(&self) -> &TimeZone {
+        &self.tz
+    }
+
+    /// The working spans on `date`: none on a closed day, the whole day for "always".
+    fn spans_on(&self, date: Date) -> impl Iterator<Item = &Span> {
+        let closed = self.closed.iter().any(|c| c.contains(date));
+        let day = weekday_index(date.weekday());
+        let spans: &[Span] = if self.spans.is_empty() {
+            std::slice::from_ref(&ALL_DAY)
+        } else {
+            &self.spans
+        };
+        spans.iter().filter(move |s| !closed && s.days[day])
     }
 
     /// The time zone's name, as configured.
@@ -129,19 +204,17 @@ impl WorkingHours {
 
     /// Whether `at` falls into working time.
     pub fn is_open(&self, at: Timestamp) -> bool {
-        if self.spans.is_empty() {
+        if self.spans.is_empty() && self.closed.is_empty() {
             return true;
         }
         let local = at.to_zoned(self.tz.clone());
-        let day = weekday_index(local.weekday());
         let t = local.time();
-        self.spans
-            .iter()
-            .any(|s| s.days[day] && s.start <= t && s.end.is_none_or(|e| t < e))
+        self.spans_on(local.date())
+            .any(|s| s.start <= t && s.end.is_none_or(|e| t < e))
     }
 
     /// When working time next begins at or after `at` (`at` itself when at work now);
-    /// `None` if there are no working days at all.
+    /// `None` if there is none within 400 days (no working days at all).
     pub fn next_open(&self, at: Timestamp) -> Option<Zoned> {
         let local = at.to_zoned(self.tz.clone());
         if self.is_open(at) {
@@ -149,12 +222,11 @@ impl WorkingHours {
         }
         let today = local.date();
         let mut best: Option<Zoned> = None;
-        for offset in 0..=7i64 {
+        for offset in 0..=400i64 {
             let Ok(date) = today.checked_add(offset.days()) else {
                 continue;
             };
-            let day = weekday_index(date.weekday());
-            for s in self.spans.iter().filter(|s| s.days[day]) {
+            for s in self.spans_on(date) {
                 let Ok(start) = date.to_datetime(s.start).to_zoned(self.tz.clone()) else {
                     continue;
                 };
@@ -181,7 +253,7 @@ impl WorkingHours {
         if to <= from {
             return 0;
         }
-        if self.spans.is_empty() {
+        if self.spans.is_empty() && self.closed.is_empty() {
             return to.as_second() - from.as_second();
         }
         let start = from.to_zoned(self.tz.clone()).date();
@@ -192,8 +264,7 @@ impl WorkingHours {
             if date > end {
                 break;
             }
-            let day = weekday_index(date.weekday());
-            for s in self.spans.iter().filter(|s| s.days[day]) {
+            for s in self.spans_on(date) {
                 let open = date.to_datetime(s.start).to_zoned(self.tz.clone());
                 let close = match s.end {
                     Some(e) => date.to_datetime(e).to_zoned(self.tz.clone()),
@@ -343,5 +414,76 @@ mod tests {
         assert!(WorkingHours::parse("Monday-Friday 09:00-17:00", "UTC").is_ok());
         assert!(WorkingHours::parse("Mon 17:00-09:00", "UTC").is_err());
         assert!(WorkingHours::parse("Mon 9-5", "UTC").is_err());
+    }
+
+    fn days(first: &str, last: &str) -> ClosedDays {
+        ClosedDays {
+            first: first.parse().expect("date"),
+            last: last.parse().expect("date"),
+        }
+    }
+
+    #[test]
+    fn closed_days_are_not_working_time_and_push_back_the_return() {
+        // Christmas in Berlin: Thursday 24 to Saturday 26 December 2026.
+        let h = WorkingHours::parse("Mon-Fri 09:00-17:00", "Europe/Berlin")
+            .expect("valid")
+            .with_closed([days("2026-12-24", "2026-12-26")]);
+        let thursday_morning = ts("2026-12-24T09:00:00Z");
+        assert!(!h.is_open(thursday_morning), "10:00 CET on a holiday");
+        assert!(h.is_open(ts("2026-12-23T09:00:00Z")), "the day before");
+        let back = h.next_open(thursday_morning).expect("back");
+        assert_eq!(
+            back.strftime("%Y-%m-%d %H:%M %Z").to_string(),
+            "2026-12-28 09:00 CET",
+            "Monday: Friday is closed and the weekend is no working time"
+        );
+        assert_eq!(
+            describe_return(&back, thursday_morning),
+            "Monday at 09:00 CET"
+        );
+        // The evening before: back only after the closure too.
+        let wednesday_evening = ts("2026-12-23T17:30:00Z");
+        assert_eq!(
+            h.next_open(wednesday_evening).map(|b| b.timestamp()),
+            Some(ts("2026-12-28T08:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn the_sla_clock_pauses_during_a_closure() {
+        let h = WorkingHours::parse("Mon-Fri 09:00-17:00", "UTC")
+            .expect("valid")
+            .with_closed([days("2026-12-24", "2026-12-25")]);
+        // Wednesday 23rd 16:00 to Monday 28th 10:00: one hour each side, nothing in between.
+        assert_eq!(
+            h.working_seconds_between(ts("2026-12-23T16:00:00Z"), ts("2026-12-28T10:00:00Z")),
+            2 * 3600
+        );
+        // "Always at work" stops on closed days too.
+        let always = WorkingHours::always().with_closed([days("2026-12-25", "2026-12-25")]);
+        assert!(!always.is_open(ts("2026-12-25T12:00:00Z")));
+        assert_eq!(
+            always
+                .next_open(ts("2026-12-25T12:00:00Z"))
+                .map(|b| b.timestamp()),
+            Some(ts("2026-12-26T00:00:00Z"))
+        );
+        assert_eq!(
+            always.working_seconds_between(ts("2026-12-24T12:00:00Z"), ts("2026-12-26T12:00:00Z")),
+            24 * 3600,
+            "half of the 24th and half of the 26th"
+        );
+    }
+
+    #[test]
+    fn closures_that_join_on_reopen_after_the_last() {
+        let closed = [
+            days("2026-12-24", "2026-12-26"),
+            days("2026-12-27", "2027-01-01"),
+        ];
+        let d = |s: &str| -> Date { s.parse().expect("date") };
+        assert_eq!(open_again(&closed, d("2026-12-25")), d("2027-01-02"));
+        assert_eq!(open_again(&closed, d("2026-12-23")), d("2026-12-23"));
     }
 }

@@ -134,6 +134,10 @@ enum AgentsCommand {
     Away {
         /// Address or name of the agent.
         agent: String,
+        /// Also hand their open tickets to colleagues available now (as the SLA's
+        /// reassignment picks them); each customer gets the new agent's short note.
+        #[arg(long)]
+        hand_over: bool,
     },
     /// Mark an agent back.
     Back {
@@ -340,13 +344,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Agents { command } => match command {
             AgentsCommand::List { json } => Request::AgentsList { json: *json },
-            AgentsCommand::Away { agent } => Request::AgentsAway {
+            AgentsCommand::Away { agent, hand_over } => Request::AgentsAway {
                 agent: agent.clone(),
                 away: true,
+                hand_over: *hand_over,
             },
             AgentsCommand::Back { agent } => Request::AgentsAway {
                 agent: agent.clone(),
                 away: false,
+                hand_over: false,
             },
         },
         Command::Quarantine { command } => match command {

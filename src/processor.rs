@@ -163,6 +163,14 @@ impl Processor {
             decision.plan.queued(),
         );
         self.metrics.processed(&committed.outcome);
+        if let Plan::Join {
+            rating: Some(rating),
+            ..
+        } = &decision.plan
+            && self.live.snapshot().cfg.agent(&rating.agent).is_some()
+        {
+            self.metrics.rating(&rating.agent.to_string(), rating.score);
+        }
         if let Some(after) = committed.first_response_after {
             let agent = match &decision.plan {
                 Plan::Agent { message, .. } => message.from.as_ref().map(ToString::to_string),

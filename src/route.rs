@@ -581,6 +581,33 @@ teams = ["sales"]
     }
 
     #[test]
+    fn an_agent_on_leave_is_not_available_and_the_other_is_back_soonest() {
+        // Jason is on leave all of Monday 30 November: Kim, back at 13:00, takes it.
+        let cfg = config(&format!(
+            "{TEAM}\n[[closures]]\nagent = \"jason@example.test\"\nfrom = \"2026-11-30\"\n"
+        ));
+        let billing_to = [email("billing@example.test")];
+        let billing = MailFacts {
+            recipients: &billing_to,
+            sender: None,
+            subject: "",
+            body: "",
+        };
+        let idle = |_: &AgentEmail| AgentLoad::default();
+        let monday_morning = ts("2026-11-30T09:00:00Z");
+        let jason = cfg.agents.first().expect("jason");
+        assert!(!available(jason, AgentLoad::default(), monday_morning));
+        let saturday = ts("2026-11-28T22:00:00Z");
+        let a = assign(&cfg, &billing, None, saturday, &idle, &|_| 0).expect("assigned");
+        assert_eq!(a.agent.to_string(), "kim@example.test");
+        let back = a.back_at.expect("back");
+        assert_eq!(
+            crate::hours::describe_return(&back, saturday),
+            "Monday at 13:00 CET"
+        );
+    }
+
+    #[test]
     fn team_fallback_takes_over() {
         let cfg = config(&format!("{TEAM}\n[[teams]]\nname = \"night\"\n").replace(
             "strategy = \"least_open\"",

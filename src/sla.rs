@@ -76,6 +76,7 @@ pub async fn run(
         let snap = live.snapshot();
         let (cfg, templates) = (&snap.cfg, &snap.templates);
         summarise_floods(&store, cfg, templates, &wake);
+        follow_up(&store, cfg, templates, &wake);
         let checked = if enabled(cfg) {
             check(&store, cfg, templates).await
         } else {
@@ -116,6 +117,33 @@ fn summarise_floods(store: &Store, cfg: &Config, templates: &Templates, wake: &N
             }
             Ok(None) => {}
             Err(e) => error!(ticket = %t.id, error = %e, "flood summary failed; will retry"),
+        }
+    }
+}
+
+/// Reminds customers whose tickets wait on them, and closes those that waited long enough
+/// after the reminder (`[tickets] remind_after_days`, `autoclose_after_days`). The clock is
+/// the test clock in builds with the test kit (`store::CLOCK_OFFSET_ENV`).
+fn follow_up(store: &Store, cfg: &Config, templates: &Templates, wake: &Notify) {
+    if cfg.closing.remind_after.is_none() && cfg.closing.autoclose_after.is_none() {
+        return;
+    }
+    let now = crate::domain::now() + crate::store::test_clock_offset();
+    let tickets = match store.answered_open_tickets() {
+        Ok(t) => t,
+        Err(e) => {
+            error!(error = %e, "follow-ups: cannot read tickets; will retry");
+            return;
+        }
+    };
+    for t in tickets {
+        match crate::actions::follow_up(cfg, templates, store, &t, now) {
+            Ok(Some(done)) => {
+                info!(event = "ticket.followed_up", ticket = %t.id, done = ?done, "ticket waiting on its customer followed up");
+                wake.notify_one();
+            }
+            Ok(None) => {}
+            Err(e) => error!(ticket = %t.id, error = %e, "follow-up failed; will retry"),
         }
     }
 }
@@ -225,6 +253,21 @@ timezone = "UTC"
         // Monday 11:30: 4 h 30 min of working time.
         let esc = due(&cfg, &t, at("2026-11-30T11:30:00Z")).expect("due");
         assert_eq!(esc.lead.as_str(), "lead@example.test");
+        assert_eq!(describe(esc.waited), "4 h 30 min");
+    }
+
+    #[test]
+    fn the_clock_pauses_during_a_closure() {
+        // The team's Monday off: Friday 15:00 → Tuesday 10:00 is 3 working hours.
+        let cfg = config("[[closures]]\nteam = \"vip\"\nfrom = \"2026-11-30\"\n");
+        let t = ticket("2026-11-27T15:00:00Z");
+        assert_eq!(
+            due(&cfg, &t, at("2026-11-30T16:00:00Z")),
+            None,
+            "Monday is off"
+        );
+        assert_eq!(due(&cfg, &t, at("2026-12-01T10:00:00Z")), None);
+        let esc = due(&cfg, &t, at("2026-12-01T11:30:00Z")).expect("due");
         assert_eq!(describe(esc.waited), "4 h 30 min");
     }
 

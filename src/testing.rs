@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::config::{Config, ConfigError};
 use crate::decide::State;
 use crate::domain::{
-    AgentEmail, AgentLoad, CustomerRecord, Direction, EmailAddress, Outcome, Plan, Ticket,
-    TicketId, TicketMessage, TicketState, UnixTime,
+    AgentEmail, AgentLoad, CustomerRecord, Direction, EmailAddress, FirstResponse, Outcome, Plan,
+    Ticket, TicketId, TicketMessage, TicketState, UnixTime,
 };
 use crate::mail::thread::{Members, ThreadLookup};
 
@@ -140,6 +140,7 @@ impl TicketBuilder {
                 updated_at: 0,
                 messages: Vec::new(),
                 first_response_at: None,
+                first_response_working: None,
                 notify_root: None,
                 closed_at: None,
                 linked_from: None,
@@ -148,6 +149,8 @@ impl TicketBuilder {
                 inbox: None,
                 forgotten_at: None,
                 participants: Vec::new(),
+                reminded_at: None,
+                rating: None,
             },
         }
     }
@@ -288,6 +291,7 @@ pub struct MemStore {
     next_ticket: TicketId,
     pool_counters: HashMap<String, u64>,
     agent_loads: HashMap<AgentEmail, AgentLoad>,
+    first_responses: HashMap<AgentEmail, Vec<FirstResponse>>,
 }
 
 impl Default for MemStore {
@@ -301,11 +305,18 @@ impl Default for MemStore {
             next_ticket: TicketId::new(1042),
             pool_counters: HashMap::new(),
             agent_loads: HashMap::new(),
+            first_responses: HashMap::new(),
         }
     }
 }
 
 impl MemStore {
+    /// Holds `agent`'s recent first responses, oldest first.
+    pub fn with_first_responses(mut self, agent: &AgentEmail, samples: Vec<FirstResponse>) -> Self {
+        self.first_responses.insert(agent.clone(), samples);
+        self
+    }
+
     /// Holds `ticket` (replacing one with its number) and lists it among its customer's
     /// tickets, as recording a new ticket does. Its Message-IDs are not indexed: see
     /// [`MemStore::with_message_id`].
@@ -437,6 +448,10 @@ impl State for MemStore {
 
     fn agent_load(&self, agent: &AgentEmail) -> Result<AgentLoad, Infallible> {
         Ok(self.agent_loads.get(agent).copied().unwrap_or_default())
+    }
+
+    fn first_responses(&self, agent: &AgentEmail) -> Result<Vec<FirstResponse>, Infallible> {
+        Ok(self.first_responses.get(agent).cloned().unwrap_or_default())
     }
 }
 

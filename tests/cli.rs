@@ -780,7 +780,7 @@ fn the_configuration_page_documents_every_key() {
     let mut text = runnable_example(&dir);
     // The sections the example leaves commented out, so that their keys are read too.
     text.push_str(
-        "\n[alerts]\nto = \"ops@example.com\"\n\n[[inboxes]]\nname = \"billing\"\naddress = \"billing@example.com\"\n[inboxes.imap]\nhost = \"imap.example.com\"\npassword = \"x\"\n[inboxes.smtp]\npassword = \"y\"\n",
+        "\n[alerts]\nto = \"ops@example.com\"\n\n[[inboxes]]\nname = \"billing\"\naddress = \"billing@example.com\"\n[inboxes.imap]\nhost = \"imap.example.com\"\npassword = \"x\"\n[inboxes.smtp]\npassword = \"y\"\n\n[[closures]]\nname = \"Christmas\"\nfrom = \"2026-12-24\"\nto = \"2026-12-26\"\nteam = \"billing\"\n",
     );
     let path = write_config(&dir, &text);
     let tree = config_show(&path, &[], &[]);

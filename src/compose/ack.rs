@@ -9,8 +9,9 @@ use serde::Serialize;
 
 use super::build::{AutoResponseSuppress, AutoSubmitted, LoopMarker, lettre_mailbox};
 use super::{
-    AvailabilityVars, ComposeError, PersonVars, ServiceVars, Templates, TicketVars, customer_vars,
-    person, quote_lines, reply_subject,
+    AvailabilityVars, ClosureVars, ComposeError, DeskClosure, PersonVars, PreviousVars,
+    ServiceVars, Templates, TicketVars, customer_vars, describe_wait, person, quote_lines,
+    reply_subject,
 };
 use crate::domain::{EmailAddress, MailKind, OutgoingMail, TicketId};
 use crate::mail::parse::Mailbox;
@@ -29,8 +30,13 @@ pub struct AckContext {
     pub service: ServiceVars,
     /// The first lines of the customer's own text, one entry per line.
     pub quote: Vec<String>,
-    /// Whether the agent is at work now, and when they are back if not.
+    /// Whether the agent is at work now, when they are back if not, and how long their
+    /// answers usually take.
     pub availability: AvailabilityVars,
+    /// The customer's earlier ticket the same agent helped with, if they are remembered.
+    pub previous: PreviousVars,
+    /// The closure of the whole desk today, if there is one.
+    pub closure: ClosureVars,
 }
 
 impl AckContext {
@@ -50,9 +56,32 @@ impl AckContext {
             availability: AvailabilityVars {
                 available: false,
                 back_at: "Monday at 09:00 CET".into(),
+                usually_within: "2 hours".into(),
+            },
+            previous: PreviousVars {
+                number: 1017,
+                subject: "Printer offline".into(),
+            },
+            closure: ClosureVars {
+                name: "Christmas".into(),
+                reopens: "Monday 28 December".into(),
             },
         }
     }
+}
+
+/// At most this many characters of an earlier ticket's subject are repeated to its customer.
+const PREVIOUS_SUBJECT_CHARS: usize = 80;
+
+/// `text` cut to `max` characters at a word boundary where there is one, with "…" when cut.
+fn shortened(text: &str, max: usize) -> String {
+    let text = text.trim();
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    let at_word = cut.rfind(' ').filter(|&i| i > max / 2).unwrap_or(cut.len());
+    format!("{}\u{2026}", cut[..at_word].trim_end())
 }
 
 /// Everything the acknowledgement needs.
@@ -90,6 +119,12 @@ pub struct AckInput<'a> {
     pub agent_available: bool,
     /// When they are back, described for the customer.
     pub agent_back: Option<String>,
+    /// How long the agent's first answers usually take in working time, if known.
+    pub usually_within: Option<std::time::Duration>,
+    /// The customer's earlier ticket the same agent helped with: its number and subject.
+    pub previous: Option<(TicketId, &'a str)>,
+    /// The closure of the whole desk today, if there is one.
+    pub closure: Option<DeskClosure>,
     /// The Date header.
     pub date: SystemTime,
 }
@@ -194,7 +229,16 @@ impl AckContext {
             availability: AvailabilityVars {
                 available: input.agent_available,
                 back_at: input.agent_back.clone().unwrap_or_default(),
+                usually_within: input.usually_within.map(describe_wait).unwrap_or_default(),
             },
+            previous: input
+                .previous
+                .map(|(ticket, subject)| PreviousVars {
+                    number: ticket.get(),
+                    subject: shortened(subject, PREVIOUS_SUBJECT_CHARS),
+                })
+                .unwrap_or_default(),
+            closure: ClosureVars::of(input.closure.as_ref()),
         }
     }
 }

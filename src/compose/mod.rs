@@ -12,7 +12,9 @@
 //! | `ack.rs` | the acknowledgement (text + HTML) |
 //! | `agent.rs` | the variables of notifications, notices and relayed answers (text and HTML); the notification's fingerprint |
 //! | `replies.rs` | the canned answers (`replies/NAME.txt.hbs` in `templates_dir`) an agent sends with `#reply NAME` |
+//! | `closing.rs` | the customer's closing mail and reminder, the agent's note of a rating |
 //! | `escalation.rs` | the mail to a team lead about a missed first-response target |
+//! | `handover.rs` | the new agent's short mail to a customer whose ticket changed hands |
 //! | `alert.rs` | the mail to ops about an inbox that is not being read |
 //! | `build.rs` | the shared envelope, headers and bytes (lettre; text, or text and HTML with inline images); subjects and quotes |
 
@@ -25,8 +27,10 @@ mod ack;
 mod agent;
 mod alert;
 mod build;
+mod closing;
 mod escalation;
 mod greeting;
+mod handover;
 mod replies;
 #[cfg(test)]
 mod tests;
@@ -39,13 +43,16 @@ pub use agent::{
 };
 pub use alert::{Alert, ops_alert};
 pub use build::{Envelope, HtmlBody, build_mail, build_mail_with_html, quote_lines, reply_subject};
+pub use closing::{FollowUpContext, FollowUpInput, RatingContext, customer_follow_up};
 pub use escalation::{EscalationContext, describe, escalation};
 pub use greeting::{greeting_name, name_in_display, signoff_name};
+pub use handover::{Handover, HandoverContext, handover};
 pub use replies::{CannedReply, REPLIES_DIR, ReplyContext, canned_replies, is_reply_name};
 use vars::person;
 pub use vars::{
-    AvailabilityVars, HistoryVars, PersonVars, ServiceVars, TicketVars, customer_name,
-    customer_vars, known_name, person_vars, service_vars, ticket_vars,
+    AvailabilityVars, ClosureVars, DeskClosure, HistoryVars, PersonVars, PreviousVars, ServiceVars,
+    TicketVars, customer_name, customer_vars, describe_wait, known_name, person_vars, service_vars,
+    ticket_vars,
 };
 
 /// A template we ship: its file name and built-in text.
@@ -94,6 +101,26 @@ const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "escalation.txt.hbs",
         text: include_str!("../../templates/escalation.txt.hbs"),
+        html: false,
+    },
+    Builtin {
+        name: "handover.txt.hbs",
+        text: include_str!("../../templates/handover.txt.hbs"),
+        html: false,
+    },
+    Builtin {
+        name: "closing.txt.hbs",
+        text: include_str!("../../templates/closing.txt.hbs"),
+        html: false,
+    },
+    Builtin {
+        name: "reminder.txt.hbs",
+        text: include_str!("../../templates/reminder.txt.hbs"),
+        html: false,
+    },
+    Builtin {
+        name: "agent_rating.txt.hbs",
+        text: include_str!("../../templates/agent_rating.txt.hbs"),
         html: false,
     },
 ];
@@ -243,6 +270,11 @@ impl Templates {
                 "agent_notice.txt.hbs" => self.render(b.name, &notice)?,
                 "agent_anchor.txt.hbs" => self.anchor(&AnchorContext::sample())?,
                 "escalation.txt.hbs" => self.render(b.name, &EscalationContext::sample())?,
+                "handover.txt.hbs" => self.render(b.name, &HandoverContext::sample())?,
+                "closing.txt.hbs" | "reminder.txt.hbs" => {
+                    self.render(b.name, &FollowUpContext::sample())?
+                }
+                "agent_rating.txt.hbs" => self.render(b.name, &RatingContext::sample())?,
                 _ => self.render(b.name, &ack)?,
             };
             names.push(b.name.to_string());

@@ -17,6 +17,21 @@ fn compose(
     subject: &str,
     text: &str,
 ) -> (OutgoingMail, crate::mail::parse::ParsedMail) {
+    compose_with(customer, subject, text, None)
+}
+
+/// The acknowledgement of a returning customer whose earlier ticket #1001 had `subject`.
+fn compose_previous(subject: &str) -> (OutgoingMail, crate::mail::parse::ParsedMail) {
+    let bob = mailbox(Some("Bob"), "bob@customer.test");
+    compose_with(&bob, "again", "text", Some((TicketId::new(1001), subject)))
+}
+
+fn compose_with(
+    customer: &Mailbox,
+    subject: &str,
+    text: &str,
+    previous: Option<(TicketId, &str)>,
+) -> (OutgoingMail, crate::mail::parse::ParsedMail) {
     let templates = Templates::load(None).expect("builtin templates compile");
     let support = EmailAddress::parse("support@example.test").expect("valid");
     let agent = EmailAddress::parse("jason@example.test").expect("valid");
@@ -40,6 +55,9 @@ fn compose(
             message_id: "<ack.1042.x7@example.test>".into(),
             agent_available: true,
             agent_back: None,
+            usually_within: None,
+            previous,
+            closure: None,
             date: SystemTime::UNIX_EPOCH,
         },
     )
@@ -93,6 +111,7 @@ fn the_promise_is_honest_when_the_agent_is_not_at_work() {
     ctx.availability = AvailabilityVars {
         available: false,
         back_at: "Monday at 09:00 CET".into(),
+        usually_within: String::new(),
     };
     let text = templates.render("ack.txt.hbs", &ctx).expect("renders");
     assert!(
@@ -568,4 +587,77 @@ fn the_preview_is_the_first_line_or_its_comment() {
     assert_eq!(reply("{{!-- Refunds --~}}\nHello").preview(), "Refunds");
     assert_eq!(reply("{{! short }}\nHello").preview(), "short");
     assert_eq!(reply("").preview(), "");
+}
+
+#[test]
+fn a_wait_is_described_rounded_up_so_the_promise_holds() {
+    let d = |s: u64| describe_wait(std::time::Duration::from_secs(s));
+    assert_eq!(d(0), "5 minutes");
+    assert_eq!(d(61), "5 minutes");
+    assert_eq!(d(301), "10 minutes");
+    assert_eq!(d(50 * 60), "50 minutes");
+    assert_eq!(d(50 * 60 + 1), "1 hour");
+    assert_eq!(d(3600), "1 hour");
+    assert_eq!(d(3601), "2 hours");
+    assert_eq!(d(30 * 3600), "30 hours");
+}
+
+#[test]
+fn the_shipped_acknowledgement_words_what_it_remembers_and_promises() {
+    let templates = Templates::load(None).expect("templates");
+    let ctx = AckContext::sample();
+    for name in ["ack.txt.hbs", "ack.html.hbs"] {
+        let text = templates.render(name, &ctx).expect("renders");
+        assert!(text.contains("writing to Acme Support again."), "{text}");
+        assert!(
+            text.contains(
+                "who helped you last time with \u{201c}Printer offline\u{201d} (ticket #1017)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Jason usually answers within 2 hours of working time."),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "We are closed for Christmas and open again on Monday 28 December. Your request"
+            ),
+            "{text}"
+        );
+    }
+    // A long subject is shortened at a word; an empty one is not quoted.
+    let long = "word ".repeat(40);
+    let mut input_ctx = AckContext::sample();
+    input_ctx.previous.subject = String::new();
+    let text = templates
+        .render("ack.txt.hbs", &input_ctx)
+        .expect("renders");
+    assert!(
+        text.contains("who helped you last time (ticket #1017)"),
+        "{text}"
+    );
+    let (out, _) = compose_previous(&long);
+    let body = String::from_utf8_lossy(&out.raw).into_owned();
+    let parsed = parse_bytes(&out.raw).expect("parses");
+    assert!(
+        parsed
+            .text
+            .contains("word word\u{2026}\u{201d} (ticket #1001)"),
+        "{body}"
+    );
+    // Without them, the sentences are not there at all.
+    let mut ctx = AckContext::sample();
+    ctx.previous = PreviousVars::default();
+    ctx.availability.usually_within = String::new();
+    ctx.closure = ClosureVars::default();
+    let text = templates.render("ack.txt.hbs", &ctx).expect("renders");
+    assert!(
+        !text.contains("again") && !text.contains("usually"),
+        "{text}"
+    );
+    assert!(
+        text.contains("writing to Acme Support. Your request"),
+        "{text}"
+    );
 }

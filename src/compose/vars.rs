@@ -52,6 +52,63 @@ pub struct AvailabilityVars {
     pub available: bool,
     /// "Monday at 09:00 CET", or empty when not known (away without a date).
     pub back_at: String,
+    /// "2 hours": how long the agent's (else their team's) first answers usually take in
+    /// working time; empty when there are too few to say.
+    pub usually_within: String,
+}
+
+/// A closure of the whole desk the acknowledgement mentions.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClosureVars {
+    /// What it is ("Christmas"); may be empty.
+    pub name: String,
+    /// "Monday 28 December": the first day the desk is open again; empty when it is open
+    /// (`{{#if closure.reopens}}`).
+    pub reopens: String,
+}
+
+/// A closure of the whole desk, as decided: its name and the day it is open again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskClosure {
+    /// What it is, if named.
+    pub name: Option<String>,
+    /// The first day open again, in the agent's calendar.
+    pub reopens: jiff::civil::Date,
+}
+
+impl ClosureVars {
+    /// The variables for `closure` ("" throughout when the desk is open).
+    pub fn of(closure: Option<&DeskClosure>) -> ClosureVars {
+        closure
+            .map(|c| ClosureVars {
+                name: c.name.clone().unwrap_or_default(),
+                reopens: c.reopens.strftime("%A %-d %B").to_string(),
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The earlier ticket a returning customer is reminded of (the same agent helped them).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PreviousVars {
+    /// Its number; 0 when the customer is not remembered (`{{#if previous.number}}`).
+    pub number: u64,
+    /// Its subject as the customer wrote it.
+    pub subject: String,
+}
+
+/// A wait in words for a customer, rounded up so the promise holds: "15 minutes", "1 hour",
+/// "3 hours". Minutes in fives up to 50, then whole hours.
+pub fn describe_wait(wait: std::time::Duration) -> String {
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    if minutes <= 50 {
+        let five = minutes.div_ceil(5) * 5;
+        return format!("{five} minutes");
+    }
+    match minutes.div_ceil(60) {
+        1 => "1 hour".into(),
+        hours => format!("{hours} hours"),
+    }
 }
 
 /// A customer's earlier tickets, for the agent's header block.

@@ -29,9 +29,9 @@ mod tests;
 
 pub use error::{AgentLookupError, ConfigError, Problem};
 pub use model::{
-    AckPolicy, Agent, Alerts, Auth, Backup, Config, Imap, Inbox, Limits, ReplyTokens, Retention,
-    RetryPolicy, Route, RouteTarget, Routing, Service, Sla, Smtp, Strategy, Team, TlsMode,
-    TokenCommand,
+    AckPolicy, Agent, Alerts, Auth, Backup, Closing, Closure, ClosureScope, Config, Imap, Inbox,
+    Limits, ReplyTokens, Retention, RetryPolicy, Route, RouteTarget, Routing, Service, Sla, Smtp,
+    Strategy, Team, TlsMode, TokenCommand,
 };
 pub use raw::RawConfig;
 pub use secrets::Secret;

@@ -33,6 +33,8 @@ pub struct Config {
     pub limits: Limits,
     /// Stickiness and defaults for routing.
     pub routing: Routing,
+    /// The closing mail, the reminder and closing tickets that wait on the customer.
+    pub closing: Closing,
     /// The agents, in configuration order (round robin follows this order).
     pub agents: Vec<Agent>,
     /// Teams with their strategy and fallback (teams only named by agents get defaults).
@@ -51,9 +53,67 @@ pub struct Config {
     pub backup: Backup,
     /// How long message bodies are kept.
     pub retention: Retention,
+    /// Days off (`[[closures]]`), already part of the agents' working hours; kept here for
+    /// what the acknowledgement says during a closure for everyone.
+    pub closures: Vec<Closure>,
+}
+
+/// Who a closure applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClosureScope {
+    /// The whole desk: the acknowledgement says so while it lasts.
+    Everyone,
+    /// The members of one team.
+    Team(String),
+    /// One agent (leave).
+    Agent(AgentEmail),
+}
+
+/// Days the desk, a team or an agent does not work: holidays, closures, leave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closure {
+    /// What the customer may be told it is ("Christmas"); from `name`, or an event's SUMMARY.
+    pub name: Option<String>,
+    /// The days, as dates in each agent's own time zone.
+    pub days: crate::hours::ClosedDays,
+    /// Whom it applies to.
+    pub scope: ClosureScope,
+}
+
+impl Closure {
+    /// Whether this closure takes `agent` off work.
+    pub fn applies_to(&self, agent: &Agent) -> bool {
+        match &self.scope {
+            ClosureScope::Everyone => true,
+            ClosureScope::Team(team) => agent.teams.contains(team),
+            ClosureScope::Agent(email) => &agent.email == email,
+        }
+    }
 }
 
 impl Config {
+    /// The closure of the whole desk that `date` falls in: its name and the first day the
+    /// desk is open again (after any closures for everyone that join on to it).
+    pub fn desk_closure(
+        &self,
+        date: jiff::civil::Date,
+    ) -> Option<(Option<&str>, jiff::civil::Date)> {
+        let everyone: Vec<crate::hours::ClosedDays> = self
+            .closures
+            .iter()
+            .filter(|c| c.scope == ClosureScope::Everyone)
+            .map(|c| c.days)
+            .collect();
+        let now = self
+            .closures
+            .iter()
+            .find(|c| c.scope == ClosureScope::Everyone && c.days.contains(date))?;
+        Some((
+            now.name.as_deref(),
+            crate::hours::open_again(&everyone, date),
+        ))
+    }
+
     /// Every address that is ours (every inbox's address and login): mail from any of them
     /// is never acknowledged, so two inboxes cannot answer each other.
     pub fn own_addresses(&self) -> Vec<EmailAddress> {
@@ -146,6 +206,12 @@ impl Config {
             return None;
         }
         self.inboxes.iter().find(|i| &i.address == address)
+    }
+
+    /// Whether customers of this view's inbox get the closing mail (`[tickets] closing_mail`,
+    /// or the inbox's own `closing_mail`).
+    pub fn sends_closing_mail(&self) -> bool {
+        self.closing.mail_at.contains(&self.service.address)
     }
 
     /// The agent with this address, if configured.
@@ -441,6 +507,14 @@ pub struct AckPolicy {
     /// At most this many acknowledgements in one clock hour, all senders together (0: no
     /// limit): a storm of forged senders cannot make us a spam cannon.
     pub max_per_hour: u32,
+    /// The "usually answers within" figure needs at least this many first responses of the
+    /// agent (else of their teams) in `typical_window` (0: never say it).
+    pub typical_min_sample: usize,
+    /// How far back the first responses it is taken from go.
+    pub typical_window: Duration,
+    /// A returning customer is remembered when their previous ticket changed this recently
+    /// (zero: never).
+    pub remember: Duration,
 }
 
 /// The `[limits]` section.
@@ -466,6 +540,23 @@ pub struct Routing {
     /// A customer's reply to a ticket closed less than this long ago reopens it; after that
     /// it opens a new ticket linked to the old one.
     pub reopen_window: Duration,
+    /// When a ticket changes hands (`#assign`, `tickets assign`, the SLA loop), the customer
+    /// gets a short mail from the new agent (`[tickets] handover_mail`).
+    pub handover_mail: bool,
+}
+
+/// `[tickets]`' closing keys: the closing mail per inbox, the reminder, the auto-close.
+#[derive(Debug, Clone, Default)]
+pub struct Closing {
+    /// The inbox addresses whose customers get the closing mail (every inbox's own setting
+    /// resolved, so each per-inbox view reads the same list).
+    pub mail_at: Vec<EmailAddress>,
+    /// A ticket waiting this long on the customer since the agent's answer gets one
+    /// reminder; `None`: no reminders.
+    pub remind_after: Option<Duration>,
+    /// This long after the reminder (or the answer, without reminders), the ticket closes;
+    /// `None`: never on its own.
+    pub autoclose_after: Option<Duration>,
 }
 
 /// One `[[agents]]` entry.

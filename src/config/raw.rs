@@ -40,6 +40,21 @@ pub struct RawConfig {
     pub(super) teams: Vec<RawTeam>,
     #[serde(default)]
     pub(super) routes: Vec<RawRoute>,
+    #[serde(default)]
+    pub(super) closures: Vec<RawClosure>,
+}
+
+/// One `[[closures]]` entry: days off given as `from`/`to` or as a calendar file (`ics`),
+/// for everyone, a `team` or an `agent`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClosure {
+    pub(super) name: Option<String>,
+    pub(super) from: Option<String>,
+    pub(super) to: Option<String>,
+    pub(super) ics: Option<PathBuf>,
+    pub(super) team: Option<String>,
+    pub(super) agent: Option<String>,
 }
 
 /// One `[[inboxes]]` entry: a further public address with its own IMAP account.
@@ -51,6 +66,8 @@ pub(super) struct RawInbox {
     pub(super) imap: RawImap,
     /// Its own SMTP account (`[inboxes.smtp]`); `None`: it sends through `[smtp]`.
     pub(super) smtp: Option<RawInboxSmtp>,
+    /// Whether its tickets' customers get the closing mail; `None`: as `[tickets]` says.
+    pub(super) closing_mail: Option<bool>,
 }
 
 /// An `[inboxes.smtp]` table: the keys of `[smtp]`, every one optional. What is left out
@@ -167,12 +184,24 @@ pub(super) struct RawSla {
 pub(super) struct RawTickets {
     #[serde(default = "default_reopen_days")]
     pub(super) reopen_days: u64,
+    #[serde(default = "default_true")]
+    pub(super) handover_mail: bool,
+    #[serde(default = "default_true")]
+    pub(super) closing_mail: bool,
+    #[serde(default)]
+    pub(super) remind_after_days: u64,
+    #[serde(default)]
+    pub(super) autoclose_after_days: u64,
 }
 
 impl Default for RawTickets {
     fn default() -> Self {
         RawTickets {
             reopen_days: default_reopen_days(),
+            handover_mail: true,
+            closing_mail: true,
+            remind_after_days: 0,
+            autoclose_after_days: 0,
         }
     }
 }
@@ -366,10 +395,25 @@ pub(super) struct RawAck {
     pub(super) require_aligned_sender: bool,
     #[serde(default = "default_per_hour")]
     pub(super) max_per_hour: u32,
+    #[serde(default = "default_typical_min_sample")]
+    pub(super) typical_min_sample: usize,
+    #[serde(default = "default_typical_days")]
+    pub(super) typical_days: u32,
+    #[serde(default = "default_remember_days")]
+    pub(super) remember_days: u32,
 }
 
 fn default_per_hour() -> u32 {
     5000
+}
+fn default_typical_min_sample() -> usize {
+    10
+}
+fn default_typical_days() -> u32 {
+    90
+}
+fn default_remember_days() -> u32 {
+    365
 }
 
 impl Default for RawAck {
@@ -380,6 +424,9 @@ impl Default for RawAck {
             max_per_hour: default_per_hour(),
             quote_lines: default_quote_lines(),
             require_aligned_sender: true,
+            typical_min_sample: default_typical_min_sample(),
+            typical_days: default_typical_days(),
+            remember_days: default_remember_days(),
         }
     }
 }

@@ -629,3 +629,156 @@ fn config_show_redacts_an_inbox_smtp_login() {
         "{changed}"
     );
 }
+
+/// Issue 14, point 2: closures from dates and from a calendar file become days off in the
+/// working hours of exactly the agents they apply to.
+#[test]
+fn closures_become_days_off_of_the_agents_they_apply_to() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("holidays.ics"),
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:1@test\r\n\
+DTSTAMP:20260101T000000Z\r\nSUMMARY:Boxing Day\r\nDTSTART;VALUE=DATE:20261226\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .expect("write ics");
+    let text = format!(
+        "{SPEC_EXAMPLE}
+[[agents]]
+name = \"Maria Lopez\"
+email = \"maria@example.test\"
+
+[[closures]]
+name = \"Christmas\"
+from = \"2026-12-24\"
+to = \"2026-12-25\"
+
+[[closures]]
+ics = \"holidays.ics\"
+team = \"billing\"
+
+[[closures]]
+agent = \"maria@example.test\"
+from = \"2026-08-03\"
+to = \"2026-08-14\"
+"
+    );
+    let cfg = Config::load_with_env(&write(&dir, &text), no_env()).expect("valid");
+    let at = |s: &str| -> jiff::Timestamp { s.parse().expect("timestamp") };
+    let jason = cfg
+        .agents
+        .iter()
+        .find(|a| a.name == "Jason Miller")
+        .expect("jason");
+    let maria = cfg
+        .agents
+        .iter()
+        .find(|a| a.name == "Maria Lopez")
+        .expect("maria");
+    assert!(!jason.hours.is_open(at("2026-12-24T12:00:00Z")), "everyone");
+    assert!(!maria.hours.is_open(at("2026-12-24T12:00:00Z")), "everyone");
+    assert!(
+        !jason.hours.is_open(at("2026-12-26T12:00:00Z")),
+        "billing's calendar"
+    );
+    assert!(
+        maria.hours.is_open(at("2026-12-26T12:00:00Z")),
+        "not in billing"
+    );
+    assert!(
+        !maria.hours.is_open(at("2026-08-05T12:00:00Z")),
+        "her leave"
+    );
+    assert!(jason.hours.is_open(at("2026-08-05T12:00:00Z")), "not his");
+    let date = |s: &str| -> jiff::civil::Date { s.parse().expect("date") };
+    assert_eq!(
+        cfg.desk_closure(date("2026-12-25")),
+        Some((Some("Christmas"), date("2026-12-26")))
+    );
+    assert_eq!(cfg.desk_closure(date("2026-12-26")), None, "only billing's");
+}
+
+#[test]
+fn a_closure_that_cannot_be_meant_names_its_key() {
+    let bad = format!(
+        "{SPEC_EXAMPLE}
+[[closures]]
+from = \"24.12.2026\"
+
+[[closures]]
+from = \"2026-12-27\"
+to = \"2026-12-20\"
+
+[[closures]]
+team = \"nobody\"
+from = \"2026-12-24\"
+
+[[closures]]
+agent = \"ghost@example.test\"
+from = \"2026-12-24\"
+
+[[closures]]
+ics = \"missing.ics\"
+
+[[closures]]
+ics = \"missing.ics\"
+from = \"2026-12-24\"
+"
+    );
+    let problems = problems_of(&bad, no_env());
+    assert!(only(&problems, "closures[0].from").1.contains("YYYY-MM-DD"));
+    assert!(only(&problems, "closures[1].to").0.contains("is before"));
+    assert!(only(&problems, "closures[2].team").0.contains("nobody"));
+    assert!(
+        only(&problems, "closures[3].agent")
+            .0
+            .contains("ghost@example.test")
+    );
+    assert!(
+        only(&problems, "closures[4].ics")
+            .0
+            .contains("cannot be read")
+    );
+    assert!(only(&problems, "closures[5]").0.contains("both"));
+}
+
+#[test]
+fn the_closing_mail_is_on_by_default_and_an_inbox_may_switch_it_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inbox = |own: &str| {
+        format!(
+            "{SPEC_EXAMPLE}\n[[inboxes]]\nname = \"billing\"\naddress = \"billing@example.test\"\n\
+             {own}[inboxes.imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\npassword = \"b\"\n"
+        )
+    };
+    let views = |text: &str| {
+        let cfg = Config::load_with_env(&write(&dir, text), no_env()).expect("valid");
+        let all = cfg.all_inboxes();
+        let billing = cfg.for_inbox(&all[1]);
+        // Each view reads the same resolved list, whichever view it is built from.
+        let main_again = billing.for_inbox(&all[0]);
+        (
+            cfg.sends_closing_mail(),
+            billing.sends_closing_mail(),
+            main_again.sends_closing_mail(),
+            cfg.closing.remind_after,
+        )
+    };
+    assert_eq!(views(&inbox("")), (true, true, true, None));
+    assert_eq!(
+        views(&inbox("closing_mail = false\n")),
+        (true, false, true, None)
+    );
+    let off = inbox("closing_mail = true\n").replace(
+        "[[inboxes]]",
+        "[tickets]\nclosing_mail = false\nremind_after_days = 3\n\n[[inboxes]]",
+    );
+    assert_eq!(
+        views(&off),
+        (
+            false,
+            true,
+            false,
+            Some(std::time::Duration::from_secs(3 * 86_400))
+        )
+    );
+}

@@ -5,8 +5,9 @@
 //! agent or quarantined, never sent. The checks run in a fixed order, cheapest and most
 //! certain first.
 
+use super::closing;
+use super::images::{image_id, image_part, inline_images};
 use super::leaks;
-use super::notify::LatestMail;
 use super::participants;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
 use crate::compose::{
@@ -16,9 +17,9 @@ use crate::compose::{
 };
 use crate::config::Agent;
 use crate::domain::{
-    AgentAction, AgentEmail, Direction, EmailAddress, MailKind, MessageIdKind, OutgoingMail,
-    ParticipantChange, Plan, Refusal, RefusalKind, SuppressReason, Ticket, TicketMessage,
-    TicketStamp, TicketState,
+    AgentAction, AgentEmail, AnswerWait, Direction, EmailAddress, MailKind, MessageIdKind,
+    OutgoingMail, ParticipantChange, Plan, Refusal, RefusalKind, SuppressReason, Ticket,
+    TicketMessage, TicketStamp, TicketState, UnixTime,
 };
 use crate::mail::classify::Classified;
 use crate::mail::parse::{self, Attachment, Mailbox, ParsedMail};
@@ -28,18 +29,20 @@ use crate::mail::relay::{
 use crate::mail::thread;
 
 /// An agent's mail about a ticket, verified: whose, which ticket, the history entry.
-struct Answer<'m> {
-    ticket: Ticket,
-    agent: &'m Agent,
-    message: TicketMessage,
-    message_id: Option<String>,
+pub(super) struct Answer<'m> {
+    pub(super) ticket: Ticket,
+    pub(super) agent: &'m Agent,
+    pub(super) message: TicketMessage,
+    pub(super) message_id: Option<String>,
+    /// Seconds of the agent's working time since the ticket opened.
+    pub(super) waited: u64,
     /// `#cc add`/`#cc drop`, applied with the plan (and before the relay is addressed).
-    participants: Vec<ParticipantChange>,
+    pub(super) participants: Vec<ParticipantChange>,
 }
 
 impl Answer<'_> {
     /// The plan that records `action` with `outgoing`, a state change and a new owner.
-    fn plan(
+    pub(super) fn plan(
         self,
         outgoing: Vec<OutgoingMail>,
         state: Option<TicketState>,
@@ -50,6 +53,13 @@ impl Answer<'_> {
             message_id: self.message_id,
             plan: Plan::Agent {
                 ticket: self.ticket.id,
+                wait: outgoing
+                    .iter()
+                    .any(|m| m.kind == MailKind::AgentReply)
+                    .then(|| AnswerWait {
+                        agent: self.agent.email.clone(),
+                        working_seconds: self.waited,
+                    }),
                 message: self.message,
                 outgoing,
                 state,
@@ -58,6 +68,18 @@ impl Answer<'_> {
                 action,
             },
         }
+    }
+}
+
+/// Seconds of `agent`'s working time from `from` to `now`: how long a customer waited for
+/// them, counted the way the SLA counts it.
+fn working_seconds_since(agent: &Agent, from: UnixTime, now: UnixTime) -> u64 {
+    match (
+        jiff::Timestamp::from_second(from),
+        jiff::Timestamp::from_second(now),
+    ) {
+        (Ok(from), Ok(to)) => agent.hours.working_seconds_between(from, to).max(0) as u64,
+        _ => 0,
     }
 }
 
@@ -81,6 +103,7 @@ pub(super) fn answer<S: State>(
     let mut message = ctx.message(mail, None);
     message.direction = Direction::FromAgent;
     let mut answer = Answer {
+        waited: working_seconds_since(agent, ticket.created_at, ctx.now),
         ticket,
         agent,
         message,
@@ -130,7 +153,42 @@ pub(super) fn answer<S: State>(
     if let Some(refusal) = command_problems(ctx, &answer.ticket, &read, &print) {
         return Ok(refuse(ctx, answer, refusal));
     }
-    act(ctx, answer, read, html, &print)
+    let before = answer.ticket.clone();
+    let decision = act(ctx, answer, read, html, &print)?;
+    with_closing_mail(ctx, &before, decision)
+}
+
+/// A decision that closes an open ticket (`#close`) also sends the customer the closing
+/// mail, in the name of the agent who has the ticket then, unless it is withheld.
+fn with_closing_mail<S: State>(
+    ctx: &Ctx<'_, S>,
+    before: &Ticket,
+    mut decision: Decision,
+) -> Result<Decision, S::Error> {
+    let Plan::Agent {
+        state: Some(TicketState::Closed),
+        reassign,
+        outgoing,
+        ..
+    } = &mut decision.plan
+    else {
+        return Ok(decision);
+    };
+    if before.state != TicketState::Open {
+        return Ok(decision);
+    }
+    let mut ticket = before.clone();
+    if let Some(new) = reassign {
+        ticket.agent = new.clone();
+    }
+    let agent = ctx.cfg.agent(&ticket.agent);
+    match closing::closing_mail(ctx.state, &ctx.composer(), &ticket, agent, ctx.now)? {
+        Ok(mail) => outgoing.push(mail),
+        Err(why) => {
+            tracing::info!(ticket = %ticket.id, reason = %why, "closing mail not sent");
+        }
+    }
+    Ok(decision)
 }
 
 /// An agent's HTML answer with the quote of our notification cut out of its document, and
@@ -390,7 +448,7 @@ fn act<S: State>(
         _ => None,
     });
     if let Some(target) = target {
-        return hand_over(ctx, answer, target, read.body, state);
+        return super::handover::hand_over(ctx, answer, target, read.body, state);
     }
     if read.commands.contains(&Command::Note) {
         answer.message.note = Some(read.body);
@@ -516,77 +574,6 @@ fn reply_vars<S: State>(ctx: &Ctx<'_, S>, ticket: &Ticket, agent: &Agent) -> Rep
     }
 }
 
-/// `#assign`: the new agent gets the customer's latest mail and the handover text, which
-/// stays internal.
-fn hand_over<S: State>(
-    ctx: &Ctx<'_, S>,
-    mut answer: Answer<'_>,
-    target: &Agent,
-    note: String,
-    state: Option<TicketState>,
-) -> Result<Decision, S::Error> {
-    let latest = LatestMail::read(ctx.state, ctx.cfg, &answer.ticket)?;
-    let composed =
-        ctx.composer()
-            .handover(&answer.ticket, target, &latest, &answer.agent.name, &note);
-    Ok(match composed {
-        Ok(n) => {
-            answer.message.note = Some(note).filter(|b| !b.is_empty());
-            answer.message.direction = Direction::Note;
-            let action = AgentAction::Assigned {
-                to: target.email.clone(),
-                then: state,
-            };
-            answer.plan(vec![n], state, Some(target.email.clone()), action)
-        }
-        Err(e) => Decision::quarantine(
-            answer.message_id,
-            format!("notification could not be composed: {e}"),
-        ),
-    })
-}
-
-/// The inline images a cut HTML answer shows, in its order, each with the Content-ID its
-/// HTML now names it by ([`image_id`]).
-fn inline_images<'a, S: State>(
-    ctx: &Ctx<'a, S>,
-    ticket: TicketStamp,
-    answer: &HtmlAnswer,
-) -> Vec<Attachment<'a>> {
-    let parts = parse::attachments(ctx.mime);
-    let relay_id = ctx.composer().message_id(MessageIdKind::Reply, ticket);
-    let mut images: Vec<Attachment<'a>> = Vec::new();
-    for cid in &answer.images {
-        let Some(k) = image_part(&parts, cid) else {
-            continue;
-        };
-        let renamed = image_id(k, &relay_id);
-        if images
-            .iter()
-            .any(|i| i.content_id.as_deref() == Some(renamed.as_str()))
-        {
-            continue;
-        }
-        let mut image = parts[k].clone();
-        image.content_id = Some(renamed);
-        images.push(image);
-    }
-    images
-}
-
-/// Which of a mail's parts is the image with Content-ID `cid`.
-fn image_part(parts: &[Attachment<'_>], cid: &str) -> Option<usize> {
-    parts
-        .iter()
-        .position(|a| a.content_id.as_deref() == Some(cid) && a.content_type.starts_with("image/"))
-}
-
-/// The Content-ID the mail's part `k` goes out under in the relay with Message-ID
-/// `relay_id`: ours, not the agent's client's.
-fn image_id(k: usize, relay_id: &str) -> String {
-    format!("image{}.{}", k + 1, relay_id.trim_matches(['<', '>']))
-}
-
 /// The agent's answer as the customer receives it: from the support address in the agent's
 /// name, threaded on the customer's latest mail, with the attachments, `cc` (the
 /// participants) copied; with `html` (the sanitized HTML and its inline images) as
@@ -669,6 +656,7 @@ pub(super) fn refuse_plain_address<S: State>(
     let mut message = ctx.message(mail, None);
     message.direction = Direction::FromAgent;
     let answer = Answer {
+        waited: working_seconds_since(agent, ticket.created_at, ctx.now),
         ticket: ticket.clone(),
         agent,
         message,

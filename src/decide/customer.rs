@@ -10,11 +10,12 @@ use tracing::info;
 use super::notify::{CustomerMail, Notify, history};
 use super::participants;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
-use crate::compose::{AckInput, acknowledgement};
+use crate::compose::{AckInput, DeskClosure, acknowledgement};
 use crate::config::Agent;
 use crate::domain::{
     AgentEmail, COPIED_BY_CUSTOMER, EmailAddress, JoinedVia, MessageIdKind, OutgoingMail,
-    ParticipantChange, Plan, SuppressReason, Ticket, TicketId, TicketStamp, TicketState,
+    ParticipantChange, Plan, SuppressReason, Ticket, TicketId, TicketStamp, TicketState, UnixTime,
+    typical_wait,
 };
 use crate::mail::classify::{self, Classified, Identity, classify};
 use crate::mail::parse::{self, Mailbox, ParsedMail};
@@ -111,6 +112,16 @@ pub(super) fn customer_mail<S: State>(
         let ctx = &ctx.with_cfg(&view);
         return Ok(super::agent::refuse_plain_address(ctx, mail, &t, agent));
     }
+    // A reply to a closing mail that rates the ticket is recorded there and reopens nothing.
+    if let Threading::Join { ticket, via } = threading
+        && by_person
+        && let Some(t) = ctx.state.ticket(ticket)?
+    {
+        let view = ctx.about(Some(&t));
+        if let Some(rated) = super::closing::rated(&ctx.with_cfg(&view), mail, &t, via) {
+            return Ok(rated);
+        }
+    }
     let (threading, linked) = match threading {
         Threading::Join { ticket, .. } if by_person => match ctx.state.ticket(ticket)? {
             // A person answering a ticket closed longer ago than the reopen window starts a
@@ -197,6 +208,7 @@ fn redelivered<S: State>(
             outgoing: Vec::new(),
             reopen: false,
             participants: Vec::new(),
+            rating: None,
         },
     }))
 }
@@ -304,20 +316,8 @@ fn join<S: State>(
         && joined
             .as_ref()
             .is_some_and(|t| t.state == TicketState::Closed);
-    // The customer may copy more people on a follow-up; only the customer, and only with an
-    // envelope that backs the From (as when the ticket opened).
-    let participants = match (joined.as_ref(), mail.from.as_ref()) {
-        (Some(t), Some(from))
-            if person
-                && from.address.without_detail() == t.customer.without_detail()
-                && classify::sender_aligned(mail) =>
-        {
-            participants::copied(ctx.cfg, mail, &t.customer)
-                .into_iter()
-                .filter(|p| !t.is_participant(p))
-                .map(ParticipantChange::Add)
-                .collect()
-        }
+    let participants = match (joined.as_ref(), person) {
+        (Some(t), true) => participants::newly_copied(ctx.cfg, mail, t),
         _ => Vec::new(),
     };
     Ok(Decision {
@@ -330,6 +330,7 @@ fn join<S: State>(
             outgoing,
             reopen,
             participants,
+            rating: None,
         },
     })
 }
@@ -412,6 +413,7 @@ fn bounced_on_ticket<S: State>(
         outgoing,
         reopen: false,
         participants: Vec::new(),
+        rating: None,
     }))
 }
 
@@ -458,17 +460,23 @@ fn new_ticket<S: State>(
         id,
         opened: ctx.now,
     };
-    // The people the customer copied, if the envelope backs the From: a forger's Cc list
-    // is nobody's colleagues.
-    let copied = match classify::sender_aligned(mail) {
-        true => participants::copied(ctx.cfg, mail, &customer.address),
-        false => Vec::new(),
-    };
+    let copied = participants::copied(ctx.cfg, mail, &customer.address);
     let cc = participants::acknowledgement_copies(ctx.cfg, mail, &customer.address, &copied);
     let mut outgoing = Vec::new();
     let not_acknowledged = match withheld(ctx, mail, &customer, &opening.class)? {
         Some(reason) => Some(reason),
-        None => match acknowledge(ctx, mail, &customer, &cc, stamp, agent, &assignment) {
+        None => match acknowledge(
+            ctx,
+            mail,
+            &customer,
+            stamp,
+            agent,
+            &assignment,
+            &AckFacts {
+                copies: cc,
+                ..ack_facts(ctx, &customer, agent)?
+            },
+        ) {
             Ok(ack) => {
                 outgoing.push(ack);
                 None
@@ -487,6 +495,7 @@ fn new_ticket<S: State>(
         updated_at: ctx.now,
         messages: vec![ctx.message(mail, not_acknowledged)],
         first_response_at: None,
+        first_response_working: None,
         notify_root: None,
         closed_at: None,
         linked_from: opening.linked_from,
@@ -495,6 +504,8 @@ fn new_ticket<S: State>(
         inbox: Some(ctx.cfg.service.address.clone()),
         forgotten_at: None,
         participants: Vec::new(),
+        reminded_at: None,
+        rating: None,
     };
     let added: Vec<ParticipantChange> = copied.into_iter().map(ParticipantChange::Add).collect();
     ticket.change_participants(&added, COPIED_BY_CUSTOMER, ctx.now);
@@ -577,15 +588,69 @@ fn withheld<S: State>(
     })
 }
 
+/// What the acknowledgement can tell a customer about their agent beyond availability.
+struct AckFacts {
+    /// How long the agent's (else their teams') first answers usually take.
+    usually_within: Option<std::time::Duration>,
+    /// The customer's earlier ticket the same agent helped with.
+    previous: Option<Ticket>,
+    /// Whom it copies (the customer's colleagues among the participants, see
+    /// `participants::acknowledgement_copies`).
+    copies: Vec<EmailAddress>,
+}
+
+/// Reads what [`AckFacts`] says: the agent's recent first responses (else those of everyone
+/// in a team with them), and the customer's newest earlier ticket if the agent may
+/// remind them of it ([`Ticket::remembered_by`]).
+fn ack_facts<S: State>(
+    ctx: &Ctx<'_, S>,
+    customer: &Mailbox,
+    agent: &Agent,
+) -> Result<AckFacts, S::Error> {
+    let ack = &ctx.cfg.ack;
+    let since = ctx
+        .now
+        .saturating_sub(ack.typical_window.as_secs() as UnixTime);
+    let mut usually_within = None;
+    if ack.typical_min_sample > 0 {
+        let own = ctx.state.first_responses(&agent.email)?;
+        usually_within = typical_wait(&own, since, ack.typical_min_sample);
+        if usually_within.is_none() && !agent.teams.is_empty() {
+            let mut team = Vec::new();
+            for other in ctx
+                .cfg
+                .agents
+                .iter()
+                .filter(|o| o.teams.iter().any(|t| agent.teams.contains(t)))
+            {
+                team.extend(ctx.state.first_responses(&other.email)?);
+            }
+            usually_within = typical_wait(&team, since, ack.typical_min_sample);
+        }
+    }
+    let previous = match ctx.state.customer_tickets(&customer.address)?.last() {
+        Some(id) => ctx
+            .state
+            .ticket(*id)?
+            .filter(|t| t.remembered_by(&agent.email, ctx.now, ack.remember)),
+        None => None,
+    };
+    Ok(AckFacts {
+        usually_within,
+        previous,
+        copies: Vec::new(),
+    })
+}
+
 /// The acknowledgement of ticket `id`, or the quarantine reason if it cannot be composed.
 fn acknowledge<S: State>(
     ctx: &Ctx<'_, S>,
     mail: &ParsedMail,
     customer: &Mailbox,
-    cc: &[EmailAddress],
     ticket: TicketStamp,
     agent: &Agent,
     assignment: &Assignment,
+    facts: &AckFacts,
 ) -> Result<OutgoingMail, String> {
     let cfg = ctx.cfg;
     let input = AckInput {
@@ -593,7 +658,7 @@ fn acknowledge<S: State>(
         service_address: &cfg.service.address,
         ticket: ticket.id,
         customer,
-        cc,
+        cc: &facts.copies,
         agent_name: &agent.name,
         agent_address: agent.email.address(),
         subject: &mail.subject,
@@ -608,6 +673,14 @@ fn acknowledge<S: State>(
             .back_at
             .as_ref()
             .map(|b| crate::hours::describe_return(b, timestamp(ctx))),
+        usually_within: facts.usually_within,
+        previous: facts.previous.as_ref().map(|t| (t.id, t.subject.as_str())),
+        closure: cfg
+            .desk_closure(timestamp(ctx).to_zoned(agent.hours.tz().clone()).date())
+            .map(|(name, reopens)| DeskClosure {
+                name: name.map(str::to_string),
+                reopens,
+            }),
         date: ctx.date,
     };
     acknowledgement(ctx.templates, &input)

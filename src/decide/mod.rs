@@ -7,12 +7,17 @@
 //! |---|---|
 //! | `customer.rs` | a customer's mail: a new ticket (routed, acknowledged, its agent notified), a follow-up, a flood, a bounce, an agent's forward |
 //! | `agent.rs` | mail to a ticket's reply address: verified, its commands read, relayed or refused |
+//! | `images.rs` | the inline images an agent's HTML answer shows, renamed after the relay |
 //! | `leaks.rs` | the last guard of a relay: no copy of the notification in any part that would go |
 //! | `participants.rs` | who besides the customer is on a ticket: the people a customer copies, `#cc add`/`#cc drop` |
+//! | [`closing`] | the closing mail and the reminder (the acknowledgement's loop rules and limits), a customer's rating by reply |
 //! | [`notify`] | every mail to an agent: notification, notice, handover (also used by the `actions` module) |
 
 mod agent;
+pub mod closing;
 mod customer;
+pub mod handover;
+mod images;
 mod leaks;
 pub mod notify;
 mod participants;
@@ -25,8 +30,8 @@ use std::time::SystemTime;
 use crate::compose::Templates;
 use crate::config::{Agent, Config};
 use crate::domain::{
-    AgentEmail, AgentLoad, Direction, EmailAddress, Plan, SuppressReason, Ticket, TicketId,
-    TicketMessage, UnixTime,
+    AgentEmail, AgentLoad, Direction, EmailAddress, FirstResponse, Plan, SuppressReason, Ticket,
+    TicketId, TicketMessage, UnixTime,
 };
 use crate::mail::classify::{self, Identity, classify};
 use crate::mail::parse::{Mime, ParsedMail, ReturnPath, parse};
@@ -53,6 +58,8 @@ pub trait State: ThreadLookup {
     fn inbound_raw(&self, seq: u64) -> Result<Option<Vec<u8>>, Self::Error>;
     /// An agent's open tickets and away flag.
     fn agent_load(&self, agent: &AgentEmail) -> Result<AgentLoad, Self::Error>;
+    /// An agent's most recent first responses, oldest first.
+    fn first_responses(&self, agent: &AgentEmail) -> Result<Vec<FirstResponse>, Self::Error>;
 }
 
 /// The decision for one mail, with its Message-ID for the index.

@@ -341,7 +341,7 @@ fn notification_subject(
 
 /// The Reply-To that carries the token (in plus mode; subject mode carries it in the
 /// subject instead).
-fn reply_to_header<'a>(
+pub(super) fn reply_to_header<'a>(
     service: &'a Service,
     reply_to: &'a EmailAddress,
 ) -> Option<(Option<&'a str>, &'a EmailAddress)> {
@@ -352,7 +352,12 @@ fn reply_to_header<'a>(
 }
 
 /// In subject mode, the subject an agent replies to carries the token marker.
-fn with_marker(service: &Service, subject: &str, ticket: TicketId, token: &str) -> String {
+pub(super) fn with_marker(
+    service: &Service,
+    subject: &str,
+    ticket: TicketId,
+    token: &str,
+) -> String {
     match service.reply_tokens {
         ReplyTokens::Plus => subject.to_string(),
         ReplyTokens::Subject => format!("{subject} {}", relay::subject_marker(ticket, token)),

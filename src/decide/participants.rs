@@ -35,16 +35,20 @@ fn unattended(address: &EmailAddress) -> bool {
         || signals::list_address(local, address.domain())
 }
 
-/// The people copied (To and Cc beside our address) on the mail that opens `customer`'s
-/// ticket who become its participants: in the order written, once each (`+detail` and case
-/// aside), at most [`MAX_PARTICIPANTS`], none of ours, an agent, the customer or an
-/// unattended mailbox.
+/// The people copied (To and Cc beside our address) on `customer`'s mail who become
+/// participants: in the order written, once each (`+detail` and case aside), at most
+/// [`MAX_PARTICIPANTS`], none of ours, an agent, the customer or an unattended mailbox; and
+/// nobody when the envelope does not back the From (a forger's Cc list is nobody's
+/// colleagues).
 pub(super) fn copied(
     cfg: &Config,
     mail: &ParsedMail,
     customer: &EmailAddress,
 ) -> Vec<EmailAddress> {
     let mut people: Vec<EmailAddress> = Vec::new();
+    if !classify::sender_aligned(mail) {
+        return people;
+    }
     for address in &mail.copied {
         let base = address.without_detail();
         let taken =
@@ -58,6 +62,27 @@ pub(super) fn copied(
         }
     }
     people
+}
+
+/// The people a follow-up on `ticket` adds: those it copies ([`copied`]) who are not on the
+/// ticket yet, when the customer wrote it (a participant's Cc adds nobody).
+pub(super) fn newly_copied(
+    cfg: &Config,
+    mail: &ParsedMail,
+    ticket: &Ticket,
+) -> Vec<ParticipantChange> {
+    let by_customer = mail
+        .from
+        .as_ref()
+        .is_some_and(|f| f.address.without_detail() == ticket.customer.without_detail());
+    if !by_customer {
+        return Vec::new();
+    }
+    copied(cfg, mail, &ticket.customer)
+        .into_iter()
+        .filter(|p| !ticket.is_participant(p))
+        .map(ParticipantChange::Add)
+        .collect()
 }
 
 /// Who of `participants` the acknowledgement copies: the customer's colleagues (the same

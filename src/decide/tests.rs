@@ -1096,7 +1096,11 @@ fn assign_hands_the_ticket_and_the_customer_mail_to_the_new_agent() {
         message.note.as_deref(),
         Some("Billing question, over to you.")
     );
-    assert_eq!(outgoing.len(), 1);
+    assert_eq!(
+        outgoing.len(),
+        2,
+        "the new agent's notification, the customer's note"
+    );
     let n = &outgoing[0];
     assert_eq!(
         (n.kind, n.recipients[0].as_str()),
@@ -1123,6 +1127,96 @@ fn assign_hands_the_ticket_and_the_customer_mail_to_the_new_agent() {
         &maria,
         &token.token
     ));
+}
+
+/// Issue 14, point 5: the customer hears from the new agent, briefly, in their thread; the
+/// agents' handover note never goes with it.
+#[test]
+fn the_customer_is_told_when_their_ticket_changes_hands() {
+    let raw = agent_mail_to(
+        1001,
+        "jason@example.test",
+        "#assign Maria Lopez\r\nBilling question, over to you.",
+        "",
+    );
+    let Plan::Agent { outgoing, .. } = run(&raw, &with_ticket()) else {
+        panic!("expected an agent plan");
+    };
+    let note = of_kind(&outgoing, MailKind::Handover).expect("the customer's note");
+    assert_eq!(note.recipients[0].as_str(), "alice@customer.test");
+    let m = crate::mail::parse::parse_bytes(&note.raw).expect("parses");
+    let from = m.from.expect("from");
+    assert_eq!(from.name.as_deref(), Some("Maria Lopez, Acme Support"));
+    assert_eq!(from.address.as_str(), crate::testing::SUPPORT);
+    assert_eq!(m.in_reply_to, vec!["<a1@customer.test>"]);
+    assert!(m.subject.contains("[Acme Support #1001]"), "{}", m.subject);
+    let raw_text = String::from_utf8_lossy(&note.raw);
+    assert!(
+        raw_text.contains("Auto-Submitted: auto-generated"),
+        "{raw_text}"
+    );
+    assert!(
+        m.text.replace("\r\n", "\n").starts_with("Hello Alice,\n\nthis is Maria Lopez from Acme Support. I have taken over your request [Acme Support #1001] from Jason and will answer you personally."),
+        "{}",
+        m.text
+    );
+    assert!(
+        !raw_text.contains("Billing question") && !raw_text.contains("support+1001."),
+        "nothing internal: {raw_text}"
+    );
+}
+
+#[test]
+fn no_handover_note_when_closing_when_switched_off_or_when_nobody_may_be_written_to() {
+    let handover = |body: &str, state: &MemStore, cfg: &Config| {
+        let raw = agent_mail_to(1001, "jason@example.test", body, "");
+        let plan = decide(
+            &raw,
+            7,
+            cfg,
+            &Templates::load(None).expect("templates"),
+            state,
+            1_000_000,
+            SystemTime::UNIX_EPOCH,
+        )
+        .expect("decides")
+        .plan;
+        let Plan::Agent {
+            outgoing, reassign, ..
+        } = plan
+        else {
+            panic!("expected an agent plan");
+        };
+        assert!(reassign.is_some(), "handed over all the same");
+        of_kind(&outgoing, MailKind::Handover).is_some()
+    };
+    let cfg = config();
+    assert!(handover("#assign Maria Lopez\r\n", &with_ticket(), &cfg));
+    assert!(
+        !handover("#assign Maria Lopez\r\n#close\r\n", &with_ticket(), &cfg),
+        "a closed ticket needs no new owner's note"
+    );
+    // The ticket was opened by an auto-responder: nothing automatic goes back to it.
+    let mut automated = alices_ticket(1001).build();
+    automated.messages[0].suppressed = Some(SuppressReason::AutoSubmitted);
+    assert!(!handover(
+        "#assign Maria Lopez\r\n",
+        &mem().with_ticket(automated),
+        &cfg
+    ));
+    let off = crate::testing::config(
+        r#"
+[tickets]
+handover_mail = false
+[[agents]]
+name = "Jason Miller"
+email = "jason@example.test"
+[[agents]]
+name = "Maria Lopez"
+email = "maria@example.test"
+"#,
+    );
+    assert!(!handover("#assign Maria Lopez\r\n", &with_ticket(), &off));
 }
 
 proptest::proptest! {
@@ -1939,4 +2033,417 @@ fn a_canned_answer_to_an_html_answer_goes_as_text_with_the_htmls_words() {
     for gone in ["#reply", "Ticket #1001", "Reply to this mail", "track.test"] {
         assert!(!text.contains(gone), "{gone} in {text}");
     }
+}
+
+// ---- what the acknowledgement remembers and promises (issue 14, points 3 and 4) ----
+
+/// The acknowledgement's text for ALICE's new mail under `state`.
+fn ack_text_with(state: &MemStore) -> String {
+    let Plan::NewTicket { outgoing, .. } = run(ALICE, state) else {
+        panic!("expected a new ticket");
+    };
+    let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+    crate::mail::parse::parse_bytes(&mail.raw)
+        .expect("our mail parses")
+        .text
+}
+
+/// Alice's earlier ticket 1001, answered by Jason, last changed a day before the run's now.
+fn earlier() -> crate::testing::TicketBuilder {
+    ticket(1001, "alice@customer.test")
+        .subject("Printer offline")
+        .created_at(1_000_000 - 90_000)
+        .first_response_at(1_000_000 - 88_000)
+        .updated_at(1_000_000 - 86_400)
+        .state(TicketState::Closed)
+}
+
+#[test]
+fn a_returning_customer_is_reminded_who_helped_them_and_with_what() {
+    let text = ack_text_with(&mem().with_ticket(earlier().build()));
+    assert!(text.contains("thank you for writing to"), "{text}");
+    assert!(
+        text.contains(
+            "Jason Miller, who helped you last time with \u{201c}Printer offline\u{201d} (ticket #1001), will take care of it"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("writing to Acme Support again."), "{text}");
+}
+
+#[test]
+fn a_returning_customer_is_not_reminded_when_it_would_be_wrong() {
+    let remembered = |t: Ticket| ack_text_with(&mem().with_ticket(t)).contains("last time");
+    assert!(remembered(earlier().build()), "the baseline remembers");
+    // Forgotten (`customer forget`): nothing of it may come back.
+    assert!(!remembered(
+        earlier().forgotten_at(1_000_000 - 3600).build()
+    ));
+    // Older than the window (365 days by default).
+    assert!(!remembered(
+        earlier().updated_at(1_000_000 - 366 * 86_400).build()
+    ));
+    // Nobody answered it: nobody helped.
+    let mut unanswered = earlier().build();
+    unanswered.first_response_at = None;
+    assert!(!remembered(unanswered));
+    // Maria had it, and Maria is away now: Jason takes the new one, and says nothing of hers.
+    let state = mem()
+        .with_ticket(earlier().agent(agent("maria@example.test")).build())
+        .with_agent_load(
+            agent("maria@example.test"),
+            crate::domain::AgentLoad {
+                open: 0,
+                away: true,
+            },
+        );
+    let text = ack_text_with(&state);
+    assert!(text.contains("Jason Miller will take care of it"), "{text}");
+    assert!(!text.contains("last time"), "{text}");
+}
+
+/// `n` first responses of `wait` seconds each, the newest a minute before the run's now.
+fn samples(n: usize, wait: u64) -> Vec<crate::domain::FirstResponse> {
+    (0..n)
+        .map(|i| crate::domain::FirstResponse {
+            at: 1_000_000 - 60 - i as i64,
+            working_seconds: wait,
+        })
+        .collect()
+}
+
+#[test]
+fn the_acknowledgement_says_how_long_answers_usually_take_once_there_is_enough_to_say() {
+    let jason = agent("jason@example.test");
+    let text = ack_text_with(&mem().with_first_responses(&jason, samples(10, 5400)));
+    assert!(
+        text.contains("Jason usually answers within 2 hours of working time."),
+        "{text}"
+    );
+    // Nine answers are too few (the default minimum is ten): nothing is promised.
+    let text = ack_text_with(&mem().with_first_responses(&jason, samples(9, 5400)));
+    assert!(!text.contains("usually"), "{text}");
+    // Answers older than the window (90 days) do not count.
+    let old: Vec<_> = samples(10, 5400)
+        .into_iter()
+        .map(|mut s| {
+            s.at -= 91 * 86_400;
+            s
+        })
+        .collect();
+    let text = ack_text_with(&mem().with_first_responses(&jason, old));
+    assert!(!text.contains("usually"), "{text}");
+}
+
+#[test]
+fn a_new_agent_is_promised_what_their_team_usually_manages() {
+    let cfg = crate::testing::config(
+        r#"
+[[agents]]
+name = "Jason Miller"
+email = "jason@example.test"
+teams = ["billing"]
+[[agents]]
+name = "Maria Lopez"
+email = "maria@example.test"
+teams = ["billing"]
+[[agents]]
+name = "Olaf Berg"
+email = "olaf@example.test"
+teams = ["sales"]
+[[teams]]
+name = "billing"
+[[teams]]
+name = "sales"
+"#,
+    );
+    let ack = |state: &MemStore| {
+        let plan = decide(
+            ALICE,
+            7,
+            &cfg,
+            &Templates::load(None).expect("templates"),
+            state,
+            1_000_000,
+            SystemTime::UNIX_EPOCH,
+        )
+        .expect("decides")
+        .plan;
+        let Plan::NewTicket { outgoing, .. } = plan else {
+            panic!("expected a new ticket");
+        };
+        let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+        crate::mail::parse::parse_bytes(&mail.raw)
+            .expect("parses")
+            .text
+    };
+    // Jason has no answers yet; Maria, in his team, has ten of at most 20 minutes.
+    let maria = mem().with_first_responses(&agent("maria@example.test"), samples(10, 1200));
+    let text = ack(&maria);
+    assert!(text.contains("Jason Miller will take care of it"), "{text}");
+    assert!(
+        text.contains("Jason usually answers within 20 minutes of working time."),
+        "{text}"
+    );
+    // Olaf is in another team: his answers say nothing about Jason's.
+    let olaf = mem().with_first_responses(&agent("olaf@example.test"), samples(10, 1200));
+    assert!(!ack(&olaf).contains("usually"));
+}
+
+#[test]
+fn an_agents_first_answer_carries_the_wait_in_their_working_time() {
+    let raw = agent_mail_to(
+        1001,
+        "Jason Miller <jason@example.test>",
+        "Unplug it.\r\n",
+        "",
+    );
+    let Plan::Agent { wait, outgoing, .. } = run(&raw, &with_ticket()) else {
+        panic!("expected an agent plan");
+    };
+    assert!(of_kind(&outgoing, MailKind::AgentReply).is_some());
+    let wait = wait.expect("a relayed answer measures the wait");
+    assert_eq!(wait.agent.to_string(), "jason@example.test");
+    // The ticket opened at 0 and the agent works around the clock: all of it counts.
+    assert_eq!(wait.working_seconds, 1_000_000);
+}
+
+#[test]
+fn during_a_closure_of_the_desk_the_acknowledgement_says_so_and_when_it_reopens() {
+    // The run's now, 1,000,000 s, is Monday 12 January 1970, 13:46 UTC.
+    let cfg = crate::testing::config(
+        r#"
+[[agents]]
+name = "Jason Miller"
+email = "jason@example.test"
+working_hours = "Mon-Fri 09:00-17:00"
+[[closures]]
+name = "inventory"
+from = "1970-01-12"
+to = "1970-01-13"
+"#,
+    );
+    let plan = decide(
+        ALICE,
+        7,
+        &cfg,
+        &Templates::load(None).expect("templates"),
+        &mem(),
+        1_000_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides")
+    .plan;
+    let Plan::NewTicket { outgoing, .. } = plan else {
+        panic!("expected a new ticket");
+    };
+    let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+    let text = crate::mail::parse::parse_bytes(&mail.raw)
+        .expect("parses")
+        .text;
+    assert!(
+        text.contains(
+            "We are closed for inventory and open again on Wednesday 14 January. Your request is ticket #1042"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Jason is back Wednesday at 09:00 UTC and will answer you then."),
+        "the agent's return is after the closure: {text}"
+    );
+}
+
+/// Issue 15, point 3: `#close` with a last word sends the answer and then the customer's
+/// closing mail, in the agent's name, automatic, threaded on the customer's mail.
+#[test]
+fn closing_a_ticket_sends_the_customer_a_closing_mail_after_the_answer() {
+    let raw = agent_mail_to(
+        1001,
+        "Jason Miller <jason@example.test>",
+        "#close\r\n\r\nGlad it works again.\r\n",
+        "",
+    );
+    let Plan::Agent {
+        outgoing, state, ..
+    } = run(&raw, &with_ticket())
+    else {
+        panic!("expected an agent plan");
+    };
+    assert_eq!(state, Some(TicketState::Closed));
+    let kinds: Vec<MailKind> = outgoing.iter().map(|m| m.kind).collect();
+    assert_eq!(kinds, [MailKind::AgentReply, MailKind::Closing]);
+    let closing = &outgoing[1];
+    assert_eq!(closing.recipients[0].as_str(), "alice@customer.test");
+    assert_eq!(
+        closing.envelope_from, None,
+        "a null envelope sender, as RFC 3834 asks"
+    );
+    assert!(
+        closing.message_id.starts_with("<closing.1001."),
+        "{}",
+        closing.message_id
+    );
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&closing.raw)
+        .expect("parses");
+    let header = |name: &'static str| parsed.header_raw(name).map(str::trim);
+    assert_eq!(header("Auto-Submitted"), Some("auto-generated"));
+    assert_eq!(header("In-Reply-To"), Some("<a1@customer.test>"));
+    let from = parsed.from().and_then(|f| f.first()).expect("from");
+    assert_eq!(from.name(), Some("Jason Miller, Acme Support"));
+    assert_eq!(from.address(), Some("support@example.test"));
+    assert!(
+        parsed
+            .subject()
+            .is_some_and(|s| s.contains("[Acme Support #1001]"))
+    );
+    let text = parsed.body_text(0).expect("text").replace("\r\n", "\n");
+    assert!(text.starts_with("Hello Alice,"), "{text}");
+    assert!(text.contains("from 1 (poor) to 5 (excellent)"), "{text}");
+    // `#close` alone closes with the closing mail only.
+    let raw = agent_mail_to(1001, "Jason Miller <jason@example.test>", "#close\r\n", "");
+    let Plan::Agent { outgoing, .. } = run(&raw, &with_ticket()) else {
+        panic!("expected an agent plan");
+    };
+    let kinds: Vec<MailKind> = outgoing.iter().map(|m| m.kind).collect();
+    assert_eq!(kinds, [MailKind::Closing]);
+}
+
+/// The closing mail obeys what the acknowledgement obeys, and an inbox may switch it off.
+#[test]
+fn no_closing_mail_where_it_is_off_or_the_acknowledgement_would_be_withheld() {
+    let close = agent_mail_to(1001, "Jason Miller <jason@example.test>", "#close\r\n", "");
+    let closing_of = |cfg: &Config, mem: &MemStore| -> Option<OutgoingMail> {
+        let templates = Templates::load(None).expect("templates");
+        let plan = decide(
+            &close,
+            7,
+            cfg,
+            &templates,
+            mem,
+            1_000_000,
+            SystemTime::UNIX_EPOCH,
+        )
+        .expect("decides")
+        .plan;
+        let Plan::Agent {
+            outgoing, state, ..
+        } = plan
+        else {
+            panic!("expected an agent plan, got {plan:?}");
+        };
+        assert_eq!(
+            state,
+            Some(TicketState::Closed),
+            "the ticket closes all the same"
+        );
+        outgoing.into_iter().find(|m| m.kind == MailKind::Closing)
+    };
+    let base = "[[agents]]\nname = \"Jason Miller\"\nemail = \"jason@example.test\"\n";
+    assert!(closing_of(&crate::testing::config(base), &with_ticket()).is_some());
+    let off = crate::testing::config(&format!("[tickets]\nclosing_mail = false\n{base}"));
+    assert!(closing_of(&off, &with_ticket()).is_none(), "off");
+    // Her opening mail came from a no-reply sender: nothing automatic goes there.
+    let mut mem = with_ticket();
+    mem.ticket_mut(TicketId::new(1001)).messages[0].suppressed =
+        Some(SuppressReason::NoReplySender);
+    assert!(closing_of(&config(), &mem).is_none(), "automated opener");
+    // Three automatic mails to her today already (per_sender_per_day = 3).
+    let mem = with_ticket().with_acks(&addr("alice@customer.test"), &[999_000, 999_500, 999_900]);
+    assert!(closing_of(&config(), &mem).is_none(), "over the daily cap");
+}
+
+/// Alice's ticket #1001, answered and closed yesterday with a closing mail whose id is
+/// indexed; `closing` false: closed without one.
+fn closed_with_closing_mail(closing: bool) -> MemStore {
+    let mut mem = with_ticket()
+        .with_message_id("<a1@customer.test>", TicketId::new(1001))
+        .with_message_id("<closing.1001.abc@example.test>", TicketId::new(1001));
+    let t = mem.ticket_mut(TicketId::new(1001));
+    t.state = TicketState::Closed;
+    t.closed_at = Some(1_000_000 - 86_400);
+    if closing {
+        t.messages.push(TicketMessage {
+            direction: Direction::Closing,
+            message_id: Some("<closing.1001.abc@example.test>".into()),
+            outbox_id: Some(5),
+            ..TicketMessage::note(1_000_000 - 86_400, "")
+        });
+    }
+    mem
+}
+
+/// Issue 15, point 4: "4, thanks" above the quote of the closing mail is a rating: recorded
+/// on the ticket, which stays closed, and the agent gets a short note. Any other reply
+/// reopens the ticket as before.
+#[test]
+fn a_rating_by_reply_is_recorded_and_reopens_nothing() {
+    let reply = |body: &str| {
+        format!(
+            "From: Alice Doe <alice@customer.test>\r\nSubject: Re: Help [Acme Support #1001]\r\n\
+In-Reply-To: <closing.1001.abc@example.test>\r\nMessage-ID: <r1@customer.test>\r\n\r\n{body}"
+        )
+        .into_bytes()
+    };
+    let rating =
+        reply("4, thanks\r\n\r\nOn Fri, Jason Miller wrote:\r\n> How did we do? Reply 1 to 5\r\n");
+    let Plan::Join {
+        reopen,
+        reason,
+        rating: Some(r),
+        outgoing,
+        message,
+        ..
+    } = run(&rating, &closed_with_closing_mail(true))
+    else {
+        panic!("expected a rating");
+    };
+    assert!(!reopen, "a rating never reopens");
+    assert_eq!(reason, SuppressReason::Rating);
+    assert_eq!((r.score, r.comment.as_str()), (4, "thanks"));
+    assert_eq!(r.agent.to_string(), "jason@example.test");
+    assert_eq!(message.note.as_deref(), Some("rating 4/5: thanks"));
+    let [note] = outgoing.as_slice() else {
+        panic!("one note to the agent: {outgoing:?}");
+    };
+    assert_eq!(note.kind, MailKind::AgentNotice);
+    assert_eq!(note.recipients[0].as_str(), "jason@example.test");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&note.raw)
+        .expect("parses");
+    assert!(
+        parsed
+            .subject()
+            .is_some_and(|s| s.starts_with("Rated 4/5: [Acme Support #1001]")),
+        "{:?}",
+        parsed.subject()
+    );
+    let text = parsed.body_text(0).expect("text");
+    assert!(
+        text.contains("4 of 5") && text.contains("Their comment: thanks"),
+        "{text}"
+    );
+    // Answering the note reaches the ticket, as answering a notice does.
+    let reply_to = parsed.header_raw("Reply-To").unwrap_or_default();
+    assert!(reply_to.contains("support+1001."), "{reply_to}");
+
+    // Not a rating: the ticket reopens, as a reply within the reopen window always did.
+    let again = reply("It broke again this morning.\r\n");
+    assert!(matches!(
+        run(&again, &closed_with_closing_mail(true)),
+        Plan::Join {
+            reopen: true,
+            rating: None,
+            ..
+        }
+    ));
+    // A ticket closed without a closing mail invited no rating: "4" is just a reply.
+    assert!(matches!(
+        run(&reply("4\r\n"), &closed_with_closing_mail(false)),
+        Plan::Join {
+            reopen: true,
+            rating: None,
+            ..
+        }
+    ));
 }

@@ -20,6 +20,12 @@ pub enum MailKind {
     Escalation,
     /// A note to ops about the daemon itself (an inbox that keeps failing, or recovered).
     OpsAlert,
+    /// The new agent's short note to the customer that their ticket changed hands.
+    Handover,
+    /// The customer's personal closing mail, which invites a rating (automatic).
+    Closing,
+    /// The one reminder to a customer a ticket waits on (automatic).
+    Reminder,
 }
 
 /// A composed mail ready for the outbox.
@@ -54,6 +60,12 @@ pub enum MessageIdKind {
     Reply,
     /// An escalation to a team lead.
     Escalation,
+    /// The customer's note that their ticket changed hands.
+    Handover,
+    /// The customer's closing mail.
+    Closing,
+    /// The reminder to a customer.
+    Reminder,
 }
 
 impl MessageIdKind {
@@ -65,6 +77,9 @@ impl MessageIdKind {
             MessageIdKind::Notice => "notice",
             MessageIdKind::Reply => "reply",
             MessageIdKind::Escalation => "escalation",
+            MessageIdKind::Handover => "handover",
+            MessageIdKind::Closing => "closing",
+            MessageIdKind::Reminder => "reminder",
         }
     }
 
@@ -77,6 +92,9 @@ impl MessageIdKind {
             MessageIdKind::Notice,
             MessageIdKind::Reply,
             MessageIdKind::Escalation,
+            MessageIdKind::Handover,
+            MessageIdKind::Closing,
+            MessageIdKind::Reminder,
         ]
         .into_iter()
         .find(|k| k.as_str() == kind)

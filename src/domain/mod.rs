@@ -5,6 +5,7 @@
 mod action;
 mod agent;
 mod customer;
+mod followup;
 mod ids;
 mod inbound;
 mod mail;
@@ -15,8 +16,12 @@ mod suppress;
 mod ticket;
 
 pub use action::{AgentAction, Refusal, RefusalKind};
-pub use agent::AgentLoad;
+pub use agent::{
+    AgentLoad, AnswerWait, FIRST_RESPONSES_KEPT, FirstResponse, remember_first_response,
+    typical_wait,
+};
 pub use customer::{ACK_MEMORY_SECONDS, CustomerRecord};
+pub use followup::{FollowUp, FollowUpPolicy, Rating, follow_up_due};
 pub use ids::{AgentEmail, EmailAddress, TicketId, TicketStamp, UnixTime, message_id_hash, now};
 pub use inbound::{Cursor, Fetched, FlagJob, Inbound};
 pub use mail::{MailKind, MessageIdKind, OutgoingMail};

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AgentAction, AgentEmail, OutgoingMail, ParticipantChange, SuppressReason, Ticket, TicketId,
-    TicketMessage, TicketState,
+    AgentAction, AgentEmail, AnswerWait, OutgoingMail, ParticipantChange, Rating, SuppressReason,
+    Ticket, TicketId, TicketMessage, TicketState,
 };
 
 /// What happened to one incoming mail. Every stored mail ends in exactly one of these.
@@ -77,6 +77,8 @@ pub enum Plan {
         reopen: bool,
         /// People the customer copied on this follow-up who are not on the ticket yet.
         participants: Vec<ParticipantChange>,
+        /// The customer rated the (closed) ticket by answering its closing mail.
+        rating: Option<Rating>,
     },
     /// An agent's verified mail about a ticket.
     Agent {
@@ -94,6 +96,9 @@ pub enum Plan {
         participants: Vec<ParticipantChange>,
         /// What was done, for the outcome.
         action: AgentAction,
+        /// The customer's wait the relayed answer ends, if it relays one: recorded as the
+        /// first response when it is the ticket's first answer.
+        wait: Option<AnswerWait>,
     },
     /// Record the suppression only.
     Suppress(SuppressReason),

@@ -57,11 +57,14 @@ pub enum SuppressReason {
     /// billing@, a plus-addressed copy, a client that sent it again). Recorded on the
     /// ticket; nobody is acknowledged or notified again.
     DuplicateDelivery,
+    /// The customer's rating of a closed ticket, answering its closing mail: recorded on
+    /// the ticket, which stays closed; the agent gets a short note.
+    Rating,
 }
 
 impl SuppressReason {
     /// Every reason, for reading a name back.
-    pub const ALL: [SuppressReason; 19] = [
+    pub const ALL: [SuppressReason; 20] = [
         SuppressReason::LoopMarker,
         SuppressReason::OwnAddress,
         SuppressReason::DeliveryReport,
@@ -81,6 +84,7 @@ impl SuppressReason {
         SuppressReason::AutoReplySubject,
         SuppressReason::UnverifiedSender,
         SuppressReason::DuplicateDelivery,
+        SuppressReason::Rating,
     ];
 
     /// The reason whose [`SuppressReason::as_str`] name is `name`.
@@ -110,6 +114,7 @@ impl SuppressReason {
             SuppressReason::UnverifiedSender => "unverified-sender",
             SuppressReason::AutoReplySubject => "auto-reply-subject",
             SuppressReason::DuplicateDelivery => "duplicate-delivery",
+            SuppressReason::Rating => "rating",
         }
     }
 
@@ -131,6 +136,7 @@ impl SuppressReason {
                 | SuppressReason::AutoReplySubject
                 // A copy of a person's mail is still a person's.
                 | SuppressReason::DuplicateDelivery
+                | SuppressReason::Rating
         )
     }
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AgentEmail, EmailAddress, MailKind, OutgoingMail, SuppressReason, TicketId, TicketStamp,
-    UnixTime,
+    AgentEmail, EmailAddress, MailKind, OutgoingMail, Rating, SuppressReason, TicketId,
+    TicketStamp, UnixTime,
 };
 
 /// The address a forgotten ticket shows instead of the customer's.
@@ -48,6 +48,12 @@ pub enum Direction {
     ParticipantAdded,
     /// A participant was dropped (`from` is who; `note` says by whom).
     ParticipantDropped,
+    /// The new agent's note to the customer that the ticket changed hands.
+    Handover,
+    /// The customer's closing mail.
+    Closing,
+    /// The one reminder to a customer the ticket waited on.
+    Reminder,
 }
 
 impl Direction {
@@ -60,6 +66,9 @@ impl Direction {
             MailKind::AgentNotice => Direction::AgentNotice,
             MailKind::Escalation => Direction::Escalation,
             MailKind::OpsAlert => Direction::OpsAlert,
+            MailKind::Handover => Direction::Handover,
+            MailKind::Closing => Direction::Closing,
+            MailKind::Reminder => Direction::Reminder,
         }
     }
 }
@@ -112,6 +121,10 @@ pub struct Ticket {
     /// When an agent's answer first went out (time to first response).
     #[serde(default)]
     pub first_response_at: Option<UnixTime>,
+    /// The customer's wait for that first answer in the answering agent's working time, in
+    /// seconds (`None` for tickets answered before it was recorded).
+    #[serde(default)]
+    pub first_response_working: Option<u64>,
     /// Message-ID of the first notification to the agent: later ones thread under it.
     #[serde(default)]
     pub notify_root: Option<String>,
@@ -139,6 +152,13 @@ pub struct Ticket {
     /// it); at most [`super::MAX_PARTICIPANTS`], none of our or the agents' addresses.
     #[serde(default)]
     pub participants: Vec<EmailAddress>,
+    /// When the customer was reminded (or the reminder withheld) while the ticket waited on
+    /// them: one reminder per wait, then the auto-close counts from here.
+    #[serde(default)]
+    pub reminded_at: Option<UnixTime>,
+    /// The customer's rating, by reply to the closing mail (the latest one counts).
+    #[serde(default)]
+    pub rating: Option<Rating>,
 }
 
 impl Ticket {
@@ -184,7 +204,11 @@ impl Ticket {
             .filter(|m| {
                 matches!(
                     m.direction,
-                    Direction::Inbound | Direction::Acknowledgement | Direction::AgentReply
+                    Direction::Inbound
+                        | Direction::Acknowledgement
+                        | Direction::AgentReply
+                        | Direction::Closing
+                        | Direction::Reminder
                 )
             })
             .filter_map(|m| m.message_id.as_deref())
@@ -236,6 +260,18 @@ impl Ticket {
     /// Whether no agent has answered yet and the ticket is still open: the SLA clock runs.
     pub fn unanswered(&self) -> bool {
         self.state == TicketState::Open && self.first_response_at.is_none()
+    }
+
+    /// Whether a returning customer's new acknowledgement may remind them of this ticket:
+    /// `agent`, who takes the new one, answered on it, it was not forgotten, and it changed
+    /// within `window` of `now`.
+    pub fn remembered_by(&self, agent: &AgentEmail, now: UnixTime, window: Duration) -> bool {
+        let recent = now.saturating_sub(self.updated_at) <= window.as_secs() as i64;
+        !window.is_zero()
+            && recent
+            && &self.agent == agent
+            && self.first_response_at.is_some()
+            && self.forgotten_at.is_none()
     }
 
     /// Whether a missed first-response target may still be escalated (at most once).
@@ -386,6 +422,11 @@ pub struct TicketChange<'a> {
     pub note: &'a str,
     /// Apply only if the ticket is still open and unanswered.
     pub only_if_unanswered: bool,
+    /// Apply only if the ticket was last changed at this time (nothing arrived since it
+    /// was read): the reminder loop's guard against a customer's reply meanwhile.
+    pub only_if_updated_at: Option<UnixTime>,
+    /// Record the reminder of the customer (sent or withheld) at the change's time.
+    pub reminded: bool,
 }
 
 /// A ticket that has missed its first-response target.

@@ -10,6 +10,7 @@
 //! | [`signals`] | one header, subject or local part → is it a machine's? (each a table-tested rule) |
 //! | [`thread`] | which ticket does it join? headers first, a subject tag only from its customer |
 //! | [`envelope`] | an envelope sender → the address it stands for (SRS, BATV undone) |
+//! | [`rating`] | a customer's answer to the closing mail → a rating from 1 to 5, and the words that rate |
 //! | [`relay`] | reply tokens, token addresses, quote stripping, agents' `#commands` |
 //! | [`sanitize`] | customer text → safe header text |
 
@@ -19,6 +20,7 @@ pub mod envelope;
 pub mod html;
 pub mod parse;
 pub mod providers;
+pub mod rating;
 pub mod relay;
 pub mod sanitize;
 pub mod signals;

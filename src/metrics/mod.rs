@@ -60,6 +60,7 @@ pub struct Metrics {
     dead_lettered: Counter,
     ack_latency: Histogram,
     first_response: Family<Label, Histogram, fn() -> Histogram>,
+    ratings: Family<Label, Histogram, fn() -> Histogram>,
     imap_connected: Family<Label, Gauge>,
     imap_failures: Family<Label, Counter>,
     outbox_depth: Gauge,
@@ -118,6 +119,7 @@ impl Metrics {
             // 1 ms … ~65 s
             ack_latency: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
             first_response: Family::new_with_constructor(first_response_histogram),
+            ratings: Family::new_with_constructor(rating_histogram),
             imap_connected: Family::default(),
             imap_failures: Family::default(),
             outbox_depth: Gauge::default(),
@@ -230,6 +232,11 @@ impl Metrics {
             "first_response_seconds",
             "From a ticket's opening to its first answer, by the agent who answered",
             m.first_response.clone(),
+        );
+        registry.register(
+            "rating",
+            "Customers' ratings (1 to 5) of closed tickets, by the agent rated (configured agents only)",
+            m.ratings.clone(),
         );
     }
 
@@ -356,6 +363,14 @@ impl Metrics {
             .observe(after.as_secs_f64());
     }
 
+    /// A customer rated a ticket of `agent` (a configured agent: the label's values stay
+    /// the configured agents) with `score`, 1 to 5.
+    pub fn rating(&self, agent: &str, score: u8) {
+        self.ratings
+            .get_or_create(&label("agent", agent))
+            .observe(f64::from(score));
+    }
+
     /// The inbox's IMAP session is up.
     pub fn imap_up(&self, inbox: &str) {
         self.imap_connected
@@ -475,6 +490,11 @@ impl Metrics {
 }
 
 /// The buckets of the time to a first answer: 1 minute … ~6 days.
+/// One bucket per score.
+fn rating_histogram() -> Histogram {
+    Histogram::new([1.0, 2.0, 3.0, 4.0, 5.0])
+}
+
 fn first_response_histogram() -> Histogram {
     Histogram::new(exponential_buckets(60.0, 2.0, 14))
 }
@@ -504,5 +524,8 @@ pub fn kind_name(kind: MailKind) -> &'static str {
         MailKind::AgentNotice => "agent_notice",
         MailKind::Escalation => "escalation",
         MailKind::OpsAlert => "ops_alert",
+        MailKind::Handover => "handover",
+        MailKind::Closing => "closing",
+        MailKind::Reminder => "reminder",
     }
 }

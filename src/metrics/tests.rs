@@ -53,6 +53,7 @@ fn the_exposition_names_every_family_the_docs_promise() {
     });
     m.imap_up("support");
     m.first_response("jason@example.test", Duration::from_secs(120));
+    m.rating("jason@example.test", 4);
     let text = m.render(&store, &[agent("jason@example.test")], None);
     for needle in [
         "frontdesk_mails_ingested_total 3",
@@ -69,6 +70,10 @@ fn the_exposition_names_every_family_the_docs_promise() {
         "# TYPE frontdesk_ack_latency_seconds histogram",
         "# TYPE frontdesk_first_response_seconds histogram",
         "frontdesk_first_response_seconds_count{agent=\"jason@example.test\"} 1",
+        "# TYPE frontdesk_rating histogram",
+        "frontdesk_rating_bucket{le=\"3.0\",agent=\"jason@example.test\"} 0",
+        "frontdesk_rating_bucket{le=\"4.0\",agent=\"jason@example.test\"} 1",
+        "frontdesk_rating_sum{agent=\"jason@example.test\"} 4.0",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
@@ -135,6 +140,8 @@ fn label_values_are_snake_case() {
         MailKind::AgentNotice,
         MailKind::Escalation,
         MailKind::OpsAlert,
+        MailKind::Closing,
+        MailKind::Reminder,
     ] {
         m.sent(kind, None);
     }

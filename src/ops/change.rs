@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use super::show::{outcome_text, print_json};
 use super::{Context, OpsError};
-use crate::config::Config;
 use crate::domain::TicketId;
 use crate::store::Store;
 
@@ -55,13 +54,18 @@ pub(super) fn release(out: &mut String, ctx: &Context<'_>, id: u64) -> Result<()
     Ok(())
 }
 
+/// `agents away|back AGENT`; with `hand_over`, the agent's open tickets go to colleagues
+/// available now (the SLA reassignment's choice, each with the new owner's notification and
+/// the customer's note); a ticket nobody can take stays and is listed.
 pub(super) fn set_away(
     out: &mut String,
-    cfg: &Config,
-    store: &Store,
+    ctx: &Context<'_>,
     who: &str,
     away: bool,
+    hand_over: bool,
 ) -> Result<(), OpsError> {
+    let cfg = ctx.cfg()?;
+    let store = ctx.store;
     let agent = cfg.find_agent(who).map_err(|e| OpsError(e.to_string()))?;
     store.set_away(&agent.email, away)?;
     outln!(
@@ -75,6 +79,35 @@ pub(super) fn set_away(
             "back"
         }
     );
+    if !(away && hand_over) {
+        return Ok(());
+    }
+    let (cfg, templates) = ctx.full()?;
+    let now = jiff::Timestamp::now();
+    let load = |e: &crate::domain::AgentEmail| store.agent_load(e).unwrap_or_default();
+    for ticket in store.open_tickets_of(&agent.email)? {
+        let target =
+            crate::route::reassign_target(cfg, ticket.pool.as_deref(), &agent.email, now, &load);
+        let Some(target) = target else {
+            outln!(
+                out,
+                "ticket #{} stays: nobody else is available to take it",
+                ticket.id
+            );
+            continue;
+        };
+        let change = crate::actions::OpsChange {
+            assign_to: Some(target.email.address().as_str()),
+            close: false,
+            by: "agents away",
+            only_if_unanswered: false,
+        };
+        match crate::actions::ops_change(cfg, templates, store, ticket.id, &change) {
+            Ok(done) => outln!(out, "{done}"),
+            Err(e) => outln!(out, "ticket #{} stays: {e}", ticket.id),
+        }
+    }
+    store.flush_blocking()?;
     Ok(())
 }
 

@@ -69,8 +69,14 @@ pub enum Request {
     OutboxRetry { id: Option<u64> },
     /// `agents list`
     AgentsList { json: bool },
-    /// `agents away|back AGENT`
-    AgentsAway { agent: String, away: bool },
+    /// `agents away [--hand-over]|back AGENT`
+    AgentsAway {
+        agent: String,
+        away: bool,
+        /// Hand the agent's open tickets to colleagues available now.
+        #[serde(default)]
+        hand_over: bool,
+    },
     /// `backup [--dir DIR]`
     Backup { dir: Option<PathBuf> },
     /// `customer export EMAIL`
@@ -87,6 +93,10 @@ impl Request {
             Request::TicketsAssign { .. }
                 | Request::TicketsClose { .. }
                 | Request::QuarantineRelease { .. }
+                | Request::AgentsAway {
+                    hand_over: true,
+                    ..
+                }
         )
     }
 
@@ -158,7 +168,11 @@ pub fn run(req: &Request, ctx: &Context<'_>) -> Result<String, OpsError> {
         Request::OutboxList { json } => outbox_list(o, ctx.store, *json)?,
         Request::OutboxRetry { id } => retry(o, ctx.store, *id)?,
         Request::AgentsList { json } => agents_list(o, ctx.cfg()?, ctx.store, *json)?,
-        Request::AgentsAway { agent, away } => set_away(o, ctx.cfg()?, ctx.store, agent, *away)?,
+        Request::AgentsAway {
+            agent,
+            away,
+            hand_over,
+        } => set_away(o, ctx, agent, *away, *hand_over)?,
         Request::CustomerExport { email } => customer_export(o, ctx.store, email)?,
         Request::CustomerForget { email } => customer_forget(o, ctx.store, email)?,
         Request::Backup { dir } => backup(o, ctx, dir.as_deref())?,

@@ -98,11 +98,32 @@ pub(super) fn ticket_show(
         outln!(out, "  follows   closed ticket #{prev}");
     }
     if let Some(first) = t.first_response_at {
+        let working = t
+            .first_response_working
+            .map(|w| format!(" ({} min of working time)", w / 60))
+            .unwrap_or_default();
         outln!(
             out,
-            "  first response after {} min",
+            "  first response after {} min{working}",
             (first - t.created_at).max(0) / 60
         );
+    }
+    if let Some(r) = &t.rating {
+        outln!(
+            out,
+            "  rating    {}/5 by the customer, {}, for {}{}",
+            r.score,
+            fmt_time(r.at),
+            r.agent,
+            if r.comment.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", r.comment)
+            }
+        );
+    }
+    if let Some(at) = t.reminded_at {
+        outln!(out, "  reminded  {}", fmt_time(at));
     }
     outln!(out, "  messages  {}", t.messages.len());
     for (i, m) in t.messages.iter().enumerate() {
@@ -222,8 +243,11 @@ pub(super) fn agents_list(
         available: bool,
         back: String,
         first_response_median_minutes: Option<i64>,
+        rating_median_30d: Option<f64>,
+        ratings_30d: usize,
     }
     let now = jiff::Timestamp::now();
+    let month_ago = now.as_second() - RATING_WINDOW_SECONDS;
     let tickets = store.tickets_full()?;
     let mut rows = Vec::new();
     for a in &cfg.agents {
@@ -234,6 +258,13 @@ pub(super) fn agents_list(
             .filter_map(|t| t.first_response_at.map(|f| (f - t.created_at).max(0) / 60))
             .collect();
         waits.sort_unstable();
+        let mut scores: Vec<u8> = tickets
+            .iter()
+            .filter_map(|t| t.rating.as_ref())
+            .filter(|r| r.agent == a.email && r.at >= month_ago)
+            .map(|r| r.score)
+            .collect();
+        scores.sort_unstable();
         let available = crate::route::available(a, load, now);
         rows.push(Row {
             name: a.name.clone(),
@@ -251,6 +282,8 @@ pub(super) fn agents_list(
                     .unwrap_or_default()
             },
             first_response_median_minutes: waits.get(waits.len() / 2).copied(),
+            rating_median_30d: median(&scores),
+            ratings_30d: scores.len(),
         });
     }
     if json {
@@ -258,12 +291,13 @@ pub(super) fn agents_list(
     }
     outln!(
         out,
-        "{:<22} {:<28} {:>5}  {:<10} {:<26} FIRST RESPONSE (MEDIAN)",
+        "{:<22} {:<28} {:>5}  {:<10} {:<26} {:<23} RATING (MEDIAN, 30 DAYS)",
         "AGENT",
         "EMAIL",
         "OPEN",
         "STATUS",
-        "BACK"
+        "BACK",
+        "FIRST RESPONSE (MEDIAN)"
     );
     for r in &rows {
         let status = if r.away {
@@ -277,17 +311,34 @@ pub(super) fn agents_list(
         };
         outln!(
             out,
-            "{:<22} {:<28} {:>5}  {:<10} {:<26} {}",
+            "{:<22} {:<28} {:>5}  {:<10} {:<26} {:<23} {}",
             clip(&r.name, 22),
             clip(&r.email, 28),
             r.open,
             status,
             r.back,
             r.first_response_median_minutes
-                .map_or("-".into(), |m| format!("{m} min"))
+                .map_or("-".into(), |m| format!("{m} min")),
+            r.rating_median_30d.map_or("-".into(), |m| format!(
+                "{m} of 5 ({} rated)",
+                r.ratings_30d
+            ))
         );
     }
     Ok(())
+}
+
+/// Ratings older than this are left out of `agents list`.
+const RATING_WINDOW_SECONDS: i64 = 30 * 86_400;
+
+/// The median of sorted scores (the mean of the middle two for an even count).
+fn median(sorted: &[u8]) -> Option<f64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(f64::from(sorted[n / 2])),
+        _ => Some((f64::from(sorted[n / 2 - 1]) + f64::from(sorted[n / 2])) / 2.0),
+    }
 }
 
 pub(super) fn outbox_list(out: &mut String, store: &Store, json: bool) -> Result<(), OpsError> {

@@ -11,13 +11,13 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::files::{Kind, OUT_FILE_THRESHOLD};
 use super::{
-    Result, Store, StoreError, TxResult, be, due_key, encode, flood_key, from_be, hour_key,
-    open_key, quarantine_key, tx_get, uid_key, unwrap_tx,
+    Result, Store, StoreError, TxResult, be, due_key, encode, first_key, flood_key, from_be,
+    hour_key, open_key, quarantine_key, tx_get, uid_key, unwrap_tx,
 };
 use crate::domain::{
-    COPIED_BY_CUSTOMER, CustomerRecord, Inbound, MailKind, OpenCounts, OutboxEntry, Outcome,
-    OutgoingMail, Plan, ServerMark, Ticket, TicketChange, TicketId, TicketMessage, TicketState,
-    UnixTime,
+    AnswerWait, COPIED_BY_CUSTOMER, CustomerRecord, FirstResponse, Inbound, MailKind, OpenCounts,
+    OutboxEntry, Outcome, OutgoingMail, Plan, ServerMark, Ticket, TicketChange, TicketId,
+    TicketMessage, TicketState, UnixTime, remember_first_response,
 };
 
 /// The value of an `imap_flags` entry for mail that only gets the handled keyword.
@@ -98,6 +98,22 @@ impl TicketTx<'_> {
         Ok(ticket.record_sent(mail, id, now))
     }
 
+    /// Adds a first response to its agent's recent samples (`meta` `first:<agent>`), the
+    /// newest [`FIRST_RESPONSES_KEPT`](crate::domain::FIRST_RESPONSES_KEPT) of them.
+    fn first_response(&self, wait: &AnswerWait, now: UnixTime) -> TxResult<()> {
+        let key = first_key(&wait.agent);
+        let mut samples: Vec<FirstResponse> = tx_get(self.meta, "meta", &key)?.unwrap_or_default();
+        remember_first_response(
+            &mut samples,
+            FirstResponse {
+                at: now,
+                working_seconds: wait.working_seconds,
+            },
+        );
+        self.meta.insert(key, encode(&samples))?;
+        Ok(())
+    }
+
     /// Adds `delta` to a `meta` counter.
     fn bump(&self, key: &[u8], delta: i64) -> TxResult<()> {
         bump(self.meta, key, delta)
@@ -166,11 +182,15 @@ impl MailTx<'_> {
                 outgoing,
                 reopen,
                 participants,
+                rating,
                 ..
             } => {
                 let mut t = tx.load(*ticket)?;
                 t.append(message.clone(), now);
                 t.change_participants(participants, COPIED_BY_CUSTOMER, now);
+                if rating.is_some() {
+                    t.rating = rating.clone();
+                }
                 if *reopen && t.state == TicketState::Closed {
                     tx.count_open(&t.change(Some(TicketState::Open), None, now))?;
                 }
@@ -192,6 +212,7 @@ impl MailTx<'_> {
                 state,
                 reassign,
                 participants,
+                wait,
                 ..
             } => {
                 let mut t = tx.load(*ticket)?;
@@ -207,6 +228,10 @@ impl MailTx<'_> {
                     if tx.queue(&mut t, mail, now, cause)? {
                         first = Some(Duration::from_secs((now - t.created_at).max(0) as u64));
                     }
+                }
+                if let (Some(_), Some(wait)) = (first, wait) {
+                    t.first_response_working = Some(wait.working_seconds);
+                    tx.first_response(wait, now)?;
                 }
                 tx.save(&t)?;
                 Ok(first)
@@ -413,7 +438,8 @@ impl Store {
     /// An operator's change to a ticket (CLI): state, owner, the new owner's notification and
     /// a history note, in one transaction, with the open counters kept right. Flushed.
     /// With `only_if_unanswered`, nothing happens (and `false` is returned) when the ticket was
-    /// answered or closed meanwhile, checked inside the transaction.
+    /// answered or closed meanwhile, with `only_if_updated_at` when it changed at all; both
+    /// checked inside the transaction.
     pub fn record_ops(
         &self,
         ticket: TicketId,
@@ -424,6 +450,15 @@ impl Store {
             let mut t = tx.load(ticket)?;
             if change.only_if_unanswered && !t.unanswered() {
                 return Ok(false);
+            }
+            if change
+                .only_if_updated_at
+                .is_some_and(|at| at != t.updated_at)
+            {
+                return Ok(false);
+            }
+            if change.reminded {
+                t.reminded_at = Some(now);
             }
             tx.count_open(&t.change(change.state, change.reassign.as_ref(), now))?;
             t.messages.push(TicketMessage::note(now, change.note));

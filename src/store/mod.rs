@@ -14,7 +14,9 @@ use sled::Tree;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use crate::decide::State;
-use crate::domain::{AgentEmail, AgentLoad, EmailAddress, Ticket, TicketId, UnixTime};
+use crate::domain::{
+    AgentEmail, AgentLoad, EmailAddress, FirstResponse, Ticket, TicketId, UnixTime,
+};
 use crate::mail::thread::{Members, ThreadLookup};
 
 mod backup;
@@ -203,6 +205,11 @@ fn unwrap_tx<T>(r: std::result::Result<T, TransactionError<StoreError>>) -> Resu
 
 fn open_key(agent: &AgentEmail) -> Vec<u8> {
     format!("open:{agent}").into_bytes()
+}
+
+/// The `meta` key of an agent's recent first responses.
+fn first_key(agent: &AgentEmail) -> Vec<u8> {
+    format!("first:{agent}").into_bytes()
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -426,6 +433,28 @@ fn hold_flush_for_tests() {
     }
 }
 
+/// The environment variable naming a file that holds a number of seconds (it may be
+/// negative; a missing or unreadable file counts as 0): the follow-up loop (reminders and
+/// the auto-close, `sla::run`) adds it to its clock, read afresh every round, so an
+/// end-to-end test moves days ahead without waiting. Only builds with the test kit have it.
+#[cfg(any(test, feature = "testing"))]
+pub const CLOCK_OFFSET_ENV: &str = "FRONTDESK_TEST_CLOCK_OFFSET";
+
+/// The seconds the file named by [`CLOCK_OFFSET_ENV`] holds (0 without one).
+#[cfg(any(test, feature = "testing"))]
+pub fn test_clock_offset() -> i64 {
+    std::env::var_os(CLOCK_OFFSET_ENV)
+        .and_then(|file| std::fs::read_to_string(file).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Plain builds have no test clock.
+#[cfg(not(any(test, feature = "testing")))]
+pub fn test_clock_offset() -> i64 {
+    0
+}
+
 impl ThreadLookup for Store {
     type Error = StoreError;
 
@@ -469,6 +498,9 @@ impl State for Store {
     }
     fn agent_load(&self, agent: &AgentEmail) -> Result<AgentLoad> {
         Store::agent_load(self, agent)
+    }
+    fn first_responses(&self, agent: &AgentEmail) -> Result<Vec<FirstResponse>> {
+        Store::first_responses(self, agent)
     }
 }
 

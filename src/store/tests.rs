@@ -192,6 +192,7 @@ fn open_counters_follow_the_ticket_state_and_owner() {
         reassign,
         participants: vec![],
         action: crate::domain::AgentAction::Noted { then: state },
+        wait: None,
     };
     store
         .record_outcome(
@@ -695,4 +696,80 @@ fn the_due_index_orders_the_outbox_by_next_attempt() {
     assert_eq!(store.retry_dead(None, 1000).expect("retry"), 1);
     let (again, _) = store.due(1000, 10).expect("due");
     assert_eq!(again.first().map(|e| e.id), Some(all[3].id));
+}
+
+/// Issue 14: the first answer records the customer's wait in working time on the ticket and
+/// among its agent's recent samples, in the same commit; later answers add nothing.
+#[test]
+fn the_first_answer_is_recorded_as_a_first_response_sample_once() {
+    use crate::domain::{AnswerWait, EmailAddress, MailKind, OutgoingMail};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let batch: Vec<Fetched> = (1..=3)
+        .map(|uid| Fetched {
+            uid,
+            raw: vec![uid as u8],
+        })
+        .collect();
+    let seqs = store.store_fetched("INBOX", 1, &batch, 0).expect("store");
+    store
+        .record_outcome(
+            seqs[0],
+            None,
+            true,
+            &new_ticket(&store, "a@customer.test"),
+            0,
+        )
+        .expect("new");
+    let jason = AgentEmail::new(addr("jason@example.test"));
+    let answer = |n: u64, waited: u64| Plan::Agent {
+        ticket: TicketId::FIRST,
+        message: TicketMessage {
+            at: 0,
+            direction: Direction::FromAgent,
+            message_id: None,
+            from: None,
+            subject: String::new(),
+            inbound_seq: None,
+            outbox_id: None,
+            suppressed: None,
+            note: None,
+        },
+        outgoing: vec![OutgoingMail {
+            kind: MailKind::AgentReply,
+            message_id: format!("<reply.{n}@example.test>"),
+            envelope_from: None,
+            recipients: vec![EmailAddress::parse("a@customer.test").expect("address")],
+            inbox: EmailAddress::parse("support@example.test").expect("address"),
+            raw: b"Subject: x\r\n\r\nanswer".to_vec(),
+        }],
+        state: None,
+        reassign: None,
+        participants: vec![],
+        action: crate::domain::AgentAction::Relayed { then: None },
+        wait: Some(AnswerWait {
+            agent: jason.clone(),
+            working_seconds: waited,
+        }),
+    };
+    store
+        .record_outcome(seqs[1], None, false, &answer(1, 5400), 7200)
+        .expect("first answer");
+    store
+        .record_outcome(seqs[2], None, false, &answer(2, 9000), 9000)
+        .expect("second answer");
+    let t = store
+        .ticket(TicketId::FIRST)
+        .expect("read")
+        .expect("ticket");
+    assert_eq!(t.first_response_at, Some(7200));
+    assert_eq!(t.first_response_working, Some(5400));
+    let samples = store.first_responses(&jason).expect("read");
+    assert_eq!(
+        samples,
+        vec![crate::domain::FirstResponse {
+            at: 7200,
+            working_seconds: 5400
+        }]
+    );
 }

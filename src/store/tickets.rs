@@ -1,12 +1,12 @@
 //! Reading tickets, customers and agents, and the counters routing and rate limits read.
 
 use super::{
-    AgentRecord, FLOOD_PREFIX, Result, Store, be, decode, encode, flood_key, from_be, hour_key,
-    open_key,
+    AgentRecord, FLOOD_PREFIX, Result, Store, be, decode, encode, first_key, flood_key, from_be,
+    hour_key, open_key,
 };
 use crate::domain::{
-    AgentEmail, AgentLoad, CustomerRecord, EmailAddress, Ticket, TicketId, TicketState,
-    TicketSummary, UnixTime,
+    AgentEmail, AgentLoad, CustomerRecord, EmailAddress, FirstResponse, Ticket, TicketId,
+    TicketState, TicketSummary, UnixTime,
 };
 
 impl Store {
@@ -51,6 +51,16 @@ impl Store {
             open,
             away: record.away,
         })
+    }
+
+    /// An agent's most recent first responses, oldest first (see
+    /// [`typical_wait`](crate::domain::typical_wait)).
+    pub fn first_responses(&self, agent: &AgentEmail) -> Result<Vec<FirstResponse>> {
+        self.meta
+            .get(first_key(agent))?
+            .map(|v| decode("meta", &v))
+            .transpose()
+            .map(Option::unwrap_or_default)
     }
 
     /// Marks an agent away (new tickets skip them) or back.
@@ -115,6 +125,18 @@ impl Store {
             .collect()
     }
 
+    /// The open tickets of `agent`, oldest first.
+    pub fn open_tickets_of(&self, agent: &AgentEmail) -> Result<Vec<Ticket>> {
+        let mut out = Vec::new();
+        for v in self.tickets.iter().values() {
+            let t: Ticket = decode("tickets", &v?)?;
+            if t.state == TicketState::Open && &t.agent == agent {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
     /// Open tickets that no agent has answered and that were not escalated yet.
     pub fn unanswered_open_tickets(&self) -> Result<Vec<Ticket>> {
         let mut out = Vec::new();
@@ -124,6 +146,18 @@ impl Store {
                 && t.first_response_at.is_none()
                 && t.escalated_at.is_none()
             {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Open tickets an agent has answered: those that may wait on their customer.
+    pub fn answered_open_tickets(&self) -> Result<Vec<Ticket>> {
+        let mut out = Vec::new();
+        for v in self.tickets.iter().values() {
+            let t: Ticket = decode("tickets", &v?)?;
+            if t.state == TicketState::Open && t.first_response_at.is_some() {
                 out.push(t);
             }
         }

@@ -187,6 +187,38 @@ Date: Wed, 25 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text
     mid
 }
 
+/// The daemon's agent presses Reply on `notification` in their mail client: `text` on top,
+/// a signature, and the whole notification quoted below, sent to its Reply-To with an
+/// envelope that backs the From.
+pub async fn answer_notification(stack: &Stack, d: &Daemon, notification: &Fetched, text: &str) {
+    let reply_to = notification.header("Reply-To").expect("Reply-To");
+    let token_addr = reply_to
+        .rsplit('<')
+        .next()
+        .map(|a| a.trim_end_matches('>').to_string())
+        .expect("address");
+    let subject = notification
+        .parsed()
+        .subject()
+        .expect("subject")
+        .to_string();
+    let notify_id = notification.header("Message-ID").expect("id");
+    let quoted: String = notification
+        .text()
+        .lines()
+        .map(|l| format!("> {l}\r\n"))
+        .collect();
+    let answer = format!(
+        "From: Jason Miller <{agent}>\r\nTo: Acme Support <{token_addr}>\r\nSubject: Re: {subject}\r\n\
+Message-ID: <{}@example.test>\r\nIn-Reply-To: {notify_id}\r\n\r\n{text}\r\n\r\nJason\r\n\r\n\
+On Wed, 25 Nov 2026 at 10:00, Acme Support <{support}> wrote:\r\n{quoted}",
+        unique("answer"),
+        agent = d.agent,
+        support = d.support
+    );
+    send_raw(stack, Some(&d.agent), &token_addr, &answer).await;
+}
+
 pub type TestSession = async_imap::Session<tokio::net::TcpStream>;
 
 /// Logs in to `user`'s mailbox on the plaintext IMAP port and selects INBOX.

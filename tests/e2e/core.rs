@@ -1012,12 +1012,20 @@ On Wed, 25 Nov 2026 at 10:00, Kim Kerr via Acme Support <{support}> wrote:\r\n> 
         outcomes.contains(&"agent:closed".to_string()),
         "{outcomes:?}"
     );
+    let kim_box = mailbox(&stack, &kim).await;
     assert_eq!(
-        mailbox(&stack, &kim).await.len(),
-        2,
-        "only the acknowledgement and the real answer reached the customer"
+        kim_box.len(),
+        3,
+        "only the acknowledgement, the real answer and, after #close, the closing mail reached the customer"
+    );
+    assert!(
+        kim_box[2]
+            .header("Message-ID")
+            .is_some_and(|id| id.starts_with("<closing.")),
+        "the closing mail comes last"
     );
     assert_eq!(d.sent("AgentReply"), 1);
+    assert_eq!(d.sent("Closing"), 1);
 
     d.stop().await;
     let t = d.cli_json(&["tickets", "show", "1001"]);
@@ -1328,10 +1336,17 @@ Message-ID: <{}@example.test>\r\nIn-Reply-To: {notify_id}\r\n\r\n{body}",
     )
     .await;
     d.stop().await;
-    assert!(
-        mailbox(&stack, &ann).await.len() == 1,
-        "nothing of this reached the customer but the acknowledgement"
+    // Ann got her acknowledgement and, from #assign, Maria's short note; the agents' own
+    // handover text stayed between them.
+    let ann_box = mailbox(&stack, &ann).await;
+    assert_eq!(
+        ann_box.len(),
+        2,
+        "the acknowledgement and the handover note"
     );
+    let note = ann_box[1].text();
+    assert!(note.contains("I have taken over your request"), "{note}");
+    assert!(!note.contains("She knows the billing system."), "{note}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -15,6 +15,10 @@ mod answers;
 // Issue 15: an agent's `#reply NAME` sends a canned answer, followed by their own text.
 mod canned;
 
+// Issue 15: `#close` sends the customer a closing mail, whose "4, thanks" by reply is a
+// rating; a ticket waiting on its customer is reminded once, then closes (test clock).
+mod closing;
+
 // The core pipeline, one test per acceptance item: acknowledgement and threading, loops and
 // automated mail, TLS, agents answering by mail, routing, escalation, systemd, XOAUTH2.
 mod core;
@@ -26,6 +30,10 @@ mod crash;
 // Server faults: Dovecot restarts, Postfix down for a minute, the IMAP connection cut
 // mid-FETCH, a recipient refused for good.
 mod faults;
+
+// Issue 14: a ticket that changes hands (an agent going away with --hand-over) brings its
+// customer one short note from the new agent.
+mod handover;
 
 // Issue 13: an inbox with an SMTP account of its own sends everything about its tickets
 // through it, also for mail that arrived at another inbox.
@@ -54,6 +62,10 @@ mod privacy;
 
 // A lost state directory and a restored backup answer nobody twice (`$Frontdesk` keywords).
 mod recovery;
+
+// Issue 14: a returning customer's acknowledgement names who helped them last time, and with
+// what.
+mod returning;
 
 // A thousand mails from one sender cost a few tickets' worth of mail.
 mod storm;

@@ -187,7 +187,9 @@ pub fn check(
         let allowed = match kind {
             MailKind::Acknowledgement => sender.as_ref() == Some(to),
             MailKind::AgentNotification | MailKind::AgentNotice => agents.contains(&to),
-            MailKind::AgentReply => state.tickets().any(|t| &t.customer == to),
+            MailKind::AgentReply | MailKind::Handover | MailKind::Closing | MailKind::Reminder => {
+                state.tickets().any(|t| &t.customer == to)
+            }
             MailKind::Escalation | MailKind::OpsAlert => false,
         };
         if !allowed {

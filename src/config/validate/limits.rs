@@ -6,6 +6,13 @@ use crate::config::{AckPolicy, Limits};
 
 /// Checks `[acknowledgement]` and builds it.
 pub(super) fn ack(c: &mut Collector, ack: &RawAck) -> AckPolicy {
+    if (1..5).contains(&ack.typical_min_sample) {
+        c.add(
+            "acknowledgement.typical_min_sample",
+            "fewer than 5 answers say nothing typical: one slow or fast answer would set what every customer is promised",
+            "use 10 (or 0 to never say how long answers usually take)",
+        );
+    }
     if ack.quote_lines > 50 {
         c.add(
             "acknowledgement.quote_lines",
@@ -19,6 +26,9 @@ pub(super) fn ack(c: &mut Collector, ack: &RawAck) -> AckPolicy {
         quote_lines: ack.quote_lines,
         require_aligned_sender: ack.require_aligned_sender,
         max_per_hour: ack.max_per_hour,
+        typical_min_sample: ack.typical_min_sample,
+        typical_window: secs(u64::from(ack.typical_days.max(1)).saturating_mul(86_400)),
+        remember: secs(u64::from(ack.remember_days).saturating_mul(86_400)),
     }
 }
 

@@ -4,6 +4,7 @@
 //! operator sees every problem at once.
 
 mod agents;
+mod closures;
 mod credentials;
 mod limits;
 mod operations;
@@ -64,7 +65,16 @@ impl RawConfig {
         let inboxes = servers::inboxes(&mut c, &self.inboxes, &main, cred_dir);
         let alerts = operations::alerts(&mut c, self.alerts.as_ref());
         let ack = limits::ack(&mut c, &self.acknowledgement);
-        let agents = agents::agents(&mut c, &self.agents, address, &self.routing.timezone);
+        let mut agents = agents::agents(&mut c, &self.agents, address, &self.routing.timezone);
+        let base = file.parent().unwrap_or(Path::new("."));
+        let closures = closures::closures(&mut c, &self.closures, &agents, &self.teams, base);
+        for agent in &mut agents {
+            let days = closures
+                .iter()
+                .filter(|cl| cl.applies_to(agent))
+                .map(|cl| cl.days);
+            agent.hours = agent.hours.clone().with_closed(days);
+        }
         let teams = routing::teams(&mut c, &self.teams, &agents);
         let sla = sla::sla(&mut c, &self.sla, &self.teams);
         let metrics_listen = operations::metrics_listen(&mut c, &self.metrics);
@@ -76,6 +86,7 @@ impl RawConfig {
                 problems: c.0,
             });
         };
+        let closing = routing::closing(&self.tickets, &service.address, &self.inboxes);
         Ok(Config {
             source: file.to_path_buf(),
             main_address: service.address.clone(),
@@ -86,6 +97,7 @@ impl RawConfig {
             ack,
             limits: limits::limits(&self.limits),
             routing: routing::routing(&self.routing, &self.tickets),
+            closing,
             agents,
             teams,
             routes,
@@ -94,6 +106,7 @@ impl RawConfig {
             inboxes,
             alerts,
             retention: operations::retention(&self.retention),
+            closures,
         })
     }
 

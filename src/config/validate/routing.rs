@@ -4,8 +4,8 @@
 use regex::Regex;
 
 use super::{Collector, secs};
-use crate::config::raw::{RawRoute, RawRouting, RawTeam, RawTickets};
-use crate::config::{Agent, Route, RouteTarget, Routing, Team};
+use crate::config::raw::{RawInbox, RawRoute, RawRouting, RawTeam, RawTickets};
+use crate::config::{Agent, Closing, Route, RouteTarget, Routing, Team};
 use crate::domain::{AgentEmail, EmailAddress};
 
 /// `[routing]` and `[tickets]`: nothing in them can be wrong.
@@ -13,6 +13,29 @@ pub(super) fn routing(routing: &RawRouting, tickets: &RawTickets) -> Routing {
     Routing {
         sticky: secs(routing.sticky_days.saturating_mul(86_400)),
         reopen_window: secs(tickets.reopen_days.saturating_mul(86_400)),
+        handover_mail: tickets.handover_mail,
+    }
+}
+
+/// `[tickets]`' closing keys, with each inbox's own `closing_mail` (the main inbox, at
+/// `main`, follows `[tickets]`); 0 days switches the reminder or the auto-close off.
+pub(super) fn closing(tickets: &RawTickets, main: &EmailAddress, inboxes: &[RawInbox]) -> Closing {
+    let days = |d: u64| (d > 0).then(|| secs(d.saturating_mul(86_400)));
+    let mut mail_at = Vec::new();
+    if tickets.closing_mail {
+        mail_at.push(main.clone());
+    }
+    for raw in inboxes {
+        if raw.closing_mail.unwrap_or(tickets.closing_mail)
+            && let Some(address) = EmailAddress::parse(&raw.address)
+        {
+            mail_at.push(address);
+        }
+    }
+    Closing {
+        mail_at,
+        remind_after: days(tickets.remind_after_days),
+        autoclose_after: days(tickets.autoclose_after_days),
     }
 }
 
