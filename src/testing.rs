@@ -21,7 +21,7 @@ use crate::domain::{
     AgentEmail, AgentLoad, CustomerRecord, Direction, EmailAddress, FirstResponse, Outcome, Plan,
     Ticket, TicketId, TicketMessage, TicketState, UnixTime,
 };
-use crate::mail::thread::ThreadLookup;
+use crate::mail::thread::{Members, ThreadLookup};
 
 // ---- addresses ------------------------------------------------------------------------
 
@@ -148,6 +148,7 @@ impl TicketBuilder {
                 pool: None,
                 inbox: None,
                 forgotten_at: None,
+                participants: Vec::new(),
                 reminded_at: None,
                 rating: None,
                 language: None,
@@ -158,6 +159,12 @@ impl TicketBuilder {
     /// The language its mail to the customer is written in.
     pub fn language(mut self, lang: impl Into<String>) -> Self {
         self.ticket.language = Some(lang.into());
+        self
+    }
+
+    /// The people copied on the conversation besides the customer.
+    pub fn participants(mut self, participants: &[&str]) -> Self {
+        self.ticket.participants = participants.iter().map(|p| addr(p)).collect();
         self
     }
 
@@ -398,8 +405,11 @@ impl ThreadLookup for MemStore {
         Ok(self.message_ids.get(message_id).copied())
     }
 
-    fn ticket_customer(&self, ticket: TicketId) -> Result<Option<EmailAddress>, Infallible> {
-        Ok(self.tickets.get(&ticket).map(|t| t.customer.clone()))
+    fn ticket_members(&self, ticket: TicketId) -> Result<Option<Members>, Infallible> {
+        Ok(self.tickets.get(&ticket).map(|t| Members {
+            customer: t.customer.clone(),
+            participants: t.participants.clone(),
+        }))
     }
 }
 

@@ -196,7 +196,7 @@ folded\r\nMessage-ID: <m@example.test>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\
     check(&raw, &good, &cfg, &state).expect("a real acknowledgement passes");
     type Tamper = fn(&mut frontdesk::domain::OutgoingMail);
     let tampers: [(&str, &str, Tamper); 4] = [
-        ("a second recipient", "2 recipients", |m| {
+        ("a second recipient", "who may not get it", |m| {
             m.recipients.push(m.recipients[0].clone())
         }),
         ("an agent as recipient", "may not get it", |m| {

@@ -111,6 +111,8 @@ pub struct AckInput<'a> {
     pub ticket: TicketId,
     /// The customer as they wrote.
     pub customer: &'a Mailbox,
+    /// Who is copied (the customer's colleagues among the ticket's participants).
+    pub cc: &'a [EmailAddress],
     /// The agent's display name.
     pub agent_name: &'a str,
     /// The agent's address.
@@ -175,6 +177,9 @@ pub fn acknowledgement(
         .header(AutoSubmitted("auto-replied".into()))
         .header(AutoResponseSuppress("All".into()))
         .header(LoopMarker(input.service_address.to_string()));
+    for copied in input.cc {
+        builder = builder.cc(lettre_mailbox(None, copied)?);
+    }
     if let Some(parent) = input.parent_message_id {
         builder = builder
             .in_reply_to(parent.to_string())
@@ -198,7 +203,10 @@ pub fn acknowledgement(
         kind: MailKind::Acknowledgement,
         message_id,
         envelope_from: None,
-        recipients: vec![input.customer.address.clone()],
+        recipients: std::iter::once(&input.customer.address)
+            .chain(input.cc)
+            .cloned()
+            .collect(),
         inbox: input.service_address.clone(),
         raw: message.formatted(),
     })

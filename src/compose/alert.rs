@@ -62,6 +62,7 @@ pub fn ops_alert(
             from_name: service_name,
             service_address: from,
             to: (None, to),
+            cc: &[],
             reply_to: None,
             subject: &subject,
             message_id,

@@ -44,6 +44,8 @@ pub struct Envelope<'a> {
     pub service_address: &'a EmailAddress,
     /// Recipient.
     pub to: (Option<&'a str>, &'a EmailAddress),
+    /// Copied recipients (a ticket's participants), in the Cc header and the envelope.
+    pub cc: &'a [EmailAddress],
     /// Reply-To, if not the From.
     pub reply_to: Option<(Option<&'a str>, &'a EmailAddress)>,
     /// Subject (cleaned here again).
@@ -100,6 +102,9 @@ pub fn build_mail_with_html(
         .message_id(Some(env.message_id.clone()))
         .date(env.date)
         .header(LoopMarker(env.service_address.to_string()));
+    for copied in env.cc {
+        builder = builder.cc(lettre_mailbox(None, copied)?);
+    }
     if let Some((name, addr)) = env.reply_to {
         builder = builder.reply_to(lettre_mailbox(name, addr)?);
     }
@@ -134,7 +139,7 @@ pub fn build_mail_with_html(
         kind,
         message_id: env.message_id.clone(),
         envelope_from,
-        recipients: vec![env.to.1.clone()],
+        recipients: std::iter::once(env.to.1).chain(env.cc).cloned().collect(),
         inbox: env.service_address.clone(),
         raw: message.formatted(),
     })

@@ -143,6 +143,7 @@ pub fn customer_follow_up(
             from_name: &format!("{}, {}", input.agent_name, input.service_name),
             service_address: input.service_address,
             to: (t.customer_name.as_deref(), &t.customer),
+            cc: &[],
             reply_to: None,
             subject: &reply_subject(&t.subject, input.service_name, t.id, t.language()),
             message_id: input.message_id.clone(),

@@ -98,6 +98,7 @@ pub fn escalation(
             from_name: &service.name,
             service_address: &service.address,
             to: (None, &esc.lead),
+            cc: &[],
             reply_to: None,
             subject: &format!(
                 "Escalation: {tag} {} (no first answer after {})",

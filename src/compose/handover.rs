@@ -92,6 +92,7 @@ pub fn handover(
             from_name: &format!("{}, {}", h.target.name, service.name),
             service_address: &service.address,
             to: (ticket.customer_name.as_deref(), &ticket.customer),
+            cc: &[],
             reply_to: None,
             subject: &reply_subject(&ticket.subject, &service.name, ticket.id, ticket.language()),
             message_id: h.message_id.clone(),

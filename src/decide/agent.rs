@@ -6,7 +6,9 @@
 //! certain first.
 
 use super::closing;
+use super::images::{image_id, image_part, inline_images};
 use super::leaks;
+use super::participants;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
 use crate::compose::{
     ComposeError, Envelope, HtmlBody, NotificationPrint, RelayContext, ReplyContext, Templates,
@@ -16,8 +18,8 @@ use crate::compose::{
 use crate::config::Agent;
 use crate::domain::{
     AgentAction, AgentEmail, AnswerWait, Direction, EmailAddress, MailKind, MessageIdKind,
-    OutgoingMail, Plan, Refusal, RefusalKind, SuppressReason, Ticket, TicketMessage, TicketStamp,
-    TicketState, UnixTime,
+    OutgoingMail, ParticipantChange, Plan, Refusal, RefusalKind, SuppressReason, Ticket,
+    TicketMessage, TicketStamp, TicketState, UnixTime,
 };
 use crate::mail::classify::Classified;
 use crate::mail::parse::{self, Attachment, Mailbox, ParsedMail};
@@ -34,6 +36,8 @@ pub(super) struct Answer<'m> {
     pub(super) message_id: Option<String>,
     /// Seconds of the agent's working time since the ticket opened.
     pub(super) waited: u64,
+    /// `#cc add`/`#cc drop`, applied with the plan (and before the relay is addressed).
+    pub(super) participants: Vec<ParticipantChange>,
 }
 
 impl Answer<'_> {
@@ -60,6 +64,7 @@ impl Answer<'_> {
                 outgoing,
                 state,
                 reassign,
+                participants: self.participants,
                 action,
             },
         }
@@ -103,6 +108,7 @@ pub(super) fn answer<S: State>(
         agent,
         message,
         message_id,
+        participants: Vec::new(),
     };
     // An agent's out-of-office answering the notification must never reach the customer.
     if let Classified::Suppress(reason) = class
@@ -337,11 +343,12 @@ fn command_problems<S: State>(
             },
             Command::Reply(name) => problems.extend(unknown_reply(ctx.templates, name)),
             Command::Unknown(word) => problems.push(format!(
-                "#{word} is not a command (known: #note, #close, #reopen, #assign, #reply)"
+                "#{word} is not a command (known: #note, #close, #reopen, #assign, #reply, #cc)"
             )),
-            Command::Note | Command::Close | Command::Reopen => {}
+            Command::Note | Command::Close | Command::Reopen | Command::Cc(_) => {}
         }
     }
+    problems.extend(participants::cc_changes(ctx.cfg, ticket, &read.commands).1);
     if read.commands.contains(&Command::Close) && read.commands.contains(&Command::Reopen) {
         problems.push("#close and #reopen contradict each other".into());
     }
@@ -435,6 +442,7 @@ fn act<S: State>(
     } else {
         None
     };
+    answer.participants = participants::cc_changes(ctx.cfg, &answer.ticket, &read.commands).0;
     let target = read.commands.iter().find_map(|c| match c {
         Command::Assign(who) => ctx.cfg.find_agent(who).ok(),
         _ => None,
@@ -506,6 +514,10 @@ fn act<S: State>(
                 AgentAction::StateChanged(state),
             ));
         }
+        if !answer.participants.is_empty() {
+            let action = AgentAction::ParticipantsChanged;
+            return Ok(answer.plan(Vec::new(), None, None, action));
+        }
         let refusal = Refusal::new(
             RefusalKind::Empty,
             "the answer was empty once the quoted notification was removed",
@@ -525,8 +537,10 @@ fn act<S: State>(
         return Ok(refuse(ctx, answer, refusal));
     }
     let html = html.as_ref().map(|h| (h.answer.html.as_str(), &images[..]));
+    // Copied: the participants as this answer leaves them (one it adds gets it already).
+    let cc = ticket.participants_after(&answer.participants);
     Ok(
-        match relay(ctx, ticket, answer.agent, body, html, &attachments) {
+        match relay(ctx, ticket, answer.agent, body, html, &attachments, &cc) {
             Ok(out) => answer.plan(vec![out], state, None, AgentAction::Relayed { then: state }),
             Err(e) => Decision::quarantine(
                 answer.message_id,
@@ -561,50 +575,10 @@ fn reply_vars<S: State>(ctx: &Ctx<'_, S>, ticket: &Ticket, agent: &Agent) -> Rep
     }
 }
 
-/// The inline images a cut HTML answer shows, in its order, each with the Content-ID its
-/// HTML now names it by ([`image_id`]).
-fn inline_images<'a, S: State>(
-    ctx: &Ctx<'a, S>,
-    ticket: TicketStamp,
-    answer: &HtmlAnswer,
-) -> Vec<Attachment<'a>> {
-    let parts = parse::attachments(ctx.mime);
-    let relay_id = ctx.composer().message_id(MessageIdKind::Reply, ticket);
-    let mut images: Vec<Attachment<'a>> = Vec::new();
-    for cid in &answer.images {
-        let Some(k) = image_part(&parts, cid) else {
-            continue;
-        };
-        let renamed = image_id(k, &relay_id);
-        if images
-            .iter()
-            .any(|i| i.content_id.as_deref() == Some(renamed.as_str()))
-        {
-            continue;
-        }
-        let mut image = parts[k].clone();
-        image.content_id = Some(renamed);
-        images.push(image);
-    }
-    images
-}
-
-/// Which of a mail's parts is the image with Content-ID `cid`.
-fn image_part(parts: &[Attachment<'_>], cid: &str) -> Option<usize> {
-    parts
-        .iter()
-        .position(|a| a.content_id.as_deref() == Some(cid) && a.content_type.starts_with("image/"))
-}
-
-/// The Content-ID the mail's part `k` goes out under in the relay with Message-ID
-/// `relay_id`: ours, not the agent's client's.
-fn image_id(k: usize, relay_id: &str) -> String {
-    format!("image{}.{}", k + 1, relay_id.trim_matches(['<', '>']))
-}
-
 /// The agent's answer as the customer receives it: from the support address in the agent's
-/// name, threaded on the customer's latest mail, with the attachments; with `html` (the
-/// sanitized HTML and its inline images) as `multipart/alternative`.
+/// name, threaded on the customer's latest mail, with the attachments, `cc` (the
+/// participants) copied; with `html` (the sanitized HTML and its inline images) as
+/// `multipart/alternative`.
 fn relay<S: State>(
     ctx: &Ctx<'_, S>,
     ticket: &Ticket,
@@ -612,6 +586,7 @@ fn relay<S: State>(
     body: &str,
     html: Option<(&str, &[Attachment<'_>])>,
     attachments: &[Attachment<'_>],
+    cc: &[EmailAddress],
 ) -> Result<OutgoingMail, ComposeError> {
     let service = &ctx.cfg.service;
     let people = reply_vars(ctx, ticket, agent);
@@ -638,6 +613,7 @@ fn relay<S: State>(
             from_name: &format!("{}, {}", agent.name, service.name),
             service_address: &service.address,
             to: (ticket.customer_name.as_deref(), &ticket.customer),
+            cc,
             reply_to: None,
             subject: &reply_subject(&ticket.subject, &service.name, ticket.id, ticket.language()),
             message_id: ctx
@@ -656,7 +632,8 @@ fn relay<S: State>(
 }
 
 /// Refuses an agent's mail: the agent gets a notice saying why, nothing else is sent.
-fn refuse<S: State>(ctx: &Ctx<'_, S>, answer: Answer<'_>, refusal: Refusal) -> Decision {
+fn refuse<S: State>(ctx: &Ctx<'_, S>, mut answer: Answer<'_>, refusal: Refusal) -> Decision {
+    answer.participants.clear();
     match ctx
         .composer()
         .notice(&answer.ticket, answer.agent, &refusal.detail)
@@ -685,6 +662,7 @@ pub(super) fn refuse_plain_address<S: State>(
         agent,
         message,
         message_id: mail.message_id.clone(),
+        participants: Vec::new(),
     };
     let refusal = Refusal::new(
         RefusalKind::PlainAddress,

@@ -202,6 +202,7 @@ impl Composer<'_> {
                 from_name: &service.name,
                 service_address: &service.address,
                 to: (Some(&agent.name), agent.email.address()),
+                cc: &[],
                 reply_to: reply_to_header(service, &reply_to),
                 subject: &with_marker(service, &subject, ticket.id, &token),
                 message_id: self.message_id(MessageIdKind::Notice, ticket.stamp()),
@@ -257,6 +258,7 @@ pub(super) fn rated<S: State>(
             reason,
             outgoing,
             reopen: false,
+            participants: Vec::new(),
             rating: Some(Rating {
                 score: read.score,
                 comment: read.comment,

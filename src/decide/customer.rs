@@ -5,20 +5,20 @@
 //! agent's notification. Bounces of our own mail are recorded on their ticket; an agent's
 //! forward opens the customer's ticket.
 
-use tracing::{debug, info};
+use tracing::info;
 
+use super::ack::{ack_facts, acknowledge, language, withheld};
 use super::notify::{CustomerMail, Notify, history};
+use super::participants;
 use super::{Ctx, Decision, State, agent_verified, closed_long_ago, sending_agent};
-use crate::compose::{AckInput, DeskClosure, acknowledgement};
 use crate::config::Agent;
 use crate::domain::{
-    AgentEmail, EmailAddress, JoinedVia, MessageIdKind, OutgoingMail, Plan, SuppressReason, Ticket,
-    TicketId, TicketStamp, TicketState, UnixTime, typical_wait,
+    AgentEmail, COPIED_BY_CUSTOMER, EmailAddress, JoinedVia, MessageIdKind, OutgoingMail,
+    ParticipantChange, Plan, SuppressReason, Ticket, TicketId, TicketStamp, TicketState,
 };
-use crate::lang;
 use crate::mail::classify::{self, Classified, Identity, classify};
 use crate::mail::parse::{self, Mailbox, ParsedMail};
-use crate::mail::thread::{Threading, thread};
+use crate::mail::thread::{Sender, Threading, thread};
 use crate::route::{self, Assignment};
 
 /// An agent forwarding a customer's mail that reached them directly: the ticket (and the
@@ -206,6 +206,7 @@ fn redelivered<S: State>(
             reason,
             outgoing: Vec::new(),
             reopen: false,
+            participants: Vec::new(),
             rating: None,
         },
     }))
@@ -215,7 +216,12 @@ fn redelivered<S: State>(
 /// easy to forge: a tag-only join needs an envelope that backs the From, or it opens a ticket
 /// of its own (without a reply).
 fn trusted_threading<S: State>(ctx: &Ctx<'_, S>, mail: &ParsedMail) -> Result<Threading, S::Error> {
-    let sender = mail.from.as_ref().map(|f| &f.address);
+    let address = mail.from.as_ref().map(|f| &f.address);
+    // Our own and the agents' addresses are never the customer's colleagues.
+    let sender = Sender {
+        address,
+        colleagues: address.is_some_and(|a| !participants::ours_or_agent(ctx.cfg, a)),
+    };
     let threading = thread(
         sender,
         &mail.subject,
@@ -309,6 +315,10 @@ fn join<S: State>(
         && joined
             .as_ref()
             .is_some_and(|t| t.state == TicketState::Closed);
+    let participants = match (joined.as_ref(), person) {
+        (Some(t), true) => participants::newly_copied(ctx.cfg, mail, t),
+        _ => Vec::new(),
+    };
     Ok(Decision {
         message_id,
         plan: Plan::Join {
@@ -318,6 +328,7 @@ fn join<S: State>(
             reason,
             outgoing,
             reopen,
+            participants,
             rating: None,
         },
     })
@@ -373,15 +384,22 @@ fn bounced_on_ticket<S: State>(
     if MessageIdKind::of(&bounce.message_id) == Some(MessageIdKind::Reply)
         && let Some(agent) = ctx.cfg.agent(&t.agent)
     {
-        let why = format!(
-            "your answer to {} could not be delivered, so the customer has not received it (the server said: {})",
-            t.customer,
-            if bounce.diagnostic.is_empty() {
-                "no reason given"
-            } else {
-                &bounce.diagnostic
-            }
-        );
+        let said = if bounce.diagnostic.is_empty() {
+            "no reason given"
+        } else {
+            &bounce.diagnostic
+        };
+        // A copied participant's server may be the one refusing: the DSN names whom.
+        let why = match t.participants.is_empty() {
+            true => format!(
+                "your answer to {} could not be delivered, so the customer has not received it (the server said: {said})",
+                t.customer
+            ),
+            false => format!(
+                "your answer to {} could not be delivered to the customer or one of the people copied on it (the server said: {said})",
+                t.customer
+            ),
+        };
         if let Ok(n) = ctx.composer().notice(&t, agent, &why) {
             outgoing.push(n);
         }
@@ -393,6 +411,7 @@ fn bounced_on_ticket<S: State>(
         reason,
         outgoing,
         reopen: false,
+        participants: Vec::new(),
         rating: None,
     }))
 }
@@ -441,6 +460,8 @@ fn new_ticket<S: State>(
         opened: ctx.now,
     };
     let language = language(ctx, mail, &customer);
+    let copied = participants::copied(ctx.cfg, mail, &customer.address);
+    let cc = participants::acknowledgement_copies(ctx.cfg, mail, &customer.address, &copied);
     let mut outgoing = Vec::new();
     let not_acknowledged = match withheld(ctx, mail, &customer, &opening.class)? {
         Some(reason) => Some(reason),
@@ -451,7 +472,7 @@ fn new_ticket<S: State>(
             stamp,
             agent,
             &assignment,
-            &ack_facts(ctx, &customer, agent, &language)?,
+            &ack_facts(ctx, &customer, agent, &language, cc)?,
         ) {
             Ok(ack) => {
                 outgoing.push(ack);
@@ -460,7 +481,7 @@ fn new_ticket<S: State>(
             Err(e) => return Ok(Decision::quarantine(message_id, e)),
         },
     };
-    let ticket = Ticket {
+    let mut ticket = Ticket {
         id,
         customer: customer.address.clone(),
         customer_name: customer.name.clone(),
@@ -479,10 +500,13 @@ fn new_ticket<S: State>(
         pool: Some(assignment.pool_key.clone()),
         inbox: Some(ctx.cfg.service.address.clone()),
         forgotten_at: None,
+        participants: Vec::new(),
         reminded_at: None,
         rating: None,
         language: Some(language),
     };
+    let added: Vec<ParticipantChange> = copied.into_iter().map(ParticipantChange::Add).collect();
+    ticket.change_participants(&added, COPIED_BY_CUSTOMER, ctx.now);
     match notify_agent(ctx, &ticket, agent, &customer, mail, Notify::New) {
         Ok(n) => outgoing.push(n),
         Err(e) => return Ok(Decision::quarantine(message_id, e)),
@@ -496,31 +520,6 @@ fn new_ticket<S: State>(
             outgoing,
         },
     })
-}
-
-/// The language of a new ticket ([`lang::choose_language`]): the customer's earlier
-/// tickets', the mail's `Content-Language`, the language of their words, the inbox's
-/// default, each only if there is a template set in it. A failing read of the earlier
-/// tickets only skips that clue.
-fn language<S: State>(ctx: &Ctx<'_, S>, mail: &ParsedMail, customer: &Mailbox) -> String {
-    let state = ctx.state;
-    let earlier = state
-        .customer_tickets(&customer.address)
-        .ok()
-        .and_then(|ids| {
-            ids.iter()
-                .rev()
-                .find_map(|id| state.ticket(*id).ok().flatten()?.language)
-        });
-    let clues = lang::LanguageClues {
-        earlier: earlier.as_deref(),
-        content_language: mail.content_language.as_deref(),
-        text: &mail.text,
-        inbox_default: &ctx.cfg.service.language,
-    };
-    let (language, source) = lang::choose_language(&clues, |l| ctx.templates.has_language(l));
-    debug!(language = %language, source = ?source, "ticket language chosen");
-    language
 }
 
 /// The agent for a new ticket: routing rules, then the agent of the customer's previous
@@ -558,136 +557,7 @@ fn assign<'c, S: State>(
         .map(|agent| (assignment, agent)))
 }
 
-/// Why the customer gets no acknowledgement, if they get none: they asked for none (or look
-/// automated), the From may be forged, acknowledgements are off, or a rate limit holds.
-fn withheld<S: State>(
-    ctx: &Ctx<'_, S>,
-    mail: &ParsedMail,
-    customer: &Mailbox,
-    class: &Classified,
-) -> Result<Option<SuppressReason>, S::Error> {
-    let (ack, now) = (&ctx.cfg.ack, ctx.now);
-    Ok(if let Classified::Suppress(reason) = *class {
-        // A person who asked not to be auto-answered still gets a ticket, just no reply.
-        Some(reason)
-    } else if ack.require_aligned_sender && !classify::sender_aligned(mail) {
-        Some(SuppressReason::UnverifiedSender)
-    } else if !ack.enabled {
-        Some(SuppressReason::AcknowledgementsDisabled)
-    } else if ctx.state.acks_since(
-        &customer.address.without_detail(),
-        now.saturating_sub(86_400),
-    )? >= ack.per_sender_per_day as usize
-    {
-        Some(SuppressReason::RateLimited)
-    } else if ack.max_per_hour > 0 && ctx.state.acks_in_hour(now)? >= ack.max_per_hour as usize {
-        Some(SuppressReason::GlobalRateLimited)
-    } else {
-        None
-    })
-}
-
-/// What the acknowledgement can tell a customer about their agent beyond availability.
-struct AckFacts {
-    /// How long the agent's (else their teams') first answers usually take.
-    usually_within: Option<std::time::Duration>,
-    /// The customer's earlier ticket the same agent helped with.
-    previous: Option<Ticket>,
-    /// The ticket's language, which all of it is written in.
-    language: String,
-}
-
-/// Reads what [`AckFacts`] says: the agent's recent first responses (else those of everyone
-/// in a team with them), and the customer's newest earlier ticket if the agent may
-/// remind them of it ([`Ticket::remembered_by`]).
-fn ack_facts<S: State>(
-    ctx: &Ctx<'_, S>,
-    customer: &Mailbox,
-    agent: &Agent,
-    language: &str,
-) -> Result<AckFacts, S::Error> {
-    let ack = &ctx.cfg.ack;
-    let since = ctx
-        .now
-        .saturating_sub(ack.typical_window.as_secs() as UnixTime);
-    let mut usually_within = None;
-    if ack.typical_min_sample > 0 {
-        let own = ctx.state.first_responses(&agent.email)?;
-        usually_within = typical_wait(&own, since, ack.typical_min_sample);
-        if usually_within.is_none() && !agent.teams.is_empty() {
-            let mut team = Vec::new();
-            for other in ctx
-                .cfg
-                .agents
-                .iter()
-                .filter(|o| o.teams.iter().any(|t| agent.teams.contains(t)))
-            {
-                team.extend(ctx.state.first_responses(&other.email)?);
-            }
-            usually_within = typical_wait(&team, since, ack.typical_min_sample);
-        }
-    }
-    let previous = match ctx.state.customer_tickets(&customer.address)?.last() {
-        Some(id) => ctx
-            .state
-            .ticket(*id)?
-            .filter(|t| t.remembered_by(&agent.email, ctx.now, ack.remember)),
-        None => None,
-    };
-    Ok(AckFacts {
-        language: language.to_string(),
-        usually_within,
-        previous,
-    })
-}
-
-/// The acknowledgement of ticket `id`, or the quarantine reason if it cannot be composed.
-fn acknowledge<S: State>(
-    ctx: &Ctx<'_, S>,
-    mail: &ParsedMail,
-    customer: &Mailbox,
-    ticket: TicketStamp,
-    agent: &Agent,
-    assignment: &Assignment,
-    facts: &AckFacts,
-) -> Result<OutgoingMail, String> {
-    let cfg = ctx.cfg;
-    let language = facts.language.as_str();
-    let input = AckInput {
-        service_name: &cfg.service.name,
-        service_address: &cfg.service.address,
-        ticket: ticket.id,
-        customer,
-        agent_name: &agent.name,
-        agent_address: agent.email.address(),
-        subject: &mail.subject,
-        parent_message_id: mail.message_id.as_deref(),
-        parent_references: &mail.references,
-        parent_in_reply_to: &mail.in_reply_to,
-        text: &mail.text,
-        quote_lines: cfg.ack.quote_lines,
-        message_id: ctx.composer().message_id(MessageIdKind::Ack, ticket),
-        agent_available: assignment.available,
-        agent_back: assignment
-            .back_at
-            .as_ref()
-            .map(|b| lang::describe_return(b, timestamp(ctx), language, mail.date_offset)),
-        usually_within: facts.usually_within,
-        previous: facts.previous.as_ref().map(|t| (t.id, t.subject.as_str())),
-        closure: cfg
-            .desk_closure(timestamp(ctx).to_zoned(agent.hours.tz().clone()).date())
-            .map(|(name, reopens)| DeskClosure {
-                name: name.map(str::to_string),
-                reopens,
-            }),
-        date: ctx.date,
-        language,
-    };
-    acknowledgement(ctx.templates, &input)
-        .map_err(|e| format!("acknowledgement could not be composed: {e}"))
-}
-
 /// The decision's `now` as a timestamp for routing and working hours.
-fn timestamp<S: State>(ctx: &Ctx<'_, S>) -> jiff::Timestamp {
+pub(super) fn timestamp<S: State>(ctx: &Ctx<'_, S>) -> jiff::Timestamp {
     jiff::Timestamp::from_second(ctx.now).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }

@@ -7,16 +7,21 @@
 //! |---|---|
 //! | `customer.rs` | a customer's mail: a new ticket (routed, acknowledged, its agent notified), a follow-up, a flood, a bounce, an agent's forward |
 //! | `agent.rs` | mail to a ticket's reply address: verified, its commands read, relayed or refused |
+//! | `images.rs` | the inline images an agent's HTML answer shows, renamed after the relay |
 //! | `leaks.rs` | the last guard of a relay: no copy of the notification in any part that would go |
+//! | `participants.rs` | who besides the customer is on a ticket: the people a customer copies, `#cc add`/`#cc drop` |
 //! | [`closing`] | the closing mail and the reminder (the acknowledgement's loop rules and limits), a customer's rating by reply |
 //! | [`notify`] | every mail to an agent: notification, notice, handover (also used by the `actions` module) |
 
+mod ack;
 mod agent;
 pub mod closing;
 mod customer;
 pub mod handover;
+mod images;
 mod leaks;
 pub mod notify;
+mod participants;
 #[cfg(test)]
 mod tests;
 

@@ -30,6 +30,8 @@ pub enum AgentAction {
     },
     /// Only `#close` or `#reopen`, with no text.
     StateChanged(TicketState),
+    /// Only `#cc add` or `#cc drop`, with no text: the participants changed, nothing was sent.
+    ParticipantsChanged,
     /// The agent's automatic reply (an out-of-office): recorded, never relayed.
     IgnoredAutomated(SuppressReason),
     /// The same mail again (a reply-all to two of our addresses, a client's re-send).
@@ -147,6 +149,7 @@ impl AgentAction {
             AgentAction::Noted { .. } => ("command", "note"),
             AgentAction::Assigned { .. } => ("command", "assign"),
             AgentAction::StateChanged(state) => ("command", command(&Some(*state))),
+            AgentAction::ParticipantsChanged => ("command", "cc"),
             AgentAction::IgnoredAutomated(reason) => ("ignored", reason.as_str()),
             AgentAction::Duplicate => ("duplicate", ""),
             AgentAction::Refused(r) => ("refused", r.kind.as_str()),
@@ -170,6 +173,7 @@ impl AgentAction {
         }
         match text {
             "duplicate, already handled" => return Some(AgentAction::Duplicate),
+            "participants changed" => return Some(AgentAction::ParticipantsChanged),
             "closed" => return Some(AgentAction::StateChanged(TicketState::Closed)),
             "reopened" => return Some(AgentAction::StateChanged(TicketState::Open)),
             _ => {}
@@ -210,6 +214,7 @@ impl fmt::Display for AgentAction {
                 write!(f, "ignored automated mail ({reason})")
             }
             AgentAction::Duplicate => f.write_str("duplicate, already handled"),
+            AgentAction::ParticipantsChanged => f.write_str("participants changed"),
             AgentAction::Refused(r) => write!(f, "refused: {}", r.detail),
         }
     }
@@ -260,6 +265,7 @@ mod tests {
             AgentAction::IgnoredAutomated(SuppressReason::AutoReplySubject),
             AgentAction::IgnoredAutomated(SuppressReason::NoReplySender),
             AgentAction::Duplicate,
+            AgentAction::ParticipantsChanged,
             AgentAction::Refused(Refusal::new(
                 RefusalKind::NotInThread,
                 "this mail is not a reply to ticket #1042; press Reply on its notification to answer the customer",

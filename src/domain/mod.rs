@@ -11,6 +11,7 @@ mod inbound;
 mod mail;
 mod outbox;
 mod outcome;
+mod participants;
 mod suppress;
 mod ticket;
 
@@ -26,6 +27,7 @@ pub use inbound::{Cursor, Fetched, FlagJob, Inbound};
 pub use mail::{MailKind, MessageIdKind, OutgoingMail};
 pub use outbox::{DeadLetter, OutboxEntry};
 pub use outcome::{JoinedVia, Outcome, Plan, ServerMark};
+pub use participants::{COPIED_BY_CUSTOMER, MAX_PARTICIPANTS, ParticipantChange};
 pub use suppress::SuppressReason;
 pub use ticket::{
     Direction, Escalation, FORGOTTEN, OpenCounts, Ticket, TicketChange, TicketMessage, TicketState,

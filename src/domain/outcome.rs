@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AgentAction, AgentEmail, AnswerWait, OutgoingMail, Rating, SuppressReason, Ticket, TicketId,
-    TicketMessage, TicketState,
+    AgentAction, AgentEmail, AnswerWait, OutgoingMail, ParticipantChange, Rating, SuppressReason,
+    Ticket, TicketId, TicketMessage, TicketState,
 };
 
 /// What happened to one incoming mail. Every stored mail ends in exactly one of these.
@@ -75,6 +75,8 @@ pub enum Plan {
         outgoing: Vec<OutgoingMail>,
         /// A person wrote on a closed ticket: open it again.
         reopen: bool,
+        /// People the customer copied on this follow-up who are not on the ticket yet.
+        participants: Vec<ParticipantChange>,
         /// The customer rated the (closed) ticket by answering its closing mail.
         rating: Option<Rating>,
     },
@@ -90,6 +92,8 @@ pub enum Plan {
         state: Option<TicketState>,
         /// A new owner (`#assign`).
         reassign: Option<AgentEmail>,
+        /// Participants added or dropped (`#cc add`, `#cc drop`), before anything is sent.
+        participants: Vec<ParticipantChange>,
         /// What was done, for the outcome.
         action: AgentAction,
         /// The customer's wait the relayed answer ends, if it relays one: recorded as the

@@ -44,6 +44,10 @@ pub enum Direction {
     Escalation,
     /// A note to ops (never part of a ticket).
     OpsAlert,
+    /// A participant was added (`from` is who; `note` says by whom).
+    ParticipantAdded,
+    /// A participant was dropped (`from` is who; `note` says by whom).
+    ParticipantDropped,
     /// The new agent's note to the customer that the ticket changed hands.
     Handover,
     /// The customer's closing mail.
@@ -144,6 +148,10 @@ pub struct Ticket {
     /// that keeps only its number, agent, state and timestamps.
     #[serde(default)]
     pub forgotten_at: Option<UnixTime>,
+    /// Besides the customer, the people copied on the conversation (their own replies join
+    /// it); at most [`super::MAX_PARTICIPANTS`], none of our or the agents' addresses.
+    #[serde(default)]
+    pub participants: Vec<EmailAddress>,
     /// When the customer was reminded (or the reminder withheld) while the ticket waited on
     /// them: one reminder per wait, then the auto-close counts from here.
     #[serde(default)]
@@ -324,12 +332,16 @@ impl Ticket {
         self.customer_name = None;
         self.subject = String::new();
         self.language = None;
+        self.participants.clear();
         for m in &mut self.messages {
             m.message_id = None;
             m.subject = String::new();
             m.note = None;
             m.inbound_seq = None;
-            if m.direction == Direction::Inbound {
+            if matches!(
+                m.direction,
+                Direction::Inbound | Direction::ParticipantAdded | Direction::ParticipantDropped
+            ) {
                 m.from = None;
             }
         }

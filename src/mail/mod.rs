@@ -6,6 +6,7 @@
 //! | [`auth_results`] | an `Authentication-Results` field (RFC 8601) → who vouches for what |
 //! | [`classify`] | may this be auto-answered? RFC 3834 → [`classify::Classified`] |
 //! | [`html`] | an HTML part read as lines (to cut it), and the sanitizer for HTML a customer gets |
+//! | [`providers`] | is a domain a public mailbox provider (gmail.com, yahoo.*)? may two addresses be colleagues? |
 //! | [`signals`] | one header, subject or local part → is it a machine's? (each a table-tested rule) |
 //! | [`thread`] | which ticket does it join? headers first, a subject tag only from its customer |
 //! | [`envelope`] | an envelope sender → the address it stands for (SRS, BATV undone) |
@@ -18,6 +19,7 @@ pub mod classify;
 pub mod envelope;
 pub mod html;
 pub mod parse;
+pub mod providers;
 pub mod rating;
 pub mod relay;
 pub mod sanitize;

@@ -325,9 +325,53 @@ pub fn system_local_part(local: &str) -> bool {
         || base.ends_with("-bounces")
 }
 
+/// Whether an address looks like a mailing list's (copying a list on every answer would
+/// publish the conversation): a list manager's own mailbox ([`system_local_part`]: `*-request`,
+/// `owner-*`, `listserv` …), a host named `lists.`/`list.`/`groups.` or Google Groups, or a
+/// local part that calls itself a list (`dev-list`, `announce_list`, `list`).
+pub fn list_address(local: &str, domain: &str) -> bool {
+    let local = local.split('+').next().unwrap_or_default().to_lowercase();
+    let domain = domain.to_lowercase();
+    system_local_part(&local)
+        || ["lists.", "list.", "groups.", "googlegroups."]
+            .iter()
+            .any(|p| domain.starts_with(p))
+        || domain == "googlegroups.com"
+        || domain.ends_with(".googlegroups.com")
+        || local == "list"
+        || ["-list", "_list", ".list", "-l"]
+            .iter()
+            .any(|s| local.ends_with(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_addresses() {
+        for (local, domain) in [
+            ("dev", "lists.example.org"),
+            ("team", "googlegroups.com"),
+            ("support-team", "groups.example.com"),
+            ("announce-request", "example.org"),
+            ("owner-users", "example.org"),
+            ("staff-list", "example.com"),
+            ("list", "example.com"),
+            ("listserv", "example.com"),
+            ("tech-l", "listserv.example.edu"),
+        ] {
+            assert!(list_address(local, domain), "{local}@{domain}");
+        }
+        for (local, domain) in [
+            ("carol", "customer.test"),
+            ("lister", "customer.test"),
+            ("paul", "listings.example.com"),
+            ("angela", "example.com"),
+        ] {
+            assert!(!list_address(local, domain), "{local}@{domain}");
+        }
+    }
 
     #[test]
     fn auto_reply_subjects_in_products_and_languages() {

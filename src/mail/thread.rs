@@ -9,8 +9,41 @@
 //! customer's ticket counts as no match. A subject tag `[Acme Support #1042]` is easy to
 //! copy, so alone it is trusted only from the ticket's customer too. Anyone else gets a
 //! ticket of their own, never a seat in a stranger's thread.
+//!
+//! "The customer" here is the ticket's people ([`Members::admits`]): the customer, the
+//! participants (colleagues on Cc, or added by an agent), and, when the caller allows it,
+//! anyone in the customer's own organization (the same organizational domain, unless that is
+//! a public mailbox provider: sharing gmail.com with someone makes nobody a colleague). A
+//! colleague joins by the threading headers only, ids they hold because the conversation
+//! reached them: a bare subject tag is a small number that comes round again after a lost
+//! store, and would seat one colleague in another's unrelated ticket.
 
 use crate::domain::{EmailAddress, JoinedVia, TicketId};
+use crate::mail::providers;
+
+/// The people whose mail may join a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Members {
+    /// The ticket's customer.
+    pub customer: EmailAddress,
+    /// Its participants.
+    pub participants: Vec<EmailAddress>,
+}
+
+impl Members {
+    /// Whether `sender` may join: the customer or a participant (`+detail` aside, RFC 5233),
+    /// or, with `colleagues`, someone who shares the customer's organization (never at a
+    /// public mailbox provider).
+    pub fn admits(&self, sender: &EmailAddress, colleagues: bool) -> bool {
+        let sender_base = sender.without_detail();
+        self.customer.without_detail() == sender_base
+            || self
+                .participants
+                .iter()
+                .any(|p| p.without_detail() == sender_base)
+            || (colleagues && providers::same_organization(self.customer.domain(), sender.domain()))
+    }
+}
 
 /// What threading needs to know from the store.
 pub trait ThreadLookup {
@@ -19,8 +52,8 @@ pub trait ThreadLookup {
     type Error;
     /// The ticket that holds (or sent) the mail with this Message-ID.
     fn ticket_by_message_id(&self, message_id: &str) -> Result<Option<TicketId>, Self::Error>;
-    /// The customer of a ticket, or `None` if there is no such ticket.
-    fn ticket_customer(&self, ticket: TicketId) -> Result<Option<EmailAddress>, Self::Error>;
+    /// The customer and participants of a ticket, or `None` if there is no such ticket.
+    fn ticket_members(&self, ticket: TicketId) -> Result<Option<Members>, Self::Error>;
 }
 
 /// The threading decision.
@@ -99,20 +132,30 @@ pub fn find_subject_tag(subject: &str, service_name: &str) -> Option<TicketId> {
         .map(|(_, id)| *id)
 }
 
-/// Whether `sender` is the customer of a ticket whose customer is `customer` (`None`: no such
-/// ticket). A `+detail` on either side is the same mailbox (RFC 5233).
-pub fn is_ticket_customer(customer: Option<&EmailAddress>, sender: Option<&EmailAddress>) -> bool {
-    match (customer, sender) {
-        (Some(customer), Some(sender)) => customer.without_detail() == sender.without_detail(),
+/// Who sent the mail, as threading sees them.
+#[derive(Debug, Clone, Copy)]
+pub struct Sender<'a> {
+    /// The From address, if valid.
+    pub address: Option<&'a EmailAddress>,
+    /// Whether the colleague rule may admit them ([`Members::admits`]): not for our own
+    /// or the agents' addresses.
+    pub colleagues: bool,
+}
+
+/// Whether the sender may join the ticket with these members (`None`: no such ticket);
+/// colleagues only with `colleagues` (a header match, not a bare tag).
+fn admitted(members: Option<Members>, sender: Sender<'_>, colleagues: bool) -> bool {
+    match (members, sender.address) {
+        (Some(members), Some(address)) => members.admits(address, colleagues && sender.colleagues),
         _ => false,
     }
 }
 
 /// Decides which ticket the mail joins. `in_reply_to` is checked first, then `references`
 /// from the newest to the oldest, then the subject tag; a header or tag naming a ticket
-/// whose customer is not the sender is passed over.
+/// the sender may not join ([`Members::admits`]) is passed over.
 pub fn thread<L: ThreadLookup>(
-    sender: Option<&EmailAddress>,
+    sender: Sender<'_>,
     subject: &str,
     in_reply_to: &[String],
     references: &[String],
@@ -124,7 +167,7 @@ pub fn thread<L: ThreadLookup>(
         let Some(ticket) = lookup.ticket_by_message_id(id)? else {
             continue;
         };
-        if is_ticket_customer(lookup.ticket_customer(ticket)?.as_ref(), sender) {
+        if admitted(lookup.ticket_members(ticket)?, sender, true) {
             return Ok(Threading::Join {
                 ticket,
                 via: JoinedVia::Header,
@@ -135,7 +178,7 @@ pub fn thread<L: ThreadLookup>(
     let untrusted_tag = match find_subject_tag(subject, service_name) {
         None => None,
         Some(ticket) => {
-            if is_ticket_customer(lookup.ticket_customer(ticket)?.as_ref(), sender) {
+            if admitted(lookup.ticket_members(ticket)?, sender, false) {
                 return Ok(Threading::Join {
                     ticket,
                     via: JoinedVia::SubjectTag,
@@ -336,11 +379,101 @@ mod tests {
             ),
         ];
         for (name, sender, subject, irt, refs, expected) in cases {
+            let sender = Sender {
+                address: sender,
+                colleagues: true,
+            };
             assert_eq!(
                 thread(sender, subject, &irt, &refs, "Acme Support", &w).expect("lookup"),
                 expected,
                 "{name}"
             );
+        }
+    }
+
+    #[test]
+    fn participants_and_colleagues_join_strangers_do_not() {
+        let t = TicketId::new(1042);
+        let g = TicketId::new(1050);
+        let w = MemStore::default()
+            .with_ticket(
+                ticket(1042, "alice@customer.test")
+                    .participants(&["carol@partner.test"])
+                    .build(),
+            )
+            .with_ticket(ticket(1050, "gina@gmail.com").build())
+            .with_message_id("<ack.1042.7@example.test>", t)
+            .with_message_id("<ack.1050.7@example.test>", g);
+        let ours = vec!["<ack.1042.7@example.test>".to_string()];
+        let gmail_ours = vec!["<ack.1050.7@example.test>".to_string()];
+        let run = |sender: &str, colleagues: bool, subject: &str, irt: &[String]| {
+            let a = addr(sender);
+            let sender = Sender {
+                address: Some(&a),
+                colleagues,
+            };
+            thread(sender, subject, irt, &[], "Acme Support", &w).expect("lookup")
+        };
+        let join = |ticket, via| Threading::Join { ticket, via };
+        let cases = [
+            (
+                "a participant",
+                run("carol@partner.test", true, "Re: x", &ours),
+                join(t, JoinedVia::Header),
+            ),
+            (
+                "a participant under a +detail, by tag",
+                run(
+                    "Carol+x@partner.test",
+                    true,
+                    "Re: [Acme Support #1042]",
+                    &[],
+                ),
+                join(t, JoinedVia::SubjectTag),
+            ),
+            (
+                "a colleague of the customer",
+                run("bob@customer.test", true, "Re: x", &ours),
+                join(t, JoinedVia::Header),
+            ),
+            (
+                "a colleague in a subdomain",
+                run("bob@eu.customer.test", true, "Re: x", &ours),
+                join(t, JoinedVia::Header),
+            ),
+            (
+                "a colleague with the tag alone (a number that comes round again)",
+                run("bob@customer.test", true, "Re: [Acme Support #1042]", &[]),
+                new(Some(1042), None),
+            ),
+            (
+                "the same domain, but the colleague rule is off (one of ours)",
+                run("bob@customer.test", false, "Re: x", &ours),
+                new(None, Some(1042)),
+            ),
+            (
+                "a participant's colleague is not the customer's",
+                run("dave@partner.test", true, "Re: [Acme Support #1042]", &ours),
+                new(Some(1042), Some(1042)),
+            ),
+            (
+                "another user of the customer's mail provider",
+                run(
+                    "mallory@gmail.com",
+                    true,
+                    "Re: [Acme Support #1050]",
+                    &gmail_ours,
+                ),
+                new(Some(1050), Some(1050)),
+            ),
+            (
+                "a stranger with the tag",
+                run("mallory@evil.test", true, "Re: [Acme Support #1042]", &[]),
+                new(Some(1042), None),
+            ),
+        ];
+        for (name, got, expected) in cases {
+            assert_eq!(got, expected, "{name}");
         }
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::OpsError;
 use crate::config::Config;
-use crate::domain::{Outcome, TicketId};
+use crate::domain::{EmailAddress, Outcome, TicketId};
 use crate::store::Store;
 
 pub(super) fn print_json(out: &mut String, v: &impl Serialize) -> Result<(), OpsError> {
@@ -87,6 +87,10 @@ pub(super) fn ticket_show(
             .unwrap_or_default(),
         t.customer
     );
+    if !t.participants.is_empty() {
+        let names: Vec<&str> = t.participants.iter().map(EmailAddress::as_str).collect();
+        outln!(out, "  cc        {}", names.join(", "));
+    }
     outln!(out, "  agent     {}", t.agent);
     outln!(out, "  subject   {}", t.subject);
     match &t.language {

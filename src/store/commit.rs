@@ -15,9 +15,9 @@ use super::{
     hour_key, open_key, quarantine_key, tx_get, uid_key, unwrap_tx,
 };
 use crate::domain::{
-    AnswerWait, CustomerRecord, FirstResponse, Inbound, MailKind, OpenCounts, OutboxEntry, Outcome,
-    OutgoingMail, Plan, ServerMark, Ticket, TicketChange, TicketId, TicketMessage, TicketState,
-    UnixTime, remember_first_response,
+    AnswerWait, COPIED_BY_CUSTOMER, CustomerRecord, FirstResponse, Inbound, MailKind, OpenCounts,
+    OutboxEntry, Outcome, OutgoingMail, Plan, ServerMark, Ticket, TicketChange, TicketId,
+    TicketMessage, TicketState, UnixTime, remember_first_response,
 };
 
 /// The value of an `imap_flags` entry for mail that only gets the handled keyword.
@@ -181,11 +181,13 @@ impl MailTx<'_> {
                 message,
                 outgoing,
                 reopen,
+                participants,
                 rating,
                 ..
             } => {
                 let mut t = tx.load(*ticket)?;
                 t.append(message.clone(), now);
+                t.change_participants(participants, COPIED_BY_CUSTOMER, now);
                 if rating.is_some() {
                     t.rating = rating.clone();
                 }
@@ -209,11 +211,17 @@ impl MailTx<'_> {
                 outgoing,
                 state,
                 reassign,
+                participants,
                 wait,
                 ..
             } => {
                 let mut t = tx.load(*ticket)?;
                 t.append(message.clone(), now);
+                let by = message
+                    .from
+                    .as_ref()
+                    .map_or_else(|| "by an agent".to_string(), |a| format!("by {a}"));
+                t.change_participants(participants, &by, now);
                 tx.count_open(&t.change(*state, reassign.as_ref(), now))?;
                 let mut first = None;
                 for mail in outgoing {

@@ -17,7 +17,7 @@ use crate::decide::State;
 use crate::domain::{
     AgentEmail, AgentLoad, EmailAddress, FirstResponse, Ticket, TicketId, UnixTime,
 };
-use crate::mail::thread::ThreadLookup;
+use crate::mail::thread::{Members, ThreadLookup};
 
 mod backup;
 mod commit;
@@ -465,8 +465,11 @@ impl ThreadLookup for Store {
             .map(|v| TicketId::new(from_be(&v))))
     }
 
-    fn ticket_customer(&self, ticket: TicketId) -> Result<Option<EmailAddress>> {
-        Ok(self.ticket(ticket)?.map(|t| t.customer))
+    fn ticket_members(&self, ticket: TicketId) -> Result<Option<Members>> {
+        Ok(self.ticket(ticket)?.map(|t| Members {
+            customer: t.customer,
+            participants: t.participants,
+        }))
     }
 }
 

@@ -190,6 +190,7 @@ fn open_counters_follow_the_ticket_state_and_owner() {
         outgoing: vec![],
         state,
         reassign,
+        participants: vec![],
         action: crate::domain::AgentAction::Noted { then: state },
         wait: None,
     };
@@ -744,6 +745,7 @@ fn the_first_answer_is_recorded_as_a_first_response_sample_once() {
         }],
         state: None,
         reassign: None,
+        participants: vec![],
         action: crate::domain::AgentAction::Relayed { then: None },
         wait: Some(AnswerWait {
             agent: jason.clone(),

@@ -58,6 +58,9 @@ mod operate;
 // the Grafana dashboard accepted.
 mod prometheus;
 
+// Issue 15: colleagues on Cc get the answers and their replies join; strangers do not.
+mod participants;
+
 // A customer's data exported and forgotten; no secret or body in the logs.
 mod privacy;
 

@@ -152,8 +152,11 @@ pub fn unsafe_html(html: &str) -> Option<String> {
 /// - every outgoing mail's header section is well formed ([`header_fields`]) and has only
 ///   our fields, so a customer cannot add one (no `Bcc:`, no second `To:`);
 /// - it goes to one recipient: the acknowledgement to the mail's own sender (never a
-///   Reply-To, never a Cc), an agent's mail to a configured agent, a relayed answer to a
-///   ticket's customer; the `To:` header names exactly that address;
+///   Reply-To), an agent's mail to a configured agent, a relayed answer to a ticket's
+///   customer; the `To:` header names exactly that address;
+/// - only the acknowledgement and a relayed answer copy anyone, and only people the mail
+///   named (in its To or Cc, or an agent's `#cc add`) or a ticket's participants, never an
+///   agent or one of our addresses; the `Cc:` header names exactly them;
 /// - the acknowledgement goes out with the null sender, is small, carries no attachment,
 ///   and its HTML part holds no tag but the template's own;
 /// - a relayed answer's HTML part is sanitized ([`unsafe_html`]);
@@ -175,9 +178,12 @@ pub fn check(
         if let Err(e) = header_fields(&mail.raw) {
             return fail(e);
         }
-        let [to] = mail.recipients.as_slice() else {
-            return fail(format!("{} recipients", mail.recipients.len()));
+        let Some((to, copied)) = mail.recipients.split_first() else {
+            return fail("no recipients".into());
         };
+        if let Err(why) = may_be_copied(raw, kind, copied, cfg, state) {
+            return fail(why);
+        }
         let allowed = match kind {
             MailKind::Acknowledgement => sender.as_ref() == Some(to),
             MailKind::AgentNotification | MailKind::AgentNotice => agents.contains(&to),
@@ -211,6 +217,19 @@ pub fn check(
             .unwrap_or_default();
         if to_header != [to.as_str()] {
             return fail(format!("To: names {to_header:?}, not {to}"));
+        }
+        let cc_header: Vec<String> = parsed
+            .cc()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|a| a.address())
+                    .map(|a| a.to_ascii_lowercase())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let copied: Vec<&str> = copied.iter().map(EmailAddress::as_str).collect();
+        if cc_header != copied {
+            return fail(format!("Cc: names {cc_header:?}, not {copied:?}"));
         }
         let from = parsed
             .from()
@@ -253,6 +272,44 @@ pub fn check(
             {
                 return fail(format!("unescaped <{tag}> in the HTML part"));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the people a mail copies may get it: only an acknowledgement or a relayed answer
+/// copies anyone, at most ten, never an agent or one of our addresses, and only someone the
+/// incoming mail named (its To or Cc, an agent's `#cc add`) or a ticket's participant.
+fn may_be_copied(
+    raw: &[u8],
+    kind: MailKind,
+    copied: &[EmailAddress],
+    cfg: &Config,
+    state: &MemStore,
+) -> Result<(), String> {
+    if copied.is_empty() {
+        return Ok(());
+    }
+    if !matches!(kind, MailKind::Acknowledgement | MailKind::AgentReply) || copied.len() > 10 {
+        return Err(format!("{} copied", copied.len()));
+    }
+    let named = frontdesk::mail::parse::parse_bytes(raw)
+        .map(|m| m.copied)
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(raw).to_lowercase();
+    let ours = cfg.own_addresses();
+    for c in copied {
+        let base = c.without_detail();
+        let forbidden = cfg
+            .agents
+            .iter()
+            .any(|a| a.email.address().without_detail() == base)
+            || ours.iter().any(|o| o.without_detail() == base);
+        let known = named.contains(c)
+            || state.tickets().any(|t| t.participants.contains(c))
+            || (kind == MailKind::AgentReply && text.contains(c.as_str()));
+        if forbidden || !known {
+            return Err(format!("copied to {c}, who may not get it"));
         }
     }
     Ok(())

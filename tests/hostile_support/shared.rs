@@ -11,6 +11,7 @@ pub const LIMIT: u64 = 36_000_000;
 const OUR_HEADERS: &[&str] = &[
     "from",
     "to",
+    "cc",
     "reply-to",
     "subject",
     "message-id",

@@ -96,6 +96,10 @@ pub struct ParsedMail {
     pub reply_to: Option<Mailbox>,
     /// Every valid address in To, Cc, Delivered-To and X-Original-To (RFC 5233 routing).
     pub recipients: Vec<EmailAddress>,
+    /// The addresses in To and Cc as the sender wrote them (in order, the valid ones only):
+    /// the people the customer copied, who may become a ticket's participants.
+    #[serde(default)]
+    pub copied: Vec<EmailAddress>,
     /// Subject on one line, cleaned, possibly empty.
     pub subject: String,
     /// `Message-ID` with angle brackets, e.g. `<abc@customer.test>`.
@@ -199,6 +203,9 @@ pub fn parse(mime: &Mime<'_>) -> Result<ParsedMail, ParseError> {
         from_raw,
         reply_to,
         recipients: recipients(msg),
+        copied: all_addresses(msg.to())
+            .chain(all_addresses(msg.cc()))
+            .collect(),
         subject: sanitize::header_text(msg.subject().unwrap_or_default(), 250),
         message_id: msg
             .message_id()

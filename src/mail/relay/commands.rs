@@ -1,5 +1,5 @@
 //! The `#commands` an agent writes at the top of an answer (`#note`, `#close`, `#reopen`,
-//! `#assign WHO`, `#reply NAME`), read after the quote is stripped.
+//! `#assign WHO`, `#reply NAME`, `#cc add|drop ADDRESS`), read after the quote is stripped.
 
 use super::{OurQuote, strip_answer};
 
@@ -40,6 +40,7 @@ fn parse_command(line: &str) -> Option<Command> {
         "reopen" => Command::Reopen,
         "assign" => Command::Assign(after.to_string()),
         "reply" => Command::Reply(after.to_string()),
+        "cc" => Command::Cc(after.to_string()),
         other => Command::Unknown(other.to_string()),
     })
 }
@@ -59,6 +60,9 @@ pub enum Command {
     /// wrote below the commands. The name is as written; whether it names one is decided
     /// against the templates.
     Reply(String),
+    /// `#cc add ADDRESS` / `#cc drop ADDRESS`: copy someone on the conversation from now on,
+    /// or stop. The rest of the line as written; decided against the ticket.
+    Cc(String),
     /// Anything else that looks like a command: refused with an explanation.
     Unknown(String),
 }

@@ -694,3 +694,18 @@ fn an_html_answer_shows_the_inline_images_it_carries() {
         "<div>See the screenshot:</div><div><img alt=\"shot\" src=\"cid:img.ii_m1\"></div>"
     );
 }
+
+#[test]
+fn cc_commands_keep_their_arguments_for_the_ticket_to_judge() {
+    let m = read("#cc add carol@customer.test\n# CC: drop Dave <dave@customer.test>\n\nHello all");
+    assert_eq!(
+        m.commands,
+        vec![
+            Command::Cc("add carol@customer.test".into()),
+            Command::Cc("drop Dave <dave@customer.test>".into()),
+        ]
+    );
+    assert_eq!(m.body, "Hello all");
+    // Below the text it is a misplaced command: the answer is refused, nobody is copied.
+    assert!(has_command_line("Thanks\n#cc add carol@customer.test"));
+}
