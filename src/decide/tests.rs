@@ -2288,6 +2288,46 @@ fn an_agents_first_answer_carries_the_wait_in_their_working_time() {
     assert_eq!(wait.working_seconds, 1_000_000);
 }
 
+/// The first-response sample counts the agent's working time only, and a closure is none.
+#[test]
+fn the_wait_an_answer_ends_counts_working_hours_and_skips_closures() {
+    // Opened Friday 9 January 1970 at 16:00 UTC; answered at the run's now, Monday 12
+    // January 13:46:40 UTC. Jason works Mon-Fri 09:00-17:00 UTC.
+    let opened = 8 * 86_400 + 16 * 3600;
+    let wait = |extra: &str| {
+        let cfg = crate::testing::config(&format!(
+            "[[agents]]\nname = \"Jason Miller\"\nemail = \"jason@example.test\"\n\
+             working_hours = \"Mon-Fri 09:00-17:00\"\ntimezone = \"UTC\"\n{extra}"
+        ));
+        let state = mem().with_ticket(alices_ticket(1001).created_at(opened).build());
+        let raw = agent_mail_to(
+            1001,
+            "Jason Miller <jason@example.test>",
+            "Unplug it.\r\n",
+            "",
+        );
+        let plan = decide(
+            &raw,
+            7,
+            &cfg,
+            &Templates::load(None).expect("templates"),
+            &state,
+            1_000_000,
+            SystemTime::UNIX_EPOCH,
+        )
+        .expect("decides")
+        .plan;
+        let Plan::Agent { wait, .. } = plan else {
+            panic!("expected an agent plan");
+        };
+        wait.expect("measured").working_seconds
+    };
+    // Friday 16:00-17:00 and Monday 09:00-13:46:40; not the weekend.
+    assert_eq!(wait(""), 3600 + 4 * 3600 + 46 * 60 + 40);
+    // Monday is a holiday: only Friday's hour.
+    assert_eq!(wait("[[closures]]\nfrom = \"1970-01-12\"\n"), 3600);
+}
+
 #[test]
 fn during_a_closure_of_the_desk_the_acknowledgement_says_so_and_when_it_reopens() {
     // The run's now, 1,000,000 s, is Monday 12 January 1970, 13:46 UTC.
