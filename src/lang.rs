@@ -50,25 +50,22 @@ pub fn choose_language(
     clues: &LanguageClues<'_>,
     has_set: impl Fn(&str) -> bool,
 ) -> (String, LanguageSource) {
-    let candidates = [
-        (
-            clues.earlier.and_then(normalize),
-            LanguageSource::EarlierTicket,
-        ),
-        (
-            clues.content_language.and_then(content_language),
-            LanguageSource::ContentLanguage,
-        ),
-        (
-            detect(clues.text).map(str::to_string),
-            LanguageSource::Detected,
-        ),
-        (normalize(clues.inbox_default), LanguageSource::InboxDefault),
-    ];
-    candidates
-        .into_iter()
-        .find_map(|(lang, source)| lang.filter(|l| has_set(l)).map(|l| (l, source)))
-        .unwrap_or_else(|| (ENGLISH.to_string(), LanguageSource::Fallback))
+    // In order, and lazily: detection (the only costly clue) runs only when neither an
+    // earlier ticket nor the mail's own header named a language we have.
+    let pick = |lang: Option<String>| lang.filter(|l| has_set(l));
+    if let Some(l) = pick(clues.earlier.and_then(normalize)) {
+        return (l, LanguageSource::EarlierTicket);
+    }
+    if let Some(l) = pick(clues.content_language.and_then(content_language)) {
+        return (l, LanguageSource::ContentLanguage);
+    }
+    if let Some(l) = pick(detect(clues.text).map(str::to_string)) {
+        return (l, LanguageSource::Detected);
+    }
+    if let Some(l) = pick(normalize(clues.inbox_default)) {
+        return (l, LanguageSource::InboxDefault);
+    }
+    (ENGLISH.to_string(), LanguageSource::Fallback)
 }
 
 /// A language tag's primary subtag in lower case (`de-AT` → `de`), if it is one: two or
@@ -90,6 +87,10 @@ const MIN_WORDS: usize = 5;
 /// Fewer letters than this, likewise.
 const MIN_LETTERS: usize = 25;
 
+/// Detection reads at most this many characters of the customer's own words: enough to tell
+/// a language, and a mail of megabytes costs no more than a short one.
+const DETECT_CHARS: usize = 2000;
+
 /// The language of the customer's own words (above any quote, without the signature), as an
 /// ISO 639-1 code, when whatlang is sure of it (its "reliable" confidence) and the text is
 /// long enough to tell; `None` otherwise.
@@ -98,7 +99,10 @@ pub fn detect(text: &str) -> Option<&'static str> {
         .lines()
         .take_while(|line| *line != "-- " && line.trim() != "--")
         .collect::<Vec<_>>()
-        .join("\n");
+        .join("\n")
+        .chars()
+        .take(DETECT_CHARS)
+        .collect();
     let words = own
         .split_whitespace()
         .filter(|w| w.chars().any(char::is_alphabetic))

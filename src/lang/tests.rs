@@ -275,3 +275,18 @@ fn waits_and_days_in_each_language() {
         "vendredi 1er janvier"
     );
 }
+
+/// Detection reads the start of a long mail only: its cost does not grow with the mail, and
+/// the words the customer wrote first decide.
+#[test]
+fn detection_reads_only_the_start_of_a_long_mail() {
+    // A German start longer than what is read, then far more English.
+    let german = GERMAN.replace("\nAnna", "").repeat(20);
+    assert!(german.chars().count() > DETECT_CHARS);
+    let long = format!(
+        "{german}\n\n{}",
+        ENGLISH_TEXT.replace("\nAnn", "").repeat(2000)
+    );
+    assert!(long.len() > 100 * DETECT_CHARS);
+    assert_eq!(detect(&long), Some("de"));
+}
