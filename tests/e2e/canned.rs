@@ -45,26 +45,12 @@ async fn a_canned_answer_with_the_agents_extra_text() {
     .await;
     wait_for_mail(&stack, &kim, 1).await;
     let notes = wait_for_mail(&stack, &d.agent, 1).await;
-    let n = &notes[0];
-    let reply_to = n.header("Reply-To").expect("Reply-To");
-    let token_addr = reply_to
-        .rsplit('<')
-        .next()
-        .map(|a| a.trim_end_matches('>').to_string())
-        .expect("address");
-    let subject = n.parsed().subject().expect("subject").to_string();
-    let notify_id = n.header("Message-ID").expect("id");
     // The agent presses Reply: the command, a line of their own, their signature, and the
     // whole notification quoted below.
-    let quoted: String = n.text().lines().map(|l| format!("> {l}\r\n")).collect();
-    let answer = format!(
-        "From: Jason Miller <{agent}>\r\nTo: Acme Support <{token_addr}>\r\nSubject: Re: {subject}\r\n\
-Message-ID: <{}@example.test>\r\nIn-Reply-To: {notify_id}\r\n\r\n\
-#reply refund-received\r\n\r\nIt was the double charge from May 3; sorry about that.\r\n\r\nJason\r\n\r\n\
-On Wed, 25 Nov 2026 at 10:00, Kim Kerr via Acme Support <{support}> wrote:\r\n{quoted}",
-        unique("answer"),
-        agent = d.agent,
-        support = d.support
+    let (token_addr, answer) = agent_answer(
+        &d,
+        &notes[0],
+        "#reply refund-received\r\n\r\nIt was the double charge from May 3; sorry about that.\r\n\r\nJason",
     );
     send_raw(&stack, Some(&d.agent), &token_addr, &answer).await;
 

@@ -11,37 +11,6 @@ use crate::common::*;
 
 const DAY: i64 = 86_400;
 
-/// The agent presses Reply on `notification` and writes `body` above the quote; returns
-/// nothing (the mail goes to the token address in the notification's Reply-To).
-async fn agent_answers(stack: &Stack, d: &Daemon, notification: &Fetched, body: &str) {
-    let reply_to = notification.header("Reply-To").expect("Reply-To");
-    let token_addr = reply_to
-        .rsplit('<')
-        .next()
-        .map(|a| a.trim_end_matches('>').to_string())
-        .expect("address");
-    let subject = notification
-        .parsed()
-        .subject()
-        .expect("subject")
-        .to_string();
-    let notify_id = notification.header("Message-ID").expect("id");
-    let quoted: String = notification
-        .text()
-        .lines()
-        .map(|l| format!("> {l}\r\n"))
-        .collect();
-    let answer = format!(
-        "From: Jason Miller <{agent}>\r\nTo: Acme Support <{token_addr}>\r\nSubject: Re: {subject}\r\n\
-Message-ID: <{}@example.test>\r\nIn-Reply-To: {notify_id}\r\n\r\n{body}\r\n\r\n\
-On Fri, 4 Dec 2026 at 10:00, Kim Kerr via Acme Support <{support}> wrote:\r\n{quoted}",
-        unique("answer"),
-        agent = d.agent,
-        support = d.support
-    );
-    send_raw(stack, Some(&d.agent), &token_addr, &answer).await;
-}
-
 /// The one mail in `mails` whose Message-ID is of our `kind` (`closing`, `reminder` …).
 fn of_kind<'a>(mails: &'a [Fetched], kind: &str) -> Vec<&'a Fetched> {
     mails
@@ -99,7 +68,7 @@ async fn close_then_the_customers_rating_by_reply_is_recorded_and_shown() {
         .header("In-Reply-To")
         .expect("the ack answers her mail");
     let notes = wait_for_mail(&stack, &d.agent, 1).await;
-    agent_answers(
+    answer_notification(
         &stack,
         &d,
         &notes[0],
@@ -206,7 +175,7 @@ async fn a_ticket_waiting_on_its_customer_is_reminded_once_then_closed() {
         .header("In-Reply-To")
         .expect("the ack answers her mail");
     let notes = wait_for_mail(&stack, &d.agent, 1).await;
-    agent_answers(
+    answer_notification(
         &stack,
         &d,
         &notes[0],

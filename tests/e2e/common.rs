@@ -187,10 +187,11 @@ Date: Wed, 25 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text
     mid
 }
 
-/// The daemon's agent presses Reply on `notification` in their mail client: `text` on top,
-/// a signature, and the whole notification quoted below, sent to its Reply-To with an
-/// envelope that backs the From.
-pub async fn answer_notification(stack: &Stack, d: &Daemon, notification: &Fetched, text: &str) {
+/// The mail the daemon's agent sends by pressing Reply on `notification` in their mail
+/// client: `text` on top (their signature, if any, part of it) and the whole notification
+/// quoted below, an attribution line between; with the token address (its Reply-To) it goes
+/// to.
+pub fn agent_answer(d: &Daemon, notification: &Fetched, text: &str) -> (String, String) {
     let reply_to = notification.header("Reply-To").expect("Reply-To");
     let token_addr = reply_to
         .rsplit('<')
@@ -208,15 +209,21 @@ pub async fn answer_notification(stack: &Stack, d: &Daemon, notification: &Fetch
         .lines()
         .map(|l| format!("> {l}\r\n"))
         .collect();
-    let answer = format!(
+    let raw = format!(
         "From: Jason Miller <{agent}>\r\nTo: Acme Support <{token_addr}>\r\nSubject: Re: {subject}\r\n\
-Message-ID: <{}@example.test>\r\nIn-Reply-To: {notify_id}\r\n\r\n{text}\r\n\r\nJason\r\n\r\n\
+Message-ID: <{}@example.test>\r\nIn-Reply-To: {notify_id}\r\n\r\n{text}\r\n\r\n\
 On Wed, 25 Nov 2026 at 10:00, Acme Support <{support}> wrote:\r\n{quoted}",
         unique("answer"),
         agent = d.agent,
         support = d.support
     );
-    send_raw(stack, Some(&d.agent), &token_addr, &answer).await;
+    (token_addr, raw)
+}
+
+/// Sends [`agent_answer`] with an envelope that backs the From.
+pub async fn answer_notification(stack: &Stack, d: &Daemon, notification: &Fetched, text: &str) {
+    let (token_addr, raw) = agent_answer(d, notification, text);
+    send_raw(stack, Some(&d.agent), &token_addr, &raw).await;
 }
 
 pub type TestSession = async_imap::Session<tokio::net::TcpStream>;

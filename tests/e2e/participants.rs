@@ -6,37 +6,6 @@
 
 use crate::common::*;
 
-/// The agent's answer to `notification` with `text`, as their client sends it: a reply to
-/// the notification's Reply-To, quoting it below.
-fn answer(d: &Daemon, notification: &Fetched, text: &str) -> (String, String) {
-    let reply_to = notification.header("Reply-To").expect("Reply-To");
-    let token_addr = reply_to
-        .rsplit('<')
-        .next()
-        .map(|a| a.trim_end_matches('>').to_string())
-        .expect("address");
-    let subject = notification
-        .parsed()
-        .subject()
-        .expect("subject")
-        .to_string();
-    let notify_id = notification.header("Message-ID").expect("id");
-    let quoted: String = notification
-        .text()
-        .lines()
-        .map(|l| format!("> {l}\r\n"))
-        .collect();
-    let raw = format!(
-        "From: Jason Miller <{agent}>\r\nTo: Acme Support <{token_addr}>\r\nSubject: Re: {subject}\r\n\
-Message-ID: <{}@example.test>\r\nIn-Reply-To: {notify_id}\r\n\r\n{text}\r\n\r\nJason\r\n\r\n\
-On Wed, 25 Nov 2026 at 10:00, Acme Support <{support}> wrote:\r\n{quoted}",
-        unique("answer"),
-        agent = d.agent,
-        support = d.support
-    );
-    (token_addr, raw)
-}
-
 /// The addresses of a header field of `mail`, lowercased.
 fn addresses(mail: &Fetched, field: &str) -> Vec<String> {
     let parsed = mail.parsed();
@@ -77,7 +46,11 @@ Date: Wed, 25 Nov 2026 10:00:00 +0000\r\n\r\nOur office printer is on fire.\r\n"
     let notes = wait_for_mail(&stack, &d.agent, 1).await;
 
     // The agent answers: the customer and both colleagues get it, the colleagues on Cc.
-    let (token_addr, raw) = answer(&d, &notes[0], "Please unplug it and step away.");
+    let (token_addr, raw) = agent_answer(
+        &d,
+        &notes[0],
+        "Please unplug it and step away.\r\n\r\nJason",
+    );
     send_raw(&stack, Some(&d.agent), &token_addr, &raw).await;
     let kim_box = wait_for_mail(&stack, &kim, 2).await;
     let relayed = &kim_box[1];
@@ -151,7 +124,11 @@ Message-ID: <{}@partner.test>\r\nIn-Reply-To: {relayed_id}\r\n\r\nLet me in.\r\n
     );
 
     // `#cc drop`: Dan is off the next answer, Carol stays on it.
-    let (token_addr, raw) = answer(&d, &notes[0], &format!("#cc drop {dan}\r\n\r\nAll done."));
+    let (token_addr, raw) = agent_answer(
+        &d,
+        &notes[0],
+        &format!("#cc drop {dan}\r\n\r\nAll done.\r\n\r\nJason"),
+    );
     send_raw(&stack, Some(&d.agent), &token_addr, &raw).await;
     let kim_box = wait_for_mail(&stack, &kim, 3).await;
     assert_eq!(addresses(&kim_box[2], "Cc"), vec![carol.clone()]);

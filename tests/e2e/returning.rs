@@ -26,7 +26,13 @@ async fn a_returning_customer_is_greeted_as_such() {
         first_ack.text()
     );
     let notes = wait_for_mail(&stack, &d.agent, 1).await;
-    answer_notification(&stack, &d, &notes[0], "Switch it off and on again, please.").await;
+    answer_notification(
+        &stack,
+        &d,
+        &notes[0],
+        "Switch it off and on again, please.\r\n\r\nJason",
+    )
+    .await;
     wait_for_mail(&stack, &kim, 2).await;
 
     send_customer_mail(
