@@ -8,11 +8,11 @@
 
 use std::fmt;
 
-use super::notify::{Composer, reply_to_header, with_marker};
+use super::notify::Composer;
 use super::{Ctx, Decision, State};
 use crate::compose::{
-    ComposeError, Envelope, FollowUpInput, RatingContext, build_mail, customer_follow_up,
-    customer_vars, person_vars, service_vars, ticket_vars,
+    ComposeError, FollowUpInput, RatingContext, customer_follow_up, customer_vars, person_vars,
+    service_vars, ticket_vars,
 };
 use crate::config::Agent;
 use crate::domain::{
@@ -195,26 +195,7 @@ impl Composer<'_> {
         })?;
         let tag = ticket_tag(&service.name, ticket.id);
         let subject = format!("Rated {}/5: {tag} {}", rating.score, ticket.subject);
-        let (token, reply_to) = self.reply_address(ticket, agent)?;
-        build_mail(
-            MailKind::AgentNotice,
-            &Envelope {
-                from_name: &service.name,
-                service_address: &service.address,
-                to: (Some(&agent.name), agent.email.address()),
-                cc: &[],
-                reply_to: reply_to_header(service, &reply_to),
-                subject: &with_marker(service, &subject, ticket.id, &token),
-                message_id: self.message_id(MessageIdKind::Notice, ticket.stamp()),
-                in_reply_to: ticket.notify_root.as_deref(),
-                references: ticket.notify_root.iter().map(String::as_str).collect(),
-                auto_submitted: Some("auto-generated"),
-                date: self.date,
-            },
-            text,
-            &[],
-            None,
-        )
+        self.note_to_agent(ticket, agent, &subject, text, "auto-generated")
     }
 }
 

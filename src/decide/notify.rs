@@ -187,8 +187,24 @@ impl Composer<'_> {
             reason: reason.to_string(),
         })?;
         let tag = ticket_tag(&service.name, ticket.id);
-        let (token, reply_to) = self.reply_address(ticket, agent)?;
         let subject = format!("Not sent: {tag} {}", ticket.subject);
+        self.note_to_agent(ticket, agent, &subject, text, "auto-replied")
+    }
+
+    /// A short mail to `agent` in `ticket`'s agent thread (under its first notification),
+    /// from the support address, with the Reply-To and subject marker that carry the agent's
+    /// token: answering it works like answering a notification. `auto_submitted` says how
+    /// it came about (RFC 3834).
+    pub fn note_to_agent(
+        &self,
+        ticket: &Ticket,
+        agent: &Agent,
+        subject: &str,
+        text: String,
+        auto_submitted: &str,
+    ) -> Result<OutgoingMail, ComposeError> {
+        let service = &self.cfg.service;
+        let (token, reply_to) = self.reply_address(ticket, agent)?;
         build_mail(
             MailKind::AgentNotice,
             &Envelope {
@@ -197,11 +213,11 @@ impl Composer<'_> {
                 to: (Some(&agent.name), agent.email.address()),
                 cc: &[],
                 reply_to: reply_to_header(service, &reply_to),
-                subject: &with_marker(service, &subject, ticket.id, &token),
+                subject: &with_marker(service, subject, ticket.id, &token),
                 message_id: self.message_id(MessageIdKind::Notice, ticket.stamp()),
                 in_reply_to: ticket.notify_root.as_deref(),
                 references: ticket.notify_root.iter().map(String::as_str).collect(),
-                auto_submitted: Some("auto-replied"),
+                auto_submitted: Some(auto_submitted),
                 date: self.date,
             },
             text,
@@ -341,7 +357,7 @@ fn notification_subject(
 
 /// The Reply-To that carries the token (in plus mode; subject mode carries it in the
 /// subject instead).
-pub(super) fn reply_to_header<'a>(
+fn reply_to_header<'a>(
     service: &'a Service,
     reply_to: &'a EmailAddress,
 ) -> Option<(Option<&'a str>, &'a EmailAddress)> {
@@ -352,7 +368,7 @@ pub(super) fn reply_to_header<'a>(
 }
 
 /// In subject mode, the subject an agent replies to carries the token marker.
-pub(super) fn with_marker(
+fn with_marker(
     service: &Service,
     subject: &str,
     ticket: TicketId,
