@@ -136,7 +136,10 @@ pub fn ops_change(
             match composer.customer_handover(store, &t, target, crate::domain::now()) {
                 Ok(note) => outgoing.extend(note),
                 Err(NoNote::Store(e)) => return Err(e.into()),
-                Err(NoNote::Compose(e)) => return Err(e.into()),
+                // A courtesy: the handover itself must not fail for it.
+                Err(NoNote::Compose(e)) => {
+                    tracing::warn!(ticket = %t.id, error = %e, "the customer's handover note could not be composed")
+                }
             }
         }
         applied.assigned_to = Some((target.name.clone(), target.email.clone()));

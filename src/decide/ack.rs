@@ -136,6 +136,15 @@ pub(super) fn ack_facts<S: State>(
     })
 }
 
+/// The first day on or after `day` that `agent` works (a closure ending on a Friday reopens
+/// on Monday for a desk that works Monday to Friday); `day` itself if that cannot be told.
+fn first_working_day(agent: &Agent, day: jiff::civil::Date) -> jiff::civil::Date {
+    day.to_zoned(agent.hours.tz().clone())
+        .ok()
+        .and_then(|start| agent.hours.next_open(start.timestamp()))
+        .map_or(day, |open| open.date())
+}
+
 /// The acknowledgement of ticket `id`, or the quarantine reason if it cannot be composed.
 pub(super) fn acknowledge<S: State>(
     ctx: &Ctx<'_, S>,
@@ -174,7 +183,7 @@ pub(super) fn acknowledge<S: State>(
             .desk_closure(timestamp(ctx).to_zoned(agent.hours.tz().clone()).date())
             .map(|(name, reopens)| DeskClosure {
                 name: name.map(str::to_string),
-                reopens,
+                reopens: first_working_day(agent, reopens),
             }),
         date: ctx.date,
         language,

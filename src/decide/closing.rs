@@ -212,7 +212,12 @@ pub(super) fn rated<S: State>(
         .messages
         .iter()
         .any(|m| m.direction == Direction::Closing);
-    if ticket.state != TicketState::Closed || !closing_sent {
+    // Only the customer rates: a colleague on Cc replying to the closing mail is a reply.
+    let by_customer = mail
+        .from
+        .as_ref()
+        .is_some_and(|f| f.address.without_detail() == ticket.customer.without_detail());
+    if ticket.state != TicketState::Closed || !closing_sent || !by_customer {
         return None;
     }
     let read = crate::mail::rating::read_rating(&mail.text)?;

@@ -41,10 +41,11 @@ impl Composer<'_> {
             tracing::info!(ticket = %ticket.id, %reason, "no handover note to the customer");
             return Ok(None);
         }
-        let previous = self
-            .cfg
-            .agent(&ticket.agent)
-            .map_or_else(|| ticket.agent.to_string(), |a| a.name.clone());
+        // Named by their configured name; an owner no longer configured is known only by an
+        // address the customer must not see, so there is no note.
+        let Some(previous) = self.cfg.agent(&ticket.agent).map(|a| a.name.clone()) else {
+            return Ok(None);
+        };
         handover(
             self.templates,
             &self.cfg.service,

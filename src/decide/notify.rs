@@ -368,12 +368,7 @@ fn reply_to_header<'a>(
 }
 
 /// In subject mode, the subject an agent replies to carries the token marker.
-fn with_marker(
-    service: &Service,
-    subject: &str,
-    ticket: TicketId,
-    token: &str,
-) -> String {
+fn with_marker(service: &Service, subject: &str, ticket: TicketId, token: &str) -> String {
     match service.reply_tokens {
         ReplyTokens::Plus => subject.to_string(),
         ReplyTokens::Subject => format!("{subject} {}", relay::subject_marker(ticket, token)),

@@ -65,7 +65,11 @@ pub(super) fn copied(
 }
 
 /// The people a follow-up on `ticket` adds: those it copies ([`copied`]) who are not on the
-/// ticket yet, when the customer wrote it (a participant's Cc adds nobody).
+/// ticket yet, when the customer wrote it (a participant's Cc adds nobody) and our own MTA
+/// vouched for the customer's domain ([`vouched`]). A participant receives every later
+/// answer: a forged follow-up (a From and Return-Path anyone can write, and a ticket tag
+/// that is a small number) must not be able to copy its author onto someone's
+/// conversation. Without `service.trusted_authserv_id`, agents add people with `#cc add`.
 pub(super) fn newly_copied(
     cfg: &Config,
     mail: &ParsedMail,
@@ -75,7 +79,7 @@ pub(super) fn newly_copied(
         .from
         .as_ref()
         .is_some_and(|f| f.address.without_detail() == ticket.customer.without_detail());
-    if !by_customer {
+    if !by_customer || !vouched(cfg, mail, &ticket.customer) {
         return Vec::new();
     }
     copied(cfg, mail, &ticket.customer)
@@ -99,16 +103,22 @@ pub(super) fn acknowledgement_copies(
     customer: &EmailAddress,
     participants: &[EmailAddress],
 ) -> Vec<EmailAddress> {
-    let vouched = cfg
-        .service
-        .trusted_authserv_id
-        .as_deref()
-        .is_some_and(|id| classify::authenticated(mail, id, customer.domain()));
+    let vouched = vouched(cfg, mail, customer);
     participants
         .iter()
         .filter(|p| vouched && same_organization(customer.domain(), p.domain()))
         .cloned()
         .collect()
+}
+
+/// Whether our own MTA vouched for `customer`'s domain on `mail`
+/// (`service.trusted_authserv_id`: DKIM, SPF or DMARC passing in its own
+/// Authentication-Results); `false` without the id.
+fn vouched(cfg: &Config, mail: &ParsedMail, customer: &EmailAddress) -> bool {
+    cfg.service
+        .trusted_authserv_id
+        .as_deref()
+        .is_some_and(|id| classify::authenticated(mail, id, customer.domain()))
 }
 
 /// The changes an answer's `#cc` commands ask for, in order, and what is wrong with them
@@ -179,6 +189,8 @@ fn cc_change(
     }
     if ours_or_agent(cfg, &address) {
         Err("that is our own or an agent's address".into())
+    } else if unattended(&address) {
+        Err("that looks like a list, no-reply or system address, which nobody reads (and a list would pass every answer on)".into())
     } else if ticket.customer.without_detail() == base {
         Err("that is the ticket's customer".into())
     } else if on {
@@ -398,24 +410,45 @@ In-Reply-To: <a1@customer.test>\r\n\r\nLet me in.\r\n";
     }
 
     #[test]
-    fn the_customers_follow_up_adds_whom_it_copies_a_participants_does_not() {
-        let follow_up = |from: &str| {
+    fn the_customers_vouched_follow_up_adds_whom_it_copies_a_participants_does_not() {
+        let follow_up = |from: &str, result: &str, id: Option<&str>| {
             let raw = format!(
-                "Return-Path: <{from}>\r\nFrom: {from}\r\nTo: support@example.test\r\n\
+                "Authentication-Results: mx.example.test; dkim={result} header.d=customer.test\r\n\
+Return-Path: <{from}>\r\nFrom: {from}\r\nTo: support@example.test\r\n\
 Cc: carol@customer.test, erin@customer.test, noreply@customer.test\r\n\
 Subject: Re: Help\r\nIn-Reply-To: <a1@customer.test>\r\n\r\nAnd Erin.\r\n"
             );
-            let Plan::Join { participants, .. } = run(raw.as_bytes(), &with_ticket()) else {
+            let Plan::Join { participants, .. } = run_as(id, raw.as_bytes(), &with_ticket()) else {
                 panic!("{from}: expected a join");
             };
             participants
         };
+        let mta = Some("mx.example.test");
         assert_eq!(
-            follow_up("alice+x@customer.test"),
+            follow_up("alice+x@customer.test", "pass", mta),
             vec![ParticipantChange::Add(addr("erin@customer.test"))],
             "only the one not on the ticket yet"
         );
-        assert!(follow_up("paul@partner.test").is_empty());
+        assert!(follow_up("paul@partner.test", "pass", mta).is_empty());
+        // A follow-up our MTA did not vouch for (a forger can write From, Return-Path and
+        // In-Reply-To): it joins, but copies nobody onto the conversation.
+        assert!(follow_up("alice@customer.test", "fail", mta).is_empty());
+        assert!(follow_up("alice@customer.test", "pass", None).is_empty());
+    }
+
+    #[test]
+    fn an_agent_cannot_add_a_list_or_no_reply_address() {
+        for list in [
+            "dev@lists.customer.test",
+            "noreply@customer.test",
+            "owner-staff@customer.test",
+        ] {
+            let (action, changes, _) = answer(&format!("#cc add {list}\r\n\r\nFor the team."));
+            assert!(
+                matches!(action, AgentAction::Refused(_)) && changes.is_empty(),
+                "{list}: {action}"
+            );
+        }
     }
 
     /// An answer of Jason's to ticket #1001 with `body`.

@@ -2373,6 +2373,44 @@ to = "1970-01-13"
     );
 }
 
+/// A closure that ends on a Friday reopens on Monday for a desk that works weekdays.
+#[test]
+fn the_desk_reopens_on_its_next_working_day_not_the_day_after_the_closure() {
+    let cfg = crate::testing::config(
+        r#"
+[[agents]]
+name = "Jason Miller"
+email = "jason@example.test"
+working_hours = "Mon-Fri 09:00-17:00"
+[[closures]]
+from = "1970-01-12"
+to = "1970-01-16"
+"#,
+    );
+    let plan = decide(
+        ALICE,
+        7,
+        &cfg,
+        &Templates::load(None).expect("templates"),
+        &mem(),
+        1_000_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides")
+    .plan;
+    let Plan::NewTicket { outgoing, .. } = plan else {
+        panic!("expected a new ticket");
+    };
+    let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
+    let text = crate::mail::parse::parse_bytes(&mail.raw)
+        .expect("parses")
+        .text;
+    assert!(
+        text.contains("We are closed and open again on Monday 19 January."),
+        "{text}"
+    );
+}
+
 /// Issue 15, point 3: `#close` with a last word sends the answer and then the customer's
 /// closing mail, in the agent's name, automatic, threaded on the customer's mail.
 #[test]

@@ -85,6 +85,22 @@ mod tests {
 
     const DAY: i64 = 86_400;
 
+    /// `customer forget` keeps a rating's score (a number, the agent's statistics) and drops
+    /// the customer's own words.
+    #[test]
+    fn forgetting_the_customer_erases_their_rating_comment() {
+        let mut t = crate::testing::ticket(1001, "alice@customer.test").build();
+        t.rating = Some(Rating {
+            score: 2,
+            comment: "the refund for account 12345 never came".into(),
+            at: 10,
+            agent: crate::testing::agent("jason@example.test"),
+        });
+        t.forget(20);
+        let rating = t.rating.expect("the score stays");
+        assert_eq!((rating.score, rating.comment.as_str()), (2, ""));
+    }
+
     fn policy(remind: u64, close: u64) -> FollowUpPolicy {
         let days = |d: u64| (d > 0).then(|| Duration::from_secs(d * 86_400));
         FollowUpPolicy {

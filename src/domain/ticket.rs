@@ -220,6 +220,7 @@ impl Ticket {
                         | Direction::AgentReply
                         | Direction::Closing
                         | Direction::Reminder
+                        | Direction::Handover
                 )
             })
             .filter_map(|m| m.message_id.as_deref())
@@ -333,6 +334,10 @@ impl Ticket {
         self.subject = String::new();
         self.language = None;
         self.participants.clear();
+        // The customer's own words in a rating's comment go too; the score stays a number.
+        if let Some(rating) = &mut self.rating {
+            rating.comment = String::new();
+        }
         for m in &mut self.messages {
             m.message_id = None;
             m.subject = String::new();

@@ -64,6 +64,12 @@ pub const RATING_WORDS: &[(&str, &[(&str, u8)])] = &[
     ),
 ];
 
+/// Rating words that also open everyday sentences ("OK, I tried that but…", "Super, aber es
+/// geht wieder nicht"): they rate only alone on their line, so a reply that goes on in the
+/// same breath is a reply, not a score. The words a closing mail suggests ("good", "gut",
+/// "bien", "bueno" …) keep a comment on their line.
+const EVERYDAY_WORDS: &[&str] = &["ok", "okay", "fine", "super", "moyen", "regular"];
+
 /// At most this many characters of comment are kept.
 const COMMENT_CHARS: usize = 500;
 
@@ -134,6 +140,12 @@ fn word(line: &str) -> Option<(u8, &str)> {
         .flat_map(|(_, words)| words.iter())
         .find(|(w, _)| *w == first)
         .map(|(_, s)| *s)?;
+    let alone = rest
+        .trim_matches(|c: char| SEPARATORS.contains(&c) || c.is_whitespace())
+        .is_empty();
+    if EVERYDAY_WORDS.contains(&first.as_str()) && !alone {
+        return None;
+    }
     ends_rating(rest).then_some((score, rest))
 }
 
@@ -153,6 +165,22 @@ mod tests {
 
     fn rated(text: &str) -> Option<(u8, String)> {
         read_rating(text).map(|r| (r.score, r.comment))
+    }
+
+    #[test]
+    fn an_everyday_word_that_opens_a_sentence_is_no_rating() {
+        for reply in [
+            "OK, I tried that but the printer is broken again",
+            "Super, aber es geht wieder nicht",
+            "Regular, sigue sin funcionar",
+            "fine - except that it still crashes",
+        ] {
+            assert_eq!(rated(reply), None, "{reply}");
+        }
+        assert_eq!(rated("OK"), Some((3, String::new())));
+        assert_eq!(rated("super!\nDanke"), Some((5, "Danke".into())));
+        // A clear rating word keeps the rest of its line as the comment.
+        assert_eq!(rated("good, thanks"), Some((4, "thanks".into())));
     }
 
     #[test]

@@ -95,6 +95,14 @@ impl TicketTx<'_> {
             .insert(&due_key(entry.next_attempt_at, id), &[])?;
         self.msgids
             .insert(mail.message_id.as_bytes(), &be(ticket.id.get()))?;
+        // Automatic mail to customers counts against the hourly limit the acknowledgement
+        // obeys (which `new_ticket` counts): a reminder run or a mass handover is no storm.
+        if matches!(
+            mail.kind,
+            MailKind::Closing | MailKind::Reminder | MailKind::Handover
+        ) {
+            self.bump(&hour_key(now), 1)?;
+        }
         Ok(ticket.record_sent(mail, id, now))
     }
 

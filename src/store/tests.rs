@@ -773,3 +773,56 @@ fn the_first_answer_is_recorded_as_a_first_response_sample_once() {
         }]
     );
 }
+
+/// Automatic mail to customers (a reminder, a closing mail, a handover note) counts against
+/// the hourly limit the acknowledgement obeys; a note to the agent does not.
+#[test]
+fn automatic_mail_to_customers_counts_against_the_hourly_limit() {
+    use crate::domain::{EmailAddress, MailKind, OutgoingMail, TicketChange};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let batch = vec![Fetched {
+        uid: 1,
+        raw: b"x".to_vec(),
+    }];
+    let seqs = store.store_fetched("INBOX", 1, &batch, 0).expect("store");
+    store
+        .record_outcome(
+            seqs[0],
+            None,
+            true,
+            &new_ticket(&store, "a@customer.test"),
+            0,
+        )
+        .expect("new");
+    let mail = |kind: MailKind, n: u64| OutgoingMail {
+        kind,
+        message_id: format!("<m.{n}@example.test>"),
+        envelope_from: None,
+        recipients: vec![EmailAddress::parse("a@customer.test").expect("address")],
+        inbox: EmailAddress::parse("support@example.test").expect("address"),
+        raw: b"Subject: x\r\n\r\nbody".to_vec(),
+    };
+    let now = 7_200;
+    let before = store.acks_in_hour(now).expect("read");
+    let outgoing = [
+        mail(MailKind::Reminder, 1),
+        mail(MailKind::Handover, 2),
+        mail(MailKind::AgentNotice, 3),
+    ];
+    let change = TicketChange {
+        state: None,
+        reassign: None,
+        outgoing: &outgoing,
+        note: "test",
+        only_if_unanswered: false,
+        only_if_updated_at: None,
+        reminded: false,
+    };
+    assert!(
+        store
+            .record_ops(TicketId::FIRST, &change, now)
+            .expect("ops")
+    );
+    assert_eq!(store.acks_in_hour(now).expect("read"), before + 2);
+}
