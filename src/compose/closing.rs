@@ -117,10 +117,7 @@ pub fn customer_follow_up(
     input: &FollowUpInput<'_>,
 ) -> Result<OutgoingMail, ComposeError> {
     let t = input.ticket;
-    let customer = Mailbox {
-        name: t.customer_name.clone(),
-        address: t.customer.clone(),
-    };
+    let customer = Mailbox::customer_of(t);
     let ctx = FollowUpContext {
         customer: customer_vars(&customer, "", "there"),
         agent: person_vars(input.agent_name, input.agent_address),

@@ -71,10 +71,7 @@ pub fn handover(
     h: &Handover<'_>,
 ) -> Result<OutgoingMail, ComposeError> {
     let ticket = h.ticket;
-    let customer = Mailbox {
-        name: ticket.customer_name.clone(),
-        address: ticket.customer.clone(),
-    };
+    let customer = Mailbox::customer_of(ticket);
     let text = templates.render_in(
         ticket.language(),
         "handover.txt.hbs",

@@ -18,26 +18,16 @@ use crate::mail::classify::{self, Classified};
 use crate::mail::parse::{Mailbox, ParsedMail};
 use crate::route::Assignment;
 
-/// The language of a new ticket ([`lang::choose_language`]): the customer's earlier
-/// tickets', the mail's `Content-Language`, the language of their words, the inbox's
-/// default, each only if there is a template set in it. A failing read of the earlier
-/// tickets only skips that clue.
+/// The language of a new ticket ([`lang::choose_language`]): that of the customer's newest
+/// earlier ticket, the mail's `Content-Language`, the language of their words, the inbox's
+/// default, each only if there is a template set in it.
 pub(super) fn language<S: State>(
     ctx: &Ctx<'_, S>,
     mail: &ParsedMail,
-    customer: &Mailbox,
+    earlier: Option<&Ticket>,
 ) -> String {
-    let state = ctx.state;
-    let earlier = state
-        .customer_tickets(&customer.address)
-        .ok()
-        .and_then(|ids| {
-            ids.iter()
-                .rev()
-                .find_map(|id| state.ticket(*id).ok().flatten()?.language)
-        });
     let clues = lang::LanguageClues {
-        earlier: earlier.as_deref(),
+        earlier: earlier.and_then(|t| t.language.as_deref()),
         content_language: mail.content_language.as_deref(),
         text: &mail.text,
         inbox_default: &ctx.cfg.service.language,
@@ -90,15 +80,15 @@ pub(super) struct AckFacts {
 }
 
 /// Reads what [`AckFacts`] says: the agent's recent first responses (else those of everyone
-/// in a team with them), and the customer's newest earlier ticket if the agent may
+/// in a team with them), and the customer's newest earlier ticket `earlier` if the agent may
 /// remind them of it ([`Ticket::remembered_by`]); `language` and `copies` are decided
 /// before.
 pub(super) fn ack_facts<S: State>(
     ctx: &Ctx<'_, S>,
-    customer: &Mailbox,
     agent: &Agent,
     language: &str,
     copies: Vec<EmailAddress>,
+    earlier: Option<&Ticket>,
 ) -> Result<AckFacts, S::Error> {
     let ack = &ctx.cfg.ack;
     let since = ctx
@@ -121,13 +111,9 @@ pub(super) fn ack_facts<S: State>(
             usually_within = typical_wait(&team, since, ack.typical_min_sample);
         }
     }
-    let previous = match ctx.state.customer_tickets(&customer.address)?.last() {
-        Some(id) => ctx
-            .state
-            .ticket(*id)?
-            .filter(|t| t.remembered_by(&agent.email, ctx.now, ack.remember)),
-        None => None,
-    };
+    let previous = earlier
+        .filter(|t| t.remembered_by(&agent.email, ctx.now, ack.remember))
+        .cloned();
     Ok(AckFacts {
         language: language.to_string(),
         usually_within,

@@ -562,10 +562,7 @@ fn with_canned(canned: &str, own: &str) -> String {
 /// The people, ticket and service as a relayed answer's templates see them.
 fn reply_vars<S: State>(ctx: &Ctx<'_, S>, ticket: &Ticket, agent: &Agent) -> ReplyContext {
     let service = &ctx.cfg.service;
-    let customer = Mailbox {
-        name: ticket.customer_name.clone(),
-        address: ticket.customer.clone(),
-    };
+    let customer = Mailbox::customer_of(ticket);
     ReplyContext {
         agent: person_vars(&agent.name, agent.email.address()),
         // The customer's own words are not at hand here: greeted by their display name.

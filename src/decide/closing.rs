@@ -180,10 +180,7 @@ impl Composer<'_> {
         rating: &ReadRating,
     ) -> Result<OutgoingMail, ComposeError> {
         let service = &self.cfg.service;
-        let customer = Mailbox {
-            name: ticket.customer_name.clone(),
-            address: ticket.customer.clone(),
-        };
+        let customer = Mailbox::customer_of(ticket);
         let text = self.templates.rating_text(&RatingContext {
             agent: person_vars(&agent.name, agent.email.address()),
             customer: customer_vars(&customer, "", "the customer"),

@@ -449,7 +449,13 @@ fn new_ticket<S: State>(
     if let Some(tag) = opening.untrusted_tag {
         info!(ticket_tag = %tag, "subject carries another customer's ticket tag: opening a new ticket");
     }
-    let assigned = assign(ctx, mail, &customer, opening.prefer)?;
+    // The customer's newest earlier ticket, read once: routing's stickiness, the ticket's
+    // language and the acknowledgement's "who helped you last time" all start from it.
+    let earlier = match ctx.state.customer_tickets(&customer.address)?.last() {
+        Some(id) => ctx.state.ticket(*id)?,
+        None => None,
+    };
+    let assigned = assign(ctx, mail, &customer, opening.prefer, earlier.as_ref());
     let Some((assignment, agent)) = assigned else {
         let reason = "no agent is configured to take the ticket";
         return Ok(Decision::quarantine(message_id, reason));
@@ -459,7 +465,7 @@ fn new_ticket<S: State>(
         id,
         opened: ctx.now,
     };
-    let language = language(ctx, mail, &customer);
+    let language = language(ctx, mail, earlier.as_ref());
     let copied = participants::copied(ctx.cfg, mail, &customer.address);
     let cc = participants::acknowledgement_copies(ctx.cfg, mail, &customer.address, &copied);
     let mut outgoing = Vec::new();
@@ -472,7 +478,7 @@ fn new_ticket<S: State>(
             stamp,
             agent,
             &assignment,
-            &ack_facts(ctx, &customer, agent, &language, cc)?,
+            &ack_facts(ctx, agent, &language, cc, earlier.as_ref())?,
         ) {
             Ok(ack) => {
                 outgoing.push(ack);
@@ -523,19 +529,20 @@ fn new_ticket<S: State>(
 }
 
 /// The agent for a new ticket: routing rules, then the agent of the customer's previous
-/// ticket (or `prefer`, the agent who forwarded it) if they are available. A failing read
-/// here changes only whom a ticket goes to, never whether it is acknowledged: it falls back
-/// to "idle" and the first turn.
+/// ticket `earlier` (or `prefer`, the agent who forwarded it) if they are available. A
+/// failing read here changes only whom a ticket goes to, never whether it is acknowledged:
+/// it falls back to "idle" and the first turn.
 fn assign<'c, S: State>(
     ctx: &Ctx<'c, S>,
     mail: &ParsedMail,
     customer: &Mailbox,
     prefer: Option<&AgentEmail>,
-) -> Result<Option<(Assignment, &'c Agent)>, S::Error> {
+    earlier: Option<&Ticket>,
+) -> Option<(Assignment, &'c Agent)> {
     let state = ctx.state;
-    let last = match (prefer, state.customer_tickets(&customer.address)?.last()) {
+    let last = match (prefer, earlier) {
         (Some(agent), _) => Some((agent.clone(), ctx.now)),
-        (None, Some(id)) => state.ticket(*id)?.map(|t| (t.agent, t.updated_at)),
+        (None, Some(t)) => Some((t.agent.clone(), t.updated_at)),
         (None, None) => None,
     };
     let load = |e: &AgentEmail| state.agent_load(e).unwrap_or_default();
@@ -547,14 +554,10 @@ fn assign<'c, S: State>(
         body: &mail.text,
     };
     let last = last.as_ref().map(|(a, t)| (a, *t));
-    let Some(assignment) = route::assign(ctx.cfg, &facts, last, timestamp(ctx), &load, &counter)
-    else {
-        return Ok(None);
-    };
-    Ok(ctx
-        .cfg
+    let assignment = route::assign(ctx.cfg, &facts, last, timestamp(ctx), &load, &counter)?;
+    ctx.cfg
         .agent(&assignment.agent)
-        .map(|agent| (assignment, agent)))
+        .map(|agent| (assignment, agent))
 }
 
 /// The decision's `now` as a timestamp for routing and working hours.

@@ -237,10 +237,7 @@ impl Composer<'_> {
         by: &str,
         note: &str,
     ) -> Result<OutgoingMail, ComposeError> {
-        let customer = Mailbox {
-            name: ticket.customer_name.clone(),
-            address: ticket.customer.clone(),
-        };
+        let customer = Mailbox::customer_of(ticket);
         let mut handed = ticket.clone();
         handed.agent = target.email.clone();
         handed.notify_root = None;

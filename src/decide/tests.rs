@@ -2119,7 +2119,24 @@ fn an_english_mail_is_acknowledged_in_english() {
 
 /// The acknowledgement's text for ALICE's new mail under `state`.
 fn ack_text_with(state: &MemStore) -> String {
-    let Plan::NewTicket { outgoing, .. } = run(ALICE, state) else {
+    ack_text_under(&config(), state)
+}
+
+/// The acknowledgement's text for ALICE's new mail under `cfg` and `state`, decided at the
+/// usual now (Monday 12 January 1970, 13:46:40 UTC).
+fn ack_text_under(cfg: &Config, state: &MemStore) -> String {
+    let plan = decide(
+        ALICE,
+        7,
+        cfg,
+        &Templates::load(None).expect("templates"),
+        state,
+        1_000_000,
+        SystemTime::UNIX_EPOCH,
+    )
+    .expect("decides")
+    .plan;
+    let Plan::NewTicket { outgoing, .. } = plan else {
         panic!("expected a new ticket");
     };
     let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
@@ -2237,26 +2254,7 @@ name = "billing"
 name = "sales"
 "#,
     );
-    let ack = |state: &MemStore| {
-        let plan = decide(
-            ALICE,
-            7,
-            &cfg,
-            &Templates::load(None).expect("templates"),
-            state,
-            1_000_000,
-            SystemTime::UNIX_EPOCH,
-        )
-        .expect("decides")
-        .plan;
-        let Plan::NewTicket { outgoing, .. } = plan else {
-            panic!("expected a new ticket");
-        };
-        let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
-        crate::mail::parse::parse_bytes(&mail.raw)
-            .expect("parses")
-            .text
-    };
+    let ack = |state: &MemStore| ack_text_under(&cfg, state);
     // Jason has no answers yet; Maria, in his team, has ten of at most 20 minutes.
     let maria = mem().with_first_responses(&agent("maria@example.test"), samples(10, 1200));
     let text = ack(&maria);
@@ -2343,24 +2341,7 @@ from = "1970-01-12"
 to = "1970-01-13"
 "#,
     );
-    let plan = decide(
-        ALICE,
-        7,
-        &cfg,
-        &Templates::load(None).expect("templates"),
-        &mem(),
-        1_000_000,
-        SystemTime::UNIX_EPOCH,
-    )
-    .expect("decides")
-    .plan;
-    let Plan::NewTicket { outgoing, .. } = plan else {
-        panic!("expected a new ticket");
-    };
-    let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
-    let text = crate::mail::parse::parse_bytes(&mail.raw)
-        .expect("parses")
-        .text;
+    let text = ack_text_under(&cfg, &mem());
     assert!(
         text.contains(
             "We are closed for inventory and open again on Wednesday 14 January. Your request is ticket #1042"
@@ -2387,24 +2368,7 @@ from = "1970-01-12"
 to = "1970-01-16"
 "#,
     );
-    let plan = decide(
-        ALICE,
-        7,
-        &cfg,
-        &Templates::load(None).expect("templates"),
-        &mem(),
-        1_000_000,
-        SystemTime::UNIX_EPOCH,
-    )
-    .expect("decides")
-    .plan;
-    let Plan::NewTicket { outgoing, .. } = plan else {
-        panic!("expected a new ticket");
-    };
-    let mail = of_kind(&outgoing, MailKind::Acknowledgement).expect("acknowledged");
-    let text = crate::mail::parse::parse_bytes(&mail.raw)
-        .expect("parses")
-        .text;
+    let text = ack_text_under(&cfg, &mem());
     assert!(
         text.contains("We are closed and open again on Monday 19 January."),
         "{text}"

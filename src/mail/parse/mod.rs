@@ -7,7 +7,7 @@
 use mail_parser::{Address, HeaderValue, Message, MessagePart, MimeHeaders};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, Ticket};
 use crate::mail::{sanitize, signals};
 
 mod bounce;
@@ -35,6 +35,16 @@ pub struct Mailbox {
     pub name: Option<String>,
     /// The validated address.
     pub address: EmailAddress,
+}
+
+impl Mailbox {
+    /// The customer of `ticket` as our mail to them names them.
+    pub fn customer_of(ticket: &Ticket) -> Mailbox {
+        Mailbox {
+            name: ticket.customer_name.clone(),
+            address: ticket.customer.clone(),
+        }
+    }
 }
 
 /// What the Return-Path header said, which RFC 3834 §2 needs to tell bounces apart.
