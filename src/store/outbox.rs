@@ -13,6 +13,17 @@ use super::{
 };
 use crate::domain::{DeadLetter, OutboxEntry, OutgoingMail, TicketId, UnixTime};
 
+/// A mail the SMTP server accepted, to be recorded as sent ([`Store::mark_sent_all`]).
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The outbox entry as attempted.
+    pub entry: OutboxEntry,
+    /// The server's reply to the data, kept in the `sent` record.
+    pub response: String,
+    /// When the server accepted it.
+    pub at: UnixTime,
+}
+
 impl Store {
     /// Queues a mail that belongs to no ticket (an ops alert). Flushed.
     pub fn queue_standalone(&self, mail: &OutgoingMail, now: UnixTime) -> Result<()> {
@@ -127,8 +138,25 @@ impl Store {
     /// The server accepted the mail: it leaves the outbox, and a small record stays. `true`
     /// when its bytes are a file: it stays until the outbox's next flush made this durable
     /// (a crash before it sends the mail again from it), then [`Store::drop_sent_files`]
-    /// removes it.
+    /// removes it. [`Store::mark_sent_all`] for one mail.
     pub fn mark_sent(&self, entry: &OutboxEntry, response: &str, now: UnixTime) -> Result<bool> {
+        let sent = [Accepted {
+            entry: entry.clone(),
+            response: response.to_string(),
+            at: now,
+        }];
+        Ok(!self.mark_sent_all(&sent)?.is_empty())
+    }
+
+    /// Mails the server accepted leave the outbox together, in one transaction: each sled
+    /// transaction writes its log buffer twice (sled 0.34 seals the buffer around the batch
+    /// manifest), so the outbox records a round of sends at once rather than one by one. A
+    /// crash before the round's flush sends them again either way. Returns the ids whose
+    /// bytes are files, to remove once this is durable ([`Store::drop_sent_files`]).
+    pub fn mark_sent_all(&self, sent: &[Accepted]) -> Result<Vec<u64>> {
+        if sent.is_empty() {
+            return Ok(Vec::new());
+        }
         let _gate = self.write_gate();
         #[derive(Serialize)]
         struct Sent<'a> {
@@ -137,18 +165,29 @@ impl Store {
             at: UnixTime,
             response: &'a str,
         }
-        let sent = encode(&Sent {
-            message_id: &entry.message_id,
-            ticket: entry.ticket,
-            at: now,
-            response,
-        });
+        let records: Vec<Vec<u8>> = sent
+            .iter()
+            .map(|a| {
+                encode(&Sent {
+                    message_id: &a.entry.message_id,
+                    ticket: a.entry.ticket,
+                    at: a.at,
+                    response: &a.response,
+                })
+            })
+            .collect();
         let res = (&self.outbox, &self.outbox_raw, &self.outbox_due, &self.sent).transaction(
             |(outbox, raw, outbox_due, sent_tree)| {
-                unqueue(outbox, outbox_due, entry.id)?;
-                let in_sled = raw.remove(&be(entry.id))?.is_some();
-                sent_tree.insert(&be(entry.id), sent.as_slice())?;
-                Ok(!in_sled)
+                let mut files = Vec::new();
+                for (a, record) in sent.iter().zip(&records) {
+                    let id = a.entry.id;
+                    unqueue(outbox, outbox_due, id)?;
+                    if raw.remove(&be(id))?.is_none() {
+                        files.push(id);
+                    }
+                    sent_tree.insert(&be(id), record.as_slice())?;
+                }
+                Ok(files)
             },
         );
         unwrap_tx(res)
