@@ -431,7 +431,7 @@ fn the_quarantine_index_follows_quarantine_and_release_and_is_built_for_older_st
     store.flush_blocking().expect("flush");
     assert_eq!(store.quarantined_count().expect("count"), 0);
     drop(store);
-    let store = Store::open(dir.path()).expect("reopen");
+    let store = reopen(dir.path());
     assert_eq!(store.quarantined_count().expect("count"), 1);
 }
 
