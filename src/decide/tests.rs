@@ -2673,7 +2673,7 @@ fn a_big_attachment_is_spliced_into_the_notification_byte_for_byte() {
 fn an_attachment_whose_base64_is_not_clean_is_encoded_from_its_bytes() {
     let data = binary(70_000);
     let mut text = data_encoding::BASE64.encode(&data);
-    text.insert_str(4000, "*");
+    text.insert(4000, '*');
     let raw = mail_with_base64_attachment(&text);
     let decoded = {
         let parsed = mail_parser::MessageParser::default()
