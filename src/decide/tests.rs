@@ -2693,3 +2693,31 @@ fn an_attachment_whose_base64_is_not_clean_is_encoded_from_its_bytes() {
     let n = of_kind(&outgoing, MailKind::AgentNotification).expect("notified");
     assert_eq!(attachment_in(n, "logs.bin"), decoded);
 }
+
+/// A text attachment's contents are converted from its charset, so its base64 text is not
+/// what the agent gets: it is never spliced, and the agent gets the converted text as before.
+#[test]
+fn a_big_text_attachment_is_encoded_from_its_converted_text() {
+    let latin1: Vec<u8> = (0..70_000)
+        .map(|i| if i % 10 == 0 { 0xe9 } else { b'a' })
+        .collect();
+    let text = data_encoding::BASE64.encode(&latin1);
+    let raw = String::from_utf8(mail_with_base64_attachment(&text))
+        .expect("ascii")
+        .replace(
+            "Content-Type: application/octet-stream; name=\"logs.bin\"",
+            "Content-Type: text/plain; charset=iso-8859-1; name=\"logs.bin\"",
+        )
+        .into_bytes();
+    let mime = crate::mail::parse::Mime::new(&raw);
+    assert_eq!(
+        crate::mail::parse::attachments(&mime)[0].base64_in_raw,
+        None
+    );
+    let Plan::NewTicket { outgoing, .. } = run(&raw, &mem()) else {
+        panic!("expected a new ticket");
+    };
+    let n = of_kind(&outgoing, MailKind::AgentNotification).expect("notified");
+    let want: String = latin1.iter().map(|&b| char::from(b)).collect();
+    assert_eq!(attachment_in(n, "logs.bin"), want.into_bytes());
+}

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use mail_parser::{Encoding, MessagePart, MimeHeaders};
+use mail_parser::{Encoding, MessagePart, MimeHeaders, PartType};
 
 use super::Mime;
 use crate::mail::sanitize;
@@ -23,8 +23,8 @@ pub struct Attachment<'a> {
     /// which an HTML body shows as `cid:…`).
     pub content_id: Option<String>,
     /// Where the attachment's base64 text stands in the raw mail it was parsed from, for a
-    /// big one ([`SPLICE_MIN_BYTES`]) whose text is clean base64 that decodes to exactly
-    /// `data`: the copy we send is written from there once the parse is gone
+    /// big binary one ([`SPLICE_MIN_BYTES`]) whose text is clean base64 that decodes to
+    /// exactly `data`: the copy we send is written from there once the parse is gone
     /// (`OutgoingMail::splice`), so a 25 MB attachment is not held decoded and encoded at
     /// once. `None` for one to encode from `data`.
     pub base64_in_raw: Option<Range<usize>>,
@@ -113,7 +113,9 @@ fn attachment<'m>(
                 .to_string()
         })
         .filter(|c| !c.is_empty());
-    let base64_in_raw = (part.message().is_none()
+    // Binary parts only: a text part's contents are converted to UTF-8 from its charset, so
+    // its base64 text is not what the agent would have got.
+    let base64_in_raw = (matches!(part.body, PartType::Binary(_) | PartType::InlineBinary(_))
         && part.encoding == Encoding::Base64
         && data.len() >= SPLICE_MIN_BYTES)
         .then(|| {
