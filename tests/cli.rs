@@ -551,6 +551,7 @@ fn outbox_retry_queues_dead_letters_again() {
             ],
             inbox: frontdesk::domain::EmailAddress::parse("support@example.com").expect("valid"),
             raw: b"Subject: hi\r\n\r\nhi\r\n".to_vec(),
+            splices: Vec::new(),
         };
         let plan = frontdesk::domain::Plan::NewTicket {
             ticket: ticket_for(1001),

@@ -209,6 +209,7 @@ pub fn acknowledgement(
             .collect(),
         inbox: input.service_address.clone(),
         raw: message.formatted(),
+        splices: Vec::new(),
     })
 }
 

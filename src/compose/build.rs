@@ -3,11 +3,12 @@
 
 use std::time::SystemTime;
 
+use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
-use lettre::message::{Mailbox as LettreMailbox, MultiPart, SinglePart};
+use lettre::message::{Body, Mailbox as LettreMailbox, MultiPart, SinglePart};
 
 use super::ComposeError;
-use crate::domain::{EmailAddress, MailKind, OutgoingMail, TicketId};
+use crate::domain::{EmailAddress, MailKind, OutgoingMail, Splice, TicketId};
 use crate::mail::parse::{Attachment, LOOP_HEADER};
 use crate::mail::relay::text_before_quote;
 use crate::mail::sanitize;
@@ -122,16 +123,19 @@ pub fn build_mail_with_html(
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)
         .body(body);
+    let mut splices = Vec::new();
     let message = match (html, attachments.is_empty()) {
         (None, true) => builder.singlepart(text),
         (None, false) => builder.multipart(with_attachments(
             MultiPart::mixed().singlepart(text),
             attachments,
+            &mut splices,
         )?),
-        (Some(html), true) => builder.multipart(alternative(text, html)?),
+        (Some(html), true) => builder.multipart(alternative(text, html, &mut splices)?),
         (Some(html), false) => builder.multipart(with_attachments(
-            MultiPart::mixed().multipart(alternative(text, html)?),
+            MultiPart::mixed().multipart(alternative(text, html, &mut splices)?),
             attachments,
+            &mut splices,
         )?),
     }
     .map_err(|e| ComposeError::Build(e.to_string()))?;
@@ -142,7 +146,30 @@ pub fn build_mail_with_html(
         recipients: std::iter::once(env.to.1).chain(env.cc).cloned().collect(),
         inbox: env.service_address.clone(),
         raw: message.formatted(),
+        splices,
     })
+}
+
+/// An attachment's body: its bytes encoded by lettre, or, for a big one whose base64 text
+/// is in the raw mail, a placeholder for that text, spliced in once the parse is gone
+/// ([`OutgoingMail::splice`]).
+fn attachment_body(a: &Attachment<'_>, splices: &mut Vec<Splice>) -> Body {
+    match &a.base64_in_raw {
+        Some(source) => {
+            let token = format!(
+                "frontdesk-splice-{:016x}{:016x}-{}",
+                fastrand::u64(..),
+                fastrand::u64(..),
+                splices.len()
+            );
+            splices.push(Splice {
+                token: token.clone(),
+                source: source.clone(),
+            });
+            Body::dangerous_pre_encoded(token.into_bytes(), ContentTransferEncoding::Base64)
+        }
+        None => Body::new(a.data.to_vec()),
+    }
 }
 
 /// An attachment's content type, `application/octet-stream` when it does not parse.
@@ -158,18 +185,23 @@ fn content_type(a: &Attachment<'_>) -> Result<ContentType, ComposeError> {
 fn with_attachments(
     mut mixed: MultiPart,
     attachments: &[Attachment<'_>],
+    splices: &mut Vec<Splice>,
 ) -> Result<MultiPart, ComposeError> {
     for a in attachments {
         mixed = mixed.singlepart(
             lettre::message::Attachment::new(a.name.clone())
-                .body(a.data.to_vec(), content_type(a)?),
+                .body(attachment_body(a, splices), content_type(a)?),
         );
     }
     Ok(mixed)
 }
 
 /// The text and its HTML alternative; the HTML with its inline images when it has some.
-fn alternative(text: SinglePart, html: HtmlBody<'_>) -> Result<MultiPart, ComposeError> {
+fn alternative(
+    text: SinglePart,
+    html: HtmlBody<'_>,
+    splices: &mut Vec<Splice>,
+) -> Result<MultiPart, ComposeError> {
     let html_part = SinglePart::builder()
         .header(ContentType::TEXT_HTML)
         .body(html.html.to_string());
@@ -182,7 +214,7 @@ fn alternative(text: SinglePart, html: HtmlBody<'_>) -> Result<MultiPart, Compos
         let id = image.content_id.clone().unwrap_or_default();
         related = related.singlepart(
             lettre::message::Attachment::new_inline_with_name(id, image.name.clone())
-                .body(image.data.to_vec(), content_type(image)?),
+                .body(attachment_body(image, splices), content_type(image)?),
         );
     }
     Ok(alternative.multipart(related))

@@ -407,6 +407,7 @@ fn part(
         content_type: content_type.into(),
         data: b"GIF89a"[..].into(),
         content_id: content_id.map(String::from),
+        base64_in_raw: None,
     }
 }
 

@@ -162,8 +162,38 @@ impl<'a, S: State> Ctx<'a, S> {
 
 /// Decides what to do with stored mail `seq` whose bytes are `raw`. Never panics on any
 /// input: anything that cannot be handled safely becomes a quarantine with a reason. The
-/// bytes are parsed once ([`Mime`]); every later reader of the mail reads that parse.
+/// bytes are parsed once ([`Mime`]); every later reader of the mail reads that parse. Big
+/// attachments passed on are written into the outgoing mail from `raw` only after the
+/// parse is dropped ([`OutgoingMail::splice`]): a 25 MB attachment is never held decoded
+/// and encoded at once.
+///
+/// [`OutgoingMail::splice`]: crate::domain::OutgoingMail::splice
 pub fn decide<S: State>(
+    raw: &[u8],
+    seq: u64,
+    cfg: &Config,
+    templates: &Templates,
+    state: &S,
+    now: UnixTime,
+    date: SystemTime,
+) -> Result<Decision, S::Error> {
+    let mut decision = decide_parsed(raw, seq, cfg, templates, state, now, date)?;
+    let spliced = decision
+        .plan
+        .outgoing_mut()
+        .iter_mut()
+        .try_for_each(|mail| mail.splice(raw));
+    Ok(match spliced {
+        Ok(()) => decision,
+        Err(e) => Decision::quarantine(
+            decision.message_id,
+            format!("internal error while composing (please report): {e}"),
+        ),
+    })
+}
+
+/// [`decide`] up to the splices: parses, decides and composes.
+fn decide_parsed<S: State>(
     raw: &[u8],
     seq: u64,
     cfg: &Config,

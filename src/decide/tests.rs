@@ -2593,3 +2593,131 @@ In-Reply-To: <closing.1001.abc@example.test>\r\nMessage-ID: <r1@customer.test>\r
         }
     ));
 }
+
+/// A customer's mail with `attachment` (its base64 text as written after the part's header).
+fn mail_with_base64_attachment(text: &str) -> Vec<u8> {
+    format!(
+        "From: Alice Doe <alice@customer.test>\r\nTo: support@example.test\r\n\
+Subject: Logs\r\nMessage-ID: <big1@customer.test>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+The logs are attached.\r\n--b\r\nContent-Type: application/octet-stream; name=\"logs.bin\"\r\n\
+Content-Disposition: attachment; filename=\"logs.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+{text}\r\n--b--\r\n"
+    )
+    .into_bytes()
+}
+
+/// The bytes of attachment `name` in a mail we send, as the agent's client decodes them.
+fn attachment_in(mail: &OutgoingMail, name: &str) -> Vec<u8> {
+    use mail_parser::MimeHeaders;
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&mail.raw)
+        .expect("parses");
+    let part = parsed
+        .attachments()
+        .find(|a| a.attachment_name() == Some(name))
+        .expect("the attachment is there");
+    part.contents().to_vec()
+}
+
+/// Bytes that are not text, `n` of them.
+fn binary(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7919 % 251) as u8).collect()
+}
+
+/// Issue 12: a big attachment reaches the agent byte for byte although its base64 text is
+/// written into the notification from the raw mail after the parse is gone (in lines of 76,
+/// whatever the customer's lines were), and no placeholder is left behind.
+#[test]
+fn a_big_attachment_is_spliced_into_the_notification_byte_for_byte() {
+    let data = binary(70_000);
+    let text = data_encoding::BASE64
+        .encode(&data)
+        .as_bytes()
+        .chunks(64)
+        .map(|l| std::str::from_utf8(l).expect("ascii"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let raw = mail_with_base64_attachment(&text);
+    let mime = crate::mail::parse::Mime::new(&raw);
+    let found = crate::mail::parse::attachments(&mime)[0]
+        .base64_in_raw
+        .clone();
+    assert_eq!(
+        found.map(|r| &raw[r]),
+        Some(text.as_bytes()),
+        "the text is found in the raw mail, to be spliced"
+    );
+    let plan = run(&raw, &mem());
+    let Plan::NewTicket { outgoing, .. } = plan else {
+        panic!("expected a new ticket, got {plan:?}");
+    };
+    let n = of_kind(&outgoing, MailKind::AgentNotification).expect("notified");
+    assert!(n.splices.is_empty(), "every splice is made");
+    let raw = String::from_utf8_lossy(&n.raw);
+    assert!(!raw.contains("frontdesk-splice"), "no placeholder is left");
+    assert!(
+        raw.lines().all(|l| l.len() <= 998),
+        "no line is longer than RFC 5322 allows"
+    );
+    assert_eq!(attachment_in(n, "logs.bin"), data);
+    // The customer's lines of 64 are re-wrapped to 76.
+    let first = &data_encoding::BASE64.encode(&data)[..76];
+    assert!(raw.contains(&format!("\r\n{first}\r\n")), "lines of 76");
+}
+
+/// Base64 text that is not clean (a character outside the alphabet, which decoders treat
+/// differently) is not copied: the attachment is encoded from what the parse decoded, as
+/// before, and the agent gets exactly that.
+#[test]
+fn an_attachment_whose_base64_is_not_clean_is_encoded_from_its_bytes() {
+    let data = binary(70_000);
+    let mut text = data_encoding::BASE64.encode(&data);
+    text.insert(4000, '*');
+    let raw = mail_with_base64_attachment(&text);
+    let decoded = {
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .expect("parses");
+        let part = parsed.attachments().next().expect("attachment");
+        part.contents().to_vec()
+    };
+    let mime = crate::mail::parse::Mime::new(&raw);
+    assert_eq!(
+        crate::mail::parse::attachments(&mime)[0].base64_in_raw,
+        None
+    );
+    let Plan::NewTicket { outgoing, .. } = run(&raw, &mem()) else {
+        panic!("expected a new ticket");
+    };
+    let n = of_kind(&outgoing, MailKind::AgentNotification).expect("notified");
+    assert_eq!(attachment_in(n, "logs.bin"), decoded);
+}
+
+/// A text attachment's contents are converted from its charset, so its base64 text is not
+/// what the agent gets: it is never spliced, and the agent gets the converted text as before.
+#[test]
+fn a_big_text_attachment_is_encoded_from_its_converted_text() {
+    let latin1: Vec<u8> = (0..70_000)
+        .map(|i| if i % 10 == 0 { 0xe9 } else { b'a' })
+        .collect();
+    let text = data_encoding::BASE64.encode(&latin1);
+    let raw = String::from_utf8(mail_with_base64_attachment(&text))
+        .expect("ascii")
+        .replace(
+            "Content-Type: application/octet-stream; name=\"logs.bin\"",
+            "Content-Type: text/plain; charset=iso-8859-1; name=\"logs.bin\"",
+        )
+        .into_bytes();
+    let mime = crate::mail::parse::Mime::new(&raw);
+    assert_eq!(
+        crate::mail::parse::attachments(&mime)[0].base64_in_raw,
+        None
+    );
+    let Plan::NewTicket { outgoing, .. } = run(&raw, &mem()) else {
+        panic!("expected a new ticket");
+    };
+    let n = of_kind(&outgoing, MailKind::AgentNotification).expect("notified");
+    let want: String = latin1.iter().map(|&b| char::from(b)).collect();
+    assert_eq!(attachment_in(n, "logs.bin"), want.into_bytes());
+}

@@ -24,6 +24,26 @@ pub struct Fetched {
     pub raw: Vec<u8>,
 }
 
+/// A fetched mail as the store reads it: its UID and its bytes, wherever they are kept. The
+/// ingest stores a mail straight from the IMAP response that carried it (no copy of a 25 MB
+/// mail into a `Vec` of its own); tests and tools store a [`Fetched`].
+pub trait FetchedMail {
+    /// UID in the mailbox.
+    fn uid(&self) -> u32;
+    /// The complete raw message.
+    fn raw(&self) -> &[u8];
+}
+
+impl FetchedMail for Fetched {
+    fn uid(&self) -> u32 {
+        self.uid
+    }
+
+    fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+}
+
 /// The record of one incoming mail.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Inbound {

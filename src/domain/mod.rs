@@ -23,8 +23,8 @@ pub use agent::{
 pub use customer::{ACK_MEMORY_SECONDS, CustomerRecord};
 pub use followup::{FollowUp, FollowUpPolicy, Rating, follow_up_due};
 pub use ids::{AgentEmail, EmailAddress, TicketId, TicketStamp, UnixTime, message_id_hash, now};
-pub use inbound::{Cursor, Fetched, FlagJob, Inbound};
-pub use mail::{MailKind, MessageIdKind, OutgoingMail};
+pub use inbound::{Cursor, Fetched, FetchedMail, FlagJob, Inbound};
+pub use mail::{MailKind, MessageIdKind, OutgoingMail, Splice, SpliceError};
 pub use outbox::{DeadLetter, OutboxEntry};
 pub use outcome::{JoinedVia, Outcome, Plan, ServerMark};
 pub use participants::{COPIED_BY_CUSTOMER, MAX_PARTICIPANTS, ParticipantChange};

@@ -117,6 +117,17 @@ impl Plan {
         }
     }
 
+    /// The mails this plan puts into the outbox, to finish them
+    /// ([`OutgoingMail::splice`]).
+    pub fn outgoing_mut(&mut self) -> &mut [OutgoingMail] {
+        match self {
+            Plan::NewTicket { outgoing, .. }
+            | Plan::Join { outgoing, .. }
+            | Plan::Agent { outgoing, .. } => outgoing,
+            Plan::Suppress(_) | Plan::Quarantine(_) => &mut [],
+        }
+    }
+
     /// How many mails this plan puts into the outbox.
     pub fn queued(&self) -> usize {
         self.outgoing().len()

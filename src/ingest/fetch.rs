@@ -16,12 +16,31 @@ use tracing::warn;
 
 use super::cursor::{self, HeldBack, NoBody, Selected};
 use super::{HANDLED, ImapSession, Ingest, IngestError, uid_set};
-use crate::domain::{Fetched, Outcome, UnixTime, now};
+use crate::domain::{FetchedMail, Outcome, UnixTime, now};
 use crate::store::StoreError;
 
 /// How many of the highest handled UIDs in `processed_mailbox` are read for their dates:
 /// the most recently moved, among which is the newest arrival.
 const MOVED_SAMPLE: usize = 100;
+
+/// A fetched mail, its bytes still in the IMAP response that carried them: stored from
+/// there, so a 25 MB mail is not copied into a `Vec` of its own first (the response and the
+/// copy were both alive until the batch was stored).
+struct ImapMail {
+    uid: u32,
+    /// Holds a body (`fetch_batch` keeps no other).
+    fetch: async_imap::types::Fetch,
+}
+
+impl FetchedMail for ImapMail {
+    fn uid(&self) -> u32 {
+        self.uid
+    }
+
+    fn raw(&self) -> &[u8] {
+        self.fetch.body().unwrap_or_default()
+    }
+}
 
 /// UIDs fetched together, and their total size.
 struct SizeBatch {
@@ -140,7 +159,7 @@ impl Ingest {
         &self,
         session: &mut ImapSession,
         uids: &[u32],
-    ) -> Result<Vec<Fetched>, IngestError> {
+    ) -> Result<Vec<ImapMail>, IngestError> {
         let mut out = Vec::new();
         for batch in self.size_batches(session, uids).await? {
             out.extend(self.fetch_batch(session, &batch.uids, batch.bytes).await?);
@@ -198,7 +217,7 @@ impl Ingest {
         session: &mut ImapSession,
         uids: &[u32],
         bytes: u64,
-    ) -> Result<Vec<Fetched>, IngestError> {
+    ) -> Result<Vec<ImapMail>, IngestError> {
         let set = uid_set(uids);
         // Allow for slow links: the command timeout, plus a second per MiB.
         let t = self.cfg.command_timeout + Duration::from_secs(bytes / (1024 * 1024));
@@ -211,15 +230,21 @@ impl Ingest {
                     .await
             })
             .await?;
-        let mut by_uid: HashMap<u32, Vec<u8>> = HashMap::new();
-        for f in &fetches {
-            if let (Some(uid), Some(body)) = (f.uid, f.body()) {
-                by_uid.insert(uid, body.to_vec());
+        let mut by_uid: HashMap<u32, async_imap::types::Fetch> = HashMap::new();
+        for f in fetches {
+            if let Some(uid) = f.uid
+                && f.body().is_some()
+            {
+                by_uid.insert(uid, f);
             }
         }
         Ok(uids
             .iter()
-            .filter_map(|uid| by_uid.remove(uid).map(|raw| Fetched { uid: *uid, raw }))
+            .filter_map(|uid| {
+                by_uid
+                    .remove(uid)
+                    .map(|fetch| ImapMail { uid: *uid, fetch })
+            })
             .collect())
     }
 
@@ -229,7 +254,7 @@ impl Ingest {
     async fn store_batch(
         &self,
         uid_validity: u32,
-        batch: Vec<Fetched>,
+        batch: Vec<ImapMail>,
     ) -> Result<Vec<u64>, IngestError> {
         let (store, key) = (self.store.clone(), self.key.clone());
         let seqs = tokio::task::spawn_blocking(move || {

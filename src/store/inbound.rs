@@ -11,7 +11,7 @@ use super::{
     QUARANTINE_PREFIX, Result, Store, StoreError, be, decode, digest, encode, from_be,
     quarantine_key, tx_get, uid_key, unwrap_tx,
 };
-use crate::domain::{Cursor, Fetched, FlagJob, Inbound, Outcome, ServerMark, UnixTime};
+use crate::domain::{Cursor, FetchedMail, FlagJob, Inbound, Outcome, ServerMark, UnixTime};
 
 impl Store {
     /// The recorded progress of a mailbox, if any.
@@ -43,25 +43,25 @@ impl Store {
         &self,
         mailbox: &str,
         uid_validity: u32,
-        batch: &[Fetched],
+        batch: &[impl FetchedMail + Sync],
         now: UnixTime,
     ) -> Result<Vec<u64>> {
         let seqs: Vec<u64> = batch
             .iter()
             .map(|_| self.db.generate_id())
             .collect::<std::result::Result<_, _>>()?;
-        let digests: Vec<[u8; 16]> = batch.iter().map(|f| digest(&f.raw)).collect();
+        let digests: Vec<[u8; 16]> = batch.iter().map(|f| digest(f.raw())).collect();
         // A big mail's bytes go to its file, durably, before any record names it. Only mails
         // that look new (the transaction decides; a file it does not use is removed below).
         let mut fresh = Vec::new();
         for ((f, &seq), d) in batch.iter().zip(&seqs).zip(&digests) {
-            if f.raw.len() >= IN_FILE_THRESHOLD
+            if f.raw().len() >= IN_FILE_THRESHOLD
                 && !self
                     .by_uid
-                    .contains_key(uid_key(mailbox, uid_validity, f.uid))?
+                    .contains_key(uid_key(mailbox, uid_validity, f.uid()))?
                 && !self.digests.contains_key(d)?
             {
-                fresh.push((seq, f.raw.as_slice()));
+                fresh.push((seq, f.raw()));
             }
         }
         // Files first, outside the write gate: a backup's cut waits for the writes that hold
@@ -88,7 +88,7 @@ impl Store {
                         last_stored_at: now,
                     });
                 for ((f, &seq), d) in batch.iter().zip(&seqs).zip(&digests) {
-                    let key = uid_key(mailbox, uid_validity, f.uid);
+                    let key = uid_key(mailbox, uid_validity, f.uid());
                     if by_uid.get(&key)?.is_some() {
                         // Stored already (a retry after a crash before the cursor moved).
                     } else if let Some(existing) = digest_tree.get(d)? {
@@ -100,15 +100,15 @@ impl Store {
                             seq,
                             mailbox: mailbox.to_string(),
                             uid_validity,
-                            uid: f.uid,
+                            uid: f.uid(),
                             stored_at: now,
-                            size: f.raw.len(),
+                            size: f.raw().len(),
                             outcome: None,
                             message_id: None,
                         };
                         inbound.insert(&be(seq), encode(&record))?;
-                        if f.raw.len() < IN_FILE_THRESHOLD {
-                            raw.insert(&be(seq), f.raw.as_slice())?;
+                        if f.raw().len() < IN_FILE_THRESHOLD {
+                            raw.insert(&be(seq), f.raw())?;
                         }
                         by_uid.insert(key, &be(seq))?;
                         pending.insert(&be(seq), &[])?;
@@ -116,11 +116,11 @@ impl Store {
                         stored.push(seq);
                     }
                     if cursor.uid_validity == uid_validity {
-                        cursor.last_uid = cursor.last_uid.max(f.uid);
+                        cursor.last_uid = cursor.last_uid.max(f.uid());
                     } else {
                         cursor = Cursor {
                             uid_validity,
-                            last_uid: f.uid,
+                            last_uid: f.uid(),
                             last_stored_at: now,
                         };
                     }

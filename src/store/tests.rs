@@ -396,6 +396,7 @@ pub(super) fn alert(n: u64) -> crate::domain::OutgoingMail {
         recipients: vec![EmailAddress::parse("ops@example.test").expect("address")],
         inbox: EmailAddress::parse("support@example.test").expect("address"),
         raw: format!("Subject: alert {n}\r\n\r\nbody").into_bytes(),
+        splices: Vec::new(),
     }
 }
 
@@ -754,6 +755,7 @@ fn the_first_answer_is_recorded_as_a_first_response_sample_once() {
             recipients: vec![EmailAddress::parse("a@customer.test").expect("address")],
             inbox: EmailAddress::parse("support@example.test").expect("address"),
             raw: b"Subject: x\r\n\r\nanswer".to_vec(),
+            splices: Vec::new(),
         }],
         state: None,
         reassign: None,
@@ -814,6 +816,7 @@ fn automatic_mail_to_customers_counts_against_the_hourly_limit() {
         recipients: vec![EmailAddress::parse("a@customer.test").expect("address")],
         inbox: EmailAddress::parse("support@example.test").expect("address"),
         raw: b"Subject: x\r\n\r\nbody".to_vec(),
+        splices: Vec::new(),
     };
     let now = 7_200;
     let before = store.acks_in_hour(now).expect("read");

@@ -22,6 +22,9 @@ pub struct Mime<'a> {
     /// it is `header`). The parts have always been read from there, so a mail behind blank
     /// lines keeps the parts it had; this second parse costs only such mails.
     top: Option<Parsed<'a>>,
+    /// The bytes parsed: where an attachment's encoded text is found again by its offsets
+    /// ([`Mime::offset_of`]).
+    raw: &'a [u8],
 }
 
 impl<'a> Mime<'a> {
@@ -31,12 +34,21 @@ impl<'a> Mime<'a> {
         Mime {
             header: parse_message(rest),
             top: (rest.len() != raw.len()).then(|| parse_message(raw)),
+            raw,
         }
     }
 
     /// The parse the header is read from; an error if mail-parser panicked.
     pub(super) fn header(&self) -> &Parsed<'a> {
         &self.header
+    }
+
+    /// Where `inner`, a slice mail-parser borrowed from the parsed bytes, lies in them; `None`
+    /// for bytes that are not part of them (a part mail-parser decoded into its own buffer).
+    pub(super) fn offset_of(&self, inner: &[u8]) -> Option<std::ops::Range<usize>> {
+        let start = (inner.as_ptr() as usize).checked_sub(self.raw.as_ptr() as usize)?;
+        let end = start.checked_add(inner.len())?;
+        (end <= self.raw.len()).then_some(start..end)
     }
 
     /// The message the parts are read from, if mail-parser made one of the bytes.

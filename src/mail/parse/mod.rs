@@ -24,8 +24,8 @@ use mime::parse_message;
 #[cfg(test)]
 pub(crate) use mime::parses;
 pub use parts::{
-    Attachment, ReplyHtml, attached_messages, attachments, relay_attachments, reply_html,
-    reply_text,
+    Attachment, ReplyHtml, SPLICE_MIN_BYTES, attached_messages, attachments, clean_base64_len,
+    relay_attachments, reply_html, reply_text,
 };
 
 /// A sender or recipient with a display name that is already safe for a header.

@@ -2,8 +2,9 @@
 //! them an answer may pass on) and an answer's own text.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
-use mail_parser::{MessagePart, MimeHeaders};
+use mail_parser::{Encoding, MessagePart, MimeHeaders, PartType};
 
 use super::Mime;
 use crate::mail::sanitize;
@@ -21,7 +22,18 @@ pub struct Attachment<'a> {
     /// Its Content-ID without angle brackets, cleaned, if it has one (an inline image's,
     /// which an HTML body shows as `cid:…`).
     pub content_id: Option<String>,
+    /// Where the attachment's base64 text stands in the raw mail it was parsed from, for a
+    /// big binary one ([`SPLICE_MIN_BYTES`]) whose text is clean base64 that decodes to
+    /// exactly `data`: the copy we send is written from there once the parse is gone
+    /// (`OutgoingMail::splice`), so a 25 MB attachment is not held decoded and encoded at
+    /// once. `None` for one to encode from `data`.
+    pub base64_in_raw: Option<Range<usize>>,
 }
+
+/// Attachments at least this big (decoded) are spliced into the mail we send from their
+/// base64 text in the raw mail ([`Attachment::base64_in_raw`]); smaller ones are encoded
+/// from their bytes as before.
+pub const SPLICE_MIN_BYTES: usize = 64 * 1024;
 
 impl Attachment<'_> {
     /// The attachment with bytes of its own, to outlive the parse it was read from.
@@ -31,6 +43,8 @@ impl Attachment<'_> {
             content_type: self.content_type,
             data: Cow::Owned(self.data.into_owned()),
             content_id: self.content_id,
+            // Owned bytes outlive the raw mail: nothing to splice from.
+            base64_in_raw: None,
         }
     }
 }
@@ -57,7 +71,7 @@ fn attachments_where<'m>(
     msg.attachments()
         .enumerate()
         .filter(|(_, part)| keep(part))
-        .map(|(i, part)| attachment(i, part))
+        .map(|(i, part)| attachment(mime, msg, i, part))
         .collect()
 }
 
@@ -74,8 +88,13 @@ fn content_type(part: &MessagePart<'_>) -> String {
         .unwrap_or_else(|| "application/octet-stream".into())
 }
 
-/// Part `part`, the mail's attachment number `i` (from 0), with its bytes.
-fn attachment<'m>(i: usize, part: &'m MessagePart<'_>) -> Attachment<'m> {
+/// Part `part` of `msg`, the mail's attachment number `i` (from 0), with its bytes.
+fn attachment<'m>(
+    mime: &Mime<'_>,
+    msg: &mail_parser::Message<'_>,
+    i: usize,
+    part: &'m MessagePart<'_>,
+) -> Attachment<'m> {
     let content_type = content_type(part);
     let name = part
         .attachment_name()
@@ -94,12 +113,41 @@ fn attachment<'m>(i: usize, part: &'m MessagePart<'_>) -> Attachment<'m> {
                 .to_string()
         })
         .filter(|c| !c.is_empty());
+    // Binary parts only: a text part's contents are converted to UTF-8 from its charset, so
+    // its base64 text is not what the agent would have got.
+    let base64_in_raw = (matches!(part.body, PartType::Binary(_) | PartType::InlineBinary(_))
+        && part.encoding == Encoding::Base64
+        && data.len() >= SPLICE_MIN_BYTES)
+        .then(|| {
+            msg.raw_message
+                .get(part.offset_body as usize..part.offset_end as usize)
+        })
+        .flatten()
+        .filter(|text| clean_base64_len(text) == Some(data.len()))
+        .and_then(|text| mime.offset_of(text));
     Attachment {
         name,
         content_type,
         data: Cow::Borrowed(data),
         content_id,
+        base64_in_raw,
     }
+}
+
+/// How many bytes `text` decodes to, if it is clean base64: the alphabet and white space
+/// only, at most two `=` at the very end, whole groups of four. Such text decodes the same
+/// with every decoder, so it can stand for the bytes mail-parser decoded from it.
+pub fn clean_base64_len(text: &[u8]) -> Option<usize> {
+    let (mut chars, mut pads) = (0usize, 0usize);
+    for &b in text {
+        match b {
+            b'\r' | b'\n' | b' ' | b'\t' => {}
+            b'=' => pads += 1,
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' if pads == 0 => chars += 1,
+            _ => return None,
+        }
+    }
+    ((chars + pads) % 4 == 0 && pads <= 2).then(|| (chars + pads) / 4 * 3 - pads)
 }
 
 /// The attachments an agent's answer may pass on to a customer: not attached messages

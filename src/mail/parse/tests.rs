@@ -270,3 +270,23 @@ fn content_language_and_date_offset_are_read() {
     assert_eq!((m.content_language, m.date_offset), (None, None));
     assert_eq!(mail("Date: yesterday\r\n").date_offset, None);
 }
+
+/// Only base64 text every decoder reads alike counts as clean (issue 12: it is copied into
+/// the mail we send instead of being encoded again), and its decoded length is exact.
+#[test]
+fn clean_base64_is_the_alphabet_white_space_and_final_padding() {
+    use super::clean_base64_len;
+    assert_eq!(clean_base64_len(b"TWFu"), Some(3));
+    assert_eq!(clean_base64_len(b"TW\r\nFu\r\nTQ==\r\n"), Some(4));
+    assert_eq!(clean_base64_len(b"TWE="), Some(2));
+    assert_eq!(clean_base64_len(b""), Some(0));
+    assert_eq!(clean_base64_len(b"TWF"), None, "not whole groups");
+    assert_eq!(clean_base64_len(b"TQ==TWFu"), None, "padding inside");
+    assert_eq!(clean_base64_len(b"T==="), None, "three pads");
+    assert_eq!(clean_base64_len(b"TW*u"), None, "outside the alphabet");
+    assert_eq!(
+        clean_base64_len(b"TW-_"),
+        None,
+        "the URL alphabet is not MIME's"
+    );
+}

@@ -320,12 +320,17 @@ impl AsyncSmtpConnection {
         I: Iterator<Item = B>,
         B: AsRef<[u8]>,
     {
+        // Frontdesk: dot-stuff and write in chunks, so a big message is not copied whole
+        // into a second buffer on its way out.
+        const CHUNK: usize = 64 * 1024;
         let mut codec = ClientCodec::new();
+        let mut out_buf = Vec::with_capacity(CHUNK + CHUNK / 8);
         for message_part in message {
-            let message_part = message_part.as_ref();
-            let mut out_buf = Vec::with_capacity(message_part.len());
-            codec.encode(message_part, &mut out_buf);
-            self.write(out_buf.as_slice()).await?;
+            for chunk in message_part.as_ref().chunks(CHUNK) {
+                out_buf.clear();
+                codec.encode(chunk, &mut out_buf);
+                self.write(out_buf.as_slice()).await?;
+            }
         }
         self.write(b"\r\n.\r\n").await?;
 
