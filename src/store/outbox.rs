@@ -1,17 +1,16 @@
 //! The outbox's trees: queued entries and their bytes, the due index, attempts, retries,
-//! dead letters and the small `sent` records. Every change of an entry's next attempt moves
+//! dead letters and the highest id sent (`meta` `sent_high`). Every change of an entry's next attempt moves
 //! its `outbox_due` key in the same transaction.
 
-use serde::Serialize;
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
 
 use super::files::Kind;
 use super::{
-    Result, Store, StoreError, TxResult, be, decode, due_key, encode, split_due_key, tx_get,
-    unwrap_tx,
+    Result, SENT_HIGH, Store, StoreError, TxResult, be, decode, due_key, encode, from_be,
+    split_due_key, tx_get, unwrap_tx,
 };
-use crate::domain::{DeadLetter, OutboxEntry, OutgoingMail, TicketId, UnixTime};
+use crate::domain::{DeadLetter, OutboxEntry, OutgoingMail, UnixTime};
 
 impl Store {
     /// Queues a mail that belongs to no ticket (an ops alert). Flushed.
@@ -124,30 +123,28 @@ impl Store {
         Ok(e)
     }
 
-    /// The server accepted the mail: it leaves the outbox, and a small record stays. `true`
-    /// when its bytes are a file: it stays until the outbox's next flush made this durable
-    /// (a crash before it sends the mail again from it), then [`Store::drop_sent_files`]
+    /// The server accepted the mail: it leaves the outbox, and the highest id ever sent
+    /// moves up if this is it (`meta` [`SENT_HIGH`]: a restore starts new ids above it; no
+    /// record per sent mail stays, the ticket's history says what was sent). `true` when
+    /// its bytes are a file: it stays until the outbox's next flush made this durable (a
+    /// crash before it sends the mail again from it), then [`Store::drop_sent_files`]
     /// removes it.
-    pub fn mark_sent(&self, entry: &OutboxEntry, response: &str, now: UnixTime) -> Result<bool> {
+    pub fn mark_sent(&self, entry: &OutboxEntry, response: &str, _now: UnixTime) -> Result<bool> {
         let _gate = self.write_gate();
-        #[derive(Serialize)]
-        struct Sent<'a> {
-            message_id: &'a str,
-            ticket: Option<TicketId>,
-            at: UnixTime,
-            response: &'a str,
-        }
-        let sent = encode(&Sent {
-            message_id: &entry.message_id,
-            ticket: entry.ticket,
-            at: now,
+        tracing::debug!(
+            event = "store.sent",
+            id = entry.id,
             response,
-        });
-        let res = (&self.outbox, &self.outbox_raw, &self.outbox_due, &self.sent).transaction(
-            |(outbox, raw, outbox_due, sent_tree)| {
+            "outbox entry sent"
+        );
+        let res = (&self.outbox, &self.outbox_raw, &self.outbox_due, &self.meta).transaction(
+            |(outbox, raw, outbox_due, meta)| {
                 unqueue(outbox, outbox_due, entry.id)?;
                 let in_sled = raw.remove(&be(entry.id))?.is_some();
-                sent_tree.insert(&be(entry.id), sent.as_slice())?;
+                let high = meta.get(SENT_HIGH)?.map_or(0, |v| from_be(&v));
+                if entry.id > high {
+                    meta.insert(SENT_HIGH, &be(entry.id))?;
+                }
                 Ok(!in_sled)
             },
         );
