@@ -8,8 +8,8 @@
 //! * **exact** (the first `--exact` tickets, default 2,000): each customer mail goes through
 //!   the daemon's own calls. [`Store::store_fetched`] stores it, [`decide`] parses,
 //!   classifies, threads, routes and composes it with the real templates,
-//!   [`Store::record_outcome`] commits the ticket, the Message-ID index, the customer record
-//!   and the outbox entries, and [`Store::mark_sent`] records both mails as sent, as the
+//!   [`Store::record_outcome`] commits the ticket, the customer's Message-ID, the customer
+//!   record and the outbox entries, and [`Store::mark_sent`] records both mails as sent, as the
 //!   outbox does after the server's 2xx. That costs about 1 ms per ticket on a 2-core
 //!   machine (one sled transaction per mail and per sent mail), too slow for a million.
 //! * **bulk** (the rest): the same records, built from the library's own types
@@ -306,7 +306,7 @@ fn fill_exact(
             }
             counts.tickets += 1;
         }
-        // The outbox sends everything: 2xx, the entry leaves, the small sent record stays.
+        // The outbox sends everything: 2xx, the entry leaves, only the highest id sent is kept.
         let (due, _) = store.due(i64::MAX, usize::MAX)?;
         for entry in due
             .iter()
@@ -748,7 +748,8 @@ fn verify(
             if let Some((head, tail)) = mid.rsplit_once('@')
                 && MessageIdKind::ticket_of(mid) == Some(id)
             {
-                let forged = format!("{}x@{tail}", &head[..head.len() - 1]);
+                let other = if head.ends_with('x') { 'y' } else { 'x' };
+                let forged = format!("{}{other}@{tail}", &head[..head.len() - 1]);
                 ensure!(
                     store.ticket_by_message_id(&forged)?.is_none(),
                     "the made-up {forged} leads to a ticket"

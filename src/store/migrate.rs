@@ -138,7 +138,7 @@ impl Store {
 
     /// Removes the files of the outgoing mails `ids` that no outbox entry or dead letter
     /// names any more: sent ones (the outbox calls this after the flush that made their
-    /// `sent` records durable, never before, so a crash still sends them again from their
+    /// `mark_sent` durable, never before, so a crash still sends them again from their
     /// file), and at open those of a transaction that never committed.
     pub fn drop_sent_files(&self, ids: &[u64]) -> Result<()> {
         let mut unnamed = Vec::new();

@@ -511,7 +511,7 @@ fn mail_bytes_live_in_files_and_big_outgoing_mail_leaves_with_its_sending() {
         store.mark_sent(sent, "250 ok", 2).expect("sent"),
         "its bytes are a file"
     );
-    // Until the outbox's flush made the sent record durable, the bytes stay (a crash
+    // Until the outbox's flush made `mark_sent` durable, the bytes stay (a crash
     // before it sends the mail again from them); then they go.
     assert_eq!(store.files.ids(files::Kind::Out).expect("ids"), files);
     store.drop_sent_files(&files).expect("drop");
