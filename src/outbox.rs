@@ -23,7 +23,7 @@ use crate::liveness::Heartbeat;
 use crate::metrics::Metrics;
 use crate::oauth2::{AccessToken, TokenError, TokenSource};
 use crate::reload::Live;
-use crate::store::{Store, StoreError};
+use crate::store::{Accepted, Store, StoreError};
 
 /// The SMTP transport could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -340,6 +340,10 @@ pub fn by_account(cfg: &Config, due: Vec<OutboxEntry>) -> Vec<(Smtp, Vec<OutboxE
     groups
 }
 
+/// How long the outbox waits, after a server accepted a mail, for more acceptances to
+/// record in the same transaction ([`Store::mark_sent_all`]).
+const MARK_LINGER: Duration = Duration::from_millis(20);
+
 /// The outbox worker.
 pub struct Outbox {
     store: Store,
@@ -428,23 +432,55 @@ impl Outbox {
         self.store.flush().await?;
         let full = due.len() == batch_size;
         // Each account at most `pool_size` on the wire at once, all accounts side by side.
-        let groups = by_account(&snap.cfg, due)
+        let streams = by_account(&snap.cfg, due)
             .into_iter()
             .map(|(account, entries)| {
                 let transport = self.transports.get(&account).map_err(|e| e.to_string());
-                async move {
-                    futures::stream::iter(entries)
-                        .map(|entry| self.send_one(entry, &account, transport.clone()))
-                        .buffer_unordered(account.pool_size.max(1) as usize)
-                        .collect::<Vec<_>>()
-                        .await
-                }
+                let width = account.pool_size.max(1) as usize;
+                let account = Arc::new(account);
+                futures::stream::iter(entries)
+                    .map(move |entry| {
+                        let (account, transport) = (account.clone(), transport.clone());
+                        async move { self.send_one(entry, &account, transport).await }
+                    })
+                    .buffer_unordered(width)
+                    .boxed()
             });
-        let results = futures::future::join_all(groups).await;
-        self.store.flush().await?;
+        let mut results = futures::stream::select_all(streams);
+        // What the servers accepted leaves the outbox in few transactions (each costs sled
+        // two log writes): the first acceptance starts a short linger, and everything
+        // accepted by its end is recorded together. The linger is all it adds to the
+        // duplicate window (ARCHITECTURE.md). A store error of one send is returned once
+        // the round's acceptances are recorded.
+        let mut accepted = Vec::new();
         let mut sent_files = Vec::new();
-        for r in results.into_iter().flatten() {
-            sent_files.extend(r?);
+        let mut failed = None;
+        let linger = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(linger);
+        loop {
+            tokio::select! {
+                r = results.next() => match r {
+                    None => break,
+                    Some(Ok(Some(a))) => {
+                        if accepted.is_empty() {
+                            linger.as_mut().reset(tokio::time::Instant::now() + MARK_LINGER);
+                        }
+                        accepted.push(a);
+                    }
+                    Some(Ok(None)) => {}
+                    Some(Err(e)) => {
+                        failed.get_or_insert(e);
+                    }
+                },
+                () = &mut linger, if !accepted.is_empty() => {
+                    sent_files.extend(self.store.mark_sent_all(&std::mem::take(&mut accepted))?);
+                }
+            }
+        }
+        sent_files.extend(self.store.mark_sent_all(&accepted)?);
+        self.store.flush().await?;
+        if let Some(e) = failed {
+            return Err(e);
         }
         // Their `sent` records are durable now: a big mail's file may go.
         if let Err(e) = self.store.drop_sent_files(&sent_files) {
@@ -462,8 +498,8 @@ impl Outbox {
         entry: OutboxEntry,
         account: &Smtp,
         transport: Result<Arc<SmtpTransport>, String>,
-    ) -> Result<Option<u64>, StoreError> {
-        // `Some(id)`: sent, and its bytes are a file to remove after the batch's flush.
+    ) -> Result<Option<Accepted>, StoreError> {
+        // `Some`: sent, to be recorded with the rest of the round ([`Store::mark_sent_all`]).
         let entry = self.store.begin_attempt(&entry)?;
         let Some(raw) = self.store.outbox_raw(entry.id)? else {
             self.store
@@ -481,14 +517,17 @@ impl Outbox {
         let ticket = entry.ticket.map(|t| t.to_string()).unwrap_or_default();
         match result {
             SendResult::Sent(response) => {
-                let file = self.store.mark_sent(&entry, &response, t)?;
                 // The daemon's own share of the acknowledgement latency (spec: p50 < 10 ms).
                 let own_ms = self
                     .metrics
                     .sent(entry.kind, entry.ticket)
                     .map(|d| d.as_secs_f64() * 1000.0);
                 info!(event = "outbox.sent", kind = ?entry.kind, ticket, mid, attempts = entry.attempts, own_ms, "mail sent");
-                return Ok(file.then_some(entry.id));
+                return Ok(Some(Accepted {
+                    entry,
+                    response,
+                    at: t,
+                }));
             }
             SendResult::Retry(err)
                 if t - entry.created_at < account.retry.give_up_after.as_secs() as i64 =>

@@ -32,6 +32,7 @@ mod tickets;
 
 pub use backup::BackupStats;
 pub use commit::Committed;
+pub use outbox::Accepted;
 pub use privacy::ForgetStats;
 pub use restore::{HeldOutbox, Restored};
 

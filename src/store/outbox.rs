@@ -12,6 +12,17 @@ use super::{
 };
 use crate::domain::{DeadLetter, OutboxEntry, OutgoingMail, UnixTime};
 
+/// A mail the SMTP server accepted, to be recorded as sent ([`Store::mark_sent_all`]).
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The outbox entry as attempted.
+    pub entry: OutboxEntry,
+    /// The server's reply to the data (logged at debug; schema 3 keeps no record of it).
+    pub response: String,
+    /// When the server accepted it.
+    pub at: UnixTime,
+}
+
 impl Store {
     /// Queues a mail that belongs to no ticket (an ops alert). Flushed.
     pub fn queue_standalone(&self, mail: &OutgoingMail, now: UnixTime) -> Result<()> {
@@ -123,29 +134,54 @@ impl Store {
         Ok(e)
     }
 
-    /// The server accepted the mail: it leaves the outbox, and the highest id ever sent
-    /// moves up if this is it (`meta` [`SENT_HIGH`]: a restore starts new ids above it; no
-    /// record per sent mail stays, the ticket's history says what was sent). `true` when
-    /// its bytes are a file: it stays until the outbox's next flush made this durable (a
-    /// crash before it sends the mail again from it), then [`Store::drop_sent_files`]
-    /// removes it.
-    pub fn mark_sent(&self, entry: &OutboxEntry, response: &str, _now: UnixTime) -> Result<bool> {
+    /// The server accepted the mail: it leaves the outbox (see [`Store::mark_sent_all`]).
+    /// `true` when its bytes are a file: it stays until the outbox's next flush made this
+    /// durable (a crash before it sends the mail again from it), then
+    /// [`Store::drop_sent_files`] removes it.
+    pub fn mark_sent(&self, entry: &OutboxEntry, response: &str, now: UnixTime) -> Result<bool> {
+        let sent = [Accepted {
+            entry: entry.clone(),
+            response: response.to_string(),
+            at: now,
+        }];
+        Ok(!self.mark_sent_all(&sent)?.is_empty())
+    }
+
+    /// Mails the server accepted leave the outbox together, in one transaction: each sled
+    /// transaction writes its log buffer twice (sled 0.34 seals the buffer around the batch
+    /// manifest), so the outbox records a round of sends at once rather than one by one. A
+    /// crash before the round's flush sends them again either way. No record per sent mail
+    /// stays (the ticket's history says what was sent): only the highest id ever sent moves
+    /// up (`meta` [`SENT_HIGH`]), so a restore starts new ids above it. Returns the ids whose
+    /// bytes are files, to remove once this is durable ([`Store::drop_sent_files`]).
+    pub fn mark_sent_all(&self, sent: &[Accepted]) -> Result<Vec<u64>> {
+        let Some(top) = sent.iter().map(|a| a.entry.id).max() else {
+            return Ok(Vec::new());
+        };
         let _gate = self.write_gate();
-        tracing::debug!(
-            event = "store.sent",
-            id = entry.id,
-            response,
-            "outbox entry sent"
-        );
+        for a in sent {
+            tracing::debug!(
+                event = "store.sent",
+                id = a.entry.id,
+                response = a.response,
+                "outbox entry sent"
+            );
+        }
         let res = (&self.outbox, &self.outbox_raw, &self.outbox_due, &self.meta).transaction(
             |(outbox, raw, outbox_due, meta)| {
-                unqueue(outbox, outbox_due, entry.id)?;
-                let in_sled = raw.remove(&be(entry.id))?.is_some();
-                let high = meta.get(SENT_HIGH)?.map_or(0, |v| from_be(&v));
-                if entry.id > high {
-                    meta.insert(SENT_HIGH, &be(entry.id))?;
+                let mut files = Vec::new();
+                for a in sent {
+                    let id = a.entry.id;
+                    unqueue(outbox, outbox_due, id)?;
+                    if raw.remove(&be(id))?.is_none() {
+                        files.push(id);
+                    }
                 }
-                Ok(!in_sled)
+                let high = meta.get(SENT_HIGH)?.map_or(0, |v| from_be(&v));
+                if top > high {
+                    meta.insert(SENT_HIGH, &be(top))?;
+                }
+                Ok(files)
             },
         );
         unwrap_tx(res)

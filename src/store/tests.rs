@@ -503,15 +503,33 @@ fn mail_bytes_live_in_files_and_big_outgoing_mail_leaves_with_its_sending() {
         };
         assert_eq!(store.outbox_raw(e.id).expect("bytes").as_ref(), Some(want));
     }
-    let sent = queued
+    // Both were accepted in one round: they leave together, and only the big one's bytes
+    // are a file to remove.
+    let accepted: Vec<Accepted> = queued
         .iter()
-        .find(|e| e.id == files[0])
-        .expect("the big one");
-    assert!(
-        store.mark_sent(sent, "250 ok", 2).expect("sent"),
-        "its bytes are a file"
+        .map(|e| Accepted {
+            entry: e.clone(),
+            response: "250 ok".into(),
+            at: 2,
+        })
+        .collect();
+    assert_eq!(store.mark_sent_all(&accepted).expect("sent"), files);
+    assert_eq!(store.outbox_counts().expect("counts"), (0, 0), "both left");
+    assert_eq!(store.outbox_due.len(), 0, "with their due keys");
+    for e in &queued {
+        assert!(
+            !store.sent.contains_key(be(e.id)).expect("get"),
+            "no sent record"
+        );
+        assert!(!store.outbox_raw.contains_key(be(e.id)).expect("get"));
+    }
+    let high = queued.iter().map(|e| e.id).max();
+    assert_eq!(
+        store.meta.get(SENT_HIGH).expect("get").map(|v| from_be(&v)),
+        high,
+        "the highest id sent is kept"
     );
-    // Until the outbox's flush made `mark_sent` durable, the bytes stay (a crash
+    // Until the outbox's flush made the round durable, the bytes stay (a crash
     // before it sends the mail again from them); then they go.
     assert_eq!(store.files.ids(files::Kind::Out).expect("ids"), files);
     store.drop_sent_files(&files).expect("drop");
