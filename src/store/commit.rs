@@ -61,8 +61,9 @@ impl TicketTx<'_> {
     }
 
     /// Queues `mail` about `ticket`: the outbox entry, its bytes, and the ticket's history
-    /// entry, which is what resolves its Message-ID later (ours are not in `msgids`:
-    /// [`Store::own_message_id`](super::Store)). `true`: it is the first answer.
+    /// entry, which is what resolves its Message-ID later (ours are not in `msgids`; the
+    /// store reads the ticket the id names, `Store::own_message_id`). `true`: it is the
+    /// first answer.
     fn queue(
         &self,
         ticket: &mut Ticket,
