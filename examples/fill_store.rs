@@ -8,8 +8,8 @@
 //! * **exact** (the first `--exact` tickets, default 2,000): each customer mail goes through
 //!   the daemon's own calls. [`Store::store_fetched`] stores it, [`decide`] parses,
 //!   classifies, threads, routes and composes it with the real templates,
-//!   [`Store::record_outcome`] commits the ticket, the Message-ID index, the customer record
-//!   and the outbox entries, and [`Store::mark_sent`] records both mails as sent, as the
+//!   [`Store::record_outcome`] commits the ticket, the customer's Message-ID, the customer
+//!   record and the outbox entries, and [`Store::mark_sent`] records both mails as sent, as the
 //!   outbox does after the server's 2xx. That costs about 1 ms per ticket on a 2-core
 //!   machine (one sled transaction per mail and per sent mail), too slow for a million.
 //! * **bulk** (the rest): the same records, built from the library's own types
@@ -43,7 +43,7 @@ use frontdesk::config::Config;
 use frontdesk::decide::decide;
 use frontdesk::domain::{
     AgentEmail, AgentLoad, Cursor, CustomerRecord, Direction, EmailAddress, Fetched, Inbound,
-    MailKind, Outcome, SuppressReason, Ticket, TicketId, TicketMessage, UnixTime,
+    MailKind, MessageIdKind, Outcome, SuppressReason, Ticket, TicketId, TicketMessage, UnixTime,
 };
 use frontdesk::mail::thread::ThreadLookup;
 use frontdesk::route::{self, MailFacts};
@@ -58,6 +58,9 @@ const FILL_MAILBOX: &str = "fill/INBOX";
 const FILL_UID_VALIDITY: u32 = 1;
 /// What the "server" answered to each sent mail.
 const SENT_RESPONSE: &str = "250 2.0.0 Ok: queued as FILL";
+
+/// The store's `meta` key of the highest outbox id sent (schema 3).
+const SENT_HIGH: &str = "sent_high";
 
 /// Subjects customers write, picked pseudo-randomly.
 const SUBJECTS: &[&str] = &[
@@ -303,7 +306,7 @@ fn fill_exact(
             }
             counts.tickets += 1;
         }
-        // The outbox sends everything: 2xx, the entry leaves, the small sent record stays.
+        // The outbox sends everything: 2xx, the entry leaves, only the highest id sent is kept.
         let (due, _) = store.due(i64::MAX, usize::MAX)?;
         for entry in due
             .iter()
@@ -323,15 +326,6 @@ fn fill_exact(
     store.flush_blocking()?;
     counts.seconds = started.elapsed().as_secs_f64();
     Ok(counts)
-}
-
-/// The store's record of a sent mail.
-#[derive(Serialize)]
-struct SentRecord<'a> {
-    message_id: &'a str,
-    ticket: Option<TicketId>,
-    at: UnixTime,
-    response: &'a str,
 }
 
 /// A customer as the bulk path tracks them in memory.
@@ -396,7 +390,6 @@ struct Trees {
     tickets: sled::Tree,
     msgids: sled::Tree,
     customers: sled::Tree,
-    sent: sled::Tree,
     agents: sled::Tree,
 }
 
@@ -413,7 +406,6 @@ impl Trees {
             tickets: t("tickets")?,
             msgids: t("msgids")?,
             customers: t("customers")?,
-            sent: t("sent")?,
             agents: t("agents")?,
         })
     }
@@ -428,7 +420,6 @@ struct Batches {
     digests: sled::Batch,
     tickets: sled::Batch,
     msgids: sled::Batch,
-    sent: sled::Batch,
 }
 
 impl Batches {
@@ -441,7 +432,6 @@ impl Batches {
             digests,
             tickets,
             msgids,
-            sent,
         } = self;
         std::thread::scope(|s| {
             let other = s.spawn(|| -> sled::Result<()> {
@@ -449,7 +439,6 @@ impl Batches {
                 t.by_uid.apply_batch(by_uid)?;
                 t.inbound.apply_batch(inbound)
             });
-            t.sent.apply_batch(sent)?;
             t.raw.apply_batch(raw)?;
             t.tickets.apply_batch(tickets)?;
             t.digests.apply_batch(digests)?;
@@ -477,6 +466,7 @@ fn fill_bulk(
         Ok(trees.meta.get(key)?.map(|v| from_be(&v)))
     };
     let mut next_ticket = meta_u64("next_ticket")?.unwrap_or(TicketId::FIRST.get());
+    let mut sent_high = 0u64;
     let mut uid = match trees.cursors.get(FILL_MAILBOX)? {
         Some(v) => serde_json::from_slice::<Cursor>(&v)?.last_uid,
         None => 0,
@@ -632,18 +622,11 @@ fn fill_bulk(
             ));
             counts.notifications += 1;
             b.msgids.insert(mail.message_id.as_bytes(), &be(id.get()));
+            // Our own ids are not indexed (the store resolves them from the ticket's
+            // history), and a sent mail leaves only the highest id sent.
             for (kind, message_id) in outgoing {
                 let oid = db.generate_id()?;
-                b.msgids.insert(message_id.as_bytes(), &be(id.get()));
-                b.sent.insert(
-                    &be(oid),
-                    json(&SentRecord {
-                        message_id: &message_id,
-                        ticket: Some(id),
-                        at: t + 1,
-                        response: SENT_RESPONSE,
-                    })?,
-                );
+                sent_high = sent_high.max(oid);
                 if kind == MailKind::AgentNotification && ticket.notify_root.is_none() {
                     ticket.notify_root = Some(message_id.clone());
                 }
@@ -712,6 +695,10 @@ fn fill_bulk(
     for (agent, n) in &open {
         mb.insert(format!("open:{agent}").as_bytes(), &be(*n));
     }
+    if sent_high > 0 {
+        let old = meta_u64(SENT_HIGH)?.unwrap_or(0);
+        mb.insert(SENT_HIGH, &be(sent_high.max(old)));
+    }
     trees.meta.apply_batch(mb)?;
     trees.cursors.insert(
         FILL_MAILBOX,
@@ -757,6 +744,17 @@ fn verify(
                 store.ticket_by_message_id(mid)? == Some(id),
                 "{mid} does not lead to ticket {id}"
             );
+            // Ours resolve from the history only: the same id with another code does not.
+            if let Some((head, tail)) = mid.rsplit_once('@')
+                && MessageIdKind::ticket_of(mid) == Some(id)
+            {
+                let other = if head.ends_with('x') { 'y' } else { 'x' };
+                let forged = format!("{}{other}@{tail}", &head[..head.len() - 1]);
+                ensure!(
+                    store.ticket_by_message_id(&forged)?.is_none(),
+                    "the made-up {forged} leads to a ticket"
+                );
+            }
         }
         ensure!(
             store.customer_tickets(&ticket.customer)?.contains(&id),
@@ -787,6 +785,16 @@ fn verify(
         "mail left in the outbox"
     );
     ensure!(store.flag_jobs(FILL_MAILBOX)?.is_empty(), "flag jobs left");
+    // Schema 3: the Message-ID index holds the customers' ids only (at most one per
+    // ticket here: each opened with one mail), and sent mail leaves no record.
+    let records: HashMap<&str, usize> = store.record_counts()?.into_iter().collect();
+    let tickets = end.get() - TicketId::FIRST.get();
+    ensure!(
+        records["msgids"] as u64 <= tickets,
+        "{} Message-IDs indexed for {tickets} tickets",
+        records["msgids"]
+    );
+    ensure!(records["sent"] == 0, "sent records written");
     Ok(())
 }
 
@@ -850,6 +858,11 @@ fn main() -> anyhow::Result<()> {
     let verify_started = Instant::now();
     verify(&store, (first, exact_end, end), args.unsent.min(exact_n))?;
     let verify_seconds = verify_started.elapsed().as_secs_f64();
+    let records: serde_json::Map<String, serde_json::Value> = store
+        .record_counts()?
+        .into_iter()
+        .map(|(tree, n)| (tree.to_string(), n.into()))
+        .collect();
     drop(store);
     let secs = started.elapsed().as_secs_f64();
     // One line of JSON for the benchmark script.
@@ -864,6 +877,7 @@ fn main() -> anyhow::Result<()> {
             "bulk": bulk,
             "reopen_seconds": reopen_seconds,
             "verify_seconds": verify_seconds,
+            "records": records,
             "seconds": secs,
             "per_second": args.count as f64 / secs,
         })

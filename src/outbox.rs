@@ -482,7 +482,7 @@ impl Outbox {
         if let Some(e) = failed {
             return Err(e);
         }
-        // Their `sent` records are durable now: a big mail's file may go.
+        // Their leaving the outbox is durable now: a big mail's file may go.
         if let Err(e) = self.store.drop_sent_files(&sent_files) {
             warn!(error = %e, "the files of sent mail could not be removed; they go at the next start");
         }

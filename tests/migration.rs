@@ -1,6 +1,7 @@
-//! Issue 12: a store written by the previous format (schema 1: mail bodies inside sled) opens
-//! with this build, migrates in place, and keeps every ticket, message, outbox entry, cursor
-//! and mail body.
+//! Issue 12: a store written by an older format (schema 1: mail bodies inside sled, our own
+//! Message-IDs indexed, a record per sent mail) opens with this build, migrates in place
+//! (schema 3) after a backup, and keeps every ticket, message, outbox entry, cursor and mail
+//! body, and every Message-ID still leads to its ticket.
 //!
 //! The fixture `tests/fixtures/schema1-store.tar.gz` holds a state directory filled by
 //! `examples/fill_store.rs` built at commit b867fbc (schema 1) with only the `--unsent`
@@ -15,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use frontdesk::domain::TicketId;
+use frontdesk::domain::{MessageIdKind, TicketId};
 use frontdesk::store::Store;
 use sha2::Digest;
 
@@ -24,6 +25,13 @@ type Manifest = BTreeMap<String, BTreeMap<String, String>>;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(key: &str) -> Vec<u8> {
+    (0..key.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&key[i..i + 2], 16).expect("hex"))
+        .collect()
 }
 
 fn sha(bytes: &[u8]) -> String {
@@ -88,6 +96,7 @@ fn open(state: &Path) -> Store {
 
 #[test]
 fn a_schema_1_store_migrates_in_place_and_keeps_every_record() {
+    use frontdesk::mail::thread::ThreadLookup;
     let dir = unpack();
     let state = dir.path().join("state");
     let manifest: Manifest =
@@ -97,6 +106,7 @@ fn a_schema_1_store_migrates_in_place_and_keeps_every_record() {
     assert_eq!(old_raw.len(), 240, "the fixture has a body per mail");
 
     // Through the store: every ticket, the queued mail, the cursor, every body.
+    let mut ours = Vec::new();
     {
         let store = open(&state);
         assert_eq!(store.tickets_full().expect("tickets").len(), 240);
@@ -126,6 +136,17 @@ fn a_schema_1_store_migrates_in_place_and_keeps_every_record() {
                 manifest["outbox_raw"][&hex(&e.id.to_be_bytes())]
             );
         }
+        // Every indexed id still leads to its ticket; ours now through its history.
+        for key in manifest["msgids"].keys() {
+            let id = String::from_utf8(unhex(key)).expect("utf-8 id");
+            let ticket = store
+                .ticket_by_message_id(&id)
+                .expect("lookup")
+                .unwrap_or_else(|| panic!("{id} leads nowhere"));
+            if MessageIdKind::ticket_of(&id) == Some(ticket) {
+                ours.push(key.clone());
+            }
+        }
         let cursor = store.cursor("fill/INBOX").expect("read").expect("cursor");
         assert_eq!(cursor.last_uid, 240);
         let mails = store.inbound_all().expect("inbound");
@@ -141,34 +162,47 @@ fn a_schema_1_store_migrates_in_place_and_keeps_every_record() {
         }
     }
 
-    // In sled: every record as it was (the schema number aside). Its mails are all under
-    // 64 KiB, so their bodies stay in sled (bigger ones move to files: the store's unit test
-    // `a_store_with_big_bodies_in_sled_moves_them_to_files_after_a_backup`).
+    // In sled: every record as it was (the schema number aside), but for our own ids in
+    // `msgids` and the `sent` records (schema 3), whose highest id is kept. Its mails are all
+    // under 64 KiB, so their bodies stay in sled (bigger ones move to files: the store's
+    // unit test `a_store_with_big_bodies_in_sled_moves_them_to_files_after_a_backup`).
+    assert_eq!(
+        ours.len(),
+        480,
+        "an acknowledgement and a notification per ticket"
+    );
     {
         let db = sled_of(&state);
         for (tree, records) in &manifest {
             let t = db.open_tree(tree).expect("tree");
             for (key, digest) in records {
-                let k: Vec<u8> = (0..key.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&key[i..i + 2], 16).expect("hex"))
-                    .collect();
-                let value = t.get(&k).expect("get").unwrap_or_else(|| {
-                    panic!("{tree}/{key} lost");
-                });
+                let k = unhex(key);
+                let value = t.get(&k).expect("get");
+                if tree == "sent" || (tree == "msgids" && ours.contains(key)) {
+                    assert_eq!(value, None, "{tree}/{key} kept");
+                    continue;
+                }
+                let value = value.unwrap_or_else(|| panic!("{tree}/{key} lost"));
                 if tree == "meta" && k == b"schema" {
-                    assert_eq!(&*value, &2u64.to_be_bytes(), "schema raised");
+                    assert_eq!(&*value, &3u64.to_be_bytes(), "schema raised");
                 } else {
                     assert_eq!(&sha(&value), digest, "{tree}/{key} changed");
                 }
             }
         }
+        let highest_sent = manifest["sent"].keys().max().map(|k| unhex(k));
+        let meta = db.open_tree("meta").expect("meta");
+        assert_eq!(
+            meta.get("sent_high").expect("get").map(|v| v.to_vec()),
+            highest_sent,
+            "the highest id sent is kept for a restore's counter"
+        );
     }
 
-    // Nothing moved, so nothing needed a backup.
-    assert_eq!(migration_backups(&state), Vec::<PathBuf>::new());
+    // It changed the layout, so a backup was taken first.
+    assert_eq!(migration_backups(&state).len(), 1);
 
     // Opened again, there is nothing left to migrate and no second backup.
     drop(open(&state));
-    assert!(migration_backups(&state).is_empty());
+    assert_eq!(migration_backups(&state).len(), 1);
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::EmailAddress;
+use super::{EmailAddress, TicketId};
 
 /// What kind of mail an outbox entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,6 +166,22 @@ impl MessageIdKind {
             MessageIdKind::Closing => "closing",
             MessageIdKind::Reminder => "reminder",
         }
+    }
+
+    /// The ticket a Message-ID of ours names (`<KIND.TICKET.CODE@domain>`), whether or not
+    /// it is authentic: the store resolves our ids from it instead of indexing them, and
+    /// accepts one only if that ticket's history holds it.
+    pub fn ticket_of(message_id: &str) -> Option<TicketId> {
+        MessageIdKind::of(message_id)?;
+        let rest = message_id.trim_start_matches('<').split_once('.')?.1;
+        let (number, code) = rest.split_once('.')?;
+        if number.is_empty() || number.len() > 19 || !code.contains('@') {
+            return None;
+        }
+        if !number.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        number.parse().ok().map(TicketId::new)
     }
 
     /// The kind a Message-ID of ours names (whether it is authentic is not checked here).

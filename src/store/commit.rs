@@ -35,7 +35,6 @@ pub struct Committed {
 /// The trees a change to a ticket writes, inside a transaction.
 struct TicketTx<'a> {
     tickets: &'a TransactionalTree,
-    msgids: &'a TransactionalTree,
     outbox: &'a TransactionalTree,
     outbox_raw: &'a TransactionalTree,
     outbox_due: &'a TransactionalTree,
@@ -61,19 +60,10 @@ impl TicketTx<'_> {
         Ok(())
     }
 
-    /// Adds an incoming Message-ID to the threading index. First come, first served: two
-    /// mails that share an id cannot pull each other into a stranger's ticket.
-    fn index(&self, message_id: Option<&str>, ticket: TicketId) -> TxResult<()> {
-        if let Some(id) = message_id
-            && self.msgids.get(id.as_bytes())?.is_none()
-        {
-            self.msgids.insert(id.as_bytes(), &be(ticket.get()))?;
-        }
-        Ok(())
-    }
-
-    /// Queues `mail` about `ticket`: the outbox entry, its bytes, its Message-ID in the
-    /// threading index, and the ticket's history entry. `true`: it is the first answer.
+    /// Queues `mail` about `ticket`: the outbox entry, its bytes, and the ticket's history
+    /// entry, which is what resolves its Message-ID later (ours are not in `msgids`; the
+    /// store reads the ticket the id names, `Store::own_message_id`). `true`: it is the
+    /// first answer.
     fn queue(
         &self,
         ticket: &mut Ticket,
@@ -93,8 +83,6 @@ impl TicketTx<'_> {
         self.outbox.insert(&be(id), encode(&entry))?;
         self.outbox_due
             .insert(&due_key(entry.next_attempt_at, id), &[])?;
-        self.msgids
-            .insert(mail.message_id.as_bytes(), &be(ticket.id.get()))?;
         // Automatic mail to customers counts against the hourly limit the acknowledgement
         // obeys (which `new_ticket` counts): a reminder run or a mass handover is no storm.
         if matches!(
@@ -154,6 +142,7 @@ pub(super) fn count_open(meta: &TransactionalTree, counts: &OpenCounts) -> TxRes
 /// The trees [`Store::record_outcome`] writes besides the ticket's.
 struct MailTx<'a> {
     ticket: TicketTx<'a>,
+    msgids: &'a TransactionalTree,
     inbound: &'a TransactionalTree,
     pending: &'a TransactionalTree,
     flags: &'a TransactionalTree,
@@ -171,6 +160,17 @@ struct PlanCommit<'a> {
 }
 
 impl MailTx<'_> {
+    /// Adds an incoming Message-ID to the threading index. First come, first served: two
+    /// mails that share an id cannot pull each other into a stranger's ticket.
+    fn index(&self, message_id: Option<&str>, ticket: TicketId) -> TxResult<()> {
+        if let Some(id) = message_id
+            && self.msgids.get(id.as_bytes())?.is_none()
+        {
+            self.msgids.insert(id.as_bytes(), &be(ticket.get()))?;
+        }
+        Ok(())
+    }
+
     /// Applies the plan; returns the time to first response if it recorded one.
     fn apply(&self, c: &PlanCommit<'_>) -> TxResult<Option<Duration>> {
         let (tx, now, cause) = (&self.ticket, c.now, Some(c.stored_at));
@@ -210,7 +210,7 @@ impl MailTx<'_> {
                     tx.meta.insert(flood_key(*ticket), &[])?;
                 }
                 tx.save(&t)?;
-                tx.index(c.index_id, *ticket)?;
+                self.index(c.index_id, *ticket)?;
                 Ok(None)
             }
             Plan::Agent {
@@ -269,7 +269,7 @@ impl MailTx<'_> {
         tx.meta.insert("next_ticket", &be(next + 1))?;
         tx.bump(format!("rr:{pool_key}").as_bytes(), 1)?;
         let mut ticket = ticket.clone();
-        tx.index(c.index_id, ticket.id)?;
+        self.index(c.index_id, ticket.id)?;
         let mut acknowledged = false;
         for mail in outgoing {
             tx.queue(&mut ticket, mail, now, Some(c.stored_at))?;
@@ -368,9 +368,9 @@ impl Store {
                 meta,
             )| {
                 let tx = MailTx {
+                    msgids,
                     ticket: TicketTx {
                         tickets,
-                        msgids,
                         outbox,
                         outbox_raw,
                         outbox_due,
@@ -518,14 +518,12 @@ impl Store {
             &self.outbox,
             &self.outbox_raw,
             &self.outbox_due,
-            &self.msgids,
             &self.meta,
         );
         let res = unwrap_tx(trees.transaction(
-            |(tickets, outbox, outbox_raw, outbox_due, msgids, meta)| {
+            |(tickets, outbox, outbox_raw, outbox_due, meta)| {
                 change(&TicketTx {
                     tickets,
-                    msgids,
                     outbox,
                     outbox_raw,
                     outbox_due,

@@ -5,15 +5,20 @@ use std::path::Path;
 
 use super::files::{IN_FILE_THRESHOLD, Kind};
 use super::{
-    OUTBOX_DUE_INDEXED, QUARANTINE_INDEXED, Result, SCHEMA_VERSION, Store, StoreError, be, from_be,
+    OUTBOX_DUE_INDEXED, QUARANTINE_INDEXED, Result, SCHEMA_VERSION, SENT_HIGH, Store, StoreError,
+    be, from_be,
 };
-use crate::domain::TicketId;
+use crate::domain::{MessageIdKind, TicketId};
 
 impl Store {
     /// Creates the layout in a fresh store, or migrates an older one in place (see
     /// [`Store::big_bodies_to_files`]); refuses a store written by a newer build. `dir` is the state
     /// directory, where a migration leaves its backup.
-    pub(super) fn migrate(&self, dir: &Path) -> Result<()> {
+    ///
+    /// `layout` is false for the store a restore is building: its records arrive in pieces
+    /// (it is reopened every 32 MiB), so the schema 2 → 3 step waits for the open of the
+    /// finished store.
+    pub(super) fn migrate(&self, dir: &Path, layout: bool) -> Result<()> {
         let found = self.meta.get("schema")?.map(|v| from_be(&v));
         let Some(found) = found else {
             self.meta.insert("schema", &be(SCHEMA_VERSION))?;
@@ -39,10 +44,10 @@ impl Store {
             // whatever the flag says (a store of schema 1 may carry one restored from a
             // backup of schema 2, with entries queued since that have no key), and the
             // schema is raised last: a crash anywhere redoes the whole step.
-            self.big_bodies_to_files(dir)?;
+            self.big_bodies_to_files(dir, found)?;
             self.index_outbox_due()?;
             self.meta.insert(OUTBOX_DUE_INDEXED, &[])?;
-            self.meta.insert("schema", &be(SCHEMA_VERSION))?;
+            self.meta.insert("schema", &be(2))?;
             self.db.flush()?;
         } else if !self.meta.contains_key(OUTBOX_DUE_INDEXED)? {
             // Restored from a backup without the index.
@@ -50,6 +55,63 @@ impl Store {
             self.meta.insert(OUTBOX_DUE_INDEXED, &[])?;
             self.db.flush()?;
         }
+        if found < 3 && layout {
+            self.fewer_records(dir, found)?;
+            self.meta.insert("schema", &be(SCHEMA_VERSION))?;
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Schema 2 → 3: fewer sled records per ticket (sled 0.34's memory and start-up follow
+    /// its page count). Our own Message-IDs leave `msgids` (each is resolved from the id
+    /// itself and the ticket's history, [`Store::own_message_id`]: only entries that
+    /// resolve so, to the same ticket, go), and the `sent` records go, the highest of their
+    /// ids kept in `meta` [`SENT_HIGH`] for a restore's id counter. A backup of the whole
+    /// store comes first if anything is to go (`store-schema-<found>-<time>.backup`, one per
+    /// migration). A crash before the schema is raised redoes what is left.
+    fn fewer_records(&self, dir: &Path, found: u64) -> Result<()> {
+        let mut ours = Vec::new();
+        for kv in self.msgids.iter() {
+            let (k, v) = kv?;
+            let Ok(id) = std::str::from_utf8(&k) else {
+                continue;
+            };
+            let ticket = TicketId::new(from_be(&v));
+            if MessageIdKind::ticket_of(id) == Some(ticket)
+                && self.own_message_id(id)? == Some(ticket)
+            {
+                ours.push(k);
+            }
+        }
+        let sent_high = self.sent.last()?.map(|(k, _)| from_be(&k));
+        if ours.is_empty() && sent_high.is_none() {
+            return Ok(());
+        }
+        if !has_migration_backup(dir, found) {
+            self.backup_before_migration(dir, found)?;
+        }
+        if let Some(high) = sent_high {
+            let old = self.meta.get(SENT_HIGH)?.map_or(0, |v| from_be(&v));
+            self.meta.insert(SENT_HIGH, &be(high.max(old)))?;
+            // Durable before the records it stands for go.
+            self.db.flush()?;
+        }
+        let mut batch = sled::Batch::default();
+        for k in &ours {
+            batch.remove(k);
+        }
+        self.msgids.apply_batch(batch)?;
+        let sent = self.sent.len();
+        self.sent.clear()?;
+        self.db.flush()?;
+        tracing::info!(
+            event = "store.migrated",
+            schema = SCHEMA_VERSION,
+            message_ids = ours.len(),
+            sent,
+            "store migrated: our own Message-IDs are resolved from their tickets, sent mails leave no record"
+        );
         Ok(())
     }
 
@@ -76,7 +138,7 @@ impl Store {
 
     /// Removes the files of the outgoing mails `ids` that no outbox entry or dead letter
     /// names any more: sent ones (the outbox calls this after the flush that made their
-    /// `sent` records durable, never before, so a crash still sends them again from their
+    /// `mark_sent` durable, never before, so a crash still sends them again from their
     /// file), and at open those of a transaction that never committed.
     pub fn drop_sent_files(&self, ids: &[u64]) -> Result<()> {
         let mut unnamed = Vec::new();
@@ -98,7 +160,7 @@ impl Store {
     /// once and their records removed ([`Store::migrate`] then raises the schema). A crash
     /// before the schema is raised redoes what is left (files are rewritten with the same
     /// bytes, no second backup).
-    fn big_bodies_to_files(&self, dir: &Path) -> Result<()> {
+    fn big_bodies_to_files(&self, dir: &Path, found: u64) -> Result<()> {
         let mut big = Vec::new();
         for kv in self.raw.iter() {
             let (k, v) = kv?;
@@ -107,8 +169,8 @@ impl Store {
             }
         }
         if !big.is_empty() {
-            if !has_migration_backup(dir) {
-                self.backup_before_migration(dir)?;
+            if !has_migration_backup(dir, found) {
+                self.backup_before_migration(dir, found)?;
             }
             for seq in &big {
                 if let Some(v) = self.raw.get(be(*seq))? {
@@ -135,10 +197,10 @@ impl Store {
     }
 
     /// The backup a migration takes before it changes anything, in the state directory.
-    fn backup_before_migration(&self, dir: &Path) -> Result<()> {
+    fn backup_before_migration(&self, dir: &Path, found: u64) -> Result<()> {
         let io = |e: std::io::Error| StoreError::Backup(format!("{}: {e}", dir.display()));
         let name = dir.join(format!(
-            "store-schema-1-{}.backup",
+            "store-schema-{found}-{}.backup",
             crate::domain::now().max(0)
         ));
         let scratch_path = dir.join(".migration-scratch");
@@ -169,13 +231,15 @@ impl Store {
     }
 }
 
-/// Whether an earlier, interrupted run of the migration left its backup already.
-fn has_migration_backup(dir: &Path) -> bool {
+/// Whether an earlier step, or an interrupted run, of the migration from schema `found` left
+/// its backup already.
+fn has_migration_backup(dir: &Path, found: u64) -> bool {
+    let prefix = format!("store-schema-{found}-");
     std::fs::read_dir(dir).is_ok_and(|entries| {
         entries.flatten().any(|e| {
             let name = e.file_name();
             let name = name.to_string_lossy();
-            name.starts_with("store-schema-1-") && name.ends_with(".backup")
+            name.starts_with(&prefix) && name.ends_with(".backup")
         })
     })
 }

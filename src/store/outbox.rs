@@ -1,24 +1,23 @@
 //! The outbox's trees: queued entries and their bytes, the due index, attempts, retries,
-//! dead letters and the small `sent` records. Every change of an entry's next attempt moves
+//! dead letters and the highest id sent (`meta` `sent_high`). Every change of an entry's next attempt moves
 //! its `outbox_due` key in the same transaction.
 
-use serde::Serialize;
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
 
 use super::files::Kind;
 use super::{
-    Result, Store, StoreError, TxResult, be, decode, due_key, encode, split_due_key, tx_get,
-    unwrap_tx,
+    Result, SENT_HIGH, Store, StoreError, TxResult, be, decode, due_key, encode, from_be,
+    split_due_key, tx_get, unwrap_tx,
 };
-use crate::domain::{DeadLetter, OutboxEntry, OutgoingMail, TicketId, UnixTime};
+use crate::domain::{DeadLetter, OutboxEntry, OutgoingMail, UnixTime};
 
 /// A mail the SMTP server accepted, to be recorded as sent ([`Store::mark_sent_all`]).
 #[derive(Debug, Clone)]
 pub struct Accepted {
     /// The outbox entry as attempted.
     pub entry: OutboxEntry,
-    /// The server's reply to the data, kept in the `sent` record.
+    /// The server's reply to the data (logged at debug; schema 3 keeps no record of it).
     pub response: String,
     /// When the server accepted it.
     pub at: UnixTime,
@@ -135,10 +134,10 @@ impl Store {
         Ok(e)
     }
 
-    /// The server accepted the mail: it leaves the outbox, and a small record stays. `true`
-    /// when its bytes are a file: it stays until the outbox's next flush made this durable
-    /// (a crash before it sends the mail again from it), then [`Store::drop_sent_files`]
-    /// removes it. [`Store::mark_sent_all`] for one mail.
+    /// The server accepted the mail: it leaves the outbox (see [`Store::mark_sent_all`]).
+    /// `true` when its bytes are a file: it stays until the outbox's next flush made this
+    /// durable (a crash before it sends the mail again from it), then
+    /// [`Store::drop_sent_files`] removes it.
     pub fn mark_sent(&self, entry: &OutboxEntry, response: &str, now: UnixTime) -> Result<bool> {
         let sent = [Accepted {
             entry: entry.clone(),
@@ -151,41 +150,36 @@ impl Store {
     /// Mails the server accepted leave the outbox together, in one transaction: each sled
     /// transaction writes its log buffer twice (sled 0.34 seals the buffer around the batch
     /// manifest), so the outbox records a round of sends at once rather than one by one. A
-    /// crash before the round's flush sends them again either way. Returns the ids whose
+    /// crash before the round's flush sends them again either way. No record per sent mail
+    /// stays (the ticket's history says what was sent): only the highest id ever sent moves
+    /// up (`meta` [`SENT_HIGH`]), so a restore starts new ids above it. Returns the ids whose
     /// bytes are files, to remove once this is durable ([`Store::drop_sent_files`]).
     pub fn mark_sent_all(&self, sent: &[Accepted]) -> Result<Vec<u64>> {
-        if sent.is_empty() {
+        let Some(top) = sent.iter().map(|a| a.entry.id).max() else {
             return Ok(Vec::new());
-        }
+        };
         let _gate = self.write_gate();
-        #[derive(Serialize)]
-        struct Sent<'a> {
-            message_id: &'a str,
-            ticket: Option<TicketId>,
-            at: UnixTime,
-            response: &'a str,
+        for a in sent {
+            tracing::debug!(
+                event = "store.sent",
+                id = a.entry.id,
+                response = a.response,
+                "outbox entry sent"
+            );
         }
-        let records: Vec<Vec<u8>> = sent
-            .iter()
-            .map(|a| {
-                encode(&Sent {
-                    message_id: &a.entry.message_id,
-                    ticket: a.entry.ticket,
-                    at: a.at,
-                    response: &a.response,
-                })
-            })
-            .collect();
-        let res = (&self.outbox, &self.outbox_raw, &self.outbox_due, &self.sent).transaction(
-            |(outbox, raw, outbox_due, sent_tree)| {
+        let res = (&self.outbox, &self.outbox_raw, &self.outbox_due, &self.meta).transaction(
+            |(outbox, raw, outbox_due, meta)| {
                 let mut files = Vec::new();
-                for (a, record) in sent.iter().zip(&records) {
+                for a in sent {
                     let id = a.entry.id;
                     unqueue(outbox, outbox_due, id)?;
                     if raw.remove(&be(id))?.is_none() {
                         files.push(id);
                     }
-                    sent_tree.insert(&be(id), record.as_slice())?;
+                }
+                let high = meta.get(SENT_HIGH)?.map_or(0, |v| from_be(&v));
+                if top > high {
+                    meta.insert(SENT_HIGH, &be(top))?;
                 }
                 Ok(files)
             },

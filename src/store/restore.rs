@@ -11,7 +11,8 @@ use std::path::Path;
 use super::backup::{CUT, Cut, DigestTail, END, MAGIC_LEN, MAGIC_V1, MAGIC_V2, PUT, REMOVE};
 use super::files::{IN_FILE_THRESHOLD, Kind};
 use super::{
-    BackupStats, RAW, Result, Store, StoreError, TREES, be, decode, due_key, encode, from_be,
+    BackupStats, RAW, Result, SENT_HIGH, Store, StoreError, TREES, be, decode, due_key, encode,
+    from_be,
 };
 use crate::domain::{DeadLetter, Inbound, OutboxEntry, Outcome, UnixTime};
 
@@ -204,6 +205,10 @@ fn restore_into(staging: &Path, input: &mut impl Read) -> Result<Restored> {
         if let Some((k, _)) = tree.last()? {
             used = used.max(from_be(&k));
         }
+    }
+    // Schema 3 keeps no record per sent mail, only the highest id sent.
+    if let Some(v) = store.meta.get(SENT_HIGH)? {
+        used = used.max(from_be(&v));
     }
     while store.db.generate_id()? <= used {}
     store.db.flush()?;

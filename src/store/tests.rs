@@ -519,12 +519,18 @@ fn mail_bytes_live_in_files_and_big_outgoing_mail_leaves_with_its_sending() {
     assert_eq!(store.outbox_due.len(), 0, "with their due keys");
     for e in &queued {
         assert!(
-            store.sent.contains_key(be(e.id)).expect("get"),
-            "a sent record each"
+            !store.sent.contains_key(be(e.id)).expect("get"),
+            "no sent record"
         );
         assert!(!store.outbox_raw.contains_key(be(e.id)).expect("get"));
     }
-    // Until the outbox's flush made the sent record durable, the bytes stay (a crash
+    let high = queued.iter().map(|e| e.id).max();
+    assert_eq!(
+        store.meta.get(SENT_HIGH).expect("get").map(|v| from_be(&v)),
+        high,
+        "the highest id sent is kept"
+    );
+    // Until the outbox's flush made the round durable, the bytes stay (a crash
     // before it sends the mail again from them); then they go.
     assert_eq!(store.files.ids(files::Kind::Out).expect("ids"), files);
     store.drop_sent_files(&files).expect("drop");
@@ -646,7 +652,7 @@ fn a_store_with_big_bodies_in_sled_moves_them_to_files_after_a_backup() {
     assert_eq!(store.raw.len(), 1, "the small one stays in sled");
     assert_eq!(
         store.meta.get("schema").expect("get").map(|v| from_be(&v)),
-        Some(2)
+        Some(3)
     );
     let backups = |dir: &Path| {
         std::fs::read_dir(dir)
@@ -840,4 +846,202 @@ fn automatic_mail_to_customers_counts_against_the_hourly_limit() {
             .expect("ops")
     );
     assert_eq!(store.acks_in_hour(now).expect("read"), before + 2);
+}
+
+/// A mail of `kind` about a ticket, with Message-ID `message_id`, to `to`.
+fn ours(kind: crate::domain::MailKind, message_id: &str, to: &str) -> crate::domain::OutgoingMail {
+    use crate::domain::{EmailAddress, OutgoingMail};
+    OutgoingMail {
+        kind,
+        message_id: message_id.to_string(),
+        envelope_from: None,
+        recipients: vec![EmailAddress::parse(to).expect("address")],
+        inbox: EmailAddress::parse("support@example.test").expect("address"),
+        raw: b"Subject: x\r\n\r\nbody".to_vec(),
+        splices: Vec::new(),
+    }
+}
+
+/// Two tickets, each opened by a customer's mail with its own id and acknowledged with one
+/// of ours: `(ticket, our id)` of each.
+fn two_acknowledged_tickets(store: &Store) -> [(TicketId, String); 2] {
+    use crate::domain::MailKind;
+    let batch: Vec<Fetched> = (1..=2)
+        .map(|uid| Fetched {
+            uid,
+            raw: format!("Subject: {uid}\r\n\r\nx").into_bytes(),
+        })
+        .collect();
+    let seqs = store.store_fetched("INBOX", 1, &batch, 0).expect("store");
+    let mut out = Vec::new();
+    for (seq, who) in seqs.iter().zip(["hal", "ida"]) {
+        let customer = format!("{who}@customer.test");
+        let Plan::NewTicket {
+            ticket, pool_key, ..
+        } = new_ticket(store, &customer)
+        else {
+            unreachable!("new_ticket makes a new ticket")
+        };
+        let ack = format!("<ack.{}.c0de{who}@example.test>", ticket.id);
+        let plan = Plan::NewTicket {
+            ticket: ticket.clone(),
+            pool_key,
+            not_acknowledged: None,
+            outgoing: vec![ours(MailKind::Acknowledgement, &ack, &customer)],
+        };
+        let theirs = format!("<{who}@customer.test>");
+        store
+            .record_outcome(*seq, Some(&theirs), true, &plan, 0)
+            .expect("record");
+        out.push((ticket.id, ack));
+    }
+    [out[0].clone(), out[1].clone()]
+}
+
+/// Schema 3: our own Message-IDs are not indexed; they resolve from the ticket they name,
+/// and only if its history holds them, so a made-up code, another ticket's number, a ticket
+/// that does not exist or a forgotten customer's ticket resolve to nothing. Customers' own
+/// ids stay in the index.
+#[test]
+fn our_message_ids_resolve_from_the_ticket_history_without_an_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let [(first, ack1), (second, ack2)] = two_acknowledged_tickets(&store);
+    assert_eq!(store.msgids.len(), 2, "only the customers' ids are indexed");
+    let lookup = |id: &str| store.ticket_by_message_id(id).expect("lookup");
+    assert_eq!(lookup(&ack1), Some(first));
+    assert_eq!(lookup(&ack2), Some(second));
+    assert_eq!(lookup("<hal@customer.test>"), Some(first));
+    for made_up in [
+        format!("<ack.{first}.c0deida@example.test>"),
+        format!("<ack.{second}.c0dehal@example.test>"),
+        format!("<notify.{first}.c0dehal@example.test>"),
+        "<ack.9999.c0dehal@example.test>".to_string(),
+        format!("<ack.{first}.@example.test>"),
+        format!("ack.{first}"),
+    ] {
+        assert_eq!(lookup(&made_up), None, "{made_up}");
+    }
+    let hal = crate::domain::EmailAddress::parse("hal@customer.test").expect("address");
+    store.forget_customer(&hal, &[], 10).expect("forget");
+    assert_eq!(lookup(&ack1), None, "a forgotten ticket's ids lead nowhere");
+    assert_eq!(lookup("<hal@customer.test>"), None);
+    assert_eq!(lookup(&ack2), Some(second));
+}
+
+/// Schema 2 → 3: our ids leave the Message-ID index and the `sent` records go, the highest
+/// sent id kept for a restore's counter, after a backup; the customers' ids, the tickets and
+/// the threading they give stay. Opened again, nothing more happens.
+#[test]
+fn a_schema_2_store_drops_our_ids_and_sent_records_after_a_backup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let [(first, ack1), (second, ack2)] = two_acknowledged_tickets(&store);
+    let (due, _) = store.due(i64::MAX, 10).expect("due");
+    assert_eq!(due.len(), 2);
+    store.mark_sent(&due[0], "250 ok", 1).expect("sent");
+    // As schema 2 wrote it: our ids indexed, a record per sent mail, no high-water mark.
+    store
+        .msgids
+        .insert(ack1.as_bytes(), &be(first.get()))
+        .expect("index");
+    store
+        .msgids
+        .insert(ack2.as_bytes(), &be(second.get()))
+        .expect("index");
+    // An id shaped like ours that no history holds (as an older build might have indexed).
+    store
+        .msgids
+        .insert("<ack.1001.other@example.test>", &be(second.get()))
+        .expect("index");
+    store
+        .sent
+        .insert(be(due[0].id), b"{}".as_slice())
+        .expect("sent");
+    store.sent.insert(be(3), b"{}".as_slice()).expect("sent");
+    store.meta.remove(SENT_HIGH).expect("meta");
+    store.meta.insert("schema", &be(2)).expect("schema");
+    store.db.flush().expect("flush");
+    drop(store);
+
+    let backups = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .expect("dir")
+            .filter(|e| {
+                let name = e.as_ref().expect("entry").file_name();
+                name.to_string_lossy().starts_with("store-schema-2-")
+            })
+            .count()
+    };
+    let store = reopen(dir.path());
+    assert_eq!(backups(dir.path()), 1, "backed up first");
+    assert_eq!(
+        store.meta.get("schema").expect("get").map(|v| from_be(&v)),
+        Some(3)
+    );
+    assert_eq!(store.sent.len(), 0);
+    assert_eq!(
+        store.meta.get(SENT_HIGH).expect("get").map(|v| from_be(&v)),
+        Some(due[0].id.max(3))
+    );
+    let mut kept: Vec<String> = store
+        .msgids
+        .iter()
+        .keys()
+        .map(|k| String::from_utf8(k.expect("key").to_vec()).expect("utf-8"))
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            "<ack.1001.other@example.test>",
+            "<hal@customer.test>",
+            "<ida@customer.test>"
+        ],
+        "only ours that resolve from their ticket go"
+    );
+    assert_eq!(
+        store.ticket_by_message_id(&ack1).expect("lookup"),
+        Some(first)
+    );
+    assert_eq!(
+        store.ticket_by_message_id(&ack2).expect("lookup"),
+        Some(second)
+    );
+    assert_eq!(
+        store.outbox_entries().expect("outbox").len(),
+        1,
+        "the queued one stays"
+    );
+    drop(store);
+    let store = reopen(dir.path());
+    assert_eq!(store.msgids.len(), 3);
+    assert_eq!(backups(dir.path()), 1, "no second backup");
+}
+
+/// A restore moves sled's id counter past the highest id sent (schema 3 keeps no record per
+/// sent mail): no new outbox entry takes the id, or the file name, of a mail already sent.
+#[test]
+fn a_restore_hands_out_no_id_of_a_sent_mail_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("a")).expect("open");
+    for n in 1..=3 {
+        store.queue_standalone(&alert(n), 0).expect("queued");
+    }
+    let (due, _) = store.due(i64::MAX, 10).expect("due");
+    let last = due.last().expect("entries").clone();
+    store.mark_sent(&last, "250 ok", 1).expect("sent");
+    for e in &due[..2] {
+        store.mark_sent(e, "250 ok", 1).expect("sent");
+    }
+    assert_eq!(store.outbox_entries().expect("outbox").len(), 0);
+    // Nothing but the high-water mark remembers the sent ids.
+    assert!(store.inbound.is_empty() && store.dead.is_empty() && store.sent.is_empty());
+    let mut out = Vec::new();
+    store
+        .backup(&mut out, tempfile::tempfile().expect("scratch"))
+        .expect("backup");
+    drop(store);
+    let (r, _) = Store::restore(&dir.path().join("b"), &mut &out[..]).expect("restore");
+    assert!(r.new_id().expect("id") > last.id);
 }

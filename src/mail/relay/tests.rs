@@ -126,6 +126,41 @@ fn a_ticket_number_handed_out_again_never_repeats_an_id() {
     }
 }
 
+/// Every id we mint names its ticket for the store to resolve it from (schema 3 indexes
+/// none of ours); anything not of our shape names none.
+#[test]
+fn our_message_ids_name_their_ticket() {
+    let key = b"0123456789abcdef0123456789abcdef";
+    for kind in [
+        MessageIdKind::Ack,
+        MessageIdKind::Notify,
+        MessageIdKind::Notice,
+        MessageIdKind::Reply,
+        MessageIdKind::Escalation,
+        MessageIdKind::Handover,
+        MessageIdKind::Closing,
+        MessageIdKind::Reminder,
+    ] {
+        let id = message_id(key, kind, stamp(1_795_600_000), 7, "example.test");
+        assert_eq!(
+            MessageIdKind::ticket_of(&id),
+            Some(TicketId::new(1042)),
+            "{id}"
+        );
+    }
+    for other in [
+        "<alice.1042.x@customer.test>",
+        "<ack.10x2.code@example.test>",
+        "<ack..code@example.test>",
+        "<ack.1042.code>",
+        "<ack.99999999999999999999.code@example.test>",
+        "<ack.+1042.code@example.test>",
+        "",
+    ] {
+        assert_eq!(MessageIdKind::ticket_of(other), None, "{other}");
+    }
+}
+
 #[test]
 fn token_addresses_are_found_only_for_our_mailbox() {
     let support = EmailAddress::parse("support@example.test").expect("valid");
