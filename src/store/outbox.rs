@@ -19,7 +19,7 @@ pub struct Accepted {
     pub entry: OutboxEntry,
     /// The server's reply to the data (logged at debug; schema 3 keeps no record of it).
     pub response: String,
-    /// When the server accepted it.
+    /// When the server accepted it (logged at debug with the reply).
     pub at: UnixTime,
 }
 
@@ -163,6 +163,7 @@ impl Store {
             tracing::debug!(
                 event = "store.sent",
                 id = a.entry.id,
+                at = a.at,
                 response = a.response,
                 "outbox entry sent"
             );
