@@ -32,8 +32,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         .context("installing the SIGHUP handler")?;
     let first = Snapshot::with_config(cfg)?;
     let cfg = first.cfg.clone();
+    // Opening may migrate a big store, for minutes: systemd hears that start-up goes on.
+    let starting = crate::liveness::StartingUp::keep_alive(
+        Duration::from_secs(10),
+        Duration::from_secs(3600),
+        || {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::ExtendTimeoutUsec(30_000_000)]);
+        },
+    );
     let store = Store::open(&cfg.service.state_dir)
         .with_context(|| format!("opening the store in {}", cfg.service.state_dir.display()))?;
+    drop(starting);
     info!(
         event = "store.opened",
         took_ms = started.elapsed().as_secs_f64() * 1000.0,

@@ -195,9 +195,96 @@ impl Liveness {
     }
 }
 
+/// Keeps telling systemd that start-up goes on while it is held: a migration of a big store
+/// (`Store::open`) can take longer than the unit's `TimeoutStartSec`, and a start killed
+/// mid-way would only do the work again. `notify` is called every `every` until the guard
+/// is dropped, for at most `limit` in all, so a start that hangs still times out.
+pub struct StartingUp {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StartingUp {
+    /// Starts calling `notify` every `every` (on a thread of its own: the store opens on
+    /// the caller's) until the guard is dropped or `limit` has passed.
+    pub fn keep_alive(
+        every: Duration,
+        limit: Duration,
+        notify: impl Fn() + Send + 'static,
+    ) -> StartingUp {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let begun = Instant::now();
+        let thread = std::thread::Builder::new()
+            .name("start-keepalive".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(every)
+                {
+                    if begun.elapsed() > limit {
+                        return;
+                    }
+                    notify();
+                }
+            })
+            .ok();
+        StartingUp {
+            stop: Some(stop),
+            thread,
+        }
+    }
+}
+
+impl Drop for StartingUp {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_up_is_kept_alive_while_held_and_no_longer() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let guard = StartingUp::keep_alive(
+            Duration::from_millis(10),
+            Duration::from_secs(60),
+            move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+            },
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        drop(guard);
+        let held = calls.load(Ordering::SeqCst);
+        assert!(held >= 3, "told systemd while held: {held}");
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            held,
+            "and nothing after the drop"
+        );
+
+        // A start that hangs is not kept alive past the limit.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let guard = StartingUp::keep_alive(
+            Duration::from_millis(10),
+            Duration::from_millis(50),
+            move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+            },
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let at_limit = calls.load(Ordering::SeqCst);
+        assert!(at_limit <= 6, "stopped at the limit: {at_limit}");
+        drop(guard);
+    }
 
     const LIMIT: Duration = Duration::from_secs(60);
 
