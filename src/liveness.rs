@@ -247,18 +247,20 @@ impl Drop for StartingUp {
 mod tests {
     use super::*;
 
+    /// A keep-alive every 10 ms for at most `limit`, and how often it has told systemd.
+    fn counted_keep_alive(limit: Duration) -> (StartingUp, Arc<std::sync::atomic::AtomicUsize>) {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        let guard = StartingUp::keep_alive(Duration::from_millis(10), limit, move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        (guard, calls)
+    }
+
     #[test]
     fn start_up_is_kept_alive_while_held_and_no_longer() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let calls = Arc::new(AtomicUsize::new(0));
-        let counted = calls.clone();
-        let guard = StartingUp::keep_alive(
-            Duration::from_millis(10),
-            Duration::from_secs(60),
-            move || {
-                counted.fetch_add(1, Ordering::SeqCst);
-            },
-        );
+        use std::sync::atomic::Ordering;
+        let (guard, calls) = counted_keep_alive(Duration::from_secs(60));
         std::thread::sleep(Duration::from_millis(200));
         drop(guard);
         let held = calls.load(Ordering::SeqCst);
@@ -271,15 +273,7 @@ mod tests {
         );
 
         // A start that hangs is not kept alive past the limit.
-        let calls = Arc::new(AtomicUsize::new(0));
-        let counted = calls.clone();
-        let guard = StartingUp::keep_alive(
-            Duration::from_millis(10),
-            Duration::from_millis(50),
-            move || {
-                counted.fetch_add(1, Ordering::SeqCst);
-            },
-        );
+        let (guard, calls) = counted_keep_alive(Duration::from_millis(50));
         std::thread::sleep(Duration::from_millis(300));
         let at_limit = calls.load(Ordering::SeqCst);
         assert!(at_limit <= 6, "stopped at the limit: {at_limit}");

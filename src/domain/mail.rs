@@ -184,21 +184,22 @@ impl MessageIdKind {
         number.parse().ok().map(TicketId::new)
     }
 
+    /// Every kind we mint.
+    pub const ALL: [MessageIdKind; 8] = [
+        MessageIdKind::Ack,
+        MessageIdKind::Notify,
+        MessageIdKind::Notice,
+        MessageIdKind::Reply,
+        MessageIdKind::Escalation,
+        MessageIdKind::Handover,
+        MessageIdKind::Closing,
+        MessageIdKind::Reminder,
+    ];
+
     /// The kind a Message-ID of ours names (whether it is authentic is not checked here).
     pub fn of(message_id: &str) -> Option<MessageIdKind> {
         let (kind, _) = message_id.trim_start_matches('<').split_once('.')?;
-        [
-            MessageIdKind::Ack,
-            MessageIdKind::Notify,
-            MessageIdKind::Notice,
-            MessageIdKind::Reply,
-            MessageIdKind::Escalation,
-            MessageIdKind::Handover,
-            MessageIdKind::Closing,
-            MessageIdKind::Reminder,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == kind)
+        MessageIdKind::ALL.into_iter().find(|k| k.as_str() == kind)
     }
 }
 

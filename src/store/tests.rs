@@ -721,7 +721,7 @@ fn the_due_index_orders_the_outbox_by_next_attempt() {
 /// among its agent's recent samples, in the same commit; later answers add nothing.
 #[test]
 fn the_first_answer_is_recorded_as_a_first_response_sample_once() {
-    use crate::domain::{AnswerWait, EmailAddress, MailKind, OutgoingMail};
+    use crate::domain::{AnswerWait, MailKind};
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("open");
     let batch: Vec<Fetched> = (1..=3)
@@ -754,15 +754,11 @@ fn the_first_answer_is_recorded_as_a_first_response_sample_once() {
             suppressed: None,
             note: None,
         },
-        outgoing: vec![OutgoingMail {
-            kind: MailKind::AgentReply,
-            message_id: format!("<reply.{n}@example.test>"),
-            envelope_from: None,
-            recipients: vec![EmailAddress::parse("a@customer.test").expect("address")],
-            inbox: EmailAddress::parse("support@example.test").expect("address"),
-            raw: b"Subject: x\r\n\r\nanswer".to_vec(),
-            splices: Vec::new(),
-        }],
+        outgoing: vec![ours(
+            MailKind::AgentReply,
+            &format!("<reply.{n}@example.test>"),
+            "a@customer.test",
+        )],
         state: None,
         reassign: None,
         participants: vec![],
@@ -798,7 +794,7 @@ fn the_first_answer_is_recorded_as_a_first_response_sample_once() {
 /// the hourly limit the acknowledgement obeys; a note to the agent does not.
 #[test]
 fn automatic_mail_to_customers_counts_against_the_hourly_limit() {
-    use crate::domain::{EmailAddress, MailKind, OutgoingMail, TicketChange};
+    use crate::domain::{MailKind, TicketChange};
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("open");
     let batch = vec![Fetched {
@@ -815,15 +811,8 @@ fn automatic_mail_to_customers_counts_against_the_hourly_limit() {
             0,
         )
         .expect("new");
-    let mail = |kind: MailKind, n: u64| OutgoingMail {
-        kind,
-        message_id: format!("<m.{n}@example.test>"),
-        envelope_from: None,
-        recipients: vec![EmailAddress::parse("a@customer.test").expect("address")],
-        inbox: EmailAddress::parse("support@example.test").expect("address"),
-        raw: b"Subject: x\r\n\r\nbody".to_vec(),
-        splices: Vec::new(),
-    };
+    let mail =
+        |kind: MailKind, n: u64| ours(kind, &format!("<m.{n}@example.test>"), "a@customer.test");
     let now = 7_200;
     let before = store.acks_in_hour(now).expect("read");
     let outgoing = [

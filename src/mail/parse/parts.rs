@@ -23,8 +23,9 @@ pub struct Attachment<'a> {
     /// which an HTML body shows as `cid:…`).
     pub content_id: Option<String>,
     /// Where the attachment's base64 text stands in the raw mail it was parsed from, for a
-    /// big binary one ([`SPLICE_MIN_BYTES`]) whose text is clean base64 that decodes to
-    /// exactly `data`: the copy we send is written from there once the parse is gone
+    /// big binary one ([`SPLICE_MIN_BYTES`]) whose text is clean base64 of `data`'s length
+    /// (the text mail-parser decoded `data` from, and clean base64 has one decoding; the
+    /// bytes themselves are not compared, which would mean a second decoded copy): the copy we send is written from there once the parse is gone
     /// (`OutgoingMail::splice`), so a 25 MB attachment is not held decoded and encoded at
     /// once. `None` for one to encode from `data`.
     pub base64_in_raw: Option<Range<usize>>,

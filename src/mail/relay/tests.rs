@@ -131,16 +131,7 @@ fn a_ticket_number_handed_out_again_never_repeats_an_id() {
 #[test]
 fn our_message_ids_name_their_ticket() {
     let key = b"0123456789abcdef0123456789abcdef";
-    for kind in [
-        MessageIdKind::Ack,
-        MessageIdKind::Notify,
-        MessageIdKind::Notice,
-        MessageIdKind::Reply,
-        MessageIdKind::Escalation,
-        MessageIdKind::Handover,
-        MessageIdKind::Closing,
-        MessageIdKind::Reminder,
-    ] {
+    for kind in MessageIdKind::ALL {
         let id = message_id(key, kind, stamp(1_795_600_000), 7, "example.test");
         assert_eq!(
             MessageIdKind::ticket_of(&id),
